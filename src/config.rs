@@ -1,0 +1,270 @@
+//! Layered settings: `config/default.toml` (also compiled in), then `config/$GAZETTE_ENV.toml`,
+//! then `GAZETTE_<SECTION>__<KEY>` environment variables.
+//!
+//! Values are parsed into typed settings once, at start-up, so a bad value
+//! stops the process with a message naming the key instead of failing later.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub mail: MailSettings,
+    pub delivery: DeliverySettings,
+    pub subscriptions: SubscriptionSettings,
+    pub limits: LimitSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub base_url: BaseUrl,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MailSettings {
+    pub transport: MailTransportKind,
+    pub outbox_dir: PathBuf,
+    #[serde(deserialize_with = "deserialize_mailbox")]
+    pub from: Mailbox,
+    pub smtp: SmtpSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransportKind {
+    File,
+    Smtp,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: String,
+    pub password: String,
+    pub timeout_seconds: u64,
+}
+
+// The password must never reach a log line, so Debug is written by hand.
+impl fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &if self.password.is_empty() { "" } else { "***" })
+            .field("timeout_seconds", &self.timeout_seconds)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeliverySettings {
+    pub concurrency: usize,
+    pub rate_per_second: u32,
+    pub max_attempts: u32,
+    pub retry_base_seconds: f64,
+    pub retry_max_seconds: f64,
+    pub poll_interval_ms: u64,
+}
+
+impl DeliverySettings {
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubscriptionSettings {
+    pub confirmation_ttl_hours: u32,
+    pub confirmation_emails_per_day: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitSettings {
+    pub signups_per_ip_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub level: String,
+}
+
+/// The public address of the site, without a trailing slash, always with an
+/// http or https scheme so links in emails are absolute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl(String);
+
+impl BaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let trimmed = raw.trim().trim_end_matches('/');
+        let rest = trimmed
+            .strip_prefix("https://")
+            .or_else(|| trimmed.strip_prefix("http://"))
+            .ok_or_else(|| format!("`{raw}` must start with http:// or https://"))?;
+        if rest.is_empty() || rest.contains(char::is_whitespace) {
+            return Err(format!("`{raw}` has no host"));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+}
+
+impl fmt::Display for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for BaseUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        BaseUrl::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+fn deserialize_mailbox<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Mailbox, D::Error> {
+    let raw = String::deserialize(d)?;
+    raw.parse::<Mailbox>()
+        .map_err(|e| serde::de::Error::custom(format!("`{raw}` is not an email address: {e}")))
+}
+
+const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Reads the layered configuration from `config_dir` and the environment.
+    pub fn load(config_dir: &Path) -> Result<Self, ConfigError> {
+        Self::load_with(config_dir, |builder| builder)
+    }
+
+    /// Like [`Settings::load`], with a hook to set values on top of every
+    /// layer (tests use it to point the app at their own database and port).
+    pub fn load_with(
+        config_dir: &Path,
+        overrides: impl FnOnce(
+            config::ConfigBuilder<config::builder::DefaultState>,
+        ) -> config::ConfigBuilder<config::builder::DefaultState>,
+    ) -> Result<Self, ConfigError> {
+        let environment = std::env::var("GAZETTE_ENV").unwrap_or_else(|_| "local".into());
+        // The defaults are compiled in, so the binary runs from any directory;
+        // a `config/default.toml` beside it may still change them.
+        let builder = config::Config::builder()
+            .add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml))
+            .add_source(config::File::from(config_dir.join("default.toml")).required(false))
+            .add_source(config::File::from(config_dir.join(format!("{environment}.toml"))).required(false))
+            .add_source(
+                config::Environment::with_prefix("GAZETTE")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true),
+            );
+        let settings: Settings = overrides(builder)
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError(e.to_string()))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, why: &str| Err(ConfigError(format!("{key}: {why}")));
+        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres")) {
+            return fail("database.url", "must start with sqlite:// or postgres://");
+        }
+        if self.database.max_connections == 0 {
+            return fail("database.max_connections", "must be at least 1");
+        }
+        if self.delivery.concurrency == 0 {
+            return fail("delivery.concurrency", "must be at least 1");
+        }
+        if self.delivery.max_attempts == 0 {
+            return fail("delivery.max_attempts", "must be at least 1");
+        }
+        if !(self.delivery.retry_base_seconds > 0.0) {
+            return fail("delivery.retry_base_seconds", "must be more than 0");
+        }
+        if self.delivery.retry_max_seconds < self.delivery.retry_base_seconds {
+            return fail("delivery.retry_max_seconds", "must be at least retry_base_seconds");
+        }
+        if self.delivery.poll_interval_ms == 0 {
+            return fail("delivery.poll_interval_ms", "must be at least 1");
+        }
+        if self.subscriptions.confirmation_ttl_hours == 0 {
+            return fail("subscriptions.confirmation_ttl_hours", "must be at least 1");
+        }
+        if self.subscriptions.confirmation_emails_per_day == 0 {
+            return fail("subscriptions.confirmation_emails_per_day", "must be at least 1");
+        }
+        if self.server.max_body_bytes < 1024 {
+            return fail("server.max_body_bytes", "must be at least 1024");
+        }
+        if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp.host.trim().is_empty() {
+            return fail("mail.smtp.host", "must be set when mail.transport is \"smtp\"");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_needs_a_scheme_and_loses_its_trailing_slash() {
+        assert!(BaseUrl::parse("example.com").is_err());
+        assert!(BaseUrl::parse("https://").is_err());
+        let url = BaseUrl::parse("https://news.example.com/").unwrap();
+        assert_eq!(url.as_str(), "https://news.example.com");
+        assert!(url.is_https());
+    }
+
+    #[test]
+    fn smtp_password_is_masked_in_debug_output() {
+        let smtp = SmtpSettings {
+            host: "mail".into(),
+            port: 25,
+            tls: SmtpTls::None,
+            username: "u".into(),
+            password: "hunter2".into(),
+            timeout_seconds: 1,
+        };
+        assert!(!format!("{smtp:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,125 @@
+//! The queue of transactional mail (confirmation emails for now): each row
+//! is one message in a small state machine, `queued → sending → sent`, or
+//! `failed` once it is given up. A row in `sending` whose lease has run out
+//! belongs to a worker that died and is claimed again.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::with_pool;
+
+/// A message claimed by a worker, with what it needs to render it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QueuedMail {
+    pub id: Uuid,
+    pub kind: String,
+    pub recipient: String,
+    pub recipient_name: String,
+    pub token: Option<String>,
+    pub attempts: i32,
+}
+
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE outgoing_mail
+             SET status = 'sending', locked_until = $2, attempts = attempts + 1
+             WHERE id IN (
+                 SELECT id FROM outgoing_mail
+                 WHERE (status = 'queued' AND next_attempt_at <= $1)
+                    OR (status = 'sending' AND locked_until <= $1)
+                 ORDER BY next_attempt_at
+                 LIMIT $3 ",
+            $lock,
+            ")
+             RETURNING id, kind, recipient, recipient_name, token, attempts"
+        )
+    };
+}
+
+// The one statement that differs: PostgreSQL workers on many machines skip
+// each other's rows; SQLite has a single writer, so there is nothing to skip.
+const CLAIM_SQLITE: &str = claim_sql!("");
+const CLAIM_POSTGRES: &str = claim_sql!("FOR UPDATE SKIP LOCKED");
+
+/// Claims up to `limit` due messages until `lease_until`.
+pub async fn claim_due(
+    db: &Db,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<QueuedMail>, sqlx::Error> {
+    let sql = match db {
+        Db::Sqlite(_) => CLAIM_SQLITE,
+        Db::Postgres(_) => CLAIM_POSTGRES,
+    };
+    with_pool!(db, pool => {
+        sqlx::query_as(sql).bind(now).bind(lease_until).bind(limit).fetch_all(pool).await
+    })
+}
+
+/// Marks a message sent and forgets its link secret.
+pub async fn mark_sent(db: &Db, id: Uuid, message_id: &str, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE outgoing_mail
+             SET status = 'sent', sent_at = $2, message_id = $3, token = NULL, locked_until = NULL
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(message_id)
+        .execute(pool)
+        .await
+        .map(|_| ())
+    })
+}
+
+/// Puts a message back in the queue for another attempt at `next_attempt_at`.
+pub async fn schedule_retry(
+    db: &Db,
+    id: Uuid,
+    next_attempt_at: DateTime<Utc>,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE outgoing_mail
+             SET status = 'queued', next_attempt_at = $2, last_error = $3, locked_until = NULL
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(next_attempt_at)
+        .bind(error)
+        .execute(pool)
+        .await
+        .map(|_| ())
+    })
+}
+
+/// Gives a message up for good.
+pub async fn mark_failed(db: &Db, id: Uuid, error: &str) -> Result<(), sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE outgoing_mail
+             SET status = 'failed', last_error = $2, token = NULL, locked_until = NULL
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(error)
+        .execute(pool)
+        .await
+        .map(|_| ())
+    })
+}
+
+/// Messages in one status, for logs, tests and the benchmark.
+pub async fn count_by_status(db: &Db, status: &str) -> Result<i64, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM outgoing_mail WHERE status = $1")
+            .bind(status)
+            .fetch_one(pool)
+            .await
+    })
+}

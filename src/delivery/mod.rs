@@ -1,0 +1,189 @@
+//! The delivery worker: claim → render → send → record, in a loop.
+//!
+//! Messages wait in the database, never in memory, so a crash loses
+//! nothing: a claimed message carries a lease, and when the worker that
+//! claimed it dies, the lease runs out and another claim picks it up.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use rand::Rng;
+use tokio::sync::{Notify, watch};
+
+use crate::config::DeliverySettings;
+use crate::db::Db;
+use crate::db::outgoing_mail::{self, QueuedMail};
+use crate::mail::{Composed, Composer, Mailer, SendError};
+
+/// How long a claim holds a message before another worker may take it.
+/// Longer than any one SMTP exchange can take.
+const LEASE: Duration = Duration::from_secs(300);
+
+pub struct Worker {
+    db: Db,
+    mailer: Mailer,
+    composer: Composer,
+    settings: DeliverySettings,
+    wakeup: Arc<Notify>,
+    rate: Option<DefaultDirectRateLimiter>,
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    Retry,
+    Failed,
+}
+
+impl Worker {
+    pub fn new(db: Db, mailer: Mailer, composer: Composer, settings: DeliverySettings, wakeup: Arc<Notify>) -> Self {
+        let rate = NonZeroU32::new(settings.rate_per_second).map(|r| RateLimiter::direct(Quota::per_second(r)));
+        Self { db, mailer, composer, settings, wakeup, rate }
+    }
+
+    /// Delivers until `shutdown` turns true; a batch in flight is finished.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(concurrency = self.settings.concurrency, "delivery worker started");
+        while !*shutdown.borrow() {
+            match self.deliver_due().await {
+                Ok(0) => {
+                    tokio::select! {
+                        _ = self.wakeup.notified() => {}
+                        _ = tokio::time::sleep(self.settings.poll_interval()) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim mail from the database; trying again shortly");
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.settings.poll_interval().max(Duration::from_secs(1))) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+            }
+        }
+        tracing::info!("delivery worker stopped");
+    }
+
+    /// Claims one batch of due messages and delivers it; returns its size.
+    pub async fn deliver_due(&self) -> Result<usize, sqlx::Error> {
+        let now = Utc::now();
+        let limit = (self.settings.concurrency * 4) as i64;
+        let lease_until = now + chrono::Duration::from_std(LEASE).expect("lease fits");
+        let batch = outgoing_mail::claim_due(&self.db, now, lease_until, limit).await?;
+        let claimed = batch.len();
+        futures_util::stream::iter(batch)
+            .for_each_concurrent(self.settings.concurrency, |mail| async move {
+                self.deliver(mail).await;
+            })
+            .await;
+        Ok(claimed)
+    }
+
+    async fn deliver(&self, mail: QueuedMail) -> Outcome {
+        let composed = match self.render(&mail) {
+            Ok(composed) => composed,
+            Err(why) => {
+                tracing::error!(mail_id = %mail.id, kind = %mail.kind, error = %why, "cannot render message; giving it up");
+                return self.record(&mail, Outcome::Failed, &why).await;
+            }
+        };
+        if let Some(rate) = &self.rate {
+            rate.until_ready().await;
+        }
+        let message_id = composed.message_id.clone();
+        match self.mailer.send(composed.message).await {
+            Ok(()) => {
+                tracing::info!(mail_id = %mail.id, kind = %mail.kind, %message_id, "mail sent");
+                if let Err(e) = outgoing_mail::mark_sent(&self.db, mail.id, &message_id, Utc::now()).await {
+                    // The message left; if this write is lost the lease runs
+                    // out and the reader may get it twice, never zero times.
+                    tracing::error!(mail_id = %mail.id, error = %e, "mail sent but not recorded");
+                }
+                Outcome::Sent
+            }
+            Err(SendError::Permanent(reply)) => {
+                tracing::warn!(mail_id = %mail.id, kind = %mail.kind, %reply, "mail refused for good");
+                self.record(&mail, Outcome::Failed, &reply).await
+            }
+            Err(SendError::Transient(reply)) => {
+                let outcome = if mail.attempts >= self.settings.max_attempts as i32 {
+                    Outcome::Failed
+                } else {
+                    Outcome::Retry
+                };
+                tracing::warn!(mail_id = %mail.id, kind = %mail.kind, attempt = mail.attempts, %reply, ?outcome, "mail not sent");
+                self.record(&mail, outcome, &reply).await
+            }
+        }
+    }
+
+    fn render(&self, mail: &QueuedMail) -> Result<Composed, String> {
+        match mail.kind.as_str() {
+            "confirmation" => {
+                let token = mail.token.as_deref().ok_or("confirmation without a token")?;
+                self.composer
+                    .confirmation(&mail.recipient, &mail.recipient_name, token)
+                    .map_err(|e| e.to_string())
+            }
+            other => Err(format!("unknown kind of mail `{other}`")),
+        }
+    }
+
+    async fn record(&self, mail: &QueuedMail, outcome: Outcome, error: &str) -> Outcome {
+        let result = match outcome {
+            Outcome::Retry => {
+                let delay = retry_delay(&self.settings, mail.attempts);
+                let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
+                outgoing_mail::schedule_retry(&self.db, mail.id, next, error).await
+            }
+            Outcome::Failed => outgoing_mail::mark_failed(&self.db, mail.id, error).await,
+            Outcome::Sent => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::error!(mail_id = %mail.id, error = %e, "cannot record the outcome; the lease will return the message to the queue");
+        }
+        outcome
+    }
+}
+
+/// Exponential backoff with jitter: the base delay after the first attempt,
+/// doubling after each, capped, and spread by ±20 % so retries from one
+/// outage do not arrive together.
+pub fn retry_delay(settings: &DeliverySettings, attempts: i32) -> Duration {
+    let exponent = attempts.saturating_sub(1).clamp(0, 30);
+    let delay = (settings.retry_base_seconds * 2f64.powi(exponent)).min(settings.retry_max_seconds);
+    let jitter = rand::rng().random_range(0.8..=1.2);
+    Duration::from_secs_f64(delay * jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> DeliverySettings {
+        DeliverySettings {
+            concurrency: 1,
+            rate_per_second: 0,
+            max_attempts: 5,
+            retry_base_seconds: 10.0,
+            retry_max_seconds: 3600.0,
+            poll_interval_ms: 100,
+        }
+    }
+
+    #[test]
+    fn retry_delay_doubles_within_jitter_and_is_capped() {
+        let s = settings();
+        for (attempts, base) in [(1, 10.0), (2, 20.0), (3, 40.0), (20, 3600.0)] {
+            let d = retry_delay(&s, attempts).as_secs_f64();
+            assert!(d >= base * 0.8 && d <= base * 1.2, "attempt {attempts}: {d}");
+        }
+    }
+}

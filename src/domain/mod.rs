@@ -1,0 +1,40 @@
+//! Parsed domain types. Raw input becomes one of these at the edge of the
+//! system; code that holds one never needs to check it again.
+
+mod email;
+mod name;
+mod token;
+
+pub use email::{EmailError, SubscriberEmail};
+pub use name::{NameError, SubscriberName};
+pub use token::Token;
+
+/// A reader's state in the subscription life cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriberStatus {
+    Pending,
+    Confirmed,
+    Unsubscribed,
+    Bounced,
+}
+
+impl SubscriberStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Confirmed => "confirmed",
+            Self::Unsubscribed => "unsubscribed",
+            Self::Bounced => "bounced",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "pending" => Self::Pending,
+            "confirmed" => Self::Confirmed,
+            "unsubscribed" => Self::Unsubscribed,
+            "bounced" => Self::Bounced,
+            _ => return None,
+        })
+    }
+}

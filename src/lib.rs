@@ -1,0 +1,10 @@
+//! Gazette: a self-hosted weekly newsletter. Readers sign up with double
+//! opt-in; a delivery worker sends their mail from a queue in the database.
+
+pub mod config;
+pub mod db;
+pub mod delivery;
+pub mod domain;
+pub mod mail;
+pub mod telemetry;
+pub mod web;

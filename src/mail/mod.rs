@@ -1,0 +1,8 @@
+//! Outgoing email: composing messages from templates, and the transports
+//! that carry them (`.eml` files for the embedded default, or SMTP).
+
+mod compose;
+mod transport;
+
+pub use compose::{Composer, ComposeError, Composed};
+pub use transport::{Mailer, SendError};

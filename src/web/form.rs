@@ -1,0 +1,128 @@
+//! Reading `application/x-www-form-urlencoded` bodies strictly: a body that
+//! is too large, of another type, or not UTF-8 is refused with a reason,
+//! never decoded lossily into replacement characters.
+
+use std::collections::HashMap;
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use actix_web::web::{Bytes, BytesMut, Payload};
+use futures_util::StreamExt;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FormError {
+    #[error("The form is too large (at most {0} bytes).")]
+    TooLarge(usize),
+    #[error("The form must be sent as application/x-www-form-urlencoded.")]
+    WrongContentType,
+    #[error("The form could not be read: it is not valid UTF-8 text.")]
+    NotUtf8,
+    #[error("The form could not be read: the connection broke off.")]
+    Incomplete,
+}
+
+/// The fields of a form; a field given twice keeps its first value.
+#[derive(Debug, Default)]
+pub struct Fields(HashMap<String, String>);
+
+impl Fields {
+    pub fn get(&self, name: &str) -> &str {
+        self.0.get(name).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// Reads a urlencoded body of at most `limit` bytes.
+pub async fn read(req: &HttpRequest, mut payload: Payload, limit: usize) -> Result<Fields, FormError> {
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(FormError::WrongContentType);
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(FormError::TooLarge(limit));
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk: Bytes = chunk.map_err(|_| FormError::Incomplete)?;
+        if body.len() + chunk.len() > limit {
+            return Err(FormError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    parse(&body)
+}
+
+/// Decodes `a=1&b=two+words`; `+` is a space and `%XX` a byte, and the
+/// decoded bytes must be UTF-8.
+pub fn parse(body: &[u8]) -> Result<Fields, FormError> {
+    let mut fields = HashMap::new();
+    for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        let (key, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &[][..]),
+        };
+        let key = decode(key)?;
+        let value = decode(value)?;
+        fields.entry(key).or_insert(value);
+    }
+    Ok(Fields(fields))
+}
+
+fn decode(raw: &[u8]) -> Result<String, FormError> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (raw.get(i + 1).and_then(hex), raw.get(i + 2).and_then(hex)) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
+                    i += 2;
+                }
+                // A stray `%` is kept as it is, as browsers do.
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| FormError::NotUtf8)
+}
+
+fn hex(b: &u8) -> Option<u8> {
+    (*b as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_plus_percent_and_utf8() {
+        let f = parse(b"name=Zo%C3%AB+Smith&email=a%2Bb%40example.com&empty=&flag").unwrap();
+        assert_eq!(f.get("name"), "Zoë Smith");
+        assert_eq!(f.get("email"), "a+b@example.com");
+        assert_eq!(f.get("empty"), "");
+        assert_eq!(f.get("flag"), "");
+        assert_eq!(f.get("missing"), "");
+    }
+
+    #[test]
+    fn keeps_the_first_of_repeated_fields_and_stray_percents() {
+        let f = parse(b"a=1&a=2&b=100%&c=%zz").unwrap();
+        assert_eq!(f.get("a"), "1");
+        assert_eq!(f.get("b"), "100%");
+        assert_eq!(f.get("c"), "%zz");
+    }
+
+    #[test]
+    fn refuses_bytes_that_are_not_utf8() {
+        assert_eq!(parse(b"name=%FF%FE").unwrap_err(), FormError::NotUtf8);
+        assert_eq!(parse(b"name=\xff").unwrap_err(), FormError::NotUtf8);
+    }
+}

@@ -1,0 +1,209 @@
+//! The HTTP side: one builder for the whole application, used the same way
+//! by `gazette serve` and by every test.
+
+mod form;
+mod health;
+mod pages;
+mod rate_limit;
+mod subscriptions;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use tokio::sync::{Notify, watch};
+
+use crate::config::Settings;
+use crate::db::{ConnectError, Db};
+use crate::db::subscribers::SignupPolicy;
+use crate::delivery::Worker;
+use crate::mail::{Composer, Mailer};
+pub use rate_limit::IpRateLimit;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: Db,
+    pub site: String,
+    pub signup_limit: IpRateLimit,
+    pub signup_policy: SignupPolicy,
+    pub max_body_bytes: usize,
+    /// Wakes the in-process delivery worker as soon as mail is queued.
+    pub mail_wakeup: Arc<Notify>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Database(#[from] ConnectError),
+    #[error("{0}")]
+    Mail(String),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: String, source: std::io::Error },
+}
+
+/// Which roles this process plays.
+#[derive(Debug, Clone, Copy)]
+pub struct Roles {
+    pub web: bool,
+    pub worker: bool,
+}
+
+pub struct Application {
+    port: u16,
+    server: Option<actix_web::dev::Server>,
+    worker: Option<Worker>,
+    db: Db,
+}
+
+const CSS: &str = include_str!("../../static/site.css");
+
+impl Application {
+    /// Opens the database (applying migrations), binds the listener
+    /// (port 0 picks a free one) and prepares the worker; nothing runs
+    /// until [`Application::run_until_stopped`].
+    pub async fn build(settings: Settings, roles: Roles) -> Result<Self, BuildError> {
+        let db = Db::connect(&settings.database).await?;
+        db.migrate().await?;
+        let mail_wakeup = Arc::new(Notify::new());
+        let worker = if roles.worker {
+            let mailer = Mailer::from_settings(&settings.mail).map_err(BuildError::Mail)?;
+            let composer = Composer::new(
+                settings.mail.from.clone(),
+                settings.server.base_url.clone(),
+                settings.subscriptions.confirmation_ttl_hours,
+            );
+            Some(Worker::new(db.clone(), mailer, composer, settings.delivery.clone(), mail_wakeup.clone()))
+        } else {
+            None
+        };
+        let (server, port) = if roles.web {
+            let address = format!("{}:{}", settings.server.host, settings.server.port);
+            let listener =
+                TcpListener::bind(&address).map_err(|source| BuildError::Listen { address: address.clone(), source })?;
+            let port = listener.local_addr().map_err(|source| BuildError::Listen { address, source })?.port();
+            let signup_limit = IpRateLimit::per_minute(settings.limits.signups_per_ip_per_minute);
+            spawn_limit_janitor(signup_limit.clone());
+            let state = web::Data::new(AppState {
+                db: db.clone(),
+                site: site_name(&settings),
+                signup_limit,
+                signup_policy: SignupPolicy {
+                    token_ttl: chrono::Duration::hours(i64::from(settings.subscriptions.confirmation_ttl_hours)),
+                    mails_per_day: settings.subscriptions.confirmation_emails_per_day,
+                },
+                max_body_bytes: settings.server.max_body_bytes,
+                mail_wakeup,
+            });
+            (Some(serve(listener, state).map_err(|source| BuildError::Listen { address: "listener".into(), source })?), port)
+        } else {
+            (None, 0)
+        };
+        Ok(Self { port, server, worker, db })
+    }
+
+    /// The port the web server listens on (0 when this process has no web role).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Runs every role until the web server stops (SIGINT/SIGTERM) or, for a
+    /// worker-only process, until a signal; then lets the worker finish its
+    /// batch and closes the database.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let (stop_worker, stopped) = watch::channel(false);
+        let worker = self.worker.map(|w| tokio::spawn(w.run(stopped)));
+        let result = match self.server {
+            Some(server) => server.await,
+            None => shutdown_signal().await,
+        };
+        let _ = stop_worker.send(true);
+        if let Some(worker) = worker {
+            let _ = tokio::time::timeout(Duration::from_secs(30), worker).await;
+        }
+        self.db.close().await;
+        result
+    }
+}
+
+/// The publication's name as shown on pages: the display name of `mail.from`.
+fn site_name(settings: &Settings) -> String {
+    settings.mail.from.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "Gazette".into())
+}
+
+fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<actix_web::dev::Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "same-origin"))
+                    .add((
+                        "Content-Security-Policy",
+                        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                         frame-ancestors 'none'; base-uri 'none'",
+                    )),
+            )
+            .wrap(Logger::new("%a \"%r\" %s %b %Dms").exclude("/health_check"))
+            .app_data(state.clone())
+            .route("/", web::get().to(subscriptions::signup_form))
+            .route("/subscriptions", web::post().to(subscriptions::subscribe))
+            .route("/subscriptions/confirm", web::get().to(subscriptions::confirm_page))
+            .route("/subscriptions/confirm", web::post().to(subscriptions::confirm))
+            .route("/health_check", web::get().to(health::health_check))
+            .route("/static/site.css", web::get().to(stylesheet))
+            .default_service(web::to(not_found))
+    })
+    .listen(listener)?
+    .shutdown_timeout(10)
+    .run();
+    Ok(server)
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(CSS)
+}
+
+async fn not_found(state: web::Data<AppState>) -> HttpResponse {
+    pages::message(
+        &state.site,
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is no page at this address. It may have moved, or the link may be mistyped.",
+        false,
+    )
+}
+
+fn spawn_limit_janitor(limit: IpRateLimit) {
+    tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every_minute.tick().await;
+            limit.forget_idle();
+        }
+    });
+}
+
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}

@@ -1,0 +1,79 @@
+//! The public pages, one askama template each under `templates/web/`.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, REFERRER_POLICY};
+use askama::Template;
+
+#[derive(Template)]
+#[template(path = "web/signup.html")]
+pub struct SignupPage<'a> {
+    pub site: &'a str,
+    pub name: &'a str,
+    pub email: &'a str,
+    pub errors: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "web/check_inbox.html")]
+pub struct CheckInboxPage<'a> {
+    pub site: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "web/confirm.html")]
+pub struct ConfirmPage<'a> {
+    pub site: &'a str,
+    pub token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "web/confirmed.html")]
+pub struct ConfirmedPage<'a> {
+    pub site: &'a str,
+}
+
+/// A page that explains one problem in a sentence or two and offers a way on.
+#[derive(Template)]
+#[template(path = "web/message.html")]
+pub struct MessagePage<'a> {
+    pub site: &'a str,
+    pub title: &'a str,
+    pub message: &'a str,
+    pub offer_signup: bool,
+}
+
+/// Renders a template into an HTML response with `status`.
+pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status).insert_header((CONTENT_TYPE, "text/html; charset=utf-8")).body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render a page");
+            HttpResponse::InternalServerError()
+                .insert_header((CONTENT_TYPE, "text/plain; charset=utf-8"))
+                .body("Something went wrong on our side. Please try again in a minute.")
+        }
+    }
+}
+
+/// A page about a secret link: never cached, never leaked in a Referer.
+pub fn private(mut response: HttpResponse) -> HttpResponse {
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, "no-store".parse().expect("static header"));
+    headers.insert(REFERRER_POLICY, "no-referrer".parse().expect("static header"));
+    response
+}
+
+pub fn message(site: &str, status: StatusCode, title: &str, message: &str, offer_signup: bool) -> HttpResponse {
+    html(status, &MessagePage { site, title, message, offer_signup })
+}
+
+pub fn server_error(site: &str) -> HttpResponse {
+    message(
+        site,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Something went wrong on our side and nothing was saved. Please try again in a minute.",
+        false,
+    )
+}

@@ -1,0 +1,151 @@
+//! Signing up and confirming: `POST /subscriptions`, and the confirmation
+//! link's page and button.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::RETRY_AFTER;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+
+use crate::db::subscribers::{self, Signup, TokenState};
+use crate::domain::{SubscriberEmail, SubscriberName, Token};
+use crate::web::form::{self, FormError};
+use crate::web::pages::{self, CheckInboxPage, ConfirmPage, ConfirmedPage, SignupPage};
+use crate::web::AppState;
+
+pub async fn signup_form(state: web::Data<AppState>) -> HttpResponse {
+    pages::html(StatusCode::OK, &SignupPage { site: &state.site, name: "", email: "", errors: vec![] })
+}
+
+pub async fn subscribe(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    let site = state.site.as_str();
+    let ip = req.peer_addr().map(|a| a.ip());
+    if let Some(ip) = ip
+        && let Err(wait) = state.signup_limit.check(ip)
+    {
+        let seconds = wait.as_secs().max(1);
+        let mut response = pages::message(
+            site,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many signups",
+            &format!("We received too many signups from your network in a short time. Please try again in {seconds} seconds."),
+            false,
+        );
+        response.headers_mut().insert(RETRY_AFTER, seconds.into());
+        return response;
+    }
+    let fields = match form::read(&req, body, state.max_body_bytes).await {
+        Ok(fields) => fields,
+        Err(e) => return form_error(site, e),
+    };
+    let (raw_name, raw_email) = (fields.get("name"), fields.get("email"));
+    let name = SubscriberName::parse(raw_name);
+    let email = SubscriberEmail::parse(raw_email);
+    let (name, email) = match (name, email) {
+        (Ok(name), Ok(email)) => (name, email),
+        (name, email) => {
+            let errors = [name.err().map(|e| e.to_string()), email.err().map(|e| e.to_string())];
+            let page = SignupPage { site, name: raw_name, email: raw_email, errors: errors.into_iter().flatten().collect() };
+            return pages::html(StatusCode::BAD_REQUEST, &page);
+        }
+    };
+    let signup = Signup { email: &email, name: &name, ip: ip.map(|ip| ip.to_string()), source: "web form" };
+    let token = Token::generate();
+    match subscribers::record_signup(&state.db, &signup, &token, state.signup_policy, Utc::now()).await {
+        Ok(queued) => {
+            if queued {
+                state.mail_wakeup.notify_one();
+            }
+            // The same page whatever the address's state: the response must
+            // not tell a stranger whether someone is subscribed.
+            pages::html(StatusCode::OK, &CheckInboxPage { site })
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record a signup");
+            pages::server_error(site)
+        }
+    }
+}
+
+pub async fn confirm_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let site = state.site.as_str();
+    let token = match form::parse(req.query_string().as_bytes()) {
+        Ok(fields) => Token::parse(fields.get("token")),
+        Err(_) => None,
+    };
+    let Some(token) = token else {
+        return pages::private(incomplete_link(site));
+    };
+    // Reading only: mail scanners open links, and opening must not confirm.
+    let response = match subscribers::token_state(&state.db, &token, Utc::now()).await {
+        Ok(TokenState::Valid) => pages::html(StatusCode::OK, &ConfirmPage { site, token: token.as_str() }),
+        Ok(TokenState::AlreadyConfirmed) => pages::html(StatusCode::OK, &ConfirmedPage { site }),
+        Ok(state) => link_problem(site, state),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot look up a confirmation link");
+            pages::server_error(site)
+        }
+    };
+    pages::private(response)
+}
+
+pub async fn confirm(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    let site = state.site.as_str();
+    let fields = match form::read(&req, body, state.max_body_bytes).await {
+        Ok(fields) => fields,
+        Err(e) => return form_error(site, e),
+    };
+    let Some(token) = Token::parse(fields.get("token")) else {
+        return pages::private(incomplete_link(site));
+    };
+    let response = match subscribers::confirm(&state.db, &token, Utc::now()).await {
+        Ok(TokenState::Valid) => {
+            tracing::info!("subscriber confirmed");
+            pages::html(StatusCode::OK, &ConfirmedPage { site })
+        }
+        Ok(TokenState::AlreadyConfirmed) => pages::html(StatusCode::OK, &ConfirmedPage { site }),
+        Ok(state) => link_problem(site, state),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot confirm a subscriber");
+            pages::server_error(site)
+        }
+    };
+    pages::private(response)
+}
+
+fn incomplete_link(site: &str) -> HttpResponse {
+    pages::message(
+        site,
+        StatusCode::BAD_REQUEST,
+        "This link is incomplete",
+        "The confirmation link is missing part of its code; some mail programs cut long links. \
+         Try copying the whole link from the email, or sign up again to get a new one.",
+        true,
+    )
+}
+
+fn link_problem(site: &str, state: TokenState) -> HttpResponse {
+    let (status, title, message) = match state {
+        TokenState::Expired => (
+            StatusCode::GONE,
+            "This link has expired",
+            "Confirmation links work for a limited time, and this one is no longer valid. \
+             Sign up again and we will send you a new link.",
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "We don't recognise this link",
+            "This confirmation link is not valid: it may have been mistyped or replaced by a newer one. \
+             Sign up again and we will send you a new link.",
+        ),
+    };
+    pages::message(site, status, title, message, true)
+}
+
+fn form_error(site: &str, error: FormError) -> HttpResponse {
+    let status = match error {
+        FormError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        FormError::WrongContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        FormError::NotUtf8 | FormError::Incomplete => StatusCode::BAD_REQUEST,
+    };
+    pages::message(site, status, "We could not read the form", &error.to_string(), false)
+}
