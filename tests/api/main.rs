@@ -1,1 +1,61 @@
-fn main(){}
+//! Integration tests: each drives the real application (HTTP, SMTP, CLI)
+//! and runs once per database backend. SQLite always runs; PostgreSQL runs
+//! when GAZETTE_TEST_POSTGRES_URL is set, and is listed as ignored (with the
+//! reason) when it is not, unless CI=true, where it must run.
+
+mod cli;
+mod confirm;
+mod delivery;
+mod health;
+mod helpers;
+mod signup;
+
+use helpers::{Backend, TestFn};
+
+macro_rules! suite {
+    ($($test:path),* $(,)?) => {
+        vec![$((
+            stringify!($test).replace(' ', ""),
+            (|backend| Box::pin($test(backend))) as TestFn,
+        )),*]
+    };
+}
+
+fn main() {
+    let args = libtest_mimic::Arguments::from_args();
+    let tests = suite![
+        signup::a_reader_signs_up_confirms_by_email_and_is_subscribed,
+        signup::invalid_signups_get_a_400_page_with_the_reason_and_their_values,
+        signup::a_form_that_is_not_utf8_gets_a_400_page,
+        signup::an_oversized_body_gets_413,
+        signup::a_body_of_another_type_gets_415,
+        signup::a_pending_reader_who_signs_up_again_gets_a_new_email_and_keeps_one_row,
+        signup::a_confirmed_reader_who_signs_up_again_sees_the_same_page_and_gets_no_new_row,
+        signup::one_mailbox_spelled_two_ways_is_one_subscriber,
+        signup::an_idn_domain_is_stored_in_ascii_form,
+        signup::confirmation_emails_per_address_are_capped_per_day,
+        signup::signups_past_the_per_ip_limit_get_a_429_page,
+        confirm::opening_the_link_shows_a_button_and_changes_nothing,
+        confirm::confirming_twice_is_harmless,
+        confirm::an_expired_link_offers_to_sign_up_again,
+        confirm::an_unknown_or_mangled_token_gets_a_clear_page,
+        delivery::a_signup_while_smtp_is_down_is_mailed_once_it_is_back,
+        delivery::a_message_the_server_refuses_for_good_is_marked_failed_and_not_retried,
+        health::health_check_answers_200_when_the_database_answers,
+        health::health_check_answers_503_when_the_database_does_not,
+        health::unknown_pages_get_a_404_page,
+        cli::migrate_applies_the_migrations_and_exits,
+    ];
+    let mut trials = Vec::new();
+    for backend in Backend::all() {
+        for (name, test) in &tests {
+            trials.push(helpers::trial(backend.clone(), name, *test));
+        }
+    }
+    trials.push(libtest_mimic::Trial::test("cli::help_lists_every_command", cli::help_lists_every_command));
+    trials.push(libtest_mimic::Trial::test(
+        "cli::a_bad_config_value_stops_the_process_naming_the_key",
+        cli::a_bad_config_value_stops_the_process_naming_the_key,
+    ));
+    libtest_mimic::run(&args, trials).exit();
+}

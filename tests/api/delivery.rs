@@ -1,0 +1,46 @@
+//! Confirmation emails leave through the worker, whatever SMTP does.
+
+use std::time::Duration;
+
+use crate::helpers::{Backend, spawn_app, spawn_app_with_smtp_down};
+
+pub async fn a_signup_while_smtp_is_down_is_mailed_once_it_is_back(backend: Backend) {
+    let (app, smtp_port) = spawn_app_with_smtp_down(&backend).await;
+    let response = app.sign_up("Ada", "ada@example.com").await;
+    assert_eq!(response.status(), 200, "the signup succeeds although mail cannot leave");
+
+    // The worker tries, fails, and keeps the message with the reason.
+    crate::helpers::wait_until(Duration::from_secs(10), "a failed attempt", || async {
+        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE attempts >= 1 AND last_error IS NOT NULL").await == 1
+    })
+    .await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM outgoing_mail WHERE status IN ('queued', 'sending')").await, 1);
+
+    let smtp = app.smtp.start_on(smtp_port);
+    let mails = smtp.wait_for("ada@example.com", 1).await;
+    mails[0].confirmation_link();
+    app.wait_for_empty_queue().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(smtp.received_for("ada@example.com").len(), 1, "delivered exactly once");
+    assert_eq!(app.count("SELECT COUNT(*) FROM outgoing_mail WHERE status = 'sent'").await, 1);
+}
+
+pub async fn a_message_the_server_refuses_for_good_is_marked_failed_and_not_retried(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    app.smtp.refuse_recipients_containing("nobody@");
+    assert_eq!(app.sign_up("No One", "nobody@example.com").await.status(), 200);
+    assert_eq!(app.sign_up("Ada", "ada@example.com").await.status(), 200);
+    app.smtp.wait_for("ada@example.com", 1).await;
+    app.wait_for_empty_queue().await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let failed: (String, i32, String) = gazette::with_pool!(&app.db, pool => {
+        sqlx::query_as("SELECT status, attempts, last_error FROM outgoing_mail WHERE recipient = 'nobody@example.com'")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(failed.0, "failed");
+    assert_eq!(failed.1, 1, "a 5xx reply is never retried");
+    assert!(failed.2.contains("550"), "the reply is kept: {}", failed.2);
+    assert!(app.smtp.received_for("nobody@example.com").is_empty());
+}

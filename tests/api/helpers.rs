@@ -1,0 +1,432 @@
+//! One way to start the application for a test: `spawn_app`, on its own
+//! database (a fresh SQLite file or PostgreSQL database) and with a real
+//! SMTP server in the same process that records what it receives.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gazette::config::Settings;
+use gazette::db::Db;
+use gazette::web::{Application, Roles};
+use gazette::with_pool;
+use mail_parser::MessageParser;
+use mailin_embedded::{Handler, Response, Server, SslConfig, response};
+
+pub type TestFn = fn(Backend) -> Pin<Box<dyn Future<Output = ()>>>;
+
+/// Where a test's data lives: each test gets its own.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite { url: String },
+    Postgres { url: String },
+}
+
+/// The environment variable that turns on the PostgreSQL half.
+const POSTGRES_URL_VAR: &str = "GAZETTE_TEST_POSTGRES_URL";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+pub struct BackendSpec(Kind);
+
+impl Backend {
+    pub fn all() -> [BackendSpec; 2] {
+        [BackendSpec(Kind::Sqlite), BackendSpec(Kind::Postgres)]
+    }
+
+    pub fn database_url(&self) -> &str {
+        match self {
+            Backend::Sqlite { url } | Backend::Postgres { url } => url,
+        }
+    }
+}
+
+impl Clone for BackendSpec {
+    fn clone(&self) -> Self {
+        BackendSpec(self.0)
+    }
+}
+
+/// A test, named `sqlite::…` or `postgres::…`, that creates its database,
+/// runs, and drops the database whatever happened.
+pub fn trial(spec: BackendSpec, name: &str, test: TestFn) -> libtest_mimic::Trial {
+    let kind = spec.0;
+    let prefix = match kind {
+        Kind::Sqlite => "sqlite",
+        Kind::Postgres => "postgres",
+    };
+    let postgres_url = std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty());
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let skip = kind == Kind::Postgres && postgres_url.is_none() && !in_ci;
+    let trial = libtest_mimic::Trial::test(format!("{prefix}::{name}"), move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let database = runtime.block_on(TestDatabase::create(kind, postgres_url.as_deref()))?;
+        let backend = database.backend.clone();
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(test(backend))));
+        runtime.shutdown_timeout(Duration::from_secs(5));
+        database.drop_now();
+        outcome.map_err(|panic| {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the test panicked".into());
+            message.into()
+        })
+    });
+    if skip {
+        trial.with_ignored_flag(true).with_kind(format!("skipped: {POSTGRES_URL_VAR} is not set"))
+    } else {
+        trial
+    }
+}
+
+struct TestDatabase {
+    backend: Backend,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Directory(PathBuf),
+    PostgresDatabase { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    async fn create(kind: Kind, postgres_url: Option<&str>) -> Result<Self, String> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        match kind {
+            Kind::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("gazette-test-{id}"));
+                std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+                let url = format!("sqlite://{}/gazette.db", dir.display());
+                Ok(Self { backend: Backend::Sqlite { url }, cleanup: Cleanup::Directory(dir) })
+            }
+            Kind::Postgres => {
+                let admin_url = postgres_url
+                    .ok_or_else(|| format!("CI=true, so the PostgreSQL tests must run, but {POSTGRES_URL_VAR} is not set"))?;
+                let name = format!("gazette_test_{id}");
+                let admin = admin_pool(admin_url).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&admin)
+                    .await
+                    .map_err(|e| format!("cannot create a test database on {admin_url}: {e}"))?;
+                admin.close().await;
+                let mut url = url::Url::parse(admin_url).map_err(|e| format!("{POSTGRES_URL_VAR}: {e}"))?;
+                url.set_path(&name);
+                Ok(Self {
+                    backend: Backend::Postgres { url: url.to_string() },
+                    cleanup: Cleanup::PostgresDatabase { admin_url: admin_url.to_owned(), name },
+                })
+            }
+        }
+    }
+
+    fn drop_now(self) {
+        match self.cleanup {
+            Cleanup::Directory(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::PostgresDatabase { admin_url, name } => {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                runtime.block_on(async {
+                    if let Ok(admin) = admin_pool(&admin_url).await {
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+                        admin.close().await;
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn admin_pool(url: &str) -> Result<sqlx::PgPool, String> {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+        .map_err(|e| format!("cannot reach PostgreSQL at {url}: {e}"))
+}
+
+/// The base URL the app puts in its links; tests swap it for the real address.
+pub const BASE_URL: &str = "http://gazette.test";
+
+/// A running application and the SMTP server it sends to.
+pub struct TestApp {
+    pub address: String,
+    pub db: Db,
+    pub smtp: SmtpSink,
+    pub client: reqwest::Client,
+}
+
+/// Settings every test starts from: the checked-in defaults, this test's
+/// database, port 0, SMTP to `smtp_port`, fast polling and retries.
+pub fn test_settings(backend: &Backend, smtp_port: u16) -> Settings {
+    let config_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
+    Settings::load_with(&config_dir, |builder| {
+        builder
+            .set_override("server.port", 0)
+            .unwrap()
+            .set_override("server.base_url", BASE_URL)
+            .unwrap()
+            .set_override("database.url", backend.database_url())
+            .unwrap()
+            .set_override("mail.transport", "smtp")
+            .unwrap()
+            .set_override("mail.smtp.host", "127.0.0.1")
+            .unwrap()
+            .set_override("mail.smtp.port", smtp_port)
+            .unwrap()
+            .set_override("mail.smtp.timeout_seconds", 5)
+            .unwrap()
+            .set_override("mail.from", "The Test Gazette <news@gazette.test>")
+            .unwrap()
+            .set_override("delivery.poll_interval_ms", 100)
+            .unwrap()
+            .set_override("delivery.retry_base_seconds", 0.2)
+            .unwrap()
+            .set_override("delivery.retry_max_seconds", 1.0)
+            .unwrap()
+            .set_override("limits.signups_per_ip_per_minute", 0)
+            .unwrap()
+            // TEST_LOG=info (or any filter) shows the app's logs.
+            .set_override("log.level", std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into()))
+            .unwrap()
+    })
+    .expect("test settings are valid")
+}
+
+pub async fn spawn_app(backend: &Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts the app with a fresh SMTP sink; `customise` may change settings.
+pub async fn spawn_app_with(backend: &Backend, customise: impl FnOnce(&mut Settings)) -> TestApp {
+    let smtp = SmtpSink::start();
+    let mut settings = test_settings(backend, smtp.port);
+    customise(&mut settings);
+    start(settings, smtp).await
+}
+
+/// Starts the app against an SMTP port where nothing listens yet; the
+/// returned port can be handed to [`SmtpSink::start_on`] later.
+pub async fn spawn_app_with_smtp_down(backend: &Backend) -> (TestApp, u16) {
+    let port = free_port();
+    let settings = test_settings(backend, port);
+    (start(settings, SmtpSink::not_running(port)).await, port)
+}
+
+async fn start(settings: Settings, smtp: SmtpSink) -> TestApp {
+    gazette::telemetry::init(&settings.log.level);
+    let app = Application::build(settings, Roles { web: true, worker: true }).await.expect("the app starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let db = app.db().clone();
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    TestApp { address, db, smtp, client }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.address)).send().await.expect("GET")
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client.post(format!("{}{path}", self.address)).form(fields).send().await.expect("POST")
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn sign_up(&self, name: &str, email: &str) -> reqwest::Response {
+        self.post_form("/subscriptions", &[("name", name), ("email", email)]).await
+    }
+
+    /// Follows a link from an email: it must point at the configured base
+    /// URL, and is opened on this app's real address.
+    pub async fn open_link(&self, link: &str) -> reqwest::Response {
+        let path = link.strip_prefix(BASE_URL).unwrap_or_else(|| panic!("{link} is not on {BASE_URL}"));
+        self.get(path).await
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        with_pool!(&self.db, pool => sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql))
+    }
+
+    pub async fn subscriber_status(&self, email_key: &str) -> Option<String> {
+        with_pool!(&self.db, pool => {
+            sqlx::query_scalar("SELECT status FROM subscribers WHERE email_key = $1")
+                .bind(email_key)
+                .fetch_optional(pool)
+                .await
+                .unwrap()
+        })
+    }
+
+    /// Waits until the queue has no message left to send.
+    pub async fn wait_for_empty_queue(&self) {
+        wait_until(Duration::from_secs(10), "the outgoing queue to drain", || async {
+            self.count("SELECT COUNT(*) FROM outgoing_mail WHERE status IN ('queued', 'sending')").await == 0
+        })
+        .await;
+    }
+}
+
+pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A message as the SMTP server received it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub recipients: Vec<String>,
+    pub raw: Vec<u8>,
+}
+
+impl Received {
+    pub fn parsed(&self) -> mail_parser::Message<'_> {
+        MessageParser::default().parse(&self.raw).expect("a parsable message")
+    }
+
+    pub fn text(&self) -> String {
+        self.parsed().body_text(0).expect("a text part").into_owned()
+    }
+
+    pub fn html(&self) -> String {
+        self.parsed().body_html(0).expect("an HTML part").into_owned()
+    }
+
+    /// The confirmation link, which both parts must carry.
+    pub fn confirmation_link(&self) -> String {
+        let text = self.text();
+        let start = text.find(BASE_URL).expect("a link in the text part");
+        let link: String = text[start..].chars().take_while(|c| !c.is_whitespace()).collect();
+        assert!(link.contains("/subscriptions/confirm?token="), "{link}");
+        assert!(self.html().contains(&format!("href=\"{link}\"")), "the HTML part links to {link}");
+        link
+    }
+}
+
+/// A real SMTP server (mailin-embedded on its own threads) that records
+/// every message and can refuse chosen recipients with a 550.
+#[derive(Clone)]
+pub struct SmtpSink {
+    pub port: u16,
+    inbox: Arc<Mutex<Vec<Received>>>,
+    refuse: Arc<Mutex<Vec<String>>>,
+}
+
+#[derive(Clone)]
+struct SinkHandler {
+    inbox: Arc<Mutex<Vec<Received>>>,
+    refuse: Arc<Mutex<Vec<String>>>,
+    recipients: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for SinkHandler {
+    fn rcpt(&mut self, to: &str) -> Response {
+        if self.refuse.lock().unwrap().iter().any(|r| to.contains(r.as_str())) {
+            return response::NO_MAILBOX;
+        }
+        response::OK
+    }
+
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.recipients = to.to_vec();
+        self.data.clear();
+        response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        let received = Received { recipients: std::mem::take(&mut self.recipients), raw: std::mem::take(&mut self.data) };
+        self.inbox.lock().unwrap().push(received);
+        response::OK
+    }
+}
+
+impl SmtpSink {
+    pub fn start() -> Self {
+        let sink = Self::not_running(0);
+        sink.serve(TcpListener::bind("127.0.0.1:0").expect("a port for the SMTP server"))
+    }
+
+    fn not_running(port: u16) -> Self {
+        Self { port, inbox: Arc::default(), refuse: Arc::default() }
+    }
+
+    /// Starts listening on `port` (a server that was down comes back).
+    pub fn start_on(&self, port: u16) -> Self {
+        self.serve(TcpListener::bind(("127.0.0.1", port)).expect("the SMTP port is free again"))
+    }
+
+    fn serve(&self, listener: TcpListener) -> Self {
+        let port = listener.local_addr().unwrap().port();
+        let handler = SinkHandler {
+            inbox: self.inbox.clone(),
+            refuse: self.refuse.clone(),
+            recipients: vec![],
+            data: vec![],
+        };
+        let mut server = Server::new(handler);
+        server.with_name("sink.gazette.test").with_ssl(SslConfig::None).unwrap().with_num_threads(4).with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        Self { port, inbox: self.inbox.clone(), refuse: self.refuse.clone() }
+    }
+
+    /// Answers 550 to RCPT TO for addresses containing `fragment`.
+    pub fn refuse_recipients_containing(&self, fragment: &str) {
+        self.refuse.lock().unwrap().push(fragment.to_owned());
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inbox.lock().unwrap().clone()
+    }
+
+    pub fn received_for(&self, address: &str) -> Vec<Received> {
+        self.received().into_iter().filter(|m| m.recipients.iter().any(|r| r.eq_ignore_ascii_case(address))).collect()
+    }
+
+    /// Waits until `n` messages to `address` have arrived, and returns them.
+    pub async fn wait_for(&self, address: &str, n: usize) -> Vec<Received> {
+        wait_until(Duration::from_secs(10), &format!("{n} message(s) to {address}"), || async {
+            self.received_for(address).len() >= n
+        })
+        .await;
+        self.received_for(address)
+    }
+}
