@@ -217,10 +217,12 @@ impl Settings {
         if self.delivery.max_attempts == 0 {
             return fail("delivery.max_attempts", "must be at least 1");
         }
-        if !(self.delivery.retry_base_seconds > 0.0) {
+        if !self.delivery.retry_base_seconds.is_finite() || self.delivery.retry_base_seconds <= 0.0 {
             return fail("delivery.retry_base_seconds", "must be more than 0");
         }
-        if self.delivery.retry_max_seconds < self.delivery.retry_base_seconds {
+        if !self.delivery.retry_max_seconds.is_finite()
+            || self.delivery.retry_max_seconds < self.delivery.retry_base_seconds
+        {
             return fail("delivery.retry_max_seconds", "must be at least retry_base_seconds");
         }
         if self.delivery.poll_interval_ms == 0 {

@@ -53,8 +53,26 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command.unwrap_or(Command::Serve { no_worker: false }) {
-            Command::Serve { no_worker } => run(settings, Roles { web: true, worker: !no_worker }).await,
-            Command::Worker => run(settings, Roles { web: false, worker: true }).await,
+            Command::Serve { no_worker } => {
+                run(
+                    settings,
+                    Roles {
+                        web: true,
+                        worker: !no_worker,
+                    },
+                )
+                .await
+            }
+            Command::Worker => {
+                run(
+                    settings,
+                    Roles {
+                        web: false,
+                        worker: true,
+                    },
+                )
+                .await
+            }
             Command::Migrate => migrate(settings).await,
         }
     });

@@ -9,5 +9,8 @@ pub fn init(level: &str) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // actix's Logger writes through the `log` crate; tracing-subscriber's
     // default features bridge it, so request lines appear here too.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -53,8 +53,14 @@ impl Db {
     /// directory) are created when missing.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, ConnectError> {
         let url = settings.url.as_str();
-        let bad_url = |source| ConnectError::BadUrl { url: url.to_owned(), source };
-        let open = |source| ConnectError::Open { url: redact(url), source };
+        let bad_url = |source| ConnectError::BadUrl {
+            url: url.to_owned(),
+            source,
+        };
+        let open = |source| ConnectError::Open {
+            url: redact(url),
+            source,
+        };
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(bad_url)?

@@ -77,12 +77,7 @@ pub async fn mark_sent(db: &Db, id: Uuid, message_id: &str, now: DateTime<Utc>) 
 }
 
 /// Puts a message back in the queue for another attempt at `next_attempt_at`.
-pub async fn schedule_retry(
-    db: &Db,
-    id: Uuid,
-    next_attempt_at: DateTime<Utc>,
-    error: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn schedule_retry(db: &Db, id: Uuid, next_attempt_at: DateTime<Utc>, error: &str) -> Result<(), sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query(
             "UPDATE outgoing_mail

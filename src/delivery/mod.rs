@@ -43,7 +43,14 @@ pub enum Outcome {
 impl Worker {
     pub fn new(db: Db, mailer: Mailer, composer: Composer, settings: DeliverySettings, wakeup: Arc<Notify>) -> Self {
         let rate = NonZeroU32::new(settings.rate_per_second).map(|r| RateLimiter::direct(Quota::per_second(r)));
-        Self { db, mailer, composer, settings, wakeup, rate }
+        Self {
+            db,
+            mailer,
+            composer,
+            settings,
+            wakeup,
+            rate,
+        }
     }
 
     /// Delivers until `shutdown` turns true; a batch in flight is finished.

@@ -26,7 +26,10 @@ impl SubscriberName {
         }
         // Line and paragraph separators count too: some mail software treats
         // them as line breaks, and a name ends up in the `To:` header.
-        if name.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')) {
+        if name
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+        {
             return Err(NameError::ControlCharacters);
         }
         if name.graphemes(true).nth(MAX_GRAPHEMES).is_some() {
@@ -59,7 +62,10 @@ mod tests {
 
     #[test]
     fn trims_and_keeps_unicode_names() {
-        assert_eq!(SubscriberName::parse("  Ursula Le Guin ").unwrap().as_str(), "Ursula Le Guin");
+        assert_eq!(
+            SubscriberName::parse("  Ursula Le Guin ").unwrap().as_str(),
+            "Ursula Le Guin"
+        );
         assert!(SubscriberName::parse("Zoë Ødegård-Nguyễn").is_ok());
         assert!(SubscriberName::parse("李小龍").is_ok());
     }
@@ -78,7 +84,13 @@ mod tests {
     fn rejects_empty_and_control_characters() {
         assert_eq!(SubscriberName::parse(""), Err(NameError::Empty));
         assert_eq!(SubscriberName::parse(" \t "), Err(NameError::Empty));
-        for bad in ["Eve\r\nBcc: victim@example.com", "Eve\nX", "Eve\u{0}", "Eve\u{7f}", "Eve\u{2028}x"] {
+        for bad in [
+            "Eve\r\nBcc: victim@example.com",
+            "Eve\nX",
+            "Eve\u{0}",
+            "Eve\u{7f}",
+            "Eve\u{2028}x",
+        ] {
             assert_eq!(SubscriberName::parse(bad), Err(NameError::ControlCharacters), "{bad:?}");
         }
     }

@@ -60,7 +60,13 @@ mod tests {
     #[test]
     fn rejects_anything_else() {
         let good = Token::generate();
-        for bad in ["", "abc", "' OR 1=1 --", &format!("{}x", good.as_str()), &"!".repeat(43)] {
+        for bad in [
+            "",
+            "abc",
+            "' OR 1=1 --",
+            &format!("{}x", good.as_str()),
+            &"!".repeat(43),
+        ] {
             assert_eq!(Token::parse(bad), None, "{bad:?}");
         }
     }

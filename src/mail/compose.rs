@@ -55,8 +55,17 @@ struct ConfirmationText<'a> {
 
 impl Composer {
     pub fn new(from: Mailbox, base_url: BaseUrl, confirmation_ttl_hours: u32) -> Self {
-        let publication = from.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "Gazette".into());
-        Self { from, base_url, publication, confirmation_ttl_hours }
+        let publication = from
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| "Gazette".into());
+        Self {
+            from,
+            base_url,
+            publication,
+            confirmation_ttl_hours,
+        }
     }
 
     /// The email that asks a new reader to confirm their subscription.
@@ -64,9 +73,29 @@ impl Composer {
         let confirm_url = format!("{}/subscriptions/confirm?token={token}", self.base_url);
         let (publication, site_url) = (self.publication.as_str(), self.base_url.as_str());
         let ttl_hours = self.confirmation_ttl_hours;
-        let html = ConfirmationHtml { publication, name, confirm_url: &confirm_url, ttl_hours, site_url }.render()?;
-        let text = ConfirmationText { publication, name, confirm_url: &confirm_url, ttl_hours, site_url }.render()?;
-        self.build(recipient, name, &format!("Please confirm your subscription to {publication}"), text, html)
+        let html = ConfirmationHtml {
+            publication,
+            name,
+            confirm_url: &confirm_url,
+            ttl_hours,
+            site_url,
+        }
+        .render()?;
+        let text = ConfirmationText {
+            publication,
+            name,
+            confirm_url: &confirm_url,
+            ttl_hours,
+            site_url,
+        }
+        .render()?;
+        self.build(
+            recipient,
+            name,
+            &format!("Please confirm your subscription to {publication}"),
+            text,
+            html,
+        )
     }
 
     fn build(
@@ -77,7 +106,9 @@ impl Composer {
         text: String,
         html: String,
     ) -> Result<Composed, ComposeError> {
-        let address = recipient.parse().map_err(|_| ComposeError::Recipient(recipient.to_owned()))?;
+        let address = recipient
+            .parse()
+            .map_err(|_| ComposeError::Recipient(recipient.to_owned()))?;
         let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
         let message = Message::builder()
             .from(self.from.clone())
@@ -116,7 +147,9 @@ mod tests {
 
     #[test]
     fn confirmation_is_multipart_with_the_link_in_both_parts() {
-        let composed = composer().confirmation("reader@example.com", "Ada <Lovelace>", "tok123").unwrap();
+        let composed = composer()
+            .confirmation("reader@example.com", "Ada <Lovelace>", "tok123")
+            .unwrap();
         let raw = composed.message.formatted();
         let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
         use mail_parser::MimeHeaders;
@@ -125,7 +158,10 @@ mod tests {
         assert_eq!(parsed.message_id(), Some(composed.message_id.trim_matches(['<', '>'])));
         assert!(composed.message_id.ends_with("@example.org>"));
         assert!(parsed.date().is_some());
-        assert_eq!(parsed.from().unwrap().first().unwrap().address(), Some("news@example.org"));
+        assert_eq!(
+            parsed.from().unwrap().first().unwrap().address(),
+            Some("news@example.org")
+        );
         assert_eq!(parsed.subject(), Some("Please confirm your subscription to The Weekly"));
         let link = "https://news.example.org/subscriptions/confirm?token=tok123";
         let text = parsed.body_text(0).unwrap();
@@ -133,6 +169,9 @@ mod tests {
         assert!(text.contains(link) && text.contains("Hello Ada <Lovelace>,"), "{text}");
         assert!(html.contains(link), "{html}");
         // The reader's name is escaped in the HTML part, never raw markup.
-        assert!(html.contains("Ada &#60;Lovelace&#62;") || html.contains("Ada &lt;Lovelace&gt;"), "{html}");
+        assert!(
+            html.contains("Ada &#60;Lovelace&#62;") || html.contains("Ada &lt;Lovelace&gt;"),
+            "{html}"
+        );
     }
 }

@@ -4,5 +4,5 @@
 mod compose;
 mod transport;
 
-pub use compose::{Composer, ComposeError, Composed};
+pub use compose::{ComposeError, Composed, Composer};
 pub use transport::{Mailer, SendError};

@@ -29,9 +29,8 @@ impl Mailer {
     pub fn from_settings(mail: &MailSettings) -> Result<Self, String> {
         match mail.transport {
             MailTransportKind::File => {
-                std::fs::create_dir_all(&mail.outbox_dir).map_err(|e| {
-                    format!("mail.outbox_dir: cannot create {}: {e}", mail.outbox_dir.display())
-                })?;
+                std::fs::create_dir_all(&mail.outbox_dir)
+                    .map_err(|e| format!("mail.outbox_dir: cannot create {}: {e}", mail.outbox_dir.display()))?;
                 Ok(Mailer::File(AsyncFileTransport::new(&mail.outbox_dir)))
             }
             MailTransportKind::Smtp => {
@@ -43,8 +42,9 @@ impl Mailer {
                     SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)
                         .map_err(|e| format!("mail.smtp.host: {e}"))?,
                 };
-                let mut builder =
-                    builder.port(smtp.port).timeout(Some(Duration::from_secs(smtp.timeout_seconds.max(1))));
+                let mut builder = builder
+                    .port(smtp.port)
+                    .timeout(Some(Duration::from_secs(smtp.timeout_seconds.max(1))));
                 if !smtp.username.is_empty() {
                     builder = builder.credentials(Credentials::new(smtp.username.clone(), smtp.password.clone()));
                 }

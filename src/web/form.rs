@@ -33,7 +33,11 @@ impl Fields {
 
 /// Reads a urlencoded body of at most `limit` bytes.
 pub async fn read(req: &HttpRequest, mut payload: Payload, limit: usize) -> Result<Fields, FormError> {
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim();
     if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         return Err(FormError::WrongContentType);

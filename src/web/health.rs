@@ -6,7 +6,9 @@ use crate::web::AppState;
 /// readers to an instance that cannot record their signup.
 pub async fn health_check(state: web::Data<AppState>) -> HttpResponse {
     match state.db.ping().await {
-        Ok(()) => HttpResponse::Ok().content_type("text/plain; charset=utf-8").body("ok\n"),
+        Ok(()) => HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body("ok\n"),
         Err(e) => {
             tracing::warn!(error = %e, "health check: the database does not answer");
             HttpResponse::ServiceUnavailable()

@@ -17,8 +17,8 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use tokio::sync::{Notify, watch};
 
 use crate::config::Settings;
-use crate::db::{ConnectError, Db};
 use crate::db::subscribers::SignupPolicy;
+use crate::db::{ConnectError, Db};
 use crate::delivery::Worker;
 use crate::mail::{Composer, Mailer};
 pub use rate_limit::IpRateLimit;
@@ -75,15 +75,26 @@ impl Application {
                 settings.server.base_url.clone(),
                 settings.subscriptions.confirmation_ttl_hours,
             );
-            Some(Worker::new(db.clone(), mailer, composer, settings.delivery.clone(), mail_wakeup.clone()))
+            Some(Worker::new(
+                db.clone(),
+                mailer,
+                composer,
+                settings.delivery.clone(),
+                mail_wakeup.clone(),
+            ))
         } else {
             None
         };
         let (server, port) = if roles.web {
             let address = format!("{}:{}", settings.server.host, settings.server.port);
-            let listener =
-                TcpListener::bind(&address).map_err(|source| BuildError::Listen { address: address.clone(), source })?;
-            let port = listener.local_addr().map_err(|source| BuildError::Listen { address, source })?.port();
+            let listener = TcpListener::bind(&address).map_err(|source| BuildError::Listen {
+                address: address.clone(),
+                source,
+            })?;
+            let port = listener
+                .local_addr()
+                .map_err(|source| BuildError::Listen { address, source })?
+                .port();
             let signup_limit = IpRateLimit::per_minute(settings.limits.signups_per_ip_per_minute);
             spawn_limit_janitor(signup_limit.clone());
             let state = web::Data::new(AppState {
@@ -97,11 +108,22 @@ impl Application {
                 max_body_bytes: settings.server.max_body_bytes,
                 mail_wakeup,
             });
-            (Some(serve(listener, state).map_err(|source| BuildError::Listen { address: "listener".into(), source })?), port)
+            (
+                Some(serve(listener, state).map_err(|source| BuildError::Listen {
+                    address: "listener".into(),
+                    source,
+                })?),
+                port,
+            )
         } else {
             (None, 0)
         };
-        Ok(Self { port, server, worker, db })
+        Ok(Self {
+            port,
+            server,
+            worker,
+            db,
+        })
     }
 
     /// The port the web server listens on (0 when this process has no web role).
@@ -134,7 +156,13 @@ impl Application {
 
 /// The publication's name as shown on pages: the display name of `mail.from`.
 fn site_name(settings: &Settings) -> String {
-    settings.mail.from.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "Gazette".into())
+    settings
+        .mail
+        .from
+        .name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "Gazette".into())
 }
 
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<actix_web::dev::Server> {

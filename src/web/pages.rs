@@ -46,7 +46,9 @@ pub struct MessagePage<'a> {
 /// Renders a template into an HTML response with `status`.
 pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
     match page.render() {
-        Ok(body) => HttpResponse::build(status).insert_header((CONTENT_TYPE, "text/html; charset=utf-8")).body(body),
+        Ok(body) => HttpResponse::build(status)
+            .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
+            .body(body),
         Err(e) => {
             tracing::error!(error = %e, "cannot render a page");
             HttpResponse::InternalServerError()
@@ -65,7 +67,15 @@ pub fn private(mut response: HttpResponse) -> HttpResponse {
 }
 
 pub fn message(site: &str, status: StatusCode, title: &str, message: &str, offer_signup: bool) -> HttpResponse {
-    html(status, &MessagePage { site, title, message, offer_signup })
+    html(
+        status,
+        &MessagePage {
+            site,
+            title,
+            message,
+            offer_signup,
+        },
+    )
 }
 
 pub fn server_error(site: &str) -> HttpResponse {

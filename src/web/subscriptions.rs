@@ -8,12 +8,20 @@ use chrono::Utc;
 
 use crate::db::subscribers::{self, Signup, TokenState};
 use crate::domain::{SubscriberEmail, SubscriberName, Token};
+use crate::web::AppState;
 use crate::web::form::{self, FormError};
 use crate::web::pages::{self, CheckInboxPage, ConfirmPage, ConfirmedPage, SignupPage};
-use crate::web::AppState;
 
 pub async fn signup_form(state: web::Data<AppState>) -> HttpResponse {
-    pages::html(StatusCode::OK, &SignupPage { site: &state.site, name: "", email: "", errors: vec![] })
+    pages::html(
+        StatusCode::OK,
+        &SignupPage {
+            site: &state.site,
+            name: "",
+            email: "",
+            errors: vec![],
+        },
+    )
 }
 
 pub async fn subscribe(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
@@ -27,7 +35,9 @@ pub async fn subscribe(req: HttpRequest, body: web::Payload, state: web::Data<Ap
             site,
             StatusCode::TOO_MANY_REQUESTS,
             "Too many signups",
-            &format!("We received too many signups from your network in a short time. Please try again in {seconds} seconds."),
+            &format!(
+                "We received too many signups from your network in a short time. Please try again in {seconds} seconds."
+            ),
             false,
         );
         response.headers_mut().insert(RETRY_AFTER, seconds.into());
@@ -44,11 +54,21 @@ pub async fn subscribe(req: HttpRequest, body: web::Payload, state: web::Data<Ap
         (Ok(name), Ok(email)) => (name, email),
         (name, email) => {
             let errors = [name.err().map(|e| e.to_string()), email.err().map(|e| e.to_string())];
-            let page = SignupPage { site, name: raw_name, email: raw_email, errors: errors.into_iter().flatten().collect() };
+            let page = SignupPage {
+                site,
+                name: raw_name,
+                email: raw_email,
+                errors: errors.into_iter().flatten().collect(),
+            };
             return pages::html(StatusCode::BAD_REQUEST, &page);
         }
     };
-    let signup = Signup { email: &email, name: &name, ip: ip.map(|ip| ip.to_string()), source: "web form" };
+    let signup = Signup {
+        email: &email,
+        name: &name,
+        ip: ip.map(|ip| ip.to_string()),
+        source: "web form",
+    };
     let token = Token::generate();
     match subscribers::record_signup(&state.db, &signup, &token, state.signup_policy, Utc::now()).await {
         Ok(queued) => {
@@ -77,7 +97,13 @@ pub async fn confirm_page(req: HttpRequest, state: web::Data<AppState>) -> HttpR
     };
     // Reading only: mail scanners open links, and opening must not confirm.
     let response = match subscribers::token_state(&state.db, &token, Utc::now()).await {
-        Ok(TokenState::Valid) => pages::html(StatusCode::OK, &ConfirmPage { site, token: token.as_str() }),
+        Ok(TokenState::Valid) => pages::html(
+            StatusCode::OK,
+            &ConfirmPage {
+                site,
+                token: token.as_str(),
+            },
+        ),
         Ok(TokenState::AlreadyConfirmed) => pages::html(StatusCode::OK, &ConfirmedPage { site }),
         Ok(state) => link_problem(site, state),
         Err(e) => {

@@ -30,7 +30,10 @@ pub fn a_bad_config_value_stops_the_process_naming_the_key() -> Result<(), libte
         let output = gazette().arg("migrate").env(var, value).output()?;
         assert_eq!(output.status.code(), Some(2), "{var}={value}");
         let stderr = String::from_utf8(output.stderr)?;
-        assert!(stderr.contains("invalid configuration") && stderr.contains(key), "{var}={value}: {stderr}");
+        assert!(
+            stderr.contains("invalid configuration") && stderr.contains(key),
+            "{var}={value}: {stderr}"
+        );
         assert_eq!(stderr.lines().count(), 1, "one clear line: {stderr}");
     }
     Ok(())
@@ -38,10 +41,11 @@ pub fn a_bad_config_value_stops_the_process_naming_the_key() -> Result<(), libte
 
 pub async fn migrate_applies_the_migrations_and_exits(backend: Backend) {
     let url = backend.database_url().to_owned();
-    let output = tokio::task::spawn_blocking(move || gazette().arg("migrate").env("GAZETTE_DATABASE__URL", url).output())
-        .await
-        .unwrap()
-        .unwrap();
+    let output =
+        tokio::task::spawn_blocking(move || gazette().arg("migrate").env("GAZETTE_DATABASE__URL", url).output())
+            .await
+            .unwrap()
+            .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("migrations applied"));
     let settings = crate::helpers::test_settings(&backend, 25);

@@ -22,7 +22,10 @@ pub async fn opening_the_link_shows_a_button_and_changes_nothing(backend: Backen
         assert!(html.contains(r#"<form method="post" action="/subscriptions/confirm">"#));
         assert!(html.contains(&format!(r#"name="token" value="{token}""#)));
     }
-    assert_eq!(app.subscriber_status("ada@example.com").await.as_deref(), Some("pending"));
+    assert_eq!(
+        app.subscriber_status("ada@example.com").await.as_deref(),
+        Some("pending")
+    );
 }
 
 pub async fn confirming_twice_is_harmless(backend: Backend) {
@@ -36,8 +39,15 @@ pub async fn confirming_twice_is_harmless(backend: Backend) {
     let again = app.get(&format!("/subscriptions/confirm?token={token}")).await;
     assert_eq!(again.status(), 200);
     assert!(again.text().await.unwrap().contains("You are subscribed"));
-    assert_eq!(app.subscriber_status("ada@example.com").await.as_deref(), Some("confirmed"));
-    assert_eq!(app.count("SELECT COUNT(*) FROM subscribers WHERE confirmed_at IS NOT NULL").await, 1);
+    assert_eq!(
+        app.subscriber_status("ada@example.com").await.as_deref(),
+        Some("confirmed")
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM subscribers WHERE confirmed_at IS NOT NULL")
+            .await,
+        1
+    );
 }
 
 pub async fn an_expired_link_offers_to_sign_up_again(backend: Backend) {
@@ -57,26 +67,47 @@ pub async fn an_expired_link_offers_to_sign_up_again(backend: Backend) {
     let post = app.post_form("/subscriptions/confirm", &[("token", &token)]).await;
     assert_eq!(post.status(), 410);
     assert!(post.text().await.unwrap().contains(r#"href="/""#));
-    assert_eq!(app.subscriber_status("ada@example.com").await.as_deref(), Some("pending"));
+    assert_eq!(
+        app.subscriber_status("ada@example.com").await.as_deref(),
+        Some("pending")
+    );
 
     // Signing up again brings a link that works.
     assert_eq!(app.sign_up("Ada", "ada@example.com").await.status(), 200);
     let fresh = app.smtp.wait_for("ada@example.com", 2).await[1].confirmation_link();
     let fresh_token = fresh.split("token=").nth(1).unwrap();
-    assert_eq!(app.post_form("/subscriptions/confirm", &[("token", fresh_token)]).await.status(), 200);
-    assert_eq!(app.subscriber_status("ada@example.com").await.as_deref(), Some("confirmed"));
+    assert_eq!(
+        app.post_form("/subscriptions/confirm", &[("token", fresh_token)])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.subscriber_status("ada@example.com").await.as_deref(),
+        Some("confirmed")
+    );
 }
 
 pub async fn an_unknown_or_mangled_token_gets_a_clear_page(backend: Backend) {
     let app = spawn_app(&backend).await;
     let unknown = gazette::domain::Token::generate();
-    let page = app.get(&format!("/subscriptions/confirm?token={}", unknown.as_str())).await;
+    let page = app
+        .get(&format!("/subscriptions/confirm?token={}", unknown.as_str()))
+        .await;
     assert_eq!(page.status(), 404);
     assert!(page.text().await.unwrap().contains("recognise this link"));
-    let post = app.post_form("/subscriptions/confirm", &[("token", unknown.as_str())]).await;
+    let post = app
+        .post_form("/subscriptions/confirm", &[("token", unknown.as_str())])
+        .await;
     assert_eq!(post.status(), 404);
 
-    for query in ["", "?token=", "?token=abc", "?token=%27%20OR%201%3D1%20--", "?token=%FF"] {
+    for query in [
+        "",
+        "?token=",
+        "?token=abc",
+        "?token=%27%20OR%201%3D1%20--",
+        "?token=%FF",
+    ] {
         let page = app.get(&format!("/subscriptions/confirm{query}")).await;
         assert_eq!(page.status(), 400, "{query}");
         assert_eq!(page.headers()["referrer-policy"], "no-referrer");

@@ -11,10 +11,16 @@ pub async fn a_signup_while_smtp_is_down_is_mailed_once_it_is_back(backend: Back
 
     // The worker tries, fails, and keeps the message with the reason.
     crate::helpers::wait_until(Duration::from_secs(10), "a failed attempt", || async {
-        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE attempts >= 1 AND last_error IS NOT NULL").await == 1
+        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE attempts >= 1 AND last_error IS NOT NULL")
+            .await
+            == 1
     })
     .await;
-    assert_eq!(app.count("SELECT COUNT(*) FROM outgoing_mail WHERE status IN ('queued', 'sending')").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE status IN ('queued', 'sending')")
+            .await,
+        1
+    );
 
     let smtp = app.smtp.start_on(smtp_port);
     let mails = smtp.wait_for("ada@example.com", 1).await;
@@ -22,7 +28,11 @@ pub async fn a_signup_while_smtp_is_down_is_mailed_once_it_is_back(backend: Back
     app.wait_for_empty_queue().await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(smtp.received_for("ada@example.com").len(), 1, "delivered exactly once");
-    assert_eq!(app.count("SELECT COUNT(*) FROM outgoing_mail WHERE status = 'sent'").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE status = 'sent'")
+            .await,
+        1
+    );
 }
 
 pub async fn a_message_the_server_refuses_for_good_is_marked_failed_and_not_retried(backend: Backend) {

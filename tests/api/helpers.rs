@@ -67,7 +67,10 @@ pub fn trial(spec: BackendSpec, name: &str, test: TestFn) -> libtest_mimic::Tria
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let skip = kind == Kind::Postgres && postgres_url.is_none() && !in_ci;
     let trial = libtest_mimic::Trial::test(format!("{prefix}::{name}"), move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
         let database = runtime.block_on(TestDatabase::create(kind, postgres_url.as_deref()))?;
         let backend = database.backend.clone();
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(test(backend))));
@@ -83,7 +86,9 @@ pub fn trial(spec: BackendSpec, name: &str, test: TestFn) -> libtest_mimic::Tria
         })
     });
     if skip {
-        trial.with_ignored_flag(true).with_kind(format!("skipped: {POSTGRES_URL_VAR} is not set"))
+        trial
+            .with_ignored_flag(true)
+            .with_kind(format!("skipped: {POSTGRES_URL_VAR} is not set"))
     } else {
         trial
     }
@@ -107,11 +112,15 @@ impl TestDatabase {
                 let dir = std::env::temp_dir().join(format!("gazette-test-{id}"));
                 std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
                 let url = format!("sqlite://{}/gazette.db", dir.display());
-                Ok(Self { backend: Backend::Sqlite { url }, cleanup: Cleanup::Directory(dir) })
+                Ok(Self {
+                    backend: Backend::Sqlite { url },
+                    cleanup: Cleanup::Directory(dir),
+                })
             }
             Kind::Postgres => {
-                let admin_url = postgres_url
-                    .ok_or_else(|| format!("CI=true, so the PostgreSQL tests must run, but {POSTGRES_URL_VAR} is not set"))?;
+                let admin_url = postgres_url.ok_or_else(|| {
+                    format!("CI=true, so the PostgreSQL tests must run, but {POSTGRES_URL_VAR} is not set")
+                })?;
                 let name = format!("gazette_test_{id}");
                 let admin = admin_pool(admin_url).await?;
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -123,7 +132,10 @@ impl TestDatabase {
                 url.set_path(&name);
                 Ok(Self {
                     backend: Backend::Postgres { url: url.to_string() },
-                    cleanup: Cleanup::PostgresDatabase { admin_url: admin_url.to_owned(), name },
+                    cleanup: Cleanup::PostgresDatabase {
+                        admin_url: admin_url.to_owned(),
+                        name,
+                    },
                 })
             }
         }
@@ -135,10 +147,17 @@ impl TestDatabase {
                 let _ = std::fs::remove_dir_all(dir);
             }
             Cleanup::PostgresDatabase { admin_url, name } => {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 runtime.block_on(async {
                     if let Ok(admin) = admin_pool(&admin_url).await {
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .execute(&admin)
+                        .await;
                         admin.close().await;
                     }
                 });
@@ -226,12 +245,28 @@ pub async fn spawn_app_with_smtp_down(backend: &Backend) -> (TestApp, u16) {
 
 async fn start(settings: Settings, smtp: SmtpSink) -> TestApp {
     gazette::telemetry::init(&settings.log.level);
-    let app = Application::build(settings, Roles { web: true, worker: true }).await.expect("the app starts");
+    let app = Application::build(
+        settings,
+        Roles {
+            web: true,
+            worker: true,
+        },
+    )
+    .await
+    .expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = app.db().clone();
     tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { address, db, smtp, client }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        address,
+        db,
+        smtp,
+        client,
+    }
 }
 
 fn free_port() -> u16 {
@@ -240,11 +275,20 @@ fn free_port() -> u16 {
 
 impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.address)).send().await.expect("GET")
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("GET")
     }
 
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        self.client.post(format!("{}{path}", self.address)).form(fields).send().await.expect("POST")
+        self.client
+            .post(format!("{}{path}", self.address))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST")
     }
 
     pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
@@ -258,13 +302,16 @@ impl TestApp {
     }
 
     pub async fn sign_up(&self, name: &str, email: &str) -> reqwest::Response {
-        self.post_form("/subscriptions", &[("name", name), ("email", email)]).await
+        self.post_form("/subscriptions", &[("name", name), ("email", email)])
+            .await
     }
 
     /// Follows a link from an email: it must point at the configured base
     /// URL, and is opened on this app's real address.
     pub async fn open_link(&self, link: &str) -> reqwest::Response {
-        let path = link.strip_prefix(BASE_URL).unwrap_or_else(|| panic!("{link} is not on {BASE_URL}"));
+        let path = link
+            .strip_prefix(BASE_URL)
+            .unwrap_or_else(|| panic!("{link} is not on {BASE_URL}"));
         self.get(path).await
     }
 
@@ -285,7 +332,9 @@ impl TestApp {
     /// Waits until the queue has no message left to send.
     pub async fn wait_for_empty_queue(&self) {
         wait_until(Duration::from_secs(10), "the outgoing queue to drain", || async {
-            self.count("SELECT COUNT(*) FROM outgoing_mail WHERE status IN ('queued', 'sending')").await == 0
+            self.count("SELECT COUNT(*) FROM outgoing_mail WHERE status IN ('queued', 'sending')")
+                .await
+                == 0
         })
         .await;
     }
@@ -329,7 +378,10 @@ impl Received {
         let start = text.find(BASE_URL).expect("a link in the text part");
         let link: String = text[start..].chars().take_while(|c| !c.is_whitespace()).collect();
         assert!(link.contains("/subscriptions/confirm?token="), "{link}");
-        assert!(self.html().contains(&format!("href=\"{link}\"")), "the HTML part links to {link}");
+        assert!(
+            self.html().contains(&format!("href=\"{link}\"")),
+            "the HTML part links to {link}"
+        );
         link
     }
 }
@@ -371,7 +423,10 @@ impl Handler for SinkHandler {
     }
 
     fn data_end(&mut self) -> Response {
-        let received = Received { recipients: std::mem::take(&mut self.recipients), raw: std::mem::take(&mut self.data) };
+        let received = Received {
+            recipients: std::mem::take(&mut self.recipients),
+            raw: std::mem::take(&mut self.data),
+        };
         self.inbox.lock().unwrap().push(received);
         response::OK
     }
@@ -384,7 +439,11 @@ impl SmtpSink {
     }
 
     fn not_running(port: u16) -> Self {
-        Self { port, inbox: Arc::default(), refuse: Arc::default() }
+        Self {
+            port,
+            inbox: Arc::default(),
+            refuse: Arc::default(),
+        }
     }
 
     /// Starts listening on `port` (a server that was down comes back).
@@ -401,11 +460,20 @@ impl SmtpSink {
             data: vec![],
         };
         let mut server = Server::new(handler);
-        server.with_name("sink.gazette.test").with_ssl(SslConfig::None).unwrap().with_num_threads(4).with_tcp_listener(listener);
+        server
+            .with_name("sink.gazette.test")
+            .with_ssl(SslConfig::None)
+            .unwrap()
+            .with_num_threads(4)
+            .with_tcp_listener(listener);
         std::thread::spawn(move || {
             let _ = server.serve();
         });
-        Self { port, inbox: self.inbox.clone(), refuse: self.refuse.clone() }
+        Self {
+            port,
+            inbox: self.inbox.clone(),
+            refuse: self.refuse.clone(),
+        }
     }
 
     /// Answers 550 to RCPT TO for addresses containing `fragment`.
@@ -418,14 +486,19 @@ impl SmtpSink {
     }
 
     pub fn received_for(&self, address: &str) -> Vec<Received> {
-        self.received().into_iter().filter(|m| m.recipients.iter().any(|r| r.eq_ignore_ascii_case(address))).collect()
+        self.received()
+            .into_iter()
+            .filter(|m| m.recipients.iter().any(|r| r.eq_ignore_ascii_case(address)))
+            .collect()
     }
 
     /// Waits until `n` messages to `address` have arrived, and returns them.
     pub async fn wait_for(&self, address: &str, n: usize) -> Vec<Received> {
-        wait_until(Duration::from_secs(10), &format!("{n} message(s) to {address}"), || async {
-            self.received_for(address).len() >= n
-        })
+        wait_until(
+            Duration::from_secs(10),
+            &format!("{n} message(s) to {address}"),
+            || async { self.received_for(address).len() >= n },
+        )
         .await;
         self.received_for(address)
     }

@@ -52,7 +52,10 @@ fn main() {
             trials.push(helpers::trial(backend.clone(), name, *test));
         }
     }
-    trials.push(libtest_mimic::Trial::test("cli::help_lists_every_command", cli::help_lists_every_command));
+    trials.push(libtest_mimic::Trial::test(
+        "cli::help_lists_every_command",
+        cli::help_lists_every_command,
+    ));
     trials.push(libtest_mimic::Trial::test(
         "cli::a_bad_config_value_stops_the_process_naming_the_key",
         cli::a_bad_config_value_stops_the_process_naming_the_key,

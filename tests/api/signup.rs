@@ -17,7 +17,10 @@ pub async fn a_reader_signs_up_confirms_by_email_and_is_subscribed(backend: Back
     let response = app.sign_up("Ada Lovelace", "ada@example.com").await;
     assert_eq!(response.status(), 200);
     assert!(response.text().await.unwrap().contains("Check your inbox"));
-    assert_eq!(app.subscriber_status("ada@example.com").await.as_deref(), Some("pending"));
+    assert_eq!(
+        app.subscriber_status("ada@example.com").await.as_deref(),
+        Some("pending")
+    );
 
     let mail = app.smtp.wait_for("ada@example.com", 1).await.remove(0);
     let parsed = mail.parsed();
@@ -27,7 +30,10 @@ pub async fn a_reader_signs_up_confirms_by_email_and_is_subscribed(backend: Back
     assert_eq!(from.address(), Some("news@gazette.test"));
     assert_eq!(from.name(), Some("The Test Gazette"));
     let to = parsed.to().unwrap().first().unwrap();
-    assert_eq!((to.name(), to.address()), (Some("Ada Lovelace"), Some("ada@example.com")));
+    assert_eq!(
+        (to.name(), to.address()),
+        (Some("Ada Lovelace"), Some("ada@example.com"))
+    );
     assert!(String::from_utf8_lossy(&mail.raw).contains("multipart/alternative"));
     assert!(mail.text().contains("Hello Ada Lovelace"));
     let link = mail.confirmation_link();
@@ -35,29 +41,51 @@ pub async fn a_reader_signs_up_confirms_by_email_and_is_subscribed(backend: Back
     let page = app.open_link(&link).await;
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("Confirm my subscription"));
-    assert_eq!(app.subscriber_status("ada@example.com").await.as_deref(), Some("pending"));
+    assert_eq!(
+        app.subscriber_status("ada@example.com").await.as_deref(),
+        Some("pending")
+    );
 
     let token = link.split("token=").nth(1).unwrap();
     let confirmed = app.post_form("/subscriptions/confirm", &[("token", token)]).await;
     assert_eq!(confirmed.status(), 200);
     assert!(confirmed.text().await.unwrap().contains("You are subscribed"));
-    assert_eq!(app.subscriber_status("ada@example.com").await.as_deref(), Some("confirmed"));
+    assert_eq!(
+        app.subscriber_status("ada@example.com").await.as_deref(),
+        Some("confirmed")
+    );
     app.wait_for_empty_queue().await;
-    let token_kept = app.count("SELECT COUNT(*) FROM outgoing_mail WHERE token IS NOT NULL").await;
+    let token_kept = app
+        .count("SELECT COUNT(*) FROM outgoing_mail WHERE token IS NOT NULL")
+        .await;
     assert_eq!(token_kept, 0, "a sent message forgets its link secret");
 }
 
 pub async fn invalid_signups_get_a_400_page_with_the_reason_and_their_values(backend: Backend) {
     let app = spawn_app(&backend).await;
-    let long_address = format!("{}@{}.{}.{}.com", "a".repeat(64), "b".repeat(62), "c".repeat(61), "d".repeat(61));
+    let long_address = format!(
+        "{}@{}.{}.{}.com",
+        "a".repeat(64),
+        "b".repeat(62),
+        "c".repeat(61),
+        "d".repeat(61)
+    );
     assert_eq!(long_address.len(), 255);
     let cases: &[(&str, &str, &str)] = &[
         ("", "ada@example.com", "Please tell us your name."),
         ("   ", "ada@example.com", "Please tell us your name."),
         ("Ada", "", "Please enter your email address."),
-        ("Eve\r\nBcc: victim@example.com", "eve@example.com", "invisible control characters"),
+        (
+            "Eve\r\nBcc: victim@example.com",
+            "eve@example.com",
+            "invisible control characters",
+        ),
         ("Ada", &long_address, "at most 254 characters"),
-        ("Ada", "Ada Lovelace <ada@example.com>", "without a name or angle brackets"),
+        (
+            "Ada",
+            "Ada Lovelace <ada@example.com>",
+            "without a name or angle brackets",
+        ),
         ("Ada", "ada@[192.168.0.1]", "not an IP address"),
         ("Ada", "ada@192.168.0.1", "not an IP address"),
         ("Ada", "ada@localhost", "such as example.com"),
@@ -70,24 +98,37 @@ pub async fn invalid_signups_get_a_400_page_with_the_reason_and_their_values(bac
         assert_eq!(response.status(), 400, "{name:?} / {email:?}");
         let page = response.text().await.unwrap();
         assert!(page.contains(reason), "{name:?} / {email:?}: no {reason:?} in the page");
-        assert!(page.contains(r#"<form method="post" action="/subscriptions">"#), "the form is shown again");
+        assert!(
+            page.contains(r#"<form method="post" action="/subscriptions">"#),
+            "the form is shown again"
+        );
         let kept_email = format!(r#"value="{}""#, askama_escape(email));
         assert!(page.contains(&kept_email), "{email:?} kept in the form");
     }
-    let missing = app.post_raw("/subscriptions", "application/x-www-form-urlencoded", b"".to_vec()).await;
+    let missing = app
+        .post_raw("/subscriptions", "application/x-www-form-urlencoded", b"".to_vec())
+        .await;
     assert_eq!(missing.status(), 400);
     assert_eq!(app.count("SELECT COUNT(*) FROM subscribers").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM outgoing_mail").await, 0);
 }
 
 fn askama_escape(raw: &str) -> String {
-    raw.replace('&', "&#38;").replace('<', "&#60;").replace('>', "&#62;").replace('"', "&#34;")
+    raw.replace('&', "&#38;")
+        .replace('<', "&#60;")
+        .replace('>', "&#62;")
+        .replace('"', "&#34;")
 }
 
 pub async fn a_form_that_is_not_utf8_gets_a_400_page(backend: Backend) {
     let app = spawn_app(&backend).await;
-    for body in [&b"name=%FF%FE&email=ada%40example.com"[..], b"name=Ad\xffa&email=ada@example.com"] {
-        let response = app.post_raw("/subscriptions", "application/x-www-form-urlencoded", body.to_vec()).await;
+    for body in [
+        &b"name=%FF%FE&email=ada%40example.com"[..],
+        b"name=Ad\xffa&email=ada@example.com",
+    ] {
+        let response = app
+            .post_raw("/subscriptions", "application/x-www-form-urlencoded", body.to_vec())
+            .await;
         assert_eq!(response.status(), 400);
         assert!(response.text().await.unwrap().contains("not valid UTF-8"));
     }
@@ -97,7 +138,9 @@ pub async fn a_form_that_is_not_utf8_gets_a_400_page(backend: Backend) {
 pub async fn an_oversized_body_gets_413(backend: Backend) {
     let app = spawn_app(&backend).await;
     let body = format!("name={}&email=ada%40example.com", "a".repeat(100_000));
-    let response = app.post_raw("/subscriptions", "application/x-www-form-urlencoded", body.into_bytes()).await;
+    let response = app
+        .post_raw("/subscriptions", "application/x-www-form-urlencoded", body.into_bytes())
+        .await;
     assert_eq!(response.status(), 413);
     assert!(response.text().await.unwrap().contains("too large"));
     assert_eq!(app.count("SELECT COUNT(*) FROM subscribers").await, 0);
@@ -108,7 +151,13 @@ pub async fn a_body_of_another_type_gets_415(backend: Backend) {
     let body = br#"{"name":"Ada","email":"ada@example.com"}"#.to_vec();
     let response = app.post_raw("/subscriptions", "application/json", body).await;
     assert_eq!(response.status(), 415);
-    assert!(response.text().await.unwrap().contains("application/x-www-form-urlencoded"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("application/x-www-form-urlencoded")
+    );
 }
 
 pub async fn a_pending_reader_who_signs_up_again_gets_a_new_email_and_keeps_one_row(backend: Backend) {
@@ -120,7 +169,11 @@ pub async fn a_pending_reader_who_signs_up_again_gets_a_new_email_and_keeps_one_
 
     let second = app.sign_up("Ada", "ada@example.com").await;
     assert_eq!(second.status(), 200);
-    assert_eq!(second.text().await.unwrap(), first_page, "the same page for a new and a pending address");
+    assert_eq!(
+        second.text().await.unwrap(),
+        first_page,
+        "the same page for a new and a pending address"
+    );
     let mails = app.smtp.wait_for("ada@example.com", 2).await;
     let second_link = mails[1].confirmation_link();
     assert_ne!(first_link, second_link, "a fresh token each time");
@@ -130,7 +183,10 @@ pub async fn a_pending_reader_who_signs_up_again_gets_a_new_email_and_keeps_one_
     let token = first_link.split("token=").nth(1).unwrap();
     let confirmed = app.post_form("/subscriptions/confirm", &[("token", token)]).await;
     assert_eq!(confirmed.status(), 200);
-    assert_eq!(app.subscriber_status("ada@example.com").await.as_deref(), Some("confirmed"));
+    assert_eq!(
+        app.subscriber_status("ada@example.com").await.as_deref(),
+        Some("confirmed")
+    );
 }
 
 pub async fn a_confirmed_reader_who_signs_up_again_sees_the_same_page_and_gets_no_new_row(backend: Backend) {
@@ -139,19 +195,33 @@ pub async fn a_confirmed_reader_who_signs_up_again_sees_the_same_page_and_gets_n
     let link = app.smtp.wait_for("ada@example.com", 1).await[0].confirmation_link();
     let token = link.split("token=").nth(1).unwrap().to_owned();
     app.post_form("/subscriptions/confirm", &[("token", &token)]).await;
-    assert_eq!(app.subscriber_status("ada@example.com").await.as_deref(), Some("confirmed"));
+    assert_eq!(
+        app.subscriber_status("ada@example.com").await.as_deref(),
+        Some("confirmed")
+    );
 
     let again = app.sign_up("Someone Else", "ada@example.com").await;
     assert_eq!(again.status(), 200);
-    assert_eq!(again.text().await.unwrap(), new_page, "no hint that the address is subscribed");
+    assert_eq!(
+        again.text().await.unwrap(),
+        new_page,
+        "no hint that the address is subscribed"
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM subscribers").await, 1);
     let name: String = gazette::with_pool!(&app.db, pool => {
         sqlx::query_scalar("SELECT name FROM subscribers").fetch_one(pool).await.unwrap()
     });
     assert_eq!(name, "Ada", "a stranger cannot rename a confirmed reader");
-    assert_eq!(app.subscriber_status("ada@example.com").await.as_deref(), Some("confirmed"));
+    assert_eq!(
+        app.subscriber_status("ada@example.com").await.as_deref(),
+        Some("confirmed")
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(app.smtp.received_for("ada@example.com").len(), 1, "no new confirmation email");
+    assert_eq!(
+        app.smtp.received_for("ada@example.com").len(),
+        1,
+        "no new confirmation email"
+    );
 }
 
 pub async fn one_mailbox_spelled_two_ways_is_one_subscriber(backend: Backend) {
@@ -159,15 +229,28 @@ pub async fn one_mailbox_spelled_two_ways_is_one_subscriber(backend: Backend) {
     app.sign_up("Ada", "Ada.Lovelace@Example.COM").await;
     app.sign_up("Ada", "ada.lovelace@example.com").await;
     app.sign_up("Ada", "ada.lovelace+news@example.com").await;
-    assert_eq!(app.count("SELECT COUNT(*) FROM subscribers").await, 2, "+tags are other mailboxes");
-    assert_eq!(app.subscriber_status("ada.lovelace@example.com").await.as_deref(), Some("pending"));
-    assert_eq!(app.subscriber_status("ada.lovelace+news@example.com").await.as_deref(), Some("pending"));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM subscribers").await,
+        2,
+        "+tags are other mailboxes"
+    );
+    assert_eq!(
+        app.subscriber_status("ada.lovelace@example.com").await.as_deref(),
+        Some("pending")
+    );
+    assert_eq!(
+        app.subscriber_status("ada.lovelace+news@example.com").await.as_deref(),
+        Some("pending")
+    );
 }
 
 pub async fn an_idn_domain_is_stored_in_ascii_form(backend: Backend) {
     let app = spawn_app(&backend).await;
     assert_eq!(app.sign_up("Jürgen", "juergen@bücher.example").await.status(), 200);
-    assert_eq!(app.subscriber_status("juergen@xn--bcher-kva.example").await.as_deref(), Some("pending"));
+    assert_eq!(
+        app.subscriber_status("juergen@xn--bcher-kva.example").await.as_deref(),
+        Some("pending")
+    );
     let mail = app.smtp.wait_for("juergen@xn--bcher-kva.example", 1).await;
     assert!(mail[0].text().contains("Hello Jürgen"));
 }
