@@ -4,6 +4,7 @@
 //! that must differ stand side by side in the file of their concept.
 
 pub mod outgoing_mail;
+pub mod signup_writer;
 pub mod subscribers;
 
 use std::str::FromStr;

@@ -1,5 +1,7 @@
 //! Subscriber rows and their confirmation tokens.
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
@@ -7,12 +9,45 @@ use crate::db::Db;
 use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus, Token};
 use crate::with_pool;
 
-/// A signup as the form delivered it, already parsed.
-pub struct Signup<'a> {
-    pub email: &'a SubscriberEmail,
-    pub name: &'a SubscriberName,
-    pub ip: Option<String>,
-    pub source: &'a str,
+/// One signup, ready to be written: the parsed reader, the consent record,
+/// and the confirmation link's token with the ids its rows will get.
+#[derive(Debug, Clone)]
+pub struct SignupRow {
+    subscriber_id: Uuid,
+    email: String,
+    email_key: String,
+    name: String,
+    ip: Option<String>,
+    source: String,
+    token_hash: Vec<u8>,
+    mail_id: Uuid,
+    token: Token,
+}
+
+impl SignupRow {
+    pub fn new(
+        email: &SubscriberEmail,
+        name: &SubscriberName,
+        ip: Option<String>,
+        source: &str,
+        token: &Token,
+    ) -> Self {
+        Self {
+            subscriber_id: Uuid::now_v7(),
+            email: email.as_str().to_owned(),
+            email_key: email.dedupe_key(),
+            name: name.as_str().to_owned(),
+            ip,
+            source: source.to_owned(),
+            token_hash: token.hash(),
+            mail_id: Uuid::now_v7(),
+            token: token.clone(),
+        }
+    }
+
+    pub fn email_key(&self) -> &str {
+        &self.email_key
+    }
 }
 
 /// How many confirmation emails an address may get, and how long links live.
@@ -22,113 +57,167 @@ pub struct SignupPolicy {
     pub mails_per_day: u32,
 }
 
-// The upsert both backends share. A confirmed reader's row is left as it
-// is (no enumeration, no overwriting a confirmed name by a stranger); any
-// other row goes back to `pending` with the latest consent record. The
+// Parameters shared by every signup of a batch: $1 now, $2 the start of the
+// 24-hour mail window, $3 the links' expiry, $4 the daily cap on emails.
+//
+// The conflict clause both backends share. A confirmed reader's row is left
+// as it is (no enumeration, no overwriting a confirmed name by a stranger);
+// any other row goes back to `pending` with the latest consent record. The
 // mail window counts confirmation emails per address per 24 hours.
-macro_rules! upsert_subscriber_sql {
+macro_rules! on_conflict_sql {
     () => {
-        "INSERT INTO subscribers (id, email, email_key, name, status, signup_ip, signup_source,
-                                  created_at, signed_up_at, mail_window_started_at, mails_in_window)
-         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $7, $7, 1)
-         ON CONFLICT (email_key) DO UPDATE SET
+        " ON CONFLICT (email_key) DO UPDATE SET
              status = CASE WHEN subscribers.status = 'confirmed' THEN 'confirmed' ELSE 'pending' END,
              email = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.email ELSE excluded.email END,
              name = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.name ELSE excluded.name END,
-             signup_ip = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.signup_ip ELSE excluded.signup_ip END,
-             signup_source = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.signup_source ELSE excluded.signup_source END,
-             signed_up_at = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.signed_up_at ELSE excluded.signed_up_at END,
-             mail_window_started_at = CASE WHEN subscribers.mail_window_started_at <= $8
+             signup_ip = CASE WHEN subscribers.status = 'confirmed'
+                 THEN subscribers.signup_ip ELSE excluded.signup_ip END,
+             signup_source = CASE WHEN subscribers.status = 'confirmed'
+                 THEN subscribers.signup_source ELSE excluded.signup_source END,
+             signed_up_at = CASE WHEN subscribers.status = 'confirmed'
+                 THEN subscribers.signed_up_at ELSE excluded.signed_up_at END,
+             mail_window_started_at = CASE WHEN subscribers.mail_window_started_at <= $2
                  THEN excluded.mail_window_started_at ELSE subscribers.mail_window_started_at END,
-             mails_in_window = CASE WHEN subscribers.mail_window_started_at <= $8
+             mails_in_window = CASE WHEN subscribers.mail_window_started_at <= $2
                  THEN 1 ELSE subscribers.mails_in_window + 1 END"
     };
 }
 
-// SQLite: one script, one trip to the database thread. The token and the
-// confirmation email are written only for a pending reader still under the
-// daily cap, in the same transaction as the upsert.
-const RECORD_SIGNUP_SQLITE: &str = concat!(
-    "BEGIN IMMEDIATE;",
-    upsert_subscriber_sql!(),
-    ";
-    INSERT INTO confirmation_tokens (token_hash, subscriber_id, created_at, expires_at)
-    SELECT $9, id, $7, $10 FROM subscribers
-    WHERE email_key = $3 AND status = 'pending' AND mails_in_window <= $11;
-    INSERT INTO outgoing_mail (id, kind, subscriber_id, recipient, recipient_name, token,
-                               status, attempts, next_attempt_at, created_at)
-    SELECT $12, 'confirmation', id, email, name, $13, 'queued', 0, $7, $7 FROM subscribers
-    WHERE email_key = $3 AND status = 'pending' AND mails_in_window <= $11;
-    COMMIT;"
-);
+/// The most signups one SQLite script carries (9 parameters each).
+pub const SQLITE_MAX_BATCH: usize = 64;
 
-// PostgreSQL: the same three writes as one statement (one round trip, one
-// implicit transaction) through data-modifying CTEs.
-const RECORD_SIGNUP_POSTGRES: &str = concat!(
-    "WITH subscriber AS (",
-    upsert_subscriber_sql!(),
-    " RETURNING id, email, name, status, mails_in_window
+// SQLite: one script per batch size, one trip to the database thread, one
+// transaction. Per signup: the upsert, then the token and the email, both
+// written only for a pending reader still under the daily cap.
+fn sqlite_script(signups: usize) -> &'static str {
+    static SCRIPTS: OnceLock<Vec<String>> = OnceLock::new();
+    let scripts = SCRIPTS.get_or_init(|| {
+        (0..=SQLITE_MAX_BATCH)
+            .map(|n| {
+                let mut sql = String::from("BEGIN IMMEDIATE;");
+                for i in 0..n {
+                    let p = |k: usize| format!("${}", 5 + i * 9 + k);
+                    let (id, email, key, name, ip, source) = (p(0), p(1), p(2), p(3), p(4), p(5));
+                    let (hash, mail_id, token) = (p(6), p(7), p(8));
+                    sql.push_str(&format!(
+                        "INSERT INTO subscribers (id, email, email_key, name, status, signup_ip, signup_source,
+                             created_at, signed_up_at, mail_window_started_at, mails_in_window)
+                         VALUES ({id}, {email}, {key}, {name}, 'pending', {ip}, {source}, $1, $1, $1, 1) {conflict};
+                         INSERT INTO confirmation_tokens (token_hash, subscriber_id, created_at, expires_at)
+                         SELECT {hash}, id, $1, $3 FROM subscribers
+                         WHERE email_key = {key} AND status = 'pending' AND mails_in_window <= $4;
+                         INSERT INTO outgoing_mail (id, kind, subscriber_id, recipient, recipient_name, token,
+                             status, attempts, next_attempt_at, created_at)
+                         SELECT {mail_id}, 'confirmation', id, email, name, {token}, 'queued', 0, $1, $1
+                         FROM subscribers
+                         WHERE email_key = {key} AND status = 'pending' AND mails_in_window <= $4;",
+                        conflict = on_conflict_sql!(),
+                    ));
+                }
+                sql.push_str("COMMIT;");
+                sql
+            })
+            .collect()
+    });
+    &scripts[signups]
+}
+
+// PostgreSQL: a whole batch in one statement (one round trip, one implicit
+// transaction): the signups arrive as arrays, and data-modifying CTEs write
+// the three tables. Rows go in email order, so concurrent batches lock
+// subscribers in one order and cannot deadlock. A batch must not hold one
+// address twice (ON CONFLICT cannot touch a row twice in one statement).
+const RECORD_SIGNUPS_POSTGRES: &str = concat!(
+    "WITH input AS (
+        SELECT * FROM UNNEST($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                             $11::bytea[], $12::uuid[], $13::text[])
+            AS i(id, email, email_key, name, ip, source, token_hash, mail_id, token)
+    ), subscriber AS (
+        INSERT INTO subscribers (id, email, email_key, name, status, signup_ip, signup_source,
+                                 created_at, signed_up_at, mail_window_started_at, mails_in_window)
+        SELECT id, email, email_key, name, 'pending', ip, source, $1, $1, $1, 1 FROM input ORDER BY email_key",
+    on_conflict_sql!(),
+    " RETURNING id, email_key, email, name, status, mails_in_window
     ), token AS (
         INSERT INTO confirmation_tokens (token_hash, subscriber_id, created_at, expires_at)
-        SELECT $9, id, $7, $10 FROM subscriber
-        WHERE status = 'pending' AND mails_in_window <= $11
-        RETURNING subscriber_id
+        SELECT i.token_hash, s.id, $1, $3 FROM subscriber s JOIN input i USING (email_key)
+        WHERE s.status = 'pending' AND s.mails_in_window <= $4
+        RETURNING token_hash, subscriber_id
     )
     INSERT INTO outgoing_mail (id, kind, subscriber_id, recipient, recipient_name, token,
                                status, attempts, next_attempt_at, created_at)
-    SELECT $12, 'confirmation', s.id, s.email, s.name, $13, 'queued', 0, $7, $7
-    FROM subscriber s JOIN token t ON t.subscriber_id = s.id"
+    SELECT i.mail_id, 'confirmation', s.id, s.email, s.name, i.token, 'queued', 0, $1, $1
+    FROM token t JOIN input i USING (token_hash) JOIN subscriber s ON s.id = t.subscriber_id"
 );
 
-/// Records a signup: a new reader, or a new consent record and a new
-/// confirmation link for a pending one; a confirmed reader is left alone.
-/// Returns whether a confirmation email was queued.
-pub async fn record_signup(
+/// Records a batch of signups in one transaction: new readers, or a new
+/// consent record and a new confirmation link for pending ones; confirmed
+/// readers are left alone. Each link's email is queued in the same
+/// transaction, so a reader is never recorded without their email.
+pub async fn record_signups(
     db: &Db,
-    signup: &Signup<'_>,
-    token: &Token,
+    signups: &[SignupRow],
     policy: SignupPolicy,
     now: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
-    let window_cutoff = now - Duration::hours(24);
+) -> Result<(), sqlx::Error> {
+    if signups.is_empty() {
+        return Ok(());
+    }
+    let window_start = now - Duration::hours(24);
     let expires_at = now + policy.token_ttl;
     let mail_cap = i32::try_from(policy.mails_per_day).unwrap_or(i32::MAX);
-    macro_rules! bind_all {
-        ($sql:expr) => {
-            sqlx::query($sql)
-                .bind(Uuid::now_v7())
-                .bind(signup.email.as_str())
-                .bind(signup.email.dedupe_key())
-                .bind(signup.name.as_str())
-                .bind(signup.ip.as_deref())
-                .bind(signup.source)
-                .bind(now)
-                .bind(window_cutoff)
-                .bind(token.hash())
-                .bind(expires_at)
-                .bind(mail_cap)
-                .bind(Uuid::now_v7())
-                .bind(token.as_str())
-        };
-    }
-    let queued = match db {
+    match db {
         Db::Sqlite(pool) => {
-            let mut conn = pool.acquire().await?;
-            match bind_all!(RECORD_SIGNUP_SQLITE).execute(&mut *conn).await {
-                // The upsert always changes one row; the token and the mail
-                // add one each when a confirmation email is queued.
-                Ok(done) => done.rows_affected() > 1,
-                Err(e) => {
+            for chunk in signups.chunks(SQLITE_MAX_BATCH) {
+                let mut query = sqlx::query(sqlite_script(chunk.len()))
+                    .bind(now)
+                    .bind(window_start)
+                    .bind(expires_at)
+                    .bind(mail_cap);
+                for s in chunk {
+                    query = query
+                        .bind(s.subscriber_id)
+                        .bind(&s.email)
+                        .bind(&s.email_key)
+                        .bind(&s.name)
+                        .bind(s.ip.as_deref())
+                        .bind(&s.source)
+                        .bind(&s.token_hash)
+                        .bind(s.mail_id)
+                        .bind(s.token.as_str());
+                }
+                let mut conn = pool.acquire().await?;
+                if let Err(e) = query.execute(&mut *conn).await {
                     // A failed statement leaves the script's transaction open.
                     let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
                     return Err(e);
                 }
             }
+            Ok(())
         }
-        // The statement's own rows are the queued emails.
-        Db::Postgres(pool) => bind_all!(RECORD_SIGNUP_POSTGRES).execute(pool).await?.rows_affected() > 0,
-    };
-    Ok(queued)
+        Db::Postgres(pool) => {
+            let mut sorted: Vec<&SignupRow> = signups.iter().collect();
+            sorted.sort_by(|a, b| a.email_key.cmp(&b.email_key));
+            let column = |f: fn(&SignupRow) -> String| sorted.iter().map(|s| f(s)).collect::<Vec<_>>();
+            sqlx::query(RECORD_SIGNUPS_POSTGRES)
+                .bind(now)
+                .bind(window_start)
+                .bind(expires_at)
+                .bind(mail_cap)
+                .bind(sorted.iter().map(|s| s.subscriber_id).collect::<Vec<_>>())
+                .bind(column(|s| s.email.clone()))
+                .bind(column(|s| s.email_key.clone()))
+                .bind(column(|s| s.name.clone()))
+                .bind(sorted.iter().map(|s| s.ip.clone()).collect::<Vec<_>>())
+                .bind(column(|s| s.source.clone()))
+                .bind(sorted.iter().map(|s| s.token_hash.clone()).collect::<Vec<_>>())
+                .bind(sorted.iter().map(|s| s.mail_id).collect::<Vec<_>>())
+                .bind(column(|s| s.token.as_str().to_owned()))
+                .execute(pool)
+                .await
+                .map(|_| ())
+        }
+    }
 }
 
 /// What a confirmation link points at, read without changing anything.

@@ -17,6 +17,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use tokio::sync::{Notify, watch};
 
 use crate::config::Settings;
+use crate::db::signup_writer::SignupWriter;
 use crate::db::subscribers::SignupPolicy;
 use crate::db::{ConnectError, Db};
 use crate::delivery::Worker;
@@ -28,10 +29,8 @@ pub struct AppState {
     pub db: Db,
     pub site: String,
     pub signup_limit: IpRateLimit,
-    pub signup_policy: SignupPolicy,
+    pub signups: SignupWriter,
     pub max_body_bytes: usize,
-    /// Wakes the in-process delivery worker as soon as mail is queued.
-    pub mail_wakeup: Arc<Notify>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,17 +95,17 @@ impl Application {
                 .map_err(|source| BuildError::Listen { address, source })?
                 .port();
             let signup_limit = IpRateLimit::per_minute(settings.limits.signups_per_ip_per_minute);
+            let signup_policy = SignupPolicy {
+                token_ttl: chrono::Duration::hours(i64::from(settings.subscriptions.confirmation_ttl_hours)),
+                mails_per_day: settings.subscriptions.confirmation_emails_per_day,
+            };
             spawn_limit_janitor(signup_limit.clone());
             let state = web::Data::new(AppState {
                 db: db.clone(),
                 site: site_name(&settings),
                 signup_limit,
-                signup_policy: SignupPolicy {
-                    token_ttl: chrono::Duration::hours(i64::from(settings.subscriptions.confirmation_ttl_hours)),
-                    mails_per_day: settings.subscriptions.confirmation_emails_per_day,
-                },
+                signups: SignupWriter::start(db.clone(), signup_policy, mail_wakeup),
                 max_body_bytes: settings.server.max_body_bytes,
-                mail_wakeup,
             });
             (
                 Some(serve(listener, state).map_err(|source| BuildError::Listen {

@@ -6,7 +6,7 @@ use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 
-use crate::db::subscribers::{self, Signup, TokenState};
+use crate::db::subscribers::{self, SignupRow, TokenState};
 use crate::domain::{SubscriberEmail, SubscriberName, Token};
 use crate::web::AppState;
 use crate::web::form::{self, FormError};
@@ -63,22 +63,17 @@ pub async fn subscribe(req: HttpRequest, body: web::Payload, state: web::Data<Ap
             return pages::html(StatusCode::BAD_REQUEST, &page);
         }
     };
-    let signup = Signup {
-        email: &email,
-        name: &name,
-        ip: ip.map(|ip| ip.to_string()),
-        source: "web form",
-    };
-    let token = Token::generate();
-    match subscribers::record_signup(&state.db, &signup, &token, state.signup_policy, Utc::now()).await {
-        Ok(queued) => {
-            if queued {
-                state.mail_wakeup.notify_one();
-            }
-            // The same page whatever the address's state: the response must
-            // not tell a stranger whether someone is subscribed.
-            pages::html(StatusCode::OK, &CheckInboxPage { site })
-        }
+    let row = SignupRow::new(
+        &email,
+        &name,
+        ip.map(|ip| ip.to_string()),
+        "web form",
+        &Token::generate(),
+    );
+    match state.signups.record(row).await {
+        // The same page whatever the address's state: the response must not
+        // tell a stranger whether someone is subscribed.
+        Ok(()) => pages::html(StatusCode::OK, &CheckInboxPage { site }),
         Err(e) => {
             tracing::error!(error = %e, "cannot record a signup");
             pages::server_error(site)
