@@ -75,32 +75,29 @@ async fn lane(
     max_batch: usize,
 ) {
     // One address may appear once per PostgreSQL batch; a second signup for
-    // it waits for the next batch.
+    // it waits for this lane's next batch.
     let one_per_address = matches!(db, Db::Postgres(_));
     let mut held_over: Option<Pending> = None;
     loop {
-        let batch = {
-            let mut incoming = incoming.lock().await;
-            let first = match held_over.take() {
-                Some(pending) => pending,
-                None => match incoming.recv().await {
-                    Some(pending) => pending,
-                    None => return,
-                },
-            };
-            let mut addresses = HashSet::new();
-            addresses.insert(first.row.email_key().to_owned());
-            let mut batch = vec![first];
-            while batch.len() < max_batch {
-                let Ok(next) = incoming.try_recv() else { break };
-                if one_per_address && !addresses.insert(next.row.email_key().to_owned()) {
-                    held_over = Some(next);
-                    break;
+        let mut batch = Vec::new();
+        match held_over.take() {
+            // A held-over signup goes out now: waiting for the receiver here
+            // could wait forever while another lane waits for new signups.
+            Some(first) => {
+                batch.push(first);
+                if let Ok(mut incoming) = incoming.try_lock() {
+                    held_over = fill(&mut batch, &mut incoming, max_batch, one_per_address);
                 }
-                batch.push(next);
             }
-            batch
-        };
+            None => {
+                let mut incoming = incoming.lock().await;
+                match incoming.recv().await {
+                    Some(first) => batch.push(first),
+                    None => return,
+                }
+                held_over = fill(&mut batch, &mut incoming, max_batch, one_per_address);
+            }
+        }
         let rows: Vec<SignupRow> = batch.iter().map(|p| p.row.clone()).collect();
         let result = subscribers::record_signups(&db, &rows, policy, Utc::now())
             .await
@@ -114,4 +111,23 @@ async fn lane(
             let _ = pending.done.send(result.clone());
         }
     }
+}
+
+/// Adds the signups already waiting to `batch`, up to `max_batch`; returns
+/// the one that must wait for another batch, if any.
+fn fill(
+    batch: &mut Vec<Pending>,
+    incoming: &mut mpsc::Receiver<Pending>,
+    max_batch: usize,
+    one_per_address: bool,
+) -> Option<Pending> {
+    let mut addresses: HashSet<String> = batch.iter().map(|p| p.row.email_key().to_owned()).collect();
+    while batch.len() < max_batch {
+        let next = incoming.try_recv().ok()?;
+        if one_per_address && !addresses.insert(next.row.email_key().to_owned()) {
+            return Some(next);
+        }
+        batch.push(next);
+    }
+    None
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::helpers::{Backend, spawn_app, spawn_app_with_smtp_down};
 
 pub async fn a_signup_while_smtp_is_down_is_mailed_once_it_is_back(backend: Backend) {
-    let (app, smtp_port) = spawn_app_with_smtp_down(&backend).await;
+    let (app, smtp_port) = spawn_app_with_smtp_down(&backend, |_| {}).await;
     let response = app.sign_up("Ada", "ada@example.com").await;
     assert_eq!(response.status(), 200, "the signup succeeds although mail cannot leave");
 
@@ -53,4 +53,45 @@ pub async fn a_message_the_server_refuses_for_good_is_marked_failed_and_not_retr
     assert_eq!(failed.1, 1, "a 5xx reply is never retried");
     assert!(failed.2.contains("550"), "the reply is kept: {}", failed.2);
     assert!(app.smtp.received_for("nobody@example.com").is_empty());
+}
+
+pub async fn a_message_held_by_a_worker_that_died_is_sent_once_its_lease_runs_out(backend: Backend) {
+    // One failed attempt, then no retry for a minute: the worker leaves the
+    // row alone while the test plays the part of a worker that died.
+    let (app, smtp_port) = spawn_app_with_smtp_down(&backend, |s| s.delivery.retry_base_seconds = 60.0).await;
+    assert_eq!(app.sign_up("Ada", "ada@example.com").await.status(), 200);
+    crate::helpers::wait_until(Duration::from_secs(10), "a failed attempt", || async {
+        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE status = 'queued' AND last_error IS NOT NULL")
+            .await
+            == 1
+    })
+    .await;
+
+    // Another worker claimed the message and died mid-send: its lease holds.
+    let now = chrono::Utc::now();
+    let set_lease = |until: chrono::DateTime<chrono::Utc>| {
+        let db = app.db.clone();
+        async move {
+            gazette::with_pool!(&db, pool => {
+                sqlx::query("UPDATE outgoing_mail SET status = 'sending', locked_until = $1, next_attempt_at = $2")
+                    .bind(until)
+                    .bind(now + chrono::Duration::days(1))
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            })
+        }
+    };
+    set_lease(now + chrono::Duration::hours(1)).await;
+    let smtp = app.smtp.start_on(smtp_port);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        smtp.received().is_empty(),
+        "a message under another worker's lease is left alone"
+    );
+
+    set_lease(chrono::Utc::now() - chrono::Duration::seconds(1)).await;
+    smtp.wait_for("ada@example.com", 1).await[0].confirmation_link();
+    app.wait_for_empty_queue().await;
+    assert_eq!(smtp.received().len(), 1);
 }

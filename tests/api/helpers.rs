@@ -26,6 +26,9 @@ pub enum Backend {
     Postgres { url: String },
 }
 
+/// A test that takes longer is stuck; it fails instead of hanging the run.
+const TEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The environment variable that turns on the PostgreSQL half.
 const POSTGRES_URL_VAR: &str = "GAZETTE_TEST_POSTGRES_URL";
 
@@ -73,7 +76,13 @@ pub fn trial(spec: BackendSpec, name: &str, test: TestFn) -> libtest_mimic::Tria
             .build()?;
         let database = runtime.block_on(TestDatabase::create(kind, postgres_url.as_deref()))?;
         let backend = database.backend.clone();
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(test(backend))));
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            runtime.block_on(async {
+                if tokio::time::timeout(TEST_TIMEOUT, test(backend)).await.is_err() {
+                    panic!("the test did not finish within {TEST_TIMEOUT:?}");
+                }
+            })
+        }));
         runtime.shutdown_timeout(Duration::from_secs(5));
         database.drop_now();
         outcome.map_err(|panic| {
@@ -212,7 +221,7 @@ pub fn test_settings(backend: &Backend, smtp_port: u16) -> Settings {
             .unwrap()
             .set_override("delivery.retry_base_seconds", 0.2)
             .unwrap()
-            .set_override("delivery.retry_max_seconds", 1.0)
+            .set_override("delivery.retry_max_seconds", 60.0)
             .unwrap()
             .set_override("limits.signups_per_ip_per_minute", 0)
             .unwrap()
@@ -237,9 +246,10 @@ pub async fn spawn_app_with(backend: &Backend, customise: impl FnOnce(&mut Setti
 
 /// Starts the app against an SMTP port where nothing listens yet; the
 /// returned port can be handed to [`SmtpSink::start_on`] later.
-pub async fn spawn_app_with_smtp_down(backend: &Backend) -> (TestApp, u16) {
+pub async fn spawn_app_with_smtp_down(backend: &Backend, customise: impl FnOnce(&mut Settings)) -> (TestApp, u16) {
     let port = free_port();
-    let settings = test_settings(backend, port);
+    let mut settings = test_settings(backend, port);
+    customise(&mut settings);
     (start(settings, SmtpSink::not_running(port)).await, port)
 }
 
@@ -464,7 +474,7 @@ impl SmtpSink {
             .with_name("sink.gazette.test")
             .with_ssl(SslConfig::None)
             .unwrap()
-            .with_num_threads(4)
+            .with_num_threads(16)
             .with_tcp_listener(listener);
         std::thread::spawn(move || {
             let _ = server.serve();

@@ -283,3 +283,29 @@ pub async fn signups_past_the_per_ip_limit_get_a_429_page(backend: Backend) {
     // Reading the form is not limited.
     assert_eq!(app.get("/").await.status(), 200);
 }
+
+pub async fn many_readers_signing_up_at_once_each_get_their_emails(backend: Backend) {
+    let app = spawn_app_with(&backend, |s| s.subscriptions.confirmation_emails_per_day = 3).await;
+    let addresses: Vec<String> = (0..60)
+        .map(|i| {
+            if i % 6 == 0 {
+                "same@example.com".to_owned()
+            } else {
+                format!("reader{i}@example.com")
+            }
+        })
+        .collect();
+    let responses = futures_util::future::join_all(addresses.iter().map(|a| app.sign_up("Reader", a))).await;
+    assert!(responses.iter().all(|r| r.status() == 200));
+    assert_eq!(app.count("SELECT COUNT(*) FROM subscribers").await, 51);
+    app.wait_for_empty_queue().await;
+    for address in addresses.iter().filter(|a| a.starts_with("reader")) {
+        assert_eq!(app.smtp.received_for(address).len(), 1, "{address}");
+    }
+    assert_eq!(
+        app.smtp.received_for("same@example.com").len(),
+        3,
+        "ten signups, capped at three emails"
+    );
+    assert_eq!(app.smtp.received().len(), 53);
+}
