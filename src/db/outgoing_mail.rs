@@ -59,7 +59,8 @@ pub async fn claim_due(
     })
 }
 
-/// Marks a message sent and forgets its link secret.
+/// Marks a message sent and forgets its link secret. Not tied to the claim:
+/// once a message has left, that is the truth whoever holds the lease.
 pub async fn mark_sent(db: &Db, id: Uuid, message_id: &str, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query(
@@ -77,14 +78,25 @@ pub async fn mark_sent(db: &Db, id: Uuid, message_id: &str, now: DateTime<Utc>) 
 }
 
 /// Puts a message back in the queue for another attempt at `next_attempt_at`.
-pub async fn schedule_retry(db: &Db, id: Uuid, next_attempt_at: DateTime<Utc>, error: &str) -> Result<(), sqlx::Error> {
+///
+/// Only the claim that made attempt number `attempt` may do so: if its lease
+/// ran out and another worker claimed the message since, that worker's
+/// state stands.
+pub async fn schedule_retry(
+    db: &Db,
+    id: Uuid,
+    attempt: i32,
+    next_attempt_at: DateTime<Utc>,
+    error: &str,
+) -> Result<(), sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query(
             "UPDATE outgoing_mail
-             SET status = 'queued', next_attempt_at = $2, last_error = $3, locked_until = NULL
-             WHERE id = $1",
+             SET status = 'queued', next_attempt_at = $3, last_error = $4, locked_until = NULL
+             WHERE id = $1 AND attempts = $2 AND status = 'sending'",
         )
         .bind(id)
+        .bind(attempt)
         .bind(next_attempt_at)
         .bind(error)
         .execute(pool)
@@ -93,15 +105,16 @@ pub async fn schedule_retry(db: &Db, id: Uuid, next_attempt_at: DateTime<Utc>, e
     })
 }
 
-/// Gives a message up for good.
-pub async fn mark_failed(db: &Db, id: Uuid, error: &str) -> Result<(), sqlx::Error> {
+/// Gives a message up for good (only the claim that made attempt `attempt`).
+pub async fn mark_failed(db: &Db, id: Uuid, attempt: i32, error: &str) -> Result<(), sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query(
             "UPDATE outgoing_mail
-             SET status = 'failed', last_error = $2, token = NULL, locked_until = NULL
-             WHERE id = $1",
+             SET status = 'failed', last_error = $3, token = NULL, locked_until = NULL
+             WHERE id = $1 AND attempts = $2 AND status = 'sending'",
         )
         .bind(id)
+        .bind(attempt)
         .bind(error)
         .execute(pool)
         .await

@@ -148,9 +148,9 @@ impl Worker {
             Outcome::Retry => {
                 let delay = retry_delay(&self.settings, mail.attempts);
                 let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
-                outgoing_mail::schedule_retry(&self.db, mail.id, next, error).await
+                outgoing_mail::schedule_retry(&self.db, mail.id, mail.attempts, next, error).await
             }
-            Outcome::Failed => outgoing_mail::mark_failed(&self.db, mail.id, error).await,
+            Outcome::Failed => outgoing_mail::mark_failed(&self.db, mail.id, mail.attempts, error).await,
             Outcome::Sent => Ok(()),
         };
         if let Err(e) = result {

@@ -45,6 +45,16 @@ pub async fn subscribe(req: HttpRequest, body: web::Payload, state: web::Data<Ap
     }
     let fields = match form::read(&req, body, state.max_body_bytes).await {
         Ok(fields) => fields,
+        // Text we cannot decode: the form again, empty, with the reason.
+        Err(e @ FormError::NotUtf8) => {
+            let page = SignupPage {
+                site,
+                name: "",
+                email: "",
+                errors: vec![e.to_string()],
+            };
+            return pages::html(StatusCode::BAD_REQUEST, &page);
+        }
         Err(e) => return form_error(site, e),
     };
     let (raw_name, raw_email) = (fields.get("name"), fields.get("email"));

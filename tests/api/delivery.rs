@@ -95,3 +95,59 @@ pub async fn a_message_held_by_a_worker_that_died_is_sent_once_its_lease_runs_ou
     app.wait_for_empty_queue().await;
     assert_eq!(smtp.received().len(), 1);
 }
+
+pub async fn a_worker_whose_lease_ran_out_cannot_overwrite_the_next_claim(backend: Backend) {
+    use gazette::db::outgoing_mail;
+    // SMTP is down and retries are far apart: the app's own worker makes one
+    // attempt and then leaves the message to the test.
+    let (app, _) = spawn_app_with_smtp_down(&backend, |s| s.delivery.retry_base_seconds = 60.0).await;
+    assert_eq!(app.sign_up("Ada", "ada@example.com").await.status(), 200);
+    crate::helpers::wait_until(Duration::from_secs(10), "a failed attempt", || async {
+        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE status = 'queued' AND last_error IS NOT NULL")
+            .await
+            == 1
+    })
+    .await;
+    let now = chrono::Utc::now();
+    let a_day_later = now + chrono::Duration::days(1);
+    gazette::with_pool!(&app.db, pool => {
+        sqlx::query("UPDATE outgoing_mail SET next_attempt_at = $1").bind(now).execute(pool).await.unwrap();
+    });
+
+    // A slow worker claims it; its lease runs out; a second worker claims it.
+    let slow = outgoing_mail::claim_due(&app.db, a_day_later, now, 10).await.unwrap();
+    assert_eq!(slow.len(), 1);
+    let second = outgoing_mail::claim_due(&app.db, a_day_later, a_day_later + chrono::Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].attempts, slow[0].attempts + 1);
+    assert!(
+        outgoing_mail::claim_due(&app.db, a_day_later, a_day_later, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the lease holds"
+    );
+
+    // The slow worker's late verdicts do not touch the second claim.
+    outgoing_mail::schedule_retry(&app.db, slow[0].id, slow[0].attempts, now, "late")
+        .await
+        .unwrap();
+    outgoing_mail::mark_failed(&app.db, slow[0].id, slow[0].attempts, "late")
+        .await
+        .unwrap();
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE status = 'sending'")
+            .await,
+        1
+    );
+    outgoing_mail::mark_failed(&app.db, second[0].id, second[0].attempts, "550 no such user")
+        .await
+        .unwrap();
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE status = 'failed' AND token IS NULL")
+            .await,
+        1
+    );
+}

@@ -43,6 +43,7 @@ fn main() {
         delivery::a_signup_while_smtp_is_down_is_mailed_once_it_is_back,
         delivery::a_message_the_server_refuses_for_good_is_marked_failed_and_not_retried,
         delivery::a_message_held_by_a_worker_that_died_is_sent_once_its_lease_runs_out,
+        delivery::a_worker_whose_lease_ran_out_cannot_overwrite_the_next_claim,
         health::health_check_answers_200_when_the_database_answers,
         health::health_check_answers_503_when_the_database_does_not,
         health::unknown_pages_get_a_404_page,

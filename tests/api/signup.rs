@@ -130,7 +130,12 @@ pub async fn a_form_that_is_not_utf8_gets_a_400_page(backend: Backend) {
             .post_raw("/subscriptions", "application/x-www-form-urlencoded", body.to_vec())
             .await;
         assert_eq!(response.status(), 400);
-        assert!(response.text().await.unwrap().contains("not valid UTF-8"));
+        let page = response.text().await.unwrap();
+        assert!(page.contains("not valid UTF-8"));
+        assert!(
+            page.contains(r#"<form method="post" action="/subscriptions">"#),
+            "the form is shown again"
+        );
     }
     assert_eq!(app.count("SELECT COUNT(*) FROM subscribers").await, 0);
 }
