@@ -59,6 +59,7 @@ pub struct SmtpSettings {
     pub tls: SmtpTls,
     pub username: String,
     pub password: String,
+    pub ca_file: PathBuf,
     pub timeout_seconds: u64,
 }
 
@@ -71,6 +72,7 @@ impl fmt::Debug for SmtpSettings {
             .field("tls", &self.tls)
             .field("username", &self.username)
             .field("password", &if self.password.is_empty() { "" } else { "***" })
+            .field("ca_file", &self.ca_file)
             .field("timeout_seconds", &self.timeout_seconds)
             .finish()
     }
@@ -265,6 +267,7 @@ mod tests {
             tls: SmtpTls::None,
             username: "u".into(),
             password: "hunter2".into(),
+            ca_file: PathBuf::new(),
             timeout_seconds: 1,
         };
         assert!(!format!("{smtp:?}").contains("hunter2"));

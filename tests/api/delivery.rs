@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::helpers::{Backend, spawn_app, spawn_app_with_smtp_down};
+use gazette::config::SmtpTls;
+
+use crate::helpers::{Backend, SinkTls, SmtpSink, spawn_app, spawn_app_with_smtp, spawn_app_with_smtp_down};
 
 pub async fn a_signup_while_smtp_is_down_is_mailed_once_it_is_back(backend: Backend) {
     let (app, smtp_port) = spawn_app_with_smtp_down(&backend, |_| {}).await;
@@ -150,4 +152,59 @@ pub async fn a_worker_whose_lease_ran_out_cannot_overwrite_the_next_claim(backen
             .await,
         1
     );
+}
+
+pub async fn mail_goes_through_starttls_with_auth_to_a_relay_with_a_private_ca(backend: Backend) {
+    let dir = std::env::temp_dir().join(format!("gazette-tls-{}", uuid::Uuid::new_v4().simple()));
+    let tls = SinkTls::create(&dir, "newsletter", "correct horse");
+    let smtp = SmtpSink::start_with_tls(tls.clone());
+    let app = spawn_app_with_smtp(&backend, smtp, |s| {
+        s.mail.smtp.tls = SmtpTls::Starttls;
+        s.mail.smtp.ca_file = tls.ca_file.clone();
+        s.mail.smtp.username = "newsletter".into();
+        s.mail.smtp.password = "correct horse".into();
+    })
+    .await;
+    assert_eq!(app.sign_up("Ada", "ada@example.com").await.status(), 200);
+    let mail = app.smtp.wait_for("ada@example.com", 1).await.remove(0);
+    assert_eq!(
+        mail.authenticated_as.as_deref(),
+        Some("newsletter"),
+        "AUTH after STARTTLS"
+    );
+    mail.confirmation_link();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+pub async fn a_wrong_smtp_password_keeps_the_mail_queued_with_the_reason(backend: Backend) {
+    let dir = std::env::temp_dir().join(format!("gazette-tls-{}", uuid::Uuid::new_v4().simple()));
+    let tls = SinkTls::create(&dir, "newsletter", "correct horse");
+    let smtp = SmtpSink::start_with_tls(tls.clone());
+    let app = spawn_app_with_smtp(&backend, smtp, |s| {
+        s.mail.smtp.tls = SmtpTls::Starttls;
+        s.mail.smtp.ca_file = tls.ca_file.clone();
+        s.mail.smtp.username = "newsletter".into();
+        s.mail.smtp.password = "battery staple".into();
+    })
+    .await;
+    assert_eq!(app.sign_up("Ada", "ada@example.com").await.status(), 200);
+    crate::helpers::wait_until(Duration::from_secs(10), "a refused attempt", || async {
+        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE last_error LIKE '%535%'")
+            .await
+            == 1
+    })
+    .await;
+    assert!(app.smtp.received().is_empty());
+    // The relay refused our credentials, not the message: it stays queued
+    // for the retry after the operator fixes the password.
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE status = 'failed'")
+            .await,
+        0
+    );
+    let reason: String = gazette::with_pool!(&app.db, pool => {
+        sqlx::query_scalar("SELECT last_error FROM outgoing_mail").fetch_one(pool).await.unwrap()
+    });
+    assert!(reason.contains("mail.smtp.password"), "{reason}");
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -15,7 +15,7 @@ use gazette::db::Db;
 use gazette::web::{Application, Roles};
 use gazette::with_pool;
 use mail_parser::MessageParser;
-use mailin_embedded::{Handler, Response, Server, SslConfig, response};
+use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig, response};
 
 pub type TestFn = fn(Backend) -> Pin<Box<dyn Future<Output = ()>>>;
 
@@ -244,6 +244,13 @@ pub async fn spawn_app_with(backend: &Backend, customise: impl FnOnce(&mut Setti
     start(settings, smtp).await
 }
 
+/// Starts the app sending to `smtp`, a sink the test set up.
+pub async fn spawn_app_with_smtp(backend: &Backend, smtp: SmtpSink, customise: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings(backend, smtp.port);
+    customise(&mut settings);
+    start(settings, smtp).await
+}
+
 /// Starts the app against an SMTP port where nothing listens yet; the
 /// returned port can be handed to [`SmtpSink::start_on`] later.
 pub async fn spawn_app_with_smtp_down(backend: &Backend, customise: impl FnOnce(&mut Settings)) -> (TestApp, u16) {
@@ -367,6 +374,8 @@ where
 pub struct Received {
     pub recipients: Vec<String>,
     pub raw: Vec<u8>,
+    /// The user the client authenticated as (AUTH PLAIN), if it did.
+    pub authenticated_as: Option<String>,
 }
 
 impl Received {
@@ -403,17 +412,76 @@ pub struct SmtpSink {
     pub port: u16,
     inbox: Arc<Mutex<Vec<Received>>>,
     refuse: Arc<Mutex<Vec<String>>>,
+    tls: Option<SinkTls>,
+}
+
+/// STARTTLS with a certificate for 127.0.0.1 from a CA made for the test,
+/// and AUTH PLAIN (which the server offers only once TLS is on).
+#[derive(Clone)]
+pub struct SinkTls {
+    pub ca_file: PathBuf,
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    user: String,
+    password: String,
+}
+
+impl SinkTls {
+    pub fn create(dir: &std::path::Path, user: &str, password: &str) -> Self {
+        // mailin's TLS server asks rustls for the process's default provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        let tls = Self {
+            ca_file: dir.join("ca.pem"),
+            cert_file: dir.join("smtp-cert.pem"),
+            key_file: dir.join("smtp-key.pem"),
+            user: user.to_owned(),
+            password: password.to_owned(),
+        };
+        std::fs::write(&tls.ca_file, ca.pem()).unwrap();
+        std::fs::write(&tls.cert_file, cert.pem()).unwrap();
+        std::fs::write(&tls.key_file, key.serialize_pem()).unwrap();
+        tls
+    }
 }
 
 #[derive(Clone)]
 struct SinkHandler {
     inbox: Arc<Mutex<Vec<Received>>>,
     refuse: Arc<Mutex<Vec<String>>>,
+    credentials: Option<(String, String)>,
+    authenticated_as: Option<String>,
     recipients: Vec<String>,
     data: Vec<u8>,
 }
 
 impl Handler for SinkHandler {
+    fn auth_plain(&mut self, _authorization_id: &str, authentication_id: &str, password: &str) -> Response {
+        match &self.credentials {
+            Some((user, pass)) if user == authentication_id && pass == password => {
+                self.authenticated_as = Some(user.clone());
+                response::AUTH_OK
+            }
+            _ => response::INVALID_CREDENTIALS,
+        }
+    }
+
+    fn mail(&mut self, _ip: std::net::IpAddr, _domain: &str, _from: &str) -> Response {
+        if self.credentials.is_some() && self.authenticated_as.is_none() {
+            return response::AUTHENTICATION_REQUIRED;
+        }
+        response::OK
+    }
+
     fn rcpt(&mut self, to: &str) -> Response {
         if self.refuse.lock().unwrap().iter().any(|r| to.contains(r.as_str())) {
             return response::NO_MAILBOX;
@@ -436,6 +504,7 @@ impl Handler for SinkHandler {
         let received = Received {
             recipients: std::mem::take(&mut self.recipients),
             raw: std::mem::take(&mut self.data),
+            authenticated_as: self.authenticated_as.clone(),
         };
         self.inbox.lock().unwrap().push(received);
         response::OK
@@ -448,11 +517,21 @@ impl SmtpSink {
         sink.serve(TcpListener::bind("127.0.0.1:0").expect("a port for the SMTP server"))
     }
 
+    /// A server that speaks STARTTLS and requires AUTH PLAIN.
+    pub fn start_with_tls(tls: SinkTls) -> Self {
+        let sink = Self {
+            tls: Some(tls),
+            ..Self::not_running(0)
+        };
+        sink.serve(TcpListener::bind("127.0.0.1:0").expect("a port for the SMTP server"))
+    }
+
     fn not_running(port: u16) -> Self {
         Self {
             port,
             inbox: Arc::default(),
             refuse: Arc::default(),
+            tls: None,
         }
     }
 
@@ -466,24 +545,32 @@ impl SmtpSink {
         let handler = SinkHandler {
             inbox: self.inbox.clone(),
             refuse: self.refuse.clone(),
+            credentials: self.tls.as_ref().map(|t| (t.user.clone(), t.password.clone())),
+            authenticated_as: None,
             recipients: vec![],
             data: vec![],
+        };
+        let ssl = match &self.tls {
+            None => SslConfig::None,
+            Some(tls) => SslConfig::SelfSigned {
+                cert_path: tls.cert_file.display().to_string(),
+                key_path: tls.key_file.display().to_string(),
+            },
         };
         let mut server = Server::new(handler);
         server
             .with_name("sink.gazette.test")
-            .with_ssl(SslConfig::None)
+            .with_ssl(ssl)
             .unwrap()
             .with_num_threads(16)
             .with_tcp_listener(listener);
+        if self.tls.is_some() {
+            server.with_auth(AuthMechanism::Plain);
+        }
         std::thread::spawn(move || {
             let _ = server.serve();
         });
-        Self {
-            port,
-            inbox: self.inbox.clone(),
-            refuse: self.refuse.clone(),
-        }
+        Self { port, ..self.clone() }
     }
 
     /// Answers 550 to RCPT TO for addresses containing `fragment`.

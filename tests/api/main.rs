@@ -44,6 +44,8 @@ fn main() {
         delivery::a_message_the_server_refuses_for_good_is_marked_failed_and_not_retried,
         delivery::a_message_held_by_a_worker_that_died_is_sent_once_its_lease_runs_out,
         delivery::a_worker_whose_lease_ran_out_cannot_overwrite_the_next_claim,
+        delivery::mail_goes_through_starttls_with_auth_to_a_relay_with_a_private_ca,
+        delivery::a_wrong_smtp_password_keeps_the_mail_queued_with_the_reason,
         health::health_check_answers_200_when_the_database_answers,
         health::health_check_answers_503_when_the_database_does_not,
         health::unknown_pages_get_a_404_page,
