@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use gazette::config::SmtpTls;
 
-use crate::helpers::{Backend, SinkTls, SmtpSink, spawn_app, spawn_app_with_smtp, spawn_app_with_smtp_down};
+use crate::helpers::{
+    Backend, SinkTls, SmtpSink, WorkerProcess, spawn_app, spawn_app_with_smtp, spawn_app_with_smtp_down, spawn_web_only,
+};
 
 pub async fn a_signup_while_smtp_is_down_is_mailed_once_it_is_back(backend: Backend) {
     let (app, smtp_port) = spawn_app_with_smtp_down(&backend, |_| {}).await;
@@ -207,4 +209,23 @@ pub async fn a_wrong_smtp_password_keeps_the_mail_queued_with_the_reason(backend
     });
     assert!(reason.contains("mail.smtp.password"), "{reason}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+pub async fn a_separate_worker_process_delivers_what_the_web_process_queued(backend: Backend) {
+    let app = spawn_web_only(&backend).await;
+    assert_eq!(app.sign_up("Ada", "ada@example.com").await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(app.smtp.received().is_empty(), "no worker in the web process");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE status = 'queued'")
+            .await,
+        1
+    );
+
+    let worker = WorkerProcess::start(&backend, app.smtp.port);
+    app.smtp.wait_for("ada@example.com", 1).await[0].confirmation_link();
+    app.wait_for_empty_queue().await;
+    let status = worker.stop().await;
+    assert!(status.success(), "SIGTERM stops the worker cleanly: {status}");
+    assert_eq!(app.smtp.received().len(), 1);
 }

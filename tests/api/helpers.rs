@@ -261,16 +261,36 @@ pub async fn spawn_app_with_smtp_down(backend: &Backend, customise: impl FnOnce(
 }
 
 async fn start(settings: Settings, smtp: SmtpSink) -> TestApp {
-    gazette::telemetry::init(&settings.log.level);
-    let app = Application::build(
+    start_roles(
         settings,
+        smtp,
         Roles {
             web: true,
             worker: true,
         },
     )
     .await
-    .expect("the app starts");
+}
+
+/// Starts only the web role, as `gazette serve --no-worker` does: mail
+/// waits in the database for a worker process.
+pub async fn spawn_web_only(backend: &Backend) -> TestApp {
+    let smtp = SmtpSink::start();
+    let settings = test_settings(backend, smtp.port);
+    start_roles(
+        settings,
+        smtp,
+        Roles {
+            web: true,
+            worker: false,
+        },
+    )
+    .await
+}
+
+async fn start_roles(settings: Settings, smtp: SmtpSink, roles: Roles) -> TestApp {
+    gazette::telemetry::init(&settings.log.level);
+    let app = Application::build(settings, roles).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = app.db().clone();
     tokio::spawn(app.run_until_stopped());
@@ -598,5 +618,60 @@ impl SmtpSink {
         )
         .await;
         self.received_for(address)
+    }
+}
+
+/// A `gazette worker` process of the real binary, configured through the
+/// environment like an operator would; killed if the test drops it.
+pub struct WorkerProcess(std::process::Child);
+
+impl WorkerProcess {
+    pub fn start(backend: &Backend, smtp_port: u16) -> Self {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_gazette"))
+            .arg("worker")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("GAZETTE_DATABASE__URL", backend.database_url())
+            .env("GAZETTE_MAIL__TRANSPORT", "smtp")
+            .env("GAZETTE_MAIL__SMTP__HOST", "127.0.0.1")
+            .env("GAZETTE_MAIL__SMTP__PORT", smtp_port.to_string())
+            .env("GAZETTE_MAIL__FROM", "The Test Gazette <news@gazette.test>")
+            .env("GAZETTE_SERVER__BASE_URL", BASE_URL)
+            .env("GAZETTE_DELIVERY__POLL_INTERVAL_MS", "100")
+            .env(
+                "GAZETTE_LOG__LEVEL",
+                std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into()),
+            )
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("gazette worker starts");
+        Self(child)
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub async fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.0.id().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "the worker did not stop within 15 s of SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
