@@ -60,16 +60,8 @@ pub async fn a_message_the_server_refuses_for_good_is_marked_failed_and_not_retr
 }
 
 pub async fn a_message_held_by_a_worker_that_died_is_sent_once_its_lease_runs_out(backend: Backend) {
-    // One failed attempt, then no retry for a minute: the worker leaves the
-    // row alone while the test plays the part of a worker that died.
-    let (app, smtp_port) = spawn_app_with_smtp_down(&backend, |s| s.delivery.retry_base_seconds = 60.0).await;
-    assert_eq!(app.sign_up("Ada", "ada@example.com").await.status(), 200);
-    crate::helpers::wait_until(Duration::from_secs(10), "a failed attempt", || async {
-        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE status = 'queued' AND last_error IS NOT NULL")
-            .await
-            == 1
-    })
-    .await;
+    // The test plays the part of a worker that died.
+    let (app, smtp_port) = one_failed_attempt_then_quiet(&backend).await;
 
     // Another worker claimed the message and died mid-send: its lease holds.
     let now = chrono::Utc::now();
@@ -102,16 +94,7 @@ pub async fn a_message_held_by_a_worker_that_died_is_sent_once_its_lease_runs_ou
 
 pub async fn a_worker_whose_lease_ran_out_cannot_overwrite_the_next_claim(backend: Backend) {
     use gazette::db::outgoing_mail;
-    // SMTP is down and retries are far apart: the app's own worker makes one
-    // attempt and then leaves the message to the test.
-    let (app, _) = spawn_app_with_smtp_down(&backend, |s| s.delivery.retry_base_seconds = 60.0).await;
-    assert_eq!(app.sign_up("Ada", "ada@example.com").await.status(), 200);
-    crate::helpers::wait_until(Duration::from_secs(10), "a failed attempt", || async {
-        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE status = 'queued' AND last_error IS NOT NULL")
-            .await
-            == 1
-    })
-    .await;
+    let (app, _) = one_failed_attempt_then_quiet(&backend).await;
     let now = chrono::Utc::now();
     let a_day_later = now + chrono::Duration::days(1);
     gazette::with_pool!(&app.db, pool => {
@@ -228,4 +211,19 @@ pub async fn a_separate_worker_process_delivers_what_the_web_process_queued(back
     let status = worker.stop().await;
     assert!(status.success(), "SIGTERM stops the worker cleanly: {status}");
     assert_eq!(app.smtp.received().len(), 1);
+}
+
+/// An app whose SMTP server is down and whose retries are a minute apart,
+/// after one signup and its first failed attempt: the app's own worker
+/// leaves the message alone while the test acts on it.
+async fn one_failed_attempt_then_quiet(backend: &Backend) -> (crate::helpers::TestApp, u16) {
+    let (app, smtp_port) = spawn_app_with_smtp_down(backend, |s| s.delivery.retry_base_seconds = 60.0).await;
+    assert_eq!(app.sign_up("Ada", "ada@example.com").await.status(), 200);
+    crate::helpers::wait_until(Duration::from_secs(10), "a failed attempt", || async {
+        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE status = 'queued' AND last_error IS NOT NULL")
+            .await
+            == 1
+    })
+    .await;
+    (app, smtp_port)
 }
