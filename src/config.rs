@@ -45,6 +45,18 @@ pub struct MailSettings {
     pub smtp: SmtpSettings,
 }
 
+impl MailSettings {
+    /// The publication's name, on pages and in emails: the display name of
+    /// `mail.from`, or "Gazette" when it has none.
+    pub fn publication(&self) -> String {
+        self.from
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| "Gazette".into())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MailTransportKind {

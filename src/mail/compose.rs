@@ -54,12 +54,7 @@ struct ConfirmationText<'a> {
 }
 
 impl Composer {
-    pub fn new(from: Mailbox, base_url: BaseUrl, confirmation_ttl_hours: u32) -> Self {
-        let publication = from
-            .name
-            .clone()
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| "Gazette".into());
+    pub fn new(from: Mailbox, publication: String, base_url: BaseUrl, confirmation_ttl_hours: u32) -> Self {
         Self {
             from,
             base_url,
@@ -140,6 +135,7 @@ mod tests {
     fn composer() -> Composer {
         Composer::new(
             "The Weekly <news@example.org>".parse().unwrap(),
+            "The Weekly".into(),
             BaseUrl::parse("https://news.example.org/").unwrap(),
             48,
         )

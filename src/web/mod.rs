@@ -71,6 +71,7 @@ impl Application {
             let mailer = Mailer::from_settings(&settings.mail).map_err(BuildError::Mail)?;
             let composer = Composer::new(
                 settings.mail.from.clone(),
+                settings.mail.publication(),
                 settings.server.base_url.clone(),
                 settings.subscriptions.confirmation_ttl_hours,
             );
@@ -102,7 +103,7 @@ impl Application {
             spawn_limit_janitor(signup_limit.clone());
             let state = web::Data::new(AppState {
                 db: db.clone(),
-                site: site_name(&settings),
+                site: settings.mail.publication(),
                 signup_limit,
                 signups: SignupWriter::start(db.clone(), signup_policy, mail_wakeup),
                 max_body_bytes: settings.server.max_body_bytes,
@@ -151,17 +152,6 @@ impl Application {
         self.db.close().await;
         result
     }
-}
-
-/// The publication's name as shown on pages: the display name of `mail.from`.
-fn site_name(settings: &Settings) -> String {
-    settings
-        .mail
-        .from
-        .name
-        .clone()
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| "Gazette".into())
 }
 
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<actix_web::dev::Server> {
