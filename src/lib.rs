@@ -4,6 +4,7 @@
 pub mod config;
 pub mod db;
 pub mod delivery;
+pub mod digest;
 pub mod domain;
 pub mod mail;
 pub mod telemetry;
