@@ -19,6 +19,7 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     pub subscriptions: SubscriptionSettings,
     pub limits: LimitSettings,
+    pub digest: DigestSettings,
     pub log: LogSettings,
 }
 
@@ -123,6 +124,12 @@ pub struct SubscriptionSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct LimitSettings {
     pub signups_per_ip_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DigestSettings {
+    /// Longest generated or feed summary, in characters.
+    pub summary_max_chars: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -247,6 +254,9 @@ impl Settings {
         }
         if self.subscriptions.confirmation_emails_per_day == 0 {
             return fail("subscriptions.confirmation_emails_per_day", "must be at least 1");
+        }
+        if !(40..=2000).contains(&self.digest.summary_max_chars) {
+            return fail("digest.summary_max_chars", "must be between 40 and 2000");
         }
         if self.server.max_body_bytes < 1024 {
             return fail("server.max_body_bytes", "must be at least 1024");

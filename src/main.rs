@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 use gazette::config::Settings;
 use gazette::db::{Db, redact};
+use gazette::digest::import::{PlainTextDetails, import_file};
 use gazette::mail::Mailer;
 use gazette::web::{Application, Roles};
 
@@ -32,6 +33,30 @@ enum Command {
     Worker,
     /// Apply database migrations and exit.
     Migrate,
+    /// Manage the articles digests are made from.
+    Articles {
+        #[command(subcommand)]
+        command: ArticlesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ArticlesCommand {
+    /// Import a feed file (RSS, Atom or JSON Feed), or one plain-text
+    /// article (first line the title, then the body).
+    Import {
+        /// The feed or article file.
+        feed: String,
+        /// Canonical address of a plain-text article (required for one).
+        #[arg(long)]
+        url: Option<String>,
+        /// Author of a plain-text article.
+        #[arg(long)]
+        author: Option<String>,
+        /// Publication time of a plain-text article (RFC 3339); default now.
+        #[arg(long)]
+        published: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -74,6 +99,15 @@ fn main() -> ExitCode {
                 .await
             }
             Command::Migrate => migrate(settings).await,
+            Command::Articles {
+                command:
+                    ArticlesCommand::Import {
+                        feed,
+                        url,
+                        author,
+                        published,
+                    },
+            } => import_articles(settings, &feed, PlainTextDetails { url, author, published }).await,
         }
     });
     match result {
@@ -113,5 +147,29 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     db.migrate().await?;
     println!("migrations applied to {}", redact(&settings.database.url));
     db.close().await;
+    Ok(())
+}
+
+async fn import_articles(settings: Settings, feed: &str, details: PlainTextDetails) -> anyhow::Result<()> {
+    let db = Db::connect(&settings.database).await?;
+    db.migrate().await?;
+    let progress = |done: usize, total: usize| {
+        if total >= 200 && (done.is_multiple_of(100) || done == total) {
+            eprintln!("imported {done}/{total} entries");
+        }
+    };
+    let result = import_file(&db, feed, &details, settings.digest.summary_max_chars, progress).await;
+    db.close().await;
+    let report = result.map_err(anyhow::Error::msg)?;
+    for rejection in &report.rejected {
+        eprintln!("rejected {}: {}", rejection.entry, rejection.reason);
+    }
+    println!(
+        "{feed}: {} added, {} updated, {} skipped, {} rejected",
+        report.added,
+        report.updated,
+        report.skipped,
+        report.rejected.len()
+    );
     Ok(())
 }

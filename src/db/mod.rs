@@ -3,6 +3,7 @@
 //! SQL and run on either pool through [`with_pool!`]; the few statements
 //! that must differ stand side by side in the file of their concept.
 
+pub mod articles;
 pub mod outgoing_mail;
 pub mod signup_writer;
 pub mod subscribers;

@@ -1,4 +1,5 @@
-//! The weekly digest. So far: the summaries of articles (the rest of the
-//! digest, its issues and feed import, arrive with the digest issue).
+//! The weekly digest. So far: articles from feeds and plain text, and their
+//! summaries (issues, rendering and dispatch arrive with the digest issue).
 
+pub mod import;
 pub mod summary;

@@ -1,10 +1,12 @@
 //! Parsed domain types. Raw input becomes one of these at the edge of the
 //! system; code that holds one never needs to check it again.
 
+mod article;
 mod email;
 mod name;
 mod token;
 
+pub use article::{ArticleTitle, ArticleUrl, SummarySource};
 pub use email::{EmailError, SubscriberEmail};
 pub use name::{NameError, SubscriberName};
 pub use token::Token;

@@ -55,3 +55,173 @@ pub async fn migrate_applies_the_migrations_and_exits(backend: Backend) {
     });
     assert_eq!(tables, 0);
 }
+
+/// Runs `gazette articles import ARGS…` against the test's database.
+async fn import(backend: &Backend, args: &[&str]) -> std::process::Output {
+    let url = backend.database_url().to_owned();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        gazette()
+            .args(["articles", "import"])
+            .args(args)
+            .env("GAZETTE_DATABASE__URL", url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/article-tajikistan-multi-vector.txt"
+);
+const FIXTURE_URL: &str = "https://eurasianet.org/tajikistan-multi-vector-policy-tests-kremlin";
+
+pub async fn the_fixture_imports_once_with_a_generated_summary(backend: Backend) {
+    let first = import(
+        &backend,
+        &[FIXTURE, "--url", FIXTURE_URL, "--published", "2011-08-01T09:00:00Z"],
+    )
+    .await;
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(
+        text(&first.stdout).contains("1 added, 0 updated, 0 skipped, 0 rejected"),
+        "{}",
+        text(&first.stdout)
+    );
+
+    let again = import(
+        &backend,
+        &[FIXTURE, "--url", FIXTURE_URL, "--published", "2011-08-01T09:00:00Z"],
+    )
+    .await;
+    assert!(
+        text(&again.stdout).contains("0 added, 0 updated, 1 skipped, 0 rejected"),
+        "{}",
+        text(&again.stdout)
+    );
+
+    let settings = crate::helpers::test_settings(&backend, 25);
+    let db = gazette::db::Db::connect(&settings.database).await.unwrap();
+    let (title, summary, source): (String, String, String) = gazette::with_pool!(&db, pool => {
+        sqlx::query_as("SELECT title, summary, summary_source FROM articles WHERE url = $1")
+            .bind(FIXTURE_URL)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        title,
+        "Tajikistan’s “multi-vector” foreign policy is testing the Kremlin’s patience."
+    );
+    assert!(summary.starts_with("Tajikistan’s “multi-vector” foreign policy is testing the Kremlin’s patience."));
+    assert!(
+        summary.chars().count() <= 300 && !summary.contains("Sign up"),
+        "{summary}"
+    );
+    assert_eq!(source, "generated");
+}
+
+pub async fn a_feed_imports_its_good_entries_and_names_the_bad_one(backend: Backend) {
+    let dir = std::env::temp_dir().join(format!("gazette-feed-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let feed = dir.join("feed.atom");
+    std::fs::write(
+        &feed,
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <title>The Test Gazette</title><id>urn:test</id><updated>2026-11-27T10:00:00Z</updated>
+  <link href="https://news.example.org/"/>
+  <entry><title>Floods in the north</title><id>urn:1</id><link href="/2026/floods"/>
+    <updated>2026-11-26T08:00:00Z</updated><author><name>Ann Reporter</name></author>
+    <summary>Thousands leave as the river rises.</summary>
+    <content type="html">&lt;p&gt;The river rose overnight.&lt;/p&gt;&lt;p&gt;Towns emptied by morning.&lt;/p&gt;</content></entry>
+  <entry><title>An entry without a link</title><id>urn:2</id><updated>2026-11-26T09:00:00Z</updated>
+    <content type="text">Body.</content></entry>
+  <entry><title>Markets calm</title><id>urn:3</id><link href="https://news.example.org/2026/markets"/>
+    <updated>2026-11-27T08:00:00Z</updated><content type="text">Prices held steady. Traders waited.</content></entry>
+</feed>"#,
+    )
+    .unwrap();
+    let feed = feed.display().to_string();
+    let output = import(&backend, &[&feed]).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("2 added, 0 updated, 0 skipped, 1 rejected"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert!(text(&output.stderr).contains("rejected entry 2 (“An entry without a link”): it has no link"));
+    let again = import(&backend, &[&feed]).await;
+    assert!(
+        text(&again.stdout).contains("0 added, 0 updated, 2 skipped, 1 rejected"),
+        "{}",
+        text(&again.stdout)
+    );
+
+    let settings = crate::helpers::test_settings(&backend, 25);
+    let db = gazette::db::Db::connect(&settings.database).await.unwrap();
+    let rows: Vec<(String, Option<String>, String, String)> = gazette::with_pool!(&db, pool => {
+        sqlx::query_as("SELECT url, author, summary, summary_source FROM articles ORDER BY url")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        rows,
+        [
+            (
+                "https://news.example.org/2026/floods".to_owned(),
+                Some("Ann Reporter".to_owned()),
+                "Thousands leave as the river rises.".to_owned(),
+                "feed".to_owned()
+            ),
+            (
+                "https://news.example.org/2026/markets".to_owned(),
+                None,
+                "Prices held steady. Traders waited.".to_owned(),
+                "generated".to_owned()
+            ),
+        ]
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+pub async fn bad_import_arguments_get_errors_naming_them(backend: Backend) {
+    let no_url = import(&backend, &[FIXTURE]).await;
+    assert_eq!(no_url.status.code(), Some(1));
+    assert!(text(&no_url.stderr).contains("--url"), "{}", text(&no_url.stderr));
+    let bad_date = import(
+        &backend,
+        &[FIXTURE, "--url", FIXTURE_URL, "--published", "last Tuesday"],
+    )
+    .await;
+    assert_eq!(bad_date.status.code(), Some(1));
+    assert!(
+        text(&bad_date.stderr).contains("`last Tuesday`"),
+        "{}",
+        text(&bad_date.stderr)
+    );
+    let bad_url = import(&backend, &[FIXTURE, "--url", "eurasianet.org/x"]).await;
+    assert!(text(&bad_url.stderr).contains("--url"), "{}", text(&bad_url.stderr));
+    let missing = import(&backend, &["/no/such/feed.xml"]).await;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("cannot read `/no/such/feed.xml`"));
+    let dir = std::env::temp_dir().join(format!("gazette-feed-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let broken = dir.join("broken.xml");
+    std::fs::write(&broken, "<rss><channel><item><title>cut off").unwrap();
+    let malformed = import(&backend, &[&broken.display().to_string()]).await;
+    assert_eq!(malformed.status.code(), Some(1));
+    assert!(
+        text(&malformed.stderr).contains("not a feed that can be read"),
+        "{}",
+        text(&malformed.stderr)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -51,6 +51,9 @@ fn main() {
         health::health_check_answers_503_when_the_database_does_not,
         health::unknown_pages_get_a_404_page,
         cli::migrate_applies_the_migrations_and_exits,
+        cli::the_fixture_imports_once_with_a_generated_summary,
+        cli::a_feed_imports_its_good_entries_and_names_the_bad_one,
+        cli::bad_import_arguments_get_errors_naming_them,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {

@@ -1,0 +1,136 @@
+//! Article rows. An import never overwrites what staff edited, and saving
+//! an unchanged article changes nothing.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::domain::{ArticleTitle, ArticleUrl, SummarySource};
+use crate::with_pool;
+
+/// An article as an import or a form delivers it, already parsed.
+#[derive(Debug, Clone)]
+pub struct NewArticle {
+    pub url: ArticleUrl,
+    /// The feed entry's id; `None` for articles added by hand.
+    pub guid: Option<String>,
+    pub title: ArticleTitle,
+    pub author: Option<String>,
+    /// `None` when the source gave no date: the import time is used for a
+    /// new article, and an existing one keeps its date.
+    pub published_at: Option<DateTime<Utc>>,
+    pub body: String,
+    pub summary: String,
+    pub summary_source: SummarySource,
+}
+
+/// What saving an article did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    Added,
+    Updated,
+    /// Already there, the same.
+    Unchanged,
+    /// Already there and edited by staff: left as staff made it.
+    KeptStaffEdit,
+}
+
+#[derive(sqlx::FromRow)]
+struct Existing {
+    id: Uuid,
+    title: String,
+    author: Option<String>,
+    published_at: DateTime<Utc>,
+    body: String,
+    summary: String,
+    summary_source: String,
+    edited_by_staff: bool,
+}
+
+macro_rules! select_existing {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, title, author, published_at, body, summary, summary_source, edited_by_staff FROM articles ",
+            $where
+        )
+    };
+}
+
+/// Adds or updates one article, found first by feed id, then by URL.
+pub async fn save(db: &Db, article: &NewArticle, now: DateTime<Utc>) -> Result<Saved, sqlx::Error> {
+    let by_guid: Option<Existing> = match &article.guid {
+        Some(guid) => with_pool!(db, pool => {
+            sqlx::query_as(select_existing!("WHERE guid = $1")).bind(guid).fetch_optional(pool).await?
+        }),
+        None => None,
+    };
+    let existing = match by_guid {
+        Some(found) => Some(found),
+        None => with_pool!(db, pool => {
+            sqlx::query_as(select_existing!("WHERE url = $1"))
+                .bind(article.url.as_str())
+                .fetch_optional(pool)
+                .await?
+        }),
+    };
+    let Some(existing) = existing else {
+        with_pool!(db, pool => {
+            sqlx::query(
+                "INSERT INTO articles (id, url, guid, title, author, published_at, body, summary, summary_source,
+                                       created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(article.url.as_str())
+            .bind(article.guid.as_deref())
+            .bind(article.title.as_str())
+            .bind(article.author.as_deref())
+            .bind(article.published_at.unwrap_or(now))
+            .bind(&article.body)
+            .bind(&article.summary)
+            .bind(article.summary_source.as_str())
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        return Ok(Saved::Added);
+    };
+    if existing.edited_by_staff {
+        return Ok(Saved::KeptStaffEdit);
+    }
+    let published_at = article.published_at.unwrap_or(existing.published_at);
+    let unchanged = existing.title == article.title.as_str()
+        && existing.author == article.author
+        && existing.published_at.timestamp() == published_at.timestamp()
+        && existing.body == article.body
+        && existing.summary == article.summary
+        && existing.summary_source == article.summary_source.as_str();
+    if unchanged {
+        return Ok(Saved::Unchanged);
+    }
+    with_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE articles SET title = $2, author = $3, published_at = $4, body = $5, summary = $6,
+                                 summary_source = $7, guid = COALESCE(guid, $8), updated_at = $9
+             WHERE id = $1 AND edited_by_staff = $10",
+        )
+        .bind(existing.id)
+        .bind(article.title.as_str())
+        .bind(article.author.as_deref())
+        .bind(published_at)
+        .bind(&article.body)
+        .bind(&article.summary)
+        .bind(article.summary_source.as_str())
+        .bind(article.guid.as_deref())
+        .bind(now)
+        .bind(false)
+        .execute(pool)
+        .await?;
+    });
+    Ok(Saved::Updated)
+}
+
+/// Articles in one place, for the CLI's summary line and the tests.
+pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
+    with_pool!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM articles").fetch_one(pool).await)
+}

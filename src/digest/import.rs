@@ -1,0 +1,333 @@
+//! Turning outside text into articles: RSS 0.9x/1.0/2.0, Atom and JSON
+//! Feed (through feed-rs), or one article as plain text (a title line, then
+//! the body). Every entry is parsed on its own: a bad entry is rejected with
+//! its reason and the rest still import.
+
+use chrono::{DateTime, Utc};
+
+use crate::db::Db;
+use crate::db::articles::{self, NewArticle, Saved};
+use crate::digest::summary;
+use crate::domain::{ArticleTitle, ArticleUrl, SummarySource};
+
+/// An entry that could not become an article, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Which entry: its position in the feed and its title, if it had one.
+    pub entry: String,
+    pub reason: String,
+}
+
+/// Parses a feed; `Err` only when the document as a whole is unreadable.
+pub fn parse_feed(
+    bytes: &[u8],
+    base: Option<&url::Url>,
+    summary_max: usize,
+) -> Result<Vec<Result<NewArticle, Rejection>>, String> {
+    let feed = feed_rs::parser::parse(bytes).map_err(|e| format!("not a feed that can be read: {e}"))?;
+    // Relative links resolve against the feed's own link, else where it came from.
+    let feed_link = feed.links.iter().find_map(|l| url::Url::parse(&l.href).ok());
+    let base = feed_link.as_ref().or(base);
+    Ok(feed
+        .entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let title = entry
+                .title
+                .as_ref()
+                .map(|t| html_to_text(&t.content))
+                .unwrap_or_default();
+            let name = if title.trim().is_empty() {
+                format!("entry {}", i + 1)
+            } else {
+                format!("entry {} (“{}”)", i + 1, title.trim())
+            };
+            entry_to_article(entry, &title, base, summary_max).map_err(|reason| Rejection { entry: name, reason })
+        })
+        .collect())
+}
+
+fn entry_to_article(
+    entry: feed_rs::model::Entry,
+    title: &str,
+    base: Option<&url::Url>,
+    summary_max: usize,
+) -> Result<NewArticle, String> {
+    let link = entry.links.first().map(|l| l.href.clone()).ok_or("it has no link")?;
+    let url = ArticleUrl::resolve(base, &link).map_err(|e| format!("its link is unusable: {e}"))?;
+    let title = ArticleTitle::parse(title).map_err(|e| format!("its title is unusable: {e}"))?;
+    let excerpt = entry
+        .summary
+        .as_ref()
+        .map(|t| html_to_text(&t.content))
+        .unwrap_or_default();
+    let content = entry
+        .content
+        .as_ref()
+        .and_then(|c| c.body.as_deref())
+        .map(html_to_text)
+        .unwrap_or_default();
+    let body = if content.trim().is_empty() {
+        excerpt.clone()
+    } else {
+        content
+    };
+    if body.trim().is_empty() {
+        return Err("it has neither content nor a description".into());
+    }
+    let (summary, summary_source) = choose_summary(&excerpt, &body, summary_max);
+    let author = entry
+        .authors
+        .first()
+        .and_then(|a| a.name.as_deref().map(|n| n.trim().to_owned()))
+        .filter(|a| !a.is_empty());
+    Ok(NewArticle {
+        url,
+        guid: Some(entry.id).filter(|id| !id.trim().is_empty()),
+        title,
+        author,
+        published_at: entry.published.or(entry.updated),
+        body,
+        summary,
+        summary_source,
+    })
+}
+
+/// The feed's own excerpt when it says something of its own; a generated
+/// lead summary when the excerpt is missing or just the body cut short.
+fn choose_summary(excerpt: &str, body: &str, max_chars: usize) -> (String, SummarySource) {
+    let stem = excerpt
+        .trim()
+        .trim_end_matches(['…', '.', ' '])
+        .trim_end_matches("[")
+        .trim_end();
+    let is_cut_body = stem.is_empty() || normalise(body).starts_with(&normalise(stem));
+    if is_cut_body {
+        (summary::lead_summary(body, max_chars), SummarySource::Generated)
+    } else {
+        (summary::lead_summary(excerpt, max_chars), SummarySource::Feed)
+    }
+}
+
+fn normalise(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// One article as plain text: the first line is the title, the rest the
+/// body. A first line of several sentences (a standfirst, as in many
+/// copied articles) gives its first sentence as the title and stays the
+/// body's lead.
+pub fn parse_plain_text(
+    text: &str,
+    url: ArticleUrl,
+    author: Option<String>,
+    published_at: Option<DateTime<Utc>>,
+    summary_max: usize,
+) -> Result<NewArticle, String> {
+    let text = text.trim_start_matches('\u{feff}').trim();
+    let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+    let lead_sentences = summary::sentences(first);
+    let (title, body) = if lead_sentences.len() > 1 {
+        (lead_sentences[0].clone(), text.to_owned())
+    } else {
+        (first.trim().to_owned(), rest.trim().to_owned())
+    };
+    let title = ArticleTitle::parse(&title).map_err(|e| format!("the first line must be the title: {e}"))?;
+    if body.trim().is_empty() {
+        return Err("there is no body after the title line".into());
+    }
+    let summary = summary::lead_summary(&body, summary_max);
+    Ok(NewArticle {
+        url,
+        guid: None,
+        title,
+        author,
+        published_at,
+        body,
+        summary,
+        summary_source: SummarySource::Generated,
+    })
+}
+
+/// Feed HTML as plain text: tags and scripts gone, entities decoded,
+/// paragraphs on their own lines, no link footnotes.
+pub fn html_to_text(html: &str) -> String {
+    if !html.contains('<') && !html.contains('&') {
+        return html.trim().to_owned();
+    }
+    let text = html2text::config::with_decorator(html2text::render::TrivialDecorator::new())
+        .string_from_read(html.as_bytes(), 100_000)
+        .unwrap_or_else(|_| html.to_owned());
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What an import did, for the summary line.
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    pub added: usize,
+    pub updated: usize,
+    pub skipped: usize,
+    pub rejected: Vec<Rejection>,
+}
+
+/// What a plain-text article cannot say about itself.
+#[derive(Debug, Default)]
+pub struct PlainTextDetails {
+    pub url: Option<String>,
+    pub author: Option<String>,
+    pub published: Option<String>,
+}
+
+/// Imports a feed file, or one plain-text article, into the database.
+/// `progress(done, total)` is called after each entry.
+pub async fn import_file(
+    db: &Db,
+    source: &str,
+    details: &PlainTextDetails,
+    summary_max: usize,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<ImportReport, String> {
+    if source.starts_with("http://") || source.starts_with("https://") {
+        return Err(format!(
+            "`{source}`: fetching feeds over HTTP is not built yet; download the feed and pass the file"
+        ));
+    }
+    let bytes = std::fs::read(source).map_err(|e| format!("cannot read `{source}`: {e}"))?;
+    let without_bom = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    let first = without_bom.iter().copied().find(|b| !b.is_ascii_whitespace());
+    let entries = if matches!(first, Some(b'<' | b'{')) {
+        let base = std::path::Path::new(source)
+            .canonicalize()
+            .ok()
+            .and_then(|p| url::Url::from_file_path(p).ok());
+        parse_feed(&bytes, base.as_ref(), summary_max).map_err(|e| format!("`{source}`: {e}"))?
+    } else {
+        let text = std::str::from_utf8(&bytes).map_err(|_| format!("`{source}` is neither a feed nor UTF-8 text"))?;
+        let url = details
+            .url
+            .as_deref()
+            .ok_or_else(|| format!("`{source}` is a plain-text article: give its canonical address with --url"))?;
+        let url = ArticleUrl::parse(url).map_err(|e| format!("--url: {e}"))?;
+        let published = match details.published.as_deref() {
+            None => None,
+            Some(raw) => Some(
+                DateTime::parse_from_rfc3339(raw.trim())
+                    .map_err(|_| format!("--published: `{raw}` is not a date like 2026-11-27T09:00:00Z"))?
+                    .with_timezone(&Utc),
+            ),
+        };
+        let author = details
+            .author
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned);
+        vec![
+            parse_plain_text(text, url, author, published, summary_max).map_err(|reason| Rejection {
+                entry: format!("`{source}`"),
+                reason,
+            }),
+        ]
+    };
+    let total = entries.len();
+    let now = Utc::now();
+    let mut report = ImportReport::default();
+    for (done, entry) in entries.into_iter().enumerate() {
+        match entry {
+            Ok(article) => match articles::save(db, &article, now).await {
+                Ok(Saved::Added) => report.added += 1,
+                Ok(Saved::Updated) => report.updated += 1,
+                Ok(Saved::Unchanged | Saved::KeptStaffEdit) => report.skipped += 1,
+                Err(e) => return Err(format!("cannot save {}: {e}", article.url)),
+            },
+            Err(rejection) => report.rejected.push(rejection),
+        }
+        progress(done + 1, total);
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURE: &str = include_str!("../../tests/fixtures/article-tajikistan-multi-vector.txt");
+
+    #[test]
+    fn the_fixture_imports_as_plain_text() {
+        let url = ArticleUrl::parse("https://eurasianet.org/tajikistan-multi-vector").unwrap();
+        let article = parse_plain_text(FIXTURE, url, None, None, 300).unwrap();
+        assert_eq!(
+            article.title.as_str(),
+            "Tajikistan’s “multi-vector” foreign policy is testing the Kremlin’s patience."
+        );
+        assert!(article.body.starts_with("Tajikistan’s “multi-vector” foreign policy"));
+        assert!(
+            article
+                .summary
+                .starts_with("Tajikistan’s “multi-vector” foreign policy is testing the Kremlin’s patience. Russia")
+        );
+        assert!(!article.summary.contains("Sign up"));
+        assert_eq!(article.summary_source, SummarySource::Generated);
+    }
+
+    #[test]
+    fn a_plain_title_line_is_the_title() {
+        let url = ArticleUrl::parse("https://example.org/floods").unwrap();
+        let article = parse_plain_text(
+            "Floods in the north\n\nThe river rose. Towns emptied.",
+            url,
+            None,
+            None,
+            300,
+        )
+        .unwrap();
+        assert_eq!(article.title.as_str(), "Floods in the north");
+        assert_eq!(article.body, "The river rose. Towns emptied.");
+        let url = ArticleUrl::parse("https://example.org/empty").unwrap();
+        assert!(parse_plain_text("Only a title", url, None, None, 300).is_err());
+    }
+
+    #[test]
+    fn html_becomes_text() {
+        let text =
+            html_to_text("<p>Floods &amp; storms</p><script>alert(1)</script><p>Second <a href='/x'>para</a></p>");
+        assert_eq!(text, "Floods & storms\nSecond para");
+    }
+
+    #[test]
+    fn a_cut_body_is_not_a_summary_but_an_own_excerpt_is() {
+        let body = "The river rose overnight. Towns emptied by morning. Aid arrived at noon.";
+        let (summary, source) = choose_summary("The river rose overnight. Towns emp…", body, 300);
+        assert_eq!(source, SummarySource::Generated);
+        assert_eq!(summary, body);
+        let (summary, source) = choose_summary("Floods hit the north; thousands leave.", body, 300);
+        assert_eq!(
+            (summary.as_str(), source),
+            ("Floods hit the north; thousands leave.", SummarySource::Feed)
+        );
+    }
+
+    #[test]
+    fn a_feed_with_a_bad_entry_keeps_the_good_ones() {
+        let rss = br#"<?xml version="1.0"?>
+<rss version="2.0"><channel><title>News</title><link>https://news.example.org/</link>
+<item><title>First</title><link>/2026/first</link><guid>a1</guid><description>&lt;p&gt;One. Two.&lt;/p&gt;</description></item>
+<item><title>No link here</title><guid>a2</guid><description>Text.</description></item>
+</channel></rss>"#;
+        let entries = parse_feed(rss, None, 300).unwrap();
+        assert_eq!(entries.len(), 2);
+        let first = entries[0].as_ref().unwrap();
+        assert_eq!(first.url.as_str(), "https://news.example.org/2026/first");
+        assert_eq!(first.body, "One. Two.");
+        let rejected = entries[1].as_ref().unwrap_err();
+        assert_eq!(rejected.entry, "entry 2 (“No link here”)");
+        assert_eq!(rejected.reason, "it has no link");
+        assert!(parse_feed(b"<html>not a feed", None, 300).is_err());
+    }
+}
