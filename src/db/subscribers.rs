@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus, Token};
+use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus, Token, UnsubscribeToken};
 use crate::with_pool;
 
 /// One signup, ready to be written: the parsed reader, the consent record,
@@ -22,6 +22,8 @@ pub struct SignupRow {
     token_hash: Vec<u8>,
     mail_id: Uuid,
     token: Token,
+    /// Used only when the row is new: a reader keeps their unsubscribe link.
+    unsubscribe_token: Token,
 }
 
 impl SignupRow {
@@ -42,6 +44,7 @@ impl SignupRow {
             token_hash: token.hash(),
             mail_id: Uuid::now_v7(),
             token: token.clone(),
+            unsubscribe_token: Token::generate(),
         }
     }
 
@@ -83,7 +86,7 @@ macro_rules! on_conflict_sql {
     };
 }
 
-/// The most signups one SQLite script carries (9 parameters each).
+/// The most signups one SQLite script carries (10 parameters each).
 pub const SQLITE_MAX_BATCH: usize = 64;
 
 // SQLite: one script per batch size, one trip to the database thread, one
@@ -96,13 +99,14 @@ fn sqlite_script(signups: usize) -> &'static str {
             .map(|n| {
                 let mut sql = String::from("BEGIN IMMEDIATE;");
                 for i in 0..n {
-                    let p = |k: usize| format!("${}", 5 + i * 9 + k);
+                    let p = |k: usize| format!("${}", 5 + i * 10 + k);
                     let (id, email, key, name, ip, source) = (p(0), p(1), p(2), p(3), p(4), p(5));
-                    let (hash, mail_id, token) = (p(6), p(7), p(8));
+                    let (hash, mail_id, token, unsubscribe) = (p(6), p(7), p(8), p(9));
                     sql.push_str(&format!(
                         "INSERT INTO subscribers (id, email, email_key, name, status, signup_ip, signup_source,
-                             created_at, signed_up_at, mail_window_started_at, mails_in_window)
-                         VALUES ({id}, {email}, {key}, {name}, 'pending', {ip}, {source}, $1, $1, $1, 1) {conflict};
+                             created_at, signed_up_at, mail_window_started_at, mails_in_window, unsubscribe_token)
+                         VALUES ({id}, {email}, {key}, {name}, 'pending', {ip}, {source}, $1, $1, $1, 1, {unsubscribe})
+                         {conflict};
                          INSERT INTO confirmation_tokens (token_hash, subscriber_id, created_at, expires_at)
                          SELECT {hash}, id, $1, $3 FROM subscribers
                          WHERE email_key = {key} AND status = 'pending' AND mails_in_window <= $4;
@@ -130,12 +134,13 @@ fn sqlite_script(signups: usize) -> &'static str {
 const RECORD_SIGNUPS_POSTGRES: &str = concat!(
     "WITH input AS (
         SELECT * FROM UNNEST($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                             $11::bytea[], $12::uuid[], $13::text[])
-            AS i(id, email, email_key, name, ip, source, token_hash, mail_id, token)
+                             $11::bytea[], $12::uuid[], $13::text[], $14::text[])
+            AS i(id, email, email_key, name, ip, source, token_hash, mail_id, token, unsubscribe_token)
     ), subscriber AS (
         INSERT INTO subscribers (id, email, email_key, name, status, signup_ip, signup_source,
-                                 created_at, signed_up_at, mail_window_started_at, mails_in_window)
-        SELECT id, email, email_key, name, 'pending', ip, source, $1, $1, $1, 1 FROM input ORDER BY email_key",
+                                 created_at, signed_up_at, mail_window_started_at, mails_in_window, unsubscribe_token)
+        SELECT id, email, email_key, name, 'pending', ip, source, $1, $1, $1, 1, unsubscribe_token
+        FROM input ORDER BY email_key",
     on_conflict_sql!(),
     " RETURNING id, email_key, email, name, status, mails_in_window
     ), token AS (
@@ -184,7 +189,8 @@ pub async fn record_signups(
                         .bind(&s.source)
                         .bind(&s.token_hash)
                         .bind(s.mail_id)
-                        .bind(s.token.as_str());
+                        .bind(s.token.as_str())
+                        .bind(s.unsubscribe_token.as_str());
                 }
                 let mut conn = pool.acquire().await?;
                 if let Err(e) = query.execute(&mut *conn).await {
@@ -213,6 +219,7 @@ pub async fn record_signups(
                 .bind(sorted.iter().map(|s| s.token_hash.clone()).collect::<Vec<_>>())
                 .bind(sorted.iter().map(|s| s.mail_id).collect::<Vec<_>>())
                 .bind(column(|s| s.token.as_str().to_owned()))
+                .bind(column(|s| s.unsubscribe_token.as_str().to_owned()))
                 .execute(pool)
                 .await
                 .map(|_| ())
@@ -285,4 +292,48 @@ pub async fn count_by_status(db: &Db, status: SubscriberStatus) -> Result<i64, s
             .fetch_one(pool)
             .await
     })
+}
+
+/// A reader as their unsubscribe link finds them.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LinkedReader {
+    pub name: String,
+    pub email: String,
+    pub status: String,
+}
+
+impl LinkedReader {
+    pub fn is_unsubscribed(&self) -> bool {
+        self.status == SubscriberStatus::Unsubscribed.as_str()
+    }
+}
+
+/// Who an unsubscribe link belongs to, read without changing anything.
+pub async fn find_by_unsubscribe_token(db: &Db, token: &UnsubscribeToken) -> Result<Option<LinkedReader>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as("SELECT name, email, status FROM subscribers WHERE unsubscribe_token = $1")
+            .bind(token.as_str())
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+/// Unsubscribes the reader behind the link; repeating it changes nothing.
+/// `None` when no reader has this link.
+pub async fn unsubscribe(
+    db: &Db,
+    token: &UnsubscribeToken,
+    now: DateTime<Utc>,
+) -> Result<Option<LinkedReader>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = $2
+             WHERE unsubscribe_token = $1 AND status <> 'unsubscribed'",
+        )
+        .bind(token.as_str())
+        .bind(now)
+        .execute(pool)
+        .await?;
+    });
+    find_by_unsubscribe_token(db, token).await
 }

@@ -9,7 +9,7 @@ mod token;
 pub use article::{ArticleTitle, ArticleUrl, SummarySource};
 pub use email::{EmailError, SubscriberEmail};
 pub use name::{NameError, SubscriberName};
-pub use token::Token;
+pub use token::{Token, UnsubscribeToken};
 
 /// A reader's state in the subscription life cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

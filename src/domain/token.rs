@@ -43,6 +43,36 @@ impl std::fmt::Debug for Token {
     }
 }
 
+/// The permanent secret in a reader's unsubscribe links. New ones are
+/// [`Token`]s; older ones may be 64 hex digits (made by a migration), so
+/// any URL-safe string of 32 to 64 characters is accepted as a shape.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UnsubscribeToken(String);
+
+impl UnsubscribeToken {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let raw = raw.trim();
+        let url_safe = raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ((32..=64).contains(&raw.len()) && url_safe).then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&Token> for UnsubscribeToken {
+    fn from(token: &Token) -> Self {
+        Self(token.as_str().to_owned())
+    }
+}
+
+impl std::fmt::Debug for UnsubscribeToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UnsubscribeToken(***)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +98,22 @@ mod tests {
             &"!".repeat(43),
         ] {
             assert_eq!(Token::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn unsubscribe_tokens_take_new_and_migrated_shapes_only() {
+        let new = Token::generate();
+        assert!(UnsubscribeToken::parse(new.as_str()).is_some());
+        assert!(UnsubscribeToken::parse(&"a1".repeat(32)).is_some());
+        for bad in [
+            "",
+            "short",
+            &"x".repeat(65),
+            "' OR 1=1 --aaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "%2Faaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert!(UnsubscribeToken::parse(bad).is_none(), "{bad:?}");
         }
     }
 

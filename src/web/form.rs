@@ -32,7 +32,7 @@ impl Fields {
 }
 
 /// Reads a urlencoded body of at most `limit` bytes.
-pub async fn read(req: &HttpRequest, mut payload: Payload, limit: usize) -> Result<Fields, FormError> {
+pub async fn read(req: &HttpRequest, payload: Payload, limit: usize) -> Result<Fields, FormError> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -42,6 +42,11 @@ pub async fn read(req: &HttpRequest, mut payload: Payload, limit: usize) -> Resu
     if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         return Err(FormError::WrongContentType);
     }
+    parse(&read_body(req, payload, limit).await?)
+}
+
+/// Reads a body of any type, refusing more than `limit` bytes.
+pub async fn read_body(req: &HttpRequest, mut payload: Payload, limit: usize) -> Result<BytesMut, FormError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -58,7 +63,7 @@ pub async fn read(req: &HttpRequest, mut payload: Payload, limit: usize) -> Resu
         }
         body.extend_from_slice(&chunk);
     }
-    parse(&body)
+    Ok(body)
 }
 
 /// Decodes `a=1&b=two+words`; `+` is a space and `%XX` a byte, and the

@@ -6,6 +6,7 @@ mod health;
 mod pages;
 mod rate_limit;
 mod subscriptions;
+mod unsubscribe;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -173,6 +174,8 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<a
             .route("/subscriptions", web::post().to(subscriptions::subscribe))
             .route("/subscriptions/confirm", web::get().to(subscriptions::confirm_page))
             .route("/subscriptions/confirm", web::post().to(subscriptions::confirm))
+            .route("/unsubscribe", web::get().to(unsubscribe::unsubscribe_page))
+            .route("/unsubscribe", web::post().to(unsubscribe::unsubscribe))
             .route("/health_check", web::get().to(health::health_check))
             .route("/static/site.css", web::get().to(stylesheet))
             .default_service(web::to(not_found))

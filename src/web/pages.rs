@@ -5,6 +5,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, REFERRER_POLICY};
 use askama::Template;
 
+use crate::web::form::FormError;
+
 #[derive(Template)]
 #[template(path = "web/signup.html")]
 pub struct SignupPage<'a> {
@@ -31,6 +33,22 @@ pub struct ConfirmPage<'a> {
 #[template(path = "web/confirmed.html")]
 pub struct ConfirmedPage<'a> {
     pub site: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "web/unsubscribe.html")]
+pub struct UnsubscribePage<'a> {
+    pub site: &'a str,
+    pub token: &'a str,
+    pub email: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "web/unsubscribed.html")]
+pub struct UnsubscribedPage<'a> {
+    pub site: &'a str,
+    pub name: &'a str,
+    pub email: &'a str,
 }
 
 /// A page that explains one problem in a sentence or two and offers a way on.
@@ -86,4 +104,14 @@ pub fn server_error(site: &str) -> HttpResponse {
         "Something went wrong on our side and nothing was saved. Please try again in a minute.",
         false,
     )
+}
+
+/// The page for a body that could not be read as a form.
+pub fn form_error(site: &str, error: FormError) -> HttpResponse {
+    let status = match error {
+        FormError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        FormError::WrongContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        FormError::NotUtf8 | FormError::Incomplete => StatusCode::BAD_REQUEST,
+    };
+    message(site, status, "We could not read the form", &error.to_string(), false)
 }

@@ -55,7 +55,7 @@ pub async fn subscribe(req: HttpRequest, body: web::Payload, state: web::Data<Ap
             };
             return pages::html(StatusCode::BAD_REQUEST, &page);
         }
-        Err(e) => return form_error(site, e),
+        Err(e) => return pages::form_error(site, e),
     };
     let (raw_name, raw_email) = (fields.get("name"), fields.get("email"));
     let name = SubscriberName::parse(raw_name);
@@ -123,7 +123,7 @@ pub async fn confirm(req: HttpRequest, body: web::Payload, state: web::Data<AppS
     let site = state.site.as_str();
     let fields = match form::read(&req, body, state.max_body_bytes).await {
         Ok(fields) => fields,
-        Err(e) => return form_error(site, e),
+        Err(e) => return pages::form_error(site, e),
     };
     let Some(token) = Token::parse(fields.get("token")) else {
         return pages::private(incomplete_link(site));
@@ -170,13 +170,4 @@ fn link_problem(site: &str, state: TokenState) -> HttpResponse {
         ),
     };
     pages::message(site, status, title, message, true)
-}
-
-fn form_error(site: &str, error: FormError) -> HttpResponse {
-    let status = match error {
-        FormError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        FormError::WrongContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        FormError::NotUtf8 | FormError::Incomplete => StatusCode::BAD_REQUEST,
-    };
-    pages::message(site, status, "We could not read the form", &error.to_string(), false)
 }

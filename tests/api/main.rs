@@ -9,6 +9,7 @@ mod delivery;
 mod health;
 mod helpers;
 mod signup;
+mod unsubscribe;
 
 use helpers::{Backend, TestFn};
 
@@ -40,6 +41,9 @@ fn main() {
         confirm::confirming_twice_is_harmless,
         confirm::an_expired_link_offers_to_sign_up_again,
         confirm::an_unknown_or_mangled_token_gets_a_clear_page,
+        unsubscribe::a_reader_unsubscribes_on_the_page_and_can_subscribe_again,
+        unsubscribe::one_click_unsubscribe_answers_200_for_both_body_types_and_repeats,
+        unsubscribe::unknown_or_mangled_unsubscribe_links_get_clear_pages,
         delivery::a_signup_while_smtp_is_down_is_mailed_once_it_is_back,
         delivery::a_message_the_server_refuses_for_good_is_marked_failed_and_not_retried,
         delivery::a_message_held_by_a_worker_that_died_is_sent_once_its_lease_runs_out,

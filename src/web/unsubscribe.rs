@@ -1,0 +1,108 @@
+//! Leaving the list: `GET /unsubscribe?token=…` shows a button and changes
+//! nothing (mail scanners open links); `POST /unsubscribe` unsubscribes,
+//! from the page's form (`token` in the body) or as an RFC 8058 one-click
+//! POST to the List-Unsubscribe URL (`token` in the query, the body
+//! `List-Unsubscribe=One-Click`, urlencoded or multipart, no cookies).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+
+use crate::db::subscribers::{self, LinkedReader};
+use crate::domain::UnsubscribeToken;
+use crate::web::AppState;
+use crate::web::form;
+use crate::web::pages::{self, UnsubscribePage, UnsubscribedPage};
+
+pub async fn unsubscribe_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let site = state.site.as_str();
+    let Some(token) = query_token(&req) else {
+        return pages::private(bad_link(site));
+    };
+    let response = match subscribers::find_by_unsubscribe_token(&state.db, &token).await {
+        Ok(Some(reader)) if reader.is_unsubscribed() => unsubscribed(site, &reader),
+        Ok(Some(reader)) => pages::html(
+            StatusCode::OK,
+            &UnsubscribePage {
+                site,
+                token: token.as_str(),
+                email: &reader.email,
+            },
+        ),
+        Ok(None) => unknown_link(site),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot look up an unsubscribe link");
+            pages::server_error(site)
+        }
+    };
+    pages::private(response)
+}
+
+pub async fn unsubscribe(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    let site = state.site.as_str();
+    // One-click POSTs carry the token in the URL and say nothing else we
+    // need; the page's form carries it in the body.
+    let token = match query_token(&req) {
+        Some(token) => match form::read_body(&req, body, state.max_body_bytes).await {
+            Ok(_) => Some(token),
+            Err(e) => return pages::form_error(site, e),
+        },
+        None => match form::read(&req, body, state.max_body_bytes).await {
+            Ok(fields) => UnsubscribeToken::parse(fields.get("token")),
+            Err(e) => return pages::form_error(site, e),
+        },
+    };
+    let Some(token) = token else {
+        return pages::private(bad_link(site));
+    };
+    let response = match subscribers::unsubscribe(&state.db, &token, Utc::now()).await {
+        Ok(Some(reader)) => {
+            tracing::info!("subscriber unsubscribed");
+            unsubscribed(site, &reader)
+        }
+        Ok(None) => unknown_link(site),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot unsubscribe a reader");
+            pages::server_error(site)
+        }
+    };
+    pages::private(response)
+}
+
+fn query_token(req: &HttpRequest) -> Option<UnsubscribeToken> {
+    let fields = form::parse(req.query_string().as_bytes()).ok()?;
+    UnsubscribeToken::parse(fields.get("token"))
+}
+
+fn unsubscribed(site: &str, reader: &LinkedReader) -> HttpResponse {
+    pages::html(
+        StatusCode::OK,
+        &UnsubscribedPage {
+            site,
+            name: &reader.name,
+            email: &reader.email,
+        },
+    )
+}
+
+fn bad_link(site: &str) -> HttpResponse {
+    pages::message(
+        site,
+        StatusCode::BAD_REQUEST,
+        "This link is incomplete",
+        "The unsubscribe link is missing part of its code; some mail programs cut long links. \
+         Copy the whole link from the email, or use the unsubscribe link in any other issue.",
+        false,
+    )
+}
+
+fn unknown_link(site: &str) -> HttpResponse {
+    pages::message(
+        site,
+        StatusCode::NOT_FOUND,
+        "We don't recognise this link",
+        "This unsubscribe link does not belong to any reader: it may have been mistyped, \
+         or the address was erased from our list.",
+        false,
+    )
+}
