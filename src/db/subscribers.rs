@@ -23,7 +23,7 @@ pub struct SignupRow {
     mail_id: Uuid,
     token: Token,
     /// Used only when the row is new: a reader keeps their unsubscribe link.
-    unsubscribe_token: Token,
+    unsubscribe_secret: Vec<u8>,
 }
 
 impl SignupRow {
@@ -34,8 +34,9 @@ impl SignupRow {
         source: &str,
         token: &Token,
     ) -> Self {
+        let subscriber_id = Uuid::now_v7();
         Self {
-            subscriber_id: Uuid::now_v7(),
+            subscriber_id,
             email: email.as_str().to_owned(),
             email_key: email.dedupe_key(),
             name: name.as_str().to_owned(),
@@ -44,7 +45,7 @@ impl SignupRow {
             token_hash: token.hash(),
             mail_id: Uuid::now_v7(),
             token: token.clone(),
-            unsubscribe_token: Token::generate(),
+            unsubscribe_secret: UnsubscribeToken::generate(subscriber_id).secret().to_vec(),
         }
     }
 
@@ -104,7 +105,7 @@ fn sqlite_script(signups: usize) -> &'static str {
                     let (hash, mail_id, token, unsubscribe) = (p(6), p(7), p(8), p(9));
                     sql.push_str(&format!(
                         "INSERT INTO subscribers (id, email, email_key, name, status, signup_ip, signup_source,
-                             created_at, signed_up_at, mail_window_started_at, mails_in_window, unsubscribe_token)
+                             created_at, signed_up_at, mail_window_started_at, mails_in_window, unsubscribe_secret)
                          VALUES ({id}, {email}, {key}, {name}, 'pending', {ip}, {source}, $1, $1, $1, 1, {unsubscribe})
                          {conflict};
                          INSERT INTO confirmation_tokens (token_hash, subscriber_id, created_at, expires_at)
@@ -134,12 +135,12 @@ fn sqlite_script(signups: usize) -> &'static str {
 const RECORD_SIGNUPS_POSTGRES: &str = concat!(
     "WITH input AS (
         SELECT * FROM UNNEST($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                             $11::bytea[], $12::uuid[], $13::text[], $14::text[])
-            AS i(id, email, email_key, name, ip, source, token_hash, mail_id, token, unsubscribe_token)
+                             $11::bytea[], $12::uuid[], $13::text[], $14::bytea[])
+            AS i(id, email, email_key, name, ip, source, token_hash, mail_id, token, unsubscribe_secret)
     ), subscriber AS (
         INSERT INTO subscribers (id, email, email_key, name, status, signup_ip, signup_source,
-                                 created_at, signed_up_at, mail_window_started_at, mails_in_window, unsubscribe_token)
-        SELECT id, email, email_key, name, 'pending', ip, source, $1, $1, $1, 1, unsubscribe_token
+                                 created_at, signed_up_at, mail_window_started_at, mails_in_window, unsubscribe_secret)
+        SELECT id, email, email_key, name, 'pending', ip, source, $1, $1, $1, 1, unsubscribe_secret
         FROM input ORDER BY email_key",
     on_conflict_sql!(),
     " RETURNING id, email_key, email, name, status, mails_in_window
@@ -190,7 +191,7 @@ pub async fn record_signups(
                         .bind(&s.token_hash)
                         .bind(s.mail_id)
                         .bind(s.token.as_str())
-                        .bind(s.unsubscribe_token.as_str());
+                        .bind(&s.unsubscribe_secret);
                 }
                 let mut conn = pool.acquire().await?;
                 if let Err(e) = query.execute(&mut *conn).await {
@@ -219,7 +220,7 @@ pub async fn record_signups(
                 .bind(sorted.iter().map(|s| s.token_hash.clone()).collect::<Vec<_>>())
                 .bind(sorted.iter().map(|s| s.mail_id).collect::<Vec<_>>())
                 .bind(column(|s| s.token.as_str().to_owned()))
-                .bind(column(|s| s.unsubscribe_token.as_str().to_owned()))
+                .bind(sorted.iter().map(|s| s.unsubscribe_secret.clone()).collect::<Vec<_>>())
                 .execute(pool)
                 .await
                 .map(|_| ())
@@ -311,8 +312,9 @@ impl LinkedReader {
 /// Who an unsubscribe link belongs to, read without changing anything.
 pub async fn find_by_unsubscribe_token(db: &Db, token: &UnsubscribeToken) -> Result<Option<LinkedReader>, sqlx::Error> {
     with_pool!(db, pool => {
-        sqlx::query_as("SELECT name, email, status FROM subscribers WHERE unsubscribe_token = $1")
-            .bind(token.as_str())
+        sqlx::query_as("SELECT name, email, status FROM subscribers WHERE id = $1 AND unsubscribe_secret = $2")
+            .bind(token.subscriber_id())
+            .bind(token.secret())
             .fetch_optional(pool)
             .await
     })
@@ -327,10 +329,11 @@ pub async fn unsubscribe(
 ) -> Result<Option<LinkedReader>, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query(
-            "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = $2
-             WHERE unsubscribe_token = $1 AND status <> 'unsubscribed'",
+            "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = $3
+             WHERE id = $1 AND unsubscribe_secret = $2 AND status <> 'unsubscribed'",
         )
-        .bind(token.as_str())
+        .bind(token.subscriber_id())
+        .bind(token.secret())
         .bind(now)
         .execute(pool)
         .await?;

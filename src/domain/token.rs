@@ -43,27 +43,58 @@ impl std::fmt::Debug for Token {
     }
 }
 
-/// The permanent secret in a reader's unsubscribe links. New ones are
-/// [`Token`]s; older ones may be 64 hex digits (made by a migration), so
-/// any URL-safe string of 32 to 64 characters is accepted as a shape.
+/// A reader's permanent unsubscribe link: their subscriber id, which finds
+/// the row by its primary key, and a 128-bit random secret that must match.
+/// Written as 64 hex digits.
 #[derive(Clone, PartialEq, Eq)]
-pub struct UnsubscribeToken(String);
-
-impl UnsubscribeToken {
-    pub fn parse(raw: &str) -> Option<Self> {
-        let raw = raw.trim();
-        let url_safe = raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        ((32..=64).contains(&raw.len()) && url_safe).then(|| Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+pub struct UnsubscribeToken {
+    subscriber_id: uuid::Uuid,
+    secret: [u8; 16],
 }
 
-impl From<&Token> for UnsubscribeToken {
-    fn from(token: &Token) -> Self {
-        Self(token.as_str().to_owned())
+impl UnsubscribeToken {
+    pub fn generate(subscriber_id: uuid::Uuid) -> Self {
+        let mut secret = [0u8; 16];
+        rand::rng().fill_bytes(&mut secret);
+        Self { subscriber_id, secret }
+    }
+
+    pub fn from_parts(subscriber_id: uuid::Uuid, secret: &[u8]) -> Option<Self> {
+        Some(Self {
+            subscriber_id,
+            secret: secret.try_into().ok()?,
+        })
+    }
+
+    /// Accepts exactly the 64 hex digits [`UnsubscribeToken::as_string`] writes.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let raw = raw.trim();
+        if raw.len() != 64 || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let bytes: Vec<u8> = (0..64)
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&raw[i..i + 2], 16))
+            .collect::<Result<_, _>>()
+            .ok()?;
+        Self::from_parts(uuid::Uuid::from_slice(&bytes[..16]).ok()?, &bytes[16..])
+    }
+
+    pub fn subscriber_id(&self) -> uuid::Uuid {
+        self.subscriber_id
+    }
+
+    pub fn secret(&self) -> &[u8] {
+        &self.secret
+    }
+
+    pub fn as_string(&self) -> String {
+        self.subscriber_id
+            .as_bytes()
+            .iter()
+            .chain(&self.secret)
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -102,16 +133,21 @@ mod tests {
     }
 
     #[test]
-    fn unsubscribe_tokens_take_new_and_migrated_shapes_only() {
-        let new = Token::generate();
-        assert!(UnsubscribeToken::parse(new.as_str()).is_some());
-        assert!(UnsubscribeToken::parse(&"a1".repeat(32)).is_some());
+    fn unsubscribe_tokens_round_trip_and_refuse_other_shapes() {
+        let id = uuid::Uuid::now_v7();
+        let (a, b) = (UnsubscribeToken::generate(id), UnsubscribeToken::generate(id));
+        assert_ne!(a, b, "the secret is random");
+        let written = a.as_string();
+        assert_eq!(written.len(), 64);
+        assert_eq!(UnsubscribeToken::parse(&written), Some(a.clone()));
+        assert_eq!(UnsubscribeToken::parse(&written.to_uppercase()), Some(a));
         for bad in [
             "",
             "short",
-            &"x".repeat(65),
-            "' OR 1=1 --aaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-            "%2Faaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            &"x".repeat(64),
+            &"a".repeat(63),
+            &"a".repeat(65),
+            "' OR 1=1 --",
         ] {
             assert!(UnsubscribeToken::parse(bad).is_none(), "{bad:?}");
         }

@@ -21,14 +21,17 @@ pub async fn unsubscribe_page(req: HttpRequest, state: web::Data<AppState>) -> H
     };
     let response = match subscribers::find_by_unsubscribe_token(&state.db, &token).await {
         Ok(Some(reader)) if reader.is_unsubscribed() => unsubscribed(site, &reader),
-        Ok(Some(reader)) => pages::html(
-            StatusCode::OK,
-            &UnsubscribePage {
-                site,
-                token: token.as_str(),
-                email: &reader.email,
-            },
-        ),
+        Ok(Some(reader)) => {
+            let token = token.as_string();
+            pages::html(
+                StatusCode::OK,
+                &UnsubscribePage {
+                    site,
+                    token: &token,
+                    email: &reader.email,
+                },
+            )
+        }
         Ok(None) => unknown_link(site),
         Err(e) => {
             tracing::error!(error = %e, "cannot look up an unsubscribe link");
