@@ -130,6 +130,9 @@ pub struct LimitSettings {
 pub struct DigestSettings {
     /// Longest generated or feed summary, in characters.
     pub summary_max_chars: usize,
+    pub max_articles: u32,
+    pub subject: String,
+    pub postal_address: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -257,6 +260,12 @@ impl Settings {
         }
         if !(40..=2000).contains(&self.digest.summary_max_chars) {
             return fail("digest.summary_max_chars", "must be between 40 and 2000");
+        }
+        if !(1..=100).contains(&self.digest.max_articles) {
+            return fail("digest.max_articles", "must be between 1 and 100");
+        }
+        if self.digest.subject.trim().is_empty() || self.digest.subject.contains(['\r', '\n']) {
+            return fail("digest.subject", "must be one line of text");
         }
         if self.server.max_body_bytes < 1024 {
             return fail("server.max_body_bytes", "must be at least 1024");

@@ -33,6 +33,12 @@ enum Command {
     Worker,
     /// Apply database migrations and exit.
     Migrate,
+    /// Build this ISO week's digest and queue it for every confirmed reader.
+    Dispatch {
+        /// Print the subject, the articles and the recipient count; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Manage the articles digests are made from.
     Articles {
         #[command(subcommand)]
@@ -99,6 +105,7 @@ fn main() -> ExitCode {
                 .await
             }
             Command::Migrate => migrate(settings).await,
+            Command::Dispatch { dry_run } => dispatch(settings, dry_run).await,
             Command::Articles {
                 command:
                     ArticlesCommand::Import {
@@ -171,5 +178,42 @@ async fn import_articles(settings: Settings, feed: &str, details: PlainTextDetai
         report.skipped,
         report.rejected.len()
     );
+    Ok(())
+}
+
+async fn dispatch(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
+    if !dry_run {
+        anyhow::bail!(
+            "only `gazette dispatch --dry-run` is available so far: storing the issue and queueing it for \
+             delivery are not built yet"
+        );
+    }
+    let db = Db::connect(&settings.database).await?;
+    db.migrate().await?;
+    let preview = gazette::digest::dispatch::preview(&db, &settings, chrono::Utc::now()).await;
+    db.close().await;
+    let preview = preview.map_err(anyhow::Error::msg)?;
+    let since = preview.since.format("%-d %B %Y %H:%M UTC");
+    let Some(snapshot) = preview.snapshot else {
+        println!(
+            "{}: no articles published since {since}; nothing would be sent (dry run)",
+            preview.week
+        );
+        return Ok(());
+    };
+    println!("{} (dry run: nothing written, nothing sent)", preview.week);
+    println!("Subject: {}", snapshot.subject);
+    println!(
+        "Articles ({} of {}, newest first, published since {since}):",
+        snapshot.articles,
+        preview.articles.len()
+    );
+    for article in &preview.articles[..snapshot.articles] {
+        println!("  - {}", article.title);
+        for line in gazette::digest::render::wrap(&article.summary, 70).lines() {
+            println!("      {line}");
+        }
+    }
+    println!("Recipients: {} confirmed subscribers", preview.recipients);
     Ok(())
 }

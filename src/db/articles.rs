@@ -134,3 +134,35 @@ pub async fn save(db: &Db, article: &NewArticle, now: DateTime<Utc>) -> Result<S
 pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
     with_pool!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM articles").fetch_one(pool).await)
 }
+
+/// An article as a digest lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ListedArticle {
+    pub title: String,
+    pub url: String,
+    pub author: Option<String>,
+    pub published_at: DateTime<Utc>,
+    pub summary: String,
+}
+
+/// Articles published in `[from, to)`, newest first, at most `limit`.
+pub async fn published_between(
+    db: &Db,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<ListedArticle>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT title, url, author, published_at, summary FROM articles
+             WHERE published_at >= $1 AND published_at < $2
+             ORDER BY published_at DESC, id DESC
+             LIMIT $3",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })
+}

@@ -1,5 +1,8 @@
 //! The weekly digest. So far: articles from feeds and plain text, and their
 //! summaries (issues, rendering and dispatch arrive with the digest issue).
 
+pub mod dispatch;
 pub mod import;
+pub mod render;
 pub mod summary;
+pub mod week;

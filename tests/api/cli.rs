@@ -14,7 +14,7 @@ pub fn help_lists_every_command() -> Result<(), libtest_mimic::Failed> {
     let output = gazette().arg("--help").output()?;
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout)?;
-    for command in ["serve", "worker", "migrate"] {
+    for command in ["serve", "worker", "migrate", "dispatch", "articles"] {
         assert!(help.contains(command), "`{command}` missing from --help:\n{help}");
     }
     Ok(())
@@ -223,5 +223,96 @@ pub async fn bad_import_arguments_get_errors_naming_them(backend: Backend) {
         "{}",
         text(&malformed.stderr)
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn run(backend: &Backend, args: &[&str]) -> std::process::Output {
+    let url = backend.database_url().to_owned();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        gazette()
+            .args(args)
+            .env("GAZETTE_DATABASE__URL", url)
+            .env("GAZETTE_MAIL__FROM", "The Test Gazette <news@gazette.test>")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+pub async fn dispatch_dry_run_previews_the_week_and_writes_nothing(backend: Backend) {
+    let empty = run(&backend, &["dispatch", "--dry-run"]).await;
+    assert!(empty.status.success(), "{}", text(&empty.stderr));
+    assert!(
+        text(&empty.stdout).contains("no articles published since"),
+        "{}",
+        text(&empty.stdout)
+    );
+
+    let two_days_ago = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    let ten_days_ago = (chrono::Utc::now() - chrono::Duration::days(10)).to_rfc3339();
+    let fixture = import(&backend, &[FIXTURE, "--url", FIXTURE_URL, "--published", &two_days_ago]).await;
+    assert!(fixture.status.success(), "{}", text(&fixture.stderr));
+    let dir = std::env::temp_dir().join(format!("gazette-old-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = dir.join("old.txt");
+    std::fs::write(
+        &old,
+        "Last month's news\nSomething happened long ago. It was covered then.",
+    )
+    .unwrap();
+    let old = old.display().to_string();
+    let imported = import(
+        &backend,
+        &[
+            &old,
+            "--url",
+            "https://news.example.org/old",
+            "--published",
+            &ten_days_ago,
+        ],
+    )
+    .await;
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+
+    let app = crate::helpers::spawn_app(&backend).await;
+    app.sign_up("Pending Reader", "pending@example.com").await;
+    let counts = || async {
+        (
+            app.count("SELECT COUNT(*) FROM subscribers").await,
+            app.count("SELECT COUNT(*) FROM outgoing_mail").await,
+            app.count("SELECT COUNT(*) FROM articles").await,
+        )
+    };
+    let before = counts().await;
+
+    let preview = run(&backend, &["dispatch", "--dry-run"]).await;
+    assert!(preview.status.success(), "{}", text(&preview.stderr));
+    let out = text(&preview.stdout);
+    let week = gazette::digest::week::IssueWeek::of(chrono::Utc::now()).to_string();
+    assert!(out.starts_with(&format!("{week} (dry run")), "{out}");
+    let date = chrono::Utc::now().format("%-d %B %Y").to_string();
+    assert!(
+        out.contains(&format!(
+            "Subject: Weekly digest — {date}: Tajikistan’s “multi-vector” foreign policy is testing the Kremlin’s patience."
+        )),
+        "{out}"
+    );
+    assert!(out.contains("Articles (1 of 1, newest first"), "{out}");
+    assert!(
+        out.contains("      Tajikistan’s “multi-vector” foreign policy is testing the"),
+        "{out}"
+    );
+    assert!(!out.contains("Last month's news"), "older than a week: {out}");
+    assert!(
+        out.contains("Recipients: 0 confirmed subscribers"),
+        "the pending reader is not one: {out}"
+    );
+    assert_eq!(counts().await, before, "a dry run writes nothing");
+
+    let real = run(&backend, &["dispatch"]).await;
+    assert_eq!(real.status.code(), Some(1));
+    assert!(text(&real.stderr).contains("--dry-run"), "{}", text(&real.stderr));
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -58,6 +58,7 @@ fn main() {
         cli::the_fixture_imports_once_with_a_generated_summary,
         cli::a_feed_imports_its_good_entries_and_names_the_bad_one,
         cli::bad_import_arguments_get_errors_naming_them,
+        cli::dispatch_dry_run_previews_the_week_and_writes_nothing,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {

@@ -1,0 +1,296 @@
+//! A week's digest as an email: the subject, and the HTML and text parts
+//! rendered once per issue from askama templates. What differs per reader
+//! (the unsubscribe link) is left as a placeholder the sender fills in, so
+//! sending to many readers costs a string replacement, not a render.
+
+use askama::Template;
+use chrono::{DateTime, Utc};
+
+use crate::digest::week::IssueWeek;
+
+/// Stands in a snapshot for each reader's own unsubscribe URL.
+pub const UNSUBSCRIBE_URL: &str = "%%UNSUBSCRIBE_URL%%";
+
+/// Gmail clips messages over 102 KB; the HTML part stays under this.
+pub const MAX_HTML_BYTES: usize = 100 * 1024;
+
+/// One article as the digest shows it.
+#[derive(Debug, Clone)]
+pub struct DigestArticle {
+    pub title: String,
+    pub url: String,
+    pub author: Option<String>,
+    pub published_at: DateTime<Utc>,
+    pub summary: String,
+}
+
+/// What the digest is made of, besides its articles.
+#[derive(Debug, Clone)]
+pub struct DigestFrame<'a> {
+    pub publication: &'a str,
+    pub site_url: &'a str,
+    pub postal_address: &'a str,
+    pub subject_template: &'a str,
+}
+
+/// A rendered issue: what every reader gets, but for the placeholders.
+#[derive(Debug, Clone)]
+pub struct DigestSnapshot {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    /// How many of the given articles are in it (the first ones).
+    pub articles: usize,
+}
+
+struct ShownArticle {
+    title: String,
+    title_wrapped: String,
+    url: String,
+    byline: String,
+    summary: String,
+    summary_wrapped: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/digest.html")]
+struct DigestHtml<'a> {
+    subject: &'a str,
+    preheader: &'a str,
+    publication: &'a str,
+    date: &'a str,
+    articles: &'a [ShownArticle],
+    site_url: &'a str,
+    unsubscribe_url: &'a str,
+    archive_url: &'a str,
+    postal_address: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/digest.txt")]
+struct DigestText<'a> {
+    publication: &'a str,
+    date: &'a str,
+    rule: &'a str,
+    articles: &'a [ShownArticle],
+    site_url: &'a str,
+    unsubscribe_url: &'a str,
+    archive_url: &'a str,
+    postal_address: &'a str,
+}
+
+/// Renders the week's issue; `articles` come newest first. When the HTML
+/// would pass Gmail's clipping size, the oldest articles are left out until
+/// it fits; the snapshot says how many made it.
+pub fn render(
+    frame: &DigestFrame<'_>,
+    week: IssueWeek,
+    issued_at: DateTime<Utc>,
+    articles: &[DigestArticle],
+) -> Result<DigestSnapshot, askama::Error> {
+    let mut count = articles.len();
+    loop {
+        let snapshot = render_exactly(frame, week, issued_at, &articles[..count])?;
+        if snapshot.html.len() < MAX_HTML_BYTES || count <= 1 {
+            return Ok(snapshot);
+        }
+        // Shrink in proportion, then step down to the exact fit.
+        let fitting = count * MAX_HTML_BYTES / snapshot.html.len();
+        count = fitting.clamp(1, count - 1);
+    }
+}
+
+fn render_exactly(
+    frame: &DigestFrame<'_>,
+    week: IssueWeek,
+    issued_at: DateTime<Utc>,
+    articles: &[DigestArticle],
+) -> Result<DigestSnapshot, askama::Error> {
+    let date = issued_at.format("%-d %B %Y").to_string();
+    let lead_title = articles.first().map(|a| a.title.as_str()).unwrap_or_default();
+    let subject = frame
+        .subject_template
+        .replace("{date}", &date)
+        .replace("{lead_title}", lead_title)
+        .replace("{week}", &week.to_string())
+        .replace("{publication}", frame.publication);
+    let shown: Vec<ShownArticle> = articles
+        .iter()
+        .map(|a| {
+            let date = a.published_at.format("%-d %B %Y").to_string();
+            ShownArticle {
+                title: a.title.clone(),
+                title_wrapped: wrap(&a.title, 72),
+                url: a.url.clone(),
+                byline: match &a.author {
+                    Some(author) => format!("{author} · {date}"),
+                    None => date,
+                },
+                summary: a.summary.clone(),
+                summary_wrapped: wrap(&a.summary, 72),
+            }
+        })
+        .collect();
+    let preheader = preheader(articles);
+    let archive_url = format!("{}/archive/{week}", frame.site_url);
+    let html = DigestHtml {
+        subject: &subject,
+        preheader: &preheader,
+        publication: frame.publication,
+        date: &date,
+        articles: &shown,
+        site_url: frame.site_url,
+        unsubscribe_url: UNSUBSCRIBE_URL,
+        archive_url: &archive_url,
+        postal_address: frame.postal_address,
+    }
+    .render()?;
+    let heading = format!("{}: this week, {date}", frame.publication);
+    let text = DigestText {
+        publication: frame.publication,
+        date: &date,
+        rule: &"=".repeat(heading.chars().count()),
+        articles: &shown,
+        site_url: frame.site_url,
+        unsubscribe_url: UNSUBSCRIBE_URL,
+        archive_url: &archive_url,
+        postal_address: frame.postal_address,
+    }
+    .render()?;
+    Ok(DigestSnapshot {
+        subject,
+        html,
+        text,
+        articles: articles.len(),
+    })
+}
+
+/// The line mail programs show after the subject: the week's titles.
+fn preheader(articles: &[DigestArticle]) -> String {
+    let titles: Vec<&str> = articles.iter().map(|a| a.title.as_str()).collect();
+    let joined = format!("This week: {}", titles.join(" · "));
+    match joined.char_indices().nth(140) {
+        Some((cut, _)) => format!("{}…", joined[..cut].trim_end()),
+        None => joined,
+    }
+}
+
+/// Wraps text at `width` columns on word boundaries; a word longer than
+/// the width (a URL) stands on its own line unbroken.
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut lines = Vec::new();
+    for paragraph in text.lines() {
+        let mut line = String::new();
+        for word in paragraph.split_whitespace() {
+            if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+                lines.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        lines.push(line);
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn frame() -> DigestFrame<'static> {
+        DigestFrame {
+            publication: "The Weekly",
+            site_url: "https://news.example.org",
+            postal_address: "1 Press Lane, Dushanbe",
+            subject_template: "Weekly digest — {date}: {lead_title}",
+        }
+    }
+
+    fn article(title: &str, summary: &str) -> DigestArticle {
+        DigestArticle {
+            title: title.into(),
+            url: format!("https://news.example.org/{}", title.len()),
+            author: Some("Konstantin Parshin".into()),
+            published_at: Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap(),
+            summary: summary.into(),
+        }
+    }
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn the_subject_and_both_parts_carry_the_articles() {
+        let articles = [
+            article(
+                "Tajikistan tests the Kremlin",
+                "Dushanbe's “multi-vector” policy & Moscow.",
+            ),
+            article("Floods in the north", "The river rose overnight."),
+        ];
+        let digest = render(&frame(), IssueWeek::of(at()), at(), &articles).unwrap();
+        assert_eq!(
+            digest.subject,
+            "Weekly digest — 28 November 2026: Tajikistan tests the Kremlin"
+        );
+        let html = &digest.html;
+        assert!(html.contains(r#"<html lang="en">"#) && html.contains(r#"name="color-scheme""#));
+        assert!(html.contains("display:none") && html.contains("This week: Tajikistan tests the Kremlin · Floods"));
+        assert!(html.contains("<h2") && html.contains(r#"href="https://news.example.org/28""#));
+        assert!(
+            html.contains("Dushanbe&#39;s") || html.contains("Dushanbe&#x27;s"),
+            "escaped: {html}"
+        );
+        assert!(html.contains("Konstantin Parshin · 26 November 2026"));
+        assert!(html.contains(UNSUBSCRIBE_URL) && html.contains("https://news.example.org/archive/2026-W48"));
+        assert!(html.contains("1 Press Lane, Dushanbe"));
+        let text = &digest.text;
+        assert!(text.contains("Read more: https://news.example.org/28"));
+        assert!(
+            text.contains("Dushanbe's “multi-vector” policy & Moscow."),
+            "not escaped in text: {text}"
+        );
+        assert!(text.contains(&format!("Unsubscribe: {UNSUBSCRIBE_URL}")));
+    }
+
+    #[test]
+    fn a_full_issue_stays_under_gmails_clipping_size_and_text_is_wrapped() {
+        let summary = "A long summary sentence that goes on for a while to fill the space. ".repeat(4);
+        let ten: Vec<DigestArticle> = (0..10).map(|i| article(&format!("Story {i}"), &summary)).collect();
+        assert_eq!(
+            render(&frame(), IssueWeek::of(at()), at(), &ten).unwrap().articles,
+            10,
+            "a normal issue is whole"
+        );
+        let articles: Vec<DigestArticle> = (0..100)
+            .map(|i| article(&format!("Story {i} {}", "word ".repeat(50)), &summary))
+            .collect();
+        let digest = render(&frame(), IssueWeek::of(at()), at(), &articles).unwrap();
+        assert!(digest.html.len() < MAX_HTML_BYTES, "{} bytes", digest.html.len());
+        assert!(
+            digest.articles > 10 && digest.articles < 100,
+            "{} articles",
+            digest.articles
+        );
+        assert!(
+            digest.html.contains("Story 0 ") && !digest.html.contains("Story 99 "),
+            "the newest stay"
+        );
+        for line in digest.text.lines().filter(|l| !l.contains("https://")) {
+            assert!(line.chars().count() <= 76, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn wrap_breaks_on_words_and_keeps_long_words_whole() {
+        assert_eq!(wrap("one two three four", 9), "one two\nthree\nfour");
+        assert_eq!(
+            wrap("see https://example.org/a/very/long/path now", 10),
+            "see\nhttps://example.org/a/very/long/path\nnow"
+        );
+    }
+}
