@@ -140,16 +140,7 @@ pub async fn a_worker_whose_lease_ran_out_cannot_overwrite_the_next_claim(backen
 }
 
 pub async fn mail_goes_through_starttls_with_auth_to_a_relay_with_a_private_ca(backend: Backend) {
-    let dir = std::env::temp_dir().join(format!("gazette-tls-{}", uuid::Uuid::new_v4().simple()));
-    let tls = SinkTls::create(&dir, "newsletter", "correct horse");
-    let smtp = SmtpSink::start_with_tls(tls.clone());
-    let app = spawn_app_with_smtp(&backend, smtp, |s| {
-        s.mail.smtp.tls = SmtpTls::Starttls;
-        s.mail.smtp.ca_file = tls.ca_file.clone();
-        s.mail.smtp.username = "newsletter".into();
-        s.mail.smtp.password = "correct horse".into();
-    })
-    .await;
+    let (app, dir) = spawn_app_behind_tls_relay(&backend, "correct horse").await;
     assert_eq!(app.sign_up("Ada", "ada@example.com").await.status(), 200);
     let mail = app.smtp.wait_for("ada@example.com", 1).await.remove(0);
     assert_eq!(
@@ -162,16 +153,7 @@ pub async fn mail_goes_through_starttls_with_auth_to_a_relay_with_a_private_ca(b
 }
 
 pub async fn a_wrong_smtp_password_keeps_the_mail_queued_with_the_reason(backend: Backend) {
-    let dir = std::env::temp_dir().join(format!("gazette-tls-{}", uuid::Uuid::new_v4().simple()));
-    let tls = SinkTls::create(&dir, "newsletter", "correct horse");
-    let smtp = SmtpSink::start_with_tls(tls.clone());
-    let app = spawn_app_with_smtp(&backend, smtp, |s| {
-        s.mail.smtp.tls = SmtpTls::Starttls;
-        s.mail.smtp.ca_file = tls.ca_file.clone();
-        s.mail.smtp.username = "newsletter".into();
-        s.mail.smtp.password = "battery staple".into();
-    })
-    .await;
+    let (app, dir) = spawn_app_behind_tls_relay(&backend, "battery staple").await;
     assert_eq!(app.sign_up("Ada", "ada@example.com").await.status(), 200);
     crate::helpers::wait_until(Duration::from_secs(10), "a refused attempt", || async {
         app.count("SELECT COUNT(*) FROM outgoing_mail WHERE last_error LIKE '%535%'")
@@ -226,4 +208,24 @@ async fn one_failed_attempt_then_quiet(backend: &Backend) -> (crate::helpers::Te
     })
     .await;
     (app, smtp_port)
+}
+
+/// The app sending through a relay that speaks STARTTLS with a certificate
+/// from a private CA (trusted through `mail.smtp.ca_file`) and accepts the
+/// user "newsletter" with the password "correct horse".
+async fn spawn_app_behind_tls_relay(
+    backend: &Backend,
+    password: &str,
+) -> (crate::helpers::TestApp, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("gazette-tls-{}", uuid::Uuid::new_v4().simple()));
+    let tls = SinkTls::create(&dir, "newsletter", "correct horse");
+    let smtp = SmtpSink::start_with_tls(tls.clone());
+    let app = spawn_app_with_smtp(backend, smtp, |s| {
+        s.mail.smtp.tls = SmtpTls::Starttls;
+        s.mail.smtp.ca_file = tls.ca_file.clone();
+        s.mail.smtp.username = "newsletter".into();
+        s.mail.smtp.password = password.into();
+    })
+    .await;
+    (app, dir)
 }
