@@ -7,5 +7,6 @@ pub mod delivery;
 pub mod digest;
 pub mod domain;
 pub mod mail;
+pub mod staff;
 pub mod telemetry;
 pub mod web;

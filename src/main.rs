@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use gazette::config::Settings;
 use gazette::db::{Db, redact};
 use gazette::digest::import::{PlainTextDetails, import_file};
+use gazette::domain::{MIN_PASSWORD_CHARS, StaffPassword, SubscriberEmail};
 use gazette::mail::Mailer;
 use gazette::web::{Application, Roles};
 
@@ -39,10 +40,29 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Manage staff accounts (the password is read from stdin, or prompted for).
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
     /// Manage the articles digests are made from.
     Articles {
         #[command(subcommand)]
         command: ArticlesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create a staff user.
+    Add {
+        /// The staff member's email address (their login).
+        email: String,
+    },
+    /// Set a new password for a staff user.
+    Passwd {
+        /// The staff member's email address.
+        email: String,
     },
 }
 
@@ -106,6 +126,7 @@ fn main() -> ExitCode {
             }
             Command::Migrate => migrate(settings).await,
             Command::Dispatch { dry_run } => dispatch(settings, dry_run).await,
+            Command::Staff { command } => staff(settings, command).await,
             Command::Articles {
                 command:
                     ArticlesCommand::Import {
@@ -143,6 +164,11 @@ async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
     }
     if roles.worker {
         tracing::info!("outgoing mail is {}", Mailer::describe(&settings.mail));
+    }
+    if roles.web && gazette::db::staff::count(app.db()).await? == 0 {
+        tracing::warn!(
+            "no staff user yet: create one with `gazette staff add you@example.org` (it asks for a password)"
+        );
     }
     app.run_until_stopped().await?;
     tracing::info!("stopped");
@@ -216,4 +242,48 @@ async fn dispatch(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
     }
     println!("Recipients: {} confirmed subscribers", preview.recipients);
     Ok(())
+}
+
+async fn staff(settings: Settings, command: StaffCommand) -> anyhow::Result<()> {
+    let (StaffCommand::Add { email } | StaffCommand::Passwd { email }) = &command;
+    let email = SubscriberEmail::parse(email).map_err(|e| anyhow::anyhow!("`{email}`: {e}"))?;
+    let password = read_password(matches!(command, StaffCommand::Add { .. }))?;
+    let password = StaffPassword::parse(&password).map_err(anyhow::Error::msg)?;
+    let db = Db::connect(&settings.database).await?;
+    db.migrate().await?;
+    let hash = gazette::staff::hash_password(password)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let now = chrono::Utc::now();
+    let done = match command {
+        StaffCommand::Add { .. } => gazette::db::staff::add(&db, &email, &hash, now).await,
+        StaffCommand::Passwd { .. } => gazette::db::staff::set_password(&db, &email, &hash, now).await,
+    };
+    db.close().await;
+    match (command, done?) {
+        (StaffCommand::Add { .. }, true) => println!("staff user {email} added"),
+        (StaffCommand::Add { .. }, false) => {
+            anyhow::bail!("a staff user {email} exists already; `gazette staff passwd {email}` sets a new password")
+        }
+        (StaffCommand::Passwd { .. }, true) => println!("password of {email} changed"),
+        (StaffCommand::Passwd { .. }, false) => anyhow::bail!("there is no staff user {email}"),
+    }
+    Ok(())
+}
+
+/// A password from the terminal (typed twice, not echoed) or, when stdin
+/// is not a terminal, its first line: never from the command line, where
+/// other users could read it in the process list.
+fn read_password(new_account: bool) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        let what = if new_account { "Password" } else { "New password" };
+        let first = rpassword::prompt_password(format!("{what} (at least {MIN_PASSWORD_CHARS} characters): "))?;
+        let again = rpassword::prompt_password("The same password again: ")?;
+        anyhow::ensure!(first == again, "the two passwords differ; nothing was changed");
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }

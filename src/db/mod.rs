@@ -6,6 +6,7 @@
 pub mod articles;
 pub mod outgoing_mail;
 pub mod signup_writer;
+pub mod staff;
 pub mod subscribers;
 
 use std::str::FromStr;

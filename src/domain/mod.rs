@@ -4,11 +4,13 @@
 mod article;
 mod email;
 mod name;
+mod password;
 mod token;
 
 pub use article::{ArticleTitle, ArticleUrl, SummarySource};
 pub use email::{EmailError, SubscriberEmail};
 pub use name::{NameError, SubscriberName};
+pub use password::{MIN_PASSWORD_CHARS, StaffPassword};
 pub use token::{Token, UnsubscribeToken};
 
 /// A reader's state in the subscription life cycle.

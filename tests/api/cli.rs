@@ -14,7 +14,7 @@ pub fn help_lists_every_command() -> Result<(), libtest_mimic::Failed> {
     let output = gazette().arg("--help").output()?;
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout)?;
-    for command in ["serve", "worker", "migrate", "dispatch", "articles"] {
+    for command in ["serve", "worker", "migrate", "dispatch", "staff", "articles"] {
         assert!(help.contains(command), "`{command}` missing from --help:\n{help}");
     }
     Ok(())
@@ -315,4 +315,130 @@ pub async fn dispatch_dry_run_previews_the_week_and_writes_nothing(backend: Back
     assert_eq!(real.status.code(), Some(1));
     assert!(text(&real.stderr).contains("--dry-run"), "{}", text(&real.stderr));
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Runs `gazette staff ARGS…` with `stdin` as its standard input.
+async fn staff_command(backend: &Backend, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let url = backend.database_url().to_owned();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let stdin = stdin.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut child = gazette()
+            .arg("staff")
+            .args(args)
+            .env("GAZETTE_DATABASE__URL", url)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+async fn staff_hash(backend: &Backend, email_key: &str) -> Option<String> {
+    let settings = crate::helpers::test_settings(backend, 25);
+    let db = gazette::db::Db::connect(&settings.database).await.unwrap();
+    gazette::with_pool!(&db, pool => {
+        sqlx::query_scalar("SELECT password_hash FROM staff_users WHERE email_key = $1")
+            .bind(email_key)
+            .fetch_optional(pool)
+            .await
+            .unwrap()
+    })
+}
+
+pub async fn staff_users_get_argon2id_passwords_from_stdin_and_can_change_them(backend: Backend) {
+    let first = "correct horse battery";
+    let added = staff_command(&backend, &["add", "Admin@Example.org"], &format!("{first}\n")).await;
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    assert!(
+        text(&added.stdout).contains("staff user Admin@example.org added"),
+        "{}",
+        text(&added.stdout)
+    );
+    let hash = staff_hash(&backend, "admin@example.org").await.expect("a staff row");
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(gazette::staff::verify_password(first.into(), hash.clone()).await);
+
+    let again = staff_command(&backend, &["add", "admin@example.org"], "another long password\n").await;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("exists already"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    let short = staff_command(&backend, &["passwd", "admin@example.org"], "short\n").await;
+    assert_eq!(short.status.code(), Some(1));
+    assert!(
+        text(&short.stderr).contains("at least 12 characters"),
+        "{}",
+        text(&short.stderr)
+    );
+    assert_eq!(
+        staff_hash(&backend, "admin@example.org").await.as_deref(),
+        Some(hash.as_str())
+    );
+
+    let second = "a new and longer passphrase";
+    let changed = staff_command(&backend, &["passwd", "admin@example.org"], &format!("{second}\n")).await;
+    assert!(changed.status.success(), "{}", text(&changed.stderr));
+    let new_hash = staff_hash(&backend, "admin@example.org").await.unwrap();
+    assert!(gazette::staff::verify_password(second.into(), new_hash.clone()).await);
+    assert!(!gazette::staff::verify_password(first.into(), new_hash).await);
+
+    let unknown = staff_command(&backend, &["passwd", "nobody@example.org"], &format!("{second}\n")).await;
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown.stderr).contains("there is no staff user nobody@example.org"));
+    let bad_email = staff_command(&backend, &["add", "not-an-address"], &format!("{second}\n")).await;
+    assert_eq!(bad_email.status.code(), Some(1));
+    assert!(
+        text(&bad_email.stderr).contains("`not-an-address`"),
+        "{}",
+        text(&bad_email.stderr)
+    );
+
+    for output in [&added, &again, &short, &changed, &unknown, &bad_email] {
+        let said = format!("{}{}", text(&output.stdout), text(&output.stderr));
+        assert!(
+            !said.contains("horse") && !said.contains("passphrase"),
+            "a password was printed: {said}"
+        );
+    }
+}
+
+pub async fn serve_says_how_to_create_the_first_staff_user(backend: Backend) {
+    use std::io::{BufRead, BufReader};
+    let url = backend.database_url().to_owned();
+    let found = tokio::task::spawn_blocking(move || {
+        let mut child = gazette()
+            .args(["serve", "--no-worker"])
+            .env("GAZETTE_DATABASE__URL", url)
+            .env("GAZETTE_SERVER__PORT", "0")
+            .env("GAZETTE_LOG__LEVEL", "info")
+            .env("NO_COLOR", "1")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut found = None;
+        for line in stderr.lines().map_while(Result::ok).take(50) {
+            if line.contains("no staff user yet") {
+                found = Some(line);
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        found
+    })
+    .await
+    .unwrap();
+    let line = found.expect("a log line about the missing staff user");
+    assert!(line.contains("gazette staff add"), "{line}");
 }

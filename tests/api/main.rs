@@ -59,6 +59,8 @@ fn main() {
         cli::a_feed_imports_its_good_entries_and_names_the_bad_one,
         cli::bad_import_arguments_get_errors_naming_them,
         cli::dispatch_dry_run_previews_the_week_and_writes_nothing,
+        cli::staff_users_get_argon2id_passwords_from_stdin_and_can_change_them,
+        cli::serve_says_how_to_create_the_first_staff_user,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
