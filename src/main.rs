@@ -208,18 +208,41 @@ async fn import_articles(settings: Settings, feed: &str, details: PlainTextDetai
 }
 
 async fn dispatch(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
-    if !dry_run {
-        anyhow::bail!(
-            "only `gazette dispatch --dry-run` is available so far: storing the issue and queueing it for \
-             delivery are not built yet"
-        );
-    }
+    use gazette::digest::dispatch::{self, Dispatched};
     let db = Db::connect(&settings.database).await?;
     db.migrate().await?;
-    let preview = gazette::digest::dispatch::preview(&db, &settings, chrono::Utc::now()).await;
+    let now = chrono::Utc::now();
+    if !dry_run {
+        let done = dispatch::dispatch(&db, &settings, now).await;
+        db.close().await;
+        // One line a log collector can read, whatever happened.
+        match done.map_err(anyhow::Error::msg)? {
+            Dispatched::Queued {
+                week,
+                recipients,
+                articles,
+            } => {
+                println!("{week}: issue queued for {recipients} readers ({articles} articles)")
+            }
+            Dispatched::AlreadyDispatched { week } => println!("{week}: already dispatched; nothing queued"),
+            Dispatched::NothingNew { week, since } => println!(
+                "{week}: no articles published since {}; nothing to send",
+                since.format("%-d %B %Y %H:%M UTC")
+            ),
+        }
+        return Ok(());
+    }
+    let preview = dispatch::preview(&db, &settings, now).await;
     db.close().await;
     let preview = preview.map_err(anyhow::Error::msg)?;
     let since = preview.since.format("%-d %B %Y %H:%M UTC");
+    if preview.already_dispatched {
+        println!(
+            "{}: already dispatched; nothing would be queued (dry run)",
+            preview.week
+        );
+        return Ok(());
+    }
     let Some(snapshot) = preview.snapshot else {
         println!(
             "{}: no articles published since {since}; nothing would be sent (dry run)",

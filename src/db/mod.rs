@@ -4,6 +4,8 @@
 //! that must differ stand side by side in the file of their concept.
 
 pub mod articles;
+pub mod deliveries;
+pub mod issues;
 pub mod outgoing_mail;
 pub mod signup_writer;
 pub mod staff;

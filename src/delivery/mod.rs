@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
@@ -16,8 +16,11 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::DeliverySettings;
 use crate::db::Db;
+use crate::db::deliveries::{self, ClaimedDelivery, DeliveryOutcome};
+use crate::db::issues;
 use crate::db::outgoing_mail::{self, QueuedMail};
-use crate::mail::{Composed, Composer, Mailer, SendError};
+use crate::domain::{SubscriberStatus, UnsubscribeToken};
+use crate::mail::{Composed, Composer, IssueSnapshot, Mailer, SendError};
 
 /// How long a claim holds a message before another worker may take it.
 /// Longer than any one SMTP exchange can take.
@@ -32,12 +35,17 @@ pub struct Worker {
     rate: Option<DefaultDirectRateLimiter>,
 }
 
-/// What became of one message.
+/// What became of a message that did not leave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Sent,
     Retry,
     Failed,
+}
+
+/// The result of handing a message to the transport.
+enum Sent {
+    Delivered(String),
+    Not(Outcome, String),
 }
 
 impl Worker {
@@ -79,55 +87,140 @@ impl Worker {
     }
 
     /// Claims one batch of due messages and delivers it; returns its size.
+    /// Claims one batch of due messages and delivers it; returns its size.
+    /// Transactional mail goes first, so a confirmation never waits behind
+    /// a digest; digests go out when no transactional mail is due.
     pub async fn deliver_due(&self) -> Result<usize, sqlx::Error> {
         let now = Utc::now();
         let limit = (self.settings.concurrency * 4) as i64;
         let lease_until = now + chrono::Duration::from_std(LEASE).expect("lease fits");
         let batch = outgoing_mail::claim_due(&self.db, now, lease_until, limit).await?;
-        let claimed = batch.len();
-        futures_util::stream::iter(batch)
-            .for_each_concurrent(self.settings.concurrency, |mail| async move {
-                self.deliver(mail).await;
-            })
-            .await;
+        if !batch.is_empty() {
+            let claimed = batch.len();
+            futures_util::stream::iter(batch)
+                .for_each_concurrent(self.settings.concurrency, |mail| self.deliver(mail))
+                .await;
+            return Ok(claimed);
+        }
+        let digests = deliveries::claim_due(&self.db, now, lease_until, limit).await?;
+        let claimed = digests.len();
+        if claimed > 0 {
+            futures_util::stream::iter(digests)
+                .for_each_concurrent(self.settings.concurrency, |delivery| self.deliver_digest(delivery))
+                .await;
+            let finished = issues::mark_finished(&self.db).await?;
+            if finished > 0 {
+                tracing::info!(issues = finished, "issue delivered to every reader");
+            }
+        }
         Ok(claimed)
     }
 
-    async fn deliver(&self, mail: QueuedMail) -> Outcome {
+    async fn deliver(&self, mail: QueuedMail) {
         let composed = match self.render(&mail) {
             Ok(composed) => composed,
             Err(why) => {
                 tracing::error!(mail_id = %mail.id, kind = %mail.kind, error = %why, "cannot render message; giving it up");
-                return self.record(&mail, Outcome::Failed, &why).await;
+                self.record(&mail, Outcome::Failed, &why).await;
+                return;
             }
         };
-        if let Some(rate) = &self.rate {
-            rate.until_ready().await;
-        }
-        let message_id = composed.message_id.clone();
-        match self.mailer.send(composed.message).await {
-            Ok(()) => {
+        match self.send(composed, mail.attempts).await {
+            Sent::Delivered(message_id) => {
                 tracing::info!(mail_id = %mail.id, kind = %mail.kind, %message_id, "mail sent");
                 if let Err(e) = outgoing_mail::mark_sent(&self.db, mail.id, &message_id, Utc::now()).await {
                     // The message left; if this write is lost the lease runs
                     // out and the reader may get it twice, never zero times.
                     tracing::error!(mail_id = %mail.id, error = %e, "mail sent but not recorded");
                 }
-                Outcome::Sent
             }
-            Err(SendError::Permanent(reply)) => {
-                tracing::warn!(mail_id = %mail.id, kind = %mail.kind, %reply, "mail refused for good");
-                self.record(&mail, Outcome::Failed, &reply).await
-            }
-            Err(SendError::Transient(reply)) => {
-                let outcome = if mail.attempts >= self.settings.max_attempts as i32 {
-                    Outcome::Failed
-                } else {
-                    Outcome::Retry
-                };
+            Sent::Not(outcome, reply) => {
                 tracing::warn!(mail_id = %mail.id, kind = %mail.kind, attempt = mail.attempts, %reply, ?outcome, "mail not sent");
-                self.record(&mail, outcome, &reply).await
+                self.record(&mail, outcome, &reply).await;
             }
+        }
+    }
+
+    /// One reader's copy of an issue; a reader who left since the issue was
+    /// queued is skipped, not mailed.
+    async fn deliver_digest(&self, delivery: ClaimedDelivery) {
+        let now = Utc::now();
+        let (week, reader) = (delivery.week.clone(), delivery.subscriber_id);
+        if delivery.subscriber_status != SubscriberStatus::Confirmed.as_str() {
+            let reason = format!("the reader is {} now", delivery.subscriber_status);
+            self.record_delivery(&delivery, DeliveryOutcome::Skipped { reason: &reason }, now)
+                .await;
+            return;
+        }
+        let composed = UnsubscribeToken::from_parts(delivery.subscriber_id, &delivery.unsubscribe_secret)
+            .ok_or_else(|| "the reader has no unsubscribe secret".to_owned())
+            .and_then(|token| {
+                let snapshot = IssueSnapshot {
+                    week: &delivery.week,
+                    subject: &delivery.subject,
+                    html: &delivery.html,
+                    text: &delivery.text,
+                };
+                self.composer
+                    .digest(&delivery.email, &delivery.name, &token, &snapshot)
+                    .map_err(|e| e.to_string())
+            });
+        let composed = match composed {
+            Ok(composed) => composed,
+            Err(why) => {
+                tracing::error!(%week, %reader, error = %why, "cannot render a digest; giving it up");
+                self.record_delivery(&delivery, DeliveryOutcome::Failed { error: &why }, now)
+                    .await;
+                return;
+            }
+        };
+        match self.send(composed, delivery.attempts).await {
+            Sent::Delivered(message_id) => {
+                tracing::debug!(%week, %reader, %message_id, "digest sent");
+                self.record_delivery(
+                    &delivery,
+                    DeliveryOutcome::Sent {
+                        message_id: &message_id,
+                    },
+                    Utc::now(),
+                )
+                .await;
+            }
+            Sent::Not(Outcome::Retry, reply) => {
+                tracing::warn!(%week, %reader, attempt = delivery.attempts, %reply, "digest not sent; will retry");
+                let at = self.next_attempt_at(delivery.attempts);
+                self.record_delivery(&delivery, DeliveryOutcome::Retry { at, error: &reply }, Utc::now())
+                    .await;
+            }
+            Sent::Not(_, reply) => {
+                tracing::warn!(%week, %reader, %reply, "digest refused for good");
+                self.record_delivery(&delivery, DeliveryOutcome::Failed { error: &reply }, Utc::now())
+                    .await;
+            }
+        }
+    }
+
+    async fn record_delivery(&self, delivery: &ClaimedDelivery, outcome: DeliveryOutcome<'_>, now: DateTime<Utc>) {
+        if let Err(e) = deliveries::record(&self.db, delivery, outcome, now).await {
+            tracing::error!(week = %delivery.week, reader = %delivery.subscriber_id, error = %e,
+                "cannot record a delivery; its lease will return it to the queue");
+        }
+    }
+
+    /// Sends one message (within the rate limit) and sorts the result: a
+    /// 5xx reply is final, anything else is retried until `max_attempts`.
+    async fn send(&self, composed: Composed, attempts: i32) -> Sent {
+        if let Some(rate) = &self.rate {
+            rate.until_ready().await;
+        }
+        let message_id = composed.message_id.clone();
+        match self.mailer.send(composed.message).await {
+            Ok(()) => Sent::Delivered(message_id),
+            Err(SendError::Permanent(reply)) => Sent::Not(Outcome::Failed, reply),
+            Err(SendError::Transient(reply)) if attempts >= self.settings.max_attempts as i32 => {
+                Sent::Not(Outcome::Failed, reply)
+            }
+            Err(SendError::Transient(reply)) => Sent::Not(Outcome::Retry, reply),
         }
     }
 
@@ -143,20 +236,22 @@ impl Worker {
         }
     }
 
-    async fn record(&self, mail: &QueuedMail, outcome: Outcome, error: &str) -> Outcome {
+    async fn record(&self, mail: &QueuedMail, outcome: Outcome, error: &str) {
         let result = match outcome {
             Outcome::Retry => {
-                let delay = retry_delay(&self.settings, mail.attempts);
-                let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
+                let next = self.next_attempt_at(mail.attempts);
                 outgoing_mail::schedule_retry(&self.db, mail.id, mail.attempts, next, error).await
             }
             Outcome::Failed => outgoing_mail::mark_failed(&self.db, mail.id, mail.attempts, error).await,
-            Outcome::Sent => Ok(()),
         };
         if let Err(e) = result {
             tracing::error!(mail_id = %mail.id, error = %e, "cannot record the outcome; the lease will return the message to the queue");
         }
-        outcome
+    }
+
+    fn next_attempt_at(&self, attempts: i32) -> DateTime<Utc> {
+        let delay = retry_delay(&self.settings, attempts);
+        Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1))
     }
 }
 

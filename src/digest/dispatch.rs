@@ -1,12 +1,13 @@
-//! Assembling this week's issue. So far the preview (`gazette dispatch
-//! --dry-run`); storing the issue and queueing it for every confirmed
-//! reader arrive with the delivery engine.
+//! Assembling this week's issue: its articles (published since the last
+//! issue's window ended, or in the last 7 days for the first), the rendered
+//! snapshot, and one queued delivery per confirmed reader.
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::config::Settings;
 use crate::db::Db;
 use crate::db::articles;
+use crate::db::issues;
 use crate::db::subscribers;
 use crate::digest::render::{self, DigestArticle, DigestFrame, DigestSnapshot};
 use crate::digest::week::IssueWeek;
@@ -15,6 +16,8 @@ use crate::domain::SubscriberStatus;
 /// This week's issue as it would go out, written nowhere.
 pub struct Preview {
     pub week: IssueWeek,
+    /// The week has its issue already: dispatching again does nothing.
+    pub already_dispatched: bool,
     /// Articles published from here on are in it.
     pub since: DateTime<Utc>,
     pub articles: Vec<DigestArticle>,
@@ -23,11 +26,17 @@ pub struct Preview {
 }
 
 /// Builds the preview of the issue for the week of `now`: the articles
-/// published in the last 7 days (the first issue's window), newest first,
-/// capped at `digest.max_articles`.
+/// published since the last issue's window ended (the last 7 days for the
+/// first issue), newest first, capped at `digest.max_articles`.
 pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result<Preview, String> {
     let week = IssueWeek::of(now);
-    let since = now - Duration::days(7);
+    let already_dispatched = issues::exists(db, week)
+        .await
+        .map_err(|e| format!("cannot read the issues: {e}"))?;
+    let last_end = issues::last_window_end(db)
+        .await
+        .map_err(|e| format!("cannot read the issues: {e}"))?;
+    let since = last_end.unwrap_or(now - Duration::days(7));
     let limit = i64::from(settings.digest.max_articles);
     let rows = articles::published_between(db, since, now, limit)
         .await
@@ -59,9 +68,54 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
     };
     Ok(Preview {
         week,
+        already_dispatched,
         since,
         articles,
         snapshot,
         recipients,
+    })
+}
+
+/// What `gazette dispatch` did.
+pub enum Dispatched {
+    Queued {
+        week: IssueWeek,
+        recipients: u64,
+        articles: usize,
+    },
+    AlreadyDispatched {
+        week: IssueWeek,
+    },
+    NothingNew {
+        week: IssueWeek,
+        since: DateTime<Utc>,
+    },
+}
+
+/// Stores this week's issue and queues it for every confirmed reader, once
+/// per week: a second run finds the week's issue and queues nothing.
+pub async fn dispatch(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result<Dispatched, String> {
+    let preview = preview(db, settings, now).await?;
+    let week = preview.week;
+    if preview.already_dispatched {
+        return Ok(Dispatched::AlreadyDispatched { week });
+    }
+    let Some(snapshot) = preview.snapshot else {
+        return Ok(Dispatched::NothingNew {
+            week,
+            since: preview.since,
+        });
+    };
+    let queued = issues::create_and_queue(db, week, &snapshot, (preview.since, now), now)
+        .await
+        .map_err(|e| format!("cannot queue the issue: {e}"))?;
+    Ok(match queued {
+        Some(queued) => Dispatched::Queued {
+            week,
+            recipients: queued.recipients,
+            articles: snapshot.articles,
+        },
+        // Another dispatch (cron and the scheduler, say) won the race.
+        None => Dispatched::AlreadyDispatched { week },
     })
 }

@@ -3,10 +3,21 @@
 
 use askama::Template;
 use lettre::Message;
-use lettre::message::{Mailbox, MultiPart, header::ContentType};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
 use uuid::Uuid;
 
 use crate::config::BaseUrl;
+use crate::digest::render;
+use crate::domain::UnsubscribeToken;
+
+/// An issue's stored snapshot, as the sender reads it.
+pub struct IssueSnapshot<'a> {
+    pub week: &'a str,
+    pub subject: &'a str,
+    pub html: &'a str,
+    pub text: &'a str,
+}
 
 /// Builds messages with the sender and site address from the settings.
 #[derive(Debug, Clone)]
@@ -84,13 +95,36 @@ impl Composer {
             site_url,
         }
         .render()?;
-        self.build(
-            recipient,
-            name,
-            &format!("Please confirm your subscription to {publication}"),
-            text,
-            html,
-        )
+        let subject = format!("Please confirm your subscription to {publication}");
+        self.build(recipient, name, &subject, text, html, Vec::new())
+    }
+
+    /// A reader's copy of an issue: the issue's snapshot with the reader's
+    /// unsubscribe link filled in, and the list headers mail programs use
+    /// for their own unsubscribe button (RFC 2369, RFC 8058).
+    pub fn digest(
+        &self,
+        recipient: &str,
+        name: &str,
+        unsubscribe: &UnsubscribeToken,
+        snapshot: &IssueSnapshot<'_>,
+    ) -> Result<Composed, ComposeError> {
+        let unsubscribe_url = format!("{}/unsubscribe?token={}", self.base_url, unsubscribe.as_string());
+        let html = snapshot.html.replace(render::UNSUBSCRIBE_URL, &unsubscribe_url);
+        let text = snapshot.text.replace(render::UNSUBSCRIBE_URL, &unsubscribe_url);
+        let header = |name: &'static str, value: String| HeaderValue::new(HeaderName::new_from_ascii_str(name), value);
+        let headers = vec![
+            header(
+                "List-Id",
+                format!("{} <weekly.{}>", self.publication, self.from.email.domain()),
+            ),
+            header("List-Unsubscribe", format!("<{unsubscribe_url}>")),
+            header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
+            header("List-Archive", format!("<{}/archive/{}>", self.base_url, snapshot.week)),
+            header("Precedence", "bulk".into()),
+            header("Auto-Submitted", "auto-generated".into()),
+        ];
+        self.build(recipient, name, snapshot.subject, text, html, headers)
     }
 
     fn build(
@@ -100,12 +134,17 @@ impl Composer {
         subject: &str,
         text: String,
         html: String,
+        headers: Vec<HeaderValue>,
     ) -> Result<Composed, ComposeError> {
         let address = recipient
             .parse()
             .map_err(|_| ComposeError::Recipient(recipient.to_owned()))?;
         let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
-        let message = Message::builder()
+        let mut builder = Message::builder();
+        for header in headers {
+            builder = builder.raw_header(header);
+        }
+        let message = builder
             .from(self.from.clone())
             .to(Mailbox::new(Some(name.to_owned()), address))
             .subject(subject)

@@ -4,5 +4,5 @@
 mod compose;
 mod transport;
 
-pub use compose::{ComposeError, Composed, Composer};
+pub use compose::{ComposeError, Composed, Composer, IssueSnapshot};
 pub use transport::{Mailer, SendError};

@@ -57,7 +57,7 @@ pub async fn migrate_applies_the_migrations_and_exits(backend: Backend) {
 }
 
 /// Runs `gazette articles import ARGS…` against the test's database.
-async fn import(backend: &Backend, args: &[&str]) -> std::process::Output {
+pub async fn import(backend: &Backend, args: &[&str]) -> std::process::Output {
     let url = backend.database_url().to_owned();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     tokio::task::spawn_blocking(move || {
@@ -72,15 +72,15 @@ async fn import(backend: &Backend, args: &[&str]) -> std::process::Output {
     .unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
+pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-const FIXTURE: &str = concat!(
+pub const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/article-tajikistan-multi-vector.txt"
 );
-const FIXTURE_URL: &str = "https://eurasianet.org/tajikistan-multi-vector-policy-tests-kremlin";
+pub const FIXTURE_URL: &str = "https://eurasianet.org/tajikistan-multi-vector-policy-tests-kremlin";
 
 pub async fn the_fixture_imports_once_with_a_generated_summary(backend: Backend) {
     let first = import(
@@ -226,7 +226,7 @@ pub async fn bad_import_arguments_get_errors_naming_them(backend: Backend) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-async fn run(backend: &Backend, args: &[&str]) -> std::process::Output {
+pub async fn run(backend: &Backend, args: &[&str]) -> std::process::Output {
     let url = backend.database_url().to_owned();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     tokio::task::spawn_blocking(move || {
@@ -311,9 +311,6 @@ pub async fn dispatch_dry_run_previews_the_week_and_writes_nothing(backend: Back
     );
     assert_eq!(counts().await, before, "a dry run writes nothing");
 
-    let real = run(&backend, &["dispatch"]).await;
-    assert_eq!(real.status.code(), Some(1));
-    assert!(text(&real.stderr).contains("--dry-run"), "{}", text(&real.stderr));
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -6,6 +6,7 @@
 mod cli;
 mod confirm;
 mod delivery;
+mod digest;
 mod health;
 mod helpers;
 mod signup;
@@ -54,6 +55,8 @@ fn main() {
         health::health_check_answers_200_when_the_database_answers,
         health::health_check_answers_503_when_the_database_does_not,
         health::unknown_pages_get_a_404_page,
+        digest::an_issue_reaches_each_confirmed_reader_once_and_one_click_unsubscribes,
+        digest::a_week_without_new_articles_sends_nothing,
         cli::migrate_applies_the_migrations_and_exits,
         cli::the_fixture_imports_once_with_a_generated_summary,
         cli::a_feed_imports_its_good_entries_and_names_the_bad_one,

@@ -1,0 +1,151 @@
+//! The delivery ledger: one row per (issue, reader), `queued → sending →
+//! sent`, or `failed` (given up), or `skipped` (the reader left before
+//! their copy went out). Claims carry a lease, like transactional mail.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::with_pool;
+
+/// A claimed delivery with what the message needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedDelivery {
+    pub issue_id: Uuid,
+    pub subscriber_id: Uuid,
+    pub attempts: i32,
+    pub email: String,
+    pub name: String,
+    pub subscriber_status: String,
+    pub unsubscribe_secret: Vec<u8>,
+    pub week: String,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE deliveries
+             SET status = 'sending', locked_until = $2, attempts = attempts + 1
+             WHERE (issue_id, subscriber_id) IN (
+                 SELECT issue_id, subscriber_id FROM deliveries
+                 WHERE (status = 'queued' AND next_attempt_at <= $1)
+                    OR (status = 'sending' AND locked_until <= $1)
+                 ORDER BY next_attempt_at
+                 LIMIT $3 ",
+            $lock,
+            ")
+             RETURNING issue_id, subscriber_id"
+        )
+    };
+}
+
+// As for transactional mail: PostgreSQL workers skip each other's rows.
+const CLAIM_SQLITE: &str = claim_sql!("");
+const CLAIM_POSTGRES: &str = claim_sql!("FOR UPDATE SKIP LOCKED");
+
+/// Claims up to `limit` due deliveries until `lease_until`, with the reader
+/// and the issue's snapshot for each.
+pub async fn claim_due(
+    db: &Db,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
+    let sql = match db {
+        Db::Sqlite(_) => CLAIM_SQLITE,
+        Db::Postgres(_) => CLAIM_POSTGRES,
+    };
+    let claimed: Vec<(Uuid, Uuid)> = with_pool!(db, pool => {
+        sqlx::query_as(sql).bind(now).bind(lease_until).bind(limit).fetch_all(pool).await?
+    });
+    let mut details = Vec::with_capacity(claimed.len());
+    for (issue_id, subscriber_id) in claimed {
+        let row: Option<ClaimedDelivery> = with_pool!(db, pool => {
+            sqlx::query_as(
+                "SELECT d.issue_id, d.subscriber_id, d.attempts, s.email, s.name, s.status AS subscriber_status,
+                        s.unsubscribe_secret, i.week, i.subject, i.html, i.text
+                 FROM deliveries d
+                 JOIN subscribers s ON s.id = d.subscriber_id
+                 JOIN issues i ON i.id = d.issue_id
+                 WHERE d.issue_id = $1 AND d.subscriber_id = $2",
+            )
+            .bind(issue_id)
+            .bind(subscriber_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        details.extend(row);
+    }
+    Ok(details)
+}
+
+/// Records the outcome of the claim that made attempt number `attempt`:
+/// `sent`, `failed` or `skipped`, or back to `queued` for a retry at
+/// `next_attempt_at`.
+pub async fn record(
+    db: &Db,
+    delivery: &ClaimedDelivery,
+    outcome: DeliveryOutcome<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let (status, next_attempt_at, error, message_id) = match outcome {
+        DeliveryOutcome::Sent { message_id } => ("sent", None, None, Some(message_id)),
+        DeliveryOutcome::Retry { at, error } => ("queued", Some(at), Some(error), None),
+        DeliveryOutcome::Failed { error } => ("failed", None, Some(error), None),
+        DeliveryOutcome::Skipped { reason } => ("skipped", None, Some(reason), None),
+    };
+    with_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE deliveries
+             SET status = $4, next_attempt_at = COALESCE($5, next_attempt_at), last_error = COALESCE($6, last_error),
+                 message_id = $7, sent_at = CASE WHEN $4 = 'sent' THEN $8 ELSE sent_at END, locked_until = NULL
+             WHERE issue_id = $1 AND subscriber_id = $2 AND attempts = $3 AND status = 'sending'",
+        )
+        .bind(delivery.issue_id)
+        .bind(delivery.subscriber_id)
+        .bind(delivery.attempts)
+        .bind(status)
+        .bind(next_attempt_at)
+        .bind(error)
+        .bind(message_id)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ())
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum DeliveryOutcome<'a> {
+    Sent { message_id: &'a str },
+    Retry { at: DateTime<Utc>, error: &'a str },
+    Failed { error: &'a str },
+    Skipped { reason: &'a str },
+}
+
+/// Deliveries of an issue in one status, for progress and the tests.
+pub async fn count(db: &Db, issue_id: Uuid, status: &str) -> Result<i64, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE issue_id = $1 AND status = $2")
+            .bind(issue_id)
+            .bind(status)
+            .fetch_one(pool)
+            .await
+    })
+}
+
+/// The status of the delivery to the reader with this address, for tests
+/// with one issue.
+pub async fn status_for(db: &Db, email_key: &str) -> Result<Option<String>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT d.status FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE s.email_key = $1",
+        )
+        .bind(email_key)
+        .fetch_optional(pool)
+        .await
+    })
+}

@@ -1,0 +1,98 @@
+//! Issues: one per ISO week, stored with their rendered snapshot.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::digest::render::DigestSnapshot;
+use crate::digest::week::IssueWeek;
+use crate::with_pool;
+
+/// Where the last issue's article window ended: the next one starts there.
+pub async fn last_window_end(db: &Db) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_scalar("SELECT window_end FROM issues ORDER BY window_end DESC LIMIT 1")
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+/// A queued issue: its id and how many readers it goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Queued {
+    pub issue_id: Uuid,
+    pub recipients: u64,
+}
+
+/// Stores the week's issue and queues one delivery per confirmed reader, in
+/// one transaction. `None` when the week has an issue already: dispatching
+/// twice queues nothing twice.
+pub async fn create_and_queue(
+    db: &Db,
+    week: IssueWeek,
+    snapshot: &DigestSnapshot,
+    window: (DateTime<Utc>, DateTime<Utc>),
+    now: DateTime<Utc>,
+) -> Result<Option<Queued>, sqlx::Error> {
+    let issue_id = Uuid::now_v7();
+    let article_count = i32::try_from(snapshot.articles).unwrap_or(i32::MAX);
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let created = sqlx::query(
+            "INSERT INTO issues (id, week, subject, html, text, article_count, window_start, window_end, status,
+                                 created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'sending', $9)
+             ON CONFLICT (week) DO NOTHING",
+        )
+        .bind(issue_id)
+        .bind(week.to_string())
+        .bind(&snapshot.subject)
+        .bind(&snapshot.html)
+        .bind(&snapshot.text)
+        .bind(article_count)
+        .bind(window.0)
+        .bind(window.1)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if created == 0 {
+            return Ok(None);
+        }
+        // Set-based: readers who confirm later are not added to this issue.
+        let recipients = sqlx::query(
+            "INSERT INTO deliveries (issue_id, subscriber_id, status, attempts, next_attempt_at)
+             SELECT $1, id, 'queued', 0, $2 FROM subscribers WHERE status = 'confirmed'",
+        )
+        .bind(issue_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(Some(Queued { issue_id, recipients }))
+    })
+}
+
+/// Marks issues whose deliveries are all settled as sent.
+pub async fn mark_finished(db: &Db) -> Result<u64, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE issues SET status = 'sent'
+             WHERE status = 'sending' AND NOT EXISTS (
+                 SELECT 1 FROM deliveries d WHERE d.issue_id = issues.id AND d.status IN ('queued', 'sending')
+             )",
+        )
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected())
+    })
+}
+
+/// Whether the week has its issue already.
+pub async fn exists(db: &Db, week: IssueWeek) -> Result<bool, sqlx::Error> {
+    let found: Option<i32> = with_pool!(db, pool => {
+        sqlx::query_scalar("SELECT 1 FROM issues WHERE week = $1").bind(week.to_string()).fetch_optional(pool).await?
+    });
+    Ok(found.is_some())
+}

@@ -1,0 +1,160 @@
+//! The weekly issue, end to end: articles → `gazette dispatch` → a worker
+//! process → each confirmed reader's inbox → one-click unsubscribe.
+
+use std::time::Duration;
+
+use crate::cli::{FIXTURE, FIXTURE_URL, import, run, text};
+use crate::helpers::{BASE_URL, Backend, TestApp, WorkerProcess, spawn_web_only, wait_until};
+
+/// Signs a reader up and confirms them with the link their (still queued)
+/// confirmation email holds: no worker runs yet in these tests.
+async fn confirmed_without_worker(app: &TestApp, name: &str, email: &str) {
+    assert_eq!(app.sign_up(name, email).await.status(), 200);
+    let token: String = gazette::with_pool!(&app.db, pool => {
+        sqlx::query_scalar("SELECT token FROM outgoing_mail WHERE recipient = $1")
+            .bind(email)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        app.post_form("/subscriptions/confirm", &[("token", &token)])
+            .await
+            .status(),
+        200
+    );
+}
+
+async fn unsubscribe_link(app: &TestApp, email: &str) -> String {
+    let (id, secret): (uuid::Uuid, Vec<u8>) = gazette::with_pool!(&app.db, pool => {
+        sqlx::query_as("SELECT id, unsubscribe_secret FROM subscribers WHERE email_key = $1")
+            .bind(email)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    let token = gazette::domain::UnsubscribeToken::from_parts(id, &secret).unwrap();
+    format!("{BASE_URL}/unsubscribe?token={}", token.as_string())
+}
+
+async fn one_click(app: &TestApp, link: &str) -> reqwest::Response {
+    let path = link.strip_prefix(BASE_URL).expect("a link to the site");
+    app.post_raw(
+        path,
+        "application/x-www-form-urlencoded",
+        b"List-Unsubscribe=One-Click".to_vec(),
+    )
+    .await
+}
+
+pub async fn an_issue_reaches_each_confirmed_reader_once_and_one_click_unsubscribes(backend: Backend) {
+    let app = spawn_web_only(&backend).await;
+    let published = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    let imported = import(&backend, &[FIXTURE, "--url", FIXTURE_URL, "--published", &published]).await;
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    for (name, email) in [
+        ("Ada", "ada@example.com"),
+        ("Bob", "bob@example.com"),
+        ("Cal", "cal@example.com"),
+    ] {
+        confirmed_without_worker(&app, name, email).await;
+    }
+    app.sign_up("Pending Pat", "pat@example.com").await;
+
+    let dispatched = run(&backend, &["dispatch"]).await;
+    assert!(dispatched.status.success(), "{}", text(&dispatched.stderr));
+    let week = gazette::digest::week::IssueWeek::of(chrono::Utc::now()).to_string();
+    assert_eq!(
+        text(&dispatched.stdout).trim(),
+        format!("{week}: issue queued for 3 readers (1 articles)")
+    );
+    let again = run(&backend, &["dispatch"]).await;
+    assert_eq!(
+        text(&again.stdout).trim(),
+        format!("{week}: already dispatched; nothing queued")
+    );
+
+    // Cal leaves after the issue was queued, before it went out.
+    let cal = unsubscribe_link(&app, "cal@example.com").await;
+    assert_eq!(one_click(&app, &cal).await.status(), 200);
+
+    let worker = WorkerProcess::start(&backend, app.smtp.port);
+    let is_digest = |m: &crate::helpers::Received| m.parsed().subject().is_some_and(|s| s.starts_with("Weekly digest"));
+    wait_until(Duration::from_secs(20), "the issue to be delivered", || async {
+        app.count("SELECT COUNT(*) FROM issues WHERE status = 'sent'").await == 1
+    })
+    .await;
+    assert!(worker.stop().await.success());
+
+    for reader in ["ada@example.com", "bob@example.com"] {
+        let digests: Vec<_> = app.smtp.received_for(reader).into_iter().filter(is_digest).collect();
+        assert_eq!(digests.len(), 1, "{reader} gets the issue exactly once");
+    }
+    assert!(
+        app.smtp.received_for("cal@example.com").iter().all(|m| !is_digest(m)),
+        "Cal left before it went out"
+    );
+    assert!(
+        app.smtp.received_for("pat@example.com").iter().all(|m| !is_digest(m)),
+        "Pat never confirmed"
+    );
+    assert_eq!(
+        gazette::db::deliveries::status_for(&app.db, "cal@example.com")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("skipped")
+    );
+
+    let digest = app
+        .smtp
+        .received_for("ada@example.com")
+        .into_iter()
+        .find(is_digest)
+        .unwrap();
+    let parsed = digest.parsed();
+    let header = |name: &str| parsed.header_raw(name).map(|v| v.trim().to_owned());
+    let ada = unsubscribe_link(&app, "ada@example.com").await;
+    assert_eq!(header("List-Unsubscribe"), Some(format!("<{ada}>")));
+    assert_eq!(
+        header("List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
+    assert_eq!(
+        header("List-Id").as_deref(),
+        Some("The Test Gazette <weekly.gazette.test>")
+    );
+    assert_eq!(header("Precedence").as_deref(), Some("bulk"));
+    assert_eq!(header("Auto-Submitted").as_deref(), Some("auto-generated"));
+    assert!(parsed.message_id().is_some() && parsed.date().is_some());
+    let (html, plain) = (digest.html(), digest.text());
+    for part in [&html, &plain] {
+        assert!(part.contains(&ada), "Ada's own unsubscribe link");
+        assert!(part.contains(FIXTURE_URL));
+        assert!(!part.contains("%%UNSUBSCRIBE_URL%%"));
+    }
+    assert!(plain.contains("Tajikistan’s “multi-vector” foreign policy is testing the Kremlin’s"));
+    assert!(html.contains("Tajikistan’s “multi-vector” foreign policy is testing the Kremlin’s patience."));
+
+    // Ada's mail program uses the header: one click, no cookies, no redirect.
+    let response = one_click(&app, &ada).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        app.subscriber_status("ada@example.com").await.as_deref(),
+        Some("unsubscribed")
+    );
+}
+
+pub async fn a_week_without_new_articles_sends_nothing(backend: Backend) {
+    let app = spawn_web_only(&backend).await;
+    confirmed_without_worker(&app, "Ada", "ada@example.com").await;
+    let dispatched = run(&backend, &["dispatch"]).await;
+    assert!(dispatched.status.success(), "{}", text(&dispatched.stderr));
+    assert!(
+        text(&dispatched.stdout).contains("no articles published since"),
+        "{}",
+        text(&dispatched.stdout)
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM issues").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM deliveries").await, 0);
+}
