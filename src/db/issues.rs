@@ -96,3 +96,28 @@ pub async fn exists(db: &Db, week: IssueWeek) -> Result<bool, sqlx::Error> {
     });
     Ok(found.is_some())
 }
+
+/// An issue as the archive lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ArchivedIssue {
+    pub week: String,
+    pub subject: String,
+    pub article_count: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Every dispatched issue, newest first.
+pub async fn archive(db: &Db) -> Result<Vec<ArchivedIssue>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as("SELECT week, subject, article_count, created_at FROM issues ORDER BY week DESC")
+            .fetch_all(pool)
+            .await
+    })
+}
+
+/// One issue's stored HTML, by week.
+pub async fn html_of(db: &Db, week: IssueWeek) -> Result<Option<String>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_scalar("SELECT html FROM issues WHERE week = $1").bind(week.to_string()).fetch_optional(pool).await
+    })
+}

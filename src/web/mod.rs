@@ -1,6 +1,7 @@
 //! The HTTP side: one builder for the whole application, used the same way
 //! by `gazette serve` and by every test.
 
+mod archive;
 mod form;
 mod health;
 mod pages;
@@ -17,7 +18,7 @@ use actix_web::middleware::{DefaultHeaders, Logger};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use tokio::sync::{Notify, watch};
 
-use crate::config::Settings;
+use crate::config::{BaseUrl, Settings};
 use crate::db::signup_writer::SignupWriter;
 use crate::db::subscribers::SignupPolicy;
 use crate::db::{ConnectError, Db};
@@ -32,6 +33,7 @@ pub struct AppState {
     pub signup_limit: IpRateLimit,
     pub signups: SignupWriter,
     pub max_body_bytes: usize,
+    pub base_url: BaseUrl,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +110,7 @@ impl Application {
                 signup_limit,
                 signups: SignupWriter::start(db.clone(), signup_policy, mail_wakeup),
                 max_body_bytes: settings.server.max_body_bytes,
+                base_url: settings.server.base_url.clone(),
             });
             (
                 Some(serve(listener, state).map_err(|source| BuildError::Listen {
@@ -176,6 +179,9 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<a
             .route("/subscriptions/confirm", web::post().to(subscriptions::confirm))
             .route("/unsubscribe", web::get().to(unsubscribe::unsubscribe_page))
             .route("/unsubscribe", web::post().to(unsubscribe::unsubscribe))
+            .route("/archive", web::get().to(archive::index))
+            .route("/archive/feed.xml", web::get().to(archive::feed))
+            .route("/archive/{week}", web::get().to(archive::issue))
             .route("/health_check", web::get().to(health::health_check))
             .route("/static/site.css", web::get().to(stylesheet))
             .default_service(web::to(not_found))

@@ -51,6 +51,20 @@ pub struct UnsubscribedPage<'a> {
     pub email: &'a str,
 }
 
+pub struct ArchiveEntry {
+    pub week: String,
+    pub subject: String,
+    pub date: String,
+    pub articles: i32,
+}
+
+#[derive(Template)]
+#[template(path = "web/archive.html")]
+pub struct ArchivePage<'a> {
+    pub site: &'a str,
+    pub entries: Vec<ArchiveEntry>,
+}
+
 /// A page that explains one problem in a sentence or two and offers a way on.
 #[derive(Template)]
 #[template(path = "web/message.html")]

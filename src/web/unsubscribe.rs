@@ -16,6 +16,17 @@ use crate::web::pages::{self, UnsubscribePage, UnsubscribedPage};
 
 pub async fn unsubscribe_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let site = state.site.as_str();
+    if req.query_string().is_empty() {
+        // The footer of the archive's web version links here: no one's token.
+        return pages::message(
+            site,
+            StatusCode::OK,
+            "Unsubscribe",
+            "To unsubscribe, use the link at the bottom of any issue in your inbox: it is yours alone, \
+             and one click on it is enough.",
+            false,
+        );
+    }
     let Some(token) = query_token(&req) else {
         return pages::private(bad_link(site));
     };

@@ -74,6 +74,25 @@ pub async fn an_issue_reaches_each_confirmed_reader_once_and_one_click_unsubscri
         format!("{week}: already dispatched; nothing queued")
     );
 
+    // The archive shows the issue at once, without anyone's link in it.
+    let archive = app.get("/archive").await;
+    assert_eq!(archive.status(), 200);
+    let listing = archive.text().await.unwrap();
+    assert!(listing.contains(&format!(r#"href="/archive/{week}""#)) && listing.contains("Weekly digest"));
+    let web_version = app.get(&format!("/archive/{week}")).await;
+    assert_eq!(web_version.status(), 200);
+    let page = web_version.text().await.unwrap();
+    assert!(page.contains(FIXTURE_URL) && page.contains(r#"href="/unsubscribe""#));
+    assert!(!page.contains("%%UNSUBSCRIBE_URL%%") && !page.contains("token="));
+    assert_eq!(app.get("/archive/2020-W01").await.status(), 404);
+    assert_eq!(app.get("/archive/not-a-week").await.status(), 404);
+    let feed = app.get("/archive/feed.xml").await;
+    assert_eq!(feed.headers()["content-type"], "application/atom+xml; charset=utf-8");
+    let feed = feed.text().await.unwrap();
+    assert!(feed.contains(&format!("<id>{BASE_URL}/archive/{week}</id>")), "{feed}");
+    let parsed = feed_rs::parser::parse(feed.as_bytes()).expect("a valid Atom feed");
+    assert_eq!(parsed.entries.len(), 1);
+
     // Cal leaves after the issue was queued, before it went out.
     let cal = unsubscribe_link(&app, "cal@example.com").await;
     assert_eq!(one_click(&app, &cal).await.status(), 200);

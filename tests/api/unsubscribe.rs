@@ -138,8 +138,15 @@ pub async fn unknown_or_mangled_unsubscribe_links_get_clear_pages(backend: Backe
         )
         .await;
     assert_eq!(one_click.status(), 404);
+    let bare = app.get("/unsubscribe").await;
+    assert_eq!(bare.status(), 200, "the archive's footer links here");
+    assert!(
+        bare.text()
+            .await
+            .unwrap()
+            .contains("use the link at the bottom of any issue")
+    );
     for query in [
-        "",
         "?token=",
         "?token=short",
         "?token=%27%20OR%201%3D1%20--%20aaaaaaaaaaaaaaaaaaaaaaaaaaa",
