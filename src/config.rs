@@ -133,6 +133,7 @@ pub struct DigestSettings {
     pub max_articles: u32,
     pub subject: String,
     pub postal_address: String,
+    pub unsubscribe_mailto: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -266,6 +267,10 @@ impl Settings {
         }
         if self.digest.subject.trim().is_empty() || self.digest.subject.contains(['\r', '\n']) {
             return fail("digest.subject", "must be one line of text");
+        }
+        let mailto = self.digest.unsubscribe_mailto.trim();
+        if !mailto.is_empty() && mailto.parse::<lettre::Address>().is_err() {
+            return fail("digest.unsubscribe_mailto", "must be an email address (or empty)");
         }
         if self.server.max_body_bytes < 1024 {
             return fail("server.max_body_bytes", "must be at least 1024");

@@ -26,6 +26,7 @@ pub struct Composer {
     base_url: BaseUrl,
     publication: String,
     confirmation_ttl_hours: u32,
+    unsubscribe_mailto: Option<String>,
 }
 
 /// A message ready for a transport, with the Message-ID it carries.
@@ -71,7 +72,15 @@ impl Composer {
             base_url,
             publication,
             confirmation_ttl_hours,
+            unsubscribe_mailto: None,
         }
+    }
+
+    /// An address whose mail unsubscribes the sender, for List-Unsubscribe.
+    pub fn with_unsubscribe_mailto(mut self, address: &str) -> Self {
+        let address = address.trim();
+        self.unsubscribe_mailto = (!address.is_empty()).then(|| address.to_owned());
+        self
     }
 
     /// The email that asks a new reader to confirm their subscription.
@@ -118,7 +127,13 @@ impl Composer {
                 "List-Id",
                 format!("{} <weekly.{}>", self.publication, self.from.email.domain()),
             ),
-            header("List-Unsubscribe", format!("<{unsubscribe_url}>")),
+            header(
+                "List-Unsubscribe",
+                match &self.unsubscribe_mailto {
+                    Some(address) => format!("<{unsubscribe_url}>, <mailto:{address}?subject=unsubscribe>"),
+                    None => format!("<{unsubscribe_url}>"),
+                },
+            ),
             header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
             header("List-Archive", format!("<{}/archive/{}>", self.base_url, snapshot.week)),
             header("Precedence", "bulk".into()),

@@ -77,7 +77,8 @@ impl Application {
                 settings.mail.publication(),
                 settings.server.base_url.clone(),
                 settings.subscriptions.confirmation_ttl_hours,
-            );
+            )
+            .with_unsubscribe_mailto(&settings.digest.unsubscribe_mailto);
             Some(Worker::new(
                 db.clone(),
                 mailer,

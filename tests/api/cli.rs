@@ -439,3 +439,62 @@ pub async fn serve_says_how_to_create_the_first_staff_user(backend: Backend) {
     let line = found.expect("a log line about the missing staff user");
     assert!(line.contains("gazette staff add"), "{line}");
 }
+
+pub async fn an_rss_feed_with_cdata_entities_relative_links_and_no_dates_imports(backend: Backend) {
+    let feed = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/central-asia.rss");
+    let before = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let output = import(&backend, &[feed]).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("2 added, 0 updated, 0 skipped, 1 rejected"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert!(text(&output.stderr).contains("rejected entry 3 (“An item that lost its link”): it has no link"));
+
+    let settings = crate::helpers::test_settings(&backend, 25);
+    let db = gazette::db::Db::connect(&settings.database).await.unwrap();
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        chrono::DateTime<chrono::Utc>,
+        String,
+        String,
+        String,
+    );
+    let rows: Vec<Row> = gazette::with_pool!(&db, pool => {
+        sqlx::query_as("SELECT url, title, author, published_at, body, summary, summary_source FROM articles ORDER BY url")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    });
+    let (url, title, author, published, body, summary, source) = &rows[0];
+    assert_eq!(
+        url, "https://news.example.org/2026/11/talks-stall",
+        "relative link resolved"
+    );
+    assert_eq!(title, "Dushanbe & Moscow: talks stall", "entity decoded");
+    assert_eq!(author.as_deref(), Some("Nodira Karimova"));
+    assert_eq!(published.to_rfc3339(), "2026-11-26T08:30:00+00:00");
+    assert!(
+        body.contains("Officials in Dushanbe said “no deal” was near.") && !body.contains('<'),
+        "{body}"
+    );
+    assert!(!body.contains("alert"), "scripts are dropped: {body}");
+    assert_eq!(source, "generated", "the description is just the body's start");
+    assert!(summary.starts_with("Border talks between Tajikistan and Russia stalled again on Wednesday."));
+
+    let (url, title, _, published, _, summary, _) = &rows[1];
+    assert_eq!(url, "https://news.example.org/2026/11/tashkent-market");
+    assert_eq!(title, "Ташкент открывает новый рынок");
+    assert!(*published >= before, "an undated entry gets the import time");
+    assert_eq!(summary, "Узбекистан открыл новый рынок в Ташкенте. Торговцы довольны.");
+
+    let again = import(&backend, &[feed]).await;
+    assert!(
+        text(&again.stdout).contains("0 added, 0 updated, 2 skipped, 1 rejected"),
+        "{}",
+        text(&again.stdout)
+    );
+}

@@ -627,7 +627,13 @@ pub struct WorkerProcess(std::process::Child);
 
 impl WorkerProcess {
     pub fn start(backend: &Backend, smtp_port: u16) -> Self {
+        Self::start_with(backend, smtp_port, &[])
+    }
+
+    /// Like [`WorkerProcess::start`], with more environment variables.
+    pub fn start_with(backend: &Backend, smtp_port: u16, env: &[(&str, &str)]) -> Self {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_gazette"))
+            .envs(env.iter().copied())
             .arg("worker")
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env("GAZETTE_DATABASE__URL", backend.database_url())
