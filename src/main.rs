@@ -68,10 +68,10 @@ enum StaffCommand {
 
 #[derive(Subcommand)]
 enum ArticlesCommand {
-    /// Import a feed file (RSS, Atom or JSON Feed), or one plain-text
-    /// article (first line the title, then the body).
+    /// Import a feed (RSS, Atom or JSON Feed) from a file or URL, or one
+    /// plain-text article (first line the title, then the body).
     Import {
-        /// The feed or article file.
+        /// The feed's file or http(s) URL, or the article's file.
         feed: String,
         /// Canonical address of a plain-text article (required for one).
         #[arg(long)]

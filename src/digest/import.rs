@@ -166,6 +166,43 @@ pub fn html_to_text(html: &str) -> String {
         .join("\n")
 }
 
+/// The largest feed fetched over HTTP.
+const MAX_FEED_BYTES: usize = 20 * 1024 * 1024;
+
+/// Fetches a feed, following redirects; returns its bytes and its final
+/// address (the base for relative links).
+async fn fetch(address: &str) -> Result<(Vec<u8>, url::Url), String> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .user_agent(concat!("Gazette/", env!("CARGO_PKG_VERSION"), " (feed import)"))
+        .build()
+        .map_err(|e| format!("cannot start an HTTP client: {e}"))?;
+    let mut response = client
+        .get(address)
+        .send()
+        .await
+        .map_err(|e| format!("cannot fetch `{address}`: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("`{address}` answered {}", response.status()));
+    }
+    let final_url = response.url().clone();
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("cannot fetch `{address}`: {e}"))?
+    {
+        if body.len() + chunk.len() > MAX_FEED_BYTES {
+            return Err(format!(
+                "`{address}` is larger than {} MB",
+                MAX_FEED_BYTES / 1024 / 1024
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, final_url))
+}
+
 /// What an import did, for the summary line.
 #[derive(Debug, Default)]
 pub struct ImportReport {
@@ -183,7 +220,8 @@ pub struct PlainTextDetails {
     pub published: Option<String>,
 }
 
-/// Imports a feed file, or one plain-text article, into the database.
+/// Imports a feed (a file or an http(s) URL), or one plain-text article,
+/// into the database.
 /// `progress(done, total)` is called after each entry.
 pub async fn import_file(
     db: &Db,
@@ -192,19 +230,20 @@ pub async fn import_file(
     summary_max: usize,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ImportReport, String> {
-    if source.starts_with("http://") || source.starts_with("https://") {
-        return Err(format!(
-            "`{source}`: fetching feeds over HTTP is not built yet; download the feed and pass the file"
-        ));
-    }
-    let bytes = std::fs::read(source).map_err(|e| format!("cannot read `{source}`: {e}"))?;
-    let without_bom = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
-    let first = without_bom.iter().copied().find(|b| !b.is_ascii_whitespace());
-    let entries = if matches!(first, Some(b'<' | b'{')) {
+    let (bytes, base) = if source.starts_with("http://") || source.starts_with("https://") {
+        let (bytes, final_url) = fetch(source).await?;
+        (bytes, Some(final_url))
+    } else {
+        let bytes = std::fs::read(source).map_err(|e| format!("cannot read `{source}`: {e}"))?;
         let base = std::path::Path::new(source)
             .canonicalize()
             .ok()
             .and_then(|p| url::Url::from_file_path(p).ok());
+        (bytes, base)
+    };
+    let without_bom = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    let first = without_bom.iter().copied().find(|b| !b.is_ascii_whitespace());
+    let entries = if matches!(first, Some(b'<' | b'{')) {
         parse_feed(&bytes, base.as_ref(), summary_max).map_err(|e| format!("`{source}`: {e}"))?
     } else {
         let text = std::str::from_utf8(&bytes).map_err(|_| format!("`{source}` is neither a feed nor UTF-8 text"))?;

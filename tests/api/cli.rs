@@ -498,3 +498,60 @@ pub async fn an_rss_feed_with_cdata_entities_relative_links_and_no_dates_imports
         text(&again.stdout)
     );
 }
+
+/// A one-file HTTP server: `GET /feed.rss` gets `body`, anything else 404.
+async fn serve_feed(body: &'static [u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match socket.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buffer[..n]),
+                }
+            }
+            let found = request.starts_with(b"GET /feed.rss ");
+            let (status, payload): (&str, &[u8]) = if found {
+                ("200 OK", body)
+            } else {
+                ("404 Not Found", b"no")
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/rss+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                payload.len()
+            );
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(payload).await;
+        }
+    });
+    port
+}
+
+pub async fn a_feed_imports_from_a_url(backend: Backend) {
+    let port = serve_feed(include_bytes!("../fixtures/central-asia.rss")).await;
+    let output = import(&backend, &[&format!("http://127.0.0.1:{port}/feed.rss")]).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("2 added, 0 updated, 0 skipped, 1 rejected"),
+        "{}",
+        text(&output.stdout)
+    );
+    let missing = import(&backend, &[&format!("http://127.0.0.1:{port}/gone.rss")]).await;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("answered 404 Not Found"),
+        "{}",
+        text(&missing.stderr)
+    );
+    let unreachable = import(&backend, &["http://127.0.0.1:9/feed.rss"]).await;
+    assert_eq!(unreachable.status.code(), Some(1));
+    assert!(
+        text(&unreachable.stderr).contains("cannot fetch `http://127.0.0.1:9/feed.rss`"),
+        "{}",
+        text(&unreachable.stderr)
+    );
+}
