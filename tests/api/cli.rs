@@ -555,3 +555,75 @@ pub async fn a_feed_imports_from_a_url(backend: Backend) {
         text(&unreachable.stderr)
     );
 }
+
+fn json_feed(items: usize, first_titles: &[&str]) -> String {
+    let items: Vec<String> = (0..items)
+        .map(|i| {
+            let title = first_titles
+                .get(i)
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| format!("Story number {i}"));
+            format!(
+                r#"{{"id": "story-{i}", "url": "https://news.example.org/stories/{i}", "title": "{title}",
+                    "content_html": "<p>Story {i} happened. It mattered.</p>",
+                    "date_published": "2026-11-2{}T10:00:00Z"}}"#,
+                i % 7
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"version": "https://jsonfeed.org/version/1.1", "title": "JSON News",
+            "home_page_url": "https://news.example.org/", "items": [{}]}}"#,
+        items.join(",")
+    )
+}
+
+pub async fn a_large_json_feed_shows_progress_and_staff_edits_survive_reimport(backend: Backend) {
+    let dir = std::env::temp_dir().join(format!("gazette-json-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let feed = dir.join("feed.json");
+    std::fs::write(&feed, json_feed(250, &[])).unwrap();
+    let feed = feed.display().to_string();
+    let first = import(&backend, &[&feed]).await;
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(
+        text(&first.stdout).contains("250 added, 0 updated, 0 skipped, 0 rejected"),
+        "{}",
+        text(&first.stdout)
+    );
+    let progress = text(&first.stderr);
+    assert!(
+        progress.contains("imported 100/250 entries") && progress.contains("imported 250/250 entries"),
+        "{progress}"
+    );
+
+    // Staff edit story 0; then the feed changes the titles of stories 0 and 1.
+    let settings = crate::helpers::test_settings(&backend, 25);
+    let db = gazette::db::Db::connect(&settings.database).await.unwrap();
+    gazette::with_pool!(&db, pool => {
+        sqlx::query("UPDATE articles SET title = 'Edited by staff', edited_by_staff = $1 WHERE url = $2")
+            .bind(true)
+            .bind("https://news.example.org/stories/0")
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    std::fs::write(&feed, json_feed(250, &["Feed renames story 0", "Feed renames story 1"])).unwrap();
+    let second = import(&backend, &[&feed]).await;
+    assert!(
+        text(&second.stdout).contains("0 added, 1 updated, 249 skipped, 0 rejected"),
+        "{}",
+        text(&second.stdout)
+    );
+    let titles: Vec<(String, String)> = gazette::with_pool!(&db, pool => {
+        sqlx::query_as("SELECT url, title FROM articles WHERE url IN ($1, $2) ORDER BY url")
+            .bind("https://news.example.org/stories/0")
+            .bind("https://news.example.org/stories/1")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(titles[0].1, "Edited by staff", "a staff edit is never overwritten");
+    assert_eq!(titles[1].1, "Feed renames story 1");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -170,6 +170,60 @@ pub async fn an_issue_reaches_each_confirmed_reader_once_and_one_click_unsubscri
         app.subscriber_status("ada@example.com").await.as_deref(),
         Some("unsubscribed")
     );
+
+    // A week passes: the issue is relabelled as last week's (its window
+    // still ends when it was dispatched), a new article comes in, and the
+    // next issue goes to Bob alone.
+    let last_week = gazette::digest::week::IssueWeek::of(chrono::Utc::now() - chrono::Duration::days(7));
+    gazette::with_pool!(&app.db, pool => {
+        sqlx::query("UPDATE issues SET week = $1").bind(last_week.to_string()).execute(pool).await.unwrap();
+    });
+    let dir = std::env::temp_dir().join(format!("gazette-next-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let next = dir.join("next.txt");
+    std::fs::write(
+        &next,
+        "Markets calm in Almaty\nPrices held steady on Monday. Traders waited for news.",
+    )
+    .unwrap();
+    let next = next.display().to_string();
+    let imported = import(&backend, &[&next, "--url", "https://news.example.org/almaty-markets"]).await;
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    let dispatched = run(&backend, &["dispatch"]).await;
+    assert_eq!(
+        text(&dispatched.stdout).trim(),
+        format!("{week}: issue queued for 1 readers (1 articles)")
+    );
+    let worker = WorkerProcess::start(&backend, app.smtp.port);
+    wait_until(Duration::from_secs(20), "the second issue to be delivered", || async {
+        app.count("SELECT COUNT(*) FROM issues WHERE status = 'sent'").await == 2
+    })
+    .await;
+    assert!(worker.stop().await.success());
+    let is_second = |m: &crate::helpers::Received| m.parsed().subject().is_some_and(|s| s.contains("Almaty"));
+    assert_eq!(
+        app.smtp
+            .received_for("bob@example.com")
+            .into_iter()
+            .filter(is_second)
+            .count(),
+        1
+    );
+    assert!(
+        app.smtp.received_for("ada@example.com").iter().all(|m| !is_second(m)),
+        "Ada left"
+    );
+    let second = app
+        .smtp
+        .received_for("bob@example.com")
+        .into_iter()
+        .find(is_second)
+        .unwrap();
+    assert!(
+        !second.text().contains("multi-vector"),
+        "only articles since the last issue"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 pub async fn a_week_without_new_articles_sends_nothing(backend: Backend) {

@@ -62,6 +62,7 @@ fn main() {
         cli::a_feed_imports_its_good_entries_and_names_the_bad_one,
         cli::an_rss_feed_with_cdata_entities_relative_links_and_no_dates_imports,
         cli::a_feed_imports_from_a_url,
+        cli::a_large_json_feed_shows_progress_and_staff_edits_survive_reimport,
         cli::bad_import_arguments_get_errors_naming_them,
         cli::dispatch_dry_run_previews_the_week_and_writes_nothing,
         cli::staff_users_get_argon2id_passwords_from_stdin_and_can_change_them,
