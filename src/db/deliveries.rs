@@ -18,10 +18,6 @@ pub struct ClaimedDelivery {
     pub name: String,
     pub subscriber_status: String,
     pub unsubscribe_secret: Vec<u8>,
-    pub week: String,
-    pub subject: String,
-    pub html: String,
-    pub text: String,
 }
 
 macro_rules! claim_sql {
@@ -36,8 +32,7 @@ macro_rules! claim_sql {
                  ORDER BY next_attempt_at
                  LIMIT $3 ",
             $lock,
-            ")
-             RETURNING issue_id, subscriber_id"
+            ")"
         )
     };
 }
@@ -46,8 +41,10 @@ macro_rules! claim_sql {
 const CLAIM_SQLITE: &str = claim_sql!("");
 const CLAIM_POSTGRES: &str = claim_sql!("FOR UPDATE SKIP LOCKED");
 
-/// Claims up to `limit` due deliveries until `lease_until`, with the reader
-/// and the issue's snapshot for each.
+/// Claims up to `limit` due deliveries until `lease_until`, with each
+/// reader's details: one statement to claim, one to read the batch (its
+/// rows share the lease time). The issues' snapshots are read once per
+/// issue by [`crate::db::issues::snapshot`], not once per reader.
 pub async fn claim_due(
     db: &Db,
     now: DateTime<Utc>,
@@ -58,28 +55,23 @@ pub async fn claim_due(
         Db::Sqlite(_) => CLAIM_SQLITE,
         Db::Postgres(_) => CLAIM_POSTGRES,
     };
-    let claimed: Vec<(Uuid, Uuid)> = with_pool!(db, pool => {
-        sqlx::query_as(sql).bind(now).bind(lease_until).bind(limit).fetch_all(pool).await?
+    let claimed = with_pool!(db, pool => {
+        sqlx::query(sql).bind(now).bind(lease_until).bind(limit).execute(pool).await?.rows_affected()
     });
-    let mut details = Vec::with_capacity(claimed.len());
-    for (issue_id, subscriber_id) in claimed {
-        let row: Option<ClaimedDelivery> = with_pool!(db, pool => {
-            sqlx::query_as(
-                "SELECT d.issue_id, d.subscriber_id, d.attempts, s.email, s.name, s.status AS subscriber_status,
-                        s.unsubscribe_secret, i.week, i.subject, i.html, i.text
-                 FROM deliveries d
-                 JOIN subscribers s ON s.id = d.subscriber_id
-                 JOIN issues i ON i.id = d.issue_id
-                 WHERE d.issue_id = $1 AND d.subscriber_id = $2",
-            )
-            .bind(issue_id)
-            .bind(subscriber_id)
-            .fetch_optional(pool)
-            .await?
-        });
-        details.extend(row);
+    if claimed == 0 {
+        return Ok(Vec::new());
     }
-    Ok(details)
+    with_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT d.issue_id, d.subscriber_id, d.attempts, s.email, s.name, s.status AS subscriber_status,
+                    s.unsubscribe_secret
+             FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+             WHERE d.status = 'sending' AND d.locked_until = $1",
+        )
+        .bind(lease_until)
+        .fetch_all(pool)
+        .await
+    })
 }
 
 /// Records the outcome of the claim that made attempt number `attempt`:

@@ -121,3 +121,21 @@ pub async fn html_of(db: &Db, week: IssueWeek) -> Result<Option<String>, sqlx::E
         sqlx::query_scalar("SELECT html FROM issues WHERE week = $1").bind(week.to_string()).fetch_optional(pool).await
     })
 }
+
+/// An issue's rendered snapshot, as the sender needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredSnapshot {
+    pub week: String,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+pub async fn snapshot(db: &Db, issue_id: Uuid) -> Result<Option<StoredSnapshot>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as("SELECT week, subject, html, text FROM issues WHERE id = $1")
+            .bind(issue_id)
+            .fetch_optional(pool)
+            .await
+    })
+}

@@ -4,6 +4,8 @@
 //! nothing: a claimed message carries a lease, and when the worker that
 //! claimed it dies, the lease runs out and another claim picks it up.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,11 +15,12 @@ use futures_util::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use tokio::sync::{Notify, watch};
+use uuid::Uuid;
 
 use crate::config::DeliverySettings;
 use crate::db::Db;
 use crate::db::deliveries::{self, ClaimedDelivery, DeliveryOutcome};
-use crate::db::issues;
+use crate::db::issues::{self, StoredSnapshot};
 use crate::db::outgoing_mail::{self, QueuedMail};
 use crate::domain::{SubscriberStatus, UnsubscribeToken};
 use crate::mail::{Composed, Composer, IssueSnapshot, Mailer, SendError};
@@ -105,8 +108,19 @@ impl Worker {
         let digests = deliveries::claim_due(&self.db, now, lease_until, limit).await?;
         let claimed = digests.len();
         if claimed > 0 {
+            // Each issue's snapshot is read once per batch, not per reader.
+            let mut snapshots: HashMap<Uuid, Option<StoredSnapshot>> = HashMap::new();
+            for delivery in &digests {
+                if let Entry::Vacant(slot) = snapshots.entry(delivery.issue_id) {
+                    slot.insert(issues::snapshot(&self.db, delivery.issue_id).await?);
+                }
+            }
+            let snapshots = &snapshots;
             futures_util::stream::iter(digests)
-                .for_each_concurrent(self.settings.concurrency, |delivery| self.deliver_digest(delivery))
+                .for_each_concurrent(self.settings.concurrency, |delivery| async move {
+                    let snapshot = snapshots.get(&delivery.issue_id).and_then(Option::as_ref);
+                    self.deliver_digest(delivery, snapshot).await
+                })
                 .await;
             let finished = issues::mark_finished(&self.db).await?;
             if finished > 0 {
@@ -143,9 +157,17 @@ impl Worker {
 
     /// One reader's copy of an issue; a reader who left since the issue was
     /// queued is skipped, not mailed.
-    async fn deliver_digest(&self, delivery: ClaimedDelivery) {
+    async fn deliver_digest(&self, delivery: ClaimedDelivery, snapshot: Option<&StoredSnapshot>) {
         let now = Utc::now();
-        let (week, reader) = (delivery.week.clone(), delivery.subscriber_id);
+        let reader = delivery.subscriber_id;
+        let Some(snapshot) = snapshot else {
+            tracing::error!(issue = %delivery.issue_id, %reader, "the issue of a delivery is missing; giving it up");
+            let error = "the issue is missing";
+            self.record_delivery(&delivery, DeliveryOutcome::Failed { error }, now)
+                .await;
+            return;
+        };
+        let week = snapshot.week.as_str();
         if delivery.subscriber_status != SubscriberStatus::Confirmed.as_str() {
             let reason = format!("the reader is {} now", delivery.subscriber_status);
             self.record_delivery(&delivery, DeliveryOutcome::Skipped { reason: &reason }, now)
@@ -156,10 +178,10 @@ impl Worker {
             .ok_or_else(|| "the reader has no unsubscribe secret".to_owned())
             .and_then(|token| {
                 let snapshot = IssueSnapshot {
-                    week: &delivery.week,
-                    subject: &delivery.subject,
-                    html: &delivery.html,
-                    text: &delivery.text,
+                    week,
+                    subject: &snapshot.subject,
+                    html: &snapshot.html,
+                    text: &snapshot.text,
                 };
                 self.composer
                     .digest(&delivery.email, &delivery.name, &token, &snapshot)
@@ -202,7 +224,7 @@ impl Worker {
 
     async fn record_delivery(&self, delivery: &ClaimedDelivery, outcome: DeliveryOutcome<'_>, now: DateTime<Utc>) {
         if let Err(e) = deliveries::record(&self.db, delivery, outcome, now).await {
-            tracing::error!(week = %delivery.week, reader = %delivery.subscriber_id, error = %e,
+            tracing::error!(issue = %delivery.issue_id, reader = %delivery.subscriber_id, error = %e,
                 "cannot record a delivery; its lease will return it to the queue");
         }
     }
