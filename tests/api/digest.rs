@@ -26,15 +26,7 @@ async fn confirmed_without_worker(app: &TestApp, name: &str, email: &str) {
 }
 
 async fn unsubscribe_link(app: &TestApp, email: &str) -> String {
-    let (id, secret): (uuid::Uuid, Vec<u8>) = gazette::with_pool!(&app.db, pool => {
-        sqlx::query_as("SELECT id, unsubscribe_secret FROM subscribers WHERE email_key = $1")
-            .bind(email)
-            .fetch_one(pool)
-            .await
-            .unwrap()
-    });
-    let token = gazette::domain::UnsubscribeToken::from_parts(id, &secret).unwrap();
-    format!("{BASE_URL}/unsubscribe?token={}", token.as_string())
+    format!("{BASE_URL}/unsubscribe?token={}", app.unsubscribe_token(email).await)
 }
 
 async fn one_click(app: &TestApp, link: &str) -> reqwest::Response {

@@ -366,6 +366,20 @@ impl TestApp {
         })
     }
 
+    /// The reader's unsubscribe token, as their digests carry it.
+    pub async fn unsubscribe_token(&self, email_key: &str) -> String {
+        let (id, secret): (uuid::Uuid, Vec<u8>) = with_pool!(&self.db, pool => {
+            sqlx::query_as("SELECT id, unsubscribe_secret FROM subscribers WHERE email_key = $1")
+                .bind(email_key)
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        });
+        gazette::domain::UnsubscribeToken::from_parts(id, &secret)
+            .unwrap()
+            .as_string()
+    }
+
     /// Waits until the queue has no message left to send.
     pub async fn wait_for_empty_queue(&self) {
         wait_until(Duration::from_secs(10), "the outgoing queue to drain", || async {

@@ -14,21 +14,7 @@ async fn confirmed_reader(app: &TestApp, name: &str, email: &str) -> String {
         200
     );
     assert_eq!(app.subscriber_status(email).await.as_deref(), Some("confirmed"));
-    unsubscribe_token(app, email).await
-}
-
-/// The reader's unsubscribe link token, as digests will carry it.
-async fn unsubscribe_token(app: &TestApp, email: &str) -> String {
-    let (id, secret): (uuid::Uuid, Vec<u8>) = gazette::with_pool!(&app.db, pool => {
-        sqlx::query_as("SELECT id, unsubscribe_secret FROM subscribers WHERE email_key = $1")
-            .bind(email)
-            .fetch_one(pool)
-            .await
-            .unwrap()
-    });
-    gazette::domain::UnsubscribeToken::from_parts(id, &secret)
-        .unwrap()
-        .as_string()
+    app.unsubscribe_token(email).await
 }
 
 pub async fn a_reader_unsubscribes_on_the_page_and_can_subscribe_again(backend: Backend) {
@@ -70,7 +56,7 @@ pub async fn a_reader_unsubscribes_on_the_page_and_can_subscribe_again(backend: 
     );
     app.smtp.wait_for("ada@example.com", 2).await[1].confirmation_link();
     assert_eq!(
-        unsubscribe_token(&app, "ada@example.com").await,
+        app.unsubscribe_token("ada@example.com").await,
         token,
         "the reader keeps their link"
     );
