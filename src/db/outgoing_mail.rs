@@ -14,6 +14,7 @@ use crate::with_pool;
 pub struct QueuedMail {
     pub id: Uuid,
     pub kind: String,
+    pub subscriber_id: Option<Uuid>,
     pub recipient: String,
     pub recipient_name: String,
     pub token: Option<String>,
@@ -33,7 +34,7 @@ macro_rules! claim_sql {
                  LIMIT $3 ",
             $lock,
             ")
-             RETURNING id, kind, recipient, recipient_name, token, attempts"
+             RETURNING id, kind, subscriber_id, recipient, recipient_name, token, attempts"
         )
     };
 }

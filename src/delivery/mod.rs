@@ -22,8 +22,9 @@ use crate::db::Db;
 use crate::db::deliveries::{self, ClaimedDelivery, DeliveryOutcome};
 use crate::db::issues::{self, StoredSnapshot};
 use crate::db::outgoing_mail::{self, QueuedMail};
+use crate::db::subscribers;
 use crate::domain::{SubscriberStatus, UnsubscribeToken};
-use crate::mail::{Composed, Composer, IssueSnapshot, Mailer, SendError};
+use crate::mail::{Composed, Composer, IssueSnapshot, Mailer, SendError, is_hard_bounce};
 
 /// How long a claim holds a message before another worker may take it.
 /// Longer than any one SMTP exchange can take.
@@ -150,7 +151,10 @@ impl Worker {
             }
             Sent::Not(outcome, reply) => {
                 tracing::warn!(mail_id = %mail.id, kind = %mail.kind, attempt = mail.attempts, %reply, ?outcome, "mail not sent");
-                self.record(&mail, outcome, &reply).await;
+                self.record(&mail, outcome.clone(), &reply).await;
+                if let (Outcome::Failed, Some(reader)) = (outcome, mail.subscriber_id) {
+                    self.note_bounce(reader, &reply).await;
+                }
             }
         }
     }
@@ -218,7 +222,21 @@ impl Worker {
                 tracing::warn!(%week, %reader, %reply, "digest refused for good");
                 self.record_delivery(&delivery, DeliveryOutcome::Failed { error: &reply }, Utc::now())
                     .await;
+                self.note_bounce(reader, &reply).await;
             }
+        }
+    }
+
+    /// A hard bounce marks the reader `bounced`, so later issues skip them;
+    /// any other refusal leaves the reader as they are.
+    async fn note_bounce(&self, reader: Uuid, reply: &str) {
+        if !is_hard_bounce(reply) {
+            return;
+        }
+        match subscribers::mark_bounced(&self.db, reader).await {
+            Ok(true) => tracing::info!(%reader, %reply, "the address bounced; the reader is marked bounced"),
+            Ok(false) => {}
+            Err(e) => tracing::error!(%reader, error = %e, "cannot mark a bounced reader"),
         }
     }
 

@@ -5,4 +5,4 @@ mod compose;
 mod transport;
 
 pub use compose::{ComposeError, Composed, Composer, IssueSnapshot};
-pub use transport::{Mailer, SendError};
+pub use transport::{Mailer, SendError, is_hard_bounce};

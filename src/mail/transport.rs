@@ -120,3 +120,54 @@ fn classify(error: lettre::transport::smtp::Error) -> SendError {
         SendError::Transient(error.to_string())
     }
 }
+
+/// Whether a permanent SMTP reply says the address itself is dead (a hard
+/// bounce), by its enhanced status code (RFC 3463): 5.1.x (bad mailbox or
+/// domain) and 5.2.1 (mailbox disabled). Policy refusals (5.7.x) and
+/// replies without an enhanced code are the sender's problem, not the
+/// reader's, and never count.
+pub fn is_hard_bounce(reply: &str) -> bool {
+    reply
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ':')
+        .any(|word| {
+            let mut parts = word.split('.');
+            match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                (Some("5"), Some(subject), Some(detail), None)
+                    if !subject.is_empty()
+                        && subject.bytes().all(|b| b.is_ascii_digit())
+                        && !detail.is_empty()
+                        && detail.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    subject == "1" || (subject == "2" && detail == "1")
+                }
+                _ => false,
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_hard_bounce;
+
+    #[test]
+    fn only_dead_addresses_are_hard_bounces() {
+        for bounce in [
+            "permanent error (550): 5.1.1 <ada@example.com>: Recipient address rejected: User unknown",
+            "550 5.1.10 RESOLVER.ADR.RecipientNotFound",
+            "550 5.2.1 The email account that you tried to reach is disabled",
+            "permanent error (553): 5.1.3 Bad recipient address syntax",
+        ] {
+            assert!(is_hard_bounce(bounce), "{bounce}");
+        }
+        for not_bounce in [
+            "550 5.7.1 Message rejected as spam",
+            "permanent error (554): 5.7.26 Unauthenticated email is not accepted",
+            "550 Mailbox unavailable",
+            "552 5.2.2 Mailbox full",
+            "451 4.1.1 try again later",
+            "version 5.1.1.2 of something",
+        ] {
+            assert!(!is_hard_bounce(not_bounce), "{not_bounce}");
+        }
+    }
+}

@@ -229,3 +229,75 @@ async fn spawn_app_behind_tls_relay(
     .await;
     (app, dir)
 }
+
+pub async fn a_hard_bounce_marks_the_reader_bounced_and_a_policy_refusal_does_not(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    app.smtp.refuse_recipients_with(
+        "gone@",
+        550,
+        "5.1.1 <gone@example.com>: Recipient address rejected: User unknown",
+    );
+    app.smtp
+        .refuse_recipients_with("blocked@", 550, "5.7.1 Message rejected by policy");
+    for (name, email) in [
+        ("Gone", "gone@example.com"),
+        ("Blocked", "blocked@example.com"),
+        ("Ada", "ada@example.com"),
+    ] {
+        assert_eq!(app.sign_up(name, email).await.status(), 200);
+    }
+    let link = app.smtp.wait_for("ada@example.com", 1).await[0].confirmation_link();
+    app.wait_for_empty_queue().await;
+    assert_eq!(
+        app.subscriber_status("gone@example.com").await.as_deref(),
+        Some("bounced")
+    );
+    assert_eq!(
+        app.subscriber_status("blocked@example.com").await.as_deref(),
+        Some("pending"),
+        "5.7.x is our problem"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE status = 'failed'")
+            .await,
+        2
+    );
+
+    // A confirmed reader whose mailbox has since gone away bounces the digest.
+    let token = link.split("token=").nth(1).unwrap();
+    assert_eq!(
+        app.post_form("/subscriptions/confirm", &[("token", token)])
+            .await
+            .status(),
+        200
+    );
+    app.smtp
+        .refuse_recipients_with("ada@", 550, "5.1.1 <ada@example.com>: mailbox no longer exists");
+    let published = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let imported = crate::cli::import(
+        &backend,
+        &[
+            crate::cli::FIXTURE,
+            "--url",
+            crate::cli::FIXTURE_URL,
+            "--published",
+            &published,
+        ],
+    )
+    .await;
+    assert!(imported.status.success());
+    assert!(crate::cli::run(&backend, &["dispatch"]).await.status.success());
+    crate::helpers::wait_until(Duration::from_secs(10), "the issue to be settled", || async {
+        app.count("SELECT COUNT(*) FROM issues WHERE status = 'sent'").await == 1
+    })
+    .await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM deliveries WHERE status = 'failed'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.subscriber_status("ada@example.com").await.as_deref(),
+        Some("bounced")
+    );
+}

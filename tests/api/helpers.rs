@@ -439,13 +439,21 @@ impl Received {
     }
 }
 
+/// A reply the sink gives to RCPT TO for matching addresses.
+#[derive(Clone)]
+struct Refusal {
+    fragment: String,
+    code: u16,
+    message: String,
+}
+
 /// A real SMTP server (mailin-embedded on its own threads) that records
 /// every message and can refuse chosen recipients with a 550.
 #[derive(Clone)]
 pub struct SmtpSink {
     pub port: u16,
     inbox: Arc<Mutex<Vec<Received>>>,
-    refuse: Arc<Mutex<Vec<String>>>,
+    refuse: Arc<Mutex<Vec<Refusal>>>,
     tls: Option<SinkTls>,
 }
 
@@ -491,7 +499,7 @@ impl SinkTls {
 #[derive(Clone)]
 struct SinkHandler {
     inbox: Arc<Mutex<Vec<Received>>>,
-    refuse: Arc<Mutex<Vec<String>>>,
+    refuse: Arc<Mutex<Vec<Refusal>>>,
     credentials: Option<(String, String)>,
     authenticated_as: Option<String>,
     recipients: Vec<String>,
@@ -517,10 +525,11 @@ impl Handler for SinkHandler {
     }
 
     fn rcpt(&mut self, to: &str) -> Response {
-        if self.refuse.lock().unwrap().iter().any(|r| to.contains(r.as_str())) {
-            return response::NO_MAILBOX;
+        let refusals = self.refuse.lock().unwrap();
+        match refusals.iter().find(|r| to.contains(r.fragment.as_str())) {
+            Some(refusal) => Response::custom(refusal.code, refusal.message.clone()),
+            None => response::OK,
         }
-        response::OK
     }
 
     fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
@@ -609,7 +618,17 @@ impl SmtpSink {
 
     /// Answers 550 to RCPT TO for addresses containing `fragment`.
     pub fn refuse_recipients_containing(&self, fragment: &str) {
-        self.refuse.lock().unwrap().push(fragment.to_owned());
+        self.refuse_recipients_with(fragment, 550, "Mailbox unavailable");
+    }
+
+    /// Answers `code message` to RCPT TO for addresses containing `fragment`.
+    pub fn refuse_recipients_with(&self, fragment: &str, code: u16, message: &str) {
+        let refusal = Refusal {
+            fragment: fragment.to_owned(),
+            code,
+            message: message.to_owned(),
+        };
+        self.refuse.lock().unwrap().push(refusal);
     }
 
     pub fn received(&self) -> Vec<Received> {

@@ -52,6 +52,7 @@ fn main() {
         delivery::mail_goes_through_starttls_with_auth_to_a_relay_with_a_private_ca,
         delivery::a_wrong_smtp_password_keeps_the_mail_queued_with_the_reason,
         delivery::a_separate_worker_process_delivers_what_the_web_process_queued,
+        delivery::a_hard_bounce_marks_the_reader_bounced_and_a_policy_refusal_does_not,
         health::health_check_answers_200_when_the_database_answers,
         health::health_check_answers_503_when_the_database_does_not,
         health::unknown_pages_get_a_404_page,
