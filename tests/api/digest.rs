@@ -231,3 +231,55 @@ pub async fn a_week_without_new_articles_sends_nothing(backend: Backend) {
     assert_eq!(app.count("SELECT COUNT(*) FROM issues").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM deliveries").await, 0);
 }
+
+pub async fn two_workers_share_the_queue_and_never_send_twice(backend: Backend) {
+    let app = spawn_web_only(&backend).await;
+    let readers: Vec<String> = (0..150).map(|i| format!("reader{i}@example.com")).collect();
+    for reader in &readers {
+        confirmed_without_worker(&app, "Reader", reader).await;
+    }
+    let published = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339();
+    assert!(
+        import(&backend, &[FIXTURE, "--url", FIXTURE_URL, "--published", &published])
+            .await
+            .status
+            .success()
+    );
+    let dispatched = run(&backend, &["dispatch"]).await;
+    assert!(
+        text(&dispatched.stdout).contains("issue queued for 150 readers"),
+        "{}",
+        text(&dispatched.stdout)
+    );
+
+    // Two worker processes start on the same queue: 150 confirmation emails
+    // and 150 digests between them.
+    let workers = [
+        WorkerProcess::start(&backend, app.smtp.port),
+        WorkerProcess::start(&backend, app.smtp.port),
+    ];
+    wait_until(
+        Duration::from_secs(30),
+        "the issue and the confirmations to go out",
+        || async {
+            app.count("SELECT COUNT(*) FROM issues WHERE status = 'sent'").await == 1
+                && app
+                    .count("SELECT COUNT(*) FROM outgoing_mail WHERE status <> 'sent'")
+                    .await
+                    == 0
+        },
+    )
+    .await;
+    for worker in workers {
+        assert!(worker.stop().await.success());
+    }
+    let received = app.smtp.received();
+    assert_eq!(received.len(), 300, "each message exactly once");
+    for reader in &readers {
+        assert_eq!(
+            app.smtp.received_for(reader).len(),
+            2,
+            "{reader}: one confirmation, one digest"
+        );
+    }
+}

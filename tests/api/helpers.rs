@@ -601,11 +601,14 @@ impl SmtpSink {
             },
         };
         let mut server = Server::new(handler);
+        // mailin serves one connection per thread, and each worker's SMTP
+        // pool keeps up to `delivery.concurrency` connections open: with too
+        // few threads a second worker's connections wait for a greeting.
         server
             .with_name("sink.gazette.test")
             .with_ssl(ssl)
             .unwrap()
-            .with_num_threads(16)
+            .with_num_threads(32)
             .with_tcp_listener(listener);
         if self.tls.is_some() {
             server.with_auth(AuthMechanism::Plain);

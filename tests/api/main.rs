@@ -58,6 +58,7 @@ fn main() {
         health::unknown_pages_get_a_404_page,
         digest::an_issue_reaches_each_confirmed_reader_once_and_one_click_unsubscribes,
         digest::a_week_without_new_articles_sends_nothing,
+        digest::two_workers_share_the_queue_and_never_send_twice,
         cli::migrate_applies_the_migrations_and_exits,
         cli::the_fixture_imports_once_with_a_generated_summary,
         cli::a_feed_imports_its_good_entries_and_names_the_bad_one,
