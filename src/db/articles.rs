@@ -130,11 +130,6 @@ pub async fn save(db: &Db, article: &NewArticle, now: DateTime<Utc>) -> Result<S
     Ok(Saved::Updated)
 }
 
-/// Articles in one place, for the CLI's summary line and the tests.
-pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
-    with_pool!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM articles").fetch_one(pool).await)
-}
-
 /// An article as a digest lists it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ListedArticle {

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::Db;
+use crate::db::{Db, lease_claim_sql};
 use crate::with_pool;
 
 /// A claimed delivery with what the message needs.
@@ -20,26 +20,7 @@ pub struct ClaimedDelivery {
     pub unsubscribe_secret: Vec<u8>,
 }
 
-macro_rules! claim_sql {
-    ($lock:literal) => {
-        concat!(
-            "UPDATE deliveries
-             SET status = 'sending', locked_until = $2, attempts = attempts + 1
-             WHERE (issue_id, subscriber_id) IN (
-                 SELECT issue_id, subscriber_id FROM deliveries
-                 WHERE (status = 'queued' AND next_attempt_at <= $1)
-                    OR (status = 'sending' AND locked_until <= $1)
-                 ORDER BY next_attempt_at
-                 LIMIT $3 ",
-            $lock,
-            ")"
-        )
-    };
-}
-
-// As for transactional mail: PostgreSQL workers skip each other's rows.
-const CLAIM_SQLITE: &str = claim_sql!("");
-const CLAIM_POSTGRES: &str = claim_sql!("FOR UPDATE SKIP LOCKED");
+const CLAIM: [&str; 2] = lease_claim_sql!("deliveries", "issue_id, subscriber_id", "");
 
 /// Claims up to `limit` due deliveries until `lease_until`, with each
 /// reader's details: one statement to claim, one to read the batch (its
@@ -51,10 +32,7 @@ pub async fn claim_due(
     lease_until: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
-    let sql = match db {
-        Db::Sqlite(_) => CLAIM_SQLITE,
-        Db::Postgres(_) => CLAIM_POSTGRES,
-    };
+    let sql = db.pick(&CLAIM);
     let claimed = with_pool!(db, pool => {
         sqlx::query(sql).bind(now).bind(lease_until).bind(limit).execute(pool).await?.rows_affected()
     });
@@ -116,17 +94,6 @@ pub enum DeliveryOutcome<'a> {
     Retry { at: DateTime<Utc>, error: &'a str },
     Failed { error: &'a str },
     Skipped { reason: &'a str },
-}
-
-/// Deliveries of an issue in one status, for progress and the tests.
-pub async fn count(db: &Db, issue_id: Uuid, status: &str) -> Result<i64, sqlx::Error> {
-    with_pool!(db, pool => {
-        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE issue_id = $1 AND status = $2")
-            .bind(issue_id)
-            .bind(status)
-            .fetch_one(pool)
-            .await
-    })
 }
 
 /// The status of the delivery to the reader with this address, for tests

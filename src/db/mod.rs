@@ -41,6 +41,32 @@ macro_rules! with_pool {
     };
 }
 
+/// The lease claim both queues (transactional mail and digest deliveries)
+/// use, as `[sqlite, postgres]` statements: due rows, or rows whose
+/// worker's lease ran out, oldest first, `LIMIT $3`, marked `sending` until
+/// `$2` with one more attempt. The one difference between the backends:
+/// PostgreSQL workers on many machines skip each other's rows; SQLite has a
+/// single writer, so there is nothing to skip.
+/// `$key` is the key's column list, without parentheses.
+/// Binds: `$1` now, `$2` lease end, `$3` limit.
+macro_rules! lease_claim_sql {
+    ($table:literal, $key:literal, $returning:literal) => {
+        [
+            lease_claim_sql!(@one $table, $key, $returning, ""),
+            lease_claim_sql!(@one $table, $key, $returning, "FOR UPDATE SKIP LOCKED"),
+        ]
+    };
+    (@one $table:literal, $key:literal, $returning:literal, $lock:literal) => {
+        concat!(
+            "UPDATE ", $table, " SET status = 'sending', locked_until = $2, attempts = attempts + 1 WHERE (", $key,
+            ") IN (SELECT ", $key, " FROM ", $table,
+            " WHERE (status = 'queued' AND next_attempt_at <= $1) OR (status = 'sending' AND locked_until <= $1)",
+            " ORDER BY next_attempt_at LIMIT $3 ", $lock, ") ", $returning
+        )
+    };
+}
+pub(crate) use lease_claim_sql;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("database.url `{url}` is not usable: {source}")]
@@ -112,6 +138,14 @@ impl Db {
     /// Answers whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+    }
+
+    /// The statement of a `[sqlite, postgres]` pair for this database.
+    pub fn pick(&self, statements: &[&'static str; 2]) -> &'static str {
+        match self {
+            Db::Sqlite(_) => statements[0],
+            Db::Postgres(_) => statements[1],
+        }
     }
 
     pub fn backend(&self) -> &'static str {

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::Db;
+use crate::db::{Db, lease_claim_sql};
 use crate::with_pool;
 
 /// A message claimed by a worker, with what it needs to render it.
@@ -21,28 +21,11 @@ pub struct QueuedMail {
     pub attempts: i32,
 }
 
-macro_rules! claim_sql {
-    ($lock:literal) => {
-        concat!(
-            "UPDATE outgoing_mail
-             SET status = 'sending', locked_until = $2, attempts = attempts + 1
-             WHERE id IN (
-                 SELECT id FROM outgoing_mail
-                 WHERE (status = 'queued' AND next_attempt_at <= $1)
-                    OR (status = 'sending' AND locked_until <= $1)
-                 ORDER BY next_attempt_at
-                 LIMIT $3 ",
-            $lock,
-            ")
-             RETURNING id, kind, subscriber_id, recipient, recipient_name, token, attempts"
-        )
-    };
-}
-
-// The one statement that differs: PostgreSQL workers on many machines skip
-// each other's rows; SQLite has a single writer, so there is nothing to skip.
-const CLAIM_SQLITE: &str = claim_sql!("");
-const CLAIM_POSTGRES: &str = claim_sql!("FOR UPDATE SKIP LOCKED");
+const CLAIM: [&str; 2] = lease_claim_sql!(
+    "outgoing_mail",
+    "id",
+    "RETURNING id, kind, subscriber_id, recipient, recipient_name, token, attempts"
+);
 
 /// Claims up to `limit` due messages until `lease_until`.
 pub async fn claim_due(
@@ -51,10 +34,7 @@ pub async fn claim_due(
     lease_until: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<QueuedMail>, sqlx::Error> {
-    let sql = match db {
-        Db::Sqlite(_) => CLAIM_SQLITE,
-        Db::Postgres(_) => CLAIM_POSTGRES,
-    };
+    let sql = db.pick(&CLAIM);
     with_pool!(db, pool => {
         sqlx::query_as(sql).bind(now).bind(lease_until).bind(limit).fetch_all(pool).await
     })
@@ -120,15 +100,5 @@ pub async fn mark_failed(db: &Db, id: Uuid, attempt: i32, error: &str) -> Result
         .execute(pool)
         .await
         .map(|_| ())
-    })
-}
-
-/// Messages in one status, for logs, tests and the benchmark.
-pub async fn count_by_status(db: &Db, status: &str) -> Result<i64, sqlx::Error> {
-    with_pool!(db, pool => {
-        sqlx::query_scalar("SELECT COUNT(*) FROM outgoing_mail WHERE status = $1")
-            .bind(status)
-            .fetch_one(pool)
-            .await
     })
 }
