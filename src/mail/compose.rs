@@ -105,7 +105,8 @@ impl Composer {
         }
         .render()?;
         let subject = format!("Please confirm your subscription to {publication}");
-        self.build(recipient, name, &subject, text, html, Vec::new())
+        let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
+        self.build(recipient, name, &subject, message_id, text, html, Vec::new())
     }
 
     /// A reader's copy of an issue: the issue's snapshot with the reader's
@@ -139,7 +140,15 @@ impl Composer {
             header("Precedence", "bulk".into()),
             header("Auto-Submitted", "auto-generated".into()),
         ];
-        self.build(recipient, name, snapshot.subject, text, html, headers)
+        // One Message-ID per (issue, reader), the same on every attempt: if a
+        // crash makes a copy go out twice, mail programs can tell.
+        let message_id = format!(
+            "<{}.{}@{}>",
+            snapshot.week,
+            unsubscribe.subscriber_id().simple(),
+            self.from.email.domain()
+        );
+        self.build(recipient, name, snapshot.subject, message_id, text, html, headers)
     }
 
     fn build(
@@ -147,6 +156,7 @@ impl Composer {
         recipient: &str,
         name: &str,
         subject: &str,
+        message_id: String,
         text: String,
         html: String,
         headers: Vec<HeaderValue>,
@@ -154,7 +164,6 @@ impl Composer {
         let address = recipient
             .parse()
             .map_err(|_| ComposeError::Recipient(recipient.to_owned()))?;
-        let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
         let mut builder = Message::builder();
         for header in headers {
             builder = builder.raw_header(header);

@@ -2,6 +2,7 @@
 //! that carry them (`.eml` files for the embedded default, or SMTP).
 
 mod compose;
+mod smtp;
 mod transport;
 
 pub use compose::{ComposeError, Composed, Composer, IssueSnapshot};
