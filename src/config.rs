@@ -44,6 +44,23 @@ pub struct MailSettings {
     #[serde(deserialize_with = "deserialize_mailbox")]
     pub from: Mailbox,
     pub smtp: SmtpSettings,
+    pub dkim: DkimSettings,
+}
+
+/// DKIM signing; off while `domain` is empty.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DkimSettings {
+    pub domain: String,
+    pub selector: String,
+    pub private_key_file: PathBuf,
+    pub algorithm: DkimAlgorithm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DkimAlgorithm {
+    Rsa,
+    Ed25519,
 }
 
 impl MailSettings {
