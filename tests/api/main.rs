@@ -10,6 +10,8 @@ mod digest;
 mod health;
 mod helpers;
 mod signup;
+mod smtp_faults;
+mod smtp_server;
 mod unsubscribe;
 
 use helpers::{Backend, TestFn};
@@ -53,6 +55,11 @@ fn main() {
         delivery::a_wrong_smtp_password_keeps_the_mail_queued_with_the_reason,
         delivery::a_separate_worker_process_delivers_what_the_web_process_queued,
         delivery::a_hard_bounce_marks_the_reader_bounced_and_a_policy_refusal_does_not,
+        smtp_faults::a_greylisted_reader_gets_their_email_after_two_451s,
+        smtp_faults::an_unknown_user_and_a_policy_refusal_fail_without_retries,
+        smtp_faults::a_connection_dropped_at_any_point_is_retried_until_the_message_is_accepted,
+        smtp_faults::mail_waits_out_an_outage_and_arrives_once_after_it,
+        smtp_faults::a_server_limit_on_messages_per_connection_is_never_exceeded,
         health::health_check_answers_200_when_the_database_answers,
         health::health_check_answers_503_when_the_database_does_not,
         health::unknown_pages_get_a_404_page,
@@ -83,6 +90,10 @@ fn main() {
     trials.push(libtest_mimic::Trial::test(
         "cli::a_bad_config_value_stops_the_process_naming_the_key",
         cli::a_bad_config_value_stops_the_process_naming_the_key,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "smtp_faults::the_sink_speaks_smtp_and_goes_down_and_back_on_its_port",
+        smtp_faults::the_sink_speaks_smtp_and_goes_down_and_back_on_its_port,
     ));
     libtest_mimic::run(&args, trials).exit();
 }
