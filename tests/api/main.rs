@@ -12,6 +12,7 @@ mod helpers;
 mod signup;
 mod smtp_faults;
 mod smtp_server;
+mod subscribers_csv;
 mod unsubscribe;
 
 use helpers::{Backend, TestFn};
@@ -66,6 +67,9 @@ fn main() {
         digest::an_issue_reaches_each_confirmed_reader_once_and_one_click_unsubscribes,
         digest::a_week_without_new_articles_sends_nothing,
         digest::two_workers_share_the_queue_and_never_send_twice,
+        subscribers_csv::an_import_reports_bad_rows_by_line_and_each_new_reader_gets_an_opt_in_email,
+        subscribers_csv::a_confirmed_import_mails_no_one_and_never_resubscribes_a_reader_who_left,
+        subscribers_csv::an_export_lists_subscribers_as_csv_filtered_by_status_and_imports_again,
         cli::migrate_applies_the_migrations_and_exits,
         cli::the_fixture_imports_once_with_a_generated_summary,
         cli::a_feed_imports_its_good_entries_and_names_the_bad_one,
