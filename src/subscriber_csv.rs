@@ -422,3 +422,66 @@ pub async fn export(db: &Db, status: Option<SubscriberStatus>, out: impl Write) 
     csv.flush()?;
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (line, email or the rejection's reason) for each row.
+    fn rows(input: &[u8]) -> Vec<(u64, String)> {
+        CsvRows::new(input)
+            .map(|row| match row.expect("readable") {
+                Ok(reader) => (reader.line, reader.email.as_str().to_owned()),
+                Err(rejected) => (rejected.line, format!("rejected: {}", rejected.reason)),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rows_keep_their_own_line_numbers_across_blank_lines_crlf_and_quoted_breaks() {
+        for newline in ["\n", "\r\n"] {
+            let input = [
+                "email,name",
+                "a@example.com,A",
+                "",
+                "",
+                "b@example.com,\"B",
+                "two\"",
+                "bad,C",
+                "c@example.com,C",
+            ]
+            .join(newline);
+            let found = rows(input.as_bytes());
+            assert_eq!(found.len(), 4, "{newline:?}: {found:?}");
+            assert_eq!(found[0], (2, "a@example.com".into()), "{newline:?}");
+            assert_eq!(found[1].0, 5, "{newline:?}: {found:?}");
+            assert!(found[1].1.contains("control characters"), "{found:?}");
+            assert_eq!(found[2].0, 7, "{newline:?}");
+            assert!(found[2].1.starts_with("rejected: email \"bad\": "), "{found:?}");
+            assert_eq!(found[3], (8, "c@example.com".into()), "{newline:?}");
+        }
+    }
+
+    #[test]
+    fn a_header_may_name_the_columns_in_any_order_after_a_byte_order_mark() {
+        let found = rows(b"\xEF\xBB\xBFName,Signed up,E-mail\nAda,2020,ada@example.com\n");
+        assert_eq!(found, [(2, "ada@example.com".to_owned())]);
+        let no_header = rows(b"\xEF\xBB\xBFada@example.com,Ada\n");
+        assert_eq!(no_header, [(1, "ada@example.com".to_owned())]);
+    }
+
+    #[test]
+    fn a_row_that_is_not_utf8_is_rejected_and_the_next_one_reads() {
+        let found = rows(b"ada@example.com,Ad\xFFa\nbob@example.com,Bob\n");
+        assert_eq!(found[0].0, 1);
+        assert!(found[0].1.contains("not UTF-8"), "{found:?}");
+        assert_eq!(found[1], (2, "bob@example.com".to_owned()));
+    }
+
+    #[test]
+    fn long_values_are_cut_short_in_reasons() {
+        let long = "x".repeat(500);
+        let found = rows(format!("{long},Name\n").as_bytes());
+        assert!(found[0].1.len() < 300, "{}", found[0].1);
+    }
+}
