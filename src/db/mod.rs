@@ -9,6 +9,7 @@ pub mod issues;
 pub mod outgoing_mail;
 pub mod signup_writer;
 pub mod staff;
+pub mod subscriber_import;
 pub mod subscribers;
 
 use std::str::FromStr;
