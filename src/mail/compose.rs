@@ -42,6 +42,12 @@ impl std::fmt::Debug for Dkim {
     }
 }
 
+/// The two renderings of one message.
+struct Parts {
+    text: String,
+    html: String,
+}
+
 /// A message ready for a transport, with the Message-ID it carries.
 pub struct Composed {
     pub message: Message,
@@ -141,7 +147,7 @@ impl Composer {
         .render()?;
         let subject = format!("Please confirm your subscription to {publication}");
         let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
-        self.build(recipient, name, &subject, message_id, text, html, Vec::new())
+        self.build(recipient, name, &subject, message_id, Parts { text, html }, Vec::new())
     }
 
     /// A reader's copy of an issue: the issue's snapshot with the reader's
@@ -183,7 +189,14 @@ impl Composer {
             unsubscribe.subscriber_id().simple(),
             self.from.email.domain()
         );
-        self.build(recipient, name, snapshot.subject, message_id, text, html, headers)
+        self.build(
+            recipient,
+            name,
+            snapshot.subject,
+            message_id,
+            Parts { text, html },
+            headers,
+        )
     }
 
     fn build(
@@ -192,8 +205,7 @@ impl Composer {
         name: &str,
         subject: &str,
         message_id: String,
-        text: String,
-        html: String,
+        Parts { text, html }: Parts,
         headers: Vec<HeaderValue>,
     ) -> Result<Composed, ComposeError> {
         let address = recipient
@@ -316,7 +328,16 @@ mod tests {
             .split(':')
             .map(str::to_ascii_lowercase)
             .collect();
-        for header in ["from", "to", "subject", "date", "message-id", "list-id", "list-unsubscribe", "list-unsubscribe-post"] {
+        for header in [
+            "from",
+            "to",
+            "subject",
+            "date",
+            "message-id",
+            "list-id",
+            "list-unsubscribe",
+            "list-unsubscribe-post",
+        ] {
             assert!(listed.iter().any(|h| h == header), "{header} is not signed: {listed:?}");
         }
         // A key that is not what the algorithm needs is named at start-up.

@@ -4,7 +4,9 @@
 //! List-Unsubscribe-Post be signed, or a one-click link could be forged in.
 
 use lettre::message::header::HeaderName;
-use lettre::message::{DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
+use lettre::message::{
+    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm, DkimSigningKey,
+};
 
 use crate::config::{DkimAlgorithm, DkimSettings};
 
@@ -45,13 +47,19 @@ pub fn signing_config(dkim: &DkimSettings) -> Result<Option<DkimConfig>, String>
             DkimAlgorithm::Rsa => "an RSA private key in PKCS#1 PEM (BEGIN RSA PRIVATE KEY)",
             DkimAlgorithm::Ed25519 => "an Ed25519 private key: 32 bytes in base64",
         };
-        format!("mail.dkim.private_key_file: {} is not {expected}: {e}", key_file.display())
+        format!(
+            "mail.dkim.private_key_file: {} is not {expected}: {e}",
+            key_file.display()
+        )
     })?;
     let relaxed = DkimCanonicalization {
         header: DkimCanonicalizationType::Relaxed,
         body: DkimCanonicalizationType::Relaxed,
     };
-    let headers = SIGNED_HEADERS.iter().map(|name| HeaderName::new_from_ascii_str(name)).collect();
+    let headers = SIGNED_HEADERS
+        .iter()
+        .map(|name| HeaderName::new_from_ascii_str(name))
+        .collect();
     Ok(Some(DkimConfig::new(
         dkim.selector.trim().to_owned(),
         dkim.domain.trim().to_owned(),
