@@ -78,6 +78,7 @@ impl Application {
                 mailer,
                 composer,
                 settings.delivery.clone(),
+                Duration::from_secs(settings.mail.smtp.timeout_seconds),
                 mail_wakeup.clone(),
             ))
         } else {
