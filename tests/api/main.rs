@@ -10,6 +10,7 @@ mod digest;
 mod engine;
 mod health;
 mod helpers;
+mod hostile;
 mod ops;
 mod signup;
 mod smtp_faults;
@@ -98,6 +99,7 @@ fn main() {
         ops::metrics_show_the_queue_depth_by_kind,
         ops::every_response_carries_a_request_id_kept_from_the_request_when_sane,
         ops::json_logs_carry_the_request_id,
+        hostile::hostile_input_on_every_public_route_gets_no_5xx_and_no_unescaped_echo,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
