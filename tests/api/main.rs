@@ -99,6 +99,7 @@ fn main() {
         ops::metrics_show_the_queue_depth_by_kind,
         ops::every_response_carries_a_request_id_kept_from_the_request_when_sane,
         ops::json_logs_carry_the_request_id,
+        ops::serve_logs_the_next_dispatch_and_stops_on_sigterm,
         hostile::hostile_input_on_every_public_route_gets_no_5xx_and_no_unescaped_echo,
     ];
     let mut trials = Vec::new();

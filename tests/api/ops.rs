@@ -289,14 +289,40 @@ pub async fn json_logs_carry_the_request_id(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(archive.status(), 200);
-    // The access log line is written once the body has gone out.
+    // A confirmation logs an event inside the request's span.
+    let signup = client
+        .post(format!("{base}/subscriptions"))
+        .form(&[("name", "Ada"), ("email", "ada@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), 200);
+    let db = gazette::db::Db::connect(&crate::helpers::test_settings(&backend, 25).database)
+        .await
+        .unwrap();
+    let token: String = gazette::with_pool!(&db, pool => {
+        sqlx::query_scalar("SELECT token FROM outgoing_mail").fetch_one(pool).await.unwrap()
+    });
+    db.close().await;
+    let confirmed = client
+        .post(format!("{base}/subscriptions/confirm"))
+        .header("X-Request-Id", "json-log-check-3")
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
+    // The access log lines are written once the bodies have gone out.
     let mut lines = Vec::new();
+    let mut access_lines = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
         let Ok(line) = line_rx.recv_timeout(left) else { break };
-        let done = line.contains("json-log-check-2");
+        if line.contains("json-log-check-2") || line.contains("request_id=json-log-check-3") {
+            access_lines += 1;
+        }
         lines.push(line);
-        if done {
+        if access_lines == 2 {
             break;
         }
     }
@@ -314,6 +340,13 @@ pub async fn json_logs_carry_the_request_id(backend: Backend) {
             .iter()
             .any(|l| l.contains("json-log-check-2") && l.contains("/archive")),
         "the access log line names the request id:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("subscriber confirmed")
+            && l.contains(r#""span":{"#)
+            && l.contains(r#""request_id":"json-log-check-3""#)),
+        "the handler's event carries the request's span:\n{}",
         lines.join("\n")
     );
 }
@@ -400,4 +433,69 @@ pub fn bad_operations_settings_stop_the_process_naming_the_key() -> Result<(), l
         .output()?;
     assert!(output.status.success(), "{}", text(&output.stderr));
     Ok(())
+}
+
+/// `gazette serve` logs when the scheduler will dispatch next, in the
+/// configured zone, and stops cleanly on SIGTERM with the scheduler running.
+pub async fn serve_logs_the_next_dispatch_and_stops_on_sigterm(backend: Backend) {
+    use std::io::{BufRead, BufReader};
+    let url = backend.database_url().to_owned();
+    let mut child = gazette()
+        .args(["serve", "--no-worker"])
+        .env("GAZETTE_DATABASE__URL", url)
+        .env("GAZETTE_SERVER__PORT", "0")
+        .env("GAZETTE_LOG__LEVEL", "info")
+        .env("GAZETTE_SCHEDULE__CRON", "30 7 * * MON")
+        .env("GAZETTE_SCHEDULE__TIMEZONE", "Asia/Tokyo")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (line_tx, line_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut next_line = None;
+    let mut address = None;
+    for line in line_rx.iter().take(50) {
+        if line.contains("scheduler: next dispatch") {
+            next_line = Some(line);
+        } else if let Some(at) = line.find("open http://") {
+            let rest = &line[at + "open ".len()..];
+            address = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if next_line.is_some() && address.is_some() {
+            break;
+        }
+    }
+    let next_line = next_line.expect("a log line with the next dispatch");
+    // Signals are handled once the server runs: wait until it answers.
+    let health = format!("{}health_check", address.expect("the address in the log"));
+    wait_until(Duration::from_secs(10), "serve to answer", || async {
+        reqwest::get(&health).await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(
+        next_line.contains("07:30:00 +09:00") || next_line.contains("07:30:00 JST"),
+        "{next_line}"
+    );
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "serve did not stop within 15 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
 }
