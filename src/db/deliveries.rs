@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Db, lease_claim_sql};
+use crate::db::{Db, lease_claim_sql, requeue_expired_sql};
 use crate::with_pool;
 
 /// A claimed delivery with what the message needs.
@@ -44,6 +44,7 @@ pub async fn claim_due(
     lease_until: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
+    with_pool!(db, pool => sqlx::query(requeue_expired_sql!("deliveries")).bind(now).execute(pool).await.map(|_| ()))?;
     let sql = db.pick(&CLAIM);
     match db {
         Db::Postgres(pool) => {

@@ -70,6 +70,13 @@ pub async fn create_and_queue(
         .await?
         .rows_affected();
         tx.commit().await?;
+        // A big issue changes the table's shape at once; fresh statistics
+        // keep the workers' claims on the index from the first one.
+        if let Db::Postgres(pool) = db
+            && let Err(e) = sqlx::query("ANALYZE deliveries").execute(pool).await
+        {
+            tracing::warn!(error = %e, "cannot refresh the deliveries table's statistics");
+        }
         Ok(Some(Queued { issue_id, recipients }))
     })
 }

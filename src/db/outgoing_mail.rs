@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Db, lease_claim_sql};
+use crate::db::{Db, lease_claim_sql, requeue_expired_sql};
 use crate::with_pool;
 
 /// A message claimed by a worker, with what it needs to render it.
@@ -36,6 +36,7 @@ pub async fn claim_due(
 ) -> Result<Vec<QueuedMail>, sqlx::Error> {
     let sql = db.pick(&CLAIM);
     with_pool!(db, pool => {
+        sqlx::query(requeue_expired_sql!("outgoing_mail")).bind(now).execute(pool).await?;
         sqlx::query_as(sql).bind(now).bind(lease_until).bind(limit).fetch_all(pool).await
     })
 }

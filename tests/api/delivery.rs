@@ -63,7 +63,8 @@ pub async fn a_message_held_by_a_worker_that_died_is_sent_once_its_lease_runs_ou
     // The test plays the part of a worker that died.
     let (app, smtp_port) = one_failed_attempt_then_quiet(&backend).await;
 
-    // Another worker claimed the message and died mid-send: its lease holds.
+    // Another worker claimed the message (it was due) and died mid-send:
+    // its lease holds.
     let now = chrono::Utc::now();
     let set_lease = |until: chrono::DateTime<chrono::Utc>| {
         let db = app.db.clone();
@@ -71,7 +72,7 @@ pub async fn a_message_held_by_a_worker_that_died_is_sent_once_its_lease_runs_ou
             gazette::with_pool!(&db, pool => {
                 sqlx::query("UPDATE outgoing_mail SET status = 'sending', locked_until = $1, next_attempt_at = $2")
                     .bind(until)
-                    .bind(now + chrono::Duration::days(1))
+                    .bind(now - chrono::Duration::minutes(1))
                     .execute(pool)
                     .await
                     .unwrap();
@@ -148,6 +149,24 @@ pub async fn mail_goes_through_starttls_with_auth_to_a_relay_with_a_private_ca(b
         Some("newsletter"),
         "AUTH after STARTTLS"
     );
+    mail.confirmation_link();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+pub async fn mail_goes_through_implicit_tls_with_auth(backend: Backend) {
+    let dir = std::env::temp_dir().join(format!("gazette-tls-{}", uuid::Uuid::new_v4().simple()));
+    let tls = SinkTls::create(&dir, "newsletter", "correct horse").implicit();
+    let smtp = SmtpSink::start_with_tls(tls.clone());
+    let app = spawn_app_with_smtp(&backend, smtp, |s| {
+        s.mail.smtp.tls = SmtpTls::Tls;
+        s.mail.smtp.ca_file = tls.ca_file.clone();
+        s.mail.smtp.username = "newsletter".into();
+        s.mail.smtp.password = "correct horse".into();
+    })
+    .await;
+    assert_eq!(app.sign_up("Ada", "ada@example.com").await.status(), 200);
+    let mail = app.smtp.wait_for("ada@example.com", 1).await.remove(0);
+    assert_eq!(mail.authenticated_as.as_deref(), Some("newsletter"), "AUTH inside TLS");
     mail.confirmation_link();
     let _ = std::fs::remove_dir_all(dir);
 }

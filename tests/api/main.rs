@@ -65,6 +65,7 @@ fn main() {
         delivery::a_message_held_by_a_worker_that_died_is_sent_once_its_lease_runs_out,
         delivery::a_worker_whose_lease_ran_out_cannot_overwrite_the_next_claim,
         delivery::mail_goes_through_starttls_with_auth_to_a_relay_with_a_private_ca,
+        delivery::mail_goes_through_implicit_tls_with_auth,
         delivery::a_wrong_smtp_password_keeps_the_mail_queued_with_the_reason,
         delivery::a_separate_worker_process_delivers_what_the_web_process_queued,
         delivery::a_hard_bounce_marks_the_reader_bounced_and_a_policy_refusal_does_not,

@@ -76,10 +76,13 @@ pub enum Outage {
 
 /// STARTTLS with a certificate for 127.0.0.1 from a CA made for the test,
 /// and AUTH PLAIN / LOGIN (offered only once TLS is on, and then required).
+/// [`SinkTls::implicit`] makes it TLS from the first byte instead (port 465
+/// style).
 #[derive(Clone)]
 pub struct SinkTls {
     /// The CA's certificate (PEM), for the client to trust.
     pub ca_file: PathBuf,
+    implicit: bool,
     cert_der: Vec<u8>,
     key_der: Vec<u8>,
     user: String,
@@ -102,11 +105,18 @@ impl SinkTls {
         std::fs::write(&ca_file, ca.pem()).unwrap();
         Self {
             ca_file,
+            implicit: false,
             cert_der: cert.der().to_vec(),
             key_der: key.serialize_der(),
             user: user.to_owned(),
             password: password.to_owned(),
         }
+    }
+
+    /// TLS from the first byte, no STARTTLS.
+    pub fn implicit(mut self) -> Self {
+        self.implicit = true;
+        self
     }
 
     fn acceptor(&self) -> TlsAcceptor {
@@ -492,7 +502,13 @@ impl Session {
     }
 
     async fn run(mut self, stream: TcpStream) -> io::Result<()> {
-        let mut io: BufReader<Box<dyn Stream>> = BufReader::new(Box::new(stream));
+        let mut io: BufReader<Box<dyn Stream>> = match &self.state.tls {
+            Some((tls, acceptor)) if tls.implicit => {
+                self.secured = true;
+                BufReader::new(Box::new(acceptor.accept(stream).await?))
+            }
+            _ => BufReader::new(Box::new(stream)),
+        };
         io.get_mut()
             .write_all(format!("220 {HOSTNAME} ESMTP Gazette test sink\r\n").as_bytes())
             .await?;
