@@ -98,14 +98,10 @@ const SQLITE_INSERT: &str = "INSERT INTO subscribers (id, email, email_key, name
 const SQLITE_CONFIRM_PENDING: &str = "UPDATE subscribers SET status = 'confirmed', confirmed_at = ?, signed_up_at = ?,
     signup_source = ?, signup_ip = NULL WHERE status = 'pending' AND email_key IN";
 
-// Confirms pending readers: binds `$1` now, `$2` source; the keys follow.
-macro_rules! confirm_pending {
-    () => {
-        "UPDATE subscribers SET status = 'confirmed', confirmed_at = $1, signed_up_at = $1,
-             signup_source = $2, signup_ip = NULL
-         WHERE status = 'pending' AND email_key"
-    };
-}
+// PostgreSQL: binds `$1` now, `$2` the source, `$3` the keys.
+const CONFIRM_PENDING_POSTGRES: &str = "UPDATE subscribers SET status = 'confirmed', confirmed_at = $1,
+    signed_up_at = $1, signup_source = $2, signup_ip = NULL
+    WHERE status = 'pending' AND email_key = ANY($3::text[])";
 
 macro_rules! insert_postgres {
     () => {
@@ -171,6 +167,7 @@ pub async fn write_batch(
             // Anonymous `?` parameters only: sqlx looks up the name of every
             // numbered one (`$7`) with a linear search in SQLite, which makes
             // a statement of n parameters cost O(n²) to bind.
+            //
             // Each multi-row statement keeps a journal of its own, to undo
             // it alone: in memory, not in a temporary file. A larger page
             // cache keeps the random-order indexes (email_key, token_hash)
@@ -249,8 +246,7 @@ pub async fn write_batch(
             let secrets: Vec<&[u8]> = sorted.iter().map(|r| r.unsubscribe_secret.as_slice()).collect();
             let mut tx = pool.begin().await?;
             if consent == Consent::ConfirmedElsewhere {
-                let sql = concat!(confirm_pending!(), " = ANY($3::text[])");
-                outcome.confirmed = sqlx::query(sql)
+                outcome.confirmed = sqlx::query(CONFIRM_PENDING_POSTGRES)
                     .bind(now)
                     .bind(source)
                     .bind(&keys)
