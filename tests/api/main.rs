@@ -99,5 +99,9 @@ fn main() {
         "smtp_faults::the_sink_speaks_smtp_and_goes_down_and_back_on_its_port",
         smtp_faults::the_sink_speaks_smtp_and_goes_down_and_back_on_its_port,
     ));
+    trials.push(libtest_mimic::Trial::test(
+        "smtp_faults::the_sink_takes_auth_login_after_starttls",
+        smtp_faults::the_sink_takes_auth_login_after_starttls,
+    ));
     libtest_mimic::run(&args, trials).exit();
 }

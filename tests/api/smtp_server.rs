@@ -80,6 +80,8 @@ pub enum Outage {
 pub struct SinkTls {
     /// The CA's certificate (PEM), for the client to trust.
     pub ca_file: PathBuf,
+    /// The same certificate, DER-encoded, for a client in the test.
+    pub ca_der: Vec<u8>,
     cert_der: Vec<u8>,
     key_der: Vec<u8>,
     user: String,
@@ -102,6 +104,7 @@ impl SinkTls {
         std::fs::write(&ca_file, ca.pem()).unwrap();
         Self {
             ca_file,
+            ca_der: ca.der().to_vec(),
             cert_der: cert.der().to_vec(),
             key_der: key.serialize_der(),
             user: user.to_owned(),
