@@ -131,7 +131,7 @@ const TAIL_BYTES: usize = 4 * CSV_BUFFER;
 /// where reading a record began, which is before the blank lines and the
 /// `\n` of a CRLF it skipped; a row's own line is found from where the
 /// record ended instead, and whether it ended on a `\n`.
-pub struct Tail<R> {
+struct Tail<R> {
     inner: R,
     read: u64,
     last: Box<[u8]>,

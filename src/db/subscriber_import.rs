@@ -84,26 +84,24 @@ pub struct BatchOutcome {
     pub confirmed: u64,
 }
 
-/// Rows per SQLite statement: 5 parameters each, well under SQLite's limit
-/// of 32 766 per statement.
+/// Rows per SQLite statement: 12 parameters each, under SQLite's limit of
+/// 32 766 per statement.
 const SQLITE_ROWS_PER_STATEMENT: usize = 2_000;
 
-// The subscriber columns an import writes. Shared binds: $1 now, $2 status,
-// $3 source, $4 confirmed_at, $5 mails_in_window; then per row the id,
-// email, email_key, name and unsubscribe secret; the mail window starts now.
-const SUBSCRIBER_COLUMNS: &str = "created_at, status, signup_source, confirmed_at, signed_up_at, mails_in_window,
-    id, email, email_key, name, unsubscribe_secret, mail_window_started_at";
+const SQLITE_BULK_PRAGMAS: &str = "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768";
 
-// Confirms pending readers: binds `$1` now, `$2` source; the keys follow.
-macro_rules! confirm_pending {
-    () => {
-        "UPDATE subscribers SET status = 'confirmed', confirmed_at = $1, signed_up_at = $1,
-             signup_source = $2, signup_ip = NULL
-         WHERE status = 'pending' AND email_key"
-    };
-}
+// SQLite: one row's values, in the order of the columns.
+const SQLITE_INSERT: &str = "INSERT INTO subscribers (id, email, email_key, name, unsubscribe_secret, status,
+    signup_source, created_at, signed_up_at, confirmed_at, mail_window_started_at, mails_in_window) VALUES";
 
-const CONFIRM_PENDING: &str = confirm_pending!();
+// SQLite: binds now, now, the source, then the keys in parentheses.
+const SQLITE_CONFIRM_PENDING: &str = "UPDATE subscribers SET status = 'confirmed', confirmed_at = ?, signed_up_at = ?,
+    signup_source = ?, signup_ip = NULL WHERE status = 'pending' AND email_key IN";
+
+// PostgreSQL: binds `$1` now, `$2` the source, `$3` the keys.
+const CONFIRM_PENDING_POSTGRES: &str = "UPDATE subscribers SET status = 'confirmed', confirmed_at = $1,
+    signed_up_at = $1, signup_source = $2, signup_ip = NULL
+    WHERE status = 'pending' AND email_key = ANY($3::text[])";
 
 macro_rules! insert_postgres {
     () => {
@@ -166,42 +164,54 @@ pub async fn write_batch(
     let mut outcome = BatchOutcome::default();
     match db {
         Db::Sqlite(pool) => {
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            // Anonymous `?` parameters only: sqlx looks up the name of every
+            // numbered one (`$7`) with a linear search in SQLite, which makes
+            // a statement of n parameters cost O(n²) to bind.
+            //
+            // Each multi-row statement keeps a journal of its own, to undo
+            // it alone: in memory, not in a temporary file. A larger page
+            // cache keeps the random-order indexes (email_key, token_hash)
+            // from being re-read on every batch. Both are per connection.
+            let mut conn = pool.acquire().await?;
+            sqlx::query(SQLITE_BULK_PRAGMAS).execute(&mut *conn).await?;
+            let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
             for chunk in readers.chunks(SQLITE_ROWS_PER_STATEMENT) {
                 if consent == Consent::ConfirmedElsewhere {
-                    let sql = format!("{CONFIRM_PENDING} IN ({})", placeholders(chunk.len(), 1, 3));
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(source);
+                    let sql = format!("{SQLITE_CONFIRM_PENDING} ({})", anonymous(chunk.len(), 1));
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(now).bind(source);
                     for r in chunk {
                         query = query.bind(&r.email_key);
                     }
                     outcome.confirmed += query.execute(&mut *tx).await?.rows_affected();
                 }
                 let sql = format!(
-                    "INSERT INTO subscribers ({SUBSCRIBER_COLUMNS}) VALUES {} ON CONFLICT (email_key) DO NOTHING",
-                    rows(chunk.len(), 5, 6, "($1, $2, $3, $4, $1, $5, ", ", $1)")
+                    "{SQLITE_INSERT} {} ON CONFLICT (email_key) DO NOTHING",
+                    anonymous(chunk.len(), 12)
                 );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(now)
-                    .bind(status)
-                    .bind(source)
-                    .bind(confirmed_at)
-                    .bind(mails_in_window);
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for r in chunk {
                     query = query
                         .bind(r.id)
                         .bind(&r.email)
                         .bind(&r.email_key)
                         .bind(&r.name)
-                        .bind(&r.unsubscribe_secret);
+                        .bind(&r.unsubscribe_secret)
+                        .bind(status)
+                        .bind(source)
+                        .bind(now)
+                        .bind(now)
+                        .bind(confirmed_at)
+                        .bind(now)
+                        .bind(mails_in_window);
                 }
                 outcome.added += query.execute(&mut *tx).await?.rows_affected();
                 if consent == Consent::OptIn {
                     // Only readers this batch added have these ids.
                     let sql = format!(
                         "INSERT INTO confirmation_tokens (token_hash, subscriber_id, created_at, expires_at)
-                         SELECT v.column1, v.column2, $1, $2 FROM (VALUES {}) AS v
+                         SELECT v.column1, v.column2, ?, ? FROM (VALUES {}) AS v
                          JOIN subscribers s ON s.id = v.column2",
-                        rows(chunk.len(), 2, 3, "(", ")")
+                        anonymous(chunk.len(), 2)
                     );
                     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(expires_at);
                     for (r, opt_in) in opt_ins(chunk) {
@@ -211,11 +221,11 @@ pub async fn write_batch(
                     let sql = format!(
                         "INSERT INTO outgoing_mail (id, kind, subscriber_id, recipient, recipient_name, token,
                                                     status, attempts, next_attempt_at, created_at)
-                         SELECT v.column1, 'confirmation', s.id, s.email, s.name, v.column3, 'queued', 0, $1, $1
+                         SELECT v.column1, 'confirmation', s.id, s.email, s.name, v.column3, 'queued', 0, ?, ?
                          FROM (VALUES {}) AS v JOIN subscribers s ON s.id = v.column2",
-                        rows(chunk.len(), 3, 2, "(", ")")
+                        anonymous(chunk.len(), 3)
                     );
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(now);
                     for (r, opt_in) in opt_ins(chunk) {
                         query = query.bind(opt_in.mail_id).bind(r.id).bind(opt_in.token.as_str());
                     }
@@ -236,8 +246,7 @@ pub async fn write_batch(
             let secrets: Vec<&[u8]> = sorted.iter().map(|r| r.unsubscribe_secret.as_slice()).collect();
             let mut tx = pool.begin().await?;
             if consent == Consent::ConfirmedElsewhere {
-                let sql = concat!(confirm_pending!(), " = ANY($3::text[])");
-                outcome.confirmed = sqlx::query(sql)
+                outcome.confirmed = sqlx::query(CONFIRM_PENDING_POSTGRES)
                     .bind(now)
                     .bind(source)
                     .bind(&keys)
@@ -293,21 +302,10 @@ fn opt_ins(chunk: &[ImportedReader]) -> impl Iterator<Item = (&ImportedReader, &
     chunk.iter().filter_map(|r| r.opt_in.as_ref().map(|o| (r, o)))
 }
 
-/// `$first, $first+1, …`: `n` placeholders.
-fn placeholders(n: usize, per_row: usize, first: usize) -> String {
-    (0..n * per_row)
-        .map(|i| format!("${}", first + i))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `n` rows of `per_row` placeholders each, numbered from `first`, each
-/// written as `open` + placeholders + `close`.
-fn rows(n: usize, per_row: usize, first: usize, open: &str, close: &str) -> String {
-    (0..n)
-        .map(|row| format!("{open}{}{close}", placeholders(1, per_row, first + row * per_row)))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `(?, ?, …), (?, ?, …), …`: `rows` groups of `per_row` placeholders.
+fn anonymous(rows: usize, per_row: usize) -> String {
+    let row = format!("({})", vec!["?"; per_row].join(", "));
+    vec![row.as_str(); rows].join(", ")
 }
 
 /// One reader as an export lists them.

@@ -7,7 +7,9 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::helpers::{Backend, DropPoint, Outage, SmtpSink, TestApp, spawn_app, spawn_app_with_smtp, wait_until};
+use crate::helpers::{
+    Backend, DropPoint, Outage, SinkTls, SmtpSink, TestApp, spawn_app, spawn_app_with_smtp, wait_until,
+};
 
 async fn status_and_attempts(app: &TestApp, recipient: &str) -> (String, i32) {
     gazette::with_pool!(&app.db, pool => {
@@ -211,4 +213,102 @@ pub fn the_sink_speaks_smtp_and_goes_down_and_back_on_its_port() -> Result<(), l
         assert!(greeting.starts_with("220 "), "{greeting}");
     });
     Ok(())
+}
+
+/// STARTTLS, then AUTH LOGIN (lettre uses PLAIN, which the app's tests
+/// cover): the message records who sent it.
+pub fn the_sink_takes_auth_login_after_starttls() -> Result<(), libtest_mimic::Failed> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use tokio_rustls::rustls;
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let dir = std::env::temp_dir().join(format!("gazette-tls-{}", uuid::Uuid::new_v4().simple()));
+        let tls = SinkTls::create(&dir, "newsletter", "correct horse");
+        let smtp = SmtpSink::start_with_tls(tls.clone());
+
+        let mut plain = BufReader::new(TcpStream::connect(("127.0.0.1", smtp.port)).await.unwrap());
+        let ehlo = exchange(&mut plain, "").await + &exchange(&mut plain, "EHLO client.test\r\n").await;
+        assert!(ehlo.contains("STARTTLS") && !ehlo.contains("AUTH"), "{ehlo}");
+        assert!(
+            exchange(&mut plain, "MAIL FROM:<a@b.test>\r\n")
+                .await
+                .starts_with("530 ")
+        );
+        assert!(exchange(&mut plain, "STARTTLS\r\n").await.starts_with("220 "));
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(tls.ca_der.clone().into()).unwrap();
+        let config =
+            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let secured = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect(name, plain.into_inner())
+            .await
+            .unwrap();
+        let mut client = BufReader::new(secured);
+        let ehlo = exchange(&mut client, "EHLO client.test\r\n").await;
+        assert!(
+            ehlo.contains("AUTH PLAIN LOGIN") && !ehlo.contains("STARTTLS"),
+            "{ehlo}"
+        );
+        assert!(
+            exchange(&mut client, "AUTH LOGIN\r\n")
+                .await
+                .starts_with("334 VXNlcm5hbWU6")
+        );
+        let user = format!("{}\r\n", BASE64.encode("newsletter"));
+        assert!(exchange(&mut client, &user).await.starts_with("334 UGFzc3dvcmQ6"));
+        let wrong = format!("{}\r\n", BASE64.encode("battery staple"));
+        assert!(exchange(&mut client, &wrong).await.starts_with("535 "));
+        assert!(exchange(&mut client, "AUTH LOGIN\r\n").await.starts_with("334 "));
+        assert!(exchange(&mut client, &user).await.starts_with("334 "));
+        let right = format!("{}\r\n", BASE64.encode("correct horse"));
+        assert!(exchange(&mut client, &right).await.starts_with("235 "));
+        assert!(
+            exchange(&mut client, "MAIL FROM:<a@b.test>\r\n")
+                .await
+                .starts_with("250 ")
+        );
+        assert!(
+            exchange(&mut client, "RCPT TO:<ada@example.com>\r\n")
+                .await
+                .starts_with("250 ")
+        );
+        assert!(exchange(&mut client, "DATA\r\n").await.starts_with("354 "));
+        assert!(
+            exchange(&mut client, "Subject: hi\r\n\r\nbody\r\n.\r\n")
+                .await
+                .starts_with("250 ")
+        );
+        let received = smtp.wait_for("ada@example.com", 1).await;
+        assert_eq!(received[0].authenticated_as.as_deref(), Some("newsletter"));
+        let _ = std::fs::remove_dir_all(dir);
+    });
+    Ok(())
+}
+
+/// Sends `line` (unless empty) and reads one reply, all its lines.
+async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    client: &mut BufReader<S>,
+    line: &str,
+) -> String {
+    if !line.is_empty() {
+        client.get_mut().write_all(line.as_bytes()).await.unwrap();
+        client.get_mut().flush().await.unwrap();
+    }
+    let mut reply = String::new();
+    loop {
+        let mut next = String::new();
+        client.read_line(&mut next).await.unwrap();
+        reply.push_str(&next);
+        if next.len() < 4 || next.as_bytes()[3] != b'-' {
+            return reply;
+        }
+    }
 }

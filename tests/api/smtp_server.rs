@@ -83,6 +83,8 @@ pub struct SinkTls {
     /// The CA's certificate (PEM), for the client to trust.
     pub ca_file: PathBuf,
     implicit: bool,
+    /// The same certificate, DER-encoded, for a client in the test.
+    pub ca_der: Vec<u8>,
     cert_der: Vec<u8>,
     key_der: Vec<u8>,
     user: String,
@@ -106,6 +108,7 @@ impl SinkTls {
         Self {
             ca_file,
             implicit: false,
+            ca_der: ca.der().to_vec(),
             cert_der: cert.der().to_vec(),
             key_der: key.serialize_der(),
             user: user.to_owned(),
