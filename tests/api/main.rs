@@ -132,6 +132,8 @@ fn main() {
     trials.push(libtest_mimic::Trial::test(
         "ops::bad_operations_settings_stop_the_process_naming_the_key",
         ops::bad_operations_settings_stop_the_process_naming_the_key,
+    ));
+    trials.push(libtest_mimic::Trial::test(
         "smtp_faults::the_sink_takes_auth_login_after_starttls",
         smtp_faults::the_sink_takes_auth_login_after_starttls,
     ));
