@@ -8,5 +8,6 @@ pub mod digest;
 pub mod domain;
 pub mod mail;
 pub mod staff;
+pub mod subscriber_csv;
 pub mod telemetry;
 pub mod web;

@@ -132,7 +132,12 @@ impl Worker {
     }
 
     async fn deliver(&self, mail: QueuedMail) {
-        let composed = match self.render(&mail) {
+        // A test send's draft lives in its own table; read it first.
+        let rendered = match mail.test_send_id {
+            Some(id) => self.render_test_send(&mail, id).await,
+            None => self.render(&mail),
+        };
+        let composed = match rendered {
             Ok(composed) => composed,
             Err(why) => {
                 tracing::error!(mail_id = %mail.id, kind = %mail.kind, error = %why, "cannot render message; giving it up");
@@ -274,6 +279,17 @@ impl Worker {
             }
             other => Err(format!("unknown kind of mail `{other}`")),
         }
+    }
+
+    /// A draft issue a staff member sent to themselves (`digest_test`).
+    async fn render_test_send(&self, mail: &QueuedMail, id: Uuid) -> Result<Composed, String> {
+        let draft = crate::db::test_sends::find(&self.db, id)
+            .await
+            .map_err(|e| format!("cannot read the test send: {e}"))?
+            .ok_or("the test send's draft is gone")?;
+        self.composer
+            .digest_test(&mail.recipient, &draft.subject, &draft.html, &draft.text)
+            .map_err(|e| e.to_string())
     }
 
     async fn record(&self, mail: &QueuedMail, outcome: Outcome, error: &str) {

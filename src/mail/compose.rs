@@ -142,6 +142,17 @@ impl Composer {
         self.build(recipient, name, snapshot.subject, text, html, headers)
     }
 
+    /// A draft issue sent to staff as a test: marked in the subject, and
+    /// its unsubscribe link leads to a page that unsubscribes nobody (a
+    /// random token that matches no reader).
+    pub fn digest_test(&self, recipient: &str, subject: &str, html: &str, text: &str) -> Result<Composed, ComposeError> {
+        let nobody = UnsubscribeToken::generate(Uuid::nil());
+        let unsubscribe_url = format!("{}/unsubscribe?token={}", self.base_url, nobody.as_string());
+        let html = html.replace(render::UNSUBSCRIBE_URL, &unsubscribe_url);
+        let text = text.replace(render::UNSUBSCRIBE_URL, &unsubscribe_url);
+        self.build(recipient, "", &format!("[Test] {subject}"), text, html, Vec::new())
+    }
+
     fn build(
         &self,
         recipient: &str,
