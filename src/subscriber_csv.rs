@@ -62,7 +62,7 @@ pub fn parse(bytes: &[u8]) -> Vec<Result<ImportRow, RejectedRow>> {
         let record = match record {
             Ok(record) => record,
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(index as u64 + 1);
+                let line = e.position().map(|p| line_at(bytes, p.byte())).unwrap_or(index as u64 + 1);
                 rows.push(Err(RejectedRow {
                     line,
                     reason: format!("the line cannot be read as CSV: {e}"),
@@ -70,7 +70,12 @@ pub fn parse(bytes: &[u8]) -> Vec<Result<ImportRow, RejectedRow>> {
                 continue;
             }
         };
-        let line = record.position().map(|p| p.line()).unwrap_or(index as u64 + 1);
+        // The reader's own line count skips blank lines; count them from
+        // the record's byte offset so the numbers match an editor's.
+        let line = record
+            .position()
+            .map(|p| line_at(bytes, p.byte()))
+            .unwrap_or(index as u64 + 1);
         if record.iter().all(|f| f.is_empty()) {
             continue;
         }
@@ -112,6 +117,15 @@ pub fn parse(bytes: &[u8]) -> Vec<Result<ImportRow, RejectedRow>> {
         rows.push(Ok(ImportRow { line, email, name }));
     }
     rows
+}
+
+fn line_at(bytes: &[u8], offset: u64) -> u64 {
+    let mut end = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+    // A record's offset can point at the blank lines before it.
+    while end < bytes.len() && matches!(bytes[end], b'\r' | b'\n') {
+        end += 1;
+    }
+    1 + bytes[..end].iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 /// Imports parsed rows. Readers who unsubscribed or bounced are left alone

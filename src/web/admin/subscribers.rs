@@ -258,6 +258,7 @@ pub async fn import(
 struct ViewPage {
     c: Chrome,
     s: SubscriberRecord,
+    signed_up: String,
     history: Vec<(String, &'static str)>,
 }
 
@@ -293,7 +294,16 @@ pub async fn view(
     history.sort_by_key(|(t, _)| *t);
     let history = history.into_iter().map(|(t, what)| (when(Some(t)), what)).collect();
     let c = Chrome::new(&state.site, &session, Some(&staff));
-    html(StatusCode::OK, &ViewPage { c, s, history })
+    let signed_up = when(Some(s.signed_up_at));
+    html(
+        StatusCode::OK,
+        &ViewPage {
+            c,
+            s,
+            signed_up,
+            history,
+        },
+    )
 }
 
 pub async fn unsubscribe(
