@@ -4,6 +4,7 @@
 //! reason) when it is not, unless CI=true, where it must run.
 
 mod admin;
+mod admin_browser;
 mod cli;
 mod confirm;
 mod delivery;
@@ -93,6 +94,22 @@ fn main() {
             trials.push(helpers::trial(backend.clone(), name, *test));
         }
     }
+    // The browser test runs once, on SQLite: what it checks does not depend
+    // on the backend, and each run starts a browser.
+    let [sqlite, _] = Backend::all();
+    let browser = helpers::trial(
+        sqlite,
+        "admin_browser::staff_log_in_add_an_article_preview_test_and_send_in_chromium",
+        |backend| Box::pin(admin_browser::staff_log_in_add_an_article_preview_test_and_send_in_chromium(backend)),
+    );
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    trials.push(match admin_browser::missing_browser() {
+        Some(why) if !in_ci => {
+            eprintln!("skipping the browser test: {why}");
+            browser.with_ignored_flag(true).with_kind(format!("skipped: {why}"))
+        }
+        _ => browser,
+    });
     trials.push(libtest_mimic::Trial::test(
         "cli::help_lists_every_command",
         cli::help_lists_every_command,
