@@ -72,7 +72,7 @@ impl SessionKey {
 }
 
 fn decode_hex(raw: &str) -> Option<Vec<u8>> {
-    if raw.len() % 2 != 0 || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !raw.len().is_multiple_of(2) || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..raw.len())
@@ -83,7 +83,11 @@ fn decode_hex(raw: &str) -> Option<Vec<u8>> {
 
 impl fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() { "SessionKey(***)" } else { "SessionKey(unset)" })
+        f.write_str(if self.0.is_some() {
+            "SessionKey(***)"
+        } else {
+            "SessionKey(unset)"
+        })
     }
 }
 

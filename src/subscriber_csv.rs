@@ -62,7 +62,10 @@ pub fn parse(bytes: &[u8]) -> Vec<Result<ImportRow, RejectedRow>> {
         let record = match record {
             Ok(record) => record,
             Err(e) => {
-                let line = e.position().map(|p| line_at(bytes, p.byte())).unwrap_or(index as u64 + 1);
+                let line = e
+                    .position()
+                    .map(|p| line_at(bytes, p.byte()))
+                    .unwrap_or(index as u64 + 1);
                 rows.push(Err(RejectedRow {
                     line,
                     reason: format!("the line cannot be read as CSV: {e}"),
@@ -92,7 +95,10 @@ pub fn parse(bytes: &[u8]) -> Vec<Result<ImportRow, RejectedRow>> {
         }
         let reject = |reason: String| Err(RejectedRow { line, reason });
         if record.len() > 2 {
-            rows.push(reject(format!("expected 2 columns (email,name), found {}", record.len())));
+            rows.push(reject(format!(
+                "expected 2 columns (email,name), found {}",
+                record.len()
+            )));
             continue;
         }
         let email = match SubscriberEmail::parse(email) {
@@ -155,7 +161,11 @@ pub async fn import(
             (Some(left @ (SubscriberStatus::Unsubscribed | SubscriberStatus::Bounced)), _) => {
                 report.rejected.push(RejectedRow {
                     line: row.line,
-                    reason: format!("{} is {}: an import does not subscribe them again", row.email, left.as_str()),
+                    reason: format!(
+                        "{} is {}: an import does not subscribe them again",
+                        row.email,
+                        left.as_str()
+                    ),
                 });
             }
             (_, Consent::AlreadyGiven) => {
@@ -163,7 +173,13 @@ pub async fn import(
                 report.confirmed += 1;
             }
             (_, Consent::AskByEmail) => {
-                invitations.push(SignupRow::new(&row.email, &row.name, None, "import", &Token::generate()));
+                invitations.push(SignupRow::new(
+                    &row.email,
+                    &row.name,
+                    None,
+                    "import",
+                    &Token::generate(),
+                ));
                 report.invited += 1;
             }
         }
@@ -211,11 +227,19 @@ mod tests {
     fn rows_parse_with_line_numbers_and_reasons() {
         let csv = "email,name\nada@example.com,Ada\nnot-an-address,Bob\n\nzoe@example.com,\nADA@example.com,Ada again\n\"x@example.com\",\"Lovelace, Ada\"\n";
         let rows = parse(csv.as_bytes());
-        let ok: Vec<_> = rows.iter().filter_map(|r| r.as_ref().ok()).map(|r| (r.line, r.name.as_str())).collect();
+        let ok: Vec<_> = rows
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|r| (r.line, r.name.as_str()))
+            .collect();
         assert_eq!(ok, vec![(2, "Ada"), (7, "Lovelace, Ada")]);
         let bad: Vec<_> = rows.iter().filter_map(|r| r.as_ref().err()).map(|r| r.line).collect();
         assert_eq!(bad, vec![3, 5, 6]);
-        let reasons: Vec<_> = rows.iter().filter_map(|r| r.as_ref().err()).map(|r| r.reason.clone()).collect();
+        let reasons: Vec<_> = rows
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .map(|r| r.reason.clone())
+            .collect();
         assert!(reasons[0].starts_with("email:"), "{reasons:?}");
         assert!(reasons[1].starts_with("name:"), "{reasons:?}");
         assert_eq!(reasons[2], "the same address as line 2");

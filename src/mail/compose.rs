@@ -145,7 +145,13 @@ impl Composer {
     /// A draft issue sent to staff as a test: marked in the subject, and
     /// its unsubscribe link leads to a page that unsubscribes nobody (a
     /// random token that matches no reader).
-    pub fn digest_test(&self, recipient: &str, subject: &str, html: &str, text: &str) -> Result<Composed, ComposeError> {
+    pub fn digest_test(
+        &self,
+        recipient: &str,
+        subject: &str,
+        html: &str,
+        text: &str,
+    ) -> Result<Composed, ComposeError> {
         let nobody = UnsubscribeToken::generate(Uuid::nil());
         let unsubscribe_url = format!("{}/unsubscribe?token={}", self.base_url, nobody.as_string());
         let html = html.replace(render::UNSUBSCRIBE_URL, &unsubscribe_url);

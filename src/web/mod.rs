@@ -120,10 +120,12 @@ impl Application {
                 base_url: settings.server.base_url.clone(),
             });
             (
-                Some(serve(listener, state, admin, session_key).map_err(|source| BuildError::Listen {
-                    address: "listener".into(),
-                    source,
-                })?),
+                Some(
+                    serve(listener, state, admin, session_key).map_err(|source| BuildError::Listen {
+                        address: "listener".into(),
+                        source,
+                    })?,
+                ),
                 port,
             )
         } else {

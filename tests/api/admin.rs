@@ -31,7 +31,10 @@ pub fn csrf_in(page: &str) -> String {
 
 pub fn hidden_field(page: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = page.find(&marker).unwrap_or_else(|| panic!("the page has a {name} field")) + marker.len();
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("the page has a {name} field"))
+        + marker.len();
     page[start..].chars().take_while(|c| *c != '"').collect()
 }
 
@@ -80,7 +83,8 @@ impl StaffClient {
 
     pub async fn log_in(&mut self, email: &str, password: &str) -> reqwest::Response {
         self.page("/admin/login").await;
-        self.post("/admin/login", &[("email", email), ("password", password)]).await
+        self.post("/admin/login", &[("email", email), ("password", password)])
+            .await
     }
 }
 
@@ -89,7 +93,11 @@ pub async fn add_staff(app: &TestApp, email: &str, password: &str) {
         .await
         .unwrap();
     let email = SubscriberEmail::parse(email).unwrap();
-    assert!(gazette::db::staff::add(&app.db, &email, &hash, Utc::now()).await.unwrap());
+    assert!(
+        gazette::db::staff::add(&app.db, &email, &hash, Utc::now())
+            .await
+            .unwrap()
+    );
 }
 
 /// A logged-in staff client on `app`.
@@ -124,7 +132,11 @@ pub fn first_id(page: &str, prefix: &str) -> String {
 }
 
 fn location(response: &reqwest::Response) -> &str {
-    response.headers().get(LOCATION).map(|v| v.to_str().unwrap()).unwrap_or("")
+    response
+        .headers()
+        .get(LOCATION)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or("")
 }
 
 fn concrete(path: &str) -> String {
@@ -135,7 +147,11 @@ fn concrete(path: &str) -> String {
 pub async fn every_admin_route_but_login_sends_anonymous_visitors_to_the_login_page(backend: Backend) {
     let app = spawn_app(&backend).await;
     let routes = route_list();
-    assert!(routes.len() >= 30, "the list holds every admin route ({})", routes.len());
+    assert!(
+        routes.len() >= 30,
+        "the list holds every admin route ({})",
+        routes.len()
+    );
     let anonymous = StaffClient::new(&app);
     for (method, path) in &routes {
         if PUBLIC_PATHS.contains(&path.as_str()) {
@@ -162,24 +178,47 @@ pub async fn a_staff_member_logs_in_and_out_with_a_safe_cookie(backend: Backend)
     add_staff(&app, STAFF_EMAIL, STAFF_PASSWORD).await;
     let mut staff = StaffClient::new(&app);
     let login_page = staff.get("/admin/login").await;
-    let anonymous_cookie = login_page.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    let anonymous_cookie = login_page
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     staff.csrf = csrf_in(&login_page.text().await.unwrap());
     let response = staff
-        .post("/admin/login", &[("email", " Editor@Gazette.test "), ("password", STAFF_PASSWORD)])
+        .post(
+            "/admin/login",
+            &[("email", " Editor@Gazette.test "), ("password", STAFF_PASSWORD)],
+        )
         .await;
     assert_eq!((response.status().as_u16(), location(&response)), (303, "/admin"));
-    let cookie = response.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_ne!(cookie, anonymous_cookie, "a new cookie at login");
     for attribute in ["gazette_admin=", "HttpOnly", "SameSite=Lax", "Path=/admin"] {
         assert!(cookie.contains(attribute), "{attribute} in {cookie}");
     }
     assert!(!cookie.contains("Secure"), "plain http: no Secure flag ({cookie})");
-    assert!(!cookie.contains(STAFF_EMAIL) && !cookie.contains("staff_id"), "the cookie is encrypted");
+    assert!(
+        !cookie.contains(STAFF_EMAIL) && !cookie.contains("staff_id"),
+        "the cookie is encrypted"
+    );
     let dashboard = staff.page("/admin").await;
     assert!(dashboard.contains("Dashboard") && dashboard.contains(STAFF_EMAIL));
     let response = staff.get("/admin").await;
     assert_eq!(response.headers().get("cache-control").unwrap(), "no-store");
-    let csp = response.headers().get("content-security-policy").unwrap().to_str().unwrap();
+    let csp = response
+        .headers()
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe"), "{csp}");
     let response = staff.post("/admin/logout", &[]).await;
     assert_eq!((response.status().as_u16(), location(&response)), (303, "/admin/login"));
@@ -202,7 +241,9 @@ async fn timed_login(app: &TestApp, email: &str, password: &str) -> (u16, String
     let mut client = StaffClient::new(app);
     client.page("/admin/login").await;
     let start = Instant::now();
-    let response = client.post("/admin/login", &[("email", email), ("password", password)]).await;
+    let response = client
+        .post("/admin/login", &[("email", email), ("password", password)])
+        .await;
     let elapsed = start.elapsed();
     let status = response.status().as_u16();
     let body = response.text().await.unwrap();
@@ -225,7 +266,8 @@ pub async fn an_unknown_address_and_a_wrong_password_get_the_same_answer_in_the_
         wrong.push(elapsed);
         assert_eq!(status, 401);
         assert_eq!(message, "That email address and password do not match a staff account.");
-        let (status_u, message_u, elapsed_u) = timed_login(&app, "nobody@gazette.test", "not the password at all").await;
+        let (status_u, message_u, elapsed_u) =
+            timed_login(&app, "nobody@gazette.test", "not the password at all").await;
         unknown.push(elapsed_u);
         assert_eq!((status_u, message_u), (status, message));
     }
@@ -256,16 +298,32 @@ pub async fn login_attempts_past_the_limits_get_a_429_page(backend: Backend) {
     let mut client = StaffClient::new(&app);
     client.page("/admin/login").await;
     let response = client
-        .post("/admin/login", &[("email", "EDITOR@gazette.test"), ("password", STAFF_PASSWORD)])
+        .post(
+            "/admin/login",
+            &[("email", "EDITOR@gazette.test"), ("password", STAFF_PASSWORD)],
+        )
         .await;
-    assert_eq!(response.status(), 429, "the account's limit holds even for the right password");
+    assert_eq!(
+        response.status(),
+        429,
+        "the account's limit holds even for the right password"
+    );
     assert!(response.headers().get("retry-after").is_some());
     assert!(response.text().await.unwrap().contains("Too many login attempts"));
     // Another account from the same address still may try, until the
     // address's own limit.
-    assert_eq!(timed_login(&app, "other@gazette.test", "wrong password here").await.0, 401);
-    assert_eq!(timed_login(&app, "third@gazette.test", "wrong password here").await.0, 401);
-    assert_eq!(timed_login(&app, "fourth@gazette.test", "wrong password here").await.0, 429);
+    assert_eq!(
+        timed_login(&app, "other@gazette.test", "wrong password here").await.0,
+        401
+    );
+    assert_eq!(
+        timed_login(&app, "third@gazette.test", "wrong password here").await.0,
+        401
+    );
+    assert_eq!(
+        timed_login(&app, "fourth@gazette.test", "wrong password here").await.0,
+        429
+    );
 }
 
 pub async fn forms_without_the_token_or_from_another_site_get_403_and_change_nothing(backend: Backend) {
@@ -326,17 +384,32 @@ pub async fn changing_the_password_needs_the_current_one_and_ends_other_sessions
     staff.page("/admin/account").await;
     let new = "a much longer new passphrase";
     let response = staff
-        .post("/admin/account/password", &[("current", "wrong"), ("new", new), ("repeat", new)])
+        .post(
+            "/admin/account/password",
+            &[("current", "wrong"), ("new", new), ("repeat", new)],
+        )
         .await;
     assert_eq!(response.status(), 400);
-    assert!(response.text().await.unwrap().contains("The current password is not right."));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("The current password is not right.")
+    );
     let response = staff
-        .post("/admin/account/password", &[("current", STAFF_PASSWORD), ("new", "short"), ("repeat", "short")])
+        .post(
+            "/admin/account/password",
+            &[("current", STAFF_PASSWORD), ("new", "short"), ("repeat", "short")],
+        )
         .await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("at least 12 characters"));
     let response = staff
-        .post("/admin/account/password", &[("current", STAFF_PASSWORD), ("new", new), ("repeat", new)])
+        .post(
+            "/admin/account/password",
+            &[("current", STAFF_PASSWORD), ("new", new), ("repeat", new)],
+        )
         .await;
     assert_eq!(response.status(), 303);
     assert!(staff.page("/admin/account").await.contains("Your password is changed."));
@@ -356,7 +429,10 @@ pub async fn staff_add_edit_leave_out_regenerate_and_delete_an_article(backend: 
         .await;
     assert_eq!(response.status(), 400);
     let page = response.text().await.unwrap();
-    assert!(page.contains("Address:") && page.contains("Title: the title is empty"), "{page}");
+    assert!(
+        page.contains("Address:") && page.contains("Title: the title is empty"),
+        "{page}"
+    );
     let body = "The river rose overnight. Towns emptied by morning. Aid arrived at noon.";
     let response = staff
         .post(
@@ -371,9 +447,15 @@ pub async fn staff_add_edit_leave_out_regenerate_and_delete_an_article(backend: 
             ],
         )
         .await;
-    assert_eq!((response.status().as_u16(), location(&response)), (303, "/admin/articles"));
+    assert_eq!(
+        (response.status().as_u16(), location(&response)),
+        (303, "/admin/articles")
+    );
     let list = staff.page("/admin/articles?q=FLOODS").await;
-    assert!(list.contains("Floods in the north") && list.contains("generated"), "{list}");
+    assert!(
+        list.contains("Floods in the north") && list.contains("generated"),
+        "{list}"
+    );
     assert!(!staff.page("/admin/articles?q=50%25_off").await.contains("Floods"));
     let id = first_id(&list, "/admin/articles/");
     let issues = staff.page("/admin/issues").await;
@@ -383,17 +465,30 @@ pub async fn staff_add_edit_leave_out_regenerate_and_delete_an_article(backend: 
     let response = staff
         .post(
             &format!("/admin/articles/{id}"),
-            &[("title", "Floods in the north"), ("published", "2999-01-01T00:00"), ("summary", "Our own words.")],
+            &[
+                ("title", "Floods in the north"),
+                ("published", "2999-01-01T00:00"),
+                ("summary", "Our own words."),
+            ],
         )
         .await;
     assert_eq!(response.status(), 303);
     let edit = staff.page(&format!("/admin/articles/{id}")).await;
-    assert!(edit.contains("Our own words.") && edit.contains("(from: staff)"), "{edit}");
+    assert!(
+        edit.contains("Our own words.") && edit.contains("(from: staff)"),
+        "{edit}"
+    );
     assert!(staff.page("/admin/articles").await.contains("left out"));
-    assert!(!staff.page("/admin/issues").await.contains("Floods in the north"), "left out of the draft");
+    assert!(
+        !staff.page("/admin/issues").await.contains("Floods in the north"),
+        "left out of the draft"
+    );
 
     let response = staff
-        .post(&format!("/admin/articles/{id}"), &[("title", "x"), ("published", "yesterday"), ("summary", "s")])
+        .post(
+            &format!("/admin/articles/{id}"),
+            &[("title", "x"), ("published", "yesterday"), ("summary", "s")],
+        )
         .await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("is not like 2026-11-27T09:30"));
@@ -401,7 +496,10 @@ pub async fn staff_add_edit_leave_out_regenerate_and_delete_an_article(backend: 
     let response = staff.post(&format!("/admin/articles/{id}/regenerate"), &[]).await;
     assert_eq!(response.status(), 303);
     let edit = staff.page(&format!("/admin/articles/{id}")).await;
-    assert!(edit.contains("The river rose overnight.") && edit.contains("(from: generated)"), "{edit}");
+    assert!(
+        edit.contains("The river rose overnight.") && edit.contains("(from: generated)"),
+        "{edit}"
+    );
 
     let response = staff.post(&format!("/admin/articles/{id}/delete"), &[]).await;
     assert_eq!(response.status(), 303);
@@ -409,7 +507,9 @@ pub async fn staff_add_edit_leave_out_regenerate_and_delete_an_article(backend: 
     assert_eq!(staff.get(&format!("/admin/articles/{id}")).await.status(), 404);
     assert_eq!(staff.get("/admin/articles/not-a-uuid").await.status(), 404);
     staff.page("/admin/articles").await;
-    let response = staff.post("/admin/articles/import", &[("feed_url", "/etc/passwd")]).await;
+    let response = staff
+        .post("/admin/articles/import", &[("feed_url", "/etc/passwd")])
+        .await;
     assert_eq!(response.status(), 400, "only web addresses are fetched");
 }
 
@@ -419,7 +519,11 @@ pub async fn add_article(staff: &mut StaffClient, title: &str) {
     let response = staff
         .post(
             "/admin/articles",
-            &[("url", &url), ("title", title), ("summary", "What happened, in one line.")],
+            &[
+                ("url", &url),
+                ("title", title),
+                ("summary", "What happened, in one line."),
+            ],
         )
         .await;
     assert_eq!(response.status(), 303);
@@ -432,28 +536,53 @@ pub async fn a_test_send_reaches_the_staff_member_once_even_when_submitted_twice
     let page = staff.page("/admin/issues").await;
     let key = hidden_field(&page, "key");
     for _ in 0..2 {
-        let response = staff.post("/admin/issues/test", &[("key", &key), ("recipients", "")]).await;
+        let response = staff
+            .post("/admin/issues/test", &[("key", &key), ("recipients", "")])
+            .await;
         assert_eq!(response.status(), 303);
     }
     let received = app.smtp.wait_for(STAFF_EMAIL, 1).await;
     let subject = received[0].parsed().subject().unwrap().to_owned();
-    assert!(subject.starts_with("[Test] ") && subject.contains("Floods in the north"), "{subject}");
+    assert!(
+        subject.starts_with("[Test] ") && subject.contains("Floods in the north"),
+        "{subject}"
+    );
     assert!(received[0].text().contains("What happened, in one line."));
     let response = staff
-        .post("/admin/issues/test", &[("key", &uuid::Uuid::new_v4().to_string()), ("recipients", "a@gazette.test, b@gazette.test")])
+        .post(
+            "/admin/issues/test",
+            &[
+                ("key", &uuid::Uuid::new_v4().to_string()),
+                ("recipients", "a@gazette.test, b@gazette.test"),
+            ],
+        )
         .await;
     assert_eq!(response.status(), 303);
     app.smtp.wait_for("a@gazette.test", 1).await;
     app.smtp.wait_for("b@gazette.test", 1).await;
     let response = staff
-        .post("/admin/issues/test", &[("key", &uuid::Uuid::new_v4().to_string()), ("recipients", "a@gazette.test, oops")])
+        .post(
+            "/admin/issues/test",
+            &[
+                ("key", &uuid::Uuid::new_v4().to_string()),
+                ("recipients", "a@gazette.test, oops"),
+            ],
+        )
         .await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("oops"));
     app.wait_for_empty_queue().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.smtp.received_for(STAFF_EMAIL).len(), 1, "the repeated form sent nothing more");
-    assert_eq!(app.count("SELECT COUNT(*) FROM deliveries").await, 0, "a test is not the issue");
+    assert_eq!(
+        app.smtp.received_for(STAFF_EMAIL).len(),
+        1,
+        "the repeated form sent nothing more"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM deliveries").await,
+        0,
+        "a test is not the issue"
+    );
 }
 
 pub async fn send_now_asks_first_and_queues_the_issue_once_for_a_double_submit(backend: Backend) {
@@ -461,11 +590,19 @@ pub async fn send_now_asks_first_and_queues_the_issue_once_for_a_double_submit(b
     let mut staff = staff_session(&app).await;
     add_confirmed_reader(&app, "ada@example.com", "Ada").await;
     add_confirmed_reader(&app, "bob@example.com", "Bob").await;
-    assert_eq!(staff.get("/admin/issues/send").await.status(), 400, "nothing to send yet");
+    assert_eq!(
+        staff.get("/admin/issues/send").await.status(),
+        400,
+        "nothing to send yet"
+    );
     add_article(&mut staff, "Floods in the north").await;
     let confirm = staff.page("/admin/issues/send").await;
     assert!(confirm.contains("2 confirmed readers"), "{confirm}");
-    assert_eq!(app.count("SELECT COUNT(*) FROM issues").await, 0, "asking changes nothing");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM issues").await,
+        0,
+        "asking changes nothing"
+    );
     let key = hidden_field(&confirm, "key");
     let form = [("key", key.as_str())];
     let (first, second) = tokio::join!(
@@ -481,18 +618,34 @@ pub async fn send_now_asks_first_and_queues_the_issue_once_for_a_double_submit(b
     let week = location(&first).rsplit('/').next().unwrap().to_owned();
     let progress = format!("/admin/issues/{week}/progress");
     wait_until(Duration::from_secs(10), "the issue to finish", || async {
-        staff.get(&progress).await.text().await.unwrap().contains("\"state\":\"sent\"")
+        staff
+            .get(&progress)
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("\"state\":\"sent\"")
     })
     .await;
     let json = staff.get(&progress).await.text().await.unwrap();
-    assert!(json.contains("\"sent\":2") && json.contains("\"total\":2") && json.contains("\"failed\":0"), "{json}");
+    assert!(
+        json.contains("\"sent\":2") && json.contains("\"total\":2") && json.contains("\"failed\":0"),
+        "{json}"
+    );
     let page = staff.page(&format!("/admin/issues/{week}")).await;
     assert!(page.contains("data-progress-url") && page.contains("<script src=\"/static/admin.js\">"));
     // A new key cannot send the week twice either.
-    let response = staff.post("/admin/issues/send", &[("key", &uuid::Uuid::new_v4().to_string())]).await;
+    let response = staff
+        .post("/admin/issues/send", &[("key", &uuid::Uuid::new_v4().to_string())])
+        .await;
     assert_eq!(response.status(), 303);
     assert_eq!(app.count("SELECT COUNT(*) FROM deliveries").await, 2);
-    assert!(staff.page(&format!("/admin/issues/{week}")).await.contains("had already been sent"));
+    assert!(
+        staff
+            .page(&format!("/admin/issues/{week}"))
+            .await
+            .contains("had already been sent")
+    );
     assert_eq!(app.smtp.received_for("ada@example.com").len(), 1);
     let response = staff.post("/admin/issues/send", &[("key", "")]).await;
     assert_eq!(response.status(), 400);
@@ -514,16 +667,33 @@ pub async fn staff_pause_resume_cancel_a_send_and_retry_failed_copies(backend: B
     let due = "SELECT COUNT(*) FROM deliveries WHERE status = 'queued' AND next_attempt_at < '3000-01-01'";
     assert_eq!(app.count(due).await, 3);
     assert_eq!(staff.post(&format!("{issue}/pause"), &[]).await.status(), 303);
-    assert!(staff.page(&issue).await.contains("<strong data-field=\"state\">paused</strong>"));
+    assert!(
+        staff
+            .page(&issue)
+            .await
+            .contains("<strong data-field=\"state\">paused</strong>")
+    );
     assert_eq!(app.count(due).await, 0, "paused copies are not due");
     staff.post(&format!("{issue}/pause"), &[]).await;
-    assert!(staff.page(&issue).await.contains("Nothing to pause: the issue is paused."));
+    assert!(
+        staff
+            .page(&issue)
+            .await
+            .contains("Nothing to pause: the issue is paused.")
+    );
     assert_eq!(staff.post(&format!("{issue}/resume"), &[]).await.status(), 303);
     assert_eq!(app.count(due).await, 3);
     assert_eq!(staff.post(&format!("{issue}/cancel"), &[]).await.status(), 303);
     let page = staff.page(&issue).await;
-    assert!(page.contains("<strong data-field=\"state\">cancelled</strong>"), "{page}");
-    assert_eq!(app.count("SELECT COUNT(*) FROM deliveries WHERE status = 'skipped'").await, 3);
+    assert!(
+        page.contains("<strong data-field=\"state\">cancelled</strong>"),
+        "{page}"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM deliveries WHERE status = 'skipped'")
+            .await,
+        3
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM issues WHERE status = 'sent'").await, 1);
     // "Retry failed" on a finished issue with failures.
     gazette::with_pool!(&app.db, pool => {
@@ -536,10 +706,14 @@ pub async fn staff_pause_resume_cancel_a_send_and_retry_failed_copies(backend: B
     assert!(staff.page(&issue).await.contains("Retry the 3 failed"));
     assert_eq!(staff.post(&format!("{issue}/retry"), &[]).await.status(), 303);
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM deliveries WHERE status = 'queued' AND attempts = 0").await,
+        app.count("SELECT COUNT(*) FROM deliveries WHERE status = 'queued' AND attempts = 0")
+            .await,
         3
     );
-    assert_eq!(app.count("SELECT COUNT(*) FROM issues WHERE status = 'sending'").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM issues WHERE status = 'sending'").await,
+        1
+    );
 }
 
 pub async fn staff_search_filter_view_and_unsubscribe_readers(backend: Backend) {
@@ -553,7 +727,10 @@ pub async fn staff_search_filter_view_and_unsubscribe_readers(backend: Backend) 
     let confirmed = staff.page("/admin/subscribers?status=confirmed").await;
     assert!(confirmed.contains("2 readers") && !confirmed.contains("zoe@example.com"));
     let search = staff.page("/admin/subscribers?q=LOVELACE").await;
-    assert!(search.contains("1 readers") && search.contains("ada@example.com"), "{search}");
+    assert!(
+        search.contains("1 readers") && search.contains("ada@example.com"),
+        "{search}"
+    );
     // `_` is a letter here, not a wildcard.
     assert!(staff.page("/admin/subscribers?q=a_a").await.contains("0 readers"));
     let response = staff.get("/admin/subscribers?status=vip").await;
@@ -562,12 +739,29 @@ pub async fn staff_search_filter_view_and_unsubscribe_readers(backend: Backend) 
     let pending = staff.page("/admin/subscribers?q=zoe").await;
     let id = first_id(&pending, "/admin/subscribers/");
     let record = staff.page(&format!("/admin/subscribers/{id}")).await;
-    assert!(record.contains("from IP address 127.0.0.1") && record.contains("through <strong>web form</strong>"), "{record}");
+    assert!(
+        record.contains("from IP address 127.0.0.1") && record.contains("through <strong>web form</strong>"),
+        "{record}"
+    );
     let response = staff.post(&format!("/admin/subscribers/{id}/unsubscribe"), &[]).await;
     assert_eq!(response.status(), 303);
-    assert_eq!(app.subscriber_status("zoe@example.com").await.as_deref(), Some("unsubscribed"));
-    assert!(staff.page(&format!("/admin/subscribers/{id}")).await.contains("unsubscribed"));
-    assert_eq!(staff.get("/admin/subscribers/0192f0c4-0000-7000-8000-000000000001").await.status(), 404);
+    assert_eq!(
+        app.subscriber_status("zoe@example.com").await.as_deref(),
+        Some("unsubscribed")
+    );
+    assert!(
+        staff
+            .page(&format!("/admin/subscribers/{id}"))
+            .await
+            .contains("unsubscribed")
+    );
+    assert_eq!(
+        staff
+            .get("/admin/subscribers/0192f0c4-0000-7000-8000-000000000001")
+            .await
+            .status(),
+        404
+    );
 }
 
 pub async fn erasing_a_reader_removes_their_personal_data_and_keeps_an_anonymous_count(backend: Backend) {
@@ -580,26 +774,49 @@ pub async fn erasing_a_reader_removes_their_personal_data_and_keeps_an_anonymous
     staff.page(&format!("/admin/subscribers/{id}")).await;
     let response = staff.post(&format!("/admin/subscribers/{id}/erase"), &[]).await;
     assert_eq!(response.status(), 400, "erasing needs the box ticked");
-    assert_eq!(app.count("SELECT COUNT(*) FROM subscribers WHERE erased_at IS NOT NULL").await, 0);
-    let response = staff.post(&format!("/admin/subscribers/{id}/erase"), &[("confirm", "on")]).await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM subscribers WHERE erased_at IS NOT NULL")
+            .await,
+        0
+    );
+    let response = staff
+        .post(&format!("/admin/subscribers/{id}/erase"), &[("confirm", "on")])
+        .await;
     assert_eq!(response.status(), 303);
-    assert_eq!(app.count("SELECT COUNT(*) FROM subscribers").await, 2, "the row stays, anonymous");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM subscribers").await,
+        2,
+        "the row stays, anonymous"
+    );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM subscribers WHERE email LIKE '%zoe%' OR name LIKE '%Zo%' OR signup_ip IS NOT NULL AND erased_at IS NOT NULL").await,
         0
     );
-    assert_eq!(app.count("SELECT COUNT(*) FROM outgoing_mail WHERE recipient LIKE '%zoe%'").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE recipient LIKE '%zoe%'")
+            .await,
+        0
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM confirmation_tokens").await, 0);
     let record = staff.page(&format!("/admin/subscribers/{id}")).await;
     assert!(record.contains("An erased reader") && !record.contains("zoe@example.com"));
     let dashboard = staff.page("/admin").await;
-    assert!(dashboard.contains("<strong>1</strong>erased") && dashboard.contains("<strong>1</strong>confirmed"), "{dashboard}");
-    assert!(!staff.page("/admin/subscribers").await.contains("erased-"), "erased readers are not listed");
+    assert!(
+        dashboard.contains("<strong>1</strong>erased") && dashboard.contains("<strong>1</strong>confirmed"),
+        "{dashboard}"
+    );
+    assert!(
+        !staff.page("/admin/subscribers").await.contains("erased-"),
+        "erased readers are not listed"
+    );
     let export = staff.get("/admin/subscribers/export.csv").await.text().await.unwrap();
     assert_eq!(export.lines().count(), 2, "{export}");
     // The address can sign up again as a new reader.
     app.sign_up("Zoë Again", "zoe@example.com").await;
-    assert_eq!(app.subscriber_status("zoe@example.com").await.as_deref(), Some("pending"));
+    assert_eq!(
+        app.subscriber_status("zoe@example.com").await.as_deref(),
+        Some("pending")
+    );
 }
 
 pub async fn the_csv_export_holds_the_current_filter(backend: Backend) {
@@ -614,23 +831,48 @@ pub async fn the_csv_export_holds_the_current_filter(backend: Backend) {
     staff.page("/admin/subscribers").await;
     let response = staff.get("/admin/subscribers/export.csv?status=confirmed").await;
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers().get("content-type").unwrap(), "text/csv; charset=utf-8");
-    assert!(response.headers().get("content-disposition").unwrap().to_str().unwrap().starts_with("attachment"));
-    assert!(response.headers().get("content-length").is_none(), "streamed, not built whole");
+    assert_eq!(
+        response.headers().get("content-type").unwrap(),
+        "text/csv; charset=utf-8"
+    );
+    assert!(
+        response
+            .headers()
+            .get("content-disposition")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert!(
+        response.headers().get("content-length").is_none(),
+        "streamed, not built whole"
+    );
     let csv = response.text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "email,name,status,signed_up_at,confirmed_at");
     assert_eq!(lines.len(), 1 + 1205, "every confirmed reader once, across pages");
     assert!(!csv.contains("pending@example.com"));
     assert!(csv.contains("comma@example.com,\"Lovelace, Ada\",confirmed,"), "quoted");
-    assert!(csv.contains("formula@example.com,\"'=HYPERLINK(\"\"http://x\"\",\"\"Click\"\")\""), "defused");
+    assert!(
+        csv.contains("formula@example.com,\"'=HYPERLINK(\"\"http://x\"\",\"\"Click\"\")\""),
+        "defused"
+    );
     let mut emails: Vec<&str> = lines[1..].iter().map(|l| l.split(',').next().unwrap()).collect();
     emails.dedup();
     assert_eq!(emails.len(), 1205);
-    let only = staff.get("/admin/subscribers/export.csv?q=pending").await.text().await.unwrap();
+    let only = staff
+        .get("/admin/subscribers/export.csv?q=pending")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert_eq!(only.lines().count(), 2);
     assert!(only.contains("pending@example.com,Pending Person,pending,"));
-    assert_eq!(staff.get("/admin/subscribers/export.csv?status=nope").await.status(), 400);
+    assert_eq!(
+        staff.get("/admin/subscribers/export.csv?status=nope").await.status(),
+        400
+    );
 }
 
 pub async fn the_csv_import_reports_rejected_rows_and_asks_new_readers_to_opt_in(backend: Backend) {
@@ -652,21 +894,51 @@ pub async fn the_csv_import_reports_rejected_rows_and_asks_new_readers_to_opt_in
         ("5", "the same address as line 2"),
         ("6", "known@example.com is unsubscribed"),
     ] {
-        assert!(page.contains(&format!("<tr><td>{line}</td><td>{reason}")), "line {line}: {page}");
+        assert!(
+            page.contains(&format!("<tr><td>{line}</td><td>{reason}")),
+            "line {line}: {page}"
+        );
     }
-    assert_eq!(app.subscriber_status("new@example.com").await.as_deref(), Some("pending"));
+    assert_eq!(
+        app.subscriber_status("new@example.com").await.as_deref(),
+        Some("pending")
+    );
     app.smtp.wait_for("new@example.com", 1).await;
-    assert_eq!(app.subscriber_status("known@example.com").await.as_deref(), Some("unsubscribed"));
+    assert_eq!(
+        app.subscriber_status("known@example.com").await.as_deref(),
+        Some("unsubscribed")
+    );
 
     let response = staff
-        .post("/admin/subscribers/import", &[("csv", "vouched@example.com,Vouched\nnew@example.com,New\n"), ("consented", "on")])
+        .post(
+            "/admin/subscribers/import",
+            &[
+                ("csv", "vouched@example.com,Vouched\nnew@example.com,New\n"),
+                ("consented", "on"),
+            ],
+        )
         .await;
     assert_eq!(response.status(), 200);
-    assert!(response.text().await.unwrap().contains("0 sent an opt-in email, 2 added as confirmed"));
-    assert_eq!(app.subscriber_status("vouched@example.com").await.as_deref(), Some("confirmed"));
-    assert_eq!(app.subscriber_status("new@example.com").await.as_deref(), Some("confirmed"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("0 sent an opt-in email, 2 added as confirmed")
+    );
+    assert_eq!(
+        app.subscriber_status("vouched@example.com").await.as_deref(),
+        Some("confirmed")
+    );
+    assert_eq!(
+        app.subscriber_status("new@example.com").await.as_deref(),
+        Some("confirmed")
+    );
     app.wait_for_empty_queue().await;
-    assert!(app.smtp.received_for("vouched@example.com").is_empty(), "no opt-in email when consent is given");
+    assert!(
+        app.smtp.received_for("vouched@example.com").is_empty(),
+        "no opt-in email when consent is given"
+    );
     let response = staff.post("/admin/subscribers/import", &[("csv", "\n\n")]).await;
     assert_eq!(response.status(), 400);
 }
@@ -680,13 +952,30 @@ pub async fn the_preview_is_the_digest_in_a_sandboxed_frame_with_its_text_part(b
     assert!(page.contains("<pre class=\"textpart\">") && page.contains("What happened, in one line."));
     let response = staff.get("/admin/issues/preview.html").await;
     assert_eq!(response.status(), 200);
-    let csp = response.headers().get("content-security-policy").unwrap().to_str().unwrap().to_owned();
-    assert!(csp.contains("frame-ancestors 'self'") && csp.contains("sandbox") && !csp.contains("script-src"), "{csp}");
+    let csp = response
+        .headers()
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'self'") && csp.contains("sandbox") && !csp.contains("script-src"),
+        "{csp}"
+    );
     let html = response.text().await.unwrap();
     assert!(html.contains("Floods in the north") && !html.contains("%%UNSUBSCRIBE_URL%%"));
     let page_csp = staff.get("/admin/issues").await;
-    let page_csp = page_csp.headers().get("content-security-policy").unwrap().to_str().unwrap();
+    let page_csp = page_csp
+        .headers()
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap();
     assert!(page_csp.contains("frame-src 'self'") && page_csp.contains("frame-ancestors 'none'"));
     let script = staff.get("/static/admin.js").await;
-    assert_eq!(script.headers().get("content-type").unwrap(), "text/javascript; charset=utf-8");
+    assert_eq!(
+        script.headers().get("content-type").unwrap(),
+        "text/javascript; charset=utf-8"
+    );
 }

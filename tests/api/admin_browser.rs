@@ -31,7 +31,9 @@ fn find_program(name: &str) -> Option<PathBuf> {
 /// Why the browser test cannot run here, if it cannot.
 pub fn missing_browser() -> Option<String> {
     if !PathBuf::from(CHROMIUM).is_file() {
-        return Some(format!("{CHROMIUM} is not installed (apt-get install chromium chromium-driver)"));
+        return Some(format!(
+            "{CHROMIUM} is not installed (apt-get install chromium chromium-driver)"
+        ));
     }
     if find_program("chromedriver").is_none() {
         return Some("chromedriver is not on PATH (apt-get install chromium-driver)".into());
@@ -51,7 +53,11 @@ struct Driver {
 
 impl Driver {
     fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -106,7 +112,10 @@ async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
 }
 
 async fn fill(client: &Client, id: &str, text: &str) {
-    let field = client.find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}"));
+    let field = client
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"));
     field.clear().await.unwrap();
     field.send_keys(text).await.unwrap();
 }
@@ -159,12 +168,18 @@ pub async fn staff_log_in_add_an_article_preview_test_and_send_in_chromium(backe
         click(&client, "main form button[type=submit]").await;
         wait_for_path(&client, "/admin").await;
         let dashboard = client.source().await.unwrap();
-        assert!(dashboard.contains("The last 30 days") && dashboard.contains("<svg"), "the dashboard");
+        assert!(
+            dashboard.contains("The last 30 days") && dashboard.contains("<svg"),
+            "the dashboard"
+        );
         let shot = save_screenshot(&client, "dashboard.png").await;
         eprintln!("screenshot: {}", shot.display());
 
         // Add an article.
-        client.goto(&format!("{}/admin/articles/new", app.address)).await.unwrap();
+        client
+            .goto(&format!("{}/admin/articles/new", app.address))
+            .await
+            .unwrap();
         fill(&client, "url", "https://example.org/floods").await;
         fill(&client, "title", "Floods in the north").await;
         fill(&client, "summary", "The river rose overnight and towns emptied.").await;
@@ -197,7 +212,13 @@ pub async fn staff_log_in_add_an_article_preview_test_and_send_in_chromium(backe
         wait_for_path(&client, "/admin/issues/send").await;
         click(&client, "#confirm-send").await;
         let start = Instant::now();
-        while !client.current_url().await.unwrap().path().starts_with("/admin/issues/20") {
+        while !client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/admin/issues/20")
+        {
             assert!(start.elapsed() < Duration::from_secs(10), "the progress page opens");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -209,7 +230,13 @@ pub async fn staff_log_in_add_an_article_preview_test_and_send_in_chromium(backe
             }
         })
         .await;
-        let sent = client.find(Locator::Css("[data-field=sent]")).await.unwrap().text().await.unwrap();
+        let sent = client
+            .find(Locator::Css("[data-field=sent]"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert_eq!(sent, "1");
     }
     .await;

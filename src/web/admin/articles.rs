@@ -156,14 +156,7 @@ pub async fn create(
     }
     let (Ok(url), Ok(title), Ok(published), true) = (url, title, published, errors.is_empty()) else {
         let c = Chrome::new(site, &session, Some(&staff));
-        return html(
-            StatusCode::BAD_REQUEST,
-            &NewPage {
-                c,
-                errors,
-                f: &fields,
-            },
-        );
+        return html(StatusCode::BAD_REQUEST, &NewPage { c, errors, f: &fields });
     };
     let (summary, summary_source) = if given.is_empty() {
         (lead_summary(&body_text, max), SummarySource::Generated)
@@ -185,7 +178,9 @@ pub async fn create(
         Ok(Saved::Added) => "Article added.",
         Ok(Saved::Updated) => "An article with that address existed; it is updated.",
         Ok(Saved::Unchanged) => "That article was already there, just the same.",
-        Ok(Saved::KeptStaffEdit) => "An article with that address exists and was edited by staff; it is left as it was.",
+        Ok(Saved::KeptStaffEdit) => {
+            "An article with that address exists and was edited by staff; it is left as it was."
+        }
         Err(e) => return pages::db_error(site, "save an article", e),
     };
     tracing::info!(staff = %staff.email, url = %article.url, "article saved from the admin");
@@ -303,8 +298,8 @@ pub async fn save(
     let max = state.settings.digest.summary_max_chars;
     let mut errors = Vec::new();
     let title = ArticleTitle::parse(fields.get("title")).map_err(|e| errors.push(format!("Title: {e}.")));
-    let published = parse_published(fields.get("published"), a.published_at)
-        .map_err(|e| errors.push(format!("Date: {e}.")));
+    let published =
+        parse_published(fields.get("published"), a.published_at).map_err(|e| errors.push(format!("Date: {e}.")));
     let summary = clean_summary(fields.get("summary"));
     if summary.is_empty() {
         errors.push("Summary: it is empty; use “Regenerate” to make one from the text.".into());
@@ -387,7 +382,10 @@ pub async fn regenerate(
     };
     match articles::edit(&state.db, a.id, &edit, Utc::now()).await {
         Ok(_) => {
-            session::flash(&session, "The summary is made again from the article's opening sentences.");
+            session::flash(
+                &session,
+                "The summary is made again from the article's opening sentences.",
+            );
             session::see_other(&format!("/admin/articles/{}", a.id))
         }
         Err(e) => pages::db_error(site, "save an article", e),

@@ -196,6 +196,9 @@ pub async fn change_password(
         Err(e) => return pages::db_error(site, "read a staff user", e),
     }
     tracing::info!(staff = %staff.email, "staff password changed");
-    session::flash(&session, "Your password is changed. Other sessions of your account have ended.");
+    session::flash(
+        &session,
+        "Your password is changed. Other sessions of your account have ended.",
+    );
     session::see_other("/admin/account")
 }

@@ -63,7 +63,11 @@ pub fn chart(today: NaiveDate, signups: &[DateTime<Utc>], confirmations: &[DateT
                 signups_h: sh,
                 confirmations_y: CHART_HEIGHT - ch,
                 confirmations_h: ch,
-                label: if i % 7 == 0 { day.format("%-d %b").to_string() } else { String::new() },
+                label: if i % 7 == 0 {
+                    day.format("%-d %b").to_string()
+                } else {
+                    String::new()
+                },
                 title: format!("{}: {} signups, {} confirmations", day.format("%-d %b"), s[i], c[i]),
             }
         })
@@ -147,8 +151,18 @@ mod tests {
     #[test]
     fn the_chart_counts_each_day_and_scales_to_the_busiest() {
         let today = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
-        let at = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap().and_hms_opt(12, 0, 0).unwrap().and_utc();
-        let old = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let at = |d: u32| {
+            NaiveDate::from_ymd_opt(2026, 11, d)
+                .unwrap()
+                .and_hms_opt(12, 0, 0)
+                .unwrap()
+                .and_utc()
+        };
+        let old = NaiveDate::from_ymd_opt(2026, 10, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc();
         let chart = chart(today, &[at(28), at(28), at(27), old], &[at(28)]);
         assert_eq!((chart.total_signups, chart.total_confirmations, chart.max), (3, 1, 2));
         let last = chart.bars.last().unwrap();

@@ -119,7 +119,9 @@ pub async fn this_week(session: Session, staff: web::ReqData<Staff>, state: web:
             already_dispatched: preview.already_dispatched,
             subject: snapshot.map(|s| s.subject.clone()),
             articles,
-            text: snapshot.map(|s| s.text.replace(UNSUBSCRIBE_URL, "(the reader's own unsubscribe link)")).unwrap_or_default(),
+            text: snapshot
+                .map(|s| s.text.replace(UNSUBSCRIBE_URL, "(the reader's own unsubscribe link)"))
+                .unwrap_or_default(),
             recipients: preview.recipients,
             test_key: new_key(),
             issues,
@@ -160,7 +162,10 @@ const MAX_TEST_RECIPIENTS: usize = 20;
 fn parse_recipients(raw: &str, own: &str) -> Result<Vec<SubscriberEmail>, String> {
     let raw = if raw.trim().is_empty() { own } else { raw };
     let mut recipients: Vec<SubscriberEmail> = Vec::new();
-    for part in raw.split([',', ';', '\n', '\r', ' ', '\t']).filter(|p| !p.trim().is_empty()) {
+    for part in raw
+        .split([',', ';', '\n', '\r', ' ', '\t'])
+        .filter(|p| !p.trim().is_empty())
+    {
         let email = SubscriberEmail::parse(part).map_err(|e| format!("{}: {e}", part.trim()))?;
         if !recipients.iter().any(|r| r.dedupe_key() == email.dedupe_key()) {
             recipients.push(email);
@@ -186,10 +191,16 @@ pub async fn send_test(
     };
     let recipients = match parse_recipients(fields.get("recipients"), &staff.email) {
         Ok(recipients) => recipients,
-        Err(why) => return pages::bad_request(site, "The test cannot be sent", &format!("Check the addresses: {why}.")),
+        Err(why) => {
+            return pages::bad_request(site, "The test cannot be sent", &format!("Check the addresses: {why}."));
+        }
     };
     let Ok(key) = Uuid::parse_str(fields.get("key")) else {
-        return pages::bad_request(site, "The test cannot be sent", "The form is incomplete; reload the page.");
+        return pages::bad_request(
+            site,
+            "The test cannot be sent",
+            "The form is incomplete; reload the page.",
+        );
     };
     let now = Utc::now();
     let preview = match dispatch::preview(&state.db, &state.settings, now).await {
@@ -220,7 +231,10 @@ pub async fn send_test(
     state.mail_wakeup.notify_one();
     let to: Vec<&str> = recipients.iter().map(SubscriberEmail::as_str).collect();
     tracing::info!(staff = %staff.email, to = ?to, "test send queued");
-    session::flash(&session, format!("A test of this week's issue is on its way to {}.", to.join(", ")));
+    session::flash(
+        &session,
+        format!("A test of this week's issue is on its way to {}.", to.join(", ")),
+    );
     session::see_other("/admin/issues")
 }
 
@@ -307,11 +321,17 @@ pub async fn send_now(
         }) => {
             tracing::info!(staff = %staff.email, %week, recipients, articles, "issue queued from the admin");
             state.mail_wakeup.notify_one();
-            session::flash(&session, format!("{week} is queued for {recipients} readers ({articles} articles)."));
+            session::flash(
+                &session,
+                format!("{week} is queued for {recipients} readers ({articles} articles)."),
+            );
             session::see_other(&format!("/admin/issues/{week}"))
         }
         Ok(Dispatched::AlreadyDispatched { week }) => {
-            session::flash(&session, format!("{week} had already been sent; nothing was queued again."));
+            session::flash(
+                &session,
+                format!("{week} had already been sent; nothing was queued again."),
+            );
             session::see_other(&format!("/admin/issues/{week}"))
         }
         Ok(Dispatched::NothingNew { .. }) => pages::bad_request(
@@ -465,6 +485,10 @@ mod tests {
         assert_eq!(own[0].as_str(), "me@example.org");
         let list = parse_recipients("a@example.org, b@example.org\nA@example.org", "me@example.org").unwrap();
         assert_eq!(list.len(), 2);
-        assert!(parse_recipients("a@example.org, nope", "me@example.org").unwrap_err().starts_with("nope"));
+        assert!(
+            parse_recipients("a@example.org, nope", "me@example.org")
+                .unwrap_err()
+                .starts_with("nope")
+        );
     }
 }

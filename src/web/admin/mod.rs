@@ -61,7 +61,11 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::POST, "/articles/import", web::post().to(articles::import_feed)),
         (Method::GET, "/articles/{id}", web::get().to(articles::edit_form)),
         (Method::POST, "/articles/{id}", web::post().to(articles::save)),
-        (Method::POST, "/articles/{id}/regenerate", web::post().to(articles::regenerate)),
+        (
+            Method::POST,
+            "/articles/{id}/regenerate",
+            web::post().to(articles::regenerate),
+        ),
         (Method::POST, "/articles/{id}/delete", web::post().to(articles::delete)),
         (Method::GET, "/issues", web::get().to(issues::this_week)),
         (Method::GET, "/issues/preview.html", web::get().to(issues::preview_html)),
@@ -69,18 +73,42 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET, "/issues/send", web::get().to(issues::confirm_send)),
         (Method::POST, "/issues/send", web::post().to(issues::send_now)),
         (Method::GET, "/issues/{week}", web::get().to(issues::issue)),
-        (Method::GET, "/issues/{week}/progress", web::get().to(issues::progress_json)),
+        (
+            Method::GET,
+            "/issues/{week}/progress",
+            web::get().to(issues::progress_json),
+        ),
         (Method::POST, "/issues/{week}/pause", web::post().to(issues::pause)),
         (Method::POST, "/issues/{week}/resume", web::post().to(issues::resume)),
         (Method::POST, "/issues/{week}/cancel", web::post().to(issues::cancel)),
-        (Method::POST, "/issues/{week}/retry", web::post().to(issues::retry_failed)),
+        (
+            Method::POST,
+            "/issues/{week}/retry",
+            web::post().to(issues::retry_failed),
+        ),
         (Method::GET, "/subscribers", web::get().to(subscribers::list)),
-        (Method::GET, "/subscribers/export.csv", web::get().to(subscribers::export)),
-        (Method::GET, "/subscribers/import", web::get().to(subscribers::import_form)),
+        (
+            Method::GET,
+            "/subscribers/export.csv",
+            web::get().to(subscribers::export),
+        ),
+        (
+            Method::GET,
+            "/subscribers/import",
+            web::get().to(subscribers::import_form),
+        ),
         (Method::POST, "/subscribers/import", web::post().to(subscribers::import)),
         (Method::GET, "/subscribers/{id}", web::get().to(subscribers::view)),
-        (Method::POST, "/subscribers/{id}/unsubscribe", web::post().to(subscribers::unsubscribe)),
-        (Method::POST, "/subscribers/{id}/erase", web::post().to(subscribers::erase)),
+        (
+            Method::POST,
+            "/subscribers/{id}/unsubscribe",
+            web::post().to(subscribers::unsubscribe),
+        ),
+        (
+            Method::POST,
+            "/subscribers/{id}/erase",
+            web::post().to(subscribers::erase),
+        ),
     ]
 }
 

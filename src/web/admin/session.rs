@@ -289,10 +289,10 @@ pub fn take_flash(session: &Session) -> Option<String> {
 /// must say so. Clients that send neither header still need the token.
 fn same_origin(req: &HttpRequest, state: &AdminState) -> bool {
     let headers = req.headers();
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if !matches!(site.to_str(), Ok("same-origin" | "none")) {
-            return false;
-        }
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !matches!(site.to_str(), Ok("same-origin" | "none"))
+    {
+        return false;
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
@@ -379,7 +379,10 @@ mod tests {
     #[test]
     fn the_key_lives_beside_the_sqlite_database() {
         assert_eq!(key_path("sqlite://data/gazette.db"), PathBuf::from("data/session.key"));
-        assert_eq!(key_path("sqlite:///srv/g/db.sqlite?mode=rwc"), PathBuf::from("/srv/g/session.key"));
+        assert_eq!(
+            key_path("sqlite:///srv/g/db.sqlite?mode=rwc"),
+            PathBuf::from("/srv/g/session.key")
+        );
         assert_eq!(key_path("postgres://u@h/db"), PathBuf::from("data/session.key"));
     }
 

@@ -35,12 +35,13 @@ pub struct ListQuery {
 impl ListQuery {
     /// The filter, or the reason it makes no sense.
     fn filter(&self) -> Result<Filter, String> {
-        let status = match self.status.trim() {
-            "" | "all" => None,
-            raw => Some(SubscriberStatus::parse(raw).ok_or_else(|| {
-                format!("“{raw}” is not a status: use pending, confirmed, unsubscribed or bounced")
-            })?),
-        };
+        let status =
+            match self.status.trim() {
+                "" | "all" => None,
+                raw => Some(SubscriberStatus::parse(raw).ok_or_else(|| {
+                    format!("“{raw}” is not a status: use pending, confirmed, unsubscribed or bounced")
+                })?),
+            };
         if self.q.chars().count() > 200 {
             return Err("the search text is longer than 200 characters".into());
         }
@@ -52,7 +53,8 @@ impl ListQuery {
 }
 
 fn when(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+    t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
 }
 
 pub struct Row {
@@ -124,7 +126,11 @@ pub async fn list(
 
 /// The current filter as CSV, written page by page as it is read, so an
 /// export of any size holds one page in memory.
-pub async fn export(query: web::Query<ListQuery>, staff: web::ReqData<Staff>, state: web::Data<AdminState>) -> HttpResponse {
+pub async fn export(
+    query: web::Query<ListQuery>,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> HttpResponse {
     let filter = match query.filter() {
         Ok(filter) => filter,
         Err(why) => return pages::bad_request(&state.site, "That filter does not work", &format!("Sorry: {why}.")),
@@ -327,7 +333,11 @@ pub async fn unsubscribe(
             tracing::info!(staff = %staff.email, subscriber = %s.id, "unsubscribed by staff");
             session::flash(
                 &session,
-                if changed { "The reader is unsubscribed." } else { "The reader was already unsubscribed." },
+                if changed {
+                    "The reader is unsubscribed."
+                } else {
+                    "The reader was already unsubscribed."
+                },
             );
             session::see_other(&format!("/admin/subscribers/{}", s.id))
         }
@@ -363,7 +373,10 @@ pub async fn erase(
         Ok(_) => {
             // The log names the row, never the person.
             tracing::info!(staff = %staff.email, subscriber = %s.id, "personal data erased");
-            session::flash(&session, "The reader's personal data is erased; they count only as an anonymous number now.");
+            session::flash(
+                &session,
+                "The reader's personal data is erased; they count only as an anonymous number now.",
+            );
             session::see_other("/admin/subscribers")
         }
         Err(e) => pages::db_error(site, "erase a reader", e),
