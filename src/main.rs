@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use gazette::config::Settings;
 use gazette::db::{Db, redact};
 use gazette::digest::import::{PlainTextDetails, import_file};
-use gazette::domain::{MIN_PASSWORD_CHARS, StaffPassword, SubscriberEmail};
+use gazette::domain::{MIN_PASSWORD_CHARS, StaffPassword, SubscriberEmail, SubscriberStatus};
 use gazette::mail::Mailer;
 use gazette::web::{Application, Roles};
 
@@ -50,6 +50,41 @@ enum Command {
         #[command(subcommand)]
         command: ArticlesCommand,
     },
+    /// Import subscribers from CSV, or export them as CSV.
+    Subscribers {
+        #[command(subcommand)]
+        command: SubscribersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SubscribersCommand {
+    /// Import readers from a CSV file with the columns `email,name` (a
+    /// header row is optional; `-` reads standard input). Without
+    /// --confirmed each new reader gets a confirmation email, as after a
+    /// signup on the web form. Readers already on the list are left as they
+    /// are; rejected rows are reported with their line number.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// The readers consented elsewhere: add them confirmed, send no
+        /// email, and confirm those still pending.
+        #[arg(long)]
+        confirmed: bool,
+    },
+    /// Write subscribers to standard output as CSV (email, name, status,
+    /// source, created_at, confirmed_at, unsubscribed_at).
+    Export {
+        /// Only subscribers with this status: pending, confirmed,
+        /// unsubscribed or bounced.
+        #[arg(long, value_parser = parse_status)]
+        status: Option<SubscriberStatus>,
+    },
+}
+
+fn parse_status(raw: &str) -> Result<SubscriberStatus, String> {
+    SubscriberStatus::parse(raw)
+        .ok_or_else(|| format!("`{raw}` is not a subscriber status; use pending, confirmed, unsubscribed or bounced"))
 }
 
 #[derive(Subcommand)]
@@ -136,6 +171,12 @@ fn main() -> ExitCode {
                         published,
                     },
             } => import_articles(settings, &feed, PlainTextDetails { url, author, published }).await,
+            Command::Subscribers {
+                command: SubscribersCommand::Import { file, confirmed },
+            } => import_subscribers(settings, &file, confirmed).await,
+            Command::Subscribers {
+                command: SubscribersCommand::Export { status },
+            } => export_subscribers(settings, status).await,
         }
     });
     match result {
@@ -205,6 +246,60 @@ async fn import_articles(settings: Settings, feed: &str, details: PlainTextDetai
         report.rejected.len()
     );
     Ok(())
+}
+
+async fn import_subscribers(settings: Settings, file: &std::path::Path, confirmed: bool) -> anyhow::Result<()> {
+    use gazette::db::subscriber_import::Consent;
+    use gazette::subscriber_csv::{self, ImportEvent, ImportOptions};
+    let input: Box<dyn std::io::Read + Send> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        let opened = std::fs::File::open(file).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
+        Box::new(opened)
+    };
+    let db = Db::connect(&settings.database).await?;
+    db.migrate().await?;
+    let consent = if confirmed {
+        Consent::ConfirmedElsewhere
+    } else {
+        Consent::OptIn
+    };
+    let token_ttl = chrono::Duration::hours(i64::from(settings.subscriptions.confirmation_ttl_hours));
+    const PROGRESS_EVERY: u64 = 100_000;
+    let mut next_progress = PROGRESS_EVERY;
+    let result = subscriber_csv::import(
+        &db,
+        input,
+        ImportOptions::new(consent, token_ttl),
+        |event| match event {
+            ImportEvent::Rejected(row) => eprintln!("rejected {row}"),
+            ImportEvent::Progress(report) if report.rows >= next_progress => {
+                eprintln!("read {report}");
+                next_progress = report.rows + PROGRESS_EVERY;
+            }
+            ImportEvent::Progress(_) => {}
+        },
+    )
+    .await;
+    db.close().await;
+    let report = result?;
+    println!("{}: {report}", file.display());
+    Ok(())
+}
+
+async fn export_subscribers(settings: Settings, status: Option<SubscriberStatus>) -> anyhow::Result<()> {
+    use gazette::subscriber_csv::{self, ExportError};
+    let db = Db::connect(&settings.database).await?;
+    db.migrate().await?;
+    let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let result = subscriber_csv::export(&db, status, stdout).await;
+    db.close().await;
+    match result {
+        Ok(_) => Ok(()),
+        // `gazette subscribers export | head`: the reader has seen enough.
+        Err(ExportError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn dispatch(settings: Settings, dry_run: bool) -> anyhow::Result<()> {

@@ -1,253 +1,487 @@
-//! Readers in and out as CSV (`email,name`): the importer behind the admin
-//! import page (and meant for `gazette subscribers import`), and the rows
-//! of the export. Every row is parsed with the signup form's parsers; a bad
-//! row is rejected with its line number and reason and the rest import.
+//! Subscribers as CSV: the import (`gazette subscribers import`, and any
+//! upload page) and the export (`gazette subscribers export`).
+//!
+//! An import file has the columns `email,name`, with or without a header
+//! row (a header may name them in either order; other columns are
+//! ignored, so an export imports again). A UTF-8 byte order mark, CRLF
+//! line endings and quoted fields are fine. Each row goes through the same
+//! parsers as the signup form; a rejected row is reported with its line
+//! number and the reason, and the rest import. The file is read as a
+//! stream on a blocking thread while batches are written, each batch in
+//! one transaction, so memory stays flat however long the file is.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
+use std::fmt;
+use std::io::{Read, Write};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
 
 use crate::db::Db;
-use crate::db::subscriber_admin::{self, ListedSubscriber};
-use crate::db::subscribers::{self, SignupPolicy, SignupRow};
-use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus, Token};
+use crate::db::subscriber_import::{self, Consent, ImportedReader};
+use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
 
-/// A row that parsed: a reader to add.
+/// Readers per batch (and per transaction).
+pub const BATCH_ROWS: usize = 5_000;
+
+/// A row of an import file, parsed.
 #[derive(Debug, Clone)]
-pub struct ImportRow {
+pub struct CsvReader {
+    /// The row's line in the file, counting from 1.
     pub line: u64,
     pub email: SubscriberEmail,
     pub name: SubscriberName,
 }
 
-/// A row that did not import, and why, in words for staff.
+/// A row that could not be imported, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RejectedRow {
     pub line: u64,
     pub reason: String,
 }
 
-/// Whether the people in the file already consented elsewhere.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Consent {
-    /// Each new reader gets the opt-in email, as if they had signed up.
-    AskByEmail,
-    /// Staff vouch for their consent: they are confirmed at once.
-    AlreadyGiven,
+impl fmt::Display for RejectedRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
 }
 
-#[derive(Debug, Default)]
+/// The file itself could not be read (an I/O error); rows before `line`
+/// were read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read line {line}: {message}")]
+pub struct ReadError {
+    pub line: u64,
+    pub message: String,
+}
+
+/// Where the two columns are.
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    email: usize,
+    name: Option<usize>,
+}
+
+/// The rows of an import file, read as they are needed.
+pub struct CsvRows<R> {
+    reader: csv::Reader<Tail<R>>,
+    record: csv::ByteRecord,
+    columns: Option<Columns>,
+}
+
+impl<R: Read> CsvRows<R> {
+    pub fn new(input: R) -> Self {
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(CSV_BUFFER)
+            .from_reader(Tail::new(input));
+        Self {
+            reader,
+            record: csv::ByteRecord::new(),
+            columns: None,
+        }
+    }
+
+    fn field(&self, index: usize) -> Result<&str, String> {
+        let raw = self.record.get(index).unwrap_or_default();
+        let raw = raw.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(raw);
+        std::str::from_utf8(raw)
+            .map(str::trim)
+            .map_err(|_| "the row is not UTF-8 text (save the file as UTF-8)".to_owned())
+    }
+
+    /// The header's columns, if the row is a header.
+    fn header(&self) -> Option<Columns> {
+        let names: Vec<String> = (0..self.record.len())
+            .map(|i| self.field(i).unwrap_or_default().to_lowercase())
+            .collect();
+        let find = |wanted: &[&str]| names.iter().position(|n| wanted.contains(&n.as_str()));
+        let email = find(&["email", "e-mail", "email address", "email_address"])?;
+        let name = find(&["name", "full name", "full_name"]);
+        Some(Columns { email, name })
+    }
+
+    fn parse(&self, line: u64, columns: Columns) -> Result<CsvReader, RejectedRow> {
+        let reject = |reason: String| RejectedRow { line, reason };
+        let raw_email = self.field(columns.email).map_err(reject)?;
+        let raw_name = match columns.name {
+            Some(index) => self.field(index).map_err(reject)?,
+            None => "",
+        };
+        match (SubscriberEmail::parse(raw_email), SubscriberName::parse(raw_name)) {
+            (Ok(email), Ok(name)) => Ok(CsvReader { line, email, name }),
+            (email, name) => {
+                let reasons = [
+                    email.err().map(|e| format!("email {}: {e}", quoted(raw_email))),
+                    name.err().map(|e| format!("name {}: {e}", quoted(raw_name))),
+                ];
+                Err(reject(reasons.into_iter().flatten().collect::<Vec<_>>().join("; ")))
+            }
+        }
+    }
+}
+
+/// What the csv reader reads at a time; [`Tail`] keeps more than this.
+const CSV_BUFFER: usize = 8 * 1024;
+const TAIL_BYTES: usize = 4 * CSV_BUFFER;
+
+/// The input, remembering the last bytes read. The csv reader reports
+/// where reading a record began, which is before the blank lines and the
+/// `\n` of a CRLF it skipped; a row's own line is found from where the
+/// record ended instead, and whether it ended on a `\n`.
+pub struct Tail<R> {
+    inner: R,
+    read: u64,
+    last: Box<[u8]>,
+}
+
+impl<R> Tail<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            read: 0,
+            last: vec![0; TAIL_BYTES].into_boxed_slice(),
+        }
+    }
+
+    /// The byte at `offset`, if it is among the last ones read.
+    fn byte_at(&self, offset: u64) -> Option<u8> {
+        (offset < self.read && self.read - offset <= TAIL_BYTES as u64)
+            .then(|| self.last[(offset % TAIL_BYTES as u64) as usize])
+    }
+}
+
+impl<R: Read> Read for Tail<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &byte in &buf[..n] {
+            self.last[(self.read % TAIL_BYTES as u64) as usize] = byte;
+            self.read += 1;
+        }
+        Ok(n)
+    }
+}
+
+impl<R: Read> Iterator for CsvRows<R> {
+    type Item = Result<Result<CsvReader, RejectedRow>, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let next_line = self.reader.position().line();
+            match self.reader.read_byte_record(&mut self.record) {
+                Ok(false) => return None,
+                Ok(true) => {}
+                Err(e) => {
+                    let line = e.position().map_or(next_line, |p| p.line());
+                    return Some(Err(ReadError {
+                        line,
+                        message: e.to_string(),
+                    }));
+                }
+            }
+            let end = self.reader.position();
+            let inner_newlines: u64 = self
+                .record
+                .iter()
+                .map(|f| f.iter().filter(|b| **b == b'\n').count() as u64)
+                .sum();
+            let ended_on_newline = end.byte() > 0 && self.reader.get_ref().byte_at(end.byte() - 1) == Some(b'\n');
+            let line = end
+                .line()
+                .saturating_sub(inner_newlines + u64::from(ended_on_newline))
+                .max(1);
+            if self.record.iter().all(|f| f.trim_ascii().is_empty()) {
+                continue; // a blank line
+            }
+            let columns = match self.columns {
+                Some(columns) => columns,
+                None => {
+                    let header = self.header();
+                    let columns = header.unwrap_or(Columns {
+                        email: 0,
+                        name: Some(1),
+                    });
+                    self.columns = Some(columns);
+                    if header.is_some() {
+                        continue;
+                    }
+                    columns
+                }
+            };
+            return Some(Ok(self.parse(line, columns)));
+        }
+    }
+}
+
+/// A value for a message: quoted, escaped, and cut short if long.
+fn quoted(raw: &str) -> String {
+    const MAX_CHARS: usize = 80;
+    match raw.char_indices().nth(MAX_CHARS) {
+        Some((end, _)) => format!("{:?}…", &raw[..end]),
+        None => format!("{raw:?}"),
+    }
+}
+
+/// How an import runs.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportOptions {
+    pub consent: Consent,
+    /// How long confirmation links work (`subscriptions.confirmation_ttl_hours`).
+    pub token_ttl: chrono::Duration,
+    pub batch_rows: usize,
+}
+
+impl ImportOptions {
+    pub fn new(consent: Consent, token_ttl: chrono::Duration) -> Self {
+        Self {
+            consent,
+            token_ttl,
+            batch_rows: BATCH_ROWS,
+        }
+    }
+}
+
+/// What an import did, so far or in all.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ImportReport {
-    /// New or pending readers who were sent an opt-in email.
-    pub invited: usize,
-    /// Readers added (or pending ones marked) confirmed.
-    pub confirmed: usize,
-    /// Readers already confirmed: nothing to do.
-    pub already_subscribed: usize,
-    pub rejected: Vec<RejectedRow>,
+    /// Rows read (not counting a header or blank lines).
+    pub rows: u64,
+    /// New readers.
+    pub added: u64,
+    /// Pending readers confirmed (with [`Consent::ConfirmedElsewhere`]).
+    pub confirmed: u64,
+    /// Rows whose address was on the list already (or earlier in the
+    /// file): left as they were.
+    pub already_present: u64,
+    pub rejected: u64,
 }
 
-/// Parses `email,name` rows; a first row `email,name` is a header. An
-/// address given twice is imported once (the later line is rejected).
-pub fn parse(bytes: &[u8]) -> Vec<Result<ImportRow, RejectedRow>> {
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
-    let mut seen: HashMap<String, u64> = HashMap::new();
-    let mut rows = Vec::new();
-    for (index, record) in reader.byte_records().enumerate() {
-        let record = match record {
-            Ok(record) => record,
-            Err(e) => {
-                let line = e
-                    .position()
-                    .map(|p| line_at(bytes, p.byte()))
-                    .unwrap_or(index as u64 + 1);
-                rows.push(Err(RejectedRow {
-                    line,
-                    reason: format!("the line cannot be read as CSV: {e}"),
-                }));
-                continue;
-            }
-        };
-        // The reader's own line count skips blank lines; count them from
-        // the record's byte offset so the numbers match an editor's.
-        let line = record
-            .position()
-            .map(|p| line_at(bytes, p.byte()))
-            .unwrap_or(index as u64 + 1);
-        if record.iter().all(|f| f.is_empty()) {
-            continue;
+impl fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} rows: {} added, ", self.rows, self.added)?;
+        if self.confirmed > 0 {
+            write!(f, "{} pending readers confirmed, ", self.confirmed)?;
         }
-        let field = |i: usize| std::str::from_utf8(record.get(i).unwrap_or_default());
-        let (Ok(email), Ok(name)) = (field(0), field(1)) else {
-            rows.push(Err(RejectedRow {
-                line,
-                reason: "the line is not UTF-8 text".into(),
-            }));
-            continue;
-        };
-        if index == 0 && email.eq_ignore_ascii_case("email") {
-            continue;
-        }
-        let reject = |reason: String| Err(RejectedRow { line, reason });
-        if record.len() > 2 {
-            rows.push(reject(format!(
-                "expected 2 columns (email,name), found {}",
-                record.len()
-            )));
-            continue;
-        }
-        let email = match SubscriberEmail::parse(email) {
-            Ok(email) => email,
-            Err(e) => {
-                rows.push(reject(format!("email: {e}")));
-                continue;
-            }
-        };
-        let name = match SubscriberName::parse(name) {
-            Ok(name) => name,
-            Err(e) => {
-                rows.push(reject(format!("name: {e}")));
-                continue;
-            }
-        };
-        if let Some(first) = seen.get(&email.dedupe_key()) {
-            rows.push(reject(format!("the same address as line {first}")));
-            continue;
-        }
-        seen.insert(email.dedupe_key(), line);
-        rows.push(Ok(ImportRow { line, email, name }));
+        write!(
+            f,
+            "{} already present, {} rejected",
+            self.already_present, self.rejected
+        )
     }
-    rows
 }
 
-fn line_at(bytes: &[u8], offset: u64) -> u64 {
-    let mut end = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
-    // A record's offset can point at the blank lines before it.
-    while end < bytes.len() && matches!(bytes[end], b'\r' | b'\n') {
-        end += 1;
-    }
-    1 + bytes[..end].iter().filter(|&&b| b == b'\n').count() as u64
+/// What an import tells its caller as it goes.
+#[derive(Debug)]
+pub enum ImportEvent<'a> {
+    Rejected(&'a RejectedRow),
+    /// After each batch is committed.
+    Progress(&'a ImportReport),
 }
 
-/// Imports parsed rows. Readers who unsubscribed or bounced are left alone
-/// (and reported): an import never subscribes someone who left.
-pub async fn import(
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{source}; the {} rows before it were imported, and importing the file again is safe", .report.rows)]
+    Read { source: ReadError, report: ImportReport },
+    #[error("cannot write to the database: {source}; {} rows were imported before it, and importing the file again is safe", .report.rows)]
+    Database { source: sqlx::Error, report: ImportReport },
+}
+
+/// What the reading thread hands to the writer.
+enum Parsed {
+    Batch(Batch),
+    Failed(ReadError),
+}
+
+#[derive(Default)]
+struct Batch {
+    readers: Vec<ImportedReader>,
+    rejected: Vec<RejectedRow>,
+    rows: u64,
+    /// Rows whose address appeared earlier in this batch.
+    repeated: u64,
+}
+
+/// Imports the CSV in `input` (see the module's documentation), calling
+/// `on_event` with each rejected row and after each batch. Batches already
+/// written stay written if a later one fails; importing again is safe,
+/// since addresses already on the list are left alone.
+pub async fn import<R: Read + Send + 'static>(
     db: &Db,
-    rows: Vec<Result<ImportRow, RejectedRow>>,
-    consent: Consent,
-    policy: SignupPolicy,
-    now: DateTime<Utc>,
-) -> Result<ImportReport, sqlx::Error> {
+    input: R,
+    options: ImportOptions,
+    mut on_event: impl FnMut(ImportEvent<'_>),
+) -> Result<ImportReport, ImportError> {
+    // Reading and parsing run on a blocking thread while the previous batch
+    // is written; the channel holds one batch, so memory stays bounded.
+    let (batches, mut incoming) = mpsc::channel(1);
+    let batch_rows = options.batch_rows.max(1);
+    let consent = options.consent;
+    let reading = tokio::task::spawn_blocking(move || read_batches(input, consent, batch_rows, batches));
     let mut report = ImportReport::default();
-    let mut invitations = Vec::new();
-    for row in rows {
-        let row = match row {
-            Ok(row) => row,
-            Err(rejected) => {
-                report.rejected.push(rejected);
-                continue;
-            }
+    while let Some(parsed) = incoming.recv().await {
+        let batch = match parsed {
+            Parsed::Batch(batch) => batch,
+            Parsed::Failed(source) => return Err(ImportError::Read { source, report }),
         };
-        let status = subscriber_admin::status_of(db, &row.email.dedupe_key())
-            .await?
-            .and_then(|s| SubscriberStatus::parse(&s));
-        match (status, consent) {
-            (Some(SubscriberStatus::Confirmed), _) => report.already_subscribed += 1,
-            (Some(left @ (SubscriberStatus::Unsubscribed | SubscriberStatus::Bounced)), _) => {
-                report.rejected.push(RejectedRow {
-                    line: row.line,
-                    reason: format!(
-                        "{} is {}: an import does not subscribe them again",
-                        row.email,
-                        left.as_str()
-                    ),
-                });
-            }
-            (_, Consent::AlreadyGiven) => {
-                subscriber_admin::add_confirmed(db, &row.email, &row.name, "import", now).await?;
-                report.confirmed += 1;
-            }
-            (_, Consent::AskByEmail) => {
-                invitations.push(SignupRow::new(
-                    &row.email,
-                    &row.name,
-                    None,
-                    "import",
-                    &Token::generate(),
-                ));
-                report.invited += 1;
-            }
+        for rejected in &batch.rejected {
+            on_event(ImportEvent::Rejected(rejected));
         }
+        let written = subscriber_import::write_batch(db, &batch.readers, consent, options.token_ttl, Utc::now())
+            .await
+            .map_err(|source| ImportError::Database { source, report })?;
+        let rejected = batch.rejected.len() as u64;
+        report.rows += batch.rows;
+        report.rejected += rejected;
+        report.added += written.added;
+        report.confirmed += written.confirmed;
+        report.already_present += batch.rows - rejected - written.added - written.confirmed;
+        on_event(ImportEvent::Progress(&report));
     }
-    subscribers::record_signups(db, &invitations, policy, now).await?;
+    let _ = reading.await;
     Ok(report)
 }
 
-pub const EXPORT_HEADER: &str = "email,name,status,signed_up_at,confirmed_at\r\n";
-
-/// Export rows as CSV. A cell that starts like a formula is prefixed with
-/// `'` so a spreadsheet shows it as text instead of running it.
-pub fn export_rows(rows: &[ListedSubscriber]) -> Vec<u8> {
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    for row in rows {
-        let confirmed = row.confirmed_at.map(|t| t.to_rfc3339()).unwrap_or_default();
-        let record = [
-            cell(&row.email),
-            cell(&row.name),
-            row.status.clone(),
-            row.signed_up_at.to_rfc3339(),
-            confirmed,
-        ];
-        // Writing to a Vec cannot fail.
-        let _ = writer.write_record(&record);
+fn read_batches<R: Read>(input: R, consent: Consent, batch_rows: usize, out: mpsc::Sender<Parsed>) {
+    let mut batch = Batch::default();
+    let mut addresses = HashSet::new();
+    for row in CsvRows::new(input) {
+        match row {
+            Err(e) => {
+                let _ = out.blocking_send(Parsed::Batch(batch));
+                let _ = out.blocking_send(Parsed::Failed(e));
+                return;
+            }
+            Ok(Err(rejected)) => batch.rejected.push(rejected),
+            Ok(Ok(row)) => {
+                let reader = ImportedReader::new(&row.email, &row.name, consent);
+                if addresses.insert(reader.email_key().to_owned()) {
+                    batch.readers.push(reader);
+                } else {
+                    batch.repeated += 1;
+                }
+            }
+        }
+        batch.rows += 1;
+        if batch.readers.len() + batch.rejected.len() >= batch_rows {
+            if out.blocking_send(Parsed::Batch(std::mem::take(&mut batch))).is_err() {
+                return; // the writer gave up
+            }
+            addresses.clear();
+        }
     }
-    writer.into_inner().unwrap_or_default()
+    let _ = out.blocking_send(Parsed::Batch(batch));
 }
 
-fn cell(value: &str) -> String {
-    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
+/// The export's columns; `email,name` first, so an export imports again.
+pub const EXPORT_HEADER: [&str; 7] = [
+    "email",
+    "name",
+    "status",
+    "source",
+    "created_at",
+    "confirmed_at",
+    "unsubscribed_at",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot read the subscribers: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot write the CSV: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+/// Writes every subscriber (or those with `status`) to `out` as CSV with
+/// [`EXPORT_HEADER`], streamed from the database row by row; returns how
+/// many were written.
+pub async fn export(db: &Db, status: Option<SubscriberStatus>, out: impl Write) -> Result<u64, ExportError> {
+    let mut csv = csv::Writer::from_writer(out);
+    csv.write_record(EXPORT_HEADER).map_err(std::io::Error::from)?;
+    let time = |t: Option<DateTime<Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    };
+    let mut rows = subscriber_import::export(db, status);
+    let mut written = 0;
+    while let Some(subscriber) = rows.next().await {
+        let s = subscriber?;
+        csv.write_record([
+            s.email.as_str(),
+            s.name.as_str(),
+            s.status.as_str(),
+            s.signup_source.as_str(),
+            &time(Some(s.created_at)),
+            &time(s.confirmed_at),
+            &time(s.unsubscribed_at),
+        ])
+        .map_err(std::io::Error::from)?;
+        written += 1;
     }
+    csv.flush()?;
+    Ok(written)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn rows_parse_with_line_numbers_and_reasons() {
-        let csv = "email,name\nada@example.com,Ada\nnot-an-address,Bob\n\nzoe@example.com,\nADA@example.com,Ada again\n\"x@example.com\",\"Lovelace, Ada\"\n";
-        let rows = parse(csv.as_bytes());
-        let ok: Vec<_> = rows
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .map(|r| (r.line, r.name.as_str()))
-            .collect();
-        assert_eq!(ok, vec![(2, "Ada"), (7, "Lovelace, Ada")]);
-        let bad: Vec<_> = rows.iter().filter_map(|r| r.as_ref().err()).map(|r| r.line).collect();
-        assert_eq!(bad, vec![3, 5, 6]);
-        let reasons: Vec<_> = rows
-            .iter()
-            .filter_map(|r| r.as_ref().err())
-            .map(|r| r.reason.clone())
-            .collect();
-        assert!(reasons[0].starts_with("email:"), "{reasons:?}");
-        assert!(reasons[1].starts_with("name:"), "{reasons:?}");
-        assert_eq!(reasons[2], "the same address as line 2");
+    /// (line, email or the rejection's reason) for each row.
+    fn rows(input: &[u8]) -> Vec<(u64, String)> {
+        CsvRows::new(input)
+            .map(|row| match row.expect("readable") {
+                Ok(reader) => (reader.line, reader.email.as_str().to_owned()),
+                Err(rejected) => (rejected.line, format!("rejected: {}", rejected.reason)),
+            })
+            .collect()
     }
 
     #[test]
-    fn formula_cells_are_defused_in_the_export() {
-        assert_eq!(cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(cell("Ada"), "Ada");
+    fn rows_keep_their_own_line_numbers_across_blank_lines_crlf_and_quoted_breaks() {
+        for newline in ["\n", "\r\n"] {
+            let input = [
+                "email,name",
+                "a@example.com,A",
+                "",
+                "",
+                "b@example.com,\"B",
+                "two\"",
+                "bad,C",
+                "c@example.com,C",
+            ]
+            .join(newline);
+            let found = rows(input.as_bytes());
+            assert_eq!(found.len(), 4, "{newline:?}: {found:?}");
+            assert_eq!(found[0], (2, "a@example.com".into()), "{newline:?}");
+            assert_eq!(found[1].0, 5, "{newline:?}: {found:?}");
+            assert!(found[1].1.contains("control characters"), "{found:?}");
+            assert_eq!(found[2].0, 7, "{newline:?}");
+            assert!(found[2].1.starts_with("rejected: email \"bad\": "), "{found:?}");
+            assert_eq!(found[3], (8, "c@example.com".into()), "{newline:?}");
+        }
+    }
+
+    #[test]
+    fn a_header_may_name_the_columns_in_any_order_after_a_byte_order_mark() {
+        let found = rows(b"\xEF\xBB\xBFName,Signed up,E-mail\nAda,2020,ada@example.com\n");
+        assert_eq!(found, [(2, "ada@example.com".to_owned())]);
+        let no_header = rows(b"\xEF\xBB\xBFada@example.com,Ada\n");
+        assert_eq!(no_header, [(1, "ada@example.com".to_owned())]);
+    }
+
+    #[test]
+    fn a_row_that_is_not_utf8_is_rejected_and_the_next_one_reads() {
+        let found = rows(b"ada@example.com,Ad\xFFa\nbob@example.com,Bob\n");
+        assert_eq!(found[0].0, 1);
+        assert!(found[0].1.contains("not UTF-8"), "{found:?}");
+        assert_eq!(found[1], (2, "bob@example.com".to_owned()));
+    }
+
+    #[test]
+    fn long_values_are_cut_short_in_reasons() {
+        let long = "x".repeat(500);
+        let found = rows(format!("{long},Name\n").as_bytes());
+        assert!(found[0].1.len() < 300, "{}", found[0].1);
     }
 }

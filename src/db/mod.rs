@@ -11,6 +11,7 @@ pub mod signup_writer;
 pub mod staff;
 pub mod submissions;
 pub mod subscriber_admin;
+pub mod subscriber_import;
 pub mod subscribers;
 pub mod test_sends;
 

@@ -72,6 +72,20 @@ pub async fn count(db: &Db, filter: &Filter) -> Result<i64, sqlx::Error> {
     })
 }
 
+/// A reader as the export writes them (the columns of
+/// [`crate::subscriber_csv::EXPORT_HEADER`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExportRow {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub status: String,
+    pub signup_source: String,
+    pub created_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+}
+
 /// One page of the export, in id order after `after` (keyset pagination,
 /// so a large export never holds more than a page in memory).
 pub async fn export_page(
@@ -79,12 +93,12 @@ pub async fn export_page(
     filter: &Filter,
     after: Option<Uuid>,
     limit: i64,
-) -> Result<Vec<ListedSubscriber>, sqlx::Error> {
+) -> Result<Vec<ExportRow>, sqlx::Error> {
     // Ids are UUIDv7 and compare the same way on both backends (bytes).
     let after = after.unwrap_or(Uuid::nil());
     with_pool!(db, pool => {
         sqlx::query_as(filtered!(
-            "SELECT id, email, name, status, signed_up_at, confirmed_at",
+            "SELECT id, email, name, status, signup_source, created_at, confirmed_at, unsubscribed_at",
             "AND id > $4 ORDER BY id LIMIT $5"
         ))
         .bind(filter.query.trim())
@@ -227,48 +241,5 @@ pub async fn activity_since(
             .fetch_all(pool)
             .await?;
         Ok((signups, confirmations))
-    })
-}
-
-/// A reader's current status by their address key, for the importer.
-pub async fn status_of(db: &Db, email_key: &str) -> Result<Option<String>, sqlx::Error> {
-    with_pool!(db, pool => {
-        sqlx::query_scalar("SELECT status FROM subscribers WHERE email_key = $1")
-            .bind(email_key)
-            .fetch_optional(pool)
-            .await
-    })
-}
-
-/// Adds a reader who consented elsewhere as confirmed, or confirms a
-/// pending one. Readers who unsubscribed or bounced are never touched.
-pub async fn add_confirmed(
-    db: &Db,
-    email: &crate::domain::SubscriberEmail,
-    name: &crate::domain::SubscriberName,
-    source: &str,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    let id = Uuid::now_v7();
-    let secret = crate::domain::UnsubscribeToken::generate(id).secret().to_vec();
-    with_pool!(db, pool => {
-        sqlx::query(
-            "INSERT INTO subscribers (id, email, email_key, name, status, signup_ip, signup_source, created_at,
-                                      signed_up_at, confirmed_at, mail_window_started_at, mails_in_window,
-                                      unsubscribe_secret)
-             VALUES ($1, $2, $3, $4, 'confirmed', NULL, $5, $6, $6, $6, $6, 0, $7)
-             ON CONFLICT (email_key) DO UPDATE SET status = 'confirmed', confirmed_at = $6, signup_source = $5
-             WHERE subscribers.status = 'pending'",
-        )
-        .bind(id)
-        .bind(email.as_str())
-        .bind(email.dedupe_key())
-        .bind(name.as_str())
-        .bind(source)
-        .bind(now)
-        .bind(secret)
-        .execute(pool)
-        .await
-        .map(|_| ())
     })
 }

@@ -14,7 +14,15 @@ pub fn help_lists_every_command() -> Result<(), libtest_mimic::Failed> {
     let output = gazette().arg("--help").output()?;
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout)?;
-    for command in ["serve", "worker", "migrate", "dispatch", "staff", "articles"] {
+    for command in [
+        "serve",
+        "worker",
+        "migrate",
+        "dispatch",
+        "staff",
+        "articles",
+        "subscribers",
+    ] {
         assert!(help.contains(command), "`{command}` missing from --help:\n{help}");
     }
     Ok(())

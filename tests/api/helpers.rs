@@ -7,7 +7,6 @@ use std::net::TcpListener;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gazette::config::Settings;
@@ -15,7 +14,8 @@ use gazette::db::Db;
 use gazette::web::{Application, Roles};
 use gazette::with_pool;
 use mail_parser::MessageParser;
-use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig, response};
+
+pub use crate::smtp_server::{DropPoint, Outage, Received, SinkTls, SmtpSink};
 
 pub type TestFn = fn(Backend) -> Pin<Box<dyn Future<Output = ()>>>;
 
@@ -403,15 +403,7 @@ where
     }
 }
 
-/// A message as the SMTP server received it.
-#[derive(Clone, Debug)]
-pub struct Received {
-    pub recipients: Vec<String>,
-    pub raw: Vec<u8>,
-    /// The user the client authenticated as (AUTH PLAIN), if it did.
-    pub authenticated_as: Option<String>,
-}
-
+/// What tests read from a message the SMTP server received.
 impl Received {
     pub fn parsed(&self) -> mail_parser::Message<'_> {
         MessageParser::default().parse(&self.raw).expect("a parsable message")
@@ -436,224 +428,6 @@ impl Received {
             "the HTML part links to {link}"
         );
         link
-    }
-}
-
-/// A reply the sink gives to RCPT TO for matching addresses.
-#[derive(Clone)]
-struct Refusal {
-    fragment: String,
-    code: u16,
-    message: String,
-}
-
-/// A real SMTP server (mailin-embedded on its own threads) that records
-/// every message and can refuse chosen recipients with a 550.
-#[derive(Clone)]
-pub struct SmtpSink {
-    pub port: u16,
-    inbox: Arc<Mutex<Vec<Received>>>,
-    refuse: Arc<Mutex<Vec<Refusal>>>,
-    tls: Option<SinkTls>,
-}
-
-/// STARTTLS with a certificate for 127.0.0.1 from a CA made for the test,
-/// and AUTH PLAIN (which the server offers only once TLS is on).
-#[derive(Clone)]
-pub struct SinkTls {
-    pub ca_file: PathBuf,
-    cert_file: PathBuf,
-    key_file: PathBuf,
-    user: String,
-    password: String,
-}
-
-impl SinkTls {
-    pub fn create(dir: &std::path::Path, user: &str, password: &str) -> Self {
-        // mailin's TLS server asks rustls for the process's default provider.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-            .unwrap()
-            .signed_by(&key, &ca)
-            .unwrap();
-        std::fs::create_dir_all(dir).unwrap();
-        let tls = Self {
-            ca_file: dir.join("ca.pem"),
-            cert_file: dir.join("smtp-cert.pem"),
-            key_file: dir.join("smtp-key.pem"),
-            user: user.to_owned(),
-            password: password.to_owned(),
-        };
-        std::fs::write(&tls.ca_file, ca.pem()).unwrap();
-        std::fs::write(&tls.cert_file, cert.pem()).unwrap();
-        std::fs::write(&tls.key_file, key.serialize_pem()).unwrap();
-        tls
-    }
-}
-
-#[derive(Clone)]
-struct SinkHandler {
-    inbox: Arc<Mutex<Vec<Received>>>,
-    refuse: Arc<Mutex<Vec<Refusal>>>,
-    credentials: Option<(String, String)>,
-    authenticated_as: Option<String>,
-    recipients: Vec<String>,
-    data: Vec<u8>,
-}
-
-impl Handler for SinkHandler {
-    fn auth_plain(&mut self, _authorization_id: &str, authentication_id: &str, password: &str) -> Response {
-        match &self.credentials {
-            Some((user, pass)) if user == authentication_id && pass == password => {
-                self.authenticated_as = Some(user.clone());
-                response::AUTH_OK
-            }
-            _ => response::INVALID_CREDENTIALS,
-        }
-    }
-
-    fn mail(&mut self, _ip: std::net::IpAddr, _domain: &str, _from: &str) -> Response {
-        if self.credentials.is_some() && self.authenticated_as.is_none() {
-            return response::AUTHENTICATION_REQUIRED;
-        }
-        response::OK
-    }
-
-    fn rcpt(&mut self, to: &str) -> Response {
-        let refusals = self.refuse.lock().unwrap();
-        match refusals.iter().find(|r| to.contains(r.fragment.as_str())) {
-            Some(refusal) => Response::custom(refusal.code, refusal.message.clone()),
-            None => response::OK,
-        }
-    }
-
-    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
-        self.recipients = to.to_vec();
-        self.data.clear();
-        response::OK
-    }
-
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.data.extend_from_slice(buf);
-        Ok(())
-    }
-
-    fn data_end(&mut self) -> Response {
-        let received = Received {
-            recipients: std::mem::take(&mut self.recipients),
-            raw: std::mem::take(&mut self.data),
-            authenticated_as: self.authenticated_as.clone(),
-        };
-        self.inbox.lock().unwrap().push(received);
-        response::OK
-    }
-}
-
-impl SmtpSink {
-    pub fn start() -> Self {
-        let sink = Self::not_running(0);
-        sink.serve(TcpListener::bind("127.0.0.1:0").expect("a port for the SMTP server"))
-    }
-
-    /// A server that speaks STARTTLS and requires AUTH PLAIN.
-    pub fn start_with_tls(tls: SinkTls) -> Self {
-        let sink = Self {
-            tls: Some(tls),
-            ..Self::not_running(0)
-        };
-        sink.serve(TcpListener::bind("127.0.0.1:0").expect("a port for the SMTP server"))
-    }
-
-    fn not_running(port: u16) -> Self {
-        Self {
-            port,
-            inbox: Arc::default(),
-            refuse: Arc::default(),
-            tls: None,
-        }
-    }
-
-    /// Starts listening on `port` (a server that was down comes back).
-    pub fn start_on(&self, port: u16) -> Self {
-        self.serve(TcpListener::bind(("127.0.0.1", port)).expect("the SMTP port is free again"))
-    }
-
-    fn serve(&self, listener: TcpListener) -> Self {
-        let port = listener.local_addr().unwrap().port();
-        let handler = SinkHandler {
-            inbox: self.inbox.clone(),
-            refuse: self.refuse.clone(),
-            credentials: self.tls.as_ref().map(|t| (t.user.clone(), t.password.clone())),
-            authenticated_as: None,
-            recipients: vec![],
-            data: vec![],
-        };
-        let ssl = match &self.tls {
-            None => SslConfig::None,
-            Some(tls) => SslConfig::SelfSigned {
-                cert_path: tls.cert_file.display().to_string(),
-                key_path: tls.key_file.display().to_string(),
-            },
-        };
-        let mut server = Server::new(handler);
-        // mailin serves one connection per thread, and each worker's SMTP
-        // pool keeps up to `delivery.concurrency` connections open: with too
-        // few threads a second worker's connections wait for a greeting.
-        server
-            .with_name("sink.gazette.test")
-            .with_ssl(ssl)
-            .unwrap()
-            .with_num_threads(32)
-            .with_tcp_listener(listener);
-        if self.tls.is_some() {
-            server.with_auth(AuthMechanism::Plain);
-        }
-        std::thread::spawn(move || {
-            let _ = server.serve();
-        });
-        Self { port, ..self.clone() }
-    }
-
-    /// Answers 550 to RCPT TO for addresses containing `fragment`.
-    pub fn refuse_recipients_containing(&self, fragment: &str) {
-        self.refuse_recipients_with(fragment, 550, "Mailbox unavailable");
-    }
-
-    /// Answers `code message` to RCPT TO for addresses containing `fragment`.
-    pub fn refuse_recipients_with(&self, fragment: &str, code: u16, message: &str) {
-        let refusal = Refusal {
-            fragment: fragment.to_owned(),
-            code,
-            message: message.to_owned(),
-        };
-        self.refuse.lock().unwrap().push(refusal);
-    }
-
-    pub fn received(&self) -> Vec<Received> {
-        self.inbox.lock().unwrap().clone()
-    }
-
-    pub fn received_for(&self, address: &str) -> Vec<Received> {
-        self.received()
-            .into_iter()
-            .filter(|m| m.recipients.iter().any(|r| r.eq_ignore_ascii_case(address)))
-            .collect()
-    }
-
-    /// Waits until `n` messages to `address` have arrived, and returns them.
-    pub async fn wait_for(&self, address: &str, n: usize) -> Vec<Received> {
-        wait_until(
-            Duration::from_secs(10),
-            &format!("{n} message(s) to {address}"),
-            || async { self.received_for(address).len() >= n },
-        )
-        .await;
-        self.received_for(address)
     }
 }
 

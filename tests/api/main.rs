@@ -12,6 +12,9 @@ mod digest;
 mod health;
 mod helpers;
 mod signup;
+mod smtp_faults;
+mod smtp_server;
+mod subscribers_csv;
 mod unsubscribe;
 
 use helpers::{Backend, TestFn};
@@ -55,12 +58,20 @@ fn main() {
         delivery::a_wrong_smtp_password_keeps_the_mail_queued_with_the_reason,
         delivery::a_separate_worker_process_delivers_what_the_web_process_queued,
         delivery::a_hard_bounce_marks_the_reader_bounced_and_a_policy_refusal_does_not,
+        smtp_faults::a_greylisted_reader_gets_their_email_after_two_451s,
+        smtp_faults::an_unknown_user_and_a_policy_refusal_fail_without_retries,
+        smtp_faults::a_connection_dropped_at_any_point_is_retried_until_the_message_is_accepted,
+        smtp_faults::mail_waits_out_an_outage_and_arrives_once_after_it,
+        smtp_faults::a_server_limit_on_messages_per_connection_is_never_exceeded,
         health::health_check_answers_200_when_the_database_answers,
         health::health_check_answers_503_when_the_database_does_not,
         health::unknown_pages_get_a_404_page,
         digest::an_issue_reaches_each_confirmed_reader_once_and_one_click_unsubscribes,
         digest::a_week_without_new_articles_sends_nothing,
         digest::two_workers_share_the_queue_and_never_send_twice,
+        subscribers_csv::an_import_reports_bad_rows_by_line_and_each_new_reader_gets_an_opt_in_email,
+        subscribers_csv::a_confirmed_import_mails_no_one_and_never_resubscribes_a_reader_who_left,
+        subscribers_csv::an_export_lists_subscribers_as_csv_filtered_by_status_and_imports_again,
         cli::migrate_applies_the_migrations_and_exits,
         cli::the_fixture_imports_once_with_a_generated_summary,
         cli::a_feed_imports_its_good_entries_and_names_the_bad_one,
@@ -117,6 +128,10 @@ fn main() {
     trials.push(libtest_mimic::Trial::test(
         "cli::a_bad_config_value_stops_the_process_naming_the_key",
         cli::a_bad_config_value_stops_the_process_naming_the_key,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "smtp_faults::the_sink_speaks_smtp_and_goes_down_and_back_on_its_port",
+        smtp_faults::the_sink_speaks_smtp_and_goes_down_and_back_on_its_port,
     ));
     libtest_mimic::run(&args, trials).exit();
 }

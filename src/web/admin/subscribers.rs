@@ -1,6 +1,7 @@
 //! `/admin/subscribers`: search and filter, one reader's record with their
 //! consent, unsubscribe, erase (GDPR), a streamed CSV export of the current
-//! filter, and CSV import through [`crate::subscriber_csv`].
+//! filter, and CSV import through [`crate::subscriber_csv`], the importer
+//! `gazette subscribers import` uses.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -15,9 +16,10 @@ use uuid::Uuid;
 use super::pages::{self, Chrome, html};
 use super::session::{self, Staff};
 use super::{AdminState, MAX_IMPORT_BYTES};
-use crate::db::subscriber_admin::{self, Filter, SubscriberRecord};
+use crate::db::subscriber_admin::{self, ExportRow, Filter, SubscriberRecord};
+use crate::db::subscriber_import::Consent;
 use crate::domain::SubscriberStatus;
-use crate::subscriber_csv::{self, Consent, ImportReport};
+use crate::subscriber_csv::{self, ImportEvent, ImportOptions, ImportReport, RejectedRow};
 
 const PAGE_SIZE: i64 = 50;
 const EXPORT_PAGE: i64 = 500;
@@ -147,7 +149,7 @@ pub async fn export(
         async move {
             match step {
                 Step::Header => Some((
-                    Ok::<_, actix_web::Error>(Bytes::from_static(subscriber_csv::EXPORT_HEADER.as_bytes())),
+                    Ok::<_, actix_web::Error>(Bytes::from(export_header())),
                     Step::After(None),
                 )),
                 Step::After(after) => match subscriber_admin::export_page(&db, &filter, after, EXPORT_PAGE).await {
@@ -158,7 +160,7 @@ pub async fn export(
                         } else {
                             Step::After(rows.last().map(|r| r.id))
                         };
-                        Some((Ok(Bytes::from(subscriber_csv::export_rows(&rows))), next))
+                        Some((Ok(Bytes::from(export_rows(&rows))), next))
                     }
                     Err(e) => {
                         // The status line has gone out: cutting the body
@@ -181,11 +183,52 @@ pub async fn export(
         .streaming(body)
 }
 
+/// The export's header: the same columns as `gazette subscribers export`,
+/// so a download imports again.
+fn export_header() -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let _ = writer.write_record(subscriber_csv::EXPORT_HEADER);
+    writer.into_inner().unwrap_or_default()
+}
+
+/// Export rows as CSV. A cell that starts like a formula gets a leading
+/// `'`, so a spreadsheet shows it as text instead of running it: a
+/// download from the staff area is usually opened in one.
+fn export_rows(rows: &[ExportRow]) -> Vec<u8> {
+    let time = |t: Option<DateTime<Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    };
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        // Writing to a Vec cannot fail.
+        let _ = writer.write_record([
+            cell(&row.email),
+            cell(&row.name),
+            row.status.clone(),
+            cell(&row.signup_source),
+            time(Some(row.created_at)),
+            time(row.confirmed_at),
+            time(row.unsubscribed_at),
+        ]);
+    }
+    writer.into_inner().unwrap_or_default()
+}
+
+fn cell(value: &str) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    }
+}
+
 #[derive(Template)]
 #[template(path = "web/admin/import.html")]
 struct ImportPage {
     c: Chrome,
     report: Option<ImportReport>,
+    rejected: Vec<RejectedRow>,
     errors: Vec<String>,
     csv: String,
 }
@@ -197,6 +240,7 @@ pub async fn import_form(session: Session, staff: web::ReqData<Staff>, state: we
         &ImportPage {
             c,
             report: None,
+            rejected: vec![],
             errors: vec![],
             csv: String::new(),
         },
@@ -215,35 +259,51 @@ pub async fn import(
         Ok(fields) => fields,
         Err(page) => return page,
     };
-    let csv = fields.get("csv");
+    let csv = fields.get("csv").to_owned();
     let consent = if fields.get("consented") == "on" {
-        Consent::AlreadyGiven
+        Consent::ConfirmedElsewhere
     } else {
-        Consent::AskByEmail
+        Consent::OptIn
     };
-    let rows = subscriber_csv::parse(csv.as_bytes());
-    if rows.is_empty() {
+    if csv.trim().is_empty() {
         let c = Chrome::new(site, &session, Some(&staff));
         let page = ImportPage {
             c,
             report: None,
+            rejected: vec![],
             errors: vec!["There are no rows to import: paste lines of email,name.".into()],
-            csv: csv.to_owned(),
+            csv,
         };
         return html(StatusCode::BAD_REQUEST, &page);
     }
-    let report = match subscriber_csv::import(&state.db, rows, consent, state.signup_policy, Utc::now()).await {
+    let options = ImportOptions::new(consent, state.signup_policy.token_ttl);
+    let mut rejected = Vec::new();
+    let input = std::io::Cursor::new(csv.into_bytes());
+    let result = subscriber_csv::import(&state.db, input, options, |event| {
+        if let ImportEvent::Rejected(row) = event {
+            rejected.push(row.clone());
+        }
+    })
+    .await;
+    let report = match result {
         Ok(report) => report,
-        Err(e) => return pages::db_error(site, "import subscribers", e),
+        Err(e) => {
+            tracing::error!(error = %e, "admin: subscriber import failed");
+            return pages::message(
+                site,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The import stopped",
+                &e.to_string(),
+            );
+        }
     };
-    if report.invited > 0 {
+    if report.added > 0 && consent == Consent::OptIn {
         state.mail_wakeup.notify_one();
     }
-    tracing::info!(staff = %staff.email, invited = report.invited, confirmed = report.confirmed,
-        rejected = report.rejected.len(), "subscriber import");
+    tracing::info!(staff = %staff.email, %report, "subscriber import");
     let c = Chrome::new(site, &session, Some(&staff));
-    // Rejected rows come back in the box, to fix and import again.
-    let status = if report.rejected.is_empty() {
+    // Some rows did not import: say so in the status too.
+    let status = if rejected.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -253,6 +313,7 @@ pub async fn import(
         &ImportPage {
             c,
             report: Some(report),
+            rejected,
             errors: vec![],
             csv: String::new(),
         },
@@ -380,5 +441,17 @@ pub async fn erase(
             session::see_other("/admin/subscribers")
         }
         Err(e) => pages::db_error(site, "erase a reader", e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_defused_in_the_export() {
+        assert_eq!(cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(cell("Ada"), "Ada");
     }
 }
