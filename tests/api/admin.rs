@@ -990,3 +990,68 @@ pub async fn the_preview_is_the_digest_in_a_sandboxed_frame_with_its_text_part(b
         "text/javascript; charset=utf-8"
     );
 }
+
+pub async fn a_generated_session_key_is_private_and_survives_a_restart(backend: Backend) {
+    let first = spawn_app(&backend).await;
+    let mut staff = staff_session(&first).await;
+    let key_file = match &backend {
+        Backend::Sqlite { url } => std::path::Path::new(url.trim_start_matches("sqlite://"))
+            .parent()
+            .unwrap()
+            .join("session.key"),
+        Backend::Postgres { .. } => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/session.key"),
+    };
+    let key = std::fs::read_to_string(&key_file).expect("the generated key is kept");
+    assert_eq!(key.trim().len(), 128, "64 bytes in hex");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "only the owner may read the key");
+    }
+    // A second process on the same data reads the same key: the staff
+    // member's cookie still works there.
+    let second = crate::helpers::spawn_app(&backend).await;
+    staff.base = second.address.clone();
+    assert!(staff.page("/admin").await.contains("Dashboard"));
+    // A cookie made with another key is no session at all.
+    let other = spawn_app_with(&backend, |s| {
+        s.server.session_key = gazette::config::SessionKey::parse(&"ab".repeat(64)).unwrap();
+    })
+    .await;
+    staff.base = other.address.clone();
+    let response = staff.get("/admin").await;
+    assert_eq!((response.status().as_u16(), location(&response)), (303, "/admin/login"));
+}
+
+pub fn production_needs_a_session_key_and_refuses_a_short_one() -> Result<(), libtest_mimic::Failed> {
+    let dir = std::env::temp_dir().join(format!("gazette-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let url = format!("sqlite://{}/gazette.db", dir.display());
+    let serve = |key: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gazette"))
+            .current_dir(&dir)
+            .args(["serve", "--no-worker"])
+            .env("GAZETTE_ENV", "production")
+            .env("GAZETTE_CONFIG_DIR", &dir)
+            .env("GAZETTE_DATABASE__URL", &url)
+            .env("GAZETTE_SERVER__PORT", "0")
+            .env("GAZETTE_SERVER__SESSION_KEY", key)
+            .env("NO_COLOR", "1")
+            .output()
+    };
+    let output = serve("")?;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("server.session_key is not set"), "{stderr}");
+    assert!(
+        !dir.join("session.key").exists(),
+        "production never makes up its own key"
+    );
+    let output = serve(&"ab".repeat(32))?;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("at least 64 bytes"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -98,6 +98,7 @@ fn main() {
         admin::the_csv_export_holds_the_current_filter,
         admin::the_csv_import_reports_rejected_rows_and_asks_new_readers_to_opt_in,
         admin::the_preview_is_the_digest_in_a_sandboxed_frame_with_its_text_part,
+        admin::a_generated_session_key_is_private_and_survives_a_restart,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
@@ -121,6 +122,10 @@ fn main() {
         }
         _ => browser,
     });
+    trials.push(libtest_mimic::Trial::test(
+        "admin::production_needs_a_session_key_and_refuses_a_short_one",
+        admin::production_needs_a_session_key_and_refuses_a_short_one,
+    ));
     trials.push(libtest_mimic::Trial::test(
         "cli::help_lists_every_command",
         cli::help_lists_every_command,

@@ -390,13 +390,42 @@ pub async fn progress_json(path: web::Path<String>, state: web::Data<AdminState>
     }
 }
 
+/// What staff can do to a send.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Pause,
+    Resume,
+    Cancel,
+    RetryFailed,
+}
+
+impl Action {
+    fn verb(self) -> &'static str {
+        match self {
+            Action::Pause => "pause",
+            Action::Resume => "resume",
+            Action::Cancel => "cancel",
+            Action::RetryFailed => "retry",
+        }
+    }
+
+    fn done(self) -> &'static str {
+        match self {
+            Action::Pause => "Sending is paused; copies already in flight still finish.",
+            Action::Resume => "Sending resumed.",
+            Action::Cancel => "The send is cancelled; readers not yet mailed will not get it.",
+            Action::RetryFailed => "The failed copies are queued again.",
+        }
+    }
+}
+
 async fn control(
     req: HttpRequest,
     body: web::Payload,
     session: Session,
     state: web::Data<AdminState>,
     raw_week: &str,
-    action: &'static str,
+    action: Action,
 ) -> HttpResponse {
     let site = state.site.as_str();
     if let Err(page) = session::read_form(&req, body, &session, 4096, site).await {
@@ -408,27 +437,22 @@ async fn control(
     };
     let now = Utc::now();
     let result = match action {
-        "pause" => issues::pause(&state.db, id, now).await,
-        "resume" => issues::resume(&state.db, id, now).await,
-        "cancel" => issues::cancel(&state.db, id, now).await,
-        _ => issues::retry_failed(&state.db, id, now)
+        Action::Pause => issues::pause(&state.db, id, now).await,
+        Action::Resume => issues::resume(&state.db, id, now).await,
+        Action::Cancel => issues::cancel(&state.db, id, now).await,
+        Action::RetryFailed => issues::retry_failed(&state.db, id, now)
             .await
             .map(|n| if n > 0 { Control::Done } else { Control::NotApplicable }),
     };
-    let message = match (action, result) {
-        (_, Err(e)) => return pages::db_error(site, action, e),
-        ("pause", Ok(Control::Done)) => "Sending is paused; copies already in flight still finish.".to_owned(),
-        ("resume", Ok(Control::Done)) => {
-            state.mail_wakeup.notify_one();
-            "Sending resumed.".to_owned()
+    let message = match result {
+        Err(e) => return pages::db_error(site, action.verb(), e),
+        Ok(Control::Done) => {
+            if matches!(action, Action::Resume | Action::RetryFailed) {
+                state.mail_wakeup.notify_one();
+            }
+            action.done().to_owned()
         }
-        ("cancel", Ok(Control::Done)) => "The send is cancelled; readers not yet mailed will not get it.".to_owned(),
-        ("retry", Ok(Control::Done)) => {
-            state.mail_wakeup.notify_one();
-            "The failed copies are queued again.".to_owned()
-        }
-        (_, Ok(Control::NotApplicable)) => format!("Nothing to {action}: the issue is {}.", p.state),
-        _ => unreachable!("every action is listed"),
+        Ok(Control::NotApplicable) => format!("Nothing to {}: the issue is {}.", action.verb(), p.state),
     };
     session::flash(&session, message);
     session::see_other(&format!("/admin/issues/{}", p.week))
@@ -441,7 +465,7 @@ pub async fn pause(
     session: Session,
     state: web::Data<AdminState>,
 ) -> HttpResponse {
-    control(req, body, session, state, &path, "pause").await
+    control(req, body, session, state, &path, Action::Pause).await
 }
 
 pub async fn resume(
@@ -451,7 +475,7 @@ pub async fn resume(
     session: Session,
     state: web::Data<AdminState>,
 ) -> HttpResponse {
-    control(req, body, session, state, &path, "resume").await
+    control(req, body, session, state, &path, Action::Resume).await
 }
 
 pub async fn cancel(
@@ -461,7 +485,7 @@ pub async fn cancel(
     session: Session,
     state: web::Data<AdminState>,
 ) -> HttpResponse {
-    control(req, body, session, state, &path, "cancel").await
+    control(req, body, session, state, &path, Action::Cancel).await
 }
 
 pub async fn retry_failed(
@@ -471,7 +495,7 @@ pub async fn retry_failed(
     session: Session,
     state: web::Data<AdminState>,
 ) -> HttpResponse {
-    control(req, body, session, state, &path, "retry").await
+    control(req, body, session, state, &path, Action::RetryFailed).await
 }
 
 #[cfg(test)]

@@ -69,28 +69,47 @@ pub fn session_key(settings: &Settings) -> Result<Vec<u8>, SessionKeyError> {
         path: path.display().to_string(),
         source,
     };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => crate::config::SessionKey::parse(&text)
-            .map_err(|why| SessionKeyError::BadFile {
-                path: path.display().to_string(),
-                why,
-            })?
-            .bytes()
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| SessionKeyError::BadFile {
-                path: path.display().to_string(),
-                why: "the file is empty".into(),
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut key = vec![0u8; MIN_SESSION_KEY_BYTES];
-            rand::rng().fill_bytes(&mut key);
-            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(file_error)?;
-            }
-            write_private(&path, &hex).map_err(file_error)?;
+    let read = |path: &Path| -> Result<Option<Vec<u8>>, SessionKeyError> {
+        let bad = |why: String| SessionKeyError::BadFile {
+            path: path.display().to_string(),
+            why,
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => crate::config::SessionKey::parse(&text)
+                .map_err(bad)?
+                .bytes()
+                .map(|key| Some(key.to_vec()))
+                .ok_or_else(|| bad("the file is empty".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(file_error(source)),
+        }
+    };
+    if let Some(key) = read(&path)? {
+        return Ok(key);
+    }
+    let mut key = vec![0u8; MIN_SESSION_KEY_BYTES];
+    rand::rng().fill_bytes(&mut key);
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(file_error)?;
+    }
+    // Written whole under a private name, then linked into place: another
+    // process starting at the same moment either wins the link or reads
+    // the winner's complete key, never half a file.
+    let draft = path.with_extension(format!("key.{}", Uuid::new_v4().simple()));
+    write_private(&draft, &hex).map_err(file_error)?;
+    let linked = std::fs::hard_link(&draft, &path);
+    let _ = std::fs::remove_file(&draft);
+    match linked {
+        Ok(()) => {
             tracing::info!(path = %path.display(), "generated a session key for staff logins (set server.session_key to choose one)");
             Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            read(&path)?.ok_or_else(|| SessionKeyError::BadFile {
+                path: path.display().to_string(),
+                why: "it vanished while being read".into(),
+            })
         }
         Err(e) => Err(file_error(e)),
     }
@@ -220,7 +239,7 @@ async fn current_staff(session: &Session, state: &AdminState) -> Result<Option<S
         session.purge();
         return Ok(None);
     };
-    if now - seen > idle_limit {
+    if sat_idle_too_long(seen, now, idle_limit) {
         session.purge();
         return Ok(None);
     }
@@ -237,6 +256,11 @@ async fn current_staff(session: &Session, state: &AdminState) -> Result<Option<S
         id: user.id,
         email: user.email,
     }))
+}
+
+/// Whether a session last seen at `seen` has ended by `now` (seconds).
+fn sat_idle_too_long(seen: i64, now: i64, idle_limit: i64) -> bool {
+    now.saturating_sub(seen) > idle_limit
 }
 
 /// Starts a fresh session for a staff member who just logged in: a new
@@ -384,6 +408,16 @@ mod tests {
             PathBuf::from("/srv/g/session.key")
         );
         assert_eq!(key_path("postgres://u@h/db"), PathBuf::from("data/session.key"));
+    }
+
+    #[test]
+    fn a_session_ends_once_it_sat_idle_past_the_limit() {
+        assert!(!sat_idle_too_long(1_000, 1_000 + 3600, 3600));
+        assert!(sat_idle_too_long(1_000, 1_000 + 3601, 3600));
+        assert!(
+            !sat_idle_too_long(1_000, 900, 3600),
+            "a clock that stepped back keeps the session"
+        );
     }
 
     #[test]
