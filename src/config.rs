@@ -111,6 +111,23 @@ pub struct MailSettings {
     #[serde(deserialize_with = "deserialize_mailbox")]
     pub from: Mailbox,
     pub smtp: SmtpSettings,
+    pub dkim: DkimSettings,
+}
+
+/// DKIM signing; off while `domain` is empty.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DkimSettings {
+    pub domain: String,
+    pub selector: String,
+    pub private_key_file: PathBuf,
+    pub algorithm: DkimAlgorithm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DkimAlgorithm {
+    Rsa,
+    Ed25519,
 }
 
 impl MailSettings {
@@ -141,6 +158,7 @@ pub struct SmtpSettings {
     pub password: String,
     pub ca_file: PathBuf,
     pub timeout_seconds: u64,
+    pub max_messages_per_connection: u32,
 }
 
 // The password must never reach a log line, so Debug is written by hand.
@@ -154,6 +172,7 @@ impl fmt::Debug for SmtpSettings {
             .field("password", &if self.password.is_empty() { "" } else { "***" })
             .field("ca_file", &self.ca_file)
             .field("timeout_seconds", &self.timeout_seconds)
+            .field("max_messages_per_connection", &self.max_messages_per_connection)
             .finish()
     }
 }
@@ -169,6 +188,8 @@ pub enum SmtpTls {
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeliverySettings {
     pub concurrency: usize,
+    pub batch_size: usize,
+    pub lease_seconds: u32,
     pub rate_per_second: u32,
     pub max_attempts: u32,
     pub retry_base_seconds: f64,
@@ -308,6 +329,12 @@ impl Settings {
         if self.delivery.concurrency == 0 {
             return fail("delivery.concurrency", "must be at least 1");
         }
+        if !(1..=10_000).contains(&self.delivery.batch_size) {
+            return fail("delivery.batch_size", "must be between 1 and 10000");
+        }
+        if self.delivery.lease_seconds == 0 {
+            return fail("delivery.lease_seconds", "must be at least 1");
+        }
         if self.delivery.max_attempts == 0 {
             return fail("delivery.max_attempts", "must be at least 1");
         }
@@ -377,6 +404,7 @@ mod tests {
             password: "hunter2".into(),
             ca_file: PathBuf::new(),
             timeout_seconds: 1,
+            max_messages_per_connection: 0,
         };
         assert!(!format!("{smtp:?}").contains("hunter2"));
     }

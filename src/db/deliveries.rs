@@ -20,12 +20,24 @@ pub struct ClaimedDelivery {
     pub unsubscribe_secret: Vec<u8>,
 }
 
-const CLAIM: [&str; 2] = lease_claim_sql!("deliveries", "issue_id, subscriber_id", "");
+/// SQLite claims, then reads the batch by its lease time (its single
+/// writer makes the two statements safe); PostgreSQL claims and reads in one
+/// statement, so workers on many machines can never read each other's rows.
+const CLAIM: [&str; 2] = [
+    lease_claim_sql!(@one "deliveries", "issue_id, subscriber_id", "", ""),
+    concat!(
+        "WITH claimed AS (",
+        lease_claim_sql!(@one "deliveries", "issue_id, subscriber_id", "RETURNING issue_id, subscriber_id, attempts",
+            "FOR UPDATE SKIP LOCKED"),
+        ") SELECT c.issue_id, c.subscriber_id, c.attempts, s.email, s.name, s.status AS subscriber_status,
+                  s.unsubscribe_secret
+           FROM claimed c JOIN subscribers s ON s.id = c.subscriber_id"
+    ),
+];
 
 /// Claims up to `limit` due deliveries until `lease_until`, with each
-/// reader's details: one statement to claim, one to read the batch (its
-/// rows share the lease time). The issues' snapshots are read once per
-/// issue by [`crate::db::issues::snapshot`], not once per reader.
+/// reader's details. The issues' snapshots are read once per issue by
+/// [`crate::db::issues::snapshot`], not once per reader.
 pub async fn claim_due(
     db: &Db,
     now: DateTime<Utc>,
@@ -33,67 +45,173 @@ pub async fn claim_due(
     limit: i64,
 ) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
     let sql = db.pick(&CLAIM);
-    let claimed = with_pool!(db, pool => {
-        sqlx::query(sql).bind(now).bind(lease_until).bind(limit).execute(pool).await?.rows_affected()
-    });
-    if claimed == 0 {
-        return Ok(Vec::new());
+    match db {
+        Db::Postgres(pool) => {
+            sqlx::query_as(sql)
+                .bind(now)
+                .bind(lease_until)
+                .bind(limit)
+                .fetch_all(pool)
+                .await
+        }
+        Db::Sqlite(pool) => {
+            let claimed = sqlx::query(sql)
+                .bind(now)
+                .bind(lease_until)
+                .bind(limit)
+                .execute(pool)
+                .await?;
+            if claimed.rows_affected() == 0 {
+                return Ok(Vec::new());
+            }
+            sqlx::query_as(
+                "SELECT d.issue_id, d.subscriber_id, d.attempts, s.email, s.name, s.status AS subscriber_status,
+                        s.unsubscribe_secret
+                 FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+                 WHERE d.status = 'sending' AND d.locked_until = $1",
+            )
+            .bind(lease_until)
+            .fetch_all(pool)
+            .await
+        }
     }
-    with_pool!(db, pool => {
-        sqlx::query_as(
-            "SELECT d.issue_id, d.subscriber_id, d.attempts, s.email, s.name, s.status AS subscriber_status,
-                    s.unsubscribe_secret
-             FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
-             WHERE d.status = 'sending' AND d.locked_until = $1",
-        )
-        .bind(lease_until)
-        .fetch_all(pool)
-        .await
-    })
 }
 
-/// Records the outcome of the claim that made attempt number `attempt`:
-/// `sent`, `failed` or `skipped`, or back to `queued` for a retry at
-/// `next_attempt_at`.
-pub async fn record(
-    db: &Db,
-    delivery: &ClaimedDelivery,
-    outcome: DeliveryOutcome<'_>,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    let (status, next_attempt_at, error, message_id) = match outcome {
-        DeliveryOutcome::Sent { message_id } => ("sent", None, None, Some(message_id)),
-        DeliveryOutcome::Retry { at, error } => ("queued", Some(at), Some(error), None),
-        DeliveryOutcome::Failed { error } => ("failed", None, Some(error), None),
-        DeliveryOutcome::Skipped { reason } => ("skipped", None, Some(reason), None),
-    };
-    with_pool!(db, pool => {
-        sqlx::query(
-            "UPDATE deliveries
-             SET status = $4, next_attempt_at = COALESCE($5, next_attempt_at), last_error = COALESCE($6, last_error),
-                 message_id = $7, sent_at = CASE WHEN $4 = 'sent' THEN $8 ELSE sent_at END, locked_until = NULL
-             WHERE issue_id = $1 AND subscriber_id = $2 AND attempts = $3 AND status = 'sending'",
-        )
-        .bind(delivery.issue_id)
-        .bind(delivery.subscriber_id)
-        .bind(delivery.attempts)
-        .bind(status)
-        .bind(next_attempt_at)
-        .bind(error)
-        .bind(message_id)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|_| ())
-    })
+/// What became of one claimed delivery.
+#[derive(Debug, Clone)]
+pub enum Settled {
+    Sent {
+        message_id: String,
+        at: DateTime<Utc>,
+    },
+    Retry {
+        at: DateTime<Utc>,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
+    Skipped {
+        reason: String,
+    },
+    /// Never tried (the worker is stopping): back to the queue as it was.
+    Released,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub enum DeliveryOutcome<'a> {
-    Sent { message_id: &'a str },
-    Retry { at: DateTime<Utc>, error: &'a str },
-    Failed { error: &'a str },
-    Skipped { reason: &'a str },
+/// A claim's outcome, keyed by the claim (the attempt number it made).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub issue_id: Uuid,
+    pub subscriber_id: Uuid,
+    pub attempts: i32,
+    pub settled: Settled,
+}
+
+/// The columns an outcome writes.
+struct Columns<'a> {
+    status: &'static str,
+    next_attempt_at: Option<DateTime<Utc>>,
+    error: Option<&'a str>,
+    message_id: Option<&'a str>,
+    sent_at: Option<DateTime<Utc>>,
+    /// 1 for a released claim, whose attempt did not happen.
+    unclaimed: i32,
+}
+
+impl Outcome {
+    fn columns(&self) -> Columns<'_> {
+        let mut columns = Columns {
+            status: "queued",
+            next_attempt_at: None,
+            error: None,
+            message_id: None,
+            sent_at: None,
+            unclaimed: 0,
+        };
+        match &self.settled {
+            Settled::Sent { message_id, at } => {
+                columns.status = "sent";
+                columns.message_id = Some(message_id);
+                columns.sent_at = Some(*at);
+            }
+            Settled::Retry { at, error } => {
+                columns.next_attempt_at = Some(*at);
+                columns.error = Some(error);
+            }
+            Settled::Failed { error } => {
+                columns.status = "failed";
+                columns.error = Some(error);
+            }
+            Settled::Skipped { reason } => {
+                columns.status = "skipped";
+                columns.error = Some(reason);
+            }
+            Settled::Released => columns.unclaimed = 1,
+        }
+        columns
+    }
+}
+
+const RECORD_ONE: &str = "UPDATE deliveries
+     SET status = $4, next_attempt_at = COALESCE($5, next_attempt_at), last_error = COALESCE($6, last_error),
+         message_id = COALESCE($7, message_id), sent_at = COALESCE($8, sent_at), attempts = attempts - $9,
+         locked_until = NULL
+     WHERE issue_id = $1 AND subscriber_id = $2 AND attempts = $3 AND status = 'sending'";
+
+const RECORD_MANY: &str = "UPDATE deliveries d
+     SET status = u.status, next_attempt_at = COALESCE(u.next_at, d.next_attempt_at),
+         last_error = COALESCE(u.error, d.last_error), message_id = COALESCE(u.message_id, d.message_id),
+         sent_at = COALESCE(u.sent_at, d.sent_at), attempts = d.attempts - u.unclaimed, locked_until = NULL
+     FROM UNNEST($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::timestamptz[], $6::text[], $7::text[],
+                 $8::timestamptz[], $9::int4[])
+          AS u(issue_id, subscriber_id, attempts, status, next_at, error, message_id, sent_at, unclaimed)
+     WHERE d.issue_id = u.issue_id AND d.subscriber_id = u.subscriber_id AND d.attempts = u.attempts
+       AND d.status = 'sending'";
+
+/// Records a batch of outcomes in one transaction (one statement on
+/// PostgreSQL). Each is tied to its claim: if a lease ran out and another
+/// worker claimed the row since, that worker's state stands.
+pub async fn record(db: &Db, outcomes: &[Outcome]) -> Result<(), sqlx::Error> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    match db {
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin().await?;
+            for outcome in outcomes {
+                let c = outcome.columns();
+                sqlx::query(RECORD_ONE)
+                    .bind(outcome.issue_id)
+                    .bind(outcome.subscriber_id)
+                    .bind(outcome.attempts)
+                    .bind(c.status)
+                    .bind(c.next_attempt_at)
+                    .bind(c.error)
+                    .bind(c.message_id)
+                    .bind(c.sent_at)
+                    .bind(c.unclaimed)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        }
+        Db::Postgres(pool) => {
+            let columns: Vec<Columns<'_>> = outcomes.iter().map(Outcome::columns).collect();
+            sqlx::query(RECORD_MANY)
+                .bind(outcomes.iter().map(|o| o.issue_id).collect::<Vec<_>>())
+                .bind(outcomes.iter().map(|o| o.subscriber_id).collect::<Vec<_>>())
+                .bind(outcomes.iter().map(|o| o.attempts).collect::<Vec<_>>())
+                .bind(columns.iter().map(|c| c.status).collect::<Vec<_>>())
+                .bind(columns.iter().map(|c| c.next_attempt_at).collect::<Vec<_>>())
+                .bind(columns.iter().map(|c| c.error).collect::<Vec<_>>())
+                .bind(columns.iter().map(|c| c.message_id).collect::<Vec<_>>())
+                .bind(columns.iter().map(|c| c.sent_at).collect::<Vec<_>>())
+                .bind(columns.iter().map(|c| c.unclaimed).collect::<Vec<_>>())
+                .execute(pool)
+                .await
+                .map(|_| ())
+        }
+    }
 }
 
 /// The status of the delivery to the reader with this address, for tests

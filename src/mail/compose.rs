@@ -1,13 +1,15 @@
 //! Turns what a message is about (a reader, a link) into a MIME message:
 //! askama templates for both parts, and the headers every message carries.
 
+use std::sync::Arc;
+
 use askama::Template;
 use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{DkimConfig, Mailbox, MultiPart};
 use uuid::Uuid;
 
-use crate::config::BaseUrl;
+use crate::config::{BaseUrl, Settings};
 use crate::digest::render;
 use crate::domain::UnsubscribeToken;
 
@@ -27,6 +29,17 @@ pub struct Composer {
     publication: String,
     confirmation_ttl_hours: u32,
     unsubscribe_mailto: Option<String>,
+    dkim: Option<Dkim>,
+}
+
+/// The signing key stays out of `Debug` output, whatever the key type prints.
+#[derive(Clone)]
+struct Dkim(Arc<DkimConfig>);
+
+impl std::fmt::Debug for Dkim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Dkim(***)")
+    }
 }
 
 /// A message ready for a transport, with the Message-ID it carries.
@@ -73,13 +86,35 @@ impl Composer {
             publication,
             confirmation_ttl_hours,
             unsubscribe_mailto: None,
+            dkim: None,
         }
+    }
+
+    /// The composer the settings describe, DKIM signing included.
+    pub fn from_settings(settings: &Settings) -> Result<Self, String> {
+        let mut composer = Self::new(
+            settings.mail.from.clone(),
+            settings.mail.publication(),
+            settings.server.base_url.clone(),
+            settings.subscriptions.confirmation_ttl_hours,
+        )
+        .with_unsubscribe_mailto(&settings.digest.unsubscribe_mailto);
+        if let Some(config) = super::dkim::signing_config(&settings.mail.dkim)? {
+            composer = composer.with_dkim(config);
+        }
+        Ok(composer)
     }
 
     /// An address whose mail unsubscribes the sender, for List-Unsubscribe.
     pub fn with_unsubscribe_mailto(mut self, address: &str) -> Self {
         let address = address.trim();
         self.unsubscribe_mailto = (!address.is_empty()).then(|| address.to_owned());
+        self
+    }
+
+    /// Signs every message with this DKIM configuration.
+    pub fn with_dkim(mut self, config: DkimConfig) -> Self {
+        self.dkim = Some(Dkim(Arc::new(config)));
         self
     }
 
@@ -105,7 +140,8 @@ impl Composer {
         }
         .render()?;
         let subject = format!("Please confirm your subscription to {publication}");
-        self.build(recipient, name, &subject, text, html, Vec::new())
+        let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
+        self.build(recipient, name, &subject, message_id, text, html, Vec::new())
     }
 
     /// A reader's copy of an issue: the issue's snapshot with the reader's
@@ -139,7 +175,15 @@ impl Composer {
             header("Precedence", "bulk".into()),
             header("Auto-Submitted", "auto-generated".into()),
         ];
-        self.build(recipient, name, snapshot.subject, text, html, headers)
+        // One Message-ID per (issue, reader), the same on every attempt: if a
+        // crash makes a copy go out twice, mail programs can tell.
+        let message_id = format!(
+            "<{}.{}@{}>",
+            snapshot.week,
+            unsubscribe.subscriber_id().simple(),
+            self.from.email.domain()
+        );
+        self.build(recipient, name, snapshot.subject, message_id, text, html, headers)
     }
 
     /// A draft issue sent to staff as a test: marked in the subject, and
@@ -156,7 +200,9 @@ impl Composer {
         let unsubscribe_url = format!("{}/unsubscribe?token={}", self.base_url, nobody.as_string());
         let html = html.replace(render::UNSUBSCRIBE_URL, &unsubscribe_url);
         let text = text.replace(render::UNSUBSCRIBE_URL, &unsubscribe_url);
-        self.build(recipient, "", &format!("[Test] {subject}"), text, html, Vec::new())
+        let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
+        let subject = format!("[Test] {subject}");
+        self.build(recipient, "", &subject, message_id, text, html, Vec::new())
     }
 
     fn build(
@@ -164,6 +210,7 @@ impl Composer {
         recipient: &str,
         name: &str,
         subject: &str,
+        message_id: String,
         text: String,
         html: String,
         headers: Vec<HeaderValue>,
@@ -171,7 +218,6 @@ impl Composer {
         let address = recipient
             .parse()
             .map_err(|_| ComposeError::Recipient(recipient.to_owned()))?;
-        let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
         let mut builder = Message::builder();
         for header in headers {
             builder = builder.raw_header(header);
@@ -195,6 +241,10 @@ impl Composer {
                             .body(html),
                     ),
             )?;
+        let mut message = message;
+        if let Some(Dkim(dkim)) = &self.dkim {
+            message.sign(dkim);
+        }
         Ok(Composed { message, message_id })
     }
 }
@@ -240,5 +290,67 @@ mod tests {
             html.contains("Ada &#60;Lovelace&#62;") || html.contains("Ada &lt;Lovelace&gt;"),
             "{html}"
         );
+    }
+
+    #[test]
+    fn a_dkim_signature_is_relaxed_and_covers_the_list_headers() {
+        use base64::Engine;
+        let dir = std::env::temp_dir().join(format!("gazette-dkim-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key_file = dir.join("dkim.key");
+        std::fs::write(&key_file, base64::engine::general_purpose::STANDARD.encode([7u8; 32])).unwrap();
+        let settings = crate::config::DkimSettings {
+            domain: "example.org".into(),
+            selector: "weekly".into(),
+            private_key_file: key_file,
+            algorithm: crate::config::DkimAlgorithm::Ed25519,
+        };
+        let config = super::super::dkim::signing_config(&settings).unwrap().unwrap();
+        let composer = composer().with_dkim(config);
+        let token = UnsubscribeToken::generate(Uuid::new_v4());
+        let snapshot = IssueSnapshot {
+            week: "2026-W48",
+            subject: "This week",
+            html: "<p>Hello</p>",
+            text: "Hello",
+        };
+        let raw = composer
+            .digest("reader@example.com", "Ada", &token, &snapshot)
+            .unwrap()
+            .message
+            .formatted();
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        let signature = parsed
+            .header_raw("DKIM-Signature")
+            .expect("a DKIM-Signature header")
+            .split_whitespace()
+            .collect::<String>();
+        for tag in ["d=example.org;", "s=weekly;", "c=relaxed/relaxed;", "a=ed25519-sha256;"] {
+            assert!(signature.contains(tag), "{tag} missing from {signature}");
+        }
+        let listed: Vec<String> = signature
+            .split(';')
+            .find_map(|tag| tag.strip_prefix("h="))
+            .unwrap()
+            .split(':')
+            .map(str::to_ascii_lowercase)
+            .collect();
+        for header in [
+            "from",
+            "to",
+            "subject",
+            "date",
+            "message-id",
+            "list-id",
+            "list-unsubscribe",
+            "list-unsubscribe-post",
+        ] {
+            assert!(listed.iter().any(|h| h == header), "{header} is not signed: {listed:?}");
+        }
+        // A key that is not what the algorithm needs is named at start-up.
+        std::fs::write(&settings.private_key_file, "not a key").unwrap();
+        let error = super::super::dkim::signing_config(&settings).unwrap_err();
+        assert!(error.starts_with("mail.dkim.private_key_file:"), "{error}");
+        std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -2,7 +2,10 @@
 //! that carry them (`.eml` files for the embedded default, or SMTP).
 
 mod compose;
+mod dkim;
+mod smtp;
 mod transport;
 
 pub use compose::{ComposeError, Composed, Composer, IssueSnapshot};
+pub use dkim::SIGNED_HEADERS as DKIM_SIGNED_HEADERS;
 pub use transport::{Mailer, SendError, is_hard_bounce};

@@ -1,18 +1,17 @@
 //! Where composed messages go: `.eml` files (the embedded default, so a
 //! fresh checkout works without a mail server) or an SMTP relay.
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::config::{MailSettings, MailTransportKind, SmtpSettings, SmtpTls};
+use crate::config::{MailSettings, MailTransportKind, SmtpTls};
+use crate::mail::smtp::SmtpPool;
 
 #[derive(Clone)]
 pub enum Mailer {
     File(AsyncFileTransport<Tokio1Executor>),
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(Arc<SmtpPool>),
 }
 
 /// Why a message did not leave, and whether trying again can help.
@@ -34,23 +33,7 @@ impl Mailer {
                     .map_err(|e| format!("mail.outbox_dir: cannot create {}: {e}", mail.outbox_dir.display()))?;
                 Ok(Mailer::File(AsyncFileTransport::new(&mail.outbox_dir)))
             }
-            MailTransportKind::Smtp => {
-                let smtp = &mail.smtp;
-                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-                    .port(smtp.port)
-                    .timeout(Some(Duration::from_secs(smtp.timeout_seconds.max(1))));
-                if smtp.tls != SmtpTls::None {
-                    let parameters = tls_parameters(smtp)?;
-                    builder = builder.tls(match smtp.tls {
-                        SmtpTls::Starttls => Tls::Required(parameters),
-                        _ => Tls::Wrapper(parameters),
-                    });
-                }
-                if !smtp.username.is_empty() {
-                    builder = builder.credentials(Credentials::new(smtp.username.clone(), smtp.password.clone()));
-                }
-                Ok(Mailer::Smtp(builder.build()))
-            }
+            MailTransportKind::Smtp => Ok(Mailer::Smtp(Arc::new(SmtpPool::new(&mail.smtp)?))),
         }
     }
 
@@ -69,55 +52,24 @@ impl Mailer {
         }
     }
 
-    pub async fn send(&self, message: Message) -> Result<(), SendError> {
+    pub async fn send(&self, message: &Message) -> Result<(), SendError> {
+        let envelope = message.envelope();
+        let raw = message.formatted();
         match self {
             Mailer::File(transport) => transport
-                .send(message)
+                .send_raw(envelope, &raw)
                 .await
                 .map(|_| ())
                 .map_err(|e| SendError::Transient(format!("cannot write the .eml file: {e}"))),
-            Mailer::Smtp(transport) => transport.send(message).await.map(|_| ()).map_err(classify),
+            Mailer::Smtp(pool) => pool.send(envelope, &raw).await,
         }
     }
-}
 
-/// TLS towards the relay: its certificate must match `host` and chain to
-/// the public roots, or to the root in `ca_file` when one is given.
-fn tls_parameters(smtp: &SmtpSettings) -> Result<TlsParameters, String> {
-    let mut builder = TlsParameters::builder(smtp.host.clone());
-    if !smtp.ca_file.as_os_str().is_empty() {
-        let pem = std::fs::read(&smtp.ca_file)
-            .map_err(|e| format!("mail.smtp.ca_file: cannot read {}: {e}", smtp.ca_file.display()))?;
-        let root = Certificate::from_pem(&pem).map_err(|e| {
-            format!(
-                "mail.smtp.ca_file: {} is not a PEM certificate: {e}",
-                smtp.ca_file.display()
-            )
-        })?;
-        builder = builder.add_root_certificate(root);
-    }
-    builder
-        .build_rustls()
-        .map_err(|e| format!("mail.smtp: cannot set up TLS for {}: {e}", smtp.host))
-}
-
-/// Sorts an SMTP failure by whether this message can ever be delivered.
-/// Authentication failures are 5xx replies but no fault of the message: the
-/// relay turned down our credentials, so every message waits (and retries)
-/// until the operator fixes them, rather than being given up.
-fn classify(error: lettre::transport::smtp::Error) -> SendError {
-    let auth_failure = error.status().is_some_and(|code| {
-        let code = code.to_string();
-        matches!(code.as_str(), "530" | "534" | "535" | "538")
-    });
-    if auth_failure {
-        SendError::Transient(format!(
-            "the SMTP relay refused our credentials (check mail.smtp.username and mail.smtp.password): {error}"
-        ))
-    } else if error.is_permanent() {
-        SendError::Permanent(error.to_string())
-    } else {
-        SendError::Transient(error.to_string())
+    /// Closes idle connections politely (at shutdown).
+    pub async fn close(&self) {
+        if let Mailer::Smtp(pool) = self {
+            pool.close().await;
+        }
     }
 }
 

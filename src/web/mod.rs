@@ -76,13 +76,7 @@ impl Application {
         let mail_wakeup = Arc::new(Notify::new());
         let worker = if roles.worker {
             let mailer = Mailer::from_settings(&settings.mail).map_err(BuildError::Mail)?;
-            let composer = Composer::new(
-                settings.mail.from.clone(),
-                settings.mail.publication(),
-                settings.server.base_url.clone(),
-                settings.subscriptions.confirmation_ttl_hours,
-            )
-            .with_unsubscribe_mailto(&settings.digest.unsubscribe_mailto);
+            let composer = Composer::from_settings(&settings).map_err(BuildError::Mail)?;
             Some(Worker::new(
                 db.clone(),
                 mailer,

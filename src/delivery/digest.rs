@@ -1,0 +1,308 @@
+//! The digest lane, a pipeline of three stages joined by bounded channels:
+//!
+//! claimer ──jobs──▶ senders (`delivery.concurrency` at once) ──outcomes──▶ recorder
+//!
+//! The claimer takes `delivery.batch_size` rows per statement and only when
+//! the senders have room for them, so a claimed row waits in memory for at
+//! most two batches' worth of sends (well inside its lease). The recorder
+//! writes outcomes in batches: one transaction for many messages.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+use super::{Sent, Shared};
+use crate::db::deliveries::{self, ClaimedDelivery, Outcome, Settled};
+use crate::db::issues::{self, StoredSnapshot};
+use crate::domain::{SubscriberStatus, UnsubscribeToken};
+use crate::mail::IssueSnapshot;
+
+/// One reader's copy to send, with the issue it belongs to.
+struct Job {
+    delivery: ClaimedDelivery,
+    snapshot: Arc<StoredSnapshot>,
+}
+
+/// How long the recorder waits to fill a batch before writing what it has.
+const GATHER: Duration = Duration::from_millis(25);
+/// How often a long send logs its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+pub(super) async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    let batch = shared.settings.batch_size;
+    let (jobs, queued) = mpsc::channel::<Job>(batch * 2);
+    let (outcomes, settled) = mpsc::channel::<Outcome>(batch * 2);
+    let recorded = Arc::new(AtomicBool::new(false));
+    let recorder = tokio::spawn(record(shared.clone(), settled, recorded.clone()));
+    tokio::join!(
+        claim(&shared, jobs, outcomes.clone(), recorded, shutdown.clone()),
+        send(&shared, queued, outcomes, shutdown),
+    );
+    if let Err(e) = recorder.await {
+        tracing::error!(error = %e, "the delivery recorder stopped abnormally");
+    }
+}
+
+/// Claims due deliveries whenever the senders have room for a batch.
+async fn claim(
+    shared: &Shared,
+    jobs: mpsc::Sender<Job>,
+    outcomes: mpsc::Sender<Outcome>,
+    recorded: Arc<AtomicBool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let batch = shared.settings.batch_size;
+    let mut snapshots: HashMap<Uuid, Option<Arc<StoredSnapshot>>> = HashMap::new();
+    while !*shutdown.borrow() {
+        let permits = tokio::select! {
+            permits = jobs.reserve_many(batch) => match permits {
+                Ok(permits) => permits,
+                Err(_) => return,
+            },
+            _ = shutdown.changed() => return,
+        };
+        let now = Utc::now();
+        let claimed = match deliveries::claim_due(&shared.db, now, shared.lease_until(now), batch as i64).await {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                drop(permits);
+                tracing::warn!(error = %e, "cannot claim deliveries from the database; trying again shortly");
+                shared.idle(&mut shutdown, Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if claimed.is_empty() {
+            drop(permits);
+            // Issues are checked for completion once the queue runs dry and
+            // outcomes were written since the last look, not on every claim.
+            if recorded.swap(false, Ordering::AcqRel) {
+                match issues::mark_finished(&shared.db).await {
+                    Ok(0) => {}
+                    Ok(finished) => tracing::info!(issues = finished, "issue delivered to every reader"),
+                    Err(e) => {
+                        recorded.store(true, Ordering::Release);
+                        tracing::warn!(error = %e, "cannot mark finished issues");
+                    }
+                }
+            }
+            snapshots.clear();
+            shared.idle(&mut shutdown, Duration::ZERO).await;
+            continue;
+        }
+        let mut permits = permits;
+        for delivery in claimed {
+            let snapshot = match snapshots.get(&delivery.issue_id) {
+                Some(found) => Ok(found.clone()),
+                None => issues::snapshot(&shared.db, delivery.issue_id).await.map(|found| {
+                    let found = found.map(Arc::new);
+                    snapshots.insert(delivery.issue_id, found.clone());
+                    found
+                }),
+            };
+            let settled = match snapshot {
+                Ok(Some(snapshot)) => {
+                    let permit = permits.next().expect("a permit for each claimed row");
+                    permit.send(Job { delivery, snapshot });
+                    continue;
+                }
+                Ok(None) => {
+                    tracing::error!(issue = %delivery.issue_id, "the issue of a delivery is missing; giving it up");
+                    Settled::Failed {
+                        error: "the issue is missing".into(),
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(issue = %delivery.issue_id, error = %e, "cannot read the issue; the delivery goes back to the queue");
+                    Settled::Released
+                }
+            };
+            let _ = outcomes.send(outcome_of(&delivery, settled)).await;
+        }
+    }
+}
+
+/// Sends queued jobs, `delivery.concurrency` at a time, until the claimer
+/// stops and the queue is empty.
+async fn send(
+    shared: &Shared,
+    queued: mpsc::Receiver<Job>,
+    outcomes: mpsc::Sender<Outcome>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let jobs = futures_util::stream::unfold(queued, |mut queued| async move {
+        queued.recv().await.map(|job| (job, queued))
+    });
+    jobs.for_each_concurrent(shared.settings.concurrency, |job| {
+        let outcomes = outcomes.clone();
+        let stopping = *shutdown.borrow();
+        async move {
+            let settled = if stopping {
+                Settled::Released
+            } else {
+                deliver(shared, &job).await
+            };
+            let _ = outcomes.send(outcome_of(&job.delivery, settled)).await;
+        }
+    })
+    .await;
+}
+
+fn outcome_of(delivery: &ClaimedDelivery, settled: Settled) -> Outcome {
+    Outcome {
+        issue_id: delivery.issue_id,
+        subscriber_id: delivery.subscriber_id,
+        attempts: delivery.attempts,
+        settled,
+    }
+}
+
+/// One reader's copy of an issue; a reader who left since the issue was
+/// queued is skipped, not mailed.
+async fn deliver(shared: &Shared, job: &Job) -> Settled {
+    let Job { delivery, snapshot } = job;
+    let reader = delivery.subscriber_id;
+    let week = snapshot.week.as_str();
+    if delivery.subscriber_status != SubscriberStatus::Confirmed.as_str() {
+        return Settled::Skipped {
+            reason: format!("the reader is {} now", delivery.subscriber_status),
+        };
+    }
+    let composed = UnsubscribeToken::from_parts(reader, &delivery.unsubscribe_secret)
+        .ok_or_else(|| "the reader has no unsubscribe secret".to_owned())
+        .and_then(|token| {
+            let snapshot = IssueSnapshot {
+                week,
+                subject: &snapshot.subject,
+                html: &snapshot.html,
+                text: &snapshot.text,
+            };
+            shared
+                .composer
+                .digest(&delivery.email, &delivery.name, &token, &snapshot)
+                .map_err(|e| e.to_string())
+        });
+    let composed = match composed {
+        Ok(composed) => composed,
+        Err(why) => {
+            tracing::error!(%week, %reader, error = %why, "cannot render a digest; giving it up");
+            return Settled::Failed { error: why };
+        }
+    };
+    match shared.send(&composed, delivery.attempts).await {
+        Sent::Delivered => Settled::Sent {
+            message_id: composed.message_id,
+            at: Utc::now(),
+        },
+        Sent::Retry(reply) => {
+            tracing::warn!(%week, %reader, attempt = delivery.attempts, %reply, "digest not sent; will retry");
+            Settled::Retry {
+                at: shared.next_attempt_at(delivery.attempts),
+                error: reply,
+            }
+        }
+        Sent::Failed(reply) => {
+            tracing::warn!(%week, %reader, attempt = delivery.attempts, %reply, "digest refused for good");
+            Settled::Failed { error: reply }
+        }
+    }
+}
+
+/// Writes outcomes in batches until every sender is done.
+async fn record(shared: Arc<Shared>, mut settled: mpsc::Receiver<Outcome>, recorded: Arc<AtomicBool>) {
+    let batch = shared.settings.batch_size;
+    let mut pending = Vec::with_capacity(batch);
+    let mut progress = Progress::default();
+    loop {
+        if settled.recv_many(&mut pending, batch).await == 0 {
+            break;
+        }
+        let deadline = tokio::time::Instant::now() + GATHER;
+        while pending.len() < batch {
+            let room = batch - pending.len();
+            match tokio::time::timeout_at(deadline, settled.recv_many(&mut pending, room)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        write(&shared, &pending).await;
+        recorded.store(true, Ordering::Release);
+        for outcome in &pending {
+            if let Settled::Failed { error } = &outcome.settled {
+                shared.note_bounce(outcome.subscriber_id, error).await;
+            }
+        }
+        progress.count(&pending);
+        pending.clear();
+    }
+    progress.log();
+}
+
+/// Writes one batch, trying a few times: a batch that cannot be written is
+/// not lost (its leases return the rows to the queue) but may be sent again.
+async fn write(shared: &Shared, outcomes: &[Outcome]) {
+    let mut delay = Duration::from_millis(200);
+    for attempt in 1..=5 {
+        match deliveries::record(&shared.db, outcomes).await {
+            Ok(()) => return,
+            Err(e) if attempt < 5 => {
+                tracing::warn!(error = %e, attempt, "cannot record delivery outcomes; trying again");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) => tracing::error!(error = %e, messages = outcomes.len(),
+                "cannot record delivery outcomes; their leases will return them to the queue"),
+        }
+    }
+}
+
+/// Counts for the progress lines of a long send.
+#[derive(Default)]
+struct Progress {
+    since: Option<Instant>,
+    last_log: Option<Instant>,
+    sent: u64,
+    retried: u64,
+    failed: u64,
+    skipped: u64,
+}
+
+impl Progress {
+    fn count(&mut self, outcomes: &[Outcome]) {
+        let now = Instant::now();
+        self.since.get_or_insert(now);
+        for outcome in outcomes {
+            match outcome.settled {
+                Settled::Sent { .. } => self.sent += 1,
+                Settled::Retry { .. } => self.retried += 1,
+                Settled::Failed { .. } => self.failed += 1,
+                Settled::Skipped { .. } => self.skipped += 1,
+                Settled::Released => {}
+            }
+        }
+        if self.last_log.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY) {
+            self.last_log = Some(now);
+            if self.since.is_some_and(|s| s.elapsed() >= PROGRESS_EVERY) {
+                self.log();
+            }
+        }
+    }
+
+    fn log(&self) {
+        let Some(since) = self.since else { return };
+        let seconds = since.elapsed().as_secs_f64().max(0.001);
+        tracing::info!(
+            sent = self.sent,
+            retrying = self.retried,
+            failed = self.failed,
+            skipped = self.skipped,
+            per_second = (self.sent as f64 / seconds).round(),
+            "digest delivery progress"
+        );
+    }
+}
