@@ -519,6 +519,40 @@ pub async fn staff_add_edit_leave_out_regenerate_and_delete_an_article(backend: 
         .post("/admin/articles/import", &[("feed_url", "/etc/passwd")])
         .await;
     assert_eq!(response.status(), 400, "only web addresses are fetched");
+    let response = staff.get("/admin/articles?page=abc").await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("That address does not work"));
+}
+
+pub async fn staff_import_a_feed_by_its_address(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let mut staff = staff_session(&app).await;
+    let port = crate::cli::serve_feed(include_bytes!("../fixtures/central-asia.rss")).await;
+    staff.page("/admin/articles").await;
+    let feed = format!("http://127.0.0.1:{port}/feed.rss");
+    let response = staff.post("/admin/articles/import", &[("feed_url", &feed)]).await;
+    assert_eq!(
+        (response.status().as_u16(), location(&response)),
+        (303, "/admin/articles")
+    );
+    let list = staff.page("/admin/articles").await;
+    assert!(
+        list.contains("Feed imported: 2 added, 0 updated, 0 unchanged, 1 rejected."),
+        "{list}"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM articles").await, 2);
+    let response = staff.post("/admin/articles/import", &[("feed_url", &feed)]).await;
+    assert_eq!(response.status(), 303);
+    assert!(
+        staff
+            .page("/admin/articles")
+            .await
+            .contains("0 added, 0 updated, 2 unchanged")
+    );
+    let gone = format!("http://127.0.0.1:{port}/gone.rss");
+    let response = staff.post("/admin/articles/import", &[("feed_url", &gone)]).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("404 Not Found"));
 }
 
 pub async fn add_article(staff: &mut StaffClient, title: &str) {
@@ -887,6 +921,18 @@ pub async fn the_csv_export_holds_the_current_filter(backend: Backend) {
     assert_eq!(
         staff.get("/admin/subscribers/export.csv?status=nope").await.status(),
         400
+    );
+    // The list shows 50 a page.
+    let first = staff.page("/admin/subscribers?status=confirmed").await;
+    assert!(
+        first.contains("1205 readers") && first.contains("Page 1 of 25."),
+        "{first}"
+    );
+    let last = staff.page("/admin/subscribers?status=confirmed&page=25").await;
+    assert_eq!(last.matches("<tr><td><a href=\"/admin/subscribers/").count(), 5);
+    assert_ne!(
+        first_id(&first, "/admin/subscribers/"),
+        first_id(&last, "/admin/subscribers/")
     );
 }
 

@@ -3,7 +3,8 @@
 //! in, adds an article, opens the preview, sends a test to the in-process
 //! SMTP server, and sends the issue, watching the live progress.
 //!
-//! Screenshots of the dashboard and the preview are saved under
+//! Screenshots of the dashboard (laptop and phone width) and the preview
+//! are saved under
 //! `$CARGO_TARGET_DIR/tmp/admin-e2e/` (cargo's CARGO_TARGET_TMPDIR).
 //! Without `chromium` and `chromedriver` the test is skipped with a
 //! message; with CI=true it must run.
@@ -174,6 +175,23 @@ pub async fn staff_log_in_add_an_article_preview_test_and_send_in_chromium(backe
         );
         let shot = save_screenshot(&client, "dashboard.png").await;
         eprintln!("screenshot: {}", shot.display());
+        // On a phone-sized window the page fits its width (no sideways
+        // scrolling).
+        client.set_window_size(390, 844).await.unwrap();
+        let overflow = client
+            .execute(
+                "return document.documentElement.scrollWidth - window.innerWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(
+            overflow.as_i64().is_some_and(|px| px <= 0),
+            "{overflow} px too wide on a phone"
+        );
+        let shot = save_screenshot(&client, "dashboard-phone.png").await;
+        eprintln!("screenshot: {}", shot.display());
+        client.set_window_size(1280, 1024).await.unwrap();
 
         // Add an article.
         client

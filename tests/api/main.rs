@@ -99,6 +99,7 @@ fn main() {
         admin::the_csv_import_reports_rejected_rows_and_asks_new_readers_to_opt_in,
         admin::the_preview_is_the_digest_in_a_sandboxed_frame_with_its_text_part,
         admin::a_generated_session_key_is_private_and_survives_a_restart,
+        admin::staff_import_a_feed_by_its_address,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {

@@ -131,6 +131,23 @@ pub fn scope(key: &[u8], settings: &Settings) -> impl actix_web::dev::HttpServic
         scope = scope.route(path, route);
     }
     scope
+        .app_data(web::QueryConfig::default().error_handler(bad_query))
         .wrap(actix_web::middleware::from_fn(session::guard))
         .wrap(session::middleware(key, settings))
+}
+
+/// A search or page link with a value that makes no sense (`?page=abc`):
+/// a page that says so, not the framework's plain-text error.
+fn bad_query(error: actix_web::error::QueryPayloadError, req: &actix_web::HttpRequest) -> actix_web::Error {
+    let site = req
+        .app_data::<web::Data<AdminState>>()
+        .map(|state| state.site.clone())
+        .unwrap_or_default();
+    let page = pages::bad_request(
+        &site,
+        "That address does not work",
+        "A value in the address is not what this page expects (a page number must be a whole number). \
+         Go back and use the page's own links and forms.",
+    );
+    actix_web::error::InternalError::from_response(error, page).into()
 }
