@@ -265,11 +265,15 @@ async fn timed_login(app: &TestApp, email: &str, password: &str) -> (u16, String
 }
 
 pub async fn an_unknown_address_and_a_wrong_password_get_the_same_answer_in_the_same_time(backend: Backend) {
-    let app = spawn_app(&backend).await;
+    let app = spawn_app_with(&backend, |s| {
+        s.limits.admin_logins_per_account_per_minute = 0;
+        s.limits.admin_logins_per_ip_per_minute = 0;
+    })
+    .await;
     add_staff(&app, STAFF_EMAIL, STAFF_PASSWORD).await;
     let mut wrong = Vec::new();
     let mut unknown = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..7 {
         let (status, message, elapsed) = timed_login(&app, STAFF_EMAIL, "not the password at all").await;
         wrong.push(elapsed);
         assert_eq!(status, 401);
@@ -281,15 +285,13 @@ pub async fn an_unknown_address_and_a_wrong_password_get_the_same_answer_in_the_
     }
     let (status, _, _) = timed_login(&app, "not an address", "whatever").await;
     assert_eq!(status, 401);
-    wrong.sort();
-    unknown.sort();
-    // Without a dummy hash an unknown address answers in a fraction of the
-    // time a password check takes.
+    // The fastest of several tries is each path's own cost, whatever else
+    // the machine is doing. Without the dummy hash an unknown address
+    // answers in a small fraction of a password check's time.
+    let (unknown, wrong) = (unknown.iter().min().unwrap(), wrong.iter().min().unwrap());
     assert!(
-        unknown[1] * 3 >= wrong[1],
-        "unknown address {:?} vs wrong password {:?}",
-        unknown[1],
-        wrong[1]
+        *unknown * 2 >= *wrong,
+        "unknown address {unknown:?} vs wrong password {wrong:?}"
     );
 }
 
