@@ -21,12 +21,12 @@ use super::{Sent, Shared};
 use crate::db::deliveries::{self, ClaimedDelivery, Outcome, Settled};
 use crate::db::issues::{self, StoredSnapshot};
 use crate::domain::{SubscriberStatus, UnsubscribeToken};
-use crate::mail::IssueSnapshot;
+use crate::mail::{IssueSnapshot, PreparedIssue};
 
 /// One reader's copy to send, with the issue it belongs to.
 struct Job {
     delivery: ClaimedDelivery,
-    snapshot: Arc<StoredSnapshot>,
+    issue: Arc<PreparedIssue>,
 }
 
 /// How long the recorder waits to fill a batch before writing what it has.
@@ -58,7 +58,8 @@ async fn claim(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let batch = shared.settings.batch_size;
-    let mut snapshots: HashMap<Uuid, Option<Arc<StoredSnapshot>>> = HashMap::new();
+    // Each issue is read and encoded once, not once per reader.
+    let mut prepared: HashMap<Uuid, Option<Arc<PreparedIssue>>> = HashMap::new();
     while !*shutdown.borrow() {
         let permits = tokio::select! {
             permits = jobs.reserve_many(batch) => match permits {
@@ -91,24 +92,24 @@ async fn claim(
                     }
                 }
             }
-            snapshots.clear();
+            prepared.clear();
             shared.idle(&mut shutdown, Duration::ZERO).await;
             continue;
         }
         let mut permits = permits;
         for delivery in claimed {
-            let snapshot = match snapshots.get(&delivery.issue_id) {
+            let issue = match prepared.get(&delivery.issue_id) {
                 Some(found) => Ok(found.clone()),
                 None => issues::snapshot(&shared.db, delivery.issue_id).await.map(|found| {
-                    let found = found.map(Arc::new);
-                    snapshots.insert(delivery.issue_id, found.clone());
+                    let found = found.as_ref().map(|s| Arc::new(PreparedIssue::new(&snapshot_of(s))));
+                    prepared.insert(delivery.issue_id, found.clone());
                     found
                 }),
             };
-            let settled = match snapshot {
-                Ok(Some(snapshot)) => {
+            let settled = match issue {
+                Ok(Some(issue)) => {
                     let permit = permits.next().expect("a permit for each claimed row");
-                    permit.send(Job { delivery, snapshot });
+                    permit.send(Job { delivery, issue });
                     continue;
                 }
                 Ok(None) => {
@@ -153,6 +154,15 @@ async fn send(
     .await;
 }
 
+fn snapshot_of(stored: &StoredSnapshot) -> IssueSnapshot<'_> {
+    IssueSnapshot {
+        week: &stored.week,
+        subject: &stored.subject,
+        html: &stored.html,
+        text: &stored.text,
+    }
+}
+
 fn outcome_of(delivery: &ClaimedDelivery, settled: Settled) -> Outcome {
     Outcome {
         issue_id: delivery.issue_id,
@@ -165,9 +175,9 @@ fn outcome_of(delivery: &ClaimedDelivery, settled: Settled) -> Outcome {
 /// One reader's copy of an issue; a reader who left since the issue was
 /// queued is skipped, not mailed.
 async fn deliver(shared: &Shared, job: &Job) -> Settled {
-    let Job { delivery, snapshot } = job;
+    let Job { delivery, issue } = job;
     let reader = delivery.subscriber_id;
-    let week = snapshot.week.as_str();
+    let week = issue.week();
     if delivery.subscriber_status != SubscriberStatus::Confirmed.as_str() {
         return Settled::Skipped {
             reason: format!("the reader is {} now", delivery.subscriber_status),
@@ -176,15 +186,9 @@ async fn deliver(shared: &Shared, job: &Job) -> Settled {
     let composed = UnsubscribeToken::from_parts(reader, &delivery.unsubscribe_secret)
         .ok_or_else(|| "the reader has no unsubscribe secret".to_owned())
         .and_then(|token| {
-            let snapshot = IssueSnapshot {
-                week,
-                subject: &snapshot.subject,
-                html: &snapshot.html,
-                text: &snapshot.text,
-            };
             shared
                 .composer
-                .digest(&delivery.email, &delivery.name, &token, &snapshot)
+                .digest_prepared(&delivery.email, &delivery.name, &token, issue)
                 .map_err(|e| e.to_string())
         });
     let composed = match composed {

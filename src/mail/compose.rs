@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use askama::Template;
 use lettre::Message;
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{DkimConfig, Mailbox, MultiPart};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Body, DkimConfig, Mailbox, MultiPart};
 use uuid::Uuid;
 
 use crate::config::{BaseUrl, Settings};
@@ -40,6 +40,64 @@ impl std::fmt::Debug for Dkim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Dkim(***)")
     }
+}
+
+/// The two renderings of one message, encoded for the wire.
+struct Parts {
+    text: Body,
+    html: Body,
+}
+
+/// An issue's snapshot encoded once for all its readers: each part is
+/// quoted-printable already, cut where a reader's unsubscribe URL goes, so
+/// a reader's copy costs encoding one URL instead of the whole issue.
+pub struct PreparedIssue {
+    week: String,
+    subject: String,
+    html: Vec<String>,
+    text: Vec<String>,
+}
+
+impl PreparedIssue {
+    pub fn new(snapshot: &IssueSnapshot<'_>) -> Self {
+        let segments = |part: &str| part.split(render::UNSUBSCRIBE_URL).map(quoted_printable).collect();
+        Self {
+            week: snapshot.week.to_owned(),
+            subject: snapshot.subject.to_owned(),
+            html: segments(snapshot.html),
+            text: segments(snapshot.text),
+        }
+    }
+
+    pub fn week(&self) -> &str {
+        &self.week
+    }
+
+    /// The segments joined by the encoded URL. Soft line breaks on either
+    /// side of the URL keep each segment's line lengths as they were.
+    fn fill(segments: &[String], encoded_url: &str) -> Body {
+        let size = segments.iter().map(String::len).sum::<usize>() + segments.len() * (encoded_url.len() + 6);
+        let mut out = Vec::with_capacity(size);
+        for (i, segment) in segments.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b"=\r\n");
+                out.extend_from_slice(encoded_url.as_bytes());
+                out.extend_from_slice(b"=\r\n");
+            }
+            out.extend_from_slice(segment.as_bytes());
+        }
+        Body::dangerous_pre_encoded(out, ContentTransferEncoding::QuotedPrintable)
+    }
+}
+
+/// Quoted-printable (RFC 2045 §6.7) with CRLF line ends, wrapped one column
+/// short of the limit so a soft break may follow the last line.
+fn quoted_printable(text: &str) -> String {
+    let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    let options = quoted_printable::Options::default()
+        .input_mode(quoted_printable::InputMode::Text)
+        .line_length_limit(75);
+    quoted_printable::encode_with_options(crlf, options)
 }
 
 /// A message ready for a transport, with the Message-ID it carries.
@@ -141,7 +199,11 @@ impl Composer {
         .render()?;
         let subject = format!("Please confirm your subscription to {publication}");
         let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
-        self.build(recipient, name, &subject, message_id, text, html, Vec::new())
+        let parts = Parts {
+            text: Body::new(text),
+            html: Body::new(html),
+        };
+        self.build(recipient, name, &subject, message_id, parts, Vec::new())
     }
 
     /// A reader's copy of an issue: the issue's snapshot with the reader's
@@ -154,9 +216,24 @@ impl Composer {
         unsubscribe: &UnsubscribeToken,
         snapshot: &IssueSnapshot<'_>,
     ) -> Result<Composed, ComposeError> {
+        self.digest_prepared(recipient, name, unsubscribe, &PreparedIssue::new(snapshot))
+    }
+
+    /// Like [`Composer::digest`], from an issue encoded once for all its
+    /// readers (the worker's path: per reader, only the link is encoded).
+    pub fn digest_prepared(
+        &self,
+        recipient: &str,
+        name: &str,
+        unsubscribe: &UnsubscribeToken,
+        issue: &PreparedIssue,
+    ) -> Result<Composed, ComposeError> {
         let unsubscribe_url = format!("{}/unsubscribe?token={}", self.base_url, unsubscribe.as_string());
-        let html = snapshot.html.replace(render::UNSUBSCRIBE_URL, &unsubscribe_url);
-        let text = snapshot.text.replace(render::UNSUBSCRIBE_URL, &unsubscribe_url);
+        let encoded_url = quoted_printable(&unsubscribe_url);
+        let parts = Parts {
+            text: PreparedIssue::fill(&issue.text, &encoded_url),
+            html: PreparedIssue::fill(&issue.html, &encoded_url),
+        };
         let header = |name: &'static str, value: String| HeaderValue::new(HeaderName::new_from_ascii_str(name), value);
         let headers = vec![
             header(
@@ -171,7 +248,7 @@ impl Composer {
                 },
             ),
             header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
-            header("List-Archive", format!("<{}/archive/{}>", self.base_url, snapshot.week)),
+            header("List-Archive", format!("<{}/archive/{}>", self.base_url, issue.week)),
             header("Precedence", "bulk".into()),
             header("Auto-Submitted", "auto-generated".into()),
         ];
@@ -179,11 +256,11 @@ impl Composer {
         // crash makes a copy go out twice, mail programs can tell.
         let message_id = format!(
             "<{}.{}@{}>",
-            snapshot.week,
+            issue.week,
             unsubscribe.subscriber_id().simple(),
             self.from.email.domain()
         );
-        self.build(recipient, name, snapshot.subject, message_id, text, html, headers)
+        self.build(recipient, name, &issue.subject, message_id, parts, headers)
     }
 
     /// A draft issue sent to staff as a test: marked in the subject, and
@@ -202,20 +279,20 @@ impl Composer {
         let text = text.replace(render::UNSUBSCRIBE_URL, &unsubscribe_url);
         let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
         let subject = format!("[Test] {subject}");
-        self.build(recipient, "", &subject, message_id, text, html, Vec::new())
+        let parts = Parts {
+            text: Body::new(text),
+            html: Body::new(html),
+        };
+        self.build(recipient, "", &subject, message_id, parts, Vec::new())
     }
 
-    // Each argument is one part of the message; a struct for them would
-    // only rename the call sites.
-    #[allow(clippy::too_many_arguments)]
     fn build(
         &self,
         recipient: &str,
         name: &str,
         subject: &str,
         message_id: String,
-        text: String,
-        html: String,
+        Parts { text, html }: Parts,
         headers: Vec<HeaderValue>,
     ) -> Result<Composed, ComposeError> {
         let address = recipient
@@ -355,5 +432,38 @@ mod tests {
         let error = super::super::dkim::signing_config(&settings).unwrap_err();
         assert!(error.starts_with("mail.dkim.private_key_file:"), "{error}");
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_prepared_issue_decodes_to_the_snapshot_with_the_readers_link() {
+        let long_line = "Ünïcödé — quoted “text” = sign, trailing space \n".repeat(3) + &"x".repeat(200);
+        let text = format!("Hello\n{long_line}\nLeave: %%UNSUBSCRIBE_URL%% now\n.\nAgain %%UNSUBSCRIBE_URL%%");
+        let html = format!("<p>{long_line}</p><a href=\"%%UNSUBSCRIBE_URL%%\">Unsubscribe</a>");
+        let snapshot = IssueSnapshot {
+            week: "2026-W48",
+            subject: "This week",
+            html: &html,
+            text: &text,
+        };
+        let token = UnsubscribeToken::generate(Uuid::new_v4());
+        let composed = composer()
+            .digest_prepared("reader@example.com", "Ada", &token, &PreparedIssue::new(&snapshot))
+            .unwrap();
+        let raw = composed.message.formatted();
+        let body_start = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        for line in raw[body_start..].split(|&b| b == b'\n') {
+            assert!(line.len() <= 78, "{}", String::from_utf8_lossy(line));
+        }
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        let url = format!("https://news.example.org/unsubscribe?token={}", token.as_string());
+        let expected_text = text.replace("%%UNSUBSCRIBE_URL%%", &url).replace('\n', "\r\n");
+        assert_eq!(
+            parsed.body_text(0).unwrap().replace("\r\n", "\n"),
+            expected_text.replace("\r\n", "\n")
+        );
+        assert_eq!(
+            parsed.body_html(0).unwrap().replace("\r\n", "\n"),
+            html.replace("%%UNSUBSCRIBE_URL%%", &url)
+        );
     }
 }

@@ -9,6 +9,7 @@ mod cli;
 mod confirm;
 mod delivery;
 mod digest;
+mod engine;
 mod health;
 mod helpers;
 mod signup;
@@ -31,6 +32,15 @@ macro_rules! suite {
 fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let tests = suite![
+        engine::an_issue_reaches_every_reader_once_within_each_connection_limit,
+        engine::a_relay_that_closes_connections_early_costs_no_message,
+        engine::deferred_refused_and_bounced_readers_each_get_their_due,
+        engine::hang_ups_mid_message_are_retried_with_one_accepted_copy,
+        engine::an_smtp_outage_mid_issue_delays_it_without_losing_or_repeating_anyone,
+        engine::a_confirmation_leaves_within_seconds_while_a_large_issue_is_sending,
+        engine::sigterm_mid_issue_stops_promptly_and_returns_unsent_claims,
+        engine::a_killed_worker_loses_no_reader_and_repeats_at_most_its_unrecorded_sends,
+        engine::digests_are_dkim_signed_over_the_list_headers,
         signup::a_reader_signs_up_confirms_by_email_and_is_subscribed,
         signup::invalid_signups_get_a_400_page_with_the_reason_and_their_values,
         signup::a_form_that_is_not_utf8_gets_a_400_page,
