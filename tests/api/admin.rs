@@ -273,7 +273,7 @@ pub async fn an_unknown_address_and_a_wrong_password_get_the_same_answer_in_the_
     add_staff(&app, STAFF_EMAIL, STAFF_PASSWORD).await;
     let mut wrong = Vec::new();
     let mut unknown = Vec::new();
-    for _ in 0..7 {
+    for _ in 0..9 {
         let (status, message, elapsed) = timed_login(&app, STAFF_EMAIL, "not the password at all").await;
         wrong.push(elapsed);
         assert_eq!(status, 401);
@@ -285,12 +285,14 @@ pub async fn an_unknown_address_and_a_wrong_password_get_the_same_answer_in_the_
     }
     let (status, _, _) = timed_login(&app, "not an address", "whatever").await;
     assert_eq!(status, 401);
-    // The fastest of several tries is each path's own cost, whatever else
-    // the machine is doing. Without the dummy hash an unknown address
-    // answers in a small fraction of a password check's time.
+    // The fastest of several tries is close to each path's own cost,
+    // whatever else the machine is doing. Without the dummy hash an unknown
+    // address answers in about a twentieth of a password check's time
+    // (1 ms against 19 ms here); with it, the two are alike, give or take
+    // what other tests running at once add.
     let (unknown, wrong) = (unknown.iter().min().unwrap(), wrong.iter().min().unwrap());
     assert!(
-        *unknown * 2 >= *wrong,
+        *unknown * 5 >= *wrong,
         "unknown address {unknown:?} vs wrong password {wrong:?}"
     );
 }
