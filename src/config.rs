@@ -21,6 +21,18 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub digest: DigestSettings,
     pub log: LogSettings,
+    pub schedule: ScheduleSettings,
+}
+
+/// The built-in weekly dispatch of `gazette serve` (see `crate::schedule`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScheduleSettings {
+    pub enabled: bool,
+    pub cron: crate::schedule::CronSchedule,
+    pub timezone: crate::schedule::ScheduleTimezone,
+    /// A run missed while no process was up is made up at start-up within
+    /// this many hours, and skipped after.
+    pub grace_hours: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,10 +110,20 @@ impl<'de> Deserialize<'de> for SessionKey {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
+}
+
+// A PostgreSQL URL may carry a password.
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &crate::db::redact(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -229,6 +251,16 @@ pub struct DigestSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct LogSettings {
     pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// The public address of the site, without a trailing slash, always with an
@@ -277,6 +309,55 @@ fn deserialize_mailbox<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Mailbox
         .map_err(|e| serde::de::Error::custom(format!("`{raw}` is not an email address: {e}")))
 }
 
+/// `GAZETTE_ENV`, `local` when unset.
+pub fn environment() -> String {
+    std::env::var("GAZETTE_ENV").unwrap_or_else(|_| "local".into())
+}
+
+/// The layers, lowest first. The defaults are compiled in, so the binary
+/// runs from any directory; a `config/default.toml` beside it may still
+/// change them.
+fn layers(config_dir: &Path, environment: &str) -> config::ConfigBuilder<config::builder::DefaultState> {
+    config::Config::builder()
+        .add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml))
+        .add_source(config::File::from(config_dir.join("default.toml")).required(false))
+        .add_source(config::File::from(config_dir.join(format!("{environment}.toml"))).required(false))
+        .add_source(
+            config::Environment::with_prefix("GAZETTE")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true),
+        )
+}
+
+/// Keys whose values are secrets: shown as `***` when set.
+const SECRET_KEYS: [&str; 4] = ["password", "session_key", "secret", "private_key"];
+
+fn flatten(prefix: &str, values: config::Map<String, config::Value>, out: &mut Vec<(String, String)>) {
+    for (key, value) in values {
+        let key = if prefix.is_empty() {
+            key
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value.kind {
+            config::ValueKind::Table(table) => flatten(&key, table, out),
+            kind => {
+                let shown = config::Value::new(None, kind).to_string();
+                let last = key.rsplit('.').next().unwrap_or(&key);
+                let shown = if SECRET_KEYS.contains(&last) && !shown.is_empty() {
+                    "***".to_owned()
+                } else if key == "database.url" {
+                    crate::db::redact(&shown)
+                } else {
+                    shown
+                };
+                out.push((key, shown));
+            }
+        }
+    }
+}
+
 const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, thiserror::Error)]
@@ -297,25 +378,41 @@ impl Settings {
             config::ConfigBuilder<config::builder::DefaultState>,
         ) -> config::ConfigBuilder<config::builder::DefaultState>,
     ) -> Result<Self, ConfigError> {
-        let environment = std::env::var("GAZETTE_ENV").unwrap_or_else(|_| "local".into());
-        // The defaults are compiled in, so the binary runs from any directory;
-        // a `config/default.toml` beside it may still change them.
-        let builder = config::Config::builder()
-            .add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml))
-            .add_source(config::File::from(config_dir.join("default.toml")).required(false))
-            .add_source(config::File::from(config_dir.join(format!("{environment}.toml"))).required(false))
-            .add_source(
-                config::Environment::with_prefix("GAZETTE")
-                    .prefix_separator("_")
-                    .separator("__")
-                    .try_parsing(true),
-            );
+        let environment = environment();
+        let builder = layers(config_dir, &environment);
         let settings: Settings = overrides(builder)
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(|e| ConfigError(e.to_string()))?;
         settings.check()?;
+        if environment == "production" {
+            settings.check_production()?;
+        }
         Ok(settings)
+    }
+
+    /// Every key of the layered configuration with its effective value,
+    /// sorted, secrets masked: what `gazette config check` prints.
+    pub fn effective(config_dir: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+        let values = layers(config_dir, &environment())
+            .build()
+            .and_then(|c| config::Source::collect(&c))
+            .map_err(|e| ConfigError(e.to_string()))?;
+        let mut flat = Vec::new();
+        flatten("", values, &mut flat);
+        flat.sort();
+        Ok(flat)
+    }
+
+    /// In production nothing may rely on a default secret.
+    fn check_production(&self) -> Result<(), ConfigError> {
+        let smtp = &self.mail.smtp;
+        if !smtp.username.is_empty() && smtp.password.is_empty() {
+            return Err(ConfigError(
+                "mail.smtp.password: must be set in production when mail.smtp.username is set".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn check(&self) -> Result<(), ConfigError> {
@@ -392,6 +489,24 @@ mod tests {
         let url = BaseUrl::parse("https://news.example.com/").unwrap();
         assert_eq!(url.as_str(), "https://news.example.com");
         assert!(url.is_https());
+    }
+
+    #[test]
+    fn debug_of_the_whole_settings_shows_no_secret() {
+        let settings = Settings::load_with(Path::new("/nonexistent"), |builder| {
+            builder
+                .set_override("mail.smtp.username", "mailer")
+                .unwrap()
+                .set_override("mail.smtp.password", "hunter2-smtp")
+                .unwrap()
+                .set_override("database.url", "postgres://gazette:db-secret-7@db/gazette")
+                .unwrap()
+        })
+        .unwrap();
+        let debug = format!("{settings:?} {settings:#?}");
+        assert!(!debug.contains("hunter2-smtp"), "{debug}");
+        assert!(!debug.contains("db-secret-7"), "{debug}");
+        assert!(debug.contains("mailer") && debug.contains("gazette:***@db"), "{debug}");
     }
 
     #[test]

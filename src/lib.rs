@@ -7,6 +7,8 @@ pub mod delivery;
 pub mod digest;
 pub mod domain;
 pub mod mail;
+pub mod metrics;
+pub mod schedule;
 pub mod staff;
 pub mod subscriber_csv;
 pub mod telemetry;

@@ -29,6 +29,9 @@ enum Command {
         /// Do not run the delivery worker in this process.
         #[arg(long)]
         no_worker: bool,
+        /// Do not run the weekly dispatch scheduler in this process.
+        #[arg(long)]
+        no_scheduler: bool,
     },
     /// Run only the delivery worker.
     Worker,
@@ -55,6 +58,18 @@ enum Command {
         #[command(subcommand)]
         command: SubscribersCommand,
     },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration (exit 2 naming the first bad key) and
+    /// print every effective value, secrets masked.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -122,14 +137,14 @@ enum ArticlesCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(&cli.config_dir) {
+    let mut settings = match Settings::load(&cli.config_dir) {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("gazette: {e}");
             return ExitCode::from(2);
         }
     };
-    gazette::telemetry::init(&settings.log.level);
+    gazette::telemetry::init_with(&settings.log.level, settings.log.format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -138,8 +153,15 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command.unwrap_or(Command::Serve { no_worker: false }) {
-            Command::Serve { no_worker } => {
+        match cli.command.unwrap_or(Command::Serve {
+            no_worker: false,
+            no_scheduler: false,
+        }) {
+            Command::Serve {
+                no_worker,
+                no_scheduler,
+            } => {
+                settings.schedule.enabled &= !no_scheduler;
                 run(
                     settings,
                     Roles {
@@ -177,6 +199,9 @@ fn main() -> ExitCode {
             Command::Subscribers {
                 command: SubscribersCommand::Export { status },
             } => export_subscribers(settings, status).await,
+            Command::Config {
+                command: ConfigCommand::Check,
+            } => config_check(&cli.config_dir),
         }
     });
     match result {
@@ -213,6 +238,19 @@ async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
     }
     app.run_until_stopped().await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// The settings loaded (so they are valid); prints the layered values.
+fn config_check(config_dir: &std::path::Path) -> anyhow::Result<()> {
+    let values = Settings::effective(config_dir)?;
+    println!(
+        "# configuration is valid (GAZETTE_ENV={}); effective values, secrets masked:",
+        gazette::config::environment()
+    );
+    for (key, value) in values {
+        println!("{key} = {value:?}");
+    }
     Ok(())
 }
 
@@ -308,7 +346,7 @@ async fn dispatch(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
     db.migrate().await?;
     let now = chrono::Utc::now();
     if !dry_run {
-        let done = dispatch::dispatch(&db, &settings, now).await;
+        let done = gazette::schedule::dispatch_exclusive(&db, &settings, now).await;
         db.close().await;
         // One line a log collector can read, whatever happened.
         match done.map_err(anyhow::Error::msg)? {

@@ -1,16 +1,27 @@
-//! Logging set-up: human-readable lines on stderr, filtered by `RUST_LOG`
-//! when set, else by `log.level`.
+//! Logging set-up: human-readable lines (or JSON objects, `log.format =
+//! "json"`) on stderr, filtered by `RUST_LOG` when set, else by `log.level`.
 
 use tracing_subscriber::EnvFilter;
 
+use crate::config::LogFormat;
+
 pub fn init(level: &str) {
+    init_with(level, LogFormat::Human);
+}
+
+pub fn init_with(level: &str, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // actix's Logger writes through the `log` crate; tracing-subscriber's
     // default features bridge it, so request lines appear here too.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        // The request span (request_id, method, path) rides on every event
+        // logged while a request is handled.
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
+    };
 }

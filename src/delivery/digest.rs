@@ -2,22 +2,26 @@
 //!
 //! claimer ──jobs──▶ senders (`delivery.concurrency` at once) ──outcomes──▶ recorder
 //!
-//! The claimer takes `delivery.batch_size` rows per statement and only when
-//! the senders have room for them, so a claimed row waits in memory for at
-//! most two batches' worth of sends (well inside its lease). The recorder
-//! writes outcomes in batches: one transaction for many messages.
+//! The claimer takes a batch of rows per statement and only when the
+//! senders have room for them, so a claimed row waits in memory for at most
+//! two batches' worth of sends: with a rate limit, batches shrink so that
+//! takes a quarter of the lease at most. A row whose lease is about to run
+//! out before its turn is returned, not sent: another claim may own it by
+//! then. The recorder writes outcomes in batches: one transaction for many
+//! messages.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use super::{Sent, Shared};
+use crate::config::DeliverySettings;
 use crate::db::deliveries::{self, ClaimedDelivery, Outcome, Settled};
 use crate::db::issues::{self, StoredSnapshot};
 use crate::domain::{SubscriberStatus, UnsubscribeToken};
@@ -27,6 +31,7 @@ use crate::mail::{IssueSnapshot, PreparedIssue};
 struct Job {
     delivery: ClaimedDelivery,
     issue: Arc<PreparedIssue>,
+    lease_until: DateTime<Utc>,
 }
 
 /// How long the recorder waits to fill a batch before writing what it has.
@@ -34,8 +39,27 @@ const GATHER: Duration = Duration::from_millis(25);
 /// How often a long send logs its progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
+/// Rows per claim: `delivery.batch_size`, or fewer when the rate limit
+/// could not send two batches within a quarter of the lease.
+fn claim_size(settings: &DeliverySettings) -> usize {
+    match settings.rate_per_second {
+        0 => settings.batch_size,
+        rate => {
+            let sendable = rate as usize * settings.lease_seconds as usize / 8;
+            settings.batch_size.min(sendable.max(1))
+        }
+    }
+}
+
+/// How close to the end of its lease a row may still be sent: one SMTP
+/// exchange must fit in what is left.
+fn send_margin(settings: &DeliverySettings, smtp_timeout: Duration) -> chrono::Duration {
+    let quarter_lease = Duration::from_secs(settings.lease_seconds as u64) / 4;
+    chrono::Duration::from_std(smtp_timeout.min(quarter_lease)).unwrap_or(chrono::Duration::seconds(30))
+}
+
 pub(super) async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
-    let batch = shared.settings.batch_size;
+    let batch = claim_size(&shared.settings);
     let (jobs, queued) = mpsc::channel::<Job>(batch * 2);
     let (outcomes, settled) = mpsc::channel::<Outcome>(batch * 2);
     let recorded = Arc::new(AtomicBool::new(false));
@@ -57,7 +81,7 @@ async fn claim(
     recorded: Arc<AtomicBool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let batch = shared.settings.batch_size;
+    let batch = claim_size(&shared.settings);
     // Each issue is read and encoded once, not once per reader.
     let mut prepared: HashMap<Uuid, Option<Arc<PreparedIssue>>> = HashMap::new();
     while !*shutdown.borrow() {
@@ -69,7 +93,8 @@ async fn claim(
             _ = shutdown.changed() => return,
         };
         let now = Utc::now();
-        let claimed = match deliveries::claim_due(&shared.db, now, shared.lease_until(now), batch as i64).await {
+        let lease_until = shared.lease_until(now);
+        let claimed = match deliveries::claim_due(&shared.db, now, lease_until, batch as i64).await {
             Ok(claimed) => claimed,
             Err(e) => {
                 drop(permits);
@@ -109,7 +134,11 @@ async fn claim(
             let settled = match issue {
                 Ok(Some(issue)) => {
                     let permit = permits.next().expect("a permit for each claimed row");
-                    permit.send(Job { delivery, issue });
+                    permit.send(Job {
+                        delivery,
+                        issue,
+                        lease_until,
+                    });
                     continue;
                 }
                 Ok(None) => {
@@ -139,11 +168,16 @@ async fn send(
     let jobs = futures_util::stream::unfold(queued, |mut queued| async move {
         queued.recv().await.map(|job| (job, queued))
     });
+    let margin = send_margin(&shared.settings, shared.smtp_timeout);
     jobs.for_each_concurrent(shared.settings.concurrency, |job| {
         let outcomes = outcomes.clone();
         let stopping = *shutdown.borrow();
         async move {
             let settled = if stopping {
+                Settled::Released
+            } else if Utc::now() + margin >= job.lease_until {
+                tracing::warn!(reader = %job.delivery.subscriber_id,
+                    "a claimed delivery waited too long for its turn; returning it rather than risk a second copy");
                 Settled::Released
             } else {
                 deliver(shared, &job).await
@@ -175,7 +209,7 @@ fn outcome_of(delivery: &ClaimedDelivery, settled: Settled) -> Outcome {
 /// One reader's copy of an issue; a reader who left since the issue was
 /// queued is skipped, not mailed.
 async fn deliver(shared: &Shared, job: &Job) -> Settled {
-    let Job { delivery, issue } = job;
+    let Job { delivery, issue, .. } = job;
     let reader = delivery.subscriber_id;
     let week = issue.week();
     if delivery.subscriber_status != SubscriberStatus::Confirmed.as_str() {
@@ -219,7 +253,7 @@ async fn deliver(shared: &Shared, job: &Job) -> Settled {
 
 /// Writes outcomes in batches until every sender is done.
 async fn record(shared: Arc<Shared>, mut settled: mpsc::Receiver<Outcome>, recorded: Arc<AtomicBool>) {
-    let batch = shared.settings.batch_size;
+    let batch = claim_size(&shared.settings);
     let mut pending = Vec::with_capacity(batch);
     let mut progress = Progress::default();
     loop {
@@ -308,5 +342,39 @@ impl Progress {
             per_second = (self.sent as f64 / seconds).round(),
             "digest delivery progress"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(rate_per_second: u32, lease_seconds: u32) -> DeliverySettings {
+        DeliverySettings {
+            concurrency: 16,
+            batch_size: 500,
+            lease_seconds,
+            rate_per_second,
+            max_attempts: 5,
+            retry_base_seconds: 1.0,
+            retry_max_seconds: 60.0,
+            poll_interval_ms: 100,
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_shrinks_claims_to_what_is_sent_well_within_the_lease() {
+        assert_eq!(claim_size(&settings(0, 300)), 500);
+        assert_eq!(claim_size(&settings(10_000, 300)), 500);
+        // 5 a second for 300 s: two batches of 187 take 75 s, a quarter of the lease.
+        assert_eq!(claim_size(&settings(5, 300)), 187);
+        assert_eq!(claim_size(&settings(1, 2)), 1);
+    }
+
+    #[test]
+    fn the_send_margin_fits_one_exchange_but_never_most_of_the_lease() {
+        let margin = |lease, timeout| send_margin(&settings(0, lease), Duration::from_secs(timeout)).num_seconds();
+        assert_eq!(margin(300, 30), 30);
+        assert_eq!(margin(8, 30), 2);
     }
 }

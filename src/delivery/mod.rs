@@ -39,6 +39,8 @@ struct Shared {
     settings: DeliverySettings,
     wakeup: Arc<Notify>,
     rate: Option<DefaultDirectRateLimiter>,
+    /// The longest one SMTP exchange may take.
+    smtp_timeout: Duration,
 }
 
 /// The result of handing a message to the transport.
@@ -51,7 +53,14 @@ enum Sent {
 }
 
 impl Worker {
-    pub fn new(db: Db, mailer: Mailer, composer: Composer, settings: DeliverySettings, wakeup: Arc<Notify>) -> Self {
+    pub fn new(
+        db: Db,
+        mailer: Mailer,
+        composer: Composer,
+        settings: DeliverySettings,
+        smtp_timeout: Duration,
+        wakeup: Arc<Notify>,
+    ) -> Self {
         let rate = NonZeroU32::new(settings.rate_per_second).map(|r| RateLimiter::direct(Quota::per_second(r)));
         Self {
             shared: Arc::new(Shared {
@@ -61,6 +70,7 @@ impl Worker {
                 settings,
                 wakeup,
                 rate,
+                smtp_timeout,
             }),
         }
     }

@@ -61,7 +61,7 @@ impl Mailer {
                 .await
                 .map(|_| ())
                 .map_err(|e| SendError::Transient(format!("cannot write the .eml file: {e}"))),
-            Mailer::Smtp(pool) => pool.send(envelope, &raw).await,
+            Mailer::Smtp(pool) => crate::metrics::timed_smtp_send(pool.send(envelope, &raw)).await,
         }
     }
 

@@ -5,6 +5,7 @@ pub mod admin;
 mod archive;
 mod form;
 mod health;
+mod observe;
 mod pages;
 mod rate_limit;
 mod subscriptions;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::middleware::{DefaultHeaders, Logger, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use tokio::sync::{Notify, watch};
 
@@ -25,6 +26,7 @@ use crate::db::subscribers::SignupPolicy;
 use crate::db::{ConnectError, Db};
 use crate::delivery::Worker;
 use crate::mail::{Composer, Mailer};
+use crate::schedule::Scheduler;
 pub use rate_limit::IpRateLimit;
 
 /// What every handler can reach.
@@ -60,6 +62,7 @@ pub struct Application {
     port: u16,
     server: Option<actix_web::dev::Server>,
     worker: Option<Worker>,
+    scheduler: Option<Scheduler>,
     db: Db,
 }
 
@@ -82,11 +85,15 @@ impl Application {
                 mailer,
                 composer,
                 settings.delivery.clone(),
+                Duration::from_secs(settings.mail.smtp.timeout_seconds),
                 mail_wakeup.clone(),
             ))
         } else {
             None
         };
+        // The scheduler belongs to the web role (`gazette serve`); operators
+        // turn it off per process with --no-scheduler or schedule.enabled.
+        let scheduler = (roles.web && settings.schedule.enabled).then(|| Scheduler::new(db.clone(), settings.clone()));
         let (server, port) = if roles.web {
             let address = format!("{}:{}", settings.server.host, settings.server.port);
             let listener = TcpListener::bind(&address).map_err(|source| BuildError::Listen {
@@ -129,6 +136,7 @@ impl Application {
             port,
             server,
             worker,
+            scheduler,
             db,
         })
     }
@@ -147,6 +155,7 @@ impl Application {
     /// batch and closes the database.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (stop_worker, stopped) = watch::channel(false);
+        let scheduler = self.scheduler.map(|s| tokio::spawn(s.run(stopped.clone())));
         let worker = self.worker.map(|w| tokio::spawn(w.run(stopped)));
         let result = match self.server {
             Some(server) => server.await,
@@ -155,6 +164,10 @@ impl Application {
         let _ = stop_worker.send(true);
         if let Some(worker) = worker {
             let _ = tokio::time::timeout(Duration::from_secs(30), worker).await;
+        }
+        if let Some(scheduler) = scheduler {
+            // A dispatch in progress is one transaction: let it finish.
+            let _ = tokio::time::timeout(Duration::from_secs(30), scheduler).await;
         }
         self.db.close().await;
         result
@@ -201,8 +214,12 @@ fn serve(
     session_key: Vec<u8>,
 ) -> std::io::Result<actix_web::dev::Server> {
     let admin_settings = admin.settings.clone();
+    let metrics = web::Data::new(crate::metrics::Metrics::default());
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(observe::count_requests))
+            // Inside the Logger, so the Logger's line can show the id it set.
+            .wrap(from_fn(observe::request_id))
             .wrap(
                 DefaultHeaders::new()
                     .add(("X-Content-Type-Options", "nosniff"))
@@ -213,8 +230,9 @@ fn serve(
                          frame-ancestors 'none'; base-uri 'none'",
                     )),
             )
-            .wrap(Logger::new("%a \"%r\" %s %b %Dms").exclude("/health_check"))
+            .wrap(Logger::new("%a \"%r\" %s %b %Dms request_id=%{x-request-id}o").exclude("/health_check"))
             .app_data(state.clone())
+            .app_data(metrics.clone())
             .route("/", web::get().to(subscriptions::signup_form))
             .route("/subscriptions", web::post().to(subscriptions::subscribe))
             .route("/subscriptions/confirm", web::get().to(subscriptions::confirm_page))
@@ -225,6 +243,7 @@ fn serve(
             .route("/archive/feed.xml", web::get().to(archive::feed))
             .route("/archive/{week}", web::get().to(archive::issue))
             .route("/health_check", web::get().to(health::health_check))
+            .route("/metrics", web::get().to(observe::metrics))
             .route("/static/site.css", web::get().to(stylesheet))
             .route("/static/admin.js", web::get().to(admin_script))
             .app_data(admin.clone())

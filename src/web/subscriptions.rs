@@ -83,7 +83,10 @@ pub async fn subscribe(req: HttpRequest, body: web::Payload, state: web::Data<Ap
     match state.signups.record(row).await {
         // The same page whatever the address's state: the response must not
         // tell a stranger whether someone is subscribed.
-        Ok(()) => pages::html(StatusCode::OK, &CheckInboxPage { site }),
+        Ok(()) => {
+            super::observe::count(&req, |m| m.signup());
+            pages::html(StatusCode::OK, &CheckInboxPage { site })
+        }
         Err(e) => {
             tracing::error!(error = %e, "cannot record a signup");
             pages::server_error(site)
@@ -131,6 +134,7 @@ pub async fn confirm(req: HttpRequest, body: web::Payload, state: web::Data<AppS
     let response = match subscribers::confirm(&state.db, &token, Utc::now()).await {
         Ok(TokenState::Valid) => {
             tracing::info!("subscriber confirmed");
+            super::observe::count(&req, |m| m.confirmation());
             pages::html(StatusCode::OK, &ConfirmedPage { site })
         }
         Ok(TokenState::AlreadyConfirmed) => pages::html(StatusCode::OK, &ConfirmedPage { site }),

@@ -72,6 +72,7 @@ pub async fn unsubscribe(req: HttpRequest, body: web::Payload, state: web::Data<
     let response = match subscribers::unsubscribe(&state.db, &token, Utc::now()).await {
         Ok(Some(reader)) => {
             tracing::info!("subscriber unsubscribed");
+            super::observe::count(&req, |m| m.unsubscribe());
             unsubscribed(site, &reader)
         }
         Ok(None) => unknown_link(site),

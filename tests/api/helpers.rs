@@ -225,6 +225,10 @@ pub fn test_settings(backend: &Backend, smtp_port: u16) -> Settings {
             .unwrap()
             .set_override("limits.signups_per_ip_per_minute", 0)
             .unwrap()
+            // Tests that want the scheduler turn it on; a Friday-morning run
+            // must not dispatch in the others.
+            .set_override("schedule.enabled", false)
+            .unwrap()
             // TEST_LOG=info (or any filter) shows the app's logs.
             .set_override("log.level", std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into()))
             .unwrap()

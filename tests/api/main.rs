@@ -12,6 +12,8 @@ mod digest;
 mod engine;
 mod health;
 mod helpers;
+mod hostile;
+mod ops;
 mod signup;
 mod smtp_faults;
 mod smtp_server;
@@ -110,6 +112,15 @@ fn main() {
         admin::the_preview_is_the_digest_in_a_sandboxed_frame_with_its_text_part,
         admin::a_generated_session_key_is_private_and_survives_a_restart,
         admin::staff_import_a_feed_by_its_address,
+        ops::two_instances_scheduled_for_the_same_moment_dispatch_one_issue,
+        ops::a_run_missed_while_stopped_is_caught_up_within_the_grace_period_and_skipped_after,
+        ops::the_next_run_is_in_the_configured_zone_and_none_when_disabled,
+        ops::metrics_count_readers_requests_and_smtp_sends,
+        ops::metrics_show_the_queue_depth_by_kind,
+        ops::every_response_carries_a_request_id_kept_from_the_request_when_sane,
+        ops::json_logs_carry_the_request_id,
+        ops::serve_logs_the_next_dispatch_and_stops_on_sigterm,
+        hostile::hostile_input_on_every_public_route_gets_no_5xx_and_no_unescaped_echo,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
@@ -148,6 +159,18 @@ fn main() {
     trials.push(libtest_mimic::Trial::test(
         "smtp_faults::the_sink_speaks_smtp_and_goes_down_and_back_on_its_port",
         smtp_faults::the_sink_speaks_smtp_and_goes_down_and_back_on_its_port,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "ops::config_check_prints_the_effective_configuration_with_secrets_masked",
+        ops::config_check_prints_the_effective_configuration_with_secrets_masked,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "ops::the_sample_production_configuration_is_valid_once_its_secrets_are_set",
+        ops::the_sample_production_configuration_is_valid_once_its_secrets_are_set,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "ops::bad_operations_settings_stop_the_process_naming_the_key",
+        ops::bad_operations_settings_stop_the_process_naming_the_key,
     ));
     libtest_mimic::run(&args, trials).exit();
 }

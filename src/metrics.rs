@@ -1,0 +1,277 @@
+//! `GET /metrics` in the Prometheus text exposition format (version 0.0.4),
+//! written by hand: a few counters, one histogram, and gauges read from the
+//! database at scrape time.
+//!
+//! Counters of the web role live in a [`Metrics`] value per application (so
+//! two apps in one test process count apart); the SMTP send histogram is
+//! process-wide, because the mail transport is created far from the web
+//! layer and every send in the process should count.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::Instant;
+
+use crate::db::Db;
+use crate::mail::SendError;
+use crate::with_pool;
+
+/// Counters of one application's web role.
+#[derive(Default)]
+pub struct Metrics {
+    signups: AtomicU64,
+    confirmations: AtomicU64,
+    unsubscribes: AtomicU64,
+    /// (method, route pattern, status) → requests.
+    http: Mutex<BTreeMap<(String, String, u16), u64>>,
+}
+
+impl Metrics {
+    /// A signup form accepted (new, pending or already confirmed alike).
+    pub fn signup(&self) {
+        self.signups.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A reader confirmed their address.
+    pub fn confirmation(&self) {
+        self.confirmations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A reader unsubscribed (on the page or with one click).
+    pub fn unsubscribe(&self) {
+        self.unsubscribes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An HTTP request answered; `route` is the matched pattern (such as
+    /// `/archive/{week}`), never the raw path, so labels stay few.
+    pub fn http_request(&self, method: &str, route: &str, status: u16) {
+        let mut http = self.http.lock().unwrap_or_else(|e| e.into_inner());
+        *http.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+    }
+
+    /// The whole exposition, with the queue and ledger gauges read now.
+    pub async fn render(&self, db: &Db) -> Result<String, sqlx::Error> {
+        let mut out = String::new();
+        counter(
+            &mut out,
+            "gazette_signups_total",
+            "Signup forms accepted.",
+            self.signups.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "gazette_confirmations_total",
+            "Readers who confirmed their address.",
+            self.confirmations.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "gazette_unsubscribes_total",
+            "Readers who unsubscribed.",
+            self.unsubscribes.load(Ordering::Relaxed),
+        );
+
+        out.push_str("# HELP gazette_http_requests_total HTTP requests by method, route pattern and status.\n");
+        out.push_str("# TYPE gazette_http_requests_total counter\n");
+        {
+            let http = self.http.lock().unwrap_or_else(|e| e.into_inner());
+            for ((method, route, status), count) in http.iter() {
+                let _ = writeln!(
+                    out,
+                    "gazette_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {count}",
+                    escape(method),
+                    escape(route)
+                );
+            }
+        }
+
+        let (transactional, digest) = queue_depth(db).await?;
+        out.push_str("# HELP gazette_queue_depth Messages waiting to be sent (queued or being sent), by kind.\n");
+        out.push_str("# TYPE gazette_queue_depth gauge\n");
+        let _ = writeln!(out, "gazette_queue_depth{{kind=\"transactional\"}} {transactional}");
+        let _ = writeln!(out, "gazette_queue_depth{{kind=\"digest\"}} {digest}");
+
+        out.push_str("# HELP gazette_deliveries Digest deliveries in the ledger, by outcome.\n");
+        out.push_str("# TYPE gazette_deliveries gauge\n");
+        for (status, count) in deliveries_by_status(db).await? {
+            let _ = writeln!(out, "gazette_deliveries{{outcome=\"{}\"}} {count}", escape(&status));
+        }
+
+        SMTP_SENDS.render(&mut out);
+        Ok(out)
+    }
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");
+}
+
+/// A label value as the text format wants it.
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+async fn queue_depth(db: &Db) -> Result<(i64, i64), sqlx::Error> {
+    with_pool!(db, pool => {
+        let transactional: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outgoing_mail WHERE status IN ('queued', 'sending')")
+                .fetch_one(pool)
+                .await?;
+        let digest: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status IN ('queued', 'sending')")
+                .fetch_one(pool)
+                .await?;
+        Ok((transactional, digest))
+    })
+}
+
+/// Every outcome the ledger knows, zero when no row has it, so a series
+/// exists from the first scrape on.
+async fn deliveries_by_status(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = with_pool!(db, pool => {
+        sqlx::query_as("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
+            .fetch_all(pool)
+            .await?
+    });
+    let mut all: BTreeMap<String, i64> = ["queued", "sending", "sent", "failed", "skipped"]
+        .into_iter()
+        .map(|s| (s.to_owned(), 0))
+        .collect();
+    all.extend(rows);
+    Ok(all.into_iter().collect())
+}
+
+/// The outcome of one SMTP send, as the histogram labels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SmtpOutcome {
+    Sent,
+    /// Retried later (4xx, dropped connection).
+    Deferred,
+    /// Refused for good (5xx).
+    Refused,
+}
+
+impl SmtpOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            SmtpOutcome::Sent => "sent",
+            SmtpOutcome::Deferred => "deferred",
+            SmtpOutcome::Refused => "refused",
+        }
+    }
+}
+
+/// Upper bounds of the latency buckets, in seconds: a local relay answers
+/// in milliseconds, a remote one with TLS in tens to hundreds.
+const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+#[derive(Default, Clone)]
+struct HistogramData {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+struct Histogram {
+    by_outcome: Mutex<BTreeMap<SmtpOutcome, HistogramData>>,
+}
+
+static SMTP_SENDS: LazyLock<Histogram> = LazyLock::new(|| Histogram {
+    by_outcome: Mutex::new(BTreeMap::new()),
+});
+
+impl Histogram {
+    fn observe(&self, seconds: f64, outcome: SmtpOutcome) {
+        let seconds = if seconds.is_finite() { seconds.max(0.0) } else { 0.0 };
+        let mut all = self.by_outcome.lock().unwrap_or_else(|e| e.into_inner());
+        let data = all.entry(outcome).or_default();
+        // Buckets are cumulative in the format: store them that way.
+        for (bound, bucket) in BUCKETS.iter().zip(data.buckets.iter_mut()) {
+            if seconds <= *bound {
+                *bucket += 1;
+            }
+        }
+        data.count += 1;
+        data.sum += seconds;
+    }
+
+    fn render(&self, out: &mut String) {
+        let name = "gazette_smtp_send_seconds";
+        let _ = write!(
+            out,
+            "# HELP {name} Time to hand one message to the SMTP relay, by outcome.\n# TYPE {name} histogram\n"
+        );
+        let all = self.by_outcome.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for (outcome, data) in all {
+            let outcome = outcome.label();
+            for (bound, count) in BUCKETS.iter().zip(data.buckets) {
+                let _ = writeln!(out, "{name}_bucket{{outcome=\"{outcome}\",le=\"{bound}\"}} {count}");
+            }
+            let _ = writeln!(out, "{name}_bucket{{outcome=\"{outcome}\",le=\"+Inf\"}} {}", data.count);
+            let _ = writeln!(out, "{name}_sum{{outcome=\"{outcome}\"}} {}", data.sum);
+            let _ = writeln!(out, "{name}_count{{outcome=\"{outcome}\"}} {}", data.count);
+        }
+    }
+}
+
+/// Records how long one SMTP send took and how it ended.
+pub fn observe_smtp_send(seconds: f64, outcome: SmtpOutcome) {
+    SMTP_SENDS.observe(seconds, outcome);
+}
+
+/// Runs one SMTP send and records its duration and outcome.
+pub async fn timed_smtp_send(send: impl Future<Output = Result<(), SendError>>) -> Result<(), SendError> {
+    let started = Instant::now();
+    let result = send.await;
+    let outcome = match &result {
+        Ok(()) => SmtpOutcome::Sent,
+        Err(SendError::Transient(_)) => SmtpOutcome::Deferred,
+        Err(SendError::Permanent(_)) => SmtpOutcome::Refused,
+    };
+    observe_smtp_send(started.elapsed().as_secs_f64(), outcome);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_end_with_inf() {
+        let histogram = Histogram {
+            by_outcome: Mutex::new(BTreeMap::new()),
+        };
+        histogram.observe(0.003, SmtpOutcome::Sent);
+        histogram.observe(0.2, SmtpOutcome::Sent);
+        histogram.observe(f64::NAN, SmtpOutcome::Refused);
+        let mut out = String::new();
+        histogram.render(&mut out);
+        assert!(
+            out.contains("gazette_smtp_send_seconds_bucket{outcome=\"sent\",le=\"0.0025\"} 0\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("gazette_smtp_send_seconds_bucket{outcome=\"sent\",le=\"0.005\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("gazette_smtp_send_seconds_bucket{outcome=\"sent\",le=\"0.25\"} 2\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("gazette_smtp_send_seconds_bucket{outcome=\"sent\",le=\"+Inf\"} 2\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("gazette_smtp_send_seconds_count{outcome=\"refused\"} 1\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

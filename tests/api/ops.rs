@@ -1,0 +1,510 @@
+//! The operator's side: the built-in scheduler, `/metrics`, request ids,
+//! JSON logs and `gazette config check`.
+
+use std::process::Command;
+use std::time::Duration;
+
+use chrono::{Timelike, Utc};
+use gazette::schedule::CronSchedule;
+
+use crate::cli::{FIXTURE, FIXTURE_URL, import, text};
+use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with, spawn_web_only, wait_until};
+
+fn gazette() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gazette"));
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+}
+
+/// A reader signed up and confirmed with the token their (possibly still
+/// queued) confirmation email holds.
+async fn confirmed_reader(app: &TestApp, name: &str, email: &str) {
+    assert_eq!(app.sign_up(name, email).await.status(), 200);
+    let queued: Option<String> = gazette::with_pool!(&app.db, pool => {
+        sqlx::query_scalar("SELECT token FROM outgoing_mail WHERE recipient = $1")
+            .bind(email)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    // A running worker may have sent the email already (and forgotten the
+    // token): then the link is in the reader's inbox.
+    let token = match queued {
+        Some(token) => token,
+        None => {
+            let link = app.smtp.wait_for(email, 1).await[0].confirmation_link();
+            link.split("token=").nth(1).unwrap().to_owned()
+        }
+    };
+    let confirmed = app.post_form("/subscriptions/confirm", &[("token", &token)]).await;
+    assert_eq!(confirmed.status(), 200);
+}
+
+/// Three confirmed readers and one article from yesterday: a week with
+/// something to send.
+async fn a_week_worth_sending(backend: &Backend, app: &TestApp) -> [&'static str; 3] {
+    let published = (Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    let imported = import(backend, &[FIXTURE, "--url", FIXTURE_URL, "--published", &published]).await;
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    let readers = ["ada@example.com", "bob@example.com", "cal@example.com"];
+    for (i, email) in readers.iter().enumerate() {
+        confirmed_reader(app, &format!("Reader {i}"), email).await;
+    }
+    readers
+}
+
+fn scheduled(cron: &str, grace_hours: u32) -> impl FnOnce(&mut gazette::config::Settings) {
+    let cron = CronSchedule::parse(cron).unwrap();
+    move |settings| {
+        settings.schedule.enabled = true;
+        settings.schedule.cron = cron;
+        settings.schedule.grace_hours = grace_hours;
+    }
+}
+
+fn is_digest(message: &crate::helpers::Received) -> bool {
+    message
+        .parsed()
+        .subject()
+        .is_some_and(|s| s.starts_with("Weekly digest"))
+}
+
+pub async fn two_instances_scheduled_for_the_same_moment_dispatch_one_issue(backend: Backend) {
+    let setup = spawn_web_only(&backend).await;
+    let readers = a_week_worth_sending(&backend, &setup).await;
+    // Two `gazette serve` processes on one database, both firing every
+    // second (a seconds field makes the race frequent): each fire is a
+    // dispatch for the same instant in both.
+    let first = spawn_app_with(&backend, scheduled("* * * * * *", 24)).await;
+    let second = spawn_app_with(&backend, scheduled("* * * * * *", 24)).await;
+    wait_until(Duration::from_secs(20), "the issue to be sent", || async {
+        setup.count("SELECT COUNT(*) FROM issues WHERE status = 'sent'").await == 1
+    })
+    .await;
+    // Both schedulers keep firing; later fires must find the week done.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(setup.count("SELECT COUNT(*) FROM issues").await, 1);
+    assert_eq!(setup.count("SELECT COUNT(*) FROM deliveries").await, 3);
+    for reader in readers {
+        let digests = first.smtp.received_for(reader).into_iter().filter(is_digest).count()
+            + second.smtp.received_for(reader).into_iter().filter(is_digest).count();
+        assert_eq!(digests, 1, "{reader} gets the week's issue once");
+    }
+}
+
+/// A daily pattern whose last run was `ago` before now (UTC).
+fn daily_at(ago: chrono::Duration) -> String {
+    let at = Utc::now() - ago;
+    format!("{} {} * * *", at.minute(), at.hour())
+}
+
+pub async fn a_run_missed_while_stopped_is_caught_up_within_the_grace_period_and_skipped_after(backend: Backend) {
+    let setup = spawn_web_only(&backend).await;
+    a_week_worth_sending(&backend, &setup).await;
+
+    // Three hours late with one hour of grace: the week is skipped.
+    let _late = spawn_app_with(&backend, scheduled(&daily_at(chrono::Duration::hours(3)), 1)).await;
+    // The decision is made as the scheduler starts; a dispatch would have
+    // written the issue well within this time.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(setup.count("SELECT COUNT(*) FROM issues").await, 0, "skipped");
+
+    // Two minutes late with a day of grace: dispatched at start-up.
+    let _on_time = spawn_app_with(&backend, scheduled(&daily_at(chrono::Duration::minutes(2)), 24)).await;
+    wait_until(Duration::from_secs(10), "the missed run to be caught up", || async {
+        setup.count("SELECT COUNT(*) FROM issues").await == 1
+    })
+    .await;
+    assert_eq!(setup.count("SELECT COUNT(*) FROM deliveries").await, 3);
+}
+
+pub async fn the_next_run_is_in_the_configured_zone_and_none_when_disabled(backend: Backend) {
+    let mut settings = crate::helpers::test_settings(&backend, 25);
+    settings.schedule.enabled = true;
+    settings.schedule.cron = CronSchedule::parse("0 9 * * FRI").unwrap();
+    settings.schedule.timezone = gazette::schedule::ScheduleTimezone::parse("America/New_York").unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let next = gazette::schedule::next_run(&settings, now).unwrap();
+    assert_eq!(next.to_rfc3339(), "2026-12-04T14:00:00+00:00");
+    settings.schedule.enabled = false;
+    assert_eq!(gazette::schedule::next_run(&settings, now), None);
+}
+
+fn metric(exposition: &str, series: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+pub async fn metrics_count_readers_requests_and_smtp_sends(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    confirmed_reader(&app, "Ada", "ada@example.com").await;
+    confirmed_reader(&app, "Bob", "bob@example.com").await;
+    let token = app.unsubscribe_token("bob@example.com").await;
+    assert_eq!(app.post_form("/unsubscribe", &[("token", &token)]).await.status(), 200);
+    assert_eq!(app.get("/archive/2020-W01").await.status(), 404);
+    assert_eq!(app.get("/archive/2020-W02").await.status(), 404);
+    assert_eq!(app.get("/no/such/page").await.status(), 404);
+    app.wait_for_empty_queue().await;
+
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let body = response.text().await.unwrap();
+    assert_eq!(metric(&body, "gazette_signups_total"), Some(2.0), "{body}");
+    assert_eq!(metric(&body, "gazette_confirmations_total"), Some(2.0), "{body}");
+    assert_eq!(metric(&body, "gazette_unsubscribes_total"), Some(1.0), "{body}");
+    // By route pattern, not by path: two weeks are one series.
+    assert_eq!(
+        metric(
+            &body,
+            r#"gazette_http_requests_total{method="GET",route="/archive/{week}",status="404"}"#
+        ),
+        Some(2.0),
+        "{body}"
+    );
+    assert_eq!(
+        metric(
+            &body,
+            r#"gazette_http_requests_total{method="POST",route="/subscriptions",status="200"}"#
+        ),
+        Some(2.0),
+        "{body}"
+    );
+    assert_eq!(
+        metric(
+            &body,
+            r#"gazette_http_requests_total{method="GET",route="unmatched",status="404"}"#
+        ),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(metric(&body, r#"gazette_queue_depth{kind="transactional"}"#), Some(0.0));
+    assert_eq!(metric(&body, r#"gazette_queue_depth{kind="digest"}"#), Some(0.0));
+    assert_eq!(metric(&body, r#"gazette_deliveries{outcome="sent"}"#), Some(0.0));
+    // The two confirmation emails went over SMTP (the histogram counts
+    // every send in this process, other tests' too).
+    let sent = metric(&body, r#"gazette_smtp_send_seconds_count{outcome="sent"}"#).unwrap_or(0.0);
+    assert!(sent >= 2.0, "{body}");
+    let inf = metric(&body, r#"gazette_smtp_send_seconds_bucket{outcome="sent",le="+Inf"}"#);
+    assert!(inf.is_some_and(|n| n >= 2.0), "{body}");
+}
+
+pub async fn metrics_show_the_queue_depth_by_kind(backend: Backend) {
+    // No worker: what is queued stays queued.
+    let app = spawn_web_only(&backend).await;
+    a_week_worth_sending(&backend, &app).await;
+    app.sign_up("Pat", "pat@example.com").await;
+    let dispatched = crate::cli::run(&backend, &["dispatch"]).await;
+    assert!(dispatched.status.success(), "{}", text(&dispatched.stderr));
+    let body = app.get("/metrics").await.text().await.unwrap();
+    // Four opt-in emails; the issue for the three confirmed readers.
+    assert_eq!(
+        metric(&body, r#"gazette_queue_depth{kind="transactional"}"#),
+        Some(4.0),
+        "{body}"
+    );
+    assert_eq!(
+        metric(&body, r#"gazette_queue_depth{kind="digest"}"#),
+        Some(3.0),
+        "{body}"
+    );
+    assert_eq!(
+        metric(&body, r#"gazette_deliveries{outcome="queued"}"#),
+        Some(3.0),
+        "{body}"
+    );
+}
+
+pub async fn every_response_carries_a_request_id_kept_from_the_request_when_sane(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let id_of = |response: &reqwest::Response| response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let mut generated = Vec::new();
+    for path in ["/", "/no/such/page"] {
+        let response = app.get(path).await;
+        let id = id_of(&response);
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{path}: {id}");
+        generated.push(id);
+    }
+    assert_ne!(generated[0], generated[1]);
+    let kept = app
+        .client
+        .get(format!("{}/", app.address))
+        .header("X-Request-Id", "edge-7f3a.42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(id_of(&kept), "edge-7f3a.42");
+    for hostile in ["<script>alert(1)</script>", &"x".repeat(200), "a b"] {
+        let replaced = app
+            .client
+            .get(format!("{}/", app.address))
+            .header("X-Request-Id", hostile)
+            .send()
+            .await
+            .unwrap();
+        let id = id_of(&replaced);
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{hostile} → {id}");
+    }
+}
+
+/// `gazette serve` with JSON logs: every line is a JSON object, and the
+/// request's lines carry its request id.
+pub async fn json_logs_carry_the_request_id(backend: Backend) {
+    use std::io::{BufRead, BufReader};
+    let url = backend.database_url().to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = gazette()
+        .args(["serve", "--no-worker", "--no-scheduler"])
+        .env("GAZETTE_DATABASE__URL", url)
+        .env("GAZETTE_SERVER__PORT", port.to_string())
+        .env("GAZETTE_LOG__LEVEL", "info")
+        .env("GAZETTE_LOG__FORMAT", "json")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (line_tx, line_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until(Duration::from_secs(20), "the server to answer", || async {
+        client
+            .get(format!("{base}/health_check"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    let archive = client
+        .get(format!("{base}/archive"))
+        .header("X-Request-Id", "json-log-check-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(archive.status(), 200);
+    // A confirmation logs an event inside the request's span.
+    let signup = client
+        .post(format!("{base}/subscriptions"))
+        .form(&[("name", "Ada"), ("email", "ada@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), 200);
+    let db = gazette::db::Db::connect(&crate::helpers::test_settings(&backend, 25).database)
+        .await
+        .unwrap();
+    let token: String = gazette::with_pool!(&db, pool => {
+        sqlx::query_scalar("SELECT token FROM outgoing_mail").fetch_one(pool).await.unwrap()
+    });
+    db.close().await;
+    let confirmed = client
+        .post(format!("{base}/subscriptions/confirm"))
+        .header("X-Request-Id", "json-log-check-3")
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
+    // The access log lines are written once the bodies have gone out.
+    let mut lines = Vec::new();
+    let mut access_lines = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        let Ok(line) = line_rx.recv_timeout(left) else { break };
+        if line.contains("json-log-check-2") || line.contains("request_id=json-log-check-3") {
+            access_lines += 1;
+        }
+        lines.push(line);
+        if access_lines == 2 {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        assert!(
+            line.starts_with('{') && line.ends_with('}') && line.contains(r#""level":"#),
+            "not a JSON log line: {line}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("json-log-check-2") && l.contains("/archive")),
+        "the access log line names the request id:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("subscriber confirmed")
+            && l.contains(r#""span":{"#)
+            && l.contains(r#""request_id":"json-log-check-3""#)),
+        "the handler's event carries the request's span:\n{}",
+        lines.join("\n")
+    );
+}
+
+pub fn config_check_prints_the_effective_configuration_with_secrets_masked() -> Result<(), libtest_mimic::Failed> {
+    let output = gazette()
+        .args(["config", "check"])
+        .env("GAZETTE_MAIL__SMTP__USERNAME", "mailer")
+        .env("GAZETTE_MAIL__SMTP__PASSWORD", "hunter2-secret")
+        .env(
+            "GAZETTE_DATABASE__URL",
+            "postgres://gazette:db-pass-9@db.internal/gazette",
+        )
+        .env("GAZETTE_SCHEDULE__TIMEZONE", "Europe/Berlin")
+        .output()?;
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(!stdout.contains("hunter2") && !stdout.contains("db-pass-9"), "{stdout}");
+    for line in [
+        r#"mail.smtp.password = "***""#,
+        r#"mail.smtp.username = "mailer""#,
+        r#"database.url = "postgres://gazette:***@db.internal/gazette""#,
+        r#"schedule.timezone = "Europe/Berlin""#,
+        r#"schedule.cron = "0 9 * * FRI""#,
+        r#"schedule.grace_hours = "24""#,
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "missing `{line}`:\n{stdout}");
+    }
+    Ok(())
+}
+
+pub fn the_sample_production_configuration_is_valid_once_its_secrets_are_set() -> Result<(), libtest_mimic::Failed> {
+    let sample = || {
+        let mut command = gazette();
+        command
+            .args(["--config-dir", "deploy", "config", "check"])
+            .env("GAZETTE_ENV", "production");
+        command
+    };
+    let output = sample().env("GAZETTE_MAIL__SMTP__PASSWORD", "relay-secret").output()?;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains(r#"server.base_url = "https://news.example.org""#),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("relay-secret"), "{stdout}");
+    // Without the relay's password it must not start.
+    let output = sample().output()?;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("mail.smtp.password"));
+    Ok(())
+}
+
+pub fn bad_operations_settings_stop_the_process_naming_the_key() -> Result<(), libtest_mimic::Failed> {
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (&[("GAZETTE_SCHEDULE__CRON", "every friday")], "schedule.cron"),
+        (&[("GAZETTE_SCHEDULE__TIMEZONE", "Mars/Olympus")], "schedule.timezone"),
+        (&[("GAZETTE_LOG__FORMAT", "xml")], "log.format"),
+        (&[("GAZETTE_MAIL__TRANSPORT", "pigeon")], "mail.transport"),
+        (
+            &[
+                ("GAZETTE_ENV", "production"),
+                ("GAZETTE_MAIL__SMTP__USERNAME", "mailer"),
+            ],
+            "mail.smtp.password",
+        ),
+    ];
+    for (env, key) in cases {
+        for command in [&["config", "check"][..], &["serve"][..]] {
+            let output = gazette().args(command).envs(env.iter().copied()).output()?;
+            assert_eq!(output.status.code(), Some(2), "{env:?} {command:?}");
+            let stderr = text(&output.stderr);
+            assert!(stderr.contains(key), "{env:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "one clear line: {stderr}");
+        }
+    }
+    // In production a password set through the environment is enough.
+    let output = gazette()
+        .args(["config", "check"])
+        .env("GAZETTE_ENV", "production")
+        .env("GAZETTE_MAIL__SMTP__USERNAME", "mailer")
+        .env("GAZETTE_MAIL__SMTP__PASSWORD", "s3cret")
+        .output()?;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    Ok(())
+}
+
+/// `gazette serve` logs when the scheduler will dispatch next, in the
+/// configured zone, and stops cleanly on SIGTERM with the scheduler running.
+pub async fn serve_logs_the_next_dispatch_and_stops_on_sigterm(backend: Backend) {
+    use std::io::{BufRead, BufReader};
+    let url = backend.database_url().to_owned();
+    let mut child = gazette()
+        .args(["serve", "--no-worker"])
+        .env("GAZETTE_DATABASE__URL", url)
+        .env("GAZETTE_SERVER__PORT", "0")
+        .env("GAZETTE_LOG__LEVEL", "info")
+        .env("GAZETTE_SCHEDULE__CRON", "30 7 * * MON")
+        .env("GAZETTE_SCHEDULE__TIMEZONE", "Asia/Tokyo")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (line_tx, line_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut next_line = None;
+    let mut address = None;
+    for line in line_rx.iter().take(50) {
+        if line.contains("scheduler: next dispatch") {
+            next_line = Some(line);
+        } else if let Some(at) = line.find("open http://") {
+            let rest = &line[at + "open ".len()..];
+            address = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if next_line.is_some() && address.is_some() {
+            break;
+        }
+    }
+    let next_line = next_line.expect("a log line with the next dispatch");
+    // Signals are handled once the server runs: wait until it answers.
+    let health = format!("{}health_check", address.expect("the address in the log"));
+    wait_until(Duration::from_secs(10), "serve to answer", || async {
+        reqwest::get(&health).await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(
+        next_line.contains("07:30:00 +09:00") || next_line.contains("07:30:00 JST"),
+        "{next_line}"
+    );
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "serve did not stop within 15 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+}
