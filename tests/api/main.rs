@@ -112,6 +112,7 @@ fn main() {
         admin::the_preview_is_the_digest_in_a_sandboxed_frame_with_its_text_part,
         admin::a_generated_session_key_is_private_and_survives_a_restart,
         admin::staff_import_a_feed_by_its_address,
+        admin::hostile_input_on_every_admin_route_gets_no_5xx_and_no_unescaped_echo,
         ops::two_instances_scheduled_for_the_same_moment_dispatch_one_issue,
         ops::a_run_missed_while_stopped_is_caught_up_within_the_grace_period_and_skipped_after,
         ops::the_next_run_is_in_the_configured_zone_and_none_when_disabled,
