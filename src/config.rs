@@ -41,6 +41,73 @@ pub struct ServerSettings {
     pub port: u16,
     pub base_url: BaseUrl,
     pub max_body_bytes: usize,
+    pub session_key: SessionKey,
+    pub session_idle_minutes: u32,
+}
+
+/// The staff session cookie's key as configured: at least 64 bytes, given
+/// as base64 or hex, or empty (then one is generated and kept on disk).
+/// Never printed: Debug shows only whether it is set.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SessionKey(Option<Vec<u8>>);
+
+pub const MIN_SESSION_KEY_BYTES: usize = 64;
+
+impl SessionKey {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Ok(Self(None));
+        }
+        let bytes = decode_hex(raw)
+            .or_else(|| {
+                use base64::Engine;
+                let engines = [
+                    base64::engine::general_purpose::STANDARD,
+                    base64::engine::general_purpose::URL_SAFE,
+                ];
+                engines.iter().find_map(|e| e.decode(raw).ok())
+            })
+            .ok_or("must be written as base64 or hex")?;
+        if bytes.len() < MIN_SESSION_KEY_BYTES {
+            return Err(format!(
+                "must be at least {MIN_SESSION_KEY_BYTES} bytes (it has {}); `openssl rand -base64 64` makes one",
+                bytes.len()
+            ));
+        }
+        Ok(Self(Some(bytes)))
+    }
+
+    pub fn bytes(&self) -> Option<&[u8]> {
+        self.0.as_deref()
+    }
+}
+
+fn decode_hex(raw: &str) -> Option<Vec<u8>> {
+    if !raw.len().is_multiple_of(2) || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..raw.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&raw[i..i + 2], 16).ok())
+        .collect()
+}
+
+impl fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "SessionKey(***)"
+        } else {
+            "SessionKey(unset)"
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        SessionKey::parse(&raw).map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -167,6 +234,8 @@ pub struct SubscriptionSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct LimitSettings {
     pub signups_per_ip_per_minute: u32,
+    pub admin_logins_per_ip_per_minute: u32,
+    pub admin_logins_per_account_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -399,6 +468,9 @@ impl Settings {
         if self.server.max_body_bytes < 1024 {
             return fail("server.max_body_bytes", "must be at least 1024");
         }
+        if self.server.session_idle_minutes == 0 {
+            return fail("server.session_idle_minutes", "must be at least 1");
+        }
         if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp.host.trim().is_empty() {
             return fail("mail.smtp.host", "must be set when mail.transport is \"smtp\"");
         }
@@ -450,5 +522,18 @@ mod tests {
             max_messages_per_connection: 0,
         };
         assert!(!format!("{smtp:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn session_keys_are_64_bytes_of_hex_or_base64_and_masked() {
+        assert_eq!(SessionKey::parse("  ").unwrap().bytes(), None);
+        assert!(SessionKey::parse(&"ab".repeat(63)).is_err(), "63 bytes is too short");
+        let hex = SessionKey::parse(&"ab".repeat(64)).unwrap();
+        assert_eq!(hex.bytes().unwrap(), &[0xab; 64][..]);
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
+        assert_eq!(SessionKey::parse(&b64).unwrap().bytes().unwrap(), &[7u8; 64][..]);
+        assert!(SessionKey::parse("not a key!").is_err());
+        assert_eq!(format!("{hex:?}"), "SessionKey(***)");
     }
 }

@@ -140,7 +140,8 @@ pub struct ListedArticle {
     pub summary: String,
 }
 
-/// Articles published in `[from, to)`, newest first, at most `limit`.
+/// Articles published in `[from, to)`, newest first, at most `limit`;
+/// articles staff left out of the issue are not among them.
 pub async fn published_between(
     db: &Db,
     from: DateTime<Utc>,
@@ -150,7 +151,7 @@ pub async fn published_between(
     with_pool!(db, pool => {
         sqlx::query_as(
             "SELECT title, url, author, published_at, summary FROM articles
-             WHERE published_at >= $1 AND published_at < $2
+             WHERE published_at >= $1 AND published_at < $2 AND NOT excluded
              ORDER BY published_at DESC, id DESC
              LIMIT $3",
         )
@@ -160,4 +161,102 @@ pub async fn published_between(
         .fetch_all(pool)
         .await
     })
+}
+
+/// An article as the admin pages show and edit it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StaffArticle {
+    pub id: Uuid,
+    pub url: String,
+    pub title: String,
+    pub author: Option<String>,
+    pub published_at: DateTime<Utc>,
+    pub body: String,
+    pub summary: String,
+    pub summary_source: String,
+    pub excluded: bool,
+}
+
+macro_rules! select_staff_article {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, url, title, author, published_at, body, summary, summary_source, excluded FROM articles ",
+            $rest
+        )
+    };
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern, lowercased.
+pub fn like_pattern(query: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in query.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Articles whose title or address contains `query` (all when empty),
+/// newest first.
+pub async fn search(db: &Db, query: &str, limit: i64, offset: i64) -> Result<Vec<StaffArticle>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as(select_staff_article!(
+            "WHERE $1 = '' OR LOWER(title) LIKE $2 ESCAPE '\\' OR LOWER(url) LIKE $2 ESCAPE '\\'
+             ORDER BY published_at DESC, id DESC LIMIT $3 OFFSET $4"
+        ))
+            .bind(query.trim())
+            .bind(like_pattern(query))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await
+    })
+}
+
+pub async fn find(db: &Db, id: Uuid) -> Result<Option<StaffArticle>, sqlx::Error> {
+    with_pool!(db, pool => sqlx::query_as(select_staff_article!("WHERE id = $1")).bind(id).fetch_optional(pool).await)
+}
+
+/// What staff can change about an article, parsed.
+#[derive(Debug, Clone)]
+pub struct ArticleEdit {
+    pub title: ArticleTitle,
+    pub summary: String,
+    pub summary_source: SummarySource,
+    pub published_at: DateTime<Utc>,
+    pub excluded: bool,
+}
+
+/// Saves a staff edit; later imports leave the article as staff made it.
+/// `false` when there is no such article.
+pub async fn edit(db: &Db, id: Uuid, edit: &ArticleEdit, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let changed = with_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE articles SET title = $2, summary = $3, summary_source = $4, published_at = $5, excluded = $6,
+                                 edited_by_staff = $7, updated_at = $8
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(edit.title.as_str())
+        .bind(&edit.summary)
+        .bind(edit.summary_source.as_str())
+        .bind(edit.published_at)
+        .bind(edit.excluded)
+        .bind(true)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(changed == 1)
+}
+
+pub async fn delete(db: &Db, id: Uuid) -> Result<bool, sqlx::Error> {
+    let deleted = with_pool!(db, pool => {
+        sqlx::query("DELETE FROM articles WHERE id = $1").bind(id).execute(pool).await?.rows_affected()
+    });
+    Ok(deleted == 1)
 }

@@ -146,3 +146,202 @@ pub async fn snapshot(db: &Db, issue_id: Uuid) -> Result<Option<StoredSnapshot>,
             .await
     })
 }
+
+/// An issue with its delivery counts, for the admin pages.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IssueProgress {
+    pub id: Uuid,
+    pub week: String,
+    pub subject: String,
+    pub article_count: i32,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub paused_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub queued: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub skipped: i64,
+    /// Copies sent in the minute before the query.
+    pub sent_last_minute: i64,
+}
+
+impl IssueProgress {
+    pub fn total(&self) -> i64 {
+        self.queued + self.sending + self.sent + self.failed + self.skipped
+    }
+
+    /// What staff see: `sending`, `paused`, `cancelled` or `sent`.
+    pub fn state(&self) -> &'static str {
+        match (self.status.as_str(), self.paused_at, self.cancelled_at) {
+            (_, _, Some(_)) => "cancelled",
+            ("sending", Some(_), None) => "paused",
+            ("sending", None, None) => "sending",
+            _ => "sent",
+        }
+    }
+}
+
+// $1: one minute ago. Grouped by the primary key, which both backends accept
+// for the issue's other columns.
+macro_rules! select_progress {
+    ($rest:literal) => {
+        concat!(
+            "SELECT i.id, i.week, i.subject, i.article_count, i.status, i.created_at, i.paused_at, i.cancelled_at,
+                    COALESCE(SUM(CASE WHEN d.status = 'queued' THEN 1 ELSE 0 END), 0) AS queued,
+                    COALESCE(SUM(CASE WHEN d.status = 'sending' THEN 1 ELSE 0 END), 0) AS sending,
+                    COALESCE(SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END), 0) AS sent,
+                    COALESCE(SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
+                    COALESCE(SUM(CASE WHEN d.status = 'skipped' THEN 1 ELSE 0 END), 0) AS skipped,
+                    COALESCE(SUM(CASE WHEN d.status = 'sent' AND d.sent_at >= $1 THEN 1 ELSE 0 END), 0)
+                        AS sent_last_minute
+             FROM issues i LEFT JOIN deliveries d ON d.issue_id = i.id ",
+            $rest
+        )
+    };
+}
+
+/// The newest issues with their progress.
+pub async fn recent_progress(db: &Db, now: DateTime<Utc>, limit: i64) -> Result<Vec<IssueProgress>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as(select_progress!("GROUP BY i.id ORDER BY i.week DESC LIMIT $2"))
+            .bind(now - chrono::Duration::minutes(1))
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+    })
+}
+
+pub async fn progress(db: &Db, week: IssueWeek, now: DateTime<Utc>) -> Result<Option<IssueProgress>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as(select_progress!("WHERE i.week = $2 GROUP BY i.id"))
+            .bind(now - chrono::Duration::minutes(1))
+            .bind(week.to_string())
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+/// Where a paused issue's queued copies wait: no worker claims them until
+/// the send is resumed. The worker is left as it is (it claims by
+/// `next_attempt_at`); a copy in flight when staff pause still finishes.
+fn paused_until() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("9999-01-01T00:00:00Z")
+        .expect("a valid date")
+        .with_timezone(&Utc)
+}
+
+/// What a control on a send in progress did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Done,
+    /// The issue is not in a state where this makes sense (already sent,
+    /// already paused, …): nothing changed.
+    NotApplicable,
+}
+
+pub async fn pause(db: &Db, issue_id: Uuid, now: DateTime<Utc>) -> Result<Control, sqlx::Error> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let paused = sqlx::query(
+            "UPDATE issues SET paused_at = $2
+             WHERE id = $1 AND status = 'sending' AND paused_at IS NULL AND cancelled_at IS NULL",
+        )
+        .bind(issue_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if paused == 0 {
+            return Ok(Control::NotApplicable);
+        }
+        sqlx::query("UPDATE deliveries SET next_attempt_at = $2 WHERE issue_id = $1 AND status = 'queued'")
+            .bind(issue_id)
+            .bind(paused_until())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Control::Done)
+    })
+}
+
+pub async fn resume(db: &Db, issue_id: Uuid, now: DateTime<Utc>) -> Result<Control, sqlx::Error> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let resumed = sqlx::query(
+            "UPDATE issues SET paused_at = NULL
+             WHERE id = $1 AND status = 'sending' AND paused_at IS NOT NULL AND cancelled_at IS NULL",
+        )
+        .bind(issue_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if resumed == 0 {
+            return Ok(Control::NotApplicable);
+        }
+        sqlx::query("UPDATE deliveries SET next_attempt_at = $2 WHERE issue_id = $1 AND status = 'queued'")
+            .bind(issue_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Control::Done)
+    })
+}
+
+/// Stops a send: every copy not yet handed to a worker is skipped.
+pub async fn cancel(db: &Db, issue_id: Uuid, now: DateTime<Utc>) -> Result<Control, sqlx::Error> {
+    let control = with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let cancelled = sqlx::query(
+            "UPDATE issues SET cancelled_at = $2, paused_at = NULL
+             WHERE id = $1 AND status = 'sending' AND cancelled_at IS NULL",
+        )
+        .bind(issue_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if cancelled == 0 {
+            return Ok(Control::NotApplicable);
+        }
+        sqlx::query(
+            "UPDATE deliveries SET status = 'skipped', last_error = 'the send was cancelled by staff'
+             WHERE issue_id = $1 AND status = 'queued'",
+        )
+        .bind(issue_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Control::Done
+    });
+    mark_finished(db).await?;
+    Ok(control)
+}
+
+/// Puts a finished issue's failed copies back in the queue for a fresh set
+/// of attempts.
+pub async fn retry_failed(db: &Db, issue_id: Uuid, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let requeued = sqlx::query(
+            "UPDATE deliveries SET status = 'queued', attempts = 0, next_attempt_at = $2, locked_until = NULL
+             WHERE issue_id = $1 AND status = 'failed'
+               AND EXISTS (SELECT 1 FROM issues WHERE id = $1 AND status = 'sent' AND cancelled_at IS NULL)",
+        )
+        .bind(issue_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if requeued > 0 {
+            sqlx::query("UPDATE issues SET status = 'sending' WHERE id = $1")
+                .bind(issue_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(requeued)
+    })
+}

@@ -9,8 +9,11 @@ pub mod issues;
 pub mod outgoing_mail;
 pub mod signup_writer;
 pub mod staff;
+pub mod submissions;
+pub mod subscriber_admin;
 pub mod subscriber_import;
 pub mod subscribers;
+pub mod test_sends;
 
 use std::str::FromStr;
 use std::time::Duration;

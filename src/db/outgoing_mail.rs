@@ -19,12 +19,14 @@ pub struct QueuedMail {
     pub recipient_name: String,
     pub token: Option<String>,
     pub attempts: i32,
+    /// For `digest_test`: the rendered draft in `test_sends`.
+    pub test_send_id: Option<Uuid>,
 }
 
 const CLAIM: [&str; 2] = lease_claim_sql!(
     "outgoing_mail",
     "id",
-    "RETURNING id, kind, subscriber_id, recipient, recipient_name, token, attempts"
+    "RETURNING id, kind, subscriber_id, recipient, recipient_name, token, attempts, test_send_id"
 );
 
 /// Claims up to `limit` due messages until `lease_until`.

@@ -36,7 +36,12 @@ pub(super) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
 }
 
 async fn deliver(shared: &Shared, mail: QueuedMail) {
-    let composed = match render(shared, &mail) {
+    // A test send's draft lives in its own table; read it first.
+    let rendered = match mail.test_send_id {
+        Some(id) => render_test_send(shared, &mail, id).await,
+        None => render(shared, &mail),
+    };
+    let composed = match rendered {
         Ok(composed) => composed,
         Err(why) => {
             tracing::error!(mail_id = %mail.id, kind = %mail.kind, error = %why, "cannot render message; giving it up");
@@ -88,4 +93,16 @@ fn render(shared: &Shared, mail: &QueuedMail) -> Result<Composed, String> {
         }
         other => Err(format!("unknown kind of mail `{other}`")),
     }
+}
+
+/// A draft issue a staff member sent to themselves (`digest_test`).
+async fn render_test_send(shared: &Shared, mail: &QueuedMail, id: uuid::Uuid) -> Result<Composed, String> {
+    let draft = crate::db::test_sends::find(&shared.db, id)
+        .await
+        .map_err(|e| format!("cannot read the test send: {e}"))?
+        .ok_or("the test send's draft is gone")?;
+    shared
+        .composer
+        .digest_test(&mail.recipient, &draft.subject, &draft.html, &draft.text)
+        .map_err(|e| e.to_string())
 }

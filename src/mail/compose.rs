@@ -263,6 +263,29 @@ impl Composer {
         self.build(recipient, name, &issue.subject, message_id, parts, headers)
     }
 
+    /// A draft issue sent to staff as a test: marked in the subject, and
+    /// its unsubscribe link leads to a page that unsubscribes nobody (a
+    /// random token that matches no reader).
+    pub fn digest_test(
+        &self,
+        recipient: &str,
+        subject: &str,
+        html: &str,
+        text: &str,
+    ) -> Result<Composed, ComposeError> {
+        let nobody = UnsubscribeToken::generate(Uuid::nil());
+        let unsubscribe_url = format!("{}/unsubscribe?token={}", self.base_url, nobody.as_string());
+        let html = html.replace(render::UNSUBSCRIBE_URL, &unsubscribe_url);
+        let text = text.replace(render::UNSUBSCRIBE_URL, &unsubscribe_url);
+        let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
+        let subject = format!("[Test] {subject}");
+        let parts = Parts {
+            text: Body::new(text),
+            html: Body::new(html),
+        };
+        self.build(recipient, "", &subject, message_id, parts, Vec::new())
+    }
+
     fn build(
         &self,
         recipient: &str,

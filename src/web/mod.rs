@@ -1,6 +1,7 @@
 //! The HTTP side: one builder for the whole application, used the same way
 //! by `gazette serve` and by every test.
 
+pub mod admin;
 mod archive;
 mod form;
 mod health;
@@ -44,6 +45,8 @@ pub enum BuildError {
     Database(#[from] ConnectError),
     #[error("{0}")]
     Mail(String),
+    #[error(transparent)]
+    SessionKey(#[from] admin::SessionKeyError),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: String, source: std::io::Error },
 }
@@ -64,6 +67,7 @@ pub struct Application {
 }
 
 const CSS: &str = include_str!("../../static/site.css");
+const ADMIN_JS: &str = include_str!("../../static/admin.js");
 
 impl Application {
     /// Opens the database (applying migrations), binds the listener
@@ -106,6 +110,8 @@ impl Application {
                 mails_per_day: settings.subscriptions.confirmation_emails_per_day,
             };
             spawn_limit_janitor(signup_limit.clone());
+            let admin = admin_state(&settings, &db, signup_policy, mail_wakeup.clone()).await?;
+            let session_key = admin::session_key(&settings)?;
             let state = web::Data::new(AppState {
                 db: db.clone(),
                 site: settings.mail.publication(),
@@ -115,10 +121,12 @@ impl Application {
                 base_url: settings.server.base_url.clone(),
             });
             (
-                Some(serve(listener, state).map_err(|source| BuildError::Listen {
-                    address: "listener".into(),
-                    source,
-                })?),
+                Some(
+                    serve(listener, state, admin, session_key).map_err(|source| BuildError::Listen {
+                        address: "listener".into(),
+                        source,
+                    })?,
+                ),
                 port,
             )
         } else {
@@ -166,7 +174,46 @@ impl Application {
     }
 }
 
-fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<actix_web::dev::Server> {
+/// What the staff area needs, with its login limits' janitor running.
+async fn admin_state(
+    settings: &Settings,
+    db: &Db,
+    signup_policy: SignupPolicy,
+    mail_wakeup: Arc<Notify>,
+) -> Result<web::Data<admin::AdminState>, BuildError> {
+    let random = uuid::Uuid::new_v4().to_string() + &uuid::Uuid::new_v4().to_string();
+    let dummy = crate::domain::StaffPassword::parse(&random).expect("72 characters make a password");
+    let dummy_hash = crate::staff::hash_password(dummy).await.map_err(BuildError::Mail)?;
+    let login_ip_limit = IpRateLimit::per_minute(settings.limits.admin_logins_per_ip_per_minute);
+    let login_account_limit = admin::AccountRateLimit::per_minute(settings.limits.admin_logins_per_account_per_minute);
+    spawn_limit_janitor(login_ip_limit.clone());
+    let accounts = login_account_limit.clone();
+    tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every_minute.tick().await;
+            accounts.forget_idle();
+        }
+    });
+    Ok(web::Data::new(admin::AdminState {
+        db: db.clone(),
+        settings: Arc::new(settings.clone()),
+        site: settings.mail.publication(),
+        login_ip_limit,
+        login_account_limit,
+        dummy_hash,
+        signup_policy,
+        mail_wakeup,
+    }))
+}
+
+fn serve(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    admin: web::Data<admin::AdminState>,
+    session_key: Vec<u8>,
+) -> std::io::Result<actix_web::dev::Server> {
+    let admin_settings = admin.settings.clone();
     let metrics = web::Data::new(crate::metrics::Metrics::default());
     let server = HttpServer::new(move || {
         App::new()
@@ -198,6 +245,9 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<a
             .route("/health_check", web::get().to(health::health_check))
             .route("/metrics", web::get().to(observe::metrics))
             .route("/static/site.css", web::get().to(stylesheet))
+            .route("/static/admin.js", web::get().to(admin_script))
+            .app_data(admin.clone())
+            .service(admin::scope(&session_key, &admin_settings))
             .default_service(web::to(not_found))
     })
     .listen(listener)?
@@ -211,6 +261,13 @@ async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header(("Cache-Control", "public, max-age=3600"))
         .body(CSS)
+}
+
+async fn admin_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(ADMIN_JS)
 }
 
 async fn not_found(state: web::Data<AppState>) -> HttpResponse {

@@ -508,7 +508,7 @@ pub async fn an_rss_feed_with_cdata_entities_relative_links_and_no_dates_imports
 }
 
 /// A one-file HTTP server: `GET /feed.rss` gets `body`, anything else 404.
-async fn serve_feed(body: &'static [u8]) -> u16 {
+pub async fn serve_feed(body: &'static [u8]) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -5,7 +5,8 @@
 
 use crate::helpers::{Backend, TestApp, spawn_app};
 
-/// The public surface. The staff area joins this list when it lands.
+/// The public surface. The staff area has its own sweep, with a session
+/// and CSRF token (`admin::hostile_input_on_every_admin_route_…`).
 const GET_ROUTES: [&str; 9] = [
     "/",
     "/subscriptions/confirm",
@@ -19,11 +20,11 @@ const GET_ROUTES: [&str; 9] = [
 ];
 const POST_ROUTES: [&str; 3] = ["/subscriptions", "/subscriptions/confirm", "/unsubscribe"];
 
-const SCRIPT: &str = "<script>alert(1)</script>";
+pub const SCRIPT: &str = "<script>alert(1)</script>";
 
 /// Query-string values, already percent-encoded where a raw byte could not
 /// be sent.
-fn hostile_query_values() -> Vec<String> {
+pub fn hostile_query_values() -> Vec<String> {
     vec![
         "%27%20OR%20%271%27%3D%271".into(),           // ' OR '1'='1
         "1%3B%20DROP%20TABLE%20subscribers--".into(), // 1; DROP TABLE subscribers--
@@ -37,7 +38,7 @@ fn hostile_query_values() -> Vec<String> {
 }
 
 /// Form bodies, with the content type they claim.
-fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
+pub fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
     let form = "application/x-www-form-urlencoded";
     let mut bodies: Vec<(&'static str, Vec<u8>)> = vec![
         (
@@ -87,7 +88,7 @@ fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
     bodies
 }
 
-async fn check(app: &TestApp, what: &str, response: reqwest::Result<reqwest::Response>) {
+pub async fn check(app: &TestApp, what: &str, response: reqwest::Result<reqwest::Response>) {
     let response = response.unwrap_or_else(|e| panic!("{what}: no answer (a panic drops the connection): {e}"));
     let status = response.status();
     assert!(!status.is_server_error(), "{what}: {status}");

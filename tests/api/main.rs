@@ -3,6 +3,8 @@
 //! when GAZETTE_TEST_POSTGRES_URL is set, and is listed as ignored (with the
 //! reason) when it is not, unless CI=true, where it must run.
 
+mod admin;
+mod admin_browser;
 mod cli;
 mod confirm;
 mod delivery;
@@ -93,6 +95,25 @@ fn main() {
         cli::dispatch_dry_run_previews_the_week_and_writes_nothing,
         cli::staff_users_get_argon2id_passwords_from_stdin_and_can_change_them,
         cli::serve_says_how_to_create_the_first_staff_user,
+        admin::every_admin_route_but_login_sends_anonymous_visitors_to_the_login_page,
+        admin::a_staff_member_logs_in_and_out_with_a_safe_cookie,
+        admin::a_https_site_marks_the_session_cookie_secure,
+        admin::an_unknown_address_and_a_wrong_password_get_the_same_answer_in_the_same_time,
+        admin::login_attempts_past_the_limits_get_a_429_page,
+        admin::forms_without_the_token_or_from_another_site_get_403_and_change_nothing,
+        admin::changing_the_password_needs_the_current_one_and_ends_other_sessions,
+        admin::staff_add_edit_leave_out_regenerate_and_delete_an_article,
+        admin::a_test_send_reaches_the_staff_member_once_even_when_submitted_twice,
+        admin::send_now_asks_first_and_queues_the_issue_once_for_a_double_submit,
+        admin::staff_pause_resume_cancel_a_send_and_retry_failed_copies,
+        admin::staff_search_filter_view_and_unsubscribe_readers,
+        admin::erasing_a_reader_removes_their_personal_data_and_keeps_an_anonymous_count,
+        admin::the_csv_export_holds_the_current_filter,
+        admin::the_csv_import_reports_rejected_rows_and_asks_new_readers_to_opt_in,
+        admin::the_preview_is_the_digest_in_a_sandboxed_frame_with_its_text_part,
+        admin::a_generated_session_key_is_private_and_survives_a_restart,
+        admin::staff_import_a_feed_by_its_address,
+        admin::hostile_input_on_every_admin_route_gets_no_5xx_and_no_unescaped_echo,
         ops::two_instances_scheduled_for_the_same_moment_dispatch_one_issue,
         ops::a_run_missed_while_stopped_is_caught_up_within_the_grace_period_and_skipped_after,
         ops::the_next_run_is_in_the_configured_zone_and_none_when_disabled,
@@ -109,6 +130,26 @@ fn main() {
             trials.push(helpers::trial(backend.clone(), name, *test));
         }
     }
+    // The browser test runs once, on SQLite: what it checks does not depend
+    // on the backend, and each run starts a browser.
+    let [sqlite, _] = Backend::all();
+    let browser = helpers::trial(
+        sqlite,
+        "admin_browser::staff_log_in_add_an_article_preview_test_and_send_in_chromium",
+        |backend| Box::pin(admin_browser::staff_log_in_add_an_article_preview_test_and_send_in_chromium(backend)),
+    );
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    trials.push(match admin_browser::missing_browser() {
+        Some(why) if !in_ci => {
+            eprintln!("skipping the browser test: {why}");
+            browser.with_ignored_flag(true).with_kind(format!("skipped: {why}"))
+        }
+        _ => browser,
+    });
+    trials.push(libtest_mimic::Trial::test(
+        "admin::production_needs_a_session_key_and_refuses_a_short_one",
+        admin::production_needs_a_session_key_and_refuses_a_short_one,
+    ));
     trials.push(libtest_mimic::Trial::test(
         "cli::help_lists_every_command",
         cli::help_lists_every_command,

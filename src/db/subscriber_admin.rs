@@ -1,0 +1,245 @@
+//! Subscriber queries for staff: search, one reader's record, unsubscribe
+//! and erase by id, counts for the dashboard, and pages for the CSV export.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::db::articles::like_pattern;
+use crate::domain::SubscriberStatus;
+use crate::with_pool;
+
+/// Which readers a list or an export shows: erased readers never, others
+/// by a text in their address or name, and by status.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub query: String,
+    pub status: Option<SubscriberStatus>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ListedSubscriber {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub status: String,
+    pub signed_up_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+}
+
+// $1 the query, $2 its LIKE pattern, $3 the status or ''.
+macro_rules! filtered {
+    ($select:literal, $rest:literal) => {
+        concat!(
+            $select,
+            " FROM subscribers
+             WHERE erased_at IS NULL
+               AND ($1 = '' OR email_key LIKE $2 ESCAPE '\\' OR LOWER(name) LIKE $2 ESCAPE '\\')
+               AND ($3 = '' OR status = $3) ",
+            $rest
+        )
+    };
+}
+
+fn status_param(filter: &Filter) -> &'static str {
+    filter.status.map(SubscriberStatus::as_str).unwrap_or("")
+}
+
+pub async fn list(db: &Db, filter: &Filter, limit: i64, offset: i64) -> Result<Vec<ListedSubscriber>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as(filtered!(
+            "SELECT id, email, name, status, signed_up_at, confirmed_at",
+            "ORDER BY signed_up_at DESC, id DESC LIMIT $4 OFFSET $5"
+        ))
+        .bind(filter.query.trim())
+        .bind(like_pattern(&filter.query))
+        .bind(status_param(filter))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+pub async fn count(db: &Db, filter: &Filter) -> Result<i64, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_scalar(filtered!("SELECT COUNT(*)", ""))
+            .bind(filter.query.trim())
+            .bind(like_pattern(&filter.query))
+            .bind(status_param(filter))
+            .fetch_one(pool)
+            .await
+    })
+}
+
+/// A reader as the export writes them (the columns of
+/// [`crate::subscriber_csv::EXPORT_HEADER`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExportRow {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub status: String,
+    pub signup_source: String,
+    pub created_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+}
+
+/// One page of the export, in id order after `after` (keyset pagination,
+/// so a large export never holds more than a page in memory).
+pub async fn export_page(
+    db: &Db,
+    filter: &Filter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<ExportRow>, sqlx::Error> {
+    // Ids are UUIDv7 and compare the same way on both backends (bytes).
+    let after = after.unwrap_or(Uuid::nil());
+    with_pool!(db, pool => {
+        sqlx::query_as(filtered!(
+            "SELECT id, email, name, status, signup_source, created_at, confirmed_at, unsubscribed_at",
+            "AND id > $4 ORDER BY id LIMIT $5"
+        ))
+        .bind(filter.query.trim())
+        .bind(like_pattern(&filter.query))
+        .bind(status_param(filter))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// A reader's whole record: details, consent, and the dates of each change.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SubscriberRecord {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub status: String,
+    pub signup_ip: Option<String>,
+    pub signup_source: String,
+    pub created_at: DateTime<Utc>,
+    pub signed_up_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+    pub erased_at: Option<DateTime<Utc>>,
+}
+
+pub async fn find(db: &Db, id: Uuid) -> Result<Option<SubscriberRecord>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT id, email, name, status, signup_ip, signup_source, created_at, signed_up_at, confirmed_at,
+                    unsubscribed_at, erased_at
+             FROM subscribers WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+    })
+}
+
+/// Unsubscribes a reader on their behalf; `false` when nothing changed.
+pub async fn unsubscribe(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let changed = with_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = $2
+             WHERE id = $1 AND status <> 'unsubscribed' AND erased_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(changed == 1)
+}
+
+/// Erases a reader's personal data (GDPR art. 17): the address, name, IP
+/// and the mail queued for them go; the row stays, anonymous and
+/// unsubscribed, so counts and past issues' delivery figures still add up.
+pub async fn erase(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let placeholder = format!("erased-{}", id.simple());
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let erased = sqlx::query(
+            "UPDATE subscribers
+             SET email = $2, email_key = $2, name = '', signup_ip = NULL, signup_source = 'erased',
+                 status = 'unsubscribed', unsubscribed_at = COALESCE(unsubscribed_at, $3), erased_at = $3
+             WHERE id = $1 AND erased_at IS NULL",
+        )
+        .bind(id)
+        .bind(&placeholder)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if erased == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM confirmation_tokens WHERE subscriber_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM outgoing_mail WHERE subscriber_id = $1").bind(id).execute(&mut *tx).await?;
+        // SMTP replies often quote the address.
+        sqlx::query("UPDATE deliveries SET last_error = NULL WHERE subscriber_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    })
+}
+
+/// Readers per status (erased readers apart), and how many were erased.
+#[derive(Debug, Clone, Default)]
+pub struct StatusCounts {
+    pub pending: i64,
+    pub confirmed: i64,
+    pub unsubscribed: i64,
+    pub bounced: i64,
+    pub erased: i64,
+}
+
+pub async fn status_counts(db: &Db) -> Result<StatusCounts, sqlx::Error> {
+    let rows: Vec<(String, bool, i64)> = with_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT status, erased_at IS NOT NULL AS erased, COUNT(*) FROM subscribers
+             GROUP BY status, erased_at IS NOT NULL",
+        )
+        .fetch_all(pool)
+        .await?
+    });
+    let mut counts = StatusCounts::default();
+    for (status, erased, n) in rows {
+        if erased {
+            counts.erased += n;
+            continue;
+        }
+        match SubscriberStatus::parse(&status) {
+            Some(SubscriberStatus::Pending) => counts.pending += n,
+            Some(SubscriberStatus::Confirmed) => counts.confirmed += n,
+            Some(SubscriberStatus::Unsubscribed) => counts.unsubscribed += n,
+            Some(SubscriberStatus::Bounced) => counts.bounced += n,
+            None => {}
+        }
+    }
+    Ok(counts)
+}
+
+/// When readers signed up and confirmed since `since`, for the chart.
+pub async fn activity_since(
+    db: &Db,
+    since: DateTime<Utc>,
+) -> Result<(Vec<DateTime<Utc>>, Vec<DateTime<Utc>>), sqlx::Error> {
+    with_pool!(db, pool => {
+        let signups = sqlx::query_scalar("SELECT signed_up_at FROM subscribers WHERE signed_up_at >= $1")
+            .bind(since)
+            .fetch_all(pool)
+            .await?;
+        let confirmations = sqlx::query_scalar("SELECT confirmed_at FROM subscribers WHERE confirmed_at >= $1")
+            .bind(since)
+            .fetch_all(pool)
+            .await?;
+        Ok((signups, confirmations))
+    })
+}

@@ -1,0 +1,437 @@
+//! `/admin/articles`: search, add, edit (title, summary, date, in or out
+//! of this week's issue), regenerate a summary, delete, and import a feed
+//! by URL with the same importer as `gazette articles import`.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::AdminState;
+use super::pages::{self, Chrome, html};
+use super::session::{self, Staff};
+use crate::db::articles::{self, ArticleEdit, NewArticle, Saved, StaffArticle};
+use crate::digest::import::{self, PlainTextDetails};
+use crate::digest::summary::lead_summary;
+use crate::domain::{ArticleTitle, ArticleUrl, SummarySource};
+use crate::web::form::Fields;
+
+const PAGE_SIZE: i64 = 50;
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: Option<u32>,
+}
+
+pub struct Row {
+    pub id: Uuid,
+    pub title: String,
+    pub url: String,
+    pub published: String,
+    pub summary_source: String,
+    pub excluded: bool,
+}
+
+#[derive(Template)]
+#[template(path = "web/admin/articles.html")]
+struct ListPage {
+    c: Chrome,
+    q: String,
+    rows: Vec<Row>,
+    page: u32,
+    more: bool,
+}
+
+pub async fn list(
+    query: web::Query<ListQuery>,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> HttpResponse {
+    let site = state.site.as_str();
+    let page = query.page.unwrap_or(1).clamp(1, 100_000);
+    let offset = i64::from(page - 1) * PAGE_SIZE;
+    let found = match articles::search(&state.db, &query.q, PAGE_SIZE + 1, offset).await {
+        Ok(found) => found,
+        Err(e) => return pages::db_error(site, "search articles", e),
+    };
+    let more = found.len() as i64 > PAGE_SIZE;
+    let rows = found
+        .into_iter()
+        .take(PAGE_SIZE as usize)
+        .map(|a| Row {
+            id: a.id,
+            title: a.title,
+            url: a.url,
+            published: a.published_at.format("%Y-%m-%d %H:%M").to_string(),
+            summary_source: a.summary_source,
+            excluded: a.excluded,
+        })
+        .collect();
+    let c = Chrome::new(site, &session, Some(&staff));
+    html(
+        StatusCode::OK,
+        &ListPage {
+            c,
+            q: query.q.clone(),
+            rows,
+            page,
+            more,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "web/admin/article_new.html")]
+struct NewPage<'a> {
+    c: Chrome,
+    errors: Vec<String>,
+    f: &'a Fields,
+}
+
+pub async fn new_form(session: Session, staff: web::ReqData<Staff>, state: web::Data<AdminState>) -> HttpResponse {
+    let c = Chrome::new(&state.site, &session, Some(&staff));
+    html(
+        StatusCode::OK,
+        &NewPage {
+            c,
+            errors: vec![],
+            f: &Fields::default(),
+        },
+    )
+}
+
+/// `2026-11-27T09:30` (a datetime-local field, taken as UTC) or RFC 3339;
+/// empty means now.
+fn parse_published(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(now);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(raw, f).ok())
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("the date “{raw}” is not like 2026-11-27T09:30"))
+}
+
+fn clean_summary(raw: &str) -> String {
+    raw.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub async fn create(
+    req: HttpRequest,
+    body: web::Payload,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> HttpResponse {
+    let site = state.site.as_str();
+    let fields = match session::read_form(&req, body, &session, 256 * 1024, site).await {
+        Ok(fields) => fields,
+        Err(page) => return page,
+    };
+    let now = Utc::now();
+    let mut errors = Vec::new();
+    let url = ArticleUrl::parse(fields.get("url")).map_err(|e| errors.push(format!("Address: {e}.")));
+    let title = ArticleTitle::parse(fields.get("title")).map_err(|e| errors.push(format!("Title: {e}.")));
+    let published = parse_published(fields.get("published"), now).map_err(|e| errors.push(format!("Date: {e}.")));
+    let body_text = fields.get("body").trim().to_owned();
+    let max = state.settings.digest.summary_max_chars;
+    let given = clean_summary(fields.get("summary"));
+    if given.chars().count() > max {
+        errors.push(format!("Summary: at most {max} characters, please."));
+    }
+    if given.is_empty() && body_text.is_empty() {
+        errors.push("Give a summary, or the article's text to make one from.".into());
+    }
+    let (Ok(url), Ok(title), Ok(published), true) = (url, title, published, errors.is_empty()) else {
+        let c = Chrome::new(site, &session, Some(&staff));
+        return html(StatusCode::BAD_REQUEST, &NewPage { c, errors, f: &fields });
+    };
+    let (summary, summary_source) = if given.is_empty() {
+        (lead_summary(&body_text, max), SummarySource::Generated)
+    } else {
+        (given, SummarySource::Staff)
+    };
+    let author = Some(fields.get("author").trim().to_owned()).filter(|a| !a.is_empty());
+    let article = NewArticle {
+        url,
+        guid: None,
+        title,
+        author,
+        published_at: Some(published),
+        body: body_text,
+        summary,
+        summary_source,
+    };
+    let message = match articles::save(&state.db, &article, now).await {
+        Ok(Saved::Added) => "Article added.",
+        Ok(Saved::Updated) => "An article with that address existed; it is updated.",
+        Ok(Saved::Unchanged) => "That article was already there, just the same.",
+        Ok(Saved::KeptStaffEdit) => {
+            "An article with that address exists and was edited by staff; it is left as it was."
+        }
+        Err(e) => return pages::db_error(site, "save an article", e),
+    };
+    tracing::info!(staff = %staff.email, url = %article.url, "article saved from the admin");
+    session::flash(&session, message);
+    session::see_other("/admin/articles")
+}
+
+pub async fn import_feed(
+    req: HttpRequest,
+    body: web::Payload,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> HttpResponse {
+    let site = state.site.as_str();
+    let fields = match session::read_form(&req, body, &session, 4096, site).await {
+        Ok(fields) => fields,
+        Err(page) => return page,
+    };
+    // Only web addresses: the importer also reads local files, which a
+    // web form must never reach.
+    let raw = fields.get("feed_url").trim();
+    let url = match url::Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => url,
+        _ => {
+            return pages::bad_request(
+                site,
+                "The feed was not imported",
+                &format!("“{raw}” is not a web address (http:// or https://)."),
+            );
+        }
+    };
+    let max = state.settings.digest.summary_max_chars;
+    let report = match import::import_file(&state.db, url.as_str(), &PlainTextDetails::default(), max, |_, _| {}).await
+    {
+        Ok(report) => report,
+        Err(why) => return pages::bad_request(site, "The feed was not imported", &format!("{why}.")),
+    };
+    tracing::info!(staff = %staff.email, feed = %url, added = report.added, "feed imported from the admin");
+    let mut message = format!(
+        "Feed imported: {} added, {} updated, {} unchanged, {} rejected.",
+        report.added,
+        report.updated,
+        report.skipped,
+        report.rejected.len()
+    );
+    for rejection in report.rejected.iter().take(5) {
+        message.push_str(&format!(" Rejected {}: {}.", rejection.entry, rejection.reason));
+    }
+    session::flash(&session, message);
+    session::see_other("/admin/articles")
+}
+
+#[derive(Template)]
+#[template(path = "web/admin/article_edit.html")]
+struct EditPage {
+    c: Chrome,
+    a: StaffArticle,
+    published: String,
+    errors: Vec<String>,
+}
+
+async fn load(state: &AdminState, raw_id: &str) -> Result<StaffArticle, HttpResponse> {
+    let site = state.site.as_str();
+    let Ok(id) = Uuid::parse_str(raw_id) else {
+        return Err(pages::not_found(site, "article"));
+    };
+    match articles::find(&state.db, id).await {
+        Ok(Some(article)) => Ok(article),
+        Ok(None) => Err(pages::not_found(site, "article")),
+        Err(e) => Err(pages::db_error(site, "read an article", e)),
+    }
+}
+
+pub async fn edit_form(
+    path: web::Path<String>,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> HttpResponse {
+    let a = match load(&state, &path).await {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let published = a.published_at.format("%Y-%m-%dT%H:%M").to_string();
+    html(
+        StatusCode::OK,
+        &EditPage {
+            c,
+            a,
+            published,
+            errors: vec![],
+        },
+    )
+}
+
+pub async fn save(
+    req: HttpRequest,
+    body: web::Payload,
+    path: web::Path<String>,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> HttpResponse {
+    let site = state.site.as_str();
+    let fields = match session::read_form(&req, body, &session, 64 * 1024, site).await {
+        Ok(fields) => fields,
+        Err(page) => return page,
+    };
+    let mut a = match load(&state, &path).await {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    let max = state.settings.digest.summary_max_chars;
+    let mut errors = Vec::new();
+    let title = ArticleTitle::parse(fields.get("title")).map_err(|e| errors.push(format!("Title: {e}.")));
+    let published =
+        parse_published(fields.get("published"), a.published_at).map_err(|e| errors.push(format!("Date: {e}.")));
+    let summary = clean_summary(fields.get("summary"));
+    if summary.is_empty() {
+        errors.push("Summary: it is empty; use “Regenerate” to make one from the text.".into());
+    } else if summary.chars().count() > max {
+        errors.push(format!("Summary: at most {max} characters, please."));
+    }
+    let (Ok(title), Ok(published), true) = (title, published, errors.is_empty()) else {
+        let c = Chrome::new(site, &session, Some(&staff));
+        let published = fields.get("published").to_owned();
+        a.title = fields.get("title").to_owned();
+        a.summary = fields.get("summary").to_owned();
+        return html(
+            StatusCode::BAD_REQUEST,
+            &EditPage {
+                c,
+                a,
+                published,
+                errors,
+            },
+        );
+    };
+    // A summary staff changed is theirs; an untouched one keeps its source.
+    let summary_source = if summary == a.summary {
+        match a.summary_source.as_str() {
+            "feed" => SummarySource::Feed,
+            "generated" => SummarySource::Generated,
+            _ => SummarySource::Staff,
+        }
+    } else {
+        SummarySource::Staff
+    };
+    let edit = ArticleEdit {
+        title,
+        summary,
+        summary_source,
+        published_at: published,
+        excluded: fields.get("include") != "on",
+    };
+    match articles::edit(&state.db, a.id, &edit, Utc::now()).await {
+        Ok(true) => {
+            session::flash(&session, "Article saved.");
+            session::see_other(&format!("/admin/articles/{}", a.id))
+        }
+        Ok(false) => pages::not_found(site, "article"),
+        Err(e) => pages::db_error(site, "save an article", e),
+    }
+}
+
+pub async fn regenerate(
+    req: HttpRequest,
+    body: web::Payload,
+    path: web::Path<String>,
+    session: Session,
+    state: web::Data<AdminState>,
+) -> HttpResponse {
+    let site = state.site.as_str();
+    if let Err(page) = session::read_form(&req, body, &session, 4096, site).await {
+        return page;
+    }
+    let a = match load(&state, &path).await {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    if a.body.trim().is_empty() {
+        return pages::bad_request(
+            site,
+            "No text to summarise",
+            "This article has no text of its own, so a summary cannot be made from it. Write one instead.",
+        );
+    }
+    let Ok(title) = ArticleTitle::parse(&a.title) else {
+        return pages::server_error(site);
+    };
+    let edit = ArticleEdit {
+        title,
+        summary: lead_summary(&a.body, state.settings.digest.summary_max_chars),
+        summary_source: SummarySource::Generated,
+        published_at: a.published_at,
+        excluded: a.excluded,
+    };
+    match articles::edit(&state.db, a.id, &edit, Utc::now()).await {
+        Ok(_) => {
+            session::flash(
+                &session,
+                "The summary is made again from the article's opening sentences.",
+            );
+            session::see_other(&format!("/admin/articles/{}", a.id))
+        }
+        Err(e) => pages::db_error(site, "save an article", e),
+    }
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    body: web::Payload,
+    path: web::Path<String>,
+    session: Session,
+    state: web::Data<AdminState>,
+) -> HttpResponse {
+    let site = state.site.as_str();
+    if let Err(page) = session::read_form(&req, body, &session, 4096, site).await {
+        return page;
+    }
+    let a = match load(&state, &path).await {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    match articles::delete(&state.db, a.id).await {
+        Ok(_) => {
+            session::flash(&session, format!("“{}” is deleted.", a.title));
+            session::see_other("/admin/articles")
+        }
+        Err(e) => pages::db_error(site, "delete an article", e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_from_the_form_are_utc() {
+        let now = Utc::now();
+        assert_eq!(parse_published("", now).unwrap(), now);
+        assert_eq!(
+            parse_published("2026-11-27T09:30", now).unwrap().to_rfc3339(),
+            "2026-11-27T09:30:00+00:00"
+        );
+        assert_eq!(
+            parse_published("2026-11-27T10:30:00+01:00", now).unwrap().to_rfc3339(),
+            "2026-11-27T09:30:00+00:00"
+        );
+        assert!(parse_published("next friday", now).is_err());
+    }
+}

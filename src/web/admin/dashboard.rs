@@ -1,0 +1,173 @@
+//! `/admin`: readers by status, signups and confirmations over 30 days as
+//! a chart drawn on the server (SVG, no script), this week's draft, and the
+//! last issues with their delivery progress.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use super::AdminState;
+use super::issues::ProgressView;
+use super::pages::{self, Chrome, html};
+use super::session::Staff;
+use crate::db::{issues, subscriber_admin};
+use crate::digest::dispatch;
+
+const DAYS: usize = 30;
+
+/// One day's bars, in SVG user units.
+pub struct Bar {
+    pub x: u32,
+    pub signups_y: u32,
+    pub signups_h: u32,
+    pub confirmations_y: u32,
+    pub confirmations_h: u32,
+    pub label: String,
+    pub title: String,
+}
+
+pub struct Chart {
+    pub bars: Vec<Bar>,
+    pub max: usize,
+    pub total_signups: usize,
+    pub total_confirmations: usize,
+}
+
+const CHART_HEIGHT: u32 = 100;
+
+/// Buckets the times into the last [`DAYS`] days (UTC) ending `today`.
+pub fn chart(today: NaiveDate, signups: &[DateTime<Utc>], confirmations: &[DateTime<Utc>]) -> Chart {
+    let first = today - Duration::days(DAYS as i64 - 1);
+    let bucket = |times: &[DateTime<Utc>]| {
+        let mut counts = [0usize; DAYS];
+        for t in times {
+            let day = (t.date_naive() - first).num_days();
+            if (0..DAYS as i64).contains(&day) {
+                counts[day as usize] += 1;
+            }
+        }
+        counts
+    };
+    let (s, c) = (bucket(signups), bucket(confirmations));
+    let max = s.iter().chain(c.iter()).copied().max().unwrap_or(0).max(1);
+    let height = |n: usize| (n as u32 * CHART_HEIGHT).div_ceil(max as u32);
+    let bars = (0..DAYS)
+        .map(|i| {
+            let day = first + Duration::days(i as i64);
+            let (sh, ch) = (height(s[i]), height(c[i]));
+            Bar {
+                x: 10 * i as u32,
+                signups_y: CHART_HEIGHT - sh,
+                signups_h: sh,
+                confirmations_y: CHART_HEIGHT - ch,
+                confirmations_h: ch,
+                label: if i % 7 == 0 {
+                    day.format("%-d %b").to_string()
+                } else {
+                    String::new()
+                },
+                title: format!("{}: {} signups, {} confirmations", day.format("%-d %b"), s[i], c[i]),
+            }
+        })
+        .collect();
+    Chart {
+        bars,
+        max,
+        total_signups: s.iter().sum(),
+        total_confirmations: c.iter().sum(),
+    }
+}
+
+pub struct Draft {
+    pub week: String,
+    pub already_dispatched: bool,
+    pub articles: usize,
+    pub recipients: i64,
+    pub subject: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "web/admin/dashboard.html")]
+struct DashboardPage {
+    c: Chrome,
+    counts: subscriber_admin::StatusCounts,
+    chart: Chart,
+    draft: Option<Draft>,
+    issues: Vec<ProgressView>,
+}
+
+pub async fn page(session: Session, staff: web::ReqData<Staff>, state: web::Data<AdminState>) -> HttpResponse {
+    let site = state.site.as_str();
+    let now = Utc::now();
+    let counts = match subscriber_admin::status_counts(&state.db).await {
+        Ok(counts) => counts,
+        Err(e) => return pages::db_error(site, "count subscribers", e),
+    };
+    let today = now.date_naive();
+    let since = (today - Duration::days(DAYS as i64 - 1))
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc();
+    let (signups, confirmations) = match subscriber_admin::activity_since(&state.db, since).await {
+        Ok(activity) => activity,
+        Err(e) => return pages::db_error(site, "read signups", e),
+    };
+    let draft = match dispatch::preview(&state.db, &state.settings, now).await {
+        Ok(preview) => Some(Draft {
+            week: preview.week.to_string(),
+            already_dispatched: preview.already_dispatched,
+            articles: preview.snapshot.as_ref().map(|s| s.articles).unwrap_or(0),
+            recipients: preview.recipients,
+            subject: preview.snapshot.map(|s| s.subject),
+        }),
+        Err(e) => {
+            tracing::error!(error = %e, "admin: cannot build this week's draft");
+            None
+        }
+    };
+    let issues = match issues::recent_progress(&state.db, now, 5).await {
+        Ok(rows) => rows.into_iter().map(ProgressView::from).collect(),
+        Err(e) => return pages::db_error(site, "read issues", e),
+    };
+    let c = Chrome::new(site, &session, Some(&staff));
+    html(
+        StatusCode::OK,
+        &DashboardPage {
+            c,
+            counts,
+            chart: chart(today, &signups, &confirmations),
+            draft,
+            issues,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_counts_each_day_and_scales_to_the_busiest() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+        let at = |d: u32| {
+            NaiveDate::from_ymd_opt(2026, 11, d)
+                .unwrap()
+                .and_hms_opt(12, 0, 0)
+                .unwrap()
+                .and_utc()
+        };
+        let old = NaiveDate::from_ymd_opt(2026, 10, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc();
+        let chart = chart(today, &[at(28), at(28), at(27), old], &[at(28)]);
+        assert_eq!((chart.total_signups, chart.total_confirmations, chart.max), (3, 1, 2));
+        let last = chart.bars.last().unwrap();
+        assert_eq!((last.signups_h, last.confirmations_h), (100, 50));
+        assert_eq!(chart.bars[28].signups_h, 50);
+        assert_eq!(chart.bars.len(), 30);
+    }
+}

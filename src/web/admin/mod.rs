@@ -1,0 +1,153 @@
+//! The staff area under `/admin`: login, the dashboard, articles, issues
+//! and subscribers.
+//!
+//! Every route is listed once, in [`routes`]; the whole scope sits behind
+//! [`session::guard`], which sends anonymous requests to the login page, so
+//! a new route cannot forget to ask for a session. Every state-changing
+//! form is read through [`session::read_form`], which checks the CSRF token.
+
+mod articles;
+mod auth;
+mod dashboard;
+mod issues;
+mod pages;
+pub mod session;
+mod subscribers;
+
+use std::sync::Arc;
+
+use actix_web::http::Method;
+use actix_web::{Route, web};
+use tokio::sync::Notify;
+
+use crate::config::Settings;
+use crate::db::Db;
+use crate::db::subscribers::SignupPolicy;
+use crate::web::IpRateLimit;
+
+pub use session::{AccountRateLimit, SessionKeyError, session_key};
+
+/// What admin handlers reach besides the public [`crate::web::AppState`].
+pub struct AdminState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub site: String,
+    pub login_ip_limit: IpRateLimit,
+    pub login_account_limit: AccountRateLimit,
+    /// A hash of a random password: unknown addresses are checked against
+    /// it, so they take as long as a wrong password.
+    pub dummy_hash: String,
+    pub signup_policy: SignupPolicy,
+    /// Wakes the delivery worker in this process when mail is queued.
+    pub mail_wakeup: Arc<Notify>,
+}
+
+/// The largest CSV an import page accepts (the form is urlencoded text).
+pub const MAX_IMPORT_BYTES: usize = 2 * 1024 * 1024;
+
+/// Every admin route: method, path under `/admin`, handler. Registration
+/// and the test that checks each route needs a session both read this.
+pub fn routes() -> Vec<(Method, &'static str, Route)> {
+    vec![
+        (Method::GET, "", web::get().to(dashboard::page)),
+        (Method::GET, "/login", web::get().to(auth::login_form)),
+        (Method::POST, "/login", web::post().to(auth::login)),
+        (Method::POST, "/logout", web::post().to(auth::logout)),
+        (Method::GET, "/account", web::get().to(auth::account)),
+        (Method::POST, "/account/password", web::post().to(auth::change_password)),
+        (Method::GET, "/articles", web::get().to(articles::list)),
+        (Method::GET, "/articles/new", web::get().to(articles::new_form)),
+        (Method::POST, "/articles", web::post().to(articles::create)),
+        (Method::POST, "/articles/import", web::post().to(articles::import_feed)),
+        (Method::GET, "/articles/{id}", web::get().to(articles::edit_form)),
+        (Method::POST, "/articles/{id}", web::post().to(articles::save)),
+        (
+            Method::POST,
+            "/articles/{id}/regenerate",
+            web::post().to(articles::regenerate),
+        ),
+        (Method::POST, "/articles/{id}/delete", web::post().to(articles::delete)),
+        (Method::GET, "/issues", web::get().to(issues::this_week)),
+        (Method::GET, "/issues/preview.html", web::get().to(issues::preview_html)),
+        (Method::POST, "/issues/test", web::post().to(issues::send_test)),
+        (Method::GET, "/issues/send", web::get().to(issues::confirm_send)),
+        (Method::POST, "/issues/send", web::post().to(issues::send_now)),
+        (Method::GET, "/issues/{week}", web::get().to(issues::issue)),
+        (
+            Method::GET,
+            "/issues/{week}/progress",
+            web::get().to(issues::progress_json),
+        ),
+        (Method::POST, "/issues/{week}/pause", web::post().to(issues::pause)),
+        (Method::POST, "/issues/{week}/resume", web::post().to(issues::resume)),
+        (Method::POST, "/issues/{week}/cancel", web::post().to(issues::cancel)),
+        (
+            Method::POST,
+            "/issues/{week}/retry",
+            web::post().to(issues::retry_failed),
+        ),
+        (Method::GET, "/subscribers", web::get().to(subscribers::list)),
+        (
+            Method::GET,
+            "/subscribers/export.csv",
+            web::get().to(subscribers::export),
+        ),
+        (
+            Method::GET,
+            "/subscribers/import",
+            web::get().to(subscribers::import_form),
+        ),
+        (Method::POST, "/subscribers/import", web::post().to(subscribers::import)),
+        (Method::GET, "/subscribers/{id}", web::get().to(subscribers::view)),
+        (
+            Method::POST,
+            "/subscribers/{id}/unsubscribe",
+            web::post().to(subscribers::unsubscribe),
+        ),
+        (
+            Method::POST,
+            "/subscribers/{id}/erase",
+            web::post().to(subscribers::erase),
+        ),
+    ]
+}
+
+/// The routes as `(method, full path)`, for tests and documentation.
+pub fn route_list() -> Vec<(Method, String)> {
+    routes()
+        .into_iter()
+        .map(|(method, path, _)| (method, format!("/admin{path}")))
+        .collect()
+}
+
+/// The paths anyone may open without a session.
+pub const PUBLIC_PATHS: &[&str] = &["/admin/login"];
+
+/// The `/admin` scope with every route, behind the session guard, inside
+/// the session cookie's middleware.
+pub fn scope(key: &[u8], settings: &Settings) -> impl actix_web::dev::HttpServiceFactory + use<> {
+    let mut scope = web::scope("/admin");
+    for (_, path, route) in routes() {
+        scope = scope.route(path, route);
+    }
+    scope
+        .app_data(web::QueryConfig::default().error_handler(bad_query))
+        .wrap(actix_web::middleware::from_fn(session::guard))
+        .wrap(session::middleware(key, settings))
+}
+
+/// A search or page link with a value that makes no sense (`?page=abc`):
+/// a page that says so, not the framework's plain-text error.
+fn bad_query(error: actix_web::error::QueryPayloadError, req: &actix_web::HttpRequest) -> actix_web::Error {
+    let site = req
+        .app_data::<web::Data<AdminState>>()
+        .map(|state| state.site.clone())
+        .unwrap_or_default();
+    let page = pages::bad_request(
+        &site,
+        "That address does not work",
+        "A value in the address is not what this page expects (a page number must be a whole number). \
+         Go back and use the page's own links and forms.",
+    );
+    actix_web::error::InternalError::from_response(error, page).into()
+}

@@ -1,0 +1,435 @@
+//! Staff sessions: the signed and encrypted cookie, the guard in front of
+//! every admin route, idle expiry, CSRF tokens, and login rate limits.
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use actix_session::config::{BrowserSession, CookieContentSecurity};
+use actix_session::storage::CookieSessionStore;
+use actix_session::{Session, SessionExt, SessionMiddleware};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use rand::RngCore;
+use uuid::Uuid;
+
+use super::AdminState;
+use super::pages;
+use crate::config::{MIN_SESSION_KEY_BYTES, Settings};
+use crate::web::form::{self, Fields};
+
+pub const COOKIE_NAME: &str = "gazette_admin";
+const STAFF_ID: &str = "staff_id";
+const PASSWORD_STAMP: &str = "password_at";
+const LAST_SEEN: &str = "seen";
+const CSRF: &str = "csrf";
+const FLASH: &str = "flash";
+
+/// The content security policy of admin pages: the site's, plus its own
+/// script (live progress) and its own frames (the preview).
+pub const ADMIN_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
+                             connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+                             base-uri 'none'";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionKeyError {
+    #[error(
+        "server.session_key is not set: GAZETTE_ENV=production needs a fixed key \
+         (at least {MIN_SESSION_KEY_BYTES} bytes as base64 or hex; `openssl rand -base64 64` makes one)"
+    )]
+    MissingInProduction,
+    #[error("server.session_key: cannot read or write {path}: {source}")]
+    File { path: String, source: std::io::Error },
+    #[error("server.session_key: {path} does not hold a usable key: {why}")]
+    BadFile { path: String, why: String },
+}
+
+/// The key for the session cookie: `server.session_key`, or else one kept in
+/// `session.key` beside the SQLite database (in `data/` for PostgreSQL),
+/// generated on first start. In production a missing key stops the process:
+/// several web processes must share one key, and a key that changes on
+/// each deploy would log everybody out.
+pub fn session_key(settings: &Settings) -> Result<Vec<u8>, SessionKeyError> {
+    if let Some(bytes) = settings.server.session_key.bytes() {
+        return Ok(bytes.to_vec());
+    }
+    if std::env::var("GAZETTE_ENV").is_ok_and(|e| e == "production") {
+        return Err(SessionKeyError::MissingInProduction);
+    }
+    let path = key_path(&settings.database.url);
+    let file_error = |source| SessionKeyError::File {
+        path: path.display().to_string(),
+        source,
+    };
+    let read = |path: &Path| -> Result<Option<Vec<u8>>, SessionKeyError> {
+        let bad = |why: String| SessionKeyError::BadFile {
+            path: path.display().to_string(),
+            why,
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => crate::config::SessionKey::parse(&text)
+                .map_err(bad)?
+                .bytes()
+                .map(|key| Some(key.to_vec()))
+                .ok_or_else(|| bad("the file is empty".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(file_error(source)),
+        }
+    };
+    if let Some(key) = read(&path)? {
+        return Ok(key);
+    }
+    let mut key = vec![0u8; MIN_SESSION_KEY_BYTES];
+    rand::rng().fill_bytes(&mut key);
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(file_error)?;
+    }
+    // Written whole under a private name, then linked into place: another
+    // process starting at the same moment either wins the link or reads
+    // the winner's complete key, never half a file.
+    let draft = path.with_extension(format!("key.{}", Uuid::new_v4().simple()));
+    write_private(&draft, &hex).map_err(file_error)?;
+    let linked = std::fs::hard_link(&draft, &path);
+    let _ = std::fs::remove_file(&draft);
+    match linked {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "generated a session key for staff logins (set server.session_key to choose one)");
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            read(&path)?.ok_or_else(|| SessionKeyError::BadFile {
+                path: path.display().to_string(),
+                why: "it vanished while being read".into(),
+            })
+        }
+        Err(e) => Err(file_error(e)),
+    }
+}
+
+fn key_path(database_url: &str) -> PathBuf {
+    let sqlite_file = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|file| !file.is_empty() && *file != ":memory:");
+    match sqlite_file.and_then(|file| Path::new(file).parent()) {
+        Some(dir) => dir.join("session.key"),
+        None => PathBuf::from("data/session.key"),
+    }
+}
+
+/// Writes a file only its owner can read (mode 0600 on Unix).
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+/// The cookie: encrypted and signed (private), HttpOnly, SameSite=Lax,
+/// Secure when the site is served over https, for `/admin` only, and gone
+/// when the browser closes. Idle expiry is checked by [`guard`], on the
+/// server side, because a cookie's own expiry is up to the browser.
+pub fn middleware(key: &[u8], settings: &Settings) -> SessionMiddleware<CookieSessionStore> {
+    SessionMiddleware::builder(CookieSessionStore::default(), Key::from(key))
+        .cookie_name(COOKIE_NAME.into())
+        .cookie_path("/admin".into())
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_secure(settings.server.base_url.is_https())
+        .cookie_content_security(CookieContentSecurity::Private)
+        .session_lifecycle(BrowserSession::default())
+        .build()
+}
+
+/// The staff member a request is made by, set by [`guard`].
+#[derive(Debug, Clone)]
+pub struct Staff {
+    pub id: Uuid,
+    pub email: String,
+}
+
+/// Stands in front of every admin route: refuses cross-site form posts,
+/// sends requests without a live session to the login page, and gives
+/// admin pages their security headers.
+pub async fn guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AdminState>>()
+        .cloned()
+        .expect("AdminState is registered with the admin scope");
+    let site = state.site.clone();
+    if !matches!(*req.method(), Method::GET | Method::HEAD) && !same_origin(req.request(), &state) {
+        let page = pages::message(
+            &site,
+            StatusCode::FORBIDDEN,
+            "This form came from another site",
+            "The staff area only accepts forms sent from its own pages. Open the page again and resubmit.",
+        );
+        return Ok(finish(req.into_response(page)));
+    }
+    let public = super::PUBLIC_PATHS.contains(&req.path());
+    if !public {
+        match current_staff(&req.get_session(), &state).await {
+            Ok(Some(staff)) => {
+                req.extensions_mut().insert(staff);
+            }
+            Ok(None) => return Ok(finish(req.into_response(to_login()))),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot check a staff session");
+                return Ok(finish(req.into_response(pages::server_error(&site))));
+            }
+        }
+    }
+    let response = next.call(req).await?.map_into_boxed_body();
+    Ok(finish(response))
+}
+
+fn finish(mut response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(ADMIN_CSP));
+    }
+    // Staff pages show readers' personal data: never keep them in a cache.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+pub fn to_login() -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/admin/login"))
+        .finish()
+}
+
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// The staff member of a live session, after touching its idle clock;
+/// `None` (and the session cleared) when there is none, it sat idle too
+/// long, the account is gone, or its password changed since the login.
+async fn current_staff(session: &Session, state: &AdminState) -> Result<Option<Staff>, sqlx::Error> {
+    let id = session.get::<String>(STAFF_ID).ok().flatten();
+    let stamp = session.get::<i64>(PASSWORD_STAMP).ok().flatten();
+    let seen = session.get::<i64>(LAST_SEEN).ok().flatten();
+    let (Some(id), Some(stamp), Some(seen)) = (id, stamp, seen) else {
+        return Ok(None);
+    };
+    let now = Utc::now().timestamp();
+    let idle_limit = i64::from(state.settings.server.session_idle_minutes) * 60;
+    let Ok(id) = Uuid::parse_str(&id) else {
+        session.purge();
+        return Ok(None);
+    };
+    if sat_idle_too_long(seen, now, idle_limit) {
+        session.purge();
+        return Ok(None);
+    }
+    let Some(user) = crate::db::staff::find_by_id(&state.db, id).await? else {
+        session.purge();
+        return Ok(None);
+    };
+    if user.password_changed_at.timestamp_micros() != stamp {
+        session.purge();
+        return Ok(None);
+    }
+    let _ = session.insert(LAST_SEEN, now);
+    Ok(Some(Staff {
+        id: user.id,
+        email: user.email,
+    }))
+}
+
+/// Whether a session last seen at `seen` has ended by `now` (seconds).
+fn sat_idle_too_long(seen: i64, now: i64, idle_limit: i64) -> bool {
+    now.saturating_sub(seen) > idle_limit
+}
+
+/// Starts a fresh session for a staff member who just logged in: a new
+/// cookie (renewed, so nothing from before the login carries over) and a
+/// new CSRF token.
+pub fn log_in(session: &Session, user: &crate::db::staff::StaffUser) {
+    session.renew();
+    session.clear();
+    let _ = session.insert(STAFF_ID, user.id.to_string());
+    let _ = session.insert(PASSWORD_STAMP, user.password_changed_at.timestamp_micros());
+    let _ = session.insert(LAST_SEEN, Utc::now().timestamp());
+    let _ = session.insert(CSRF, new_token());
+}
+
+/// Keeps this session alive after its own password change (which ends
+/// every other session of the account).
+pub fn password_changed(session: &Session, changed_at: chrono::DateTime<Utc>) {
+    let _ = session.insert(PASSWORD_STAMP, changed_at.timestamp_micros());
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// This session's CSRF token, created on first use.
+pub fn csrf_token(session: &Session) -> String {
+    match session.get::<String>(CSRF).ok().flatten() {
+        Some(token) => token,
+        None => {
+            let token = new_token();
+            let _ = session.insert(CSRF, &token);
+            token
+        }
+    }
+}
+
+/// A message for the next page this session opens.
+pub fn flash(session: &Session, message: impl Into<String>) {
+    let _ = session.insert(FLASH, message.into());
+}
+
+pub fn take_flash(session: &Session) -> Option<String> {
+    session.remove_as::<String>(FLASH).and_then(Result::ok)
+}
+
+/// Whether a form post comes from our own pages: `Origin` (when the
+/// browser sends one) must be this site, and `Sec-Fetch-Site` (likewise)
+/// must say so. Clients that send neither header still need the token.
+fn same_origin(req: &HttpRequest, state: &AdminState) -> bool {
+    let headers = req.headers();
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !matches!(site.to_str(), Ok("same-origin" | "none"))
+    {
+        return false;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let info = req.connection_info();
+    let served_as = format!("{}://{}", info.scheme(), info.host());
+    origin == served_as || origin == origin_of(state.settings.server.base_url.as_str())
+}
+
+/// `https://example.org` of `https://example.org/some/path`.
+fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map(|i| i + 3).unwrap_or(0);
+    match url[after_scheme..].find('/') {
+        Some(i) => &url[..after_scheme + i],
+        None => url,
+    }
+}
+
+/// Reads a state-changing admin form and checks its CSRF token; the error
+/// is the page to answer with (403 for a missing or wrong token).
+pub async fn read_form(
+    req: &HttpRequest,
+    payload: web::Payload,
+    session: &Session,
+    limit: usize,
+    site: &str,
+) -> Result<Fields, HttpResponse> {
+    let fields = form::read(req, payload, limit)
+        .await
+        .map_err(|e| pages::form_error(site, e))?;
+    let expected = session.get::<String>(CSRF).ok().flatten();
+    let given = fields.get("csrf");
+    let matches = expected.is_some_and(|expected| constant_time_eq(expected.as_bytes(), given.as_bytes()));
+    if !matches {
+        return Err(pages::message(
+            site,
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "The form was missing its security token, or it came from an older session. \
+             Nothing was changed. Go back, reload the page and try again.",
+        ));
+    }
+    Ok(fields)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Login attempts per staff address (lowercased), a token bucket each.
+#[derive(Clone)]
+pub struct AccountRateLimit(Option<Arc<DefaultKeyedRateLimiter<String>>>);
+
+impl AccountRateLimit {
+    pub fn per_minute(per_minute: u32) -> Self {
+        Self(NonZeroU32::new(per_minute).map(|n| Arc::new(RateLimiter::keyed(Quota::per_minute(n)))))
+    }
+
+    /// `Err(wait)` when this account must wait before its next attempt.
+    pub fn check(&self, account: &str) -> Result<(), std::time::Duration> {
+        match &self.0 {
+            None => Ok(()),
+            Some(limiter) => limiter
+                .check_key(&account.to_lowercase())
+                .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now())),
+        }
+    }
+
+    pub fn forget_idle(&self) {
+        if let Some(limiter) = &self.0 {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_lives_beside_the_sqlite_database() {
+        assert_eq!(key_path("sqlite://data/gazette.db"), PathBuf::from("data/session.key"));
+        assert_eq!(
+            key_path("sqlite:///srv/g/db.sqlite?mode=rwc"),
+            PathBuf::from("/srv/g/session.key")
+        );
+        assert_eq!(key_path("postgres://u@h/db"), PathBuf::from("data/session.key"));
+    }
+
+    #[test]
+    fn a_session_ends_once_it_sat_idle_past_the_limit() {
+        assert!(!sat_idle_too_long(1_000, 1_000 + 3600, 3600));
+        assert!(sat_idle_too_long(1_000, 1_000 + 3601, 3600));
+        assert!(
+            !sat_idle_too_long(1_000, 900, 3600),
+            "a clock that stepped back keeps the session"
+        );
+    }
+
+    #[test]
+    fn origins_drop_the_path() {
+        assert_eq!(origin_of("https://news.example.org/x/y"), "https://news.example.org");
+        assert_eq!(origin_of("http://127.0.0.1:8000"), "http://127.0.0.1:8000");
+    }
+
+    #[test]
+    fn tokens_compare_by_content_and_length() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

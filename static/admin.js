@@ -1,0 +1,30 @@
+// Live progress on an issue's page: polls the counts every two seconds
+// while the issue is sending. Without JavaScript the page still shows the
+// figures as of its loading.
+(function () {
+  "use strict";
+  var box = document.getElementById("progress");
+  if (!box) { return; }
+  var url = box.getAttribute("data-progress-url");
+  function field(name) { return box.querySelector('[data-field="' + name + '"]'); }
+  function update(p) {
+    ["state", "queued", "sent", "failed", "skipped", "per_minute"].forEach(function (name) {
+      var el = field(name);
+      if (el) { el.textContent = String(p[name]); }
+    });
+    var bar = field("bar");
+    if (bar) { bar.max = p.total; bar.value = p.settled; }
+    var note = field("note");
+    if (note) { note.textContent = p.state === "sending" ? "Updating live." : "Finished updating (" + p.state + ")."; }
+    return p.state === "sending" || p.state === "paused";
+  }
+  function poll() {
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (p) { if (p && update(p)) { setTimeout(poll, 2000); } })
+      .catch(function () { setTimeout(poll, 5000); });
+  }
+  if (field("state") && (field("state").textContent === "sending" || field("state").textContent === "paused")) {
+    setTimeout(poll, 2000);
+  }
+})();
