@@ -1212,3 +1212,47 @@ pub async fn hostile_input_on_every_admin_route_gets_no_5xx_and_no_unescaped_ech
     assert_eq!(app.count("SELECT COUNT(*) FROM issues").await, 1);
     assert_eq!(staff.post("/admin/logout", &[]).await.status(), 303);
 }
+
+pub async fn the_dashboard_shows_when_the_schedule_sends_next(backend: Backend) {
+    let off = spawn_app(&backend).await;
+    let mut staff = staff_session(&off).await;
+    assert!(staff.page("/admin").await.contains("The built-in schedule is off"));
+
+    let on = spawn_app_with(&backend, |s| {
+        s.schedule.enabled = true;
+        s.schedule.cron = gazette::schedule::CronSchedule::parse("30 9 * * FRI").unwrap();
+        s.schedule.timezone = gazette::schedule::ScheduleTimezone::parse("Asia/Tokyo").unwrap();
+    })
+    .await;
+    // The same database, so the same staff member logs in to the second app.
+    let mut staff = StaffClient::new(&on);
+    assert_eq!(staff.log_in(STAFF_EMAIL, STAFF_PASSWORD).await.status(), 303);
+    let dashboard = staff.page("/admin").await;
+    let expected = gazette::schedule::next_run(&on_settings_for_schedule(), chrono::Utc::now())
+        .unwrap()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .format("%A %-d %B %Y, %H:%M JST")
+        .to_string();
+    assert!(
+        expected.starts_with("Friday") && expected.contains("09:30 JST"),
+        "{expected}"
+    );
+    assert!(
+        dashboard.contains(&format!("Next scheduled send: <strong>{expected}</strong>")),
+        "{dashboard}"
+    );
+}
+
+/// The schedule of the test above, as settings `next_run` can read.
+fn on_settings_for_schedule() -> gazette::config::Settings {
+    let mut settings = crate::helpers::test_settings(
+        &Backend::Sqlite {
+            url: "sqlite::memory:".into(),
+        },
+        25,
+    );
+    settings.schedule.enabled = true;
+    settings.schedule.cron = gazette::schedule::CronSchedule::parse("30 9 * * FRI").unwrap();
+    settings.schedule.timezone = gazette::schedule::ScheduleTimezone::parse("Asia/Tokyo").unwrap();
+    settings
+}

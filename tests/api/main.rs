@@ -95,6 +95,7 @@ fn main() {
         cli::dispatch_dry_run_previews_the_week_and_writes_nothing,
         cli::staff_users_get_argon2id_passwords_from_stdin_and_can_change_them,
         cli::serve_says_how_to_create_the_first_staff_user,
+        admin::the_dashboard_shows_when_the_schedule_sends_next,
         admin::every_admin_route_but_login_sends_anonymous_visitors_to_the_login_page,
         admin::a_staff_member_logs_in_and_out_with_a_safe_cookie,
         admin::a_https_site_marks_the_session_cookie_secure,

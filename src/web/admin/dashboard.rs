@@ -95,6 +95,9 @@ struct DashboardPage {
     counts: subscriber_admin::StatusCounts,
     chart: Chart,
     draft: Option<Draft>,
+    /// When the built-in scheduler next dispatches, in its time zone.
+    next_run: Option<String>,
+    cron: String,
     issues: Vec<ProgressView>,
 }
 
@@ -131,6 +134,12 @@ pub async fn page(session: Session, staff: web::ReqData<Staff>, state: web::Data
         Ok(rows) => rows.into_iter().map(ProgressView::from).collect(),
         Err(e) => return pages::db_error(site, "read issues", e),
     };
+    let schedule = &state.settings.schedule;
+    let next_run = crate::schedule::next_run(&state.settings, now).map(|at| {
+        at.with_timezone(&schedule.timezone.0)
+            .format("%A %-d %B %Y, %H:%M %Z")
+            .to_string()
+    });
     let c = Chrome::new(site, &session, Some(&staff));
     html(
         StatusCode::OK,
@@ -139,6 +148,8 @@ pub async fn page(session: Session, staff: web::ReqData<Staff>, state: web::Data
             counts,
             chart: chart(today, &signups, &confirmations),
             draft,
+            next_run,
+            cron: schedule.cron.as_str().to_owned(),
             issues,
         },
     )
