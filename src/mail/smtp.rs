@@ -70,6 +70,9 @@ enum Stage {
 enum Failure {
     /// The server answered with a refusal; the connection is still usable.
     Reply(lettre::transport::smtp::Error, Stage),
+    /// The server refused our sender address (MAIL FROM): no reader's
+    /// fault, so never a bounce, and retried until the operator fixes it.
+    Sender(lettre::transport::smtp::Error),
     /// The connection broke or timed out; it cannot be reused.
     Connection(String, Stage),
 }
@@ -131,6 +134,10 @@ impl SmtpPool {
                         self.reset(connection).await;
                         (false, classify(e))
                     }
+                    Failure::Sender(e) => {
+                        self.reset(connection).await;
+                        (false, sender_refused(e))
+                    }
                     Failure::Connection(why, stage) => {
                         connection.smtp.abort().await;
                         let error = SendError::Transient(format!(
@@ -156,6 +163,10 @@ impl SmtpPool {
                     Err(Failure::Reply(e, _)) => {
                         fresh.smtp.abort().await;
                         Err(classify(e))
+                    }
+                    Err(Failure::Sender(e)) => {
+                        self.reset(fresh).await;
+                        Err(sender_refused(e))
                     }
                     Err(Failure::Connection(why, _)) => {
                         fresh.smtp.abort().await;
@@ -281,7 +292,11 @@ impl SmtpPool {
         let envelope_stage = step(Stage::Envelope);
         envelope_stage(
             tokio::time::timeout(timeout, smtp.command(Mail::new(envelope.from().cloned(), parameters))).await,
-        )?;
+        )
+        .map_err(|failure| match failure {
+            Failure::Reply(e, _) if !is_closing(&e) => Failure::Sender(e),
+            other => other,
+        })?;
         for recipient in envelope.to() {
             envelope_stage(tokio::time::timeout(timeout, smtp.command(Rcpt::new(recipient.clone(), vec![]))).await)?;
         }
@@ -306,6 +321,12 @@ impl From<lettre::transport::smtp::Error> for OpenError {
     fn from(e: lettre::transport::smtp::Error) -> Self {
         OpenError::Smtp(e)
     }
+}
+
+fn sender_refused(error: lettre::transport::smtp::Error) -> SendError {
+    SendError::Transient(format!(
+        "the SMTP relay refused our sender address (check mail.from and the relay's settings): {error}"
+    ))
 }
 
 fn is_closing(error: &lettre::transport::smtp::Error) -> bool {

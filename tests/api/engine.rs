@@ -386,3 +386,36 @@ pub async fn digests_are_dkim_signed_over_the_list_headers(backend: Backend) {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+pub async fn a_relay_that_refuses_our_sender_bounces_no_reader_and_loses_no_copy(backend: Backend) {
+    // A relay that will not take mail from our address (a 5.1.8/5.7.1 at
+    // MAIL FROM) is a configuration problem: every copy waits, no reader is
+    // marked bounced, and all go out once the relay is fixed.
+    let app = spawn_web_only(&backend).await;
+    app.smtp
+        .refuse_senders_with(Some((550, "5.1.8 Sender address rejected: Domain not found")));
+    let readers: Vec<String> = (0..20).map(reader).collect();
+    queue_issue(&backend, &readers).await;
+    let worker = WorkerProcess::start(&backend, app.smtp.port);
+    wait_until(Duration::from_secs(20), "refused attempts to be recorded", || async {
+        app.count("SELECT COUNT(*) FROM deliveries WHERE status = 'queued' AND last_error LIKE '%sender address%'")
+            .await
+            == 20
+    })
+    .await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM subscribers WHERE status = 'bounced'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM deliveries WHERE status = 'failed'")
+            .await,
+        0
+    );
+    app.smtp.refuse_senders_with(None);
+    wait_for_issue_sent(&app, Duration::from_secs(30)).await;
+    assert!(worker.stop().await.success());
+    let (counts, missing) = copies(&app, &readers);
+    assert!(missing.is_empty() && counts.values().all(|&n| n == 1), "{counts:?}");
+}

@@ -37,6 +37,7 @@ fn main() {
         engine::an_issue_reaches_every_reader_once_within_each_connection_limit,
         engine::a_relay_that_closes_connections_early_costs_no_message,
         engine::deferred_refused_and_bounced_readers_each_get_their_due,
+        engine::a_relay_that_refuses_our_sender_bounces_no_reader_and_loses_no_copy,
         engine::hang_ups_mid_message_are_retried_with_one_accepted_copy,
         engine::an_smtp_outage_mid_issue_delays_it_without_losing_or_repeating_anyone,
         engine::a_confirmation_leaves_within_seconds_while_a_large_issue_is_sending,

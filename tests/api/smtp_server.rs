@@ -162,6 +162,8 @@ struct State {
     unacknowledged: Mutex<Vec<Received>>,
     rules: Mutex<Vec<Rule>>,
     messages_per_connection: Mutex<Option<usize>>,
+    /// A reply to every MAIL FROM, instead of accepting it.
+    refuse_senders: Mutex<Option<String>>,
     connections: AtomicUsize,
     tls: Option<(SinkTls, TlsAcceptor)>,
     /// Every task of this server watches it: a change of mode, or the
@@ -231,6 +233,7 @@ impl SmtpSink {
             unacknowledged: Mutex::default(),
             rules: Mutex::default(),
             messages_per_connection: Mutex::default(),
+            refuse_senders: Mutex::default(),
             connections: AtomicUsize::new(0),
             tls: tls.map(|tls| {
                 let acceptor = tls.acceptor();
@@ -321,6 +324,12 @@ impl SmtpSink {
     /// (`None`: every time).
     pub fn drop_connection(&self, fragment: &str, point: DropPoint, times: Option<usize>) {
         self.add_rule(fragment, Action::Drop(point), times);
+    }
+
+    /// Answers every MAIL FROM with `code message` (a relay that will not
+    /// take mail from our address); `None` accepts again.
+    pub fn refuse_senders_with(&self, reply: Option<(u16, &str)>) {
+        *self.state.refuse_senders.lock().unwrap() = reply.map(|(code, message)| format!("{code} {message}\r\n"));
     }
 
     /// After `limit` messages on one connection, answers the next MAIL FROM
@@ -672,6 +681,9 @@ impl Session {
         let limit = *self.state.messages_per_connection.lock().unwrap();
         if limit.is_some_and(|limit| self.messages >= limit) {
             return "421 4.7.0 Too many messages on this connection, closing\r\n".into();
+        }
+        if let Some(reply) = self.state.refuse_senders.lock().unwrap().clone() {
+            return reply;
         }
         match path_argument(rest, "FROM:") {
             Some(from) => {
