@@ -111,73 +111,63 @@ impl SmtpPool {
         })
     }
 
-    /// Sends one message to the envelope's recipients.
+    /// Sends one message to the envelope's recipients. When a reused
+    /// connection turns out dead (or closing, 421) before the content was
+    /// written, the message goes out at once on a fresh one.
     pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SendError> {
-        let (mut connection, reused) = match self.take_idle() {
+        let (connection, reused) = match self.take_idle() {
             Some(connection) => (connection, true),
             None => (self.connect().await?, false),
         };
-        match self.transact(&mut connection, envelope, message).await {
+        match self.attempt(connection, envelope, message).await {
+            Err((error, Some(Stage::Envelope))) if reused => {
+                tracing::debug!(%error, "a reused SMTP connection failed before the content; trying a fresh one");
+                let fresh = self.connect().await?;
+                self.attempt(fresh, envelope, message).await.map_err(|(error, _)| error)
+            }
+            outcome => outcome.map_err(|(error, _)| error),
+        }
+    }
+
+    /// One transaction on `connection`, which goes back to the pool if it
+    /// is still good. On failure, the stage at which the connection itself
+    /// failed (`None` when the server refused the message and the
+    /// connection is fine).
+    async fn attempt(
+        &self,
+        mut connection: Connection,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<(), (SendError, Option<Stage>)> {
+        let failure = match self.transact(&mut connection, envelope, message).await {
             Ok(()) => {
                 self.give_back(connection).await;
-                Ok(())
+                return Ok(());
             }
-            Err(failure) => {
-                let (retry_elsewhere, error) = match failure {
-                    // 421: the server is closing this connection (often its
-                    // own message-per-connection limit); another may work.
-                    Failure::Reply(e, stage) if is_closing(&e) => {
-                        connection.smtp.abort().await;
-                        (reused && stage == Stage::Envelope, classify(e))
-                    }
-                    Failure::Reply(e, _) => {
-                        self.reset(connection).await;
-                        (false, classify(e))
-                    }
-                    Failure::Sender(e) => {
-                        self.reset(connection).await;
-                        (false, sender_refused(e))
-                    }
-                    Failure::Connection(why, stage) => {
-                        connection.smtp.abort().await;
-                        let error = SendError::Transient(format!(
-                            "the connection to {}:{} failed: {why}",
-                            self.host, self.port
-                        ));
-                        (reused && stage == Stage::Envelope, error)
-                    }
-                };
-                if !retry_elsewhere {
-                    return Err(error);
-                }
-                let mut fresh = self.connect().await?;
-                match self.transact(&mut fresh, envelope, message).await {
-                    Ok(()) => {
-                        self.give_back(fresh).await;
-                        Ok(())
-                    }
-                    Err(Failure::Reply(e, _)) if !is_closing(&e) => {
-                        self.reset(fresh).await;
-                        Err(classify(e))
-                    }
-                    Err(Failure::Reply(e, _)) => {
-                        fresh.smtp.abort().await;
-                        Err(classify(e))
-                    }
-                    Err(Failure::Sender(e)) => {
-                        self.reset(fresh).await;
-                        Err(sender_refused(e))
-                    }
-                    Err(Failure::Connection(why, _)) => {
-                        fresh.smtp.abort().await;
-                        Err(SendError::Transient(format!(
-                            "the connection to {}:{} failed: {why}",
-                            self.host, self.port
-                        )))
-                    }
-                }
+            Err(failure) => failure,
+        };
+        Err(match failure {
+            // 421: the server is closing this connection (often its own
+            // message-per-connection limit); another may work.
+            Failure::Reply(e, stage) if is_closing(&e) => {
+                connection.smtp.abort().await;
+                (classify(e), Some(stage))
             }
-        }
+            Failure::Reply(e, _) => {
+                self.reset(connection).await;
+                (classify(e), None)
+            }
+            Failure::Sender(e) => {
+                self.reset(connection).await;
+                (sender_refused(e), None)
+            }
+            Failure::Connection(why, stage) => {
+                connection.smtp.abort().await;
+                let error =
+                    SendError::Transient(format!("the connection to {}:{} failed: {why}", self.host, self.port));
+                (error, Some(stage))
+            }
+        })
     }
 
     /// Says goodbye on every idle connection.
