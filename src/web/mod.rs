@@ -27,7 +27,7 @@ use crate::db::{ConnectError, Db};
 use crate::delivery::Worker;
 use crate::mail::{Composer, Mailer};
 use crate::schedule::Scheduler;
-pub use rate_limit::IpRateLimit;
+pub use rate_limit::{AccountRateLimit, IpRateLimit};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -109,7 +109,7 @@ impl Application {
                 token_ttl: chrono::Duration::hours(i64::from(settings.subscriptions.confirmation_ttl_hours)),
                 mails_per_day: settings.subscriptions.confirmation_emails_per_day,
             };
-            spawn_limit_janitor(signup_limit.clone());
+            signup_limit.spawn_janitor();
             let admin = admin_state(&settings, &db, signup_policy, mail_wakeup.clone()).await?;
             let session_key = admin::session_key(&settings)?;
             let state = web::Data::new(AppState {
@@ -185,16 +185,9 @@ async fn admin_state(
     let dummy = crate::domain::StaffPassword::parse(&random).expect("72 characters make a password");
     let dummy_hash = crate::staff::hash_password(dummy).await.map_err(BuildError::Mail)?;
     let login_ip_limit = IpRateLimit::per_minute(settings.limits.admin_logins_per_ip_per_minute);
-    let login_account_limit = admin::AccountRateLimit::per_minute(settings.limits.admin_logins_per_account_per_minute);
-    spawn_limit_janitor(login_ip_limit.clone());
-    let accounts = login_account_limit.clone();
-    tokio::spawn(async move {
-        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            every_minute.tick().await;
-            accounts.forget_idle();
-        }
-    });
+    let login_account_limit = AccountRateLimit::per_minute(settings.limits.admin_logins_per_account_per_minute);
+    login_ip_limit.spawn_janitor();
+    login_account_limit.spawn_janitor();
     Ok(web::Data::new(admin::AdminState {
         db: db.clone(),
         settings: Arc::new(settings.clone()),
@@ -278,16 +271,6 @@ async fn not_found(state: web::Data<AppState>) -> HttpResponse {
         "There is no page at this address. It may have moved, or the link may be mistyped.",
         false,
     )
-}
-
-fn spawn_limit_janitor(limit: IpRateLimit) {
-    tokio::spawn(async move {
-        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            every_minute.tick().await;
-            limit.forget_idle();
-        }
-    });
 }
 
 async fn shutdown_signal() -> std::io::Result<()> {

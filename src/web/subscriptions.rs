@@ -28,7 +28,7 @@ pub async fn subscribe(req: HttpRequest, body: web::Payload, state: web::Data<Ap
     let site = state.site.as_str();
     let ip = req.peer_addr().map(|a| a.ip());
     if let Some(ip) = ip
-        && let Err(wait) = state.signup_limit.check(ip)
+        && let Err(wait) = state.signup_limit.check(&ip)
     {
         let seconds = wait.as_secs().max(1);
         let mut response = pages::message(

@@ -47,7 +47,7 @@ pub async fn login(
 ) -> HttpResponse {
     let site = state.site.as_str();
     if let Some(ip) = req.peer_addr().map(|a| a.ip())
-        && let Err(wait) = state.login_ip_limit.check(ip)
+        && let Err(wait) = state.login_ip_limit.check(&ip)
     {
         return too_many(site, wait);
     }
@@ -56,7 +56,7 @@ pub async fn login(
         Err(page) => return page,
     };
     let raw_email = fields.get("email").trim();
-    if let Err(wait) = state.login_account_limit.check(raw_email) {
+    if let Err(wait) = state.login_account_limit.check(&raw_email.to_lowercase()) {
         return too_many(site, wait);
     }
     let password = fields.get("password").to_owned();

@@ -23,9 +23,9 @@ use tokio::sync::Notify;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::db::subscribers::SignupPolicy;
-use crate::web::IpRateLimit;
+use crate::web::{AccountRateLimit, IpRateLimit};
 
-pub use session::{AccountRateLimit, SessionKeyError, session_key};
+pub use session::{SessionKeyError, session_key};
 
 /// What admin handlers reach besides the public [`crate::web::AppState`].
 pub struct AdminState {

@@ -1,9 +1,7 @@
 //! Staff sessions: the signed and encrypted cookie, the guard in front of
 //! every admin route, idle expiry, CSRF tokens, and login rate limits.
 
-use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use actix_session::config::{BrowserSession, CookieContentSecurity};
 use actix_session::storage::CookieSessionStore;
@@ -16,8 +14,6 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::RngCore;
 use uuid::Uuid;
 
@@ -367,33 +363,6 @@ pub async fn read_form(
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Login attempts per staff address (lowercased), a token bucket each.
-#[derive(Clone)]
-pub struct AccountRateLimit(Option<Arc<DefaultKeyedRateLimiter<String>>>);
-
-impl AccountRateLimit {
-    pub fn per_minute(per_minute: u32) -> Self {
-        Self(NonZeroU32::new(per_minute).map(|n| Arc::new(RateLimiter::keyed(Quota::per_minute(n)))))
-    }
-
-    /// `Err(wait)` when this account must wait before its next attempt.
-    pub fn check(&self, account: &str) -> Result<(), std::time::Duration> {
-        match &self.0 {
-            None => Ok(()),
-            Some(limiter) => limiter
-                .check_key(&account.to_lowercase())
-                .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now())),
-        }
-    }
-
-    pub fn forget_idle(&self) {
-        if let Some(limiter) = &self.0 {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
-    }
 }
 
 #[cfg(test)]
