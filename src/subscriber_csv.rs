@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::db::Db;
-use crate::db::subscriber_import::{self, Consent, ImportedReader};
+use crate::db::subscriber_import::{self, Consent, ExportedSubscriber, ImportedReader};
 use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
 
 /// Readers per batch (and per transaction).
@@ -385,6 +385,24 @@ pub const EXPORT_HEADER: [&str; 7] = [
     "unsubscribed_at",
 ];
 
+/// One subscriber as a row under [`EXPORT_HEADER`] (times in RFC 3339, UTC,
+/// empty when unset): the CLI's export and the staff area's download.
+pub fn export_record(s: &ExportedSubscriber) -> [String; 7] {
+    let time = |t: Option<DateTime<Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    };
+    [
+        s.email.clone(),
+        s.name.clone(),
+        s.status.clone(),
+        s.signup_source.clone(),
+        time(Some(s.created_at)),
+        time(s.confirmed_at),
+        time(s.unsubscribed_at),
+    ]
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error("cannot read the subscribers: {0}")]
@@ -399,24 +417,11 @@ pub enum ExportError {
 pub async fn export(db: &Db, status: Option<SubscriberStatus>, out: impl Write) -> Result<u64, ExportError> {
     let mut csv = csv::Writer::from_writer(out);
     csv.write_record(EXPORT_HEADER).map_err(std::io::Error::from)?;
-    let time = |t: Option<DateTime<Utc>>| {
-        t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
-            .unwrap_or_default()
-    };
     let mut rows = subscriber_import::export(db, status);
     let mut written = 0;
     while let Some(subscriber) = rows.next().await {
-        let s = subscriber?;
-        csv.write_record([
-            s.email.as_str(),
-            s.name.as_str(),
-            s.status.as_str(),
-            s.signup_source.as_str(),
-            &time(Some(s.created_at)),
-            &time(s.confirmed_at),
-            &time(s.unsubscribed_at),
-        ])
-        .map_err(std::io::Error::from)?;
+        csv.write_record(export_record(&subscriber?))
+            .map_err(std::io::Error::from)?;
         written += 1;
     }
     csv.flush()?;

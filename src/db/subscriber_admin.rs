@@ -77,13 +77,8 @@ pub async fn count(db: &Db, filter: &Filter) -> Result<i64, sqlx::Error> {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ExportRow {
     pub id: Uuid,
-    pub email: String,
-    pub name: String,
-    pub status: String,
-    pub signup_source: String,
-    pub created_at: DateTime<Utc>,
-    pub confirmed_at: Option<DateTime<Utc>>,
-    pub unsubscribed_at: Option<DateTime<Utc>>,
+    #[sqlx(flatten)]
+    pub subscriber: crate::db::subscriber_import::ExportedSubscriber,
 }
 
 /// One page of the export, in id order after `after` (keyset pagination,
