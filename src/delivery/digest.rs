@@ -85,7 +85,7 @@ async fn claim(
     // Each issue is read and encoded once, not once per reader.
     let mut prepared: HashMap<Uuid, Option<Arc<PreparedIssue>>> = HashMap::new();
     while !*shutdown.borrow() {
-        let permits = tokio::select! {
+        let mut permits = tokio::select! {
             permits = jobs.reserve_many(batch) => match permits {
                 Ok(permits) => permits,
                 Err(_) => return,
@@ -121,7 +121,6 @@ async fn claim(
             shared.idle(&mut shutdown, Duration::ZERO).await;
             continue;
         }
-        let mut permits = permits;
         for delivery in claimed {
             let issue = match prepared.get(&delivery.issue_id) {
                 Some(found) => Ok(found.clone()),
