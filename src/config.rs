@@ -44,7 +44,7 @@ fn deserialize_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<s
     }
     raw.parse().map(Some).map_err(|_| {
         serde::de::Error::custom(format!(
-            "metrics.listen: `{}` is not an IP address and port (such as 127.0.0.1:9100), nor empty",
+            "`{}` is not an IP address and port such as 127.0.0.1:9100 (empty: no metrics listener)",
             raw.escape_debug()
         ))
     })
@@ -372,6 +372,10 @@ fn flatten(prefix: &str, values: config::Map<String, config::Value>, out: &mut V
         };
         match value.kind {
             config::ValueKind::Table(table) => flatten(&key, table, out),
+            config::ValueKind::Array(items) => {
+                let shown: Vec<String> = items.into_iter().map(|item| item.to_string()).collect();
+                out.push((key, format!("[{}]", shown.join(", "))));
+            }
             kind => {
                 let shown = config::Value::new(None, kind).to_string();
                 let last = key.rsplit('.').next().unwrap_or(&key);

@@ -41,7 +41,7 @@ impl TrustedProxies {
                 Ok(ip) => IpNet::from(ip.to_canonical()),
                 Err(_) => entry.parse::<IpNet>().map_err(|_| {
                     format!(
-                        "server.trusted_proxies: `{}` is not an IP address or CIDR range (such as 10.0.0.0/8)",
+                        "`{}` is not an IP address or CIDR range (such as 10.0.0.0/8)",
                         entry.escape_debug()
                     )
                 })?,
@@ -77,9 +77,9 @@ impl<'de> Deserialize<'de> for TrustedProxies {
             One(String),
             Many(Vec<String>),
         }
-        let parsed = match Raw::deserialize(d).map_err(|_| {
-            serde::de::Error::custom("server.trusted_proxies: must be a list of addresses or CIDR ranges")
-        })? {
+        let parsed = match Raw::deserialize(d)
+            .map_err(|_| serde::de::Error::custom("must be a list of addresses or CIDR ranges"))?
+        {
             Raw::One(list) => TrustedProxies::parse(&list),
             Raw::Many(entries) => TrustedProxies::from_entries(entries.iter().map(String::as_str)),
         };
@@ -394,10 +394,7 @@ mod tests {
         assert!(!list.contains("192.168.1.8".parse().unwrap()));
         assert!(TrustedProxies::parse("").unwrap().is_empty());
         let error = TrustedProxies::parse("10.0.0.1, 10.0.0.0/33").unwrap_err();
-        assert!(
-            error.contains("server.trusted_proxies") && error.contains("`10.0.0.0/33`"),
-            "{error}"
-        );
+        assert!(error.contains("`10.0.0.0/33`"), "{error}");
         assert!(TrustedProxies::parse("proxy.example.org").is_err());
     }
 }

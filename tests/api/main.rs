@@ -175,6 +175,10 @@ fn main() {
         });
     }
     trials.push(libtest_mimic::Trial::test(
+        "trust_proxy::trusted_proxies_come_from_a_toml_list_or_an_env_list_and_a_bad_entry_is_named",
+        trust_proxy::trusted_proxies_come_from_a_toml_list_or_an_env_list_and_a_bad_entry_is_named,
+    ));
+    trials.push(libtest_mimic::Trial::test(
         "admin::production_needs_a_session_key_and_refuses_a_short_one",
         admin::production_needs_a_session_key_and_refuses_a_short_one,
     ));

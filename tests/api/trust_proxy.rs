@@ -263,3 +263,49 @@ pub async fn forwarding_headers_count_only_from_a_trusted_proxy_and_ipv6_is_limi
     assert_eq!(sign_up(&proxy, &app.address, "g1@example.com", &garbled).await, 200);
     assert_eq!(consent_ip(&app, "g1@example.com").await.as_deref(), Some("127.0.0.1"));
 }
+
+/// `server.trusted_proxies` is a TOML list, or a comma-separated environment
+/// variable; a bad entry stops the process with one line naming the key and
+/// the entry.
+pub fn trusted_proxies_come_from_a_toml_list_or_an_env_list_and_a_bad_entry_is_named()
+-> Result<(), libtest_mimic::Failed> {
+    let dir = std::env::temp_dir().join(format!("gazette-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let check = |toml: &str, env: Option<&str>| {
+        std::fs::write(dir.join("default.toml"), format!("[server]\n{toml}\n")).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gazette"));
+        command.args(["config", "check"]).env("GAZETTE_CONFIG_DIR", &dir);
+        if let Some(env) = env {
+            command.env("GAZETTE_SERVER__TRUSTED_PROXIES", env);
+        }
+        command.output().unwrap()
+    };
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+
+    let listed = check(r#"trusted_proxies = ["10.0.0.0/8", "::1"]"#, None);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let stdout = text(&listed.stdout);
+    assert!(
+        stdout.contains(r#"server.trusted_proxies = "[10.0.0.0/8, ::1]""#),
+        "{stdout}"
+    );
+    let from_env = check("", Some("10.0.0.0/8, 192.0.2.7"));
+    assert!(from_env.status.success(), "{}", text(&from_env.stderr));
+
+    for (toml, env, bad) in [
+        (r#"trusted_proxies = ["10.0.0.0/8", "nope/99"]"#, None, "`nope/99`"),
+        ("", Some("10.0.0.1,proxy.example.org"), "`proxy.example.org`"),
+        ("", Some("10.0.0.0/33"), "`10.0.0.0/33`"),
+    ] {
+        let output = check(toml, env);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("server.trusted_proxies") && stderr.contains(bad),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
