@@ -118,7 +118,23 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    /// Asks the master to stop (it stops its workers; a killed master
+    /// would leave them running), and kills it only if it does not.
     fn drop(&mut self) {
+        let _ = Command::new(NGINX)
+            .arg("-p")
+            .arg(&self.dir)
+            .arg("-c")
+            .arg(self.dir.join("nginx.conf"))
+            .arg("-e")
+            .arg(self.dir.join("error.log"))
+            .args(["-s", "stop"])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
