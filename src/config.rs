@@ -22,6 +22,32 @@ pub struct Settings {
     pub digest: DigestSettings,
     pub log: LogSettings,
     pub schedule: ScheduleSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// `/metrics` on its own listener, away from the public one.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsSettings {
+    /// `None` (an empty setting): no metrics listener.
+    #[serde(deserialize_with = "deserialize_listen")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The database gauges are read at most this often; scrapes in between
+    /// get the last reading.
+    pub cache_seconds: u64,
+}
+
+fn deserialize_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    let raw = String::deserialize(d)?;
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{}` is not an IP address and port such as 127.0.0.1:9100 (empty: no metrics listener)",
+            raw.escape_debug()
+        ))
+    })
 }
 
 /// The built-in weekly dispatch of `gazette serve` (see `crate::schedule`).
@@ -43,6 +69,10 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub session_key: SessionKey,
     pub session_idle_minutes: u32,
+    /// Peers whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: crate::web::TrustedProxies,
+    /// A request body must arrive within this many seconds of its headers.
+    pub body_timeout_seconds: u64,
 }
 
 /// The staff session cookie's key as configured: at least 64 bytes, given
@@ -342,6 +372,10 @@ fn flatten(prefix: &str, values: config::Map<String, config::Value>, out: &mut V
         };
         match value.kind {
             config::ValueKind::Table(table) => flatten(&key, table, out),
+            config::ValueKind::Array(items) => {
+                let shown: Vec<String> = items.into_iter().map(|item| item.to_string()).collect();
+                out.push((key, format!("[{}]", shown.join(", "))));
+            }
             kind => {
                 let shown = config::Value::new(None, kind).to_string();
                 let last = key.rsplit('.').next().unwrap_or(&key);
@@ -470,6 +504,9 @@ impl Settings {
         }
         if self.server.session_idle_minutes == 0 {
             return fail("server.session_idle_minutes", "must be at least 1");
+        }
+        if !(1..=3600).contains(&self.server.body_timeout_seconds) {
+            return fail("server.body_timeout_seconds", "must be between 1 and 3600");
         }
         if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp.host.trim().is_empty() {
             return fail("mail.smtp.host", "must be set when mail.transport is \"smtp\"");

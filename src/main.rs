@@ -228,6 +228,10 @@ async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
             settings.server.base_url
         );
     }
+    if let (Some(address), Some(port)) = (settings.metrics.listen, app.metrics_port()) {
+        let bound = std::net::SocketAddr::new(address.ip(), port);
+        tracing::info!("metrics: http://{bound}/metrics");
+    }
     if roles.worker {
         tracing::info!("outgoing mail is {}", Mailer::describe(&settings.mail));
     }

@@ -1,6 +1,7 @@
 //! `GET /metrics` in the Prometheus text exposition format (version 0.0.4),
 //! written by hand: a few counters, one histogram, and gauges read from the
-//! database at scrape time.
+//! database, at most once per `metrics.cache_seconds` however often it is
+//! scraped (counting the ledger scans the deliveries table).
 //!
 //! Counters of the web role live in a [`Metrics`] value per application (so
 //! two apps in one test process count apart); the SMTP send histogram is
@@ -11,8 +12,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::db::Db;
 use crate::mail::SendError;
@@ -26,9 +27,18 @@ pub struct Metrics {
     unsubscribes: AtomicU64,
     /// (method, route pattern, status) → requests.
     http: Mutex<BTreeMap<(String, String, u16), u64>>,
+    gauges: GaugeCache,
 }
 
 impl Metrics {
+    /// Metrics whose database gauges are read at most once per `max_age`.
+    pub fn with_gauge_cache(max_age: Duration) -> Self {
+        Self {
+            gauges: GaugeCache::new(max_age),
+            ..Self::default()
+        }
+    }
+
     /// A signup form accepted (new, pending or already confirmed alike).
     pub fn signup(&self) {
         self.signups.fetch_add(1, Ordering::Relaxed);
@@ -51,7 +61,8 @@ impl Metrics {
         *http.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
     }
 
-    /// The whole exposition, with the queue and ledger gauges read now.
+    /// The whole exposition, with the queue and ledger gauges as last read
+    /// (read now when that is older than the cache's age).
     pub async fn render(&self, db: &Db) -> Result<String, sqlx::Error> {
         let mut out = String::new();
         counter(
@@ -87,7 +98,8 @@ impl Metrics {
             }
         }
 
-        let (transactional, digest) = queue_depth(db).await?;
+        let gauges = self.gauges.current(Instant::now(), || Gauges::read(db)).await?;
+        let (transactional, digest) = (gauges.transactional, gauges.digest);
         out.push_str("# HELP gazette_queue_depth Messages waiting to be sent (queued or being sent), by kind.\n");
         out.push_str("# TYPE gazette_queue_depth gauge\n");
         let _ = writeln!(out, "gazette_queue_depth{{kind=\"transactional\"}} {transactional}");
@@ -95,8 +107,8 @@ impl Metrics {
 
         out.push_str("# HELP gazette_deliveries Digest deliveries in the ledger, by outcome.\n");
         out.push_str("# TYPE gazette_deliveries gauge\n");
-        for (status, count) in deliveries_by_status(db).await? {
-            let _ = writeln!(out, "gazette_deliveries{{outcome=\"{}\"}} {count}", escape(&status));
+        for (status, count) in &gauges.deliveries {
+            let _ = writeln!(out, "gazette_deliveries{{outcome=\"{}\"}} {count}", escape(status));
         }
 
         SMTP_SENDS.render(&mut out);
@@ -141,6 +153,66 @@ async fn deliveries_by_status(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error
         .collect();
     all.extend(rows);
     Ok(all.into_iter().collect())
+}
+
+/// What the exposition reads from the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gauges {
+    transactional: i64,
+    digest: i64,
+    deliveries: Vec<(String, i64)>,
+}
+
+impl Gauges {
+    async fn read(db: &Db) -> Result<Self, sqlx::Error> {
+        let (transactional, digest) = queue_depth(db).await?;
+        let deliveries = deliveries_by_status(db).await?;
+        Ok(Self {
+            transactional,
+            digest,
+            deliveries,
+        })
+    }
+}
+
+/// The last [`Gauges`] read and when; one reading at a time, so a burst of
+/// scrapes after it expires runs the queries once.
+struct GaugeCache {
+    max_age: Duration,
+    last: tokio::sync::Mutex<Option<(Instant, Arc<Gauges>)>>,
+}
+
+impl Default for GaugeCache {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(5))
+    }
+}
+
+impl GaugeCache {
+    fn new(max_age: Duration) -> Self {
+        Self {
+            max_age,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The reading as of `now`: the last one while it is younger than the
+    /// cache's age, else a new one from `read`.
+    async fn current<E, F: Future<Output = Result<Gauges, E>>>(
+        &self,
+        now: Instant,
+        read: impl FnOnce() -> F,
+    ) -> Result<Arc<Gauges>, E> {
+        let mut last = self.last.lock().await;
+        if let Some((at, gauges)) = last.as_ref()
+            && now.saturating_duration_since(*at) < self.max_age
+        {
+            return Ok(gauges.clone());
+        }
+        let gauges = Arc::new(read().await?);
+        *last = Some((now, gauges.clone()));
+        Ok(gauges)
+    }
 }
 
 /// The outcome of one SMTP send, as the histogram labels it.
@@ -268,6 +340,38 @@ mod tests {
             out.contains("gazette_smtp_send_seconds_count{outcome=\"refused\"} 1\n"),
             "{out}"
         );
+    }
+
+    fn gauges(digest: i64) -> Result<Gauges, ()> {
+        Ok(Gauges {
+            transactional: 0,
+            digest,
+            deliveries: vec![],
+        })
+    }
+
+    #[tokio::test]
+    async fn gauges_are_read_once_per_cache_age() {
+        let cache = GaugeCache::new(Duration::from_secs(5));
+        let start = Instant::now();
+        let reads = std::sync::atomic::AtomicU32::new(0);
+        let read = |digest| {
+            reads.fetch_add(1, Ordering::Relaxed);
+            async move { gauges(digest) }
+        };
+        assert_eq!(cache.current(start, || read(1)).await.unwrap().digest, 1);
+        // Within the age: the queue changed, the scrape still shows the reading.
+        let later = start + Duration::from_millis(4999);
+        assert_eq!(cache.current(later, || read(2)).await.unwrap().digest, 1);
+        assert_eq!(reads.load(Ordering::Relaxed), 1);
+        // Once it is as old as the age, the next scrape reads again.
+        let expired = start + Duration::from_secs(5);
+        assert_eq!(cache.current(expired, || read(3)).await.unwrap().digest, 3);
+        assert_eq!(reads.load(Ordering::Relaxed), 2);
+        // A failed reading keeps nothing: the next scrape tries again.
+        let failed = expired + Duration::from_secs(6);
+        assert!(cache.current(failed, || async { Err(()) }).await.is_err());
+        assert_eq!(cache.current(failed, || read(4)).await.unwrap().digest, 4);
     }
 
     #[test]

@@ -3,10 +3,11 @@
 //! never decoded lossily into replacement characters.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
-use actix_web::HttpRequest;
-use actix_web::http::header;
+use actix_web::http::{ConnectionType, StatusCode, header};
 use actix_web::web::{Bytes, BytesMut, Payload};
+use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -19,6 +20,43 @@ pub enum FormError {
     NotUtf8,
     #[error("The form could not be read: the connection broke off.")]
     Incomplete,
+    #[error("The form took too long to arrive (more than {0} seconds). Please try again.")]
+    TimedOut(u64),
+}
+
+impl FormError {
+    /// The status a page about this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            FormError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            FormError::WrongContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            FormError::NotUtf8 | FormError::Incomplete => StatusCode::BAD_REQUEST,
+            FormError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
+        }
+    }
+
+    /// Sets what the error means for the connection on `response`: after a
+    /// timeout the rest of the body may still be trickling in, so the
+    /// connection ends rather than reading it.
+    pub fn finish(&self, mut response: HttpResponse) -> HttpResponse {
+        if matches!(self, FormError::TimedOut(_)) {
+            response.head_mut().set_connection_type(ConnectionType::Close);
+        }
+        response
+    }
+}
+
+/// How long a request body may take to arrive once the handler starts
+/// reading it (`server.body_timeout_seconds`), kept in the app's data. A
+/// client sending a byte now and then would otherwise hold a connection and
+/// a handler for as long as it liked.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub Duration);
+
+impl Default for BodyTimeout {
+    fn default() -> Self {
+        Self(Duration::from_secs(10))
+    }
 }
 
 /// The fields of a form; a field given twice keeps its first value.
@@ -45,8 +83,16 @@ pub async fn read(req: &HttpRequest, payload: Payload, limit: usize) -> Result<F
     parse(&read_body(req, payload, limit).await?)
 }
 
-/// Reads a body of any type, refusing more than `limit` bytes.
-pub async fn read_body(req: &HttpRequest, mut payload: Payload, limit: usize) -> Result<BytesMut, FormError> {
+/// Reads a body of any type, refusing more than `limit` bytes and a body
+/// that does not arrive within the [`BodyTimeout`].
+pub async fn read_body(req: &HttpRequest, payload: Payload, limit: usize) -> Result<BytesMut, FormError> {
+    let BodyTimeout(timeout) = req.app_data::<BodyTimeout>().copied().unwrap_or_default();
+    tokio::time::timeout(timeout, read_body_untimed(req, payload, limit))
+        .await
+        .unwrap_or(Err(FormError::TimedOut(timeout.as_secs())))
+}
+
+async fn read_body_untimed(req: &HttpRequest, mut payload: Payload, limit: usize) -> Result<BytesMut, FormError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

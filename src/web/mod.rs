@@ -3,8 +3,11 @@
 
 pub mod admin;
 mod archive;
+pub mod client_addr;
 mod form;
+mod head;
 mod health;
+mod metrics_listener;
 mod observe;
 mod pages;
 mod rate_limit;
@@ -15,9 +18,10 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
+use actix_web::dev::ServiceRequest;
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{DefaultHeaders, Logger, from_fn};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, HttpServer, Route, web};
 use tokio::sync::{Notify, watch};
 
 use crate::config::{BaseUrl, Settings};
@@ -27,6 +31,7 @@ use crate::db::{ConnectError, Db};
 use crate::delivery::Worker;
 use crate::mail::{Composer, Mailer};
 use crate::schedule::Scheduler;
+pub use client_addr::{ClientAddr, TrustedProxies};
 pub use rate_limit::{AccountRateLimit, IpRateLimit};
 
 /// What every handler can reach.
@@ -61,6 +66,8 @@ pub struct Roles {
 pub struct Application {
     port: u16,
     server: Option<actix_web::dev::Server>,
+    metrics_port: Option<u16>,
+    metrics_server: Option<actix_web::dev::Server>,
     worker: Option<Worker>,
     scheduler: Option<Scheduler>,
     db: Db,
@@ -68,6 +75,7 @@ pub struct Application {
 
 const CSS: &str = include_str!("../../static/site.css");
 const ADMIN_JS: &str = include_str!("../../static/admin.js");
+const FAVICON: &[u8] = include_bytes!("../../static/favicon.ico");
 
 impl Application {
     /// Opens the database (applying migrations), binds the listener
@@ -94,16 +102,12 @@ impl Application {
         // The scheduler belongs to the web role (`gazette serve`); operators
         // turn it off per process with --no-scheduler or schedule.enabled.
         let scheduler = (roles.web && settings.schedule.enabled).then(|| Scheduler::new(db.clone(), settings.clone()));
+        let metrics = web::Data::new(crate::metrics::Metrics::with_gauge_cache(Duration::from_secs(
+            settings.metrics.cache_seconds,
+        )));
         let (server, port) = if roles.web {
             let address = format!("{}:{}", settings.server.host, settings.server.port);
-            let listener = TcpListener::bind(&address).map_err(|source| BuildError::Listen {
-                address: address.clone(),
-                source,
-            })?;
-            let port = listener
-                .local_addr()
-                .map_err(|source| BuildError::Listen { address, source })?
-                .port();
+            let (listener, port) = bind(&address)?;
             let signup_limit = IpRateLimit::per_minute(settings.limits.signups_per_ip_per_minute);
             let signup_policy = SignupPolicy {
                 token_ttl: chrono::Duration::hours(i64::from(settings.subscriptions.confirmation_ttl_hours)),
@@ -120,11 +124,17 @@ impl Application {
                 max_body_bytes: settings.server.max_body_bytes,
                 base_url: settings.server.base_url.clone(),
             });
+            let edge = Edge {
+                trusted_proxies: settings.server.trusted_proxies.clone(),
+                body_timeout: form::BodyTimeout(Duration::from_secs(settings.server.body_timeout_seconds)),
+            };
             (
                 Some(
-                    serve(listener, state, admin, session_key).map_err(|source| BuildError::Listen {
-                        address: "listener".into(),
-                        source,
+                    serve(listener, state, admin, session_key, metrics.clone(), edge).map_err(|source| {
+                        BuildError::Listen {
+                            address: "listener".into(),
+                            source,
+                        }
                     })?,
                 ),
                 port,
@@ -132,9 +142,26 @@ impl Application {
         } else {
             (None, 0)
         };
+        // Bound after everything that can refuse to start, so a refusal
+        // never depends on whether the metrics port is free.
+        let (metrics_server, metrics_port) = match settings.metrics.listen.filter(|_| roles.web) {
+            Some(address) => {
+                let (listener, port) = bind(&address.to_string())?;
+                let server = metrics_listener::serve(listener, metrics.clone(), db.clone()).map_err(|source| {
+                    BuildError::Listen {
+                        address: address.to_string(),
+                        source,
+                    }
+                })?;
+                (Some(server), Some(port))
+            }
+            None => (None, None),
+        };
         Ok(Self {
             port,
             server,
+            metrics_port,
+            metrics_server,
             worker,
             scheduler,
             db,
@@ -144,6 +171,11 @@ impl Application {
     /// The port the web server listens on (0 when this process has no web role).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `/metrics` is served on, when this process serves it.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     pub fn db(&self) -> &Db {
@@ -157,10 +189,18 @@ impl Application {
         let (stop_worker, stopped) = watch::channel(false);
         let scheduler = self.scheduler.map(|s| tokio::spawn(s.run(stopped.clone())));
         let worker = self.worker.map(|w| tokio::spawn(w.run(stopped)));
+        let metrics_server = self.metrics_server.map(|server| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         let result = match self.server {
             Some(server) => server.await,
             None => shutdown_signal().await,
         };
+        if let Some(metrics_server) = metrics_server {
+            metrics_server.stop(true).await;
+        }
         let _ = stop_worker.send(true);
         if let Some(worker) = worker {
             let _ = tokio::time::timeout(Duration::from_secs(30), worker).await;
@@ -200,16 +240,82 @@ async fn admin_state(
     }))
 }
 
+/// Binds `address` (port 0 picks a free port) and tells which port it got.
+fn bind(address: &str) -> Result<(TcpListener, u16), BuildError> {
+    let failed = |source| BuildError::Listen {
+        address: address.to_owned(),
+        source,
+    };
+    let listener = TcpListener::bind(address).map_err(failed)?;
+    let port = listener.local_addr().map_err(failed)?.port();
+    Ok((listener, port))
+}
+
+/// What the public listener needs to read requests from the outside.
+#[derive(Clone)]
+struct Edge {
+    trusted_proxies: TrustedProxies,
+    body_timeout: form::BodyTimeout,
+}
+
+/// Every public route: method, path, handler (the staff area's are in
+/// [`admin::routes`]). Each GET route answers HEAD too (see [`head`]).
+pub fn routes() -> Vec<(Method, &'static str, Route)> {
+    vec![
+        (Method::GET, "/", web::get().to(subscriptions::signup_form)),
+        (Method::POST, "/subscriptions", web::post().to(subscriptions::subscribe)),
+        (
+            Method::GET,
+            "/subscriptions/confirm",
+            web::get().to(subscriptions::confirm_page),
+        ),
+        (
+            Method::POST,
+            "/subscriptions/confirm",
+            web::post().to(subscriptions::confirm),
+        ),
+        (
+            Method::GET,
+            "/unsubscribe",
+            web::get().to(unsubscribe::unsubscribe_page),
+        ),
+        (Method::POST, "/unsubscribe", web::post().to(unsubscribe::unsubscribe)),
+        (Method::GET, "/archive", web::get().to(archive::index)),
+        (Method::GET, "/archive/feed.xml", web::get().to(archive::feed)),
+        (Method::GET, "/archive/{week}", web::get().to(archive::issue)),
+        (Method::GET, "/health_check", web::get().to(health::health_check)),
+        (Method::GET, "/static/site.css", web::get().to(stylesheet)),
+        (Method::GET, "/static/admin.js", web::get().to(admin_script)),
+        (Method::GET, "/favicon.ico", web::get().to(favicon)),
+    ]
+}
+
+/// The public routes as `(method, path)`, for tests and documentation.
+pub fn route_list() -> Vec<(Method, String)> {
+    routes()
+        .into_iter()
+        .map(|(method, path, _)| (method, path.to_owned()))
+        .collect()
+}
+
+/// The access log's client: see [`ClientAddr`]; `-` without one.
+fn logged_client(req: &ServiceRequest) -> String {
+    ClientAddr::of(req.request()).map_or_else(|| "-".to_owned(), |c| c.to_string())
+}
+
 fn serve(
     listener: TcpListener,
     state: web::Data<AppState>,
     admin: web::Data<admin::AdminState>,
     session_key: Vec<u8>,
+    metrics: web::Data<crate::metrics::Metrics>,
+    edge: Edge,
 ) -> std::io::Result<actix_web::dev::Server> {
     let admin_settings = admin.settings.clone();
-    let metrics = web::Data::new(crate::metrics::Metrics::default());
     let server = HttpServer::new(move || {
-        App::new()
+        let mut app = App::new()
+            // Innermost, so the request counts still say HEAD.
+            .wrap(from_fn(head::as_get))
             .wrap(from_fn(observe::count_requests))
             // Inside the Logger, so the Logger's line can show the id it set.
             .wrap(from_fn(observe::request_id))
@@ -223,23 +329,19 @@ fn serve(
                          frame-ancestors 'none'; base-uri 'none'",
                     )),
             )
-            .wrap(Logger::new("%a \"%r\" %s %b %Dms request_id=%{x-request-id}o").exclude("/health_check"))
+            .wrap(
+                Logger::new("%{client}xi \"%r\" %s %b %Dms request_id=%{x-request-id}o")
+                    .custom_request_replace("client", logged_client)
+                    .exclude("/health_check"),
+            )
             .app_data(state.clone())
             .app_data(metrics.clone())
-            .route("/", web::get().to(subscriptions::signup_form))
-            .route("/subscriptions", web::post().to(subscriptions::subscribe))
-            .route("/subscriptions/confirm", web::get().to(subscriptions::confirm_page))
-            .route("/subscriptions/confirm", web::post().to(subscriptions::confirm))
-            .route("/unsubscribe", web::get().to(unsubscribe::unsubscribe_page))
-            .route("/unsubscribe", web::post().to(unsubscribe::unsubscribe))
-            .route("/archive", web::get().to(archive::index))
-            .route("/archive/feed.xml", web::get().to(archive::feed))
-            .route("/archive/{week}", web::get().to(archive::issue))
-            .route("/health_check", web::get().to(health::health_check))
-            .route("/metrics", web::get().to(observe::metrics))
-            .route("/static/site.css", web::get().to(stylesheet))
-            .route("/static/admin.js", web::get().to(admin_script))
-            .app_data(admin.clone())
+            .app_data(edge.trusted_proxies.clone())
+            .app_data(edge.body_timeout);
+        for (_, path, route) in routes() {
+            app = app.route(path, route);
+        }
+        app.app_data(admin.clone())
             .service(admin::scope(&session_key, &admin_settings))
             .default_service(web::to(not_found))
     })
@@ -261,6 +363,13 @@ async fn admin_script() -> HttpResponse {
         .content_type("text/javascript; charset=utf-8")
         .insert_header(("Cache-Control", "public, max-age=3600"))
         .body(ADMIN_JS)
+}
+
+async fn favicon() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/x-icon")
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .body(FAVICON)
 }
 
 async fn not_found(state: web::Data<AppState>) -> HttpResponse {

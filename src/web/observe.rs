@@ -1,16 +1,15 @@
 //! What an operator sees of the web role: a request id on every request
 //! (in the response and in the request's log span), request counts by
-//! route and status, and `GET /metrics`.
+//! route and status (served by [`super::metrics_listener`]).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, web};
 use tracing::Instrument;
 
 use crate::metrics::Metrics;
-use crate::web::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -75,19 +74,6 @@ pub async fn count_requests(
 pub fn count(req: &HttpRequest, event: impl FnOnce(&Metrics)) {
     if let Some(metrics) = req.app_data::<web::Data<Metrics>>() {
         event(metrics);
-    }
-}
-
-pub async fn metrics(state: web::Data<AppState>, metrics: web::Data<Metrics>) -> HttpResponse {
-    match metrics.render(&state.db).await {
-        Ok(text) => HttpResponse::Ok()
-            .content_type("text/plain; version=0.0.4; charset=utf-8")
-            .insert_header(("Cache-Control", "no-store"))
-            .body(text),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the queue for /metrics");
-            HttpResponse::ServiceUnavailable().finish()
-        }
     }
 }
 

@@ -122,10 +122,12 @@ pub fn server_error(site: &str) -> HttpResponse {
 
 /// The page for a body that could not be read as a form.
 pub fn form_error(site: &str, error: FormError) -> HttpResponse {
-    let status = match error {
-        FormError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        FormError::WrongContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        FormError::NotUtf8 | FormError::Incomplete => StatusCode::BAD_REQUEST,
-    };
-    message(site, status, "We could not read the form", &error.to_string(), false)
+    let page = message(
+        site,
+        error.status(),
+        "We could not read the form",
+        &error.to_string(),
+        false,
+    );
+    error.finish(page)
 }

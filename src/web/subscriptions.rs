@@ -8,9 +8,9 @@ use chrono::Utc;
 
 use crate::db::subscribers::{self, SignupRow, TokenState};
 use crate::domain::{SubscriberEmail, SubscriberName, Token};
-use crate::web::AppState;
 use crate::web::form::{self, FormError};
 use crate::web::pages::{self, CheckInboxPage, ConfirmPage, ConfirmedPage, SignupPage};
+use crate::web::{AppState, ClientAddr};
 
 pub async fn signup_form(state: web::Data<AppState>) -> HttpResponse {
     pages::html(
@@ -26,9 +26,9 @@ pub async fn signup_form(state: web::Data<AppState>) -> HttpResponse {
 
 pub async fn subscribe(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
     let site = state.site.as_str();
-    let ip = req.peer_addr().map(|a| a.ip());
-    if let Some(ip) = ip
-        && let Err(wait) = state.signup_limit.check(&ip)
+    let client = ClientAddr::of(&req);
+    if let Some(client) = client
+        && let Err(wait) = state.signup_limit.check(&client.rate_limit_key())
     {
         let seconds = wait.as_secs().max(1);
         let mut response = pages::message(
@@ -76,7 +76,7 @@ pub async fn subscribe(req: HttpRequest, body: web::Payload, state: web::Data<Ap
     let row = SignupRow::new(
         &email,
         &name,
-        ip.map(|ip| ip.to_string()),
+        client.map(|c| c.to_string()),
         "web form",
         &Token::generate(),
     );

@@ -147,7 +147,7 @@ fn location(response: &reqwest::Response) -> &str {
         .unwrap_or("")
 }
 
-fn concrete(path: &str) -> String {
+pub fn concrete(path: &str) -> String {
     path.replace("{id}", "0192f0c4-0000-7000-8000-000000000001")
         .replace("{week}", "2026-W48")
 }
@@ -1086,6 +1086,7 @@ pub fn production_needs_a_session_key_and_refuses_a_short_one() -> Result<(), li
             .env("GAZETTE_CONFIG_DIR", &dir)
             .env("GAZETTE_DATABASE__URL", &url)
             .env("GAZETTE_SERVER__PORT", "0")
+            .env("GAZETTE_METRICS__LISTEN", "127.0.0.1:0")
             .env("GAZETTE_SERVER__SESSION_KEY", key)
             .env("NO_COLOR", "1")
             .output()

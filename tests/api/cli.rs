@@ -425,6 +425,7 @@ pub async fn serve_says_how_to_create_the_first_staff_user(backend: Backend) {
             .args(["serve", "--no-worker"])
             .env("GAZETTE_DATABASE__URL", url)
             .env("GAZETTE_SERVER__PORT", "0")
+            .env("GAZETTE_METRICS__LISTEN", "127.0.0.1:0")
             .env("GAZETTE_LOG__LEVEL", "info")
             .env("NO_COLOR", "1")
             .stderr(std::process::Stdio::piped())

@@ -190,6 +190,8 @@ pub const BASE_URL: &str = "http://gazette.test";
 /// A running application and the SMTP server it sends to.
 pub struct TestApp {
     pub address: String,
+    /// Where `/metrics` is served (its own listener, port 0 in tests).
+    pub metrics_address: Option<String>,
     pub db: Db,
     pub smtp: SmtpSink,
     pub client: reqwest::Client,
@@ -202,6 +204,8 @@ pub fn test_settings(backend: &Backend, smtp_port: u16) -> Settings {
     Settings::load_with(&config_dir, |builder| {
         builder
             .set_override("server.port", 0)
+            .unwrap()
+            .set_override("metrics.listen", "127.0.0.1:0")
             .unwrap()
             .set_override("server.base_url", BASE_URL)
             .unwrap()
@@ -296,6 +300,7 @@ async fn start_roles(settings: Settings, smtp: SmtpSink, roles: Roles) -> TestAp
     gazette::telemetry::init(&settings.log.level);
     let app = Application::build(settings, roles).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
     let db = app.db().clone();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
@@ -304,6 +309,7 @@ async fn start_roles(settings: Settings, smtp: SmtpSink, roles: Roles) -> TestAp
         .unwrap();
     TestApp {
         address,
+        metrics_address,
         db,
         smtp,
         client,
@@ -321,6 +327,16 @@ impl TestApp {
             .send()
             .await
             .expect("GET")
+    }
+
+    /// `GET /metrics` on the metrics listener.
+    pub async fn scrape_metrics(&self) -> reqwest::Response {
+        let address = self.metrics_address.as_ref().expect("the app serves metrics");
+        self.client
+            .get(format!("{address}/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
     }
 
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {

@@ -18,6 +18,8 @@ mod signup;
 mod smtp_faults;
 mod smtp_server;
 mod subscribers_csv;
+mod trust_http;
+mod trust_proxy;
 mod unsubscribe;
 
 use helpers::{Backend, TestFn};
@@ -125,6 +127,11 @@ fn main() {
         ops::json_logs_carry_the_request_id,
         ops::serve_logs_the_next_dispatch_and_stops_on_sigterm,
         hostile::hostile_input_on_every_public_route_gets_no_5xx_and_no_unescaped_echo,
+        trust_proxy::forwarding_headers_count_only_from_a_trusted_proxy_and_ipv6_is_limited_per_64,
+        trust_http::head_is_answered_on_every_get_route_and_there_is_a_favicon,
+        trust_http::a_body_that_trickles_in_is_cut_off_with_408,
+        trust_http::metrics_are_served_on_their_own_listener_only,
+        trust_http::metrics_gauges_are_read_once_per_cache_age,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
@@ -148,6 +155,29 @@ fn main() {
         }
         _ => browser,
     });
+    // The reverse-proxy test needs Debian's nginx; like the browser test it
+    // is skipped with the reason without it, and must run with CI=true.
+    for backend in Backend::all() {
+        let trial = helpers::trial(
+            backend,
+            "trust_proxy::two_clients_behind_nginx_are_limited_apart_and_recorded_with_their_own_addresses",
+            |backend| {
+                Box::pin(
+                    trust_proxy::two_clients_behind_nginx_are_limited_apart_and_recorded_with_their_own_addresses(
+                        backend,
+                    ),
+                )
+            },
+        );
+        trials.push(match trust_proxy::missing_nginx() {
+            Some(why) if !in_ci => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
+            _ => trial,
+        });
+    }
+    trials.push(libtest_mimic::Trial::test(
+        "trust_proxy::trusted_proxies_come_from_a_toml_list_or_an_env_list_and_a_bad_entry_is_named",
+        trust_proxy::trusted_proxies_come_from_a_toml_list_or_an_env_list_and_a_bad_entry_is_named,
+    ));
     trials.push(libtest_mimic::Trial::test(
         "admin::production_needs_a_session_key_and_refuses_a_short_one",
         admin::production_needs_a_session_key_and_refuses_a_short_one,

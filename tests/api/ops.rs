@@ -149,7 +149,7 @@ pub async fn metrics_count_readers_requests_and_smtp_sends(backend: Backend) {
     assert_eq!(app.get("/no/such/page").await.status(), 404);
     app.wait_for_empty_queue().await;
 
-    let response = app.get("/metrics").await;
+    let response = app.scrape_metrics().await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-type"],
@@ -202,7 +202,7 @@ pub async fn metrics_show_the_queue_depth_by_kind(backend: Backend) {
     app.sign_up("Pat", "pat@example.com").await;
     let dispatched = crate::cli::run(&backend, &["dispatch"]).await;
     assert!(dispatched.status.success(), "{}", text(&dispatched.stderr));
-    let body = app.get("/metrics").await.text().await.unwrap();
+    let body = app.scrape_metrics().await.text().await.unwrap();
     // Four opt-in emails; the issue for the three confirmed readers.
     assert_eq!(
         metric(&body, r#"gazette_queue_depth{kind="transactional"}"#),
@@ -267,6 +267,7 @@ pub async fn json_logs_carry_the_request_id(backend: Backend) {
         .args(["serve", "--no-worker", "--no-scheduler"])
         .env("GAZETTE_DATABASE__URL", url)
         .env("GAZETTE_SERVER__PORT", port.to_string())
+        .env("GAZETTE_METRICS__LISTEN", "127.0.0.1:0")
         .env("GAZETTE_LOG__LEVEL", "info")
         .env("GAZETTE_LOG__FORMAT", "json")
         .stderr(std::process::Stdio::piped())
@@ -453,6 +454,7 @@ pub async fn serve_logs_the_next_dispatch_and_stops_on_sigterm(backend: Backend)
         .args(["serve", "--no-worker"])
         .env("GAZETTE_DATABASE__URL", url)
         .env("GAZETTE_SERVER__PORT", "0")
+        .env("GAZETTE_METRICS__LISTEN", "127.0.0.1:0")
         .env("GAZETTE_LOG__LEVEL", "info")
         .env("GAZETTE_SCHEDULE__CRON", "30 7 * * MON")
         .env("GAZETTE_SCHEDULE__TIMEZONE", "Asia/Tokyo")

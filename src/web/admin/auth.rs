@@ -46,8 +46,8 @@ pub async fn login(
     state: web::Data<AdminState>,
 ) -> HttpResponse {
     let site = state.site.as_str();
-    if let Some(ip) = req.peer_addr().map(|a| a.ip())
-        && let Err(wait) = state.login_ip_limit.check(&ip)
+    if let Some(client) = crate::web::ClientAddr::of(&req)
+        && let Err(wait) = state.login_ip_limit.check(&client.rate_limit_key())
     {
         return too_many(site, wait);
     }

@@ -69,12 +69,8 @@ pub fn bad_request(site: &str, title: &str, why: &str) -> HttpResponse {
 }
 
 pub fn form_error(site: &str, error: FormError) -> HttpResponse {
-    let status = match error {
-        FormError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        FormError::WrongContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        FormError::NotUtf8 | FormError::Incomplete => StatusCode::BAD_REQUEST,
-    };
-    message(site, status, "The form could not be read", &error.to_string())
+    let page = message(site, error.status(), "The form could not be read", &error.to_string());
+    error.finish(page)
 }
 
 /// Logs a database error and answers with the server-error page.

@@ -1,0 +1,42 @@
+//! `GET /metrics` on its own listener (`metrics.listen`), never the public
+//! one: queue sizes and request counts are for the operator's monitoring,
+//! not for readers or scanners.
+
+use std::net::TcpListener;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+
+use crate::db::Db;
+use crate::metrics::Metrics;
+
+/// The metrics server on `listener`; it answers `/metrics` and 404 for
+/// anything else, and stops when the application stops it.
+pub fn serve(listener: TcpListener, metrics: web::Data<Metrics>, db: Db) -> std::io::Result<actix_web::dev::Server> {
+    let db = web::Data::new(db);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(metrics.clone())
+            .app_data(db.clone())
+            .route("/metrics", web::get().to(exposition))
+            .default_service(web::to(HttpResponse::NotFound))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .shutdown_timeout(1)
+    .run();
+    Ok(server)
+}
+
+async fn exposition(db: web::Data<Db>, metrics: web::Data<Metrics>) -> HttpResponse {
+    match metrics.render(&db).await {
+        Ok(text) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .insert_header(("Cache-Control", "no-store"))
+            .body(text),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the queue for /metrics");
+            HttpResponse::ServiceUnavailable().finish()
+        }
+    }
+}
