@@ -308,7 +308,7 @@ async fn import_subscribers(settings: Settings, file: &std::path::Path, confirme
     let result = subscriber_csv::import(
         &db,
         input,
-        ImportOptions::new(consent, token_ttl),
+        ImportOptions::new(consent, token_ttl, settings.subscriptions.address_policy()),
         |event| match event {
             ImportEvent::Rejected(row) => eprintln!("rejected {row}"),
             ImportEvent::Progress(report) if report.rows >= next_progress => {
@@ -402,7 +402,8 @@ async fn dispatch(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
 
 async fn staff(settings: Settings, command: StaffCommand) -> anyhow::Result<()> {
     let (StaffCommand::Add { email } | StaffCommand::Passwd { email }) = &command;
-    let email = SubscriberEmail::parse(email).map_err(|e| anyhow::anyhow!("`{email}`: {e}"))?;
+    let email = SubscriberEmail::parse(email, settings.subscriptions.address_policy())
+        .map_err(|e| anyhow::anyhow!("`{email}`: {e}"))?;
     let password = read_password(matches!(command, StaffCommand::Add { .. }))?;
     let password = StaffPassword::parse(&password).map_err(anyhow::Error::msg)?;
     let db = Db::connect(&settings.database).await?;

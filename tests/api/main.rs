@@ -18,6 +18,7 @@ mod signup;
 mod smtp_faults;
 mod smtp_server;
 mod subscribers_csv;
+mod trust_signup;
 mod unsubscribe;
 
 use helpers::{Backend, TestFn};
@@ -125,6 +126,11 @@ fn main() {
         ops::json_logs_carry_the_request_id,
         ops::serve_logs_the_next_dispatch_and_stops_on_sigterm,
         hostile::hostile_input_on_every_public_route_gets_no_5xx_and_no_unescaped_echo,
+        trust_signup::the_confirmation_email_repeats_nothing_the_form_said,
+        trust_signup::special_use_domains_are_refused_at_signup_and_import,
+        trust_signup::a_non_ascii_local_part_is_called_unsupported,
+        trust_signup::confirmation_emails_past_the_hourly_cap_are_refused_across_processes,
+        trust_signup::reaching_the_confirmation_cap_is_logged_once_and_so_is_the_end_of_it,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {

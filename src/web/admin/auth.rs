@@ -60,7 +60,7 @@ pub async fn login(
         return too_many(site, wait);
     }
     let password = fields.get("password").to_owned();
-    let user = match SubscriberEmail::parse(raw_email) {
+    let user = match SubscriberEmail::parse(raw_email, state.settings.subscriptions.address_policy()) {
         Ok(email) => match staff_db::find_by_email(&state.db, &email).await {
             Ok(user) => user,
             Err(e) => return pages::db_error(site, "look up a staff user", e),
