@@ -238,6 +238,7 @@ impl SubscriptionSettings {
     pub fn address_policy(&self) -> crate::domain::AddressPolicy {
         crate::domain::AddressPolicy {
             allow_test_domains: self.allow_test_domains,
+            allow_special_use: false,
         }
     }
 }

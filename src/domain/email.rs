@@ -52,6 +52,18 @@ pub enum EmailError {
 pub struct AddressPolicy {
     /// Accept `.test` domains (RFC 6761), for test suites and staging sites.
     pub allow_test_domains: bool,
+    /// Accept every special-use domain: only to find an address stored
+    /// before they were refused (a staff login), never for a new one.
+    pub allow_special_use: bool,
+}
+
+impl AddressPolicy {
+    /// For looking up an account by its address: refusing a special-use
+    /// domain there protects no one and would lock out staff added before.
+    pub const LOOKUP: Self = Self {
+        allow_test_domains: true,
+        allow_special_use: true,
+    };
 }
 
 /// Special-use top-level names (RFC 6761, RFC 6762, RFC 7686, RFC 3172):
@@ -106,6 +118,7 @@ impl SubscriberEmail {
             return Err(EmailError::IpLiteral);
         }
         if let Some(&special) = SPECIAL_USE_TLDS.iter().find(|&&s| s == tld)
+            && !policy.allow_special_use
             && !(special == "test" && policy.allow_test_domains)
         {
             return Err(EmailError::SpecialUseDomain(special));
@@ -271,6 +284,7 @@ mod tests {
     fn test_domains_pass_only_when_the_policy_allows_them() {
         let allow = AddressPolicy {
             allow_test_domains: true,
+            ..AddressPolicy::default()
         };
         let e = SubscriberEmail::parse("Reader@Gazette.TEST", allow).unwrap();
         assert_eq!(e.as_str(), "Reader@gazette.test");
@@ -294,6 +308,21 @@ mod tests {
                 "{other}"
             );
         }
+    }
+
+    #[test]
+    fn a_lookup_finds_addresses_at_any_domain() {
+        for raw in ["admin@intranet.local", "admin@x.invalid", "admin@gazette.test"] {
+            assert_eq!(
+                SubscriberEmail::parse(raw, AddressPolicy::LOOKUP).unwrap().as_str(),
+                raw
+            );
+        }
+        // Everything else is parsed as strictly as ever.
+        assert_eq!(
+            SubscriberEmail::parse("jürgen@x.local", AddressPolicy::LOOKUP),
+            Err(EmailError::NonAsciiLocalPart)
+        );
     }
 
     #[test]

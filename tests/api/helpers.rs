@@ -190,6 +190,7 @@ async fn admin_pool(url: &str) -> Result<sqlx::PgPool, String> {
 /// policy for what a test parses itself.
 pub const TEST_ADDRESSES: AddressPolicy = AddressPolicy {
     allow_test_domains: true,
+    allow_special_use: false,
 };
 
 /// The base URL the app puts in its links; tests swap it for the real address.
