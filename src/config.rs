@@ -259,6 +259,18 @@ impl DeliverySettings {
 pub struct SubscriptionSettings {
     pub confirmation_ttl_hours: u32,
     pub confirmation_emails_per_day: u32,
+    /// Accept `.test` addresses (other special-use domains never are).
+    pub allow_test_domains: bool,
+}
+
+impl SubscriptionSettings {
+    /// What every parse of a reader's or staff member's address accepts.
+    pub fn address_policy(&self) -> crate::domain::AddressPolicy {
+        crate::domain::AddressPolicy {
+            allow_test_domains: self.allow_test_domains,
+            allow_special_use: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -266,6 +278,9 @@ pub struct LimitSettings {
     pub signups_per_ip_per_minute: u32,
     pub admin_logins_per_ip_per_minute: u32,
     pub admin_logins_per_account_per_minute: u32,
+    /// Confirmation emails queued per rolling hour, all processes
+    /// together; 0 = no cap.
+    pub confirmations_per_hour: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use gazette::config::Settings;
 use gazette::db::{Db, redact};
 use gazette::digest::import::{PlainTextDetails, import_file};
-use gazette::domain::{MIN_PASSWORD_CHARS, StaffPassword, SubscriberEmail, SubscriberStatus};
+use gazette::domain::{AddressPolicy, MIN_PASSWORD_CHARS, StaffPassword, SubscriberEmail, SubscriberStatus};
 use gazette::mail::Mailer;
 use gazette::web::{Application, Roles};
 
@@ -312,7 +312,7 @@ async fn import_subscribers(settings: Settings, file: &std::path::Path, confirme
     let result = subscriber_csv::import(
         &db,
         input,
-        ImportOptions::new(consent, token_ttl),
+        ImportOptions::new(consent, token_ttl, settings.subscriptions.address_policy()),
         |event| match event {
             ImportEvent::Rejected(row) => eprintln!("rejected {row}"),
             ImportEvent::Progress(report) if report.rows >= next_progress => {
@@ -406,7 +406,12 @@ async fn dispatch(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
 
 async fn staff(settings: Settings, command: StaffCommand) -> anyhow::Result<()> {
     let (StaffCommand::Add { email } | StaffCommand::Passwd { email }) = &command;
-    let email = SubscriberEmail::parse(email).map_err(|e| anyhow::anyhow!("`{email}`: {e}"))?;
+    // A new staff address is mailed (test sends); an existing one is only looked up.
+    let policy = match command {
+        StaffCommand::Add { .. } => settings.subscriptions.address_policy(),
+        StaffCommand::Passwd { .. } => AddressPolicy::LOOKUP,
+    };
+    let email = SubscriberEmail::parse(email, policy).map_err(|e| anyhow::anyhow!("`{email}`: {e}"))?;
     let password = read_password(matches!(command, StaffCommand::Add { .. }))?;
     let password = StaffPassword::parse(&password).map_err(anyhow::Error::msg)?;
     let db = Db::connect(&settings.database).await?;

@@ -25,6 +25,7 @@ pub struct Metrics {
     signups: AtomicU64,
     confirmations: AtomicU64,
     unsubscribes: AtomicU64,
+    confirmations_withheld: AtomicU64,
     /// (method, route pattern, status) → requests.
     http: Mutex<BTreeMap<(String, String, u16), u64>>,
     gauges: GaugeCache,
@@ -52,6 +53,12 @@ impl Metrics {
     /// A reader unsubscribed (on the page or with one click).
     pub fn unsubscribe(&self) {
         self.unsubscribes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A signup refused because `limits.confirmations_per_hour` was
+    /// reached: its confirmation email was withheld (nothing written).
+    pub fn confirmation_withheld(&self) {
+        self.confirmations_withheld.fetch_add(1, Ordering::Relaxed);
     }
 
     /// An HTTP request answered; `route` is the matched pattern (such as
@@ -82,6 +89,12 @@ impl Metrics {
             "gazette_unsubscribes_total",
             "Readers who unsubscribed.",
             self.unsubscribes.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "gazette_confirmations_withheld_total",
+            "Signups refused, and their confirmation email withheld, because the hourly cap on confirmation emails was reached.",
+            self.confirmations_withheld.load(Ordering::Relaxed),
         );
 
         out.push_str("# HELP gazette_http_requests_total HTTP requests by method, route pattern and status.\n");

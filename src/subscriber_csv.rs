@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::db::Db;
 use crate::db::subscriber_import::{self, Consent, ExportedSubscriber, ImportedReader};
-use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus};
+use crate::domain::{AddressPolicy, SubscriberEmail, SubscriberName, SubscriberStatus};
 
 /// Readers per batch (and per transaction).
 pub const BATCH_ROWS: usize = 5_000;
@@ -68,10 +68,11 @@ pub struct CsvRows<R> {
     reader: csv::Reader<Tail<R>>,
     record: csv::ByteRecord,
     columns: Option<Columns>,
+    policy: AddressPolicy,
 }
 
 impl<R: Read> CsvRows<R> {
-    pub fn new(input: R) -> Self {
+    pub fn new(input: R, policy: AddressPolicy) -> Self {
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -81,6 +82,7 @@ impl<R: Read> CsvRows<R> {
             reader,
             record: csv::ByteRecord::new(),
             columns: None,
+            policy,
         }
     }
 
@@ -110,7 +112,10 @@ impl<R: Read> CsvRows<R> {
             Some(index) => self.field(index).map_err(reject)?,
             None => "",
         };
-        match (SubscriberEmail::parse(raw_email), SubscriberName::parse(raw_name)) {
+        match (
+            SubscriberEmail::parse(raw_email, self.policy),
+            SubscriberName::parse(raw_name),
+        ) {
             (Ok(email), Ok(name)) => Ok(CsvReader { line, email, name }),
             (email, name) => {
                 let reasons = [
@@ -231,14 +236,17 @@ pub struct ImportOptions {
     /// How long confirmation links work (`subscriptions.confirmation_ttl_hours`).
     pub token_ttl: chrono::Duration,
     pub batch_rows: usize,
+    /// Which addresses the rows may have (`subscriptions.allow_test_domains`).
+    pub address_policy: AddressPolicy,
 }
 
 impl ImportOptions {
-    pub fn new(consent: Consent, token_ttl: chrono::Duration) -> Self {
+    pub fn new(consent: Consent, token_ttl: chrono::Duration, address_policy: AddressPolicy) -> Self {
         Self {
             consent,
             token_ttl,
             batch_rows: BATCH_ROWS,
+            address_policy,
         }
     }
 }
@@ -317,8 +325,8 @@ pub async fn import<R: Read + Send + 'static>(
     // is written; the channel holds one batch, so memory stays bounded.
     let (batches, mut incoming) = mpsc::channel(1);
     let batch_rows = options.batch_rows.max(1);
-    let consent = options.consent;
-    let reading = tokio::task::spawn_blocking(move || read_batches(input, consent, batch_rows, batches));
+    let (consent, policy) = (options.consent, options.address_policy);
+    let reading = tokio::task::spawn_blocking(move || read_batches(input, consent, policy, batch_rows, batches));
     let mut report = ImportReport::default();
     while let Some(parsed) = incoming.recv().await {
         let batch = match parsed {
@@ -343,10 +351,16 @@ pub async fn import<R: Read + Send + 'static>(
     Ok(report)
 }
 
-fn read_batches<R: Read>(input: R, consent: Consent, batch_rows: usize, out: mpsc::Sender<Parsed>) {
+fn read_batches<R: Read>(
+    input: R,
+    consent: Consent,
+    policy: AddressPolicy,
+    batch_rows: usize,
+    out: mpsc::Sender<Parsed>,
+) {
     let mut batch = Batch::default();
     let mut addresses = HashSet::new();
-    for row in CsvRows::new(input) {
+    for row in CsvRows::new(input, policy) {
         match row {
             Err(e) => {
                 let _ = out.blocking_send(Parsed::Batch(batch));
@@ -434,7 +448,7 @@ mod tests {
 
     /// (line, email or the rejection's reason) for each row.
     fn rows(input: &[u8]) -> Vec<(u64, String)> {
-        CsvRows::new(input)
+        CsvRows::new(input, AddressPolicy::default())
             .map(|row| match row.expect("readable") {
                 Ok(reader) => (reader.line, reader.email.as_str().to_owned()),
                 Err(rejected) => (rejected.line, format!("rejected: {}", rejected.reason)),

@@ -6,12 +6,13 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use crate::db::Db;
-use crate::db::subscribers::{self, SQLITE_MAX_BATCH, SignupPolicy, SignupRow};
+use crate::db::subscribers::{self, Admission, SQLITE_MAX_BATCH, SignupPolicy, SignupRow};
 
 /// Most signups in one PostgreSQL statement.
 const POSTGRES_MAX_BATCH: usize = 256;
@@ -25,7 +26,7 @@ pub struct SignupWriter {
 
 struct Pending {
     row: SignupRow,
-    done: oneshot::Sender<Result<(), Arc<sqlx::Error>>>,
+    done: oneshot::Sender<Result<(), RecordError>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,9 @@ pub enum RecordError {
     Stopped,
     #[error("cannot record the signup: {0}")]
     Database(Arc<sqlx::Error>),
+    /// `limits.confirmations_per_hour` is reached: nothing was written.
+    #[error("the hourly cap on confirmation emails is reached until {room_at}")]
+    CapReached { room_at: DateTime<Utc> },
 }
 
 impl SignupWriter {
@@ -47,23 +51,29 @@ impl SignupWriter {
             Db::Sqlite(_) => (1, SQLITE_MAX_BATCH),
             Db::Postgres(_) => (POSTGRES_LANES, POSTGRES_MAX_BATCH),
         };
+        let cap_reached = Arc::new(AtomicBool::new(false));
         for _ in 0..lanes {
-            tokio::spawn(lane(db.clone(), policy, incoming.clone(), committed.clone(), max_batch));
+            tokio::spawn(lane(
+                db.clone(),
+                policy,
+                incoming.clone(),
+                committed.clone(),
+                cap_reached.clone(),
+                max_batch,
+            ));
         }
         Self { queue }
     }
 
-    /// Records one signup; returns once it is committed.
+    /// Records one signup; returns once it is committed, or refused
+    /// whole by the hourly cap on confirmation emails.
     pub async fn record(&self, row: SignupRow) -> Result<(), RecordError> {
         let (done, committed) = oneshot::channel();
         self.queue
             .send(Pending { row, done })
             .await
             .map_err(|_| RecordError::Stopped)?;
-        committed
-            .await
-            .map_err(|_| RecordError::Stopped)?
-            .map_err(RecordError::Database)
+        committed.await.map_err(|_| RecordError::Stopped)?
     }
 }
 
@@ -72,6 +82,7 @@ async fn lane(
     policy: SignupPolicy,
     incoming: Arc<Mutex<mpsc::Receiver<Pending>>>,
     committed: Arc<Notify>,
+    cap_reached: Arc<AtomicBool>,
     max_batch: usize,
 ) {
     // One address may appear once per PostgreSQL batch; a second signup for
@@ -99,17 +110,49 @@ async fn lane(
             }
         }
         let rows: Vec<SignupRow> = batch.iter().map(|p| p.row.clone()).collect();
-        let result = subscribers::record_signups(&db, &rows, policy, Utc::now())
+        let now = Utc::now();
+        let result = subscribers::record_signups(&db, &rows, policy, now)
             .await
             .map_err(Arc::new);
-        if let Err(e) = &result {
-            tracing::error!(error = %e, signups = rows.len(), "cannot record a batch of signups");
-        } else {
-            committed.notify_one();
+        match &result {
+            Err(e) => tracing::error!(error = %e, signups = rows.len(), "cannot record a batch of signups"),
+            Ok(admission) => {
+                if admission.admitted > 0 {
+                    committed.notify_one();
+                }
+                note_cap(&cap_reached, admission, policy.confirmations_per_hour);
+            }
         }
-        for pending in batch {
-            let _ = pending.done.send(result.clone());
+        for (i, pending) in batch.into_iter().enumerate() {
+            let answer = match &result {
+                Err(e) => Err(RecordError::Database(e.clone())),
+                Ok(admission) if i < admission.admitted => Ok(()),
+                Ok(admission) => Err(RecordError::CapReached {
+                    room_at: admission.room_at.unwrap_or(now + chrono::Duration::hours(1)),
+                }),
+            };
+            let _ = pending.done.send(answer);
         }
+    }
+}
+
+/// Logs when the cap on confirmation emails starts refusing signups, and
+/// when it stops: once each time, not once per refused request.
+fn note_cap(cap_reached: &AtomicBool, admission: &Admission, cap: u32) {
+    match admission.room_at {
+        Some(room_at) if !cap_reached.swap(true, Ordering::Relaxed) => tracing::error!(
+            limit = cap,
+            %room_at,
+            "limits.confirmations_per_hour reached: signups are refused (503, nothing written) until the \
+             hour's confirmation emails fall under the cap; a flood of signups may be under way"
+        ),
+        None if cap_reached.swap(false, Ordering::Relaxed) => {
+            tracing::warn!(
+                limit = cap,
+                "confirmation emails are under the hourly cap again: signups are accepted"
+            );
+        }
+        _ => {}
     }
 }
 

@@ -59,6 +59,9 @@ impl SignupRow {
 pub struct SignupPolicy {
     pub token_ttl: Duration,
     pub mails_per_day: u32,
+    /// Confirmation emails queued per rolling hour across every process
+    /// (`limits.confirmations_per_hour`); 0 = no cap.
+    pub confirmations_per_hour: u32,
 }
 
 // Parameters shared by every signup of a batch: $1 now, $2 the start of the
@@ -90,6 +93,9 @@ macro_rules! on_conflict_sql {
 /// The most signups one SQLite script carries (10 parameters each).
 pub const SQLITE_MAX_BATCH: usize = 64;
 
+const SQLITE_BEGIN: &str = "BEGIN IMMEDIATE;";
+const SQLITE_COMMIT: &str = "COMMIT;";
+
 // SQLite: one script per batch size, one trip to the database thread, one
 // transaction. Per signup: the upsert, then the token and the email, both
 // written only for a pending reader still under the daily cap.
@@ -98,7 +104,7 @@ fn sqlite_script(signups: usize) -> &'static str {
     let scripts = SCRIPTS.get_or_init(|| {
         (0..=SQLITE_MAX_BATCH)
             .map(|n| {
-                let mut sql = String::from("BEGIN IMMEDIATE;");
+                let mut sql = String::from(SQLITE_BEGIN);
                 for i in 0..n {
                     let p = |k: usize| format!("${}", 5 + i * 10 + k);
                     let (id, email, key, name, ip, source) = (p(0), p(1), p(2), p(3), p(4), p(5));
@@ -119,7 +125,7 @@ fn sqlite_script(signups: usize) -> &'static str {
                         conflict = on_conflict_sql!(),
                     ));
                 }
-                sql.push_str("COMMIT;");
+                sql.push_str(SQLITE_COMMIT);
                 sql
             })
             .collect()
@@ -156,76 +162,192 @@ const RECORD_SIGNUPS_POSTGRES: &str = concat!(
     FROM token t JOIN input i USING (token_hash) JOIN subscriber s ON s.id = t.subscriber_id"
 );
 
+/// What became of a batch of signups: the first `admitted` were written;
+/// the rest were refused, with nothing written, because the hourly cap on
+/// confirmation emails was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    pub admitted: usize,
+    /// When the cap next leaves room, if any signup was refused.
+    pub room_at: Option<DateTime<Utc>>,
+}
+
+/// An arbitrary, fixed key for the PostgreSQL advisory lock that makes the
+/// count of the hour's confirmation emails and the batch's own one step,
+/// whichever process writes it.
+const CONFIRMATION_CAP_LOCK_KEY: i64 = 0x6761_7a65_7474_6502;
+
+// The hour's confirmation emails (`outgoing_mail_confirmations_by_time`
+// serves both), and the `$2`-th oldest of them: once it is an hour old,
+// the cap has room again.
+const CONFIRMATIONS_SINCE: &str = "SELECT COUNT(*) FROM outgoing_mail WHERE kind = 'confirmation' AND created_at > $1";
+const NTH_CONFIRMATION_SINCE: &str = "SELECT created_at FROM outgoing_mail
+    WHERE kind = 'confirmation' AND created_at > $1 ORDER BY created_at LIMIT 1 OFFSET $2";
+
+/// How many of `wanted` signups fit under the cap, counted on `conn` inside
+/// the batch's transaction (which holds SQLite's write lock, or the
+/// PostgreSQL advisory lock), so concurrent writers cannot both take the
+/// last room. A signup may queue no email (a confirmed reader, an address
+/// at its daily cap): counting it anyway keeps the cap exact, and makes
+/// the answer the same for every address.
+macro_rules! admit {
+    ($conn:expr, $wanted:expr, $cap:expr, $now:expr) => {{
+        let hour_ago = $now - Duration::hours(1);
+        let queued: i64 = sqlx::query_scalar(CONFIRMATIONS_SINCE)
+            .bind(hour_ago)
+            .fetch_one(&mut *$conn)
+            .await?;
+        let room = usize::try_from(i64::from($cap) - queued).unwrap_or(0);
+        let admitted = $wanted.min(room);
+        let room_at = if admitted < $wanted {
+            // After this batch, room comes back when enough of the hour's
+            // emails (the batch's own last) are an hour old.
+            let nth = queued + admitted as i64 - i64::from($cap);
+            let oldest: Option<DateTime<Utc>> = sqlx::query_scalar(NTH_CONFIRMATION_SINCE)
+                .bind(hour_ago)
+                .bind(nth.max(0))
+                .fetch_optional(&mut *$conn)
+                .await?;
+            Some(oldest.unwrap_or($now) + Duration::hours(1))
+        } else {
+            None
+        };
+        Admission { admitted, room_at }
+    }};
+}
+
 /// Records a batch of signups in one transaction: new readers, or a new
 /// consent record and a new confirmation link for pending ones; confirmed
 /// readers are left alone. Each link's email is queued in the same
 /// transaction, so a reader is never recorded without their email.
+///
+/// With `policy.confirmations_per_hour` set, only as many signups as the
+/// hour's cap leaves room for are written, in the batch's order; the rest
+/// are refused whole (see [`Admission`]).
 pub async fn record_signups(
     db: &Db,
     signups: &[SignupRow],
     policy: SignupPolicy,
     now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+) -> Result<Admission, sqlx::Error> {
+    let everyone = Admission {
+        admitted: signups.len(),
+        room_at: None,
+    };
     if signups.is_empty() {
-        return Ok(());
+        return Ok(everyone);
     }
-    let window_start = now - Duration::hours(24);
-    let expires_at = now + policy.token_ttl;
-    let mail_cap = i32::try_from(policy.mails_per_day).unwrap_or(i32::MAX);
+    let cap = policy.confirmations_per_hour;
     match db {
         Db::Sqlite(pool) => {
-            for chunk in signups.chunks(SQLITE_MAX_BATCH) {
-                let mut query = sqlx::query(sqlite_script(chunk.len()))
-                    .bind(now)
-                    .bind(window_start)
-                    .bind(expires_at)
-                    .bind(mail_cap);
-                for s in chunk {
-                    query = query
-                        .bind(s.subscriber_id)
-                        .bind(&s.email)
-                        .bind(&s.email_key)
-                        .bind(&s.name)
-                        .bind(s.ip.as_deref())
-                        .bind(&s.source)
-                        .bind(&s.token_hash)
-                        .bind(s.mail_id)
-                        .bind(s.token.as_str())
-                        .bind(&s.unsubscribe_secret);
+            let mut conn = pool.acquire().await?;
+            if cap == 0 {
+                for chunk in signups.chunks(SQLITE_MAX_BATCH) {
+                    let script = sqlite_script(chunk.len());
+                    if let Err(e) = sqlite_signups(&mut conn, script, chunk, policy, now).await {
+                        // A failed statement leaves the script's transaction open.
+                        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                        return Err(e);
+                    }
                 }
-                let mut conn = pool.acquire().await?;
-                if let Err(e) = query.execute(&mut *conn).await {
-                    // A failed statement leaves the script's transaction open.
-                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                    return Err(e);
-                }
+                return Ok(everyone);
             }
-            Ok(())
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+            let written = async {
+                let admission = admit!(conn, signups.len(), cap, now);
+                for chunk in signups[..admission.admitted].chunks(SQLITE_MAX_BATCH) {
+                    let script = sqlite_script(chunk.len());
+                    let body = &script[SQLITE_BEGIN.len()..script.len() - SQLITE_COMMIT.len()];
+                    sqlite_signups(&mut conn, body, chunk, policy, now).await?;
+                }
+                sqlx::query("COMMIT").execute(&mut *conn).await?;
+                Ok(admission)
+            }
+            .await;
+            if written.is_err() {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            }
+            written
         }
         Db::Postgres(pool) => {
-            let mut sorted: Vec<&SignupRow> = signups.iter().collect();
-            sorted.sort_by(|a, b| a.email_key.cmp(&b.email_key));
-            let column = |f: fn(&SignupRow) -> String| sorted.iter().map(|s| f(s)).collect::<Vec<_>>();
-            sqlx::query(RECORD_SIGNUPS_POSTGRES)
-                .bind(now)
-                .bind(window_start)
-                .bind(expires_at)
-                .bind(mail_cap)
-                .bind(sorted.iter().map(|s| s.subscriber_id).collect::<Vec<_>>())
-                .bind(column(|s| s.email.clone()))
-                .bind(column(|s| s.email_key.clone()))
-                .bind(column(|s| s.name.clone()))
-                .bind(sorted.iter().map(|s| s.ip.clone()).collect::<Vec<_>>())
-                .bind(column(|s| s.source.clone()))
-                .bind(sorted.iter().map(|s| s.token_hash.clone()).collect::<Vec<_>>())
-                .bind(sorted.iter().map(|s| s.mail_id).collect::<Vec<_>>())
-                .bind(column(|s| s.token.as_str().to_owned()))
-                .bind(sorted.iter().map(|s| s.unsubscribe_secret.clone()).collect::<Vec<_>>())
-                .execute(pool)
-                .await
-                .map(|_| ())
+            if cap == 0 {
+                postgres_signups(pool, signups, policy, now).await?;
+                return Ok(everyone);
+            }
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(CONFIRMATION_CAP_LOCK_KEY)
+                .execute(&mut *tx)
+                .await?;
+            let admission = admit!(tx, signups.len(), cap, now);
+            if admission.admitted > 0 {
+                postgres_signups(&mut *tx, &signups[..admission.admitted], policy, now).await?;
+            }
+            tx.commit().await?;
+            Ok(admission)
         }
     }
+}
+
+/// Runs one SQLite script (or its body, inside a transaction already
+/// open) for a chunk of at most [`SQLITE_MAX_BATCH`] signups.
+async fn sqlite_signups(
+    conn: &mut sqlx::SqliteConnection,
+    sql: &'static str,
+    chunk: &[SignupRow],
+    policy: SignupPolicy,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let mail_cap = i32::try_from(policy.mails_per_day).unwrap_or(i32::MAX);
+    let mut query = sqlx::query(sql)
+        .bind(now)
+        .bind(now - Duration::hours(24))
+        .bind(now + policy.token_ttl)
+        .bind(mail_cap);
+    for s in chunk {
+        query = query
+            .bind(s.subscriber_id)
+            .bind(&s.email)
+            .bind(&s.email_key)
+            .bind(&s.name)
+            .bind(s.ip.as_deref())
+            .bind(&s.source)
+            .bind(&s.token_hash)
+            .bind(s.mail_id)
+            .bind(s.token.as_str())
+            .bind(&s.unsubscribe_secret);
+    }
+    query.execute(&mut *conn).await.map(|_| ())
+}
+
+async fn postgres_signups<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    signups: &[SignupRow],
+    policy: SignupPolicy,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let mail_cap = i32::try_from(policy.mails_per_day).unwrap_or(i32::MAX);
+    let mut sorted: Vec<&SignupRow> = signups.iter().collect();
+    sorted.sort_by(|a, b| a.email_key.cmp(&b.email_key));
+    let column = |f: fn(&SignupRow) -> String| sorted.iter().map(|s| f(s)).collect::<Vec<_>>();
+    sqlx::query(RECORD_SIGNUPS_POSTGRES)
+        .bind(now)
+        .bind(now - Duration::hours(24))
+        .bind(now + policy.token_ttl)
+        .bind(mail_cap)
+        .bind(sorted.iter().map(|s| s.subscriber_id).collect::<Vec<_>>())
+        .bind(column(|s| s.email.clone()))
+        .bind(column(|s| s.email_key.clone()))
+        .bind(column(|s| s.name.clone()))
+        .bind(sorted.iter().map(|s| s.ip.clone()).collect::<Vec<_>>())
+        .bind(column(|s| s.source.clone()))
+        .bind(sorted.iter().map(|s| s.token_hash.clone()).collect::<Vec<_>>())
+        .bind(sorted.iter().map(|s| s.mail_id).collect::<Vec<_>>())
+        .bind(column(|s| s.token.as_str().to_owned()))
+        .bind(sorted.iter().map(|s| s.unsubscribe_secret.clone()).collect::<Vec<_>>())
+        .execute(executor)
+        .await
+        .map(|_| ())
 }
 
 /// What a confirmation link points at, read without changing anything.

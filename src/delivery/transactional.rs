@@ -88,7 +88,7 @@ fn render(shared: &Shared, mail: &QueuedMail) -> Result<Composed, String> {
             let token = mail.token.as_deref().ok_or("confirmation without a token")?;
             shared
                 .composer
-                .confirmation(&mail.recipient, &mail.recipient_name, token)
+                .confirmation(&mail.recipient, token)
                 .map_err(|e| e.to_string())
         }
         other => Err(format!("unknown kind of mail `{other}`")),

@@ -29,17 +29,53 @@ pub enum EmailError {
     MissingTld,
     #[error("The part before the @ may only use letters, digits and . _ + - and similar characters.")]
     LocalPart,
+    #[error(
+        "Addresses with characters beyond plain ASCII (such as accented letters) before the @ are not supported; \
+         please use an address without them."
+    )]
+    NonAsciiLocalPart,
+    #[error(
+        "Addresses ending in .{0} cannot receive our mail: .{0} is a special-use name that never reaches a mailbox \
+         on the internet. Please use your real address."
+    )]
+    SpecialUseDomain(&'static str),
     #[error("The domain after the @ is not a valid domain name.")]
     Domain,
     #[error("That doesn't look like an email address; it should look like reader@example.com.")]
     Malformed,
 }
 
+/// Which addresses this site accepts beyond the ordinary ones: a value the
+/// caller builds from the settings (`subscriptions.allow_test_domains`) and
+/// hands to every parse, so no parse depends on global state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AddressPolicy {
+    /// Accept `.test` domains (RFC 6761), for test suites and staging sites.
+    pub allow_test_domains: bool,
+    /// Accept every special-use domain: only to find an address stored
+    /// before they were refused (a staff login), never for a new one.
+    pub allow_special_use: bool,
+}
+
+impl AddressPolicy {
+    /// For looking up an account by its address: refusing a special-use
+    /// domain there protects no one and would lock out staff added before.
+    pub const LOOKUP: Self = Self {
+        allow_test_domains: true,
+        allow_special_use: true,
+    };
+}
+
+/// Special-use top-level names (RFC 6761, RFC 6762, RFC 7686, RFC 3172):
+/// no mail to them reaches a mailbox, so an address there is a typo, a
+/// probe or a test, never a reader.
+const SPECIAL_USE_TLDS: [&str; 6] = ["invalid", "localhost", "local", "onion", "arpa", "test"];
+
 const MAX_ADDRESS_OCTETS: usize = 254;
 const MAX_LOCAL_OCTETS: usize = 64;
 
 impl SubscriberEmail {
-    pub fn parse(raw: &str) -> Result<Self, EmailError> {
+    pub fn parse(raw: &str, policy: AddressPolicy) -> Result<Self, EmailError> {
         let raw = raw.trim();
         if raw.is_empty() {
             return Err(EmailError::Empty);
@@ -58,13 +94,19 @@ impl SubscriberEmail {
         if local.len() > MAX_LOCAL_OCTETS {
             return Err(EmailError::LocalPartTooLong);
         }
+        if !local.is_ascii() {
+            return Err(EmailError::NonAsciiLocalPart);
+        }
         if !is_dot_atom(local) {
             return Err(EmailError::LocalPart);
         }
-        if domain.ends_with('.') {
+        // The special-use check reads the name as DNS does: without its
+        // trailing root dot, in any case, after IDNA mapping (`ＴＥＳＴ`).
+        let bare = domain.strip_suffix('.').unwrap_or(domain);
+        if bare.is_empty() {
             return Err(EmailError::MissingTld);
         }
-        let ascii_domain = idna::domain_to_ascii_strict(domain)
+        let ascii_domain = idna::domain_to_ascii_strict(bare)
             .map_err(|_| EmailError::Domain)?
             .to_ascii_lowercase();
         let tld = match ascii_domain.rsplit_once('.') {
@@ -74,6 +116,15 @@ impl SubscriberEmail {
         if tld.bytes().all(|b| b.is_ascii_digit()) {
             // `reader@192.168.1.10`: an IP address without brackets.
             return Err(EmailError::IpLiteral);
+        }
+        if let Some(&special) = SPECIAL_USE_TLDS.iter().find(|&&s| s == tld)
+            && !policy.allow_special_use
+            && !(special == "test" && policy.allow_test_domains)
+        {
+            return Err(EmailError::SpecialUseDomain(special));
+        }
+        if domain.ends_with('.') {
+            return Err(EmailError::MissingTld);
         }
         let address = format!("{local}@{ascii_domain}");
         if address.len() > MAX_ADDRESS_OCTETS {
@@ -139,6 +190,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn parse(raw: &str) -> Result<SubscriberEmail, EmailError> {
+        SubscriberEmail::parse(raw, AddressPolicy::default())
+    }
+
     #[test]
     fn accepts_ordinary_addresses_and_keeps_tags_and_dots() {
         for ok in [
@@ -147,13 +202,13 @@ mod tests {
             "o'brien@example.ie",
             "x@sub.domain.example",
         ] {
-            assert_eq!(SubscriberEmail::parse(ok).unwrap().as_str(), ok);
+            assert_eq!(parse(ok).unwrap().as_str(), ok);
         }
     }
 
     #[test]
     fn trims_and_lowercases_only_the_domain() {
-        let e = SubscriberEmail::parse("  Reader@Example.COM \n").unwrap();
+        let e = parse("  Reader@Example.COM \n").unwrap();
         assert_eq!(e.as_str(), "Reader@example.com");
         assert_eq!(e.dedupe_key(), "reader@example.com");
         assert_eq!(e.local_part(), "Reader");
@@ -162,9 +217,9 @@ mod tests {
 
     #[test]
     fn stores_idn_domains_in_ascii_form() {
-        let e = SubscriberEmail::parse("leser@bücher.example").unwrap();
+        let e = parse("leser@bücher.example").unwrap();
         assert_eq!(e.as_str(), "leser@xn--bcher-kva.example");
-        let upper = SubscriberEmail::parse("leser@BÜCHER.example").unwrap();
+        let upper = parse("leser@BÜCHER.example").unwrap();
         assert_eq!(upper.dedupe_key(), e.dedupe_key());
     }
 
@@ -196,7 +251,88 @@ mod tests {
             (&long_total, EmailError::TooLong),
         ];
         for (raw, expected) in cases {
-            assert_eq!(SubscriberEmail::parse(raw).as_ref(), Err(expected), "{raw:?}");
+            assert_eq!(parse(raw).as_ref(), Err(expected), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn special_use_domains_are_refused_however_they_are_written() {
+        for suffix in SPECIAL_USE_TLDS {
+            let upper = suffix.to_ascii_uppercase();
+            for raw in [
+                format!("reader@example.{suffix}"),
+                format!("reader@Mail.Example.{upper}"),
+                format!("reader@example.{suffix}."),
+                format!("reader@EXAMPLE.{upper}."),
+            ] {
+                let refused = parse(&raw).unwrap_err();
+                assert_eq!(refused, EmailError::SpecialUseDomain(suffix), "{raw}");
+                assert!(refused.to_string().contains(&format!(".{suffix}")), "{refused}");
+            }
+        }
+        // Fullwidth letters map to `.test` under IDNA, and are that name.
+        assert_eq!(
+            parse("reader@example.\u{ff54}\u{ff45}\u{ff53}\u{ff54}"),
+            Err(EmailError::SpecialUseDomain("test"))
+        );
+        // Only the last label counts.
+        assert!(parse("reader@test.example.com").is_ok());
+        assert!(parse("reader@onion.example").is_ok());
+    }
+
+    #[test]
+    fn test_domains_pass_only_when_the_policy_allows_them() {
+        let allow = AddressPolicy {
+            allow_test_domains: true,
+            ..AddressPolicy::default()
+        };
+        let e = SubscriberEmail::parse("Reader@Gazette.TEST", allow).unwrap();
+        assert_eq!(e.as_str(), "Reader@gazette.test");
+        // A trailing dot is still not an address we write into `To:`.
+        assert_eq!(
+            SubscriberEmail::parse("reader@gazette.test.", allow),
+            Err(EmailError::MissingTld)
+        );
+        for other in [
+            "reader@x.invalid",
+            "reader@x.localhost",
+            "reader@x.local",
+            "reader@x.onion",
+            "reader@x.arpa",
+        ] {
+            assert!(
+                matches!(
+                    SubscriberEmail::parse(other, allow),
+                    Err(EmailError::SpecialUseDomain(_))
+                ),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_lookup_finds_addresses_at_any_domain() {
+        for raw in ["admin@intranet.local", "admin@x.invalid", "admin@gazette.test"] {
+            assert_eq!(
+                SubscriberEmail::parse(raw, AddressPolicy::LOOKUP).unwrap().as_str(),
+                raw
+            );
+        }
+        // Everything else is parsed as strictly as ever.
+        assert_eq!(
+            SubscriberEmail::parse("jürgen@x.local", AddressPolicy::LOOKUP),
+            Err(EmailError::NonAsciiLocalPart)
+        );
+    }
+
+    #[test]
+    fn a_non_ascii_local_part_is_called_unsupported_not_wrong() {
+        for raw in ["jürgen@example.com", "李@example.com", "ada\u{a0}@example.com"] {
+            let refused = parse(raw).unwrap_err();
+            assert_eq!(refused, EmailError::NonAsciiLocalPart, "{raw}");
+            let message = refused.to_string();
+            assert!(message.contains("not supported"), "{message}");
+            assert!(!message.contains("may only use letters"), "{message}");
         }
     }
 
@@ -205,16 +341,16 @@ mod tests {
         let b = "b".repeat(61);
         let max = format!("{}@{b}.{b}.{b}.com", "a".repeat(64));
         assert_eq!(max.len(), 254);
-        assert!(SubscriberEmail::parse(&max).is_ok());
+        assert!(parse(&max).is_ok());
     }
 
     proptest! {
         #[test]
         fn never_panics_and_never_holds_a_line_break(raw in "\\PC*|[a-zA-Z0-9.+@\\r\\n <>\\[\\]]{0,80}") {
-            if let Ok(e) = SubscriberEmail::parse(&raw) {
+            if let Ok(e) = parse(&raw) {
                 prop_assert!(!e.as_str().contains(['\r', '\n', ' ', '<', '>']));
                 prop_assert!(e.as_str().len() <= 254);
-                prop_assert_eq!(SubscriberEmail::parse(e.as_str()).unwrap(), e);
+                prop_assert_eq!(parse(e.as_str()).unwrap(), e);
             }
         }
     }

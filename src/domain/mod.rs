@@ -8,7 +8,7 @@ mod password;
 mod token;
 
 pub use article::{ArticleTitle, ArticleUrl, SummarySource};
-pub use email::{EmailError, SubscriberEmail};
+pub use email::{AddressPolicy, EmailError, SubscriberEmail};
 pub use name::{NameError, SubscriberName};
 pub use password::{MIN_PASSWORD_CHARS, StaffPassword};
 pub use token::{Token, UnsubscribeToken};

@@ -42,6 +42,7 @@ pub struct AppState {
     pub signups: SignupWriter,
     pub max_body_bytes: usize,
     pub base_url: BaseUrl,
+    pub address_policy: crate::domain::AddressPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +113,7 @@ impl Application {
             let signup_policy = SignupPolicy {
                 token_ttl: chrono::Duration::hours(i64::from(settings.subscriptions.confirmation_ttl_hours)),
                 mails_per_day: settings.subscriptions.confirmation_emails_per_day,
+                confirmations_per_hour: settings.limits.confirmations_per_hour,
             };
             signup_limit.spawn_janitor();
             let admin = admin_state(&settings, &db, signup_policy, mail_wakeup.clone()).await?;
@@ -123,6 +125,7 @@ impl Application {
                 signups: SignupWriter::start(db.clone(), signup_policy, mail_wakeup),
                 max_body_bytes: settings.server.max_body_bytes,
                 base_url: settings.server.base_url.clone(),
+                address_policy: settings.subscriptions.address_policy(),
             });
             let edge = Edge {
                 trusted_proxies: settings.server.trusted_proxies.clone(),

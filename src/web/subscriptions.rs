@@ -4,8 +4,9 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
+use crate::db::signup_writer::RecordError;
 use crate::db::subscribers::{self, SignupRow, TokenState};
 use crate::domain::{SubscriberEmail, SubscriberName, Token};
 use crate::web::form::{self, FormError};
@@ -59,7 +60,7 @@ pub async fn subscribe(req: HttpRequest, body: web::Payload, state: web::Data<Ap
     };
     let (raw_name, raw_email) = (fields.get("name"), fields.get("email"));
     let name = SubscriberName::parse(raw_name);
-    let email = SubscriberEmail::parse(raw_email);
+    let email = SubscriberEmail::parse(raw_email, state.address_policy);
     let (name, email) = match (name, email) {
         (Ok(name), Ok(email)) => (name, email),
         (name, email) => {
@@ -86,6 +87,10 @@ pub async fn subscribe(req: HttpRequest, body: web::Payload, state: web::Data<Ap
         Ok(()) => {
             super::observe::count(&req, |m| m.signup());
             pages::html(StatusCode::OK, &CheckInboxPage { site })
+        }
+        Err(RecordError::CapReached { room_at }) => {
+            super::observe::count(&req, |m| m.confirmation_withheld());
+            cap_reached(site, room_at)
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot record a signup");
@@ -145,6 +150,31 @@ pub async fn confirm(req: HttpRequest, body: web::Payload, state: web::Data<AppS
         }
     };
     pages::private(response)
+}
+
+/// The answer while `limits.confirmations_per_hour` is reached: the same
+/// for every address (nothing tells whether it is on the list), nothing
+/// written, and when to come back.
+fn cap_reached(site: &str, room_at: DateTime<Utc>) -> HttpResponse {
+    let seconds = (room_at - Utc::now()).num_seconds().max(1);
+    let minutes = (seconds + 59) / 60;
+    let when = if minutes <= 1 {
+        "in a minute".to_owned()
+    } else {
+        format!("in about {minutes} minutes")
+    };
+    let mut response = pages::message(
+        site,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Signups are paused for a while",
+        &format!(
+            "We have sent as many confirmation emails as we allow ourselves in an hour, so we are not \
+             taking new signups right now. Nothing was saved. Please try again {when}."
+        ),
+        false,
+    );
+    response.headers_mut().insert(RETRY_AFTER, seconds.into());
+    response
 }
 
 fn incomplete_link(site: &str) -> HttpResponse {

@@ -10,7 +10,7 @@ use gazette::domain::{StaffPassword, SubscriberEmail, SubscriberName};
 use gazette::web::admin::{PUBLIC_PATHS, route_list};
 use reqwest::header::LOCATION;
 
-use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with, spawn_web_only, wait_until};
+use crate::helpers::{Backend, TEST_ADDRESSES, TestApp, spawn_app, spawn_app_with, spawn_web_only, wait_until};
 
 pub const STAFF_EMAIL: &str = "editor@gazette.test";
 pub const STAFF_PASSWORD: &str = "correct horse battery staple";
@@ -92,7 +92,7 @@ pub async fn add_staff(app: &TestApp, email: &str, password: &str) {
     let hash = gazette::staff::hash_password(StaffPassword::parse(password).unwrap())
         .await
         .unwrap();
-    let email = SubscriberEmail::parse(email).unwrap();
+    let email = SubscriberEmail::parse(email, TEST_ADDRESSES).unwrap();
     assert!(
         gazette::db::staff::add(&app.db, &email, &hash, Utc::now())
             .await
@@ -121,7 +121,7 @@ pub async fn add_confirmed_readers(app: &TestApp, readers: &[(String, String)]) 
     let readers: Vec<ImportedReader> = readers
         .iter()
         .map(|(email, name)| {
-            let email = SubscriberEmail::parse(email).unwrap();
+            let email = SubscriberEmail::parse(email, TEST_ADDRESSES).unwrap();
             ImportedReader::new(&email, &SubscriberName::parse(name).unwrap(), consent)
         })
         .collect();

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use gazette::config::Settings;
 use gazette::db::Db;
+use gazette::domain::AddressPolicy;
 use gazette::web::{Application, Roles};
 use gazette::with_pool;
 use mail_parser::MessageParser;
@@ -184,6 +185,14 @@ async fn admin_pool(url: &str) -> Result<sqlx::PgPool, String> {
         .map_err(|e| format!("cannot reach PostgreSQL at {url}: {e}"))
 }
 
+/// Tests' addresses (staff, test sends) live at `gazette.test`: the
+/// settings every test starts from allow `.test` domains, and so does this
+/// policy for what a test parses itself.
+pub const TEST_ADDRESSES: AddressPolicy = AddressPolicy {
+    allow_test_domains: true,
+    allow_special_use: false,
+};
+
 /// The base URL the app puts in its links; tests swap it for the real address.
 pub const BASE_URL: &str = "http://gazette.test";
 
@@ -228,6 +237,8 @@ pub fn test_settings(backend: &Backend, smtp_port: u16) -> Settings {
             .set_override("delivery.retry_max_seconds", 60.0)
             .unwrap()
             .set_override("limits.signups_per_ip_per_minute", 0)
+            .unwrap()
+            .set_override("subscriptions.allow_test_domains", true)
             .unwrap()
             // Tests that want the scheduler turn it on; a Friday-morning run
             // must not dispatch in the others.

@@ -20,6 +20,7 @@ mod smtp_server;
 mod subscribers_csv;
 mod trust_http;
 mod trust_proxy;
+mod trust_signup;
 mod unsubscribe;
 
 use helpers::{Backend, TestFn};
@@ -132,6 +133,11 @@ fn main() {
         trust_http::a_body_that_trickles_in_is_cut_off_with_408,
         trust_http::metrics_are_served_on_their_own_listener_only,
         trust_http::metrics_gauges_are_read_once_per_cache_age,
+        trust_signup::the_confirmation_email_repeats_nothing_the_form_said,
+        trust_signup::special_use_domains_are_refused_at_signup_and_import,
+        trust_signup::a_non_ascii_local_part_is_called_unsupported,
+        trust_signup::confirmation_emails_past_the_hourly_cap_are_refused_across_processes,
+        trust_signup::reaching_the_confirmation_cap_is_logged_once_and_so_is_the_end_of_it,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {

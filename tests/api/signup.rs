@@ -30,12 +30,11 @@ pub async fn a_reader_signs_up_confirms_by_email_and_is_subscribed(backend: Back
     assert_eq!(from.address(), Some("news@gazette.test"));
     assert_eq!(from.name(), Some("The Test Gazette"));
     let to = parsed.to().unwrap().first().unwrap();
-    assert_eq!(
-        (to.name(), to.address()),
-        (Some("Ada Lovelace"), Some("ada@example.com"))
-    );
+    // Until the address is confirmed, nothing the form's sender typed but
+    // the address is mailed to it.
+    assert_eq!((to.name(), to.address()), (None, Some("ada@example.com")));
     assert!(String::from_utf8_lossy(&mail.raw).contains("multipart/alternative"));
-    assert!(mail.text().contains("Hello Ada Lovelace"));
+    assert!(mail.text().starts_with("Hello,"), "{}", mail.text());
     let link = mail.confirmation_link();
 
     let page = app.open_link(&link).await;
@@ -257,7 +256,7 @@ pub async fn an_idn_domain_is_stored_in_ascii_form(backend: Backend) {
         Some("pending")
     );
     let mail = app.smtp.wait_for("juergen@xn--bcher-kva.example", 1).await;
-    assert!(mail[0].text().contains("Hello Jürgen"));
+    assert!(mail[0].text().starts_with("Hello,"), "{}", mail[0].text());
 }
 
 pub async fn confirmation_emails_per_address_are_capped_per_day(backend: Backend) {

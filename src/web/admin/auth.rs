@@ -11,7 +11,7 @@ use super::AdminState;
 use super::pages::{self, Chrome, html};
 use super::session::{self, Staff};
 use crate::db::staff as staff_db;
-use crate::domain::{StaffPassword, SubscriberEmail};
+use crate::domain::{AddressPolicy, StaffPassword, SubscriberEmail};
 
 #[derive(Template)]
 #[template(path = "web/admin/login.html")]
@@ -60,7 +60,7 @@ pub async fn login(
         return too_many(site, wait);
     }
     let password = fields.get("password").to_owned();
-    let user = match SubscriberEmail::parse(raw_email) {
+    let user = match SubscriberEmail::parse(raw_email, AddressPolicy::LOOKUP) {
         Ok(email) => match staff_db::find_by_email(&state.db, &email).await {
             Ok(user) => user,
             Err(e) => return pages::db_error(site, "look up a staff user", e),

@@ -18,7 +18,7 @@ use crate::db::{submissions, test_sends};
 use crate::digest::dispatch::{self, Dispatched};
 use crate::digest::render::UNSUBSCRIBE_URL;
 use crate::digest::week::IssueWeek;
-use crate::domain::SubscriberEmail;
+use crate::domain::{AddressPolicy, SubscriberEmail};
 
 /// An issue's progress as the pages show it.
 pub struct ProgressView {
@@ -159,14 +159,14 @@ pub async fn preview_html(state: web::Data<AdminState>) -> HttpResponse {
 /// At most this many addresses per test send.
 const MAX_TEST_RECIPIENTS: usize = 20;
 
-fn parse_recipients(raw: &str, own: &str) -> Result<Vec<SubscriberEmail>, String> {
+fn parse_recipients(raw: &str, own: &str, policy: AddressPolicy) -> Result<Vec<SubscriberEmail>, String> {
     let raw = if raw.trim().is_empty() { own } else { raw };
     let mut recipients: Vec<SubscriberEmail> = Vec::new();
     for part in raw
         .split([',', ';', '\n', '\r', ' ', '\t'])
         .filter(|p| !p.trim().is_empty())
     {
-        let email = SubscriberEmail::parse(part).map_err(|e| format!("{}: {e}", part.trim()))?;
+        let email = SubscriberEmail::parse(part, policy).map_err(|e| format!("{}: {e}", part.trim()))?;
         if !recipients.iter().any(|r| r.dedupe_key() == email.dedupe_key()) {
             recipients.push(email);
         }
@@ -189,7 +189,11 @@ pub async fn send_test(
         Ok(fields) => fields,
         Err(page) => return page,
     };
-    let recipients = match parse_recipients(fields.get("recipients"), &staff.email) {
+    let recipients = match parse_recipients(
+        fields.get("recipients"),
+        &staff.email,
+        state.settings.subscriptions.address_policy(),
+    ) {
         Ok(recipients) => recipients,
         Err(why) => {
             return pages::bad_request(site, "The test cannot be sent", &format!("Check the addresses: {why}."));
@@ -504,13 +508,18 @@ mod tests {
 
     #[test]
     fn test_recipients_default_to_the_staff_member_and_are_checked() {
-        let own = parse_recipients("  ", "me@example.org").unwrap();
+        let own = parse_recipients("  ", "me@example.org", AddressPolicy::default()).unwrap();
         assert_eq!(own.len(), 1);
         assert_eq!(own[0].as_str(), "me@example.org");
-        let list = parse_recipients("a@example.org, b@example.org\nA@example.org", "me@example.org").unwrap();
+        let list = parse_recipients(
+            "a@example.org, b@example.org\nA@example.org",
+            "me@example.org",
+            AddressPolicy::default(),
+        )
+        .unwrap();
         assert_eq!(list.len(), 2);
         assert!(
-            parse_recipients("a@example.org, nope", "me@example.org")
+            parse_recipients("a@example.org, nope", "me@example.org", AddressPolicy::default())
                 .unwrap_err()
                 .starts_with("nope")
         );

@@ -265,7 +265,11 @@ pub async fn import(
         };
         return html(StatusCode::BAD_REQUEST, &page);
     }
-    let options = ImportOptions::new(consent, state.signup_policy.token_ttl);
+    let options = ImportOptions::new(
+        consent,
+        state.signup_policy.token_ttl,
+        state.settings.subscriptions.address_policy(),
+    );
     let mut rejected = Vec::new();
     let input = std::io::Cursor::new(csv.into_bytes());
     let result = subscriber_csv::import(&state.db, input, options, |event| {
