@@ -18,6 +18,7 @@ mod signup;
 mod smtp_faults;
 mod smtp_server;
 mod subscribers_csv;
+mod trust_links;
 mod unsubscribe;
 
 use helpers::{Backend, TestFn};
@@ -125,6 +126,10 @@ fn main() {
         ops::json_logs_carry_the_request_id,
         ops::serve_logs_the_next_dispatch_and_stops_on_sigterm,
         hostile::hostile_input_on_every_public_route_gets_no_5xx_and_no_unescaped_echo,
+        trust_links::a_placeholder_in_an_article_never_receives_a_readers_link,
+        trust_links::an_issue_queued_before_the_upgrade_goes_out_with_the_link_in_its_footer_only,
+        trust_links::a_cancelled_issue_leaves_the_archive_and_its_feed,
+        trust_links::the_scheduler_the_cli_and_send_now_agree_on_the_week_in_the_schedules_zone,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
