@@ -101,6 +101,14 @@ impl ScheduleSettings {
             .map(|t| t.with_timezone(&Utc))
     }
 
+    /// The issue week `at` falls in: its ISO week on the calendar of
+    /// `schedule.timezone`, so a run scheduled for Monday morning there is
+    /// that Monday's week. The scheduler, `gazette dispatch` and the admin
+    /// all ask here.
+    pub fn issue_week(&self, at: DateTime<Utc>) -> IssueWeek {
+        IssueWeek::of(at, self.timezone.0)
+    }
+
     fn grace(&self) -> chrono::Duration {
         chrono::Duration::hours(i64::from(self.grace_hours))
     }
@@ -233,7 +241,7 @@ impl Scheduler {
         let schedule = &self.settings.schedule;
         let last = schedule.last_at_or_before(now);
         let week_has_issue = match last {
-            Some(at) => match issues::exists(&self.db, IssueWeek::of(at)).await {
+            Some(at) => match issues::exists(&self.db, schedule.issue_week(at)).await {
                 Ok(exists) => exists,
                 Err(e) => {
                     tracing::error!(error = %e, "scheduler: cannot read the issues; no catch-up");
@@ -250,7 +258,7 @@ impl Scheduler {
             }
             CatchUp::Skip(at) => tracing::warn!(
                 missed = %at,
-                week = %IssueWeek::of(at),
+                week = %schedule.issue_week(at),
                 grace_hours = schedule.grace_hours,
                 "scheduler: the run was missed more than schedule.grace_hours ago; skipping that week"
             ),

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use crate::db::Db;
 use crate::digest::render::DigestSnapshot;
+use crate::digest::snapshot::LinkedText;
 use crate::digest::week::IssueWeek;
 use crate::with_pool;
 
@@ -36,19 +37,23 @@ pub async fn create_and_queue(
 ) -> Result<Option<Queued>, sqlx::Error> {
     let issue_id = Uuid::now_v7();
     let article_count = i32::try_from(snapshot.articles).unwrap_or(i32::MAX);
+    let (html, html_links) = snapshot.html.to_stored();
+    let (text, text_links) = snapshot.text.to_stored();
     with_pool!(db, pool => {
         let mut tx = pool.begin().await?;
         let created = sqlx::query(
-            "INSERT INTO issues (id, week, subject, html, text, article_count, window_start, window_end, status,
-                                 created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'sending', $9)
+            "INSERT INTO issues (id, week, subject, html, html_links, text, text_links, article_count, window_start,
+                                 window_end, status, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'sending', $11)
              ON CONFLICT (week) DO NOTHING",
         )
         .bind(issue_id)
         .bind(week.to_string())
         .bind(&snapshot.subject)
-        .bind(&snapshot.html)
-        .bind(&snapshot.text)
+        .bind(&html)
+        .bind(&html_links)
+        .bind(&text)
+        .bind(&text_links)
         .bind(article_count)
         .bind(window.0)
         .bind(window.1)
@@ -113,38 +118,83 @@ pub struct ArchivedIssue {
     pub created_at: DateTime<Utc>,
 }
 
-/// Every dispatched issue, newest first.
+/// Every dispatched issue but cancelled ones (most readers never got
+/// those), newest first.
 pub async fn archive(db: &Db) -> Result<Vec<ArchivedIssue>, sqlx::Error> {
     with_pool!(db, pool => {
-        sqlx::query_as("SELECT week, subject, article_count, created_at FROM issues ORDER BY week DESC")
-            .fetch_all(pool)
-            .await
+        sqlx::query_as(
+            "SELECT week, subject, article_count, created_at FROM issues WHERE cancelled_at IS NULL
+             ORDER BY week DESC",
+        )
+        .fetch_all(pool)
+        .await
     })
 }
 
-/// One issue's stored HTML, by week.
-pub async fn html_of(db: &Db, week: IssueWeek) -> Result<Option<String>, sqlx::Error> {
-    with_pool!(db, pool => {
-        sqlx::query_scalar("SELECT html FROM issues WHERE week = $1").bind(week.to_string()).fetch_optional(pool).await
-    })
-}
-
-/// An issue's rendered snapshot, as the sender needs it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct StoredSnapshot {
-    pub week: String,
-    pub subject: String,
-    pub html: String,
-    pub text: String,
-}
-
-pub async fn snapshot(db: &Db, issue_id: Uuid) -> Result<Option<StoredSnapshot>, sqlx::Error> {
-    with_pool!(db, pool => {
-        sqlx::query_as("SELECT week, subject, html, text FROM issues WHERE id = $1")
-            .bind(issue_id)
+/// One archived issue's HTML part, by week; `None` for a cancelled one.
+pub async fn html_of(db: &Db, week: IssueWeek) -> Result<Option<LinkedText>, sqlx::Error> {
+    let found: Option<(String, Option<String>)> = with_pool!(db, pool => {
+        sqlx::query_as("SELECT html, html_links FROM issues WHERE week = $1 AND cancelled_at IS NULL")
+            .bind(week.to_string())
             .fetch_optional(pool)
-            .await
-    })
+            .await?
+    });
+    found
+        .map(|(html, links)| stored_part(html, links.as_deref()))
+        .transpose()
+}
+
+/// A rendered part as stored with its link places; a row that does not
+/// read back is an error, never a part with links in the wrong places.
+fn stored_part(text: String, links: Option<&str>) -> Result<LinkedText, sqlx::Error> {
+    LinkedText::from_stored(text, links).map_err(|why| sqlx::Error::Decode(why.into()))
+}
+
+/// The columns a snapshot is stored in, in `issues` and `test_sends` alike.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SnapshotColumns {
+    subject: String,
+    html: String,
+    html_links: Option<String>,
+    text: String,
+    text_links: Option<String>,
+    article_count: i32,
+}
+
+impl SnapshotColumns {
+    pub(crate) fn into_snapshot(self) -> Result<DigestSnapshot, sqlx::Error> {
+        Ok(DigestSnapshot {
+            subject: self.subject,
+            html: stored_part(self.html, self.html_links.as_deref())?,
+            text: stored_part(self.text, self.text_links.as_deref())?,
+            articles: usize::try_from(self.article_count).unwrap_or_default(),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct WeekSnapshot {
+    week: String,
+    #[sqlx(flatten)]
+    columns: SnapshotColumns,
+}
+
+/// An issue's week and rendered snapshot, as the sender needs them.
+pub async fn snapshot(db: &Db, issue_id: Uuid) -> Result<Option<(IssueWeek, DigestSnapshot)>, sqlx::Error> {
+    let found: Option<WeekSnapshot> = with_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT week, subject, html, html_links, text, text_links, article_count FROM issues WHERE id = $1",
+        )
+        .bind(issue_id)
+        .fetch_optional(pool)
+        .await?
+    });
+    let Some(WeekSnapshot { week, columns }) = found else {
+        return Ok(None);
+    };
+    let week =
+        IssueWeek::parse(&week).ok_or_else(|| sqlx::Error::Decode(format!("`{week}` is not an ISO week").into()))?;
+    Ok(Some((week, columns.into_snapshot()?)))
 }
 
 /// An issue with its delivery counts, for the admin pages.

@@ -6,17 +6,10 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::Db;
+use crate::db::issues::SnapshotColumns;
 use crate::digest::render::DigestSnapshot;
 use crate::domain::SubscriberEmail;
 use crate::with_pool;
-
-/// The draft a test send carries.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct TestDraft {
-    pub subject: String,
-    pub html: String,
-    pub text: String,
-}
 
 /// Stores the draft and queues one message per recipient, in one transaction.
 pub async fn queue(
@@ -26,16 +19,25 @@ pub async fn queue(
     now: DateTime<Utc>,
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
+    let article_count = i32::try_from(draft.articles).unwrap_or(i32::MAX);
+    let (html, html_links) = draft.html.to_stored();
+    let (text, text_links) = draft.text.to_stored();
     with_pool!(db, pool => {
         let mut tx = pool.begin().await?;
-        sqlx::query("INSERT INTO test_sends (id, subject, html, text, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id)
-            .bind(&draft.subject)
-            .bind(&draft.html)
-            .bind(&draft.text)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO test_sends (id, subject, html, html_links, text, text_links, article_count, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(&draft.subject)
+        .bind(&html)
+        .bind(&html_links)
+        .bind(&text)
+        .bind(&text_links)
+        .bind(article_count)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         for recipient in recipients {
             sqlx::query(
                 "INSERT INTO outgoing_mail (id, kind, recipient, recipient_name, status, attempts, next_attempt_at,
@@ -54,8 +56,15 @@ pub async fn queue(
     Ok(id)
 }
 
-pub async fn find(db: &Db, id: Uuid) -> Result<Option<TestDraft>, sqlx::Error> {
-    with_pool!(db, pool => {
-        sqlx::query_as("SELECT subject, html, text FROM test_sends WHERE id = $1").bind(id).fetch_optional(pool).await
-    })
+/// The draft a test send carries.
+pub async fn find(db: &Db, id: Uuid) -> Result<Option<DigestSnapshot>, sqlx::Error> {
+    let found: Option<SnapshotColumns> = with_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT subject, html, html_links, text, text_links, article_count FROM test_sends WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    });
+    found.map(SnapshotColumns::into_snapshot).transpose()
 }

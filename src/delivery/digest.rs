@@ -23,9 +23,9 @@ use uuid::Uuid;
 use super::{Sent, Shared};
 use crate::config::DeliverySettings;
 use crate::db::deliveries::{self, ClaimedDelivery, Outcome, Settled};
-use crate::db::issues::{self, StoredSnapshot};
+use crate::db::issues;
 use crate::domain::{SubscriberStatus, UnsubscribeToken};
-use crate::mail::{IssueSnapshot, PreparedIssue};
+use crate::mail::PreparedIssue;
 
 /// One reader's copy to send, with the issue it belongs to.
 struct Job {
@@ -125,7 +125,7 @@ async fn claim(
             let issue = match prepared.get(&delivery.issue_id) {
                 Some(found) => Ok(found.clone()),
                 None => issues::snapshot(&shared.db, delivery.issue_id).await.map(|found| {
-                    let found = found.as_ref().map(|s| Arc::new(PreparedIssue::new(&snapshot_of(s))));
+                    let found = found.map(|(week, snapshot)| Arc::new(PreparedIssue::new(week, &snapshot)));
                     prepared.insert(delivery.issue_id, found.clone());
                     found
                 }),
@@ -185,15 +185,6 @@ async fn send(
         }
     })
     .await;
-}
-
-fn snapshot_of(stored: &StoredSnapshot) -> IssueSnapshot<'_> {
-    IssueSnapshot {
-        week: &stored.week,
-        subject: &stored.subject,
-        html: &stored.html,
-        text: &stored.text,
-    }
 }
 
 fn outcome_of(delivery: &ClaimedDelivery, settled: Settled) -> Outcome {

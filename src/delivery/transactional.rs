@@ -103,6 +103,6 @@ async fn render_test_send(shared: &Shared, mail: &QueuedMail, id: uuid::Uuid) ->
         .ok_or("the test send's draft is gone")?;
     shared
         .composer
-        .digest_test(&mail.recipient, &draft.subject, &draft.html, &draft.text)
+        .digest_test(&mail.recipient, &draft)
         .map_err(|e| e.to_string())
 }

@@ -29,7 +29,7 @@ pub struct Preview {
 /// published since the last issue's window ended (the last 7 days for the
 /// first issue), newest first, capped at `digest.max_articles`.
 pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result<Preview, String> {
-    let week = IssueWeek::of(now);
+    let week = settings.schedule.issue_week(now);
     let already_dispatched = issues::exists(db, week)
         .await
         .map_err(|e| format!("cannot read the issues: {e}"))?;
@@ -63,6 +63,7 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
             site_url: settings.server.base_url.as_str(),
             postal_address: &settings.digest.postal_address,
             subject_template: &settings.digest.subject,
+            timezone: settings.schedule.timezone.0,
         };
         Some(render::render(&frame, week, now, &articles).map_err(|e| format!("cannot render the digest: {e}"))?)
     };

@@ -4,5 +4,6 @@
 pub mod dispatch;
 pub mod import;
 pub mod render;
+pub mod snapshot;
 pub mod summary;
 pub mod week;

@@ -1,15 +1,19 @@
 //! A week's digest as an email: the subject, and the HTML and text parts
 //! rendered once per issue from askama templates. What differs per reader
-//! (the unsubscribe link) is left as a placeholder the sender fills in, so
-//! sending to many readers costs a string replacement, not a render.
+//! (the unsubscribe link) goes at places recorded as the parts are
+//! rendered, so sending to many readers costs joining segments, not a
+//! render, and never a search through text that holds outside content.
 
 use askama::Template;
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
+use crate::digest::snapshot::{LinkPlacesError, LinkedText};
 use crate::digest::week::IssueWeek;
 
-/// Stands in a snapshot for each reader's own unsubscribe URL.
-pub const UNSUBSCRIBE_URL: &str = "%%UNSUBSCRIBE_URL%%";
+/// The templates, read for the places they use the reader's link.
+const HTML_TEMPLATE: &str = include_str!("../../templates/email/digest.html");
+const TEXT_TEMPLATE: &str = include_str!("../../templates/email/digest.txt");
 
 /// Gmail clips messages over 102 KB; the HTML part stays under this.
 pub const MAX_HTML_BYTES: usize = 100 * 1024;
@@ -31,16 +35,45 @@ pub struct DigestFrame<'a> {
     pub site_url: &'a str,
     pub postal_address: &'a str,
     pub subject_template: &'a str,
+    /// The zone the issue's dates are written in (`schedule.timezone`).
+    pub timezone: Tz,
 }
 
-/// A rendered issue: what every reader gets, but for the placeholders.
+/// A rendered issue: what every reader gets, with the places where each
+/// reader's own unsubscribe link goes. The one shape of an issue from the
+/// render to the database, the sender, the archive and the admin.
 #[derive(Debug, Clone)]
 pub struct DigestSnapshot {
     pub subject: String,
-    pub html: String,
-    pub text: String,
+    pub html: LinkedText,
+    pub text: LinkedText,
     /// How many of the given articles are in it (the first ones).
     pub articles: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("template: {0}")]
+    Template(#[from] askama::Error),
+    #[error("{part} part: {source}")]
+    LinkPlaces {
+        part: &'static str,
+        source: LinkPlacesError,
+    },
+}
+
+/// How many times a template uses the reader's link.
+fn link_places(template: &str) -> usize {
+    template.matches("unsubscribe_url").count()
+}
+
+/// A marker no content can hold: 128 random bits, made per render after
+/// the articles are in hand. Letters, digits and `-` pass HTML escaping
+/// and wrapping unchanged. It is never stored or logged.
+fn fresh_marker() -> String {
+    let bits: [u8; 16] = rand::random();
+    let hex: String = bits.iter().map(|b| format!("{b:02x}")).collect();
+    format!("gazette-link-{hex}")
 }
 
 struct ShownArticle {
@@ -87,17 +120,24 @@ pub fn render(
     week: IssueWeek,
     issued_at: DateTime<Utc>,
     articles: &[DigestArticle],
-) -> Result<DigestSnapshot, askama::Error> {
+) -> Result<DigestSnapshot, RenderError> {
     let mut count = articles.len();
     loop {
         let snapshot = render_exactly(frame, week, issued_at, &articles[..count])?;
-        if snapshot.html.len() < MAX_HTML_BYTES || count <= 1 {
+        let html_bytes = html_len(&snapshot);
+        if html_bytes < MAX_HTML_BYTES || count <= 1 {
             return Ok(snapshot);
         }
         // Shrink in proportion, then step down to the exact fit.
-        let fitting = count * MAX_HTML_BYTES / snapshot.html.len();
+        let fitting = count * MAX_HTML_BYTES / html_bytes;
         count = fitting.clamp(1, count - 1);
     }
+}
+
+/// The HTML part's size with room for a reader's link at each place.
+fn html_len(snapshot: &DigestSnapshot) -> usize {
+    let segments = snapshot.html.segments();
+    segments.iter().map(String::len).sum::<usize>() + (segments.len() - 1) * 100
 }
 
 fn render_exactly(
@@ -105,8 +145,9 @@ fn render_exactly(
     week: IssueWeek,
     issued_at: DateTime<Utc>,
     articles: &[DigestArticle],
-) -> Result<DigestSnapshot, askama::Error> {
-    let date = issued_at.format("%-d %B %Y").to_string();
+) -> Result<DigestSnapshot, RenderError> {
+    let marker = fresh_marker();
+    let date = issued_at.with_timezone(&frame.timezone).format("%-d %B %Y").to_string();
     let lead_title = articles.first().map(|a| a.title.as_str()).unwrap_or_default();
     let subject = frame
         .subject_template
@@ -117,7 +158,11 @@ fn render_exactly(
     let shown: Vec<ShownArticle> = articles
         .iter()
         .map(|a| {
-            let date = a.published_at.format("%-d %B %Y").to_string();
+            let date = a
+                .published_at
+                .with_timezone(&frame.timezone)
+                .format("%-d %B %Y")
+                .to_string();
             ShownArticle {
                 title: a.title.clone(),
                 title_wrapped: wrap(&a.title, 72),
@@ -140,7 +185,7 @@ fn render_exactly(
         date: &date,
         articles: &shown,
         site_url: frame.site_url,
-        unsubscribe_url: UNSUBSCRIBE_URL,
+        unsubscribe_url: &marker,
         archive_url: &archive_url,
         postal_address: frame.postal_address,
     }
@@ -152,15 +197,19 @@ fn render_exactly(
         rule: &"=".repeat(heading.chars().count()),
         articles: &shown,
         site_url: frame.site_url,
-        unsubscribe_url: UNSUBSCRIBE_URL,
+        unsubscribe_url: &marker,
         archive_url: &archive_url,
         postal_address: frame.postal_address,
     }
     .render()?;
+    let cut = |part: &'static str, rendered: &str, template: &str| {
+        LinkedText::cut(rendered, &marker, link_places(template))
+            .map_err(|source| RenderError::LinkPlaces { part, source })
+    };
     Ok(DigestSnapshot {
         subject,
-        html,
-        text,
+        html: cut("HTML", &html, HTML_TEMPLATE)?,
+        text: cut("text", &text, TEXT_TEMPLATE)?,
         articles: articles.len(),
     })
 }
@@ -206,6 +255,7 @@ mod tests {
             site_url: "https://news.example.org",
             postal_address: "1 Press Lane, Dushanbe",
             subject_template: "Weekly digest — {date}: {lead_title}",
+            timezone: Tz::UTC,
         }
     }
 
@@ -232,12 +282,12 @@ mod tests {
             ),
             article("Floods in the north", "The river rose overnight."),
         ];
-        let digest = render(&frame(), IssueWeek::of(at()), at(), &articles).unwrap();
+        let digest = render(&frame(), IssueWeek::of(at(), Tz::UTC), at(), &articles).unwrap();
         assert_eq!(
             digest.subject,
             "Weekly digest — 28 November 2026: Tajikistan tests the Kremlin"
         );
-        let html = &digest.html;
+        let html = &digest.html.fill("READER-LINK");
         assert!(html.contains(r#"<html lang="en">"#) && html.contains(r#"name="color-scheme""#));
         assert!(html.contains("display:none") && html.contains("This week: Tajikistan tests the Kremlin · Floods"));
         assert!(html.contains("<h2") && html.contains(r#"href="https://news.example.org/28""#));
@@ -246,15 +296,19 @@ mod tests {
             "escaped: {html}"
         );
         assert!(html.contains("Konstantin Parshin · 26 November 2026"));
-        assert!(html.contains(UNSUBSCRIBE_URL) && html.contains("https://news.example.org/archive/2026-W48"));
+        assert!(
+            html.contains(r#"<a href="READER-LINK" style="color:#666666;">Unsubscribe</a>"#)
+                && html.contains("https://news.example.org/archive/2026-W48")
+        );
         assert!(html.contains("1 Press Lane, Dushanbe"));
-        let text = &digest.text;
+        let text = &digest.text.fill("READER-LINK");
         assert!(text.contains("Read more: https://news.example.org/28"));
         assert!(
             text.contains("Dushanbe's “multi-vector” policy & Moscow."),
             "not escaped in text: {text}"
         );
-        assert!(text.contains(&format!("Unsubscribe: {UNSUBSCRIBE_URL}")));
+        assert!(text.contains("Unsubscribe: READER-LINK\n"));
+        assert_eq!((digest.html.segments().len(), digest.text.segments().len()), (2, 2));
     }
 
     #[test]
@@ -262,27 +316,73 @@ mod tests {
         let summary = "A long summary sentence that goes on for a while to fill the space. ".repeat(4);
         let ten: Vec<DigestArticle> = (0..10).map(|i| article(&format!("Story {i}"), &summary)).collect();
         assert_eq!(
-            render(&frame(), IssueWeek::of(at()), at(), &ten).unwrap().articles,
+            render(&frame(), IssueWeek::of(at(), Tz::UTC), at(), &ten)
+                .unwrap()
+                .articles,
             10,
             "a normal issue is whole"
         );
         let articles: Vec<DigestArticle> = (0..100)
             .map(|i| article(&format!("Story {i} {}", "word ".repeat(50)), &summary))
             .collect();
-        let digest = render(&frame(), IssueWeek::of(at()), at(), &articles).unwrap();
-        assert!(digest.html.len() < MAX_HTML_BYTES, "{} bytes", digest.html.len());
+        let digest = render(&frame(), IssueWeek::of(at(), Tz::UTC), at(), &articles).unwrap();
+        assert!(html_len(&digest) < MAX_HTML_BYTES, "{} bytes", html_len(&digest));
+        let (html, text) = (digest.html.fill("READER-LINK"), digest.text.fill("READER-LINK"));
         assert!(
             digest.articles > 10 && digest.articles < 100,
             "{} articles",
             digest.articles
         );
         assert!(
-            digest.html.contains("Story 0 ") && !digest.html.contains("Story 99 "),
+            html.contains("Story 0 ") && !html.contains("Story 99 "),
             "the newest stay"
         );
-        for line in digest.text.lines().filter(|l| !l.contains("https://")) {
+        for line in text.lines().filter(|l| !l.contains("https://")) {
             assert!(line.chars().count() <= 76, "{line:?}");
         }
+    }
+
+    #[test]
+    fn template_looking_text_in_an_article_never_becomes_a_link_place() {
+        let hostile = "%%UNSUBSCRIBE_URL%% {{ unsubscribe_url }} gazette-link-00000000000000000000000000000000";
+        let mut evil = article(&format!("Title {hostile}"), &format!("Summary {hostile}"));
+        evil.url = "https://evil.example/r?u=%%UNSUBSCRIBE_URL%%".into();
+        let digest = render(&frame(), IssueWeek::of(at(), Tz::UTC), at(), &[evil]).unwrap();
+        for (part, filled) in [
+            ("html", digest.html.fill("READER-LINK")),
+            ("text", digest.text.fill("READER-LINK")),
+        ] {
+            assert_eq!(filled.matches("READER-LINK").count(), 1, "{part}: {filled}");
+            assert!(
+                filled.contains("https://evil.example/r?u=%%UNSUBSCRIBE_URL%%"),
+                "{part}"
+            );
+            assert!(
+                filled.contains("Summary %%UNSUBSCRIBE_URL%% {{ unsubscribe_url }}"),
+                "{part}"
+            );
+        }
+        assert_eq!(link_places(HTML_TEMPLATE), 1);
+        assert_eq!(link_places(TEXT_TEMPLATE), 1);
+    }
+
+    #[test]
+    fn the_issue_date_is_the_day_in_the_schedules_zone() {
+        // Monday 07:00 in Tokyo is Sunday 22:00 in UTC.
+        let sunday_utc = Utc.with_ymd_and_hms(2026, 11, 29, 22, 0, 0).unwrap();
+        let tokyo = DigestFrame {
+            timezone: chrono_tz::Asia::Tokyo,
+            ..frame()
+        };
+        let week = IssueWeek::of(sunday_utc, chrono_tz::Asia::Tokyo);
+        let digest = render(&tokyo, week, sunday_utc, &[article("Floods", "The river rose.")]).unwrap();
+        assert_eq!(digest.subject, "Weekly digest — 30 November 2026: Floods");
+        assert!(
+            digest
+                .html
+                .fill("")
+                .contains("https://news.example.org/archive/2026-W49")
+        );
     }
 
     #[test]

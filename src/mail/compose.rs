@@ -10,16 +10,9 @@ use lettre::message::{Body, DkimConfig, Mailbox, MultiPart};
 use uuid::Uuid;
 
 use crate::config::{BaseUrl, Settings};
-use crate::digest::render;
+use crate::digest::render::DigestSnapshot;
+use crate::digest::week::IssueWeek;
 use crate::domain::UnsubscribeToken;
-
-/// An issue's stored snapshot, as the sender reads it.
-pub struct IssueSnapshot<'a> {
-    pub week: &'a str,
-    pub subject: &'a str,
-    pub html: &'a str,
-    pub text: &'a str,
-}
 
 /// Builds messages with the sender and site address from the settings.
 #[derive(Debug, Clone)]
@@ -48,29 +41,30 @@ struct Parts {
     html: Body,
 }
 
-/// An issue's snapshot encoded once for all its readers: each part is
-/// quoted-printable already, cut where a reader's unsubscribe URL goes, so
-/// a reader's copy costs encoding one URL instead of the whole issue.
+/// An issue's snapshot encoded once for all its readers: each part's
+/// segments (the text between the link places the render recorded) are
+/// quoted-printable already, so a reader's copy costs encoding one URL
+/// instead of the whole issue.
 pub struct PreparedIssue {
-    week: String,
+    week: IssueWeek,
     subject: String,
     html: Vec<String>,
     text: Vec<String>,
 }
 
 impl PreparedIssue {
-    pub fn new(snapshot: &IssueSnapshot<'_>) -> Self {
-        let segments = |part: &str| part.split(render::UNSUBSCRIBE_URL).map(quoted_printable).collect();
+    pub fn new(week: IssueWeek, snapshot: &DigestSnapshot) -> Self {
+        let encoded = |segments: &[String]| segments.iter().map(|s| quoted_printable(s)).collect();
         Self {
-            week: snapshot.week.to_owned(),
-            subject: snapshot.subject.to_owned(),
-            html: segments(snapshot.html),
-            text: segments(snapshot.text),
+            week,
+            subject: snapshot.subject.clone(),
+            html: encoded(snapshot.html.segments()),
+            text: encoded(snapshot.text.segments()),
         }
     }
 
-    pub fn week(&self) -> &str {
-        &self.week
+    pub fn week(&self) -> IssueWeek {
+        self.week
     }
 
     /// The segments joined by the encoded URL. Soft line breaks on either
@@ -208,16 +202,17 @@ impl Composer {
     }
 
     /// A reader's copy of an issue: the issue's snapshot with the reader's
-    /// unsubscribe link filled in, and the list headers mail programs use
-    /// for their own unsubscribe button (RFC 2369, RFC 8058).
+    /// unsubscribe link filled in at its link places, and the list headers
+    /// mail programs use for their own unsubscribe button (RFC 2369, RFC 8058).
     pub fn digest(
         &self,
         recipient: &str,
         name: &str,
         unsubscribe: &UnsubscribeToken,
-        snapshot: &IssueSnapshot<'_>,
+        week: IssueWeek,
+        snapshot: &DigestSnapshot,
     ) -> Result<Composed, ComposeError> {
-        self.digest_prepared(recipient, name, unsubscribe, &PreparedIssue::new(snapshot))
+        self.digest_prepared(recipient, name, unsubscribe, &PreparedIssue::new(week, snapshot))
     }
 
     /// Like [`Composer::digest`], from an issue encoded once for all its
@@ -267,19 +262,13 @@ impl Composer {
     /// A draft issue sent to staff as a test: marked in the subject, and
     /// its unsubscribe link leads to a page that unsubscribes nobody (a
     /// random token that matches no reader).
-    pub fn digest_test(
-        &self,
-        recipient: &str,
-        subject: &str,
-        html: &str,
-        text: &str,
-    ) -> Result<Composed, ComposeError> {
+    pub fn digest_test(&self, recipient: &str, draft: &DigestSnapshot) -> Result<Composed, ComposeError> {
         let nobody = UnsubscribeToken::generate(Uuid::nil());
         let unsubscribe_url = format!("{}/unsubscribe?token={}", self.base_url, nobody.as_string());
-        let html = html.replace(render::UNSUBSCRIBE_URL, &unsubscribe_url);
-        let text = text.replace(render::UNSUBSCRIBE_URL, &unsubscribe_url);
+        let html = draft.html.fill(&unsubscribe_url);
+        let text = draft.text.fill(&unsubscribe_url);
         let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
-        let subject = format!("[Test] {subject}");
+        let subject = format!("[Test] {}", draft.subject);
         let parts = Parts {
             text: Body::new(text),
             html: Body::new(html),
@@ -333,6 +322,7 @@ impl Composer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::snapshot::LinkedText;
 
     fn composer() -> Composer {
         Composer::new(
@@ -384,14 +374,9 @@ mod tests {
         let config = super::super::dkim::signing_config(&settings).unwrap().unwrap();
         let composer = composer().with_dkim(config);
         let token = UnsubscribeToken::generate(Uuid::new_v4());
-        let snapshot = IssueSnapshot {
-            week: "2026-W48",
-            subject: "This week",
-            html: "<p>Hello</p>",
-            text: "Hello",
-        };
+        let snapshot = snapshot("<p>Hello</p>", "Hello");
         let raw = composer
-            .digest("reader@example.com", "Ada", &token, &snapshot)
+            .digest("reader@example.com", "Ada", &token, week(), &snapshot)
             .unwrap()
             .message
             .formatted();
@@ -430,20 +415,40 @@ mod tests {
         std::fs::remove_dir_all(dir).ok();
     }
 
+    fn week() -> IssueWeek {
+        IssueWeek::parse("2026-W48").unwrap()
+    }
+
+    /// A snapshot whose parts are `html` and `text` cut at each `{LINK}`.
+    fn snapshot(html: &str, text: &str) -> DigestSnapshot {
+        let part = |s: &str| LinkedText::from_segments(s.split("{LINK}").map(str::to_owned).collect());
+        DigestSnapshot {
+            subject: "This week".into(),
+            html: part(html),
+            text: part(text),
+            articles: 1,
+        }
+    }
+
     #[test]
-    fn a_prepared_issue_decodes_to_the_snapshot_with_the_readers_link() {
+    fn a_prepared_issue_decodes_to_the_snapshot_with_the_readers_link_at_its_places_only() {
+        // The old placeholder, as an article may carry it, is text like any other.
         let long_line = "Ünïcödé — quoted “text” = sign, trailing space \n".repeat(3) + &"x".repeat(200);
-        let text = format!("Hello\n{long_line}\nLeave: %%UNSUBSCRIBE_URL%% now\n.\nAgain %%UNSUBSCRIBE_URL%%");
-        let html = format!("<p>{long_line}</p><a href=\"%%UNSUBSCRIBE_URL%%\">Unsubscribe</a>");
-        let snapshot = IssueSnapshot {
-            week: "2026-W48",
-            subject: "This week",
-            html: &html,
-            text: &text,
-        };
+        let text = format!(
+            "Hello\n{long_line}\nhttps://evil.example/r?u=%%UNSUBSCRIBE_URL%%\nLeave: {{LINK}} now\n.\nAgain {{LINK}}"
+        );
+        let html = format!(
+            "<p>{long_line}</p><a href=\"https://evil.example/r?u=%%UNSUBSCRIBE_URL%%\">x</a><a href=\"{{LINK}}\">Unsubscribe</a>"
+        );
+        let snapshot = snapshot(&html, &text);
         let token = UnsubscribeToken::generate(Uuid::new_v4());
         let composed = composer()
-            .digest_prepared("reader@example.com", "Ada", &token, &PreparedIssue::new(&snapshot))
+            .digest_prepared(
+                "reader@example.com",
+                "Ada",
+                &token,
+                &PreparedIssue::new(week(), &snapshot),
+            )
             .unwrap();
         let raw = composed.message.formatted();
         let body_start = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
@@ -452,14 +457,14 @@ mod tests {
         }
         let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
         let url = format!("https://news.example.org/unsubscribe?token={}", token.as_string());
-        let expected_text = text.replace("%%UNSUBSCRIBE_URL%%", &url).replace('\n', "\r\n");
         assert_eq!(
             parsed.body_text(0).unwrap().replace("\r\n", "\n"),
-            expected_text.replace("\r\n", "\n")
+            text.replace("{LINK}", &url)
         );
         assert_eq!(
             parsed.body_html(0).unwrap().replace("\r\n", "\n"),
-            html.replace("%%UNSUBSCRIBE_URL%%", &url)
+            html.replace("{LINK}", &url)
         );
+        assert_eq!(parsed.body_html(0).unwrap().matches(&url).count(), 1);
     }
 }

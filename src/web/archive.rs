@@ -1,13 +1,13 @@
 //! Past issues on the web: `GET /archive` lists them, `GET /archive/{week}`
 //! shows one as readers got it (without anyone's unsubscribe link), and
-//! `GET /archive/feed.xml` is an Atom feed of them.
+//! `GET /archive/feed.xml` is an Atom feed of them. A cancelled issue is in
+//! none of them: most readers never got it.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use actix_web::{HttpResponse, web};
 
 use crate::db::issues;
-use crate::digest::render;
 use crate::digest::week::IssueWeek;
 use crate::web::AppState;
 use crate::web::pages::{self, ArchiveEntry, ArchivePage};
@@ -49,7 +49,7 @@ pub async fn issue(week: web::Path<String>, state: web::Data<AppState>) -> HttpR
                 "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'none'; \
                  frame-ancestors 'none'; base-uri 'none'",
             ))
-            .body(html.replace(render::UNSUBSCRIBE_URL, "/unsubscribe")),
+            .body(html.fill("/unsubscribe")),
         Ok(None) => no_such_issue(site),
         Err(e) => {
             tracing::error!(error = %e, "cannot read an archived issue");

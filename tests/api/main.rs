@@ -21,6 +21,7 @@ mod subscribers_csv;
 mod trust_http;
 mod trust_proxy;
 mod trust_signup;
+mod trust_links;
 mod unsubscribe;
 
 use helpers::{Backend, TestFn};
@@ -138,6 +139,10 @@ fn main() {
         trust_signup::a_non_ascii_local_part_is_called_unsupported,
         trust_signup::confirmation_emails_past_the_hourly_cap_are_refused_across_processes,
         trust_signup::reaching_the_confirmation_cap_is_logged_once_and_so_is_the_end_of_it,
+        trust_links::a_placeholder_in_an_article_never_receives_a_readers_link,
+        trust_links::an_issue_queued_before_the_upgrade_goes_out_with_the_link_in_its_footer_only,
+        trust_links::a_cancelled_issue_leaves_the_archive_and_its_feed,
+        trust_links::the_scheduler_the_cli_and_send_now_agree_on_the_week_in_the_schedules_zone,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {

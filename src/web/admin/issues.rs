@@ -16,7 +16,6 @@ use super::session::{self, Staff};
 use crate::db::issues::{self, Control, IssueProgress};
 use crate::db::{submissions, test_sends};
 use crate::digest::dispatch::{self, Dispatched};
-use crate::digest::render::UNSUBSCRIBE_URL;
 use crate::digest::week::IssueWeek;
 use crate::domain::{AddressPolicy, SubscriberEmail};
 
@@ -120,7 +119,7 @@ pub async fn this_week(session: Session, staff: web::ReqData<Staff>, state: web:
             subject: snapshot.map(|s| s.subject.clone()),
             articles,
             text: snapshot
-                .map(|s| s.text.replace(UNSUBSCRIBE_URL, "(the reader's own unsubscribe link)"))
+                .map(|s| s.text.fill("(the reader's own unsubscribe link)"))
                 .unwrap_or_default(),
             recipients: preview.recipients,
             test_key: new_key(),
@@ -142,7 +141,7 @@ pub async fn preview_html(state: web::Data<AdminState>) -> HttpResponse {
         }
     };
     let body = match preview.snapshot {
-        Some(snapshot) => snapshot.html.replace(UNSUBSCRIBE_URL, "#unsubscribe"),
+        Some(snapshot) => snapshot.html.fill("#unsubscribe"),
         None => "<!DOCTYPE html><p>No articles for this week's issue yet.</p>".into(),
     };
     HttpResponse::Ok()
@@ -308,7 +307,7 @@ pub async fn send_now(
         );
     };
     let now = Utc::now();
-    let week = IssueWeek::of(now);
+    let week = state.settings.schedule.issue_week(now);
     match submissions::first_use(&state.db, &format!("send:{key}"), "send now", now).await {
         Ok(true) => {}
         Ok(false) => {
