@@ -43,6 +43,8 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub session_key: SessionKey,
     pub session_idle_minutes: u32,
+    /// A staff session ends this many hours after its login, however busy.
+    pub session_max_hours: u32,
 }
 
 /// The staff session cookie's key as configured: at least 64 bytes, given
@@ -236,6 +238,8 @@ pub struct LimitSettings {
     pub signups_per_ip_per_minute: u32,
     pub admin_logins_per_ip_per_minute: u32,
     pub admin_logins_per_account_per_minute: u32,
+    /// Staff password checks (argon2, 19 MiB each) computing at once.
+    pub concurrent_password_checks: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -470,6 +474,12 @@ impl Settings {
         }
         if self.server.session_idle_minutes == 0 {
             return fail("server.session_idle_minutes", "must be at least 1");
+        }
+        if self.server.session_max_hours == 0 {
+            return fail("server.session_max_hours", "must be at least 1");
+        }
+        if !(1..=64).contains(&self.limits.concurrent_password_checks) {
+            return fail("limits.concurrent_password_checks", "must be between 1 and 64");
         }
         if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp.host.trim().is_empty() {
             return fail("mail.smtp.host", "must be set when mail.transport is \"smtp\"");

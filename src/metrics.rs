@@ -26,9 +26,51 @@ pub struct Metrics {
     unsubscribes: AtomicU64,
     /// (method, route pattern, status) → requests.
     http: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// Password checks of this application's staff logins.
+    password_checks: std::sync::Arc<PasswordCheckGauges>,
+}
+
+/// How many password checks (argon2, 19 MiB each) run at once, the most
+/// that ever did, and how many were refused because too many were running.
+#[derive(Default)]
+pub struct PasswordCheckGauges {
+    running: AtomicU64,
+    peak: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl PasswordCheckGauges {
+    /// A check starts computing; dropping the guard ends it.
+    pub fn start(&self) -> impl Drop + '_ {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        struct Running<'a>(&'a AtomicU64);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        Running(&self.running)
+    }
+
+    pub fn refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn peak(&self) -> u64 {
+        self.peak.load(Ordering::SeqCst)
+    }
 }
 
 impl Metrics {
+    /// Counters that show the staff logins' password checks too.
+    pub fn with_password_checks(password_checks: std::sync::Arc<PasswordCheckGauges>) -> Self {
+        Self {
+            password_checks,
+            ..Self::default()
+        }
+    }
+
     /// A signup form accepted (new, pending or already confirmed alike).
     pub fn signup(&self) {
         self.signups.fetch_add(1, Ordering::Relaxed);
@@ -86,6 +128,26 @@ impl Metrics {
                 );
             }
         }
+
+        let checks = &self.password_checks;
+        out.push_str("# HELP gazette_password_checks_running Staff password checks computing now.\n");
+        out.push_str("# TYPE gazette_password_checks_running gauge\n");
+        let _ = writeln!(
+            out,
+            "gazette_password_checks_running {}",
+            checks.running.load(Ordering::SeqCst)
+        );
+        out.push_str(
+            "# HELP gazette_password_checks_peak The most staff password checks that ever computed at once.\n",
+        );
+        out.push_str("# TYPE gazette_password_checks_peak gauge\n");
+        let _ = writeln!(out, "gazette_password_checks_peak {}", checks.peak());
+        counter(
+            &mut out,
+            "gazette_password_checks_refused_total",
+            "Staff logins answered 429 because too many password checks were running.",
+            checks.refused.load(Ordering::Relaxed),
+        );
 
         let (transactional, digest) = queue_depth(db).await?;
         out.push_str("# HELP gazette_queue_depth Messages waiting to be sent (queued or being sent), by kind.\n");

@@ -27,7 +27,7 @@ use crate::db::{ConnectError, Db};
 use crate::delivery::Worker;
 use crate::mail::{Composer, Mailer};
 use crate::schedule::Scheduler;
-pub use rate_limit::{AccountRateLimit, IpRateLimit};
+pub use rate_limit::IpRateLimit;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -174,6 +174,9 @@ impl Application {
     }
 }
 
+/// How long a login waits for a password check to start before its 429.
+const PASSWORD_CHECK_WAIT: Duration = Duration::from_secs(2);
+
 /// What the staff area needs, with its login limits' janitor running.
 async fn admin_state(
     settings: &Settings,
@@ -185,15 +188,18 @@ async fn admin_state(
     let dummy = crate::domain::StaffPassword::parse(&random).expect("72 characters make a password");
     let dummy_hash = crate::staff::hash_password(dummy).await.map_err(BuildError::Mail)?;
     let login_ip_limit = IpRateLimit::per_minute(settings.limits.admin_logins_per_ip_per_minute);
-    let login_account_limit = AccountRateLimit::per_minute(settings.limits.admin_logins_per_account_per_minute);
+    let login_throttle = admin::LoginThrottle::per_minute(settings.limits.admin_logins_per_account_per_minute);
     login_ip_limit.spawn_janitor();
-    login_account_limit.spawn_janitor();
+    login_throttle.spawn_janitor();
+    let password_checks =
+        crate::staff::PasswordChecks::new(settings.limits.concurrent_password_checks as usize, PASSWORD_CHECK_WAIT);
     Ok(web::Data::new(admin::AdminState {
         db: db.clone(),
         settings: Arc::new(settings.clone()),
         site: settings.mail.publication(),
         login_ip_limit,
-        login_account_limit,
+        login_throttle,
+        password_checks,
         dummy_hash,
         signup_policy,
         mail_wakeup,
@@ -207,7 +213,9 @@ fn serve(
     session_key: Vec<u8>,
 ) -> std::io::Result<actix_web::dev::Server> {
     let admin_settings = admin.settings.clone();
-    let metrics = web::Data::new(crate::metrics::Metrics::default());
+    let metrics = web::Data::new(crate::metrics::Metrics::with_password_checks(
+        admin.password_checks.gauges(),
+    ));
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(observe::count_requests))
@@ -223,7 +231,13 @@ fn serve(
                          frame-ancestors 'none'; base-uri 'none'",
                     )),
             )
-            .wrap(Logger::new("%a \"%r\" %s %b %Dms request_id=%{x-request-id}o").exclude("/health_check"))
+            // `%r` would log the query, and with it link tokens: the request
+            // line is written by `observe` with secret values left out.
+            .wrap(
+                Logger::new("%a \"%{request}xi\" %s %b %Dms request_id=%{x-request-id}o")
+                    .custom_request_replace("request", observe::loggable_request_line)
+                    .exclude("/health_check"),
+            )
             .app_data(state.clone())
             .app_data(metrics.clone())
             .route("/", web::get().to(subscriptions::signup_form))

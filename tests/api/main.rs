@@ -18,6 +18,8 @@ mod signup;
 mod smtp_faults;
 mod smtp_server;
 mod subscribers_csv;
+mod trust_login;
+mod trust_secrets;
 mod unsubscribe;
 
 use helpers::{Backend, TestFn};
@@ -125,6 +127,14 @@ fn main() {
         ops::json_logs_carry_the_request_id,
         ops::serve_logs_the_next_dispatch_and_stops_on_sigterm,
         hostile::hostile_input_on_every_public_route_gets_no_5xx_and_no_unescaped_echo,
+        trust_login::wrong_passwords_from_one_client_never_keep_the_owner_out_on_another,
+        trust_login::every_spelling_of_the_address_counts_against_one_account,
+        trust_login::a_login_flood_never_runs_more_password_checks_at_once_than_the_cap,
+        trust_login::logout_ends_the_session_on_the_server_so_a_copied_cookie_stops_working,
+        trust_login::a_password_change_ends_copied_sessions_and_every_session_ends_after_its_lifetime,
+        trust_secrets::access_logs_show_confirm_and_unsubscribe_links_without_their_tokens,
+        trust_secrets::both_exports_guard_formulas_and_import_again_creating_nothing,
+        trust_secrets::an_erased_reader_loses_their_unsubscribe_link_and_leaves_every_export,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
@@ -179,6 +189,10 @@ fn main() {
     trials.push(libtest_mimic::Trial::test(
         "smtp_faults::the_sink_takes_auth_login_after_starttls",
         smtp_faults::the_sink_takes_auth_login_after_starttls,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "trust_secrets::database_passwords_never_reach_the_terminal_or_the_logs",
+        trust_secrets::database_passwords_never_reach_the_terminal_or_the_logs,
     ));
     libtest_mimic::run(&args, trials).exit();
 }
