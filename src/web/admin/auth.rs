@@ -66,11 +66,12 @@ pub async fn login(
     };
     let raw_email = fields.get("email").trim();
     let email = SubscriberEmail::parse(raw_email).ok();
-    // Text that is no address names no account; it is limited as typed.
+    // Text that is no address names no account; it is limited as typed,
+    // cut to an address's length so the limits' memory stays small.
     let account = email
         .as_ref()
         .map(staff_db::account_key)
-        .unwrap_or_else(|| raw_email.to_lowercase());
+        .unwrap_or_else(|| raw_email.chars().take(254).collect::<String>().to_lowercase());
     if let Err(wait) = state.login_throttle.check(&account, client) {
         return too_many(site, wait);
     }

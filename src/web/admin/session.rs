@@ -1,5 +1,6 @@
-//! Staff sessions: the signed and encrypted cookie, the guard in front of
-//! every admin route, idle expiry, CSRF tokens, and login rate limits.
+//! Staff sessions: a row per session on the server (`staff_sessions`), the
+//! signed and encrypted cookie that names it, the guard in front of every
+//! admin route, idle and absolute expiry, and CSRF tokens.
 
 use std::path::{Path, PathBuf};
 
