@@ -230,4 +230,19 @@ pub async fn a_password_change_ends_copied_sessions_and_every_session_ends_after
         (303, "/admin/login"),
         "a session past its lifetime has ended"
     );
+
+    // `gazette staff passwd` (this function) ends every session.
+    let mut again = StaffClient::new(&app);
+    assert_eq!(again.log_in(STAFF_EMAIL, new).await.status(), 303);
+    assert_eq!(again.get("/admin").await.status(), 200);
+    let hash = gazette::staff::hash_password(gazette::domain::StaffPassword::parse(STAFF_PASSWORD).unwrap())
+        .await
+        .unwrap();
+    let email = gazette::domain::SubscriberEmail::parse(STAFF_EMAIL).unwrap();
+    assert!(
+        gazette::db::staff::set_password(&app.db, &email, &hash, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
+    assert_eq!(location(&again.get("/admin").await), "/admin/login");
 }
