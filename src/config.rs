@@ -73,6 +73,8 @@ pub struct ServerSettings {
     pub trusted_proxies: crate::web::TrustedProxies,
     /// A request body must arrive within this many seconds of its headers.
     pub body_timeout_seconds: u64,
+    /// A staff session ends this many hours after its login, however busy.
+    pub session_max_hours: u32,
 }
 
 /// The staff session cookie's key as configured: at least 64 bytes, given
@@ -281,6 +283,8 @@ pub struct LimitSettings {
     /// Confirmation emails queued per rolling hour, all processes
     /// together; 0 = no cap.
     pub confirmations_per_hour: u32,
+    /// Staff password checks (argon2, 19 MiB each) computing at once.
+    pub concurrent_password_checks: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -522,6 +526,12 @@ impl Settings {
         }
         if !(1..=3600).contains(&self.server.body_timeout_seconds) {
             return fail("server.body_timeout_seconds", "must be between 1 and 3600");
+        }
+        if self.server.session_max_hours == 0 {
+            return fail("server.session_max_hours", "must be at least 1");
+        }
+        if !(1..=64).contains(&self.limits.concurrent_password_checks) {
+            return fail("limits.concurrent_password_checks", "must be between 1 and 64");
         }
         if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp.host.trim().is_empty() {
             return fail("mail.smtp.host", "must be set when mail.transport is \"smtp\"");

@@ -29,6 +29,40 @@ pub struct Metrics {
     /// (method, route pattern, status) → requests.
     http: Mutex<BTreeMap<(String, String, u16), u64>>,
     gauges: GaugeCache,
+    /// Password checks of this application's staff logins.
+    password_checks: std::sync::Arc<PasswordCheckGauges>,
+}
+
+/// How many password checks (argon2, 19 MiB each) run at once, the most
+/// that ever did, and how many were refused because too many were running.
+#[derive(Default)]
+pub struct PasswordCheckGauges {
+    running: AtomicU64,
+    peak: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl PasswordCheckGauges {
+    /// A check starts computing; dropping the guard ends it.
+    pub fn start(&self) -> impl Drop + '_ {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        struct Running<'a>(&'a AtomicU64);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        Running(&self.running)
+    }
+
+    pub fn refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn peak(&self) -> u64 {
+        self.peak.load(Ordering::SeqCst)
+    }
 }
 
 impl Metrics {
@@ -38,6 +72,11 @@ impl Metrics {
             gauges: GaugeCache::new(max_age),
             ..Self::default()
         }
+    }
+
+    /// Where the staff logins' password checks report, for `/metrics`.
+    pub fn password_checks(&self) -> std::sync::Arc<PasswordCheckGauges> {
+        self.password_checks.clone()
     }
 
     /// A signup form accepted (new, pending or already confirmed alike).
@@ -110,6 +149,26 @@ impl Metrics {
                 );
             }
         }
+
+        let checks = &self.password_checks;
+        out.push_str("# HELP gazette_password_checks_running Staff password checks computing now.\n");
+        out.push_str("# TYPE gazette_password_checks_running gauge\n");
+        let _ = writeln!(
+            out,
+            "gazette_password_checks_running {}",
+            checks.running.load(Ordering::SeqCst)
+        );
+        out.push_str(
+            "# HELP gazette_password_checks_peak The most staff password checks that ever computed at once.\n",
+        );
+        out.push_str("# TYPE gazette_password_checks_peak gauge\n");
+        let _ = writeln!(out, "gazette_password_checks_peak {}", checks.peak());
+        counter(
+            &mut out,
+            "gazette_password_checks_refused_total",
+            "Staff logins answered 429 because too many password checks were running.",
+            checks.refused.load(Ordering::Relaxed),
+        );
 
         let gauges = self.gauges.current(Instant::now(), || Gauges::read(db)).await?;
         let (transactional, digest) = (gauges.transactional, gauges.digest);

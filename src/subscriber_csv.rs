@@ -107,9 +107,9 @@ impl<R: Read> CsvRows<R> {
 
     fn parse(&self, line: u64, columns: Columns) -> Result<CsvReader, RejectedRow> {
         let reject = |reason: String| RejectedRow { line, reason };
-        let raw_email = self.field(columns.email).map_err(reject)?;
+        let raw_email = from_spreadsheet(self.field(columns.email).map_err(reject)?);
         let raw_name = match columns.name {
-            Some(index) => self.field(index).map_err(reject)?,
+            Some(index) => from_spreadsheet(self.field(index).map_err(reject)?),
             None => "",
         };
         match (
@@ -401,6 +401,7 @@ pub const EXPORT_HEADER: [&str; 7] = [
 
 /// One subscriber as a row under [`EXPORT_HEADER`] (times in RFC 3339, UTC,
 /// empty when unset): the CLI's export and the staff area's download.
+/// Every cell goes through [`for_spreadsheet`].
 pub fn export_record(s: &ExportedSubscriber) -> [String; 7] {
     let time = |t: Option<DateTime<Utc>>| {
         t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
@@ -415,6 +416,38 @@ pub fn export_record(s: &ExportedSubscriber) -> [String; 7] {
         time(s.confirmed_at),
         time(s.unsubscribed_at),
     ]
+    .map(|cell| for_spreadsheet(&cell))
+}
+
+/// Characters a spreadsheet reads as the start of a formula.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Whether the export guards `cell`: it starts like a formula once any
+/// leading `'` are set aside. Counting the quotes that are already there
+/// makes the guard undoable exactly: `'=x` (a name that really starts with
+/// a quote) becomes `''=x`, and [`from_spreadsheet`] gives `'=x` back.
+fn needs_guard(cell: &str) -> bool {
+    cell.trim_start_matches('\'').starts_with(FORMULA_STARTS)
+}
+
+/// An exported cell: one that starts like a formula gets a leading `'`, so
+/// a spreadsheet shows it as text instead of running it (an export is
+/// usually opened in one, and names and addresses come from outside).
+pub fn for_spreadsheet(cell: &str) -> String {
+    if needs_guard(cell) {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    }
+}
+
+/// An imported cell with the `'` that [`for_spreadsheet`] added taken off
+/// again, and only that one: an export imports as the same readers.
+pub fn from_spreadsheet(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if needs_guard(cell) => rest,
+        _ => cell,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -495,6 +528,24 @@ mod tests {
         assert_eq!(found[0].0, 1);
         assert!(found[0].1.contains("not UTF-8"), "{found:?}");
         assert_eq!(found[1], (2, "bob@example.com".to_owned()));
+    }
+
+    #[test]
+    fn the_formula_guard_is_undone_exactly_on_import() {
+        for (value, exported) in [
+            ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("+1", "'+1"),
+            ("-x@example.org", "'-x@example.org"),
+            ("'=x", "''=x"),
+            ("'quoted", "'quoted"),
+            ("Ada", "Ada"),
+            ("", ""),
+        ] {
+            assert_eq!(for_spreadsheet(value), exported, "{value:?}");
+            assert_eq!(from_spreadsheet(exported), value, "{exported:?}");
+        }
+        assert_eq!(from_spreadsheet("'o'brien@example.ie"), "'o'brien@example.ie");
     }
 
     #[test]

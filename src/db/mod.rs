@@ -89,14 +89,18 @@ macro_rules! requeue_expired_sql {
 }
 pub(crate) use requeue_expired_sql;
 
+/// Why the database could not be opened. The messages never hold the
+/// URL's secrets: the URL is shown redacted and the driver's own text is
+/// scrubbed of them (see [`redact`] and [`scrub`]), because these errors
+/// are printed and logged.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error("database.url `{url}` is not usable: {source}")]
-    BadUrl { url: String, source: sqlx::Error },
+    #[error("database.url `{url}` is not usable: {reason}")]
+    BadUrl { url: String, reason: String },
     #[error("cannot create the directory for the SQLite database {path}: {source}")]
     CreateDir { path: String, source: std::io::Error },
-    #[error("cannot open the database at {url}: {source}")]
-    Open { url: String, source: sqlx::Error },
+    #[error("cannot open the database at {url}: {reason}")]
+    Open { url: String, reason: String },
     #[error("cannot apply migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -106,13 +110,13 @@ impl Db {
     /// directory) are created when missing.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, ConnectError> {
         let url = settings.url.as_str();
-        let bad_url = |source| ConnectError::BadUrl {
-            url: url.to_owned(),
-            source,
-        };
-        let open = |source| ConnectError::Open {
+        let bad_url = |source: sqlx::Error| ConnectError::BadUrl {
             url: redact(url),
-            source,
+            reason: scrub(&source.to_string(), url),
+        };
+        let open = |source: sqlx::Error| ConnectError::Open {
+            url: redact(url),
+            reason: scrub(&source.to_string(), url),
         };
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
@@ -182,18 +186,86 @@ impl Db {
     }
 }
 
-/// The URL with any password replaced, for log lines and errors.
+/// Query parameters of a database URL that hold secrets (`password`,
+/// `sslpassword`, …).
+fn is_secret_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.contains("password") || name == "pass" || name == "pwd"
+}
+
+/// The URL with its secrets replaced by `***`, for log lines, errors and
+/// `gazette config check`: the password in the userinfo
+/// (`postgres://user:***@host/db`) and in query parameters
+/// (`?password=***`).
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
+            let userinfo = &base[scheme_end + 3..at];
             match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
+                Some((user, _)) => format!("{}{user}:***{}", &base[..scheme_end + 3], &base[at..]),
+                None => base.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if is_secret_parameter(name) => format!("{name}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
     }
+    out
+}
+
+/// The secrets `url` holds, as written and percent-decoded.
+fn secrets(url: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    if let (Some(scheme_end), Some(at)) = (base.find("://"), base.rfind('@'))
+        && at > scheme_end
+        && let Some((_, password)) = base[scheme_end + 3..at].split_once(':')
+    {
+        found.push(password.to_owned());
+    }
+    for pair in query.split('&') {
+        if let Some((name, value)) = pair.split_once('=')
+            && is_secret_parameter(name)
+        {
+            found.push(value.to_owned());
+        }
+    }
+    let decoded: Vec<String> = found
+        .iter()
+        .filter_map(|s| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+        })
+        .collect();
+    found.extend(decoded);
+    found.retain(|s| !s.is_empty());
+    // Longest first, so a secret that contains another goes whole.
+    found.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    found
+}
+
+/// `text` (a driver's error message) with every secret of `url` replaced
+/// by `***`: drivers may quote the URL or a parameter back.
+pub fn scrub(text: &str, url: &str) -> String {
+    let mut text = text.to_owned();
+    for secret in secrets(url) {
+        text = text.replace(&secret, "***");
+    }
+    text
 }
 
 #[cfg(test)]
@@ -205,5 +277,25 @@ mod tests {
         assert_eq!(redact("postgres://u:secret@db/x"), "postgres://u:***@db/x");
         assert_eq!(redact("postgres://u@db/x"), "postgres://u@db/x");
         assert_eq!(redact("sqlite://data/gazette.db"), "sqlite://data/gazette.db");
+        assert_eq!(
+            redact("postgres://u@db/x?sslmode=require&password=s3cret&PASSWORD=x"),
+            "postgres://u@db/x?sslmode=require&password=***&PASSWORD=***"
+        );
+        assert_eq!(
+            redact("postgres://u:p@ss@db/x?application_name=a@b"),
+            "postgres://u:***@db/x?application_name=a@b"
+        );
+    }
+
+    #[test]
+    fn scrub_removes_each_secret_of_the_url_from_a_message() {
+        let url = "postgres://u:p%40ss@db/x?password=two%20words";
+        let message = "bad: postgres://u:p%40ss@db/x (p@ss, two words, two%20words)";
+        let scrubbed = super::scrub(message, url);
+        assert!(!scrubbed.contains("p@ss") && !scrubbed.contains("p%40ss"), "{scrubbed}");
+        assert!(
+            !scrubbed.contains("two words") && !scrubbed.contains("two%20words"),
+            "{scrubbed}"
+        );
     }
 }

@@ -151,9 +151,14 @@ pub async fn unsubscribe(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<bool, 
     Ok(changed == 1)
 }
 
-/// Erases a reader's personal data (GDPR art. 17): the address, name, IP
-/// and the mail queued for them go; the row stays, anonymous and
-/// unsubscribed, so counts and past issues' delivery figures still add up.
+/// Erases a reader's personal data (GDPR art. 17): the address, name, IP,
+/// the unsubscribe link's secret and the mail queued for them go; the row
+/// stays, anonymous and unsubscribed, so counts and past issues' delivery
+/// figures still add up. No export lists it again.
+///
+/// The secret becomes empty rather than NULL (PostgreSQL's column is NOT
+/// NULL): no link matches it, and a digest for the row could not be
+/// composed (`UnsubscribeToken::from_parts` wants 16 bytes).
 pub async fn erase(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
     let placeholder = format!("erased-{}", id.simple());
     with_pool!(db, pool => {
@@ -161,12 +166,14 @@ pub async fn erase(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::
         let erased = sqlx::query(
             "UPDATE subscribers
              SET email = $2, email_key = $2, name = '', signup_ip = NULL, signup_source = 'erased',
-                 status = 'unsubscribed', unsubscribed_at = COALESCE(unsubscribed_at, $3), erased_at = $3
+                 status = 'unsubscribed', unsubscribed_at = COALESCE(unsubscribed_at, $3), erased_at = $3,
+                 unsubscribe_secret = $4
              WHERE id = $1 AND erased_at IS NULL",
         )
         .bind(id)
         .bind(&placeholder)
         .bind(now)
+        .bind(Vec::<u8>::new())
         .execute(&mut *tx)
         .await?
         .rows_affected();

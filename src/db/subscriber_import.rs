@@ -321,15 +321,16 @@ pub struct ExportedSubscriber {
 }
 
 /// Every subscriber (or those with `status`), in address order, streamed
-/// from the database rather than collected.
+/// from the database rather than collected. Erased readers are left out:
+/// nothing of them is left to export.
 pub fn export(db: &Db, status: Option<SubscriberStatus>) -> BoxStream<'_, Result<ExportedSubscriber, sqlx::Error>> {
     const ALL: &str = concat!(
         "SELECT email, name, status, signup_source, created_at, confirmed_at, unsubscribed_at FROM subscribers",
-        " ORDER BY email_key"
+        " WHERE erased_at IS NULL ORDER BY email_key"
     );
     const WITH_STATUS: &str = concat!(
         "SELECT email, name, status, signup_source, created_at, confirmed_at, unsubscribed_at FROM subscribers",
-        " WHERE status = $1 ORDER BY email_key"
+        " WHERE status = $1 AND erased_at IS NULL ORDER BY email_key"
     );
     match (db, status) {
         (Db::Sqlite(pool), None) => sqlx::query_as(ALL).fetch(pool),

@@ -32,7 +32,7 @@ use crate::delivery::Worker;
 use crate::mail::{Composer, Mailer};
 use crate::schedule::Scheduler;
 pub use client_addr::{ClientAddr, TrustedProxies};
-pub use rate_limit::{AccountRateLimit, IpRateLimit};
+pub use rate_limit::IpRateLimit;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -116,7 +116,7 @@ impl Application {
                 confirmations_per_hour: settings.limits.confirmations_per_hour,
             };
             signup_limit.spawn_janitor();
-            let admin = admin_state(&settings, &db, signup_policy, mail_wakeup.clone()).await?;
+            let admin = admin_state(&settings, &db, signup_policy, mail_wakeup.clone(), metrics.password_checks()).await?;
             let session_key = admin::session_key(&settings)?;
             let state = web::Data::new(AppState {
                 db: db.clone(),
@@ -217,26 +217,36 @@ impl Application {
     }
 }
 
+/// How long a login waits for a password check to start before its 429.
+const PASSWORD_CHECK_WAIT: Duration = Duration::from_secs(2);
+
 /// What the staff area needs, with its login limits' janitor running.
 async fn admin_state(
     settings: &Settings,
     db: &Db,
     signup_policy: SignupPolicy,
     mail_wakeup: Arc<Notify>,
+    password_check_gauges: Arc<crate::metrics::PasswordCheckGauges>,
 ) -> Result<web::Data<admin::AdminState>, BuildError> {
     let random = uuid::Uuid::new_v4().to_string() + &uuid::Uuid::new_v4().to_string();
     let dummy = crate::domain::StaffPassword::parse(&random).expect("72 characters make a password");
     let dummy_hash = crate::staff::hash_password(dummy).await.map_err(BuildError::Mail)?;
     let login_ip_limit = IpRateLimit::per_minute(settings.limits.admin_logins_per_ip_per_minute);
-    let login_account_limit = AccountRateLimit::per_minute(settings.limits.admin_logins_per_account_per_minute);
+    let login_throttle = admin::LoginThrottle::per_minute(settings.limits.admin_logins_per_account_per_minute);
     login_ip_limit.spawn_janitor();
-    login_account_limit.spawn_janitor();
+    login_throttle.spawn_janitor();
+    let password_checks = crate::staff::PasswordChecks::new(
+        settings.limits.concurrent_password_checks as usize,
+        PASSWORD_CHECK_WAIT,
+        password_check_gauges,
+    );
     Ok(web::Data::new(admin::AdminState {
         db: db.clone(),
         settings: Arc::new(settings.clone()),
         site: settings.mail.publication(),
         login_ip_limit,
-        login_account_limit,
+        login_throttle,
+        password_checks,
         dummy_hash,
         signup_policy,
         mail_wakeup,
@@ -332,9 +342,12 @@ fn serve(
                          frame-ancestors 'none'; base-uri 'none'",
                     )),
             )
+            // `%r` would log the query, and with it link tokens: the request
+            // line is written by `observe` with secret values left out.
             .wrap(
-                Logger::new("%{client}xi \"%r\" %s %b %Dms request_id=%{x-request-id}o")
+                Logger::new("%{client}xi \"%{request}xi\" %s %b %Dms request_id=%{x-request-id}o")
                     .custom_request_replace("client", logged_client)
+                    .custom_request_replace("request", observe::loggable_request_line)
                     .exclude("/health_check"),
             )
             .app_data(state.clone())

@@ -41,6 +41,42 @@ pub async fn request_id(
     Ok(response)
 }
 
+/// Query parameters whose values are secrets (link tokens, CSRF tokens,
+/// passwords): never written to a log.
+const SECRET_PARAMETERS: &[&str] = &["token", "csrf", "password", "secret", "key", "code", "signature"];
+
+/// The request line as the access log shows it: `GET /path?query HTTP/1.1`
+/// with the value of every secret query parameter replaced by `***`.
+pub fn loggable_request_line(req: &ServiceRequest) -> String {
+    let uri = req.uri();
+    let target = match uri.query() {
+        Some(query) => format!("{}?{}", uri.path(), redact_query(query)),
+        None => uri.path().to_owned(),
+    };
+    format!("{} {target} {:?}", req.method(), req.version())
+}
+
+/// `a=1&token=abc` → `a=1&token=***`, whatever the parameter's case or
+/// percent-encoding; the rest is kept as it came.
+fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decoded: String = url::form_urlencoded::parse(name.as_bytes())
+                .map(|(k, _)| k.into_owned())
+                .collect();
+            let decoded = decoded.to_ascii_lowercase();
+            if !value.is_empty() && SECRET_PARAMETERS.iter().any(|secret| decoded.contains(secret)) {
+                format!("{name}=***")
+            } else {
+                pair.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// Counts each answered request by its route pattern (known after routing),
 /// so `/archive/2026-W48` and `/archive/2026-W47` are one series.
 pub async fn count_requests(
@@ -79,7 +115,20 @@ pub fn count(req: &HttpRequest, event: impl FnOnce(&Metrics)) {
 
 #[cfg(test)]
 mod tests {
-    use super::sane_request_id;
+    use super::{redact_query, sane_request_id};
+
+    #[test]
+    fn secret_query_values_never_reach_the_access_log() {
+        assert_eq!(redact_query("token=abc123"), "token=***");
+        assert_eq!(redact_query("page=2&q=x&TOKEN=abc"), "page=2&q=x&TOKEN=***");
+        assert_eq!(redact_query("%74oken=abc&csrf=1"), "%74oken=***&csrf=***");
+        assert_eq!(
+            redact_query("unsubscribe_token=a&password=b"),
+            "unsubscribe_token=***&password=***"
+        );
+        assert_eq!(redact_query("token"), "token", "nothing to hide");
+        assert_eq!(redact_query("q=tokens&status=confirmed"), "q=tokens&status=confirmed");
+    }
 
     #[test]
     fn only_short_plain_request_ids_are_kept() {

@@ -22,6 +22,8 @@ mod trust_http;
 mod trust_proxy;
 mod trust_signup;
 mod trust_links;
+mod trust_login;
+mod trust_secrets;
 mod unsubscribe;
 
 use helpers::{Backend, TestFn};
@@ -143,6 +145,14 @@ fn main() {
         trust_links::an_issue_queued_before_the_upgrade_goes_out_with_the_link_in_its_footer_only,
         trust_links::a_cancelled_issue_leaves_the_archive_and_its_feed,
         trust_links::the_scheduler_the_cli_and_send_now_agree_on_the_week_in_the_schedules_zone,
+        trust_login::wrong_passwords_from_one_client_never_keep_the_owner_out_on_another,
+        trust_login::every_spelling_of_the_address_counts_against_one_account,
+        trust_login::a_login_flood_never_runs_more_password_checks_at_once_than_the_cap,
+        trust_login::logout_ends_the_session_on_the_server_so_a_copied_cookie_stops_working,
+        trust_login::a_password_change_ends_copied_sessions_and_every_session_ends_after_its_lifetime,
+        trust_secrets::access_logs_show_confirm_and_unsubscribe_links_without_their_tokens,
+        trust_secrets::both_exports_guard_formulas_and_import_again_creating_nothing,
+        trust_secrets::an_erased_reader_loses_their_unsubscribe_link_and_leaves_every_export,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
@@ -220,6 +230,10 @@ fn main() {
     trials.push(libtest_mimic::Trial::test(
         "smtp_faults::the_sink_takes_auth_login_after_starttls",
         smtp_faults::the_sink_takes_auth_login_after_starttls,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "trust_secrets::database_passwords_never_reach_the_terminal_or_the_logs",
+        trust_secrets::database_passwords_never_reach_the_terminal_or_the_logs,
     ));
     libtest_mimic::run(&args, trials).exit();
 }

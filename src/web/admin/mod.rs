@@ -13,6 +13,7 @@ mod issues;
 mod pages;
 pub mod session;
 mod subscribers;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -23,7 +24,9 @@ use tokio::sync::Notify;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::db::subscribers::SignupPolicy;
-use crate::web::{AccountRateLimit, IpRateLimit};
+use crate::web::IpRateLimit;
+
+pub use throttle::LoginThrottle;
 
 pub use session::{SessionKeyError, session_key};
 
@@ -33,7 +36,11 @@ pub struct AdminState {
     pub settings: Arc<Settings>,
     pub site: String,
     pub login_ip_limit: IpRateLimit,
-    pub login_account_limit: AccountRateLimit,
+    /// Failed logins per (account, client), and per account for clients
+    /// that failed: see [`throttle`].
+    pub login_throttle: LoginThrottle,
+    /// Password hashing and checking, a few at a time.
+    pub password_checks: crate::staff::PasswordChecks,
     /// A hash of a random password: unknown addresses are checked against
     /// it, so they take as long as a wrong password.
     pub dummy_hash: String,

@@ -1,5 +1,6 @@
-//! Staff sessions: the signed and encrypted cookie, the guard in front of
-//! every admin route, idle expiry, CSRF tokens, and login rate limits.
+//! Staff sessions: a row per session on the server (`staff_sessions`), the
+//! signed and encrypted cookie that names it, the guard in front of every
+//! admin route, idle and absolute expiry, and CSRF tokens.
 
 use std::path::{Path, PathBuf};
 
@@ -20,11 +21,12 @@ use uuid::Uuid;
 use super::AdminState;
 use super::pages;
 use crate::config::{MIN_SESSION_KEY_BYTES, Settings};
+use crate::db::staff as staff_db;
 use crate::web::form::{self, Fields};
 
 pub const COOKIE_NAME: &str = "gazette_admin";
-const STAFF_ID: &str = "staff_id";
-const PASSWORD_STAMP: &str = "password_at";
+/// The secret naming this session's row in `staff_sessions`.
+const SESSION_SECRET: &str = "sid";
 const LAST_SEEN: &str = "seen";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
@@ -220,38 +222,45 @@ pub fn see_other(location: &str) -> HttpResponse {
 }
 
 /// The staff member of a live session, after touching its idle clock;
-/// `None` (and the session cleared) when there is none, it sat idle too
-/// long, the account is gone, or its password changed since the login.
+/// `None` (and the cookie cleared) when there is none, it sat idle too
+/// long, or its row is gone: logged out, ended by a password change, past
+/// its absolute lifetime, or the account deleted.
 async fn current_staff(session: &Session, state: &AdminState) -> Result<Option<Staff>, sqlx::Error> {
-    let id = session.get::<String>(STAFF_ID).ok().flatten();
-    let stamp = session.get::<i64>(PASSWORD_STAMP).ok().flatten();
+    let secret = session.get::<String>(SESSION_SECRET).ok().flatten();
     let seen = session.get::<i64>(LAST_SEEN).ok().flatten();
-    let (Some(id), Some(stamp), Some(seen)) = (id, stamp, seen) else {
+    let (Some(secret), Some(seen)) = (secret, seen) else {
         return Ok(None);
     };
-    let now = Utc::now().timestamp();
+    let now = Utc::now();
     let idle_limit = i64::from(state.settings.server.session_idle_minutes) * 60;
-    let Ok(id) = Uuid::parse_str(&id) else {
-        session.purge();
-        return Ok(None);
-    };
-    if sat_idle_too_long(seen, now, idle_limit) {
+    if sat_idle_too_long(seen, now.timestamp(), idle_limit) {
         session.purge();
         return Ok(None);
     }
-    let Some(user) = crate::db::staff::find_by_id(&state.db, id).await? else {
+    let Some(user) = staff_db::session_user(&state.db, &row_key(&secret), now).await? else {
         session.purge();
         return Ok(None);
     };
-    if user.password_changed_at.timestamp_micros() != stamp {
-        session.purge();
-        return Ok(None);
-    }
-    let _ = session.insert(LAST_SEEN, now);
+    let _ = session.insert(LAST_SEEN, now.timestamp());
     Ok(Some(Staff {
         id: user.id,
         email: user.email,
     }))
+}
+
+/// The database's key for a session secret: its SHA-256.
+fn row_key(secret: &str) -> staff_db::SessionKey {
+    use sha2::Digest;
+    staff_db::SessionKey(sha2::Sha256::digest(secret.as_bytes()).into())
+}
+
+/// This cookie's session row, if it names one.
+pub fn current_key(session: &Session) -> Option<staff_db::SessionKey> {
+    session
+        .get::<String>(SESSION_SECRET)
+        .ok()
+        .flatten()
+        .map(|secret| row_key(&secret))
 }
 
 /// Whether a session last seen at `seen` has ended by `now` (seconds).
@@ -259,22 +268,36 @@ fn sat_idle_too_long(seen: i64, now: i64, idle_limit: i64) -> bool {
     now.saturating_sub(seen) > idle_limit
 }
 
-/// Starts a fresh session for a staff member who just logged in: a new
-/// cookie (renewed, so nothing from before the login carries over) and a
-/// new CSRF token.
-pub fn log_in(session: &Session, user: &crate::db::staff::StaffUser) {
+/// Starts a fresh session for a staff member who just logged in: a row
+/// on the server that ends after `server.session_max_hours`, a new cookie
+/// naming it (renewed, so nothing from before the login carries over) and
+/// a new CSRF token.
+pub async fn log_in(session: &Session, user: &staff_db::StaffUser, state: &AdminState) -> Result<(), sqlx::Error> {
+    let secret = new_token();
+    let now = Utc::now();
+    let lifetime = chrono::Duration::hours(i64::from(state.settings.server.session_max_hours));
+    staff_db::start_session(&state.db, &row_key(&secret), user.id, now, now + lifetime).await?;
     session.renew();
     session.clear();
-    let _ = session.insert(STAFF_ID, user.id.to_string());
-    let _ = session.insert(PASSWORD_STAMP, user.password_changed_at.timestamp_micros());
-    let _ = session.insert(LAST_SEEN, Utc::now().timestamp());
+    let _ = session.insert(SESSION_SECRET, secret);
+    let _ = session.insert(LAST_SEEN, now.timestamp());
     let _ = session.insert(CSRF, new_token());
+    Ok(())
 }
 
-/// Keeps this session alive after its own password change (which ends
-/// every other session of the account).
-pub fn password_changed(session: &Session, changed_at: chrono::DateTime<Utc>) {
-    let _ = session.insert(PASSWORD_STAMP, changed_at.timestamp_micros());
+/// Ends this session on the server and clears its cookie, so a copy of the
+/// cookie made before opens nothing.
+pub async fn log_out(session: &Session, state: &AdminState) -> Result<(), sqlx::Error> {
+    if let Some(key) = current_key(session) {
+        staff_db::end_session(&state.db, &key).await?;
+    }
+    session.purge();
+    Ok(())
+}
+
+/// Whether the cookie claims a login (the guard checks it on the server).
+pub fn claims_login(session: &Session) -> bool {
+    session.get::<String>(SESSION_SECRET).ok().flatten().is_some()
 }
 
 fn new_token() -> String {

@@ -191,25 +191,15 @@ fn export_header() -> Vec<u8> {
     writer.into_inner().unwrap_or_default()
 }
 
-/// Export rows as CSV. A cell that starts like a formula gets a leading
-/// `'`, so a spreadsheet shows it as text instead of running it: a
-/// download from the staff area is usually opened in one.
+/// Export rows as CSV, cells guarded against spreadsheet formulas by
+/// [`subscriber_csv::export_record`], as in `gazette subscribers export`.
 fn export_rows(rows: &[ExportRow]) -> Vec<u8> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in rows {
-        // Writing to a Vec cannot fail. Statuses and times never start like
-        // a formula, so every cell goes through the same check.
-        let _ = writer.write_record(subscriber_csv::export_record(&row.subscriber).iter().map(|v| cell(v)));
+        // Writing to a Vec cannot fail.
+        let _ = writer.write_record(subscriber_csv::export_record(&row.subscriber));
     }
     writer.into_inner().unwrap_or_default()
-}
-
-fn cell(value: &str) -> String {
-    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    }
 }
 
 #[derive(Template)]
@@ -443,8 +433,21 @@ mod tests {
 
     #[test]
     fn formula_cells_are_defused_in_the_export() {
-        assert_eq!(cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(cell("Ada"), "Ada");
+        let row = |name: &str| ExportRow {
+            id: Uuid::nil(),
+            subscriber: crate::db::subscriber_import::ExportedSubscriber {
+                email: "ada@example.org".into(),
+                name: name.into(),
+                status: "confirmed".into(),
+                signup_source: "form".into(),
+                created_at: Utc::now(),
+                confirmed_at: None,
+                unsubscribed_at: None,
+            },
+        };
+        let csv = String::from_utf8(export_rows(&[row("=HYPERLINK(\"x\")"), row("@SUM(A1)"), row("Ada")])).unwrap();
+        assert!(csv.contains(",\"'=HYPERLINK(\"\"x\"\")\","), "{csv}");
+        assert!(csv.contains(",'@SUM(A1),"), "{csv}");
+        assert!(csv.contains(",Ada,"), "{csv}");
     }
 }
