@@ -268,7 +268,7 @@ fn header_fields(headers: &[u8]) -> Vec<&[u8]> {
     let mut fields: Vec<&[u8]> = Vec::new();
     let mut start = 0;
     let mut at = 0;
-    while let Some(offset) = headers[at..].windows(2).position(|w| w == b"\r\n") {
+    while let Some(offset) = crlf(&headers[at..]) {
         let end = at + offset;
         let next = end + 2;
         let continues = matches!(headers.get(next), Some(b' ' | b'\t'));
@@ -325,7 +325,7 @@ fn relaxed_body(body: &[u8], hash: &mut Context) {
     let mut scratch = Vec::new();
     let mut rest = body;
     while !rest.is_empty() {
-        let (line, next) = match rest.windows(2).position(|w| w == b"\r\n") {
+        let (line, next) = match crlf(rest) {
             Some(at) => (&rest[..at], &rest[at + 2..]),
             None => (rest, &rest[rest.len()..]),
         };
@@ -341,7 +341,11 @@ fn relaxed_body(body: &[u8], hash: &mut Context) {
             hash.update(b"\r\n");
         }
         empty_lines = 0;
-        let needs_change = line.contains(&b'\t') || line.windows(2).any(|w| w == b"  ");
+        let needs_change = line
+            .iter()
+            .zip(&line[1..])
+            .any(|(&a, &b)| b == b'\t' || (a == b' ' && b == b' '))
+            || line[0] == b'\t';
         if needs_change {
             scratch.clear();
             let mut space = false;
@@ -362,6 +366,19 @@ fn relaxed_body(body: &[u8], hash: &mut Context) {
         }
         hash.update(b"\r\n");
     }
+}
+
+/// Where the first CRLF starts.
+fn crlf(bytes: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(lf) = bytes[from..].iter().position(|&b| b == b'\n') {
+        let at = from + lf;
+        if at > 0 && bytes[at - 1] == b'\r' {
+            return Some(at - 1);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -386,6 +403,8 @@ mod tests {
         assert_eq!(canonical_body(b"no final line end"), sha(b"no final line end\r\n"));
         assert_eq!(canonical_body(b"a\r\n\r\nb\r\n \r\n"), sha(b"a\r\n\r\nb\r\n"));
         assert_eq!(canonical_body(b""), sha(b""));
+        assert_eq!(canonical_body(b"\ta  b\tc\r\n"), sha(b" a b c\r\n"));
+        assert_eq!(canonical_body(b"bare\nlf\r\n"), sha(b"bare\nlf\r\n"));
     }
 
     #[test]
