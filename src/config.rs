@@ -75,6 +75,9 @@ pub struct ServerSettings {
     pub body_timeout_seconds: u64,
     /// A staff session ends this many hours after its login, however busy.
     pub session_max_hours: u32,
+    /// Lets `GAZETTE_ENV=production` run with an http:// base URL (one-click
+    /// unsubscribe, RFC 8058, needs https).
+    pub allow_http_base_url: bool,
 }
 
 /// The staff session cookie's key as configured: at least 64 bytes, given
@@ -166,6 +169,8 @@ pub struct MailSettings {
     pub from: Mailbox,
     pub smtp: SmtpSettings,
     pub dkim: DkimSettings,
+    /// The `Feedback-ID` header on every message; empty: none.
+    pub feedback_id: String,
 }
 
 /// DKIM signing; off while `domain` is empty.
@@ -465,6 +470,13 @@ impl Settings {
                 "mail.smtp.password: must be set in production when mail.smtp.username is set".into(),
             ));
         }
+        if !self.server.base_url.is_https() && !self.server.allow_http_base_url {
+            return Err(ConfigError(format!(
+                "server.base_url: `{}` must be https:// in production (one-click unsubscribe, RFC 8058, \
+                 requires it); set server.allow_http_base_url = true to allow http",
+                self.server.base_url
+            )));
+        }
         Ok(())
     }
 
@@ -514,9 +526,27 @@ impl Settings {
         if self.digest.subject.trim().is_empty() || self.digest.subject.contains(['\r', '\n']) {
             return fail("digest.subject", "must be one line of text");
         }
-        let mailto = self.digest.unsubscribe_mailto.trim();
-        if !mailto.is_empty() && mailto.parse::<lettre::Address>().is_err() {
-            return fail("digest.unsubscribe_mailto", "must be an email address (or empty)");
+        if !self.digest.unsubscribe_mailto.trim().is_empty() {
+            return fail(
+                "digest.unsubscribe_mailto",
+                "is not supported until Gazette processes inbound mail (nothing would read mail sent there); \
+                 leave it empty: List-Unsubscribe carries the one-click https link",
+            );
+        }
+        let feedback_id = &self.mail.feedback_id;
+        if feedback_id.len() > 200 || !feedback_id.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+            return fail(
+                "mail.feedback_id",
+                "must be one line of printable ASCII, at most 200 characters (e.g. `weekly:gazette`)",
+            );
+        }
+        let smtp = &self.mail.smtp;
+        if smtp.tls == SmtpTls::None && !smtp.username.is_empty() && !is_loopback_host(&smtp.host) {
+            return fail(
+                "mail.smtp.tls",
+                "is \"none\" but mail.smtp.username is set and mail.smtp.host is not loopback: \
+                 the password would cross the network unencrypted; use starttls or tls",
+            );
         }
         if self.server.max_body_bytes < 1024 {
             return fail("server.max_body_bytes", "must be at least 1024");
@@ -540,9 +570,45 @@ impl Settings {
     }
 }
 
+/// `localhost`, 127.0.0.0/8 or ::1: a relay on this machine, where a
+/// password sent without TLS never crosses a network.
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim().trim_end_matches('.');
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_this_machine_counts_as_loopback() {
+        for host in [
+            "localhost",
+            "LOCALHOST.",
+            "127.0.0.1",
+            "127.8.9.10",
+            "::1",
+            "[::1]",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "smtp.example.org",
+            "10.0.0.1",
+            "localhost.example.org",
+            "128.0.0.1",
+            "::2",
+            "",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
 
     #[test]
     fn base_url_needs_a_scheme_and_loses_its_trailing_slash() {

@@ -7,7 +7,7 @@ use gazette::config::Settings;
 use gazette::db::{Db, redact};
 use gazette::digest::import::{PlainTextDetails, import_file};
 use gazette::domain::{AddressPolicy, MIN_PASSWORD_CHARS, StaffPassword, SubscriberEmail, SubscriberStatus};
-use gazette::mail::Mailer;
+use gazette::mail::{DkimSigner, Mailer};
 use gazette::web::{Application, Roles};
 
 /// Gazette: a self-hosted weekly newsletter with double opt-in.
@@ -144,6 +144,24 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The DKIM key is read before anything starts: a key that cannot be
+    // read or parsed stops the process with one line naming it, like any
+    // other bad setting, instead of surfacing at the first send.
+    let sends_mail = matches!(
+        cli.command,
+        None | Some(Command::Serve { .. } | Command::Worker | Command::Config { .. })
+    );
+    let dkim = if sends_mail {
+        match DkimSigner::from_settings(&settings.mail.dkim) {
+            Ok(signer) => signer,
+            Err(e) => {
+                eprintln!("gazette: invalid configuration: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
     gazette::telemetry::init_with(&settings.log.level, settings.log.format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -201,7 +219,7 @@ fn main() -> ExitCode {
             } => export_subscribers(settings, status).await,
             Command::Config {
                 command: ConfigCommand::Check,
-            } => config_check(&cli.config_dir),
+            } => config_check(&cli.config_dir, dkim.as_ref()),
         }
     });
     match result {
@@ -245,8 +263,9 @@ async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The settings loaded (so they are valid); prints the layered values.
-fn config_check(config_dir: &std::path::Path) -> anyhow::Result<()> {
+/// The settings loaded (so they are valid); prints the layered values,
+/// and the DKIM record to publish when signing is on.
+fn config_check(config_dir: &std::path::Path, dkim: Option<&DkimSigner>) -> anyhow::Result<()> {
     let values = Settings::effective(config_dir)?;
     println!(
         "# configuration is valid (GAZETTE_ENV={}); effective values, secrets masked:",
@@ -254,6 +273,18 @@ fn config_check(config_dir: &std::path::Path) -> anyhow::Result<()> {
     );
     for (key, value) in values {
         println!("{key} = {value:?}");
+    }
+    if let Some(signer) = dkim {
+        // Zone-file syntax; a TXT string holds at most 255 characters, so a
+        // long (RSA) record is split into several, which DNS joins again.
+        let record = signer.dns_record();
+        let strings: Vec<String> = record
+            .as_bytes()
+            .chunks(255)
+            .map(|chunk| format!("\"{}\"", String::from_utf8_lossy(chunk)))
+            .collect();
+        println!("# DKIM is on: publish this TXT record in DNS");
+        println!("{}. IN TXT {}", signer.dns_name(), strings.join(" "));
     }
     Ok(())
 }

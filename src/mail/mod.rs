@@ -6,6 +6,6 @@ mod dkim;
 mod smtp;
 mod transport;
 
-pub use compose::{ComposeError, Composed, Composer, PreparedIssue};
-pub use dkim::SIGNED_HEADERS as DKIM_SIGNED_HEADERS;
+pub use compose::{ComposeError, Composed, Composer, OutgoingMessage, PreparedIssue};
+pub use dkim::{DkimSigner, SIGNED_HEADERS as DKIM_SIGNED_HEADERS};
 pub use transport::{Mailer, SendError, is_hard_bounce};

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncFileTransport, AsyncTransport, Tokio1Executor};
 
 use crate::config::{MailSettings, MailTransportKind, SmtpTls};
+use crate::mail::OutgoingMessage;
 use crate::mail::smtp::SmtpPool;
 
 #[derive(Clone)]
@@ -52,16 +53,16 @@ impl Mailer {
         }
     }
 
-    pub async fn send(&self, message: &Message) -> Result<(), SendError> {
-        let envelope = message.envelope();
-        let raw = message.formatted();
+    /// Sends the message's bytes as they are (a DKIM signature covers them).
+    pub async fn send(&self, message: &OutgoingMessage) -> Result<(), SendError> {
+        let (envelope, raw) = (message.envelope(), message.bytes());
         match self {
             Mailer::File(transport) => transport
-                .send_raw(envelope, &raw)
+                .send_raw(envelope, raw)
                 .await
                 .map(|_| ())
                 .map_err(|e| SendError::Transient(format!("cannot write the .eml file: {e}"))),
-            Mailer::Smtp(pool) => crate::metrics::timed_smtp_send(pool.send(envelope, &raw)).await,
+            Mailer::Smtp(pool) => crate::metrics::timed_smtp_send(pool.send(envelope, raw)).await,
         }
     }
 

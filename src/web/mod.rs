@@ -116,7 +116,14 @@ impl Application {
                 confirmations_per_hour: settings.limits.confirmations_per_hour,
             };
             signup_limit.spawn_janitor();
-            let admin = admin_state(&settings, &db, signup_policy, mail_wakeup.clone(), metrics.password_checks()).await?;
+            let admin = admin_state(
+                &settings,
+                &db,
+                signup_policy,
+                mail_wakeup.clone(),
+                metrics.password_checks(),
+            )
+            .await?;
             let session_key = admin::session_key(&settings)?;
             let state = web::Data::new(AppState {
                 db: db.clone(),

@@ -1087,6 +1087,7 @@ pub fn production_needs_a_session_key_and_refuses_a_short_one() -> Result<(), li
             .env("GAZETTE_DATABASE__URL", &url)
             .env("GAZETTE_SERVER__PORT", "0")
             .env("GAZETTE_METRICS__LISTEN", "127.0.0.1:0")
+            .env("GAZETTE_SERVER__BASE_URL", "https://news.example.org")
             .env("GAZETTE_SERVER__SESSION_KEY", key)
             .env("NO_COLOR", "1")
             .output()

@@ -345,48 +345,6 @@ pub async fn a_killed_worker_loses_no_reader_and_repeats_at_most_its_unrecorded_
     assert!(counts.values().all(|&n| n <= 2), "{counts:?}");
 }
 
-pub async fn digests_are_dkim_signed_over_the_list_headers(backend: Backend) {
-    use base64::Engine;
-    let dir = std::env::temp_dir().join(format!("gazette-dkim-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("dkim.key");
-    std::fs::write(&key, base64::engine::general_purpose::STANDARD.encode([42u8; 32])).unwrap();
-    let app = spawn_web_only(&backend).await;
-    queue_issue(&backend, &[reader(1)]).await;
-    let key_file = key.to_str().unwrap();
-    let worker = WorkerProcess::start_with(
-        &backend,
-        app.smtp.port,
-        &[
-            ("GAZETTE_MAIL__DKIM__DOMAIN", "gazette.test"),
-            ("GAZETTE_MAIL__DKIM__SELECTOR", "weekly"),
-            ("GAZETTE_MAIL__DKIM__PRIVATE_KEY_FILE", key_file),
-            ("GAZETTE_MAIL__DKIM__ALGORITHM", "ed25519"),
-        ],
-    );
-    wait_for_issue_sent(&app, Duration::from_secs(20)).await;
-    assert!(worker.stop().await.success());
-    let received = app.smtp.received_for(&reader(1));
-    let parsed = received[0].parsed();
-    let signature: String = parsed
-        .header_raw("DKIM-Signature")
-        .expect("a DKIM-Signature")
-        .split_whitespace()
-        .collect();
-    for tag in ["d=gazette.test;", "s=weekly;", "c=relaxed/relaxed;"] {
-        assert!(signature.contains(tag), "{tag}: {signature}");
-    }
-    let signed = signature
-        .split(';')
-        .find_map(|t| t.strip_prefix("h="))
-        .unwrap()
-        .to_ascii_lowercase();
-    for header in ["list-unsubscribe", "list-unsubscribe-post", "message-id", "list-id"] {
-        assert!(signed.split(':').any(|h| h == header), "{header} not in h={signed}");
-    }
-    let _ = std::fs::remove_dir_all(dir);
-}
-
 pub async fn a_relay_that_refuses_our_sender_bounces_no_reader_and_loses_no_copy(backend: Backend) {
     // A relay that will not take mail from our address (a 5.1.8/5.7.1 at
     // MAIL FROM) is a configuration problem: every copy waits, no reader is

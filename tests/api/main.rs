@@ -18,12 +18,13 @@ mod signup;
 mod smtp_faults;
 mod smtp_server;
 mod subscribers_csv;
+mod trust_dkim;
 mod trust_http;
-mod trust_proxy;
-mod trust_signup;
 mod trust_links;
 mod trust_login;
+mod trust_proxy;
 mod trust_secrets;
+mod trust_signup;
 mod unsubscribe;
 
 use helpers::{Backend, TestFn};
@@ -49,7 +50,6 @@ fn main() {
         engine::a_confirmation_leaves_within_seconds_while_a_large_issue_is_sending,
         engine::sigterm_mid_issue_stops_promptly_and_returns_unsent_claims,
         engine::a_killed_worker_loses_no_reader_and_repeats_at_most_its_unrecorded_sends,
-        engine::digests_are_dkim_signed_over_the_list_headers,
         signup::a_reader_signs_up_confirms_by_email_and_is_subscribed,
         signup::invalid_signups_get_a_400_page_with_the_reason_and_their_values,
         signup::a_form_that_is_not_utf8_gets_a_400_page,
@@ -153,6 +153,8 @@ fn main() {
         trust_secrets::access_logs_show_confirm_and_unsubscribe_links_without_their_tokens,
         trust_secrets::both_exports_guard_formulas_and_import_again_creating_nothing,
         trust_secrets::an_erased_reader_loses_their_unsubscribe_link_and_leaves_every_export,
+        trust_dkim::every_kind_of_message_verifies_with_dkimpy_rsa_sha256,
+        trust_dkim::every_kind_of_message_verifies_with_dkimpy_ed25519_sha256,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
@@ -235,5 +237,27 @@ fn main() {
         "trust_secrets::database_passwords_never_reach_the_terminal_or_the_logs",
         trust_secrets::database_passwords_never_reach_the_terminal_or_the_logs,
     ));
+    trials.push(libtest_mimic::Trial::test(
+        "trust_dkim::a_dkim_key_that_cannot_be_read_or_parsed_stops_serve_and_worker",
+        trust_dkim::a_dkim_key_that_cannot_be_read_or_parsed_stops_serve_and_worker,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "trust_dkim::mail_settings_that_cannot_hold_their_promise_stop_the_process",
+        trust_dkim::mail_settings_that_cannot_hold_their_promise_stop_the_process,
+    ));
+    // The DKIM tests need dkimpy (installed by .ci/run): without it they are
+    // listed as skipped, with the reason, except in CI, where they must run.
+    if let Some(why) = trust_dkim::missing_verifier().filter(|_| !in_ci) {
+        eprintln!("skipping the dkimpy tests: {why}");
+        trials = trials
+            .into_iter()
+            .map(
+                |trial| match trial.name().contains("trust_dkim::every_kind_of_message_verifies") {
+                    true => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
+                    false => trial,
+                },
+            )
+            .collect();
+    }
     libtest_mimic::run(&args, trials).exit();
 }

@@ -391,9 +391,12 @@ pub fn config_check_prints_the_effective_configuration_with_secrets_masked() -> 
 pub fn the_sample_production_configuration_is_valid_once_its_secrets_are_set() -> Result<(), libtest_mimic::Failed> {
     let sample = || {
         let mut command = gazette();
+        // The sample's key file is on the production machine; the test's stands in.
+        let key = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/dkim-rsa.pem");
         command
             .args(["--config-dir", "deploy", "config", "check"])
-            .env("GAZETTE_ENV", "production");
+            .env("GAZETTE_ENV", "production")
+            .env("GAZETTE_MAIL__DKIM__PRIVATE_KEY_FILE", key);
         command
     };
     let output = sample().env("GAZETTE_MAIL__SMTP__PASSWORD", "relay-secret").output()?;
@@ -402,6 +405,10 @@ pub fn the_sample_production_configuration_is_valid_once_its_secrets_are_set() -
     assert!(
         stdout.contains(r#"server.base_url = "https://news.example.org""#),
         "{stdout}"
+    );
+    assert!(
+        stdout.contains("gazette._domainkey.example.org. IN TXT \"v=DKIM1; k=rsa; p="),
+        "the DKIM record to publish: {stdout}"
     );
     assert!(!stdout.contains("relay-secret"), "{stdout}");
     // Without the relay's password it must not start.
@@ -438,6 +445,7 @@ pub fn bad_operations_settings_stop_the_process_naming_the_key() -> Result<(), l
     let output = gazette()
         .args(["config", "check"])
         .env("GAZETTE_ENV", "production")
+        .env("GAZETTE_SERVER__BASE_URL", "https://news.example.org")
         .env("GAZETTE_MAIL__SMTP__USERNAME", "mailer")
         .env("GAZETTE_MAIL__SMTP__PASSWORD", "s3cret")
         .output()?;
