@@ -155,7 +155,7 @@ fn metric(exposition: &str, series: &str) -> Option<f64> {
 }
 
 async fn withheld(app: &TestApp) -> Option<f64> {
-    let body = app.get("/metrics").await.text().await.unwrap();
+    let body = app.scrape_metrics().await.text().await.unwrap();
     metric(&body, "gazette_confirmations_withheld_total")
 }
 
