@@ -22,6 +22,15 @@ pub struct Settings {
     pub digest: DigestSettings,
     pub log: LogSettings,
     pub schedule: ScheduleSettings,
+    pub feeds: FeedSettings,
+}
+
+/// Fetching feeds by URL (`gazette articles import URL`, the admin's import).
+#[derive(Debug, Clone, Deserialize)]
+pub struct FeedSettings {
+    /// Also fetch from loopback and private networks (intranet feeds).
+    /// Link-local, cloud metadata and other special addresses stay refused.
+    pub allow_private_addresses: bool,
 }
 
 /// The built-in weekly dispatch of `gazette serve` (see `crate::schedule`).
