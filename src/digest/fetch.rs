@@ -347,7 +347,8 @@ fn classify(error: &reqwest::Error, url: &Url) -> FetchError {
         }
         cause = e.source();
     }
-    tracing::info!(url = %url, error = %format!("{error:#}"), "a feed fetch failed");
+    // For an operator who turns on debug logs; never in the answer.
+    tracing::debug!(url = %url, error = %format!("{error:#}"), "a feed fetch failed");
     if error.is_timeout() {
         FetchError::Timeout(url.to_string())
     } else {

@@ -18,6 +18,7 @@ mod signup;
 mod smtp_faults;
 mod smtp_server;
 mod subscribers_csv;
+mod trust_feeds;
 mod unsubscribe;
 
 use helpers::{Backend, TestFn};
@@ -125,6 +126,9 @@ fn main() {
         ops::json_logs_carry_the_request_id,
         ops::serve_logs_the_next_dispatch_and_stops_on_sigterm,
         hostile::hostile_input_on_every_public_route_gets_no_5xx_and_no_unescaped_echo,
+        trust_feeds::a_feed_on_this_machine_or_a_metadata_address_is_refused_and_never_requested,
+        trust_feeds::an_import_by_url_returns_at_once_and_its_page_shows_progress_then_the_counts,
+        trust_feeds::outside_text_with_control_characters_is_escaped_on_the_terminal,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
@@ -179,6 +183,10 @@ fn main() {
     trials.push(libtest_mimic::Trial::test(
         "smtp_faults::the_sink_takes_auth_login_after_starttls",
         smtp_faults::the_sink_takes_auth_login_after_starttls,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "trust_feeds::each_redirect_hop_is_checked_before_it_is_requested",
+        trust_feeds::each_redirect_hop_is_checked_before_it_is_requested,
     ));
     libtest_mimic::run(&args, trials).exit();
 }
