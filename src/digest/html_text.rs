@@ -71,7 +71,13 @@ pub struct Conversion {
 
 /// Feed HTML as plain text: tags, comments and scripts gone, entities
 /// decoded, whitespace collapsed, one line per paragraph, no empty lines.
+///
+/// Text with neither tags nor entities is not HTML (a JSON Feed's
+/// `content_text`, a plain title): it keeps its own line breaks.
 pub fn html_to_text(html: &str) -> String {
+    if !html.contains(['<', '&']) {
+        return html.trim().to_owned();
+    }
     convert(html).text
 }
 

@@ -377,7 +377,7 @@ pub async fn outside_text_with_control_characters_is_escaped_on_the_terminal(bac
     .unwrap();
     let (out, err) = run_quiet(&backend, &["articles", "import", feed.to_str().unwrap()]).await;
     assert!(out.contains("1 added, 0 updated, 0 skipped, 1 rejected"), "{out}{err}");
-    assert!(err.contains(r"\e[2J\e[31mPwned\e[0m OK"), "{err}");
+    assert!(err.contains(r"\e[2J\e[31mPwned\e[0m\rOK"), "{err}");
 
     let (shown, _) = run_quiet(&backend, &["dispatch", "--dry-run"]).await;
     assert!(shown.contains(r"Invoice \u{202e}gpj.exe"), "{shown}");
