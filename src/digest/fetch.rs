@@ -199,8 +199,8 @@ pub enum FetchError {
     RefusedAddress(String),
     #[error("`{0}` cannot be reached (the host is unknown, or the connection failed)")]
     Unreachable(String),
-    #[error("timeout: `{0}` did not answer within {secs} seconds", secs = FETCH_TIMEOUT.as_secs())]
-    Timeout(String),
+    #[error("timeout: `{url}` did not answer within {seconds} seconds")]
+    Timeout { url: String, seconds: u64 },
     #[error("`{url}` answered HTTP status {status}")]
     Status { url: String, status: String },
     #[error("`{0}` redirects more than {MAX_REDIRECTS} times")]
@@ -255,10 +255,16 @@ pub struct Fetched {
 pub struct Fetcher {
     client: reqwest::Client,
     policy: AddressPolicy,
+    timeout: Duration,
 }
 
 impl Fetcher {
     pub fn new(policy: AddressPolicy) -> Self {
+        Self::with_timeout(policy, FETCH_TIMEOUT)
+    }
+
+    /// A fetcher that gives up after `timeout` (tests use a short one).
+    pub fn with_timeout(policy: AddressPolicy, timeout: Duration) -> Self {
         let client = reqwest::Client::builder()
             .user_agent(concat!("Gazette/", env!("CARGO_PKG_VERSION"), " (feed import)"))
             // Each redirect is checked here, not followed by the client.
@@ -266,19 +272,30 @@ impl Fetcher {
             // A proxy would resolve and connect on our behalf, past the checks.
             .no_proxy()
             .dns_resolver(Arc::new(CheckedResolver(policy)))
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(FETCH_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .timeout(timeout)
             .build()
             .expect("an HTTP client with rustls and no system configuration builds");
-        Self { client, policy }
+        Self {
+            client,
+            policy,
+            timeout,
+        }
     }
 
     /// Fetches `url`, following up to [`MAX_REDIRECTS`] redirects, each
-    /// checked like the first address, within [`FETCH_TIMEOUT`] in all.
+    /// checked like the first address, within the timeout in all.
     pub async fn fetch(&self, url: &Url) -> Result<Fetched, FetchError> {
-        match tokio::time::timeout(FETCH_TIMEOUT, self.follow(url.clone())).await {
+        match tokio::time::timeout(self.timeout, self.follow(url.clone())).await {
             Ok(result) => result,
-            Err(_) => Err(FetchError::Timeout(url.to_string())),
+            Err(_) => Err(self.timed_out(url)),
+        }
+    }
+
+    fn timed_out(&self, url: &Url) -> FetchError {
+        FetchError::Timeout {
+            url: url.to_string(),
+            seconds: self.timeout.as_secs(),
         }
     }
 
@@ -290,7 +307,7 @@ impl Fetcher {
                 .get(current.clone())
                 .send()
                 .await
-                .map_err(|e| classify(&e, &current))?;
+                .map_err(|e| self.classify(&e, &current))?;
             let status = response.status();
             if status.is_redirection() && status != reqwest::StatusCode::NOT_MODIFIED {
                 if hop == MAX_REDIRECTS {
@@ -311,7 +328,7 @@ impl Fetcher {
                     status: status.to_string(),
                 });
             }
-            let body = read_capped(response, &current).await?;
+            let body = self.read_capped(response, &current).await?;
             return Ok(Fetched { body, url: current });
         }
         unreachable!("the last hop returns")
@@ -337,38 +354,40 @@ impl Fetcher {
     }
 }
 
-/// The class of a failed request; the details go to the log, not to the
-/// person who asked.
-fn classify(error: &reqwest::Error, url: &Url) -> FetchError {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = cause {
-        if e.is::<Refused>() {
-            return FetchError::RefusedAddress(url.to_string());
+impl Fetcher {
+    /// The class of a failed request; the details go to the log, not to the
+    /// person who asked.
+    fn classify(&self, error: &reqwest::Error, url: &Url) -> FetchError {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(e) = cause {
+            if e.is::<Refused>() {
+                return FetchError::RefusedAddress(url.to_string());
+            }
+            cause = e.source();
         }
-        cause = e.source();
+        // For an operator who turns on debug logs; never in the answer.
+        tracing::debug!(url = %url, error = %format!("{error:#}"), "a feed fetch failed");
+        if error.is_timeout() {
+            self.timed_out(url)
+        } else {
+            FetchError::Unreachable(url.to_string())
+        }
     }
-    // For an operator who turns on debug logs; never in the answer.
-    tracing::debug!(url = %url, error = %format!("{error:#}"), "a feed fetch failed");
-    if error.is_timeout() {
-        FetchError::Timeout(url.to_string())
-    } else {
-        FetchError::Unreachable(url.to_string())
-    }
-}
 
-async fn read_capped(mut response: reqwest::Response, url: &Url) -> Result<Vec<u8>, FetchError> {
-    let too_large = || FetchError::TooLarge(url.to_string());
-    if response.content_length().is_some_and(|n| n > MAX_FEED_BYTES as u64) {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e, url))? {
-        if body.len() + chunk.len() > MAX_FEED_BYTES {
+    async fn read_capped(&self, mut response: reqwest::Response, url: &Url) -> Result<Vec<u8>, FetchError> {
+        let too_large = || FetchError::TooLarge(url.to_string());
+        if response.content_length().is_some_and(|n| n > MAX_FEED_BYTES as u64) {
             return Err(too_large());
         }
-        body.extend_from_slice(&chunk);
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(&e, url))? {
+            if body.len() + chunk.len() > MAX_FEED_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
-    Ok(body)
 }
 
 #[cfg(test)]

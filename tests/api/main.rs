@@ -188,5 +188,9 @@ fn main() {
         "trust_feeds::each_redirect_hop_is_checked_before_it_is_requested",
         trust_feeds::each_redirect_hop_is_checked_before_it_is_requested,
     ));
+    trials.push(libtest_mimic::Trial::test(
+        "trust_feeds::a_feed_that_never_answers_is_a_timeout",
+        trust_feeds::a_feed_that_never_answers_is_a_timeout,
+    ));
     libtest_mimic::run(&args, trials).exit();
 }

@@ -190,11 +190,17 @@ fn redirecting_site(path: &str, _port: u16) -> Answer {
         "/to-file" => to("file:///etc/passwd".into()),
         "/moved" => to("/feed.rss".into()),
         "/loop" => to("/loop".into()),
+        "/huge" => (
+            "200 OK",
+            String::new(),
+            vec![b' '; gazette::digest::fetch::MAX_FEED_BYTES + 1],
+        ),
         other => feed_site(other, 0),
     }
 }
 
-/// Redirects are followed by hand and each hop is checked like the first.
+/// Redirects are followed by hand and each hop is checked like the first
+/// (and a body past the size cap is refused).
 /// To try that for real a test needs a host the checker counts as public
 /// that it can also run a server on; the policy is injectable, and this
 /// test counts exactly one loopback address (127.0.0.2) as public. Every
@@ -230,6 +236,9 @@ pub fn each_redirect_hop_is_checked_before_it_is_requested() -> Result<(), libte
             fetcher.fetch(&at("/loop")).await,
             Err(FetchError::TooManyRedirects(_))
         ));
+        let huge = fetcher.fetch(&at("/huge")).await.unwrap_err();
+        assert!(matches!(huge, FetchError::TooLarge(_)), "{huge:?}");
+        assert!(huge.to_string().starts_with("too large:"), "{huge}");
         assert_eq!(private.requests(), Vec::<String>::new(), "no refused hop was requested");
         let asked = public.requests();
         for path in ["/to-literal", "/to-name", "/to-mapped", "/to-metadata"] {
@@ -241,6 +250,27 @@ pub fn each_redirect_hop_is_checked_before_it_is_requested() -> Result<(), libte
             strict.fetch(&at("/moved")).await,
             Err(FetchError::RefusedAddress(_))
         ));
+    });
+    Ok(())
+}
+
+/// A server that takes the connection and never answers: the class is a
+/// timeout, and the fetch gives up on time.
+pub fn a_feed_that_never_answers_is_a_timeout() -> Result<(), libtest_mimic::Failed> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let silent = TestServer::start(
+            IpAddr::V4(STAND_IN_PUBLIC),
+            feed_site,
+            Some(Arc::new(Semaphore::new(0))),
+        )
+        .await;
+        let fetcher = Fetcher::with_timeout(AddressPolicy::custom(public_or_stand_in), Duration::from_secs(1));
+        let url = url::Url::parse(&format!("http://{STAND_IN_PUBLIC}:{}/feed.rss", silent.port)).unwrap();
+        let error = fetcher.fetch(&url).await.unwrap_err();
+        assert!(matches!(error, FetchError::Timeout { .. }), "{error:?}");
+        assert!(error.to_string().starts_with("timeout:"), "{error}");
+        assert_eq!(silent.requests(), vec!["/feed.rss".to_owned()]);
     });
     Ok(())
 }
