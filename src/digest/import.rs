@@ -228,13 +228,14 @@ fn parse_loaded(
 ) -> Result<Vec<Result<NewArticle, Rejection>>, String> {
     let without_bom = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let first = without_bom.iter().copied().find(|b| !b.is_ascii_whitespace());
-    if is_web_address(source) {
-        // What a web server sends is a feed or nothing: a page or an error
-        // text is not an article.
+    let markup = matches!(first, Some(b'<' | b'{'));
+    if is_web_address(source) && (markup || details.url.is_none()) {
+        // What a server sent is named by its class only: the parser's
+        // words would quote the body of whatever answered.
         return parse_feed(bytes, base.as_ref(), summary_max)
             .map_err(|_| format!("not a feed: `{source}` is not RSS, Atom or JSON Feed"));
     }
-    if matches!(first, Some(b'<' | b'{')) {
+    if markup {
         return parse_feed(bytes, base.as_ref(), summary_max).map_err(|e| format!("`{source}`: {e}"));
     }
     let text = std::str::from_utf8(bytes).map_err(|_| format!("`{source}` is neither a feed nor UTF-8 text"))?;
