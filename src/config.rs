@@ -23,6 +23,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub schedule: ScheduleSettings,
     pub metrics: MetricsSettings,
+    pub feeds: FeedSettings,
 }
 
 /// `/metrics` on its own listener, away from the public one.
@@ -48,6 +49,14 @@ fn deserialize_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<s
             raw.escape_debug()
         ))
     })
+}
+
+/// Fetching feeds by URL (`gazette articles import URL`, the admin's import).
+#[derive(Debug, Clone, Deserialize)]
+pub struct FeedSettings {
+    /// Also fetch from loopback and private networks (intranet feeds).
+    /// Link-local, cloud metadata and other special addresses stay refused.
+    pub allow_private_addresses: bool,
 }
 
 /// The built-in weekly dispatch of `gazette serve` (see `crate::schedule`).

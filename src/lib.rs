@@ -12,4 +12,5 @@ pub mod schedule;
 pub mod staff;
 pub mod subscriber_csv;
 pub mod telemetry;
+pub mod terminal;
 pub mod web;

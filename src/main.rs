@@ -5,9 +5,11 @@ use clap::{Parser, Subcommand};
 
 use gazette::config::Settings;
 use gazette::db::{Db, redact};
+use gazette::digest::fetch::{FetchPolicy, Fetcher};
 use gazette::digest::import::{PlainTextDetails, import_file};
 use gazette::domain::{AddressPolicy, MIN_PASSWORD_CHARS, StaffPassword, SubscriberEmail, SubscriberStatus};
 use gazette::mail::{DkimSigner, Mailer};
+use gazette::terminal::escape;
 use gazette::web::{Application, Roles};
 
 /// Gazette: a self-hosted weekly newsletter with double opt-in.
@@ -225,7 +227,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("gazette: {e:#}");
+            // Errors may quote what a file or a server said.
+            eprintln!("gazette: {}", escape(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -305,14 +308,20 @@ async fn import_articles(settings: Settings, feed: &str, details: PlainTextDetai
             eprintln!("imported {done}/{total} entries");
         }
     };
-    let result = import_file(&db, feed, &details, settings.digest.summary_max_chars, progress).await;
+    let fetcher = Fetcher::new(FetchPolicy::new(settings.feeds.allow_private_addresses));
+    let summary_max = settings.digest.summary_max_chars;
+    let result = import_file(&db, feed, &details, &fetcher, summary_max, progress).await;
     db.close().await;
     let report = result.map_err(anyhow::Error::msg)?;
     for rejection in &report.rejected {
-        eprintln!("rejected {}: {}", rejection.entry, rejection.reason);
+        eprintln!(
+            "rejected {}",
+            escape(&format!("{}: {}", rejection.entry, rejection.reason))
+        );
     }
     println!(
-        "{feed}: {} added, {} updated, {} skipped, {} rejected",
+        "{}: {} added, {} updated, {} skipped, {} rejected",
+        escape(feed),
         report.added,
         report.updated,
         report.skipped,
@@ -345,7 +354,7 @@ async fn import_subscribers(settings: Settings, file: &std::path::Path, confirme
         input,
         ImportOptions::new(consent, token_ttl, settings.subscriptions.address_policy()),
         |event| match event {
-            ImportEvent::Rejected(row) => eprintln!("rejected {row}"),
+            ImportEvent::Rejected(row) => eprintln!("rejected {}", escape(&row.to_string())),
             ImportEvent::Progress(report) if report.rows >= next_progress => {
                 eprintln!("read {report}");
                 next_progress = report.rows + PROGRESS_EVERY;
@@ -419,16 +428,16 @@ async fn dispatch(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
         return Ok(());
     };
     println!("{} (dry run: nothing written, nothing sent)", preview.week);
-    println!("Subject: {}", snapshot.subject);
+    println!("Subject: {}", escape(&snapshot.subject));
     println!(
         "Articles ({} of {}, newest first, published since {since}):",
         snapshot.articles,
         preview.articles.len()
     );
     for article in &preview.articles[..snapshot.articles] {
-        println!("  - {}", article.title);
+        println!("  - {}", escape(&article.title));
         for line in gazette::digest::render::wrap(&article.summary, 70).lines() {
-            println!("      {line}");
+            println!("      {}", escape(line));
         }
     }
     println!("Recipients: {} confirmed subscribers", preview.recipients);

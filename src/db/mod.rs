@@ -5,6 +5,7 @@
 
 pub mod articles;
 pub mod deliveries;
+pub mod feed_imports;
 pub mod issues;
 pub mod outgoing_mail;
 pub mod signup_writer;

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::db::Db;
 use crate::db::articles::{self, NewArticle, Saved};
+use crate::digest::fetch::Fetcher;
 use crate::digest::summary;
 use crate::domain::{ArticleTitle, ArticleUrl, SummarySource};
 
@@ -150,58 +151,7 @@ pub fn parse_plain_text(
     })
 }
 
-/// Feed HTML as plain text: tags and scripts gone, entities decoded,
-/// paragraphs on their own lines, no link footnotes.
-pub fn html_to_text(html: &str) -> String {
-    if !html.contains('<') && !html.contains('&') {
-        return html.trim().to_owned();
-    }
-    let text = html2text::config::with_decorator(html2text::render::TrivialDecorator::new())
-        .string_from_read(html.as_bytes(), 100_000)
-        .unwrap_or_else(|_| html.to_owned());
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The largest feed fetched over HTTP.
-const MAX_FEED_BYTES: usize = 20 * 1024 * 1024;
-
-/// Fetches a feed, following redirects; returns its bytes and its final
-/// address (the base for relative links).
-async fn fetch(address: &str) -> Result<(Vec<u8>, url::Url), String> {
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .user_agent(concat!("Gazette/", env!("CARGO_PKG_VERSION"), " (feed import)"))
-        .build()
-        .map_err(|e| format!("cannot start an HTTP client: {e}"))?;
-    let mut response = client
-        .get(address)
-        .send()
-        .await
-        .map_err(|e| format!("cannot fetch `{address}`: {e}"))?;
-    if !response.status().is_success() {
-        return Err(format!("`{address}` answered {}", response.status()));
-    }
-    let final_url = response.url().clone();
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| format!("cannot fetch `{address}`: {e}"))?
-    {
-        if body.len() + chunk.len() > MAX_FEED_BYTES {
-            return Err(format!(
-                "`{address}` is larger than {} MB",
-                MAX_FEED_BYTES / 1024 / 1024
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok((body, final_url))
-}
+pub use super::html_text::html_to_text;
 
 /// What an import did, for the summary line.
 #[derive(Debug, Default)]
@@ -212,67 +162,116 @@ pub struct ImportReport {
     pub rejected: Vec<Rejection>,
 }
 
+impl ImportReport {
+    /// Adds what a later part of the same import did.
+    pub fn absorb(&mut self, part: ImportReport) {
+        self.added += part.added;
+        self.updated += part.updated;
+        self.skipped += part.skipped;
+        self.rejected.extend(part.rejected);
+    }
+}
+
 /// What a plain-text article cannot say about itself.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct PlainTextDetails {
     pub url: Option<String>,
     pub author: Option<String>,
     pub published: Option<String>,
 }
 
-/// Imports a feed (a file or an http(s) URL), or one plain-text article,
-/// into the database.
-/// `progress(done, total)` is called after each entry.
-pub async fn import_file(
-    db: &Db,
+/// Whether `source` names a web address rather than a file.
+pub fn is_web_address(source: &str) -> bool {
+    source.starts_with("http://") || source.starts_with("https://")
+}
+
+/// The bytes of a feed: fetched (under the fetcher's address policy) when
+/// `source` is an http(s) URL, read when it is a file. Also returns the
+/// base for relative links.
+pub async fn load(source: &str, fetcher: &Fetcher) -> Result<(Vec<u8>, Option<url::Url>), String> {
+    if is_web_address(source) {
+        let url = url::Url::parse(source).map_err(|e| format!("`{source}` is not a usable address: {e}"))?;
+        let fetched = fetcher.fetch(&url).await.map_err(|e| e.to_string())?;
+        return Ok((fetched.body, Some(fetched.url)));
+    }
+    let bytes = std::fs::read(source).map_err(|e| format!("cannot read `{source}`: {e}"))?;
+    let base = std::path::Path::new(source)
+        .canonicalize()
+        .ok()
+        .and_then(|p| url::Url::from_file_path(p).ok());
+    Ok((bytes, base))
+}
+
+/// The entries of a loaded feed (or the one plain-text article of a file),
+/// parsed on a blocking thread: converting a large feed's HTML is work an
+/// async thread must not do.
+pub async fn parse(
     source: &str,
+    bytes: Vec<u8>,
+    base: Option<url::Url>,
     details: &PlainTextDetails,
     summary_max: usize,
+) -> Result<Vec<Result<NewArticle, Rejection>>, String> {
+    let source = source.to_owned();
+    let details = details.clone();
+    tokio::task::spawn_blocking(move || parse_loaded(&source, &bytes, base, &details, summary_max))
+        .await
+        .map_err(|e| format!("parsing the feed stopped: {e}"))?
+}
+
+fn parse_loaded(
+    source: &str,
+    bytes: &[u8],
+    base: Option<url::Url>,
+    details: &PlainTextDetails,
+    summary_max: usize,
+) -> Result<Vec<Result<NewArticle, Rejection>>, String> {
+    let without_bom = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let first = without_bom.iter().copied().find(|b| !b.is_ascii_whitespace());
+    let markup = matches!(first, Some(b'<' | b'{'));
+    if is_web_address(source) && (markup || details.url.is_none()) {
+        // What a server sent is named by its class only: the parser's
+        // words would quote the body of whatever answered.
+        return parse_feed(bytes, base.as_ref(), summary_max)
+            .map_err(|_| format!("not a feed: `{source}` is not RSS, Atom or JSON Feed"));
+    }
+    if markup {
+        return parse_feed(bytes, base.as_ref(), summary_max).map_err(|e| format!("`{source}`: {e}"));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| format!("`{source}` is neither a feed nor UTF-8 text"))?;
+    let url = details
+        .url
+        .as_deref()
+        .ok_or_else(|| format!("`{source}` is a plain-text article: give its canonical address with --url"))?;
+    let url = ArticleUrl::parse(url).map_err(|e| format!("--url: {e}"))?;
+    let published = match details.published.as_deref() {
+        None => None,
+        Some(raw) => Some(
+            DateTime::parse_from_rfc3339(raw.trim())
+                .map_err(|_| format!("--published: `{raw}` is not a date like 2026-11-27T09:00:00Z"))?
+                .with_timezone(&Utc),
+        ),
+    };
+    let author = details
+        .author
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned);
+    Ok(vec![
+        parse_plain_text(text, url, author, published, summary_max).map_err(|reason| Rejection {
+            entry: format!("`{source}`"),
+            reason,
+        }),
+    ])
+}
+
+/// Saves parsed entries; `progress(done, total)` is called after each.
+pub async fn save_all(
+    db: &Db,
+    entries: Vec<Result<NewArticle, Rejection>>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ImportReport, String> {
-    let (bytes, base) = if source.starts_with("http://") || source.starts_with("https://") {
-        let (bytes, final_url) = fetch(source).await?;
-        (bytes, Some(final_url))
-    } else {
-        let bytes = std::fs::read(source).map_err(|e| format!("cannot read `{source}`: {e}"))?;
-        let base = std::path::Path::new(source)
-            .canonicalize()
-            .ok()
-            .and_then(|p| url::Url::from_file_path(p).ok());
-        (bytes, base)
-    };
-    let without_bom = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
-    let first = without_bom.iter().copied().find(|b| !b.is_ascii_whitespace());
-    let entries = if matches!(first, Some(b'<' | b'{')) {
-        parse_feed(&bytes, base.as_ref(), summary_max).map_err(|e| format!("`{source}`: {e}"))?
-    } else {
-        let text = std::str::from_utf8(&bytes).map_err(|_| format!("`{source}` is neither a feed nor UTF-8 text"))?;
-        let url = details
-            .url
-            .as_deref()
-            .ok_or_else(|| format!("`{source}` is a plain-text article: give its canonical address with --url"))?;
-        let url = ArticleUrl::parse(url).map_err(|e| format!("--url: {e}"))?;
-        let published = match details.published.as_deref() {
-            None => None,
-            Some(raw) => Some(
-                DateTime::parse_from_rfc3339(raw.trim())
-                    .map_err(|_| format!("--published: `{raw}` is not a date like 2026-11-27T09:00:00Z"))?
-                    .with_timezone(&Utc),
-            ),
-        };
-        let author = details
-            .author
-            .as_deref()
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned);
-        vec![
-            parse_plain_text(text, url, author, published, summary_max).map_err(|reason| Rejection {
-                entry: format!("`{source}`"),
-                reason,
-            }),
-        ]
-    };
     let total = entries.len();
     let now = Utc::now();
     let mut report = ImportReport::default();
@@ -289,6 +288,22 @@ pub async fn import_file(
         progress(done + 1, total);
     }
     Ok(report)
+}
+
+/// Imports a feed (a file or an http(s) URL), or one plain-text article,
+/// into the database.
+/// `progress(done, total)` is called after each entry.
+pub async fn import_file(
+    db: &Db,
+    source: &str,
+    details: &PlainTextDetails,
+    fetcher: &Fetcher,
+    summary_max: usize,
+    progress: impl FnMut(usize, usize),
+) -> Result<ImportReport, String> {
+    let (bytes, base) = load(source, fetcher).await?;
+    let entries = parse(source, bytes, base, details, summary_max).await?;
+    save_all(db, entries, progress).await
 }
 
 #[cfg(test)]

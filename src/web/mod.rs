@@ -257,6 +257,13 @@ async fn admin_state(
         dummy_hash,
         signup_policy,
         mail_wakeup,
+        imports: crate::digest::import_job::ImportJobs::new(
+            db.clone(),
+            crate::digest::fetch::Fetcher::new(crate::digest::fetch::FetchPolicy::new(
+                settings.feeds.allow_private_addresses,
+            )),
+            settings.digest.summary_max_chars,
+        ),
     }))
 }
 

@@ -19,6 +19,7 @@ mod smtp_faults;
 mod smtp_server;
 mod subscribers_csv;
 mod trust_dkim;
+mod trust_feeds;
 mod trust_http;
 mod trust_links;
 mod trust_login;
@@ -155,6 +156,9 @@ fn main() {
         trust_secrets::an_erased_reader_loses_their_unsubscribe_link_and_leaves_every_export,
         trust_dkim::every_kind_of_message_verifies_with_dkimpy_rsa_sha256,
         trust_dkim::every_kind_of_message_verifies_with_dkimpy_ed25519_sha256,
+        trust_feeds::a_feed_on_this_machine_or_a_metadata_address_is_refused_and_never_requested,
+        trust_feeds::an_import_by_url_returns_at_once_and_its_page_shows_progress_then_the_counts,
+        trust_feeds::outside_text_with_control_characters_is_escaped_on_the_terminal,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
@@ -259,5 +263,13 @@ fn main() {
             )
             .collect();
     }
+    trials.push(libtest_mimic::Trial::test(
+        "trust_feeds::each_redirect_hop_is_checked_before_it_is_requested",
+        trust_feeds::each_redirect_hop_is_checked_before_it_is_requested,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "trust_feeds::a_feed_that_never_answers_is_a_timeout",
+        trust_feeds::a_feed_that_never_answers_is_a_timeout,
+    ));
     libtest_mimic::run(&args, trials).exit();
 }

@@ -14,7 +14,7 @@ use super::AdminState;
 use super::pages::{self, Chrome, html};
 use super::session::{self, Staff};
 use crate::db::articles::{self, ArticleEdit, NewArticle, Saved, StaffArticle};
-use crate::digest::import::{self, PlainTextDetails};
+use crate::db::feed_imports::{self, FeedImport, ImportStatus};
 use crate::digest::summary::lead_summary;
 use crate::domain::{ArticleTitle, ArticleUrl, SummarySource};
 use crate::web::form::Fields;
@@ -213,25 +213,69 @@ pub async fn import_feed(
             );
         }
     };
-    let max = state.settings.digest.summary_max_chars;
-    let report = match import::import_file(&state.db, url.as_str(), &PlainTextDetails::default(), max, |_, _| {}).await
-    {
-        Ok(report) => report,
-        Err(why) => return pages::bad_request(site, "The feed was not imported", &format!("{why}.")),
-    };
-    tracing::info!(staff = %staff.email, feed = %url, added = report.added, "feed imported from the admin");
-    let mut message = format!(
-        "Feed imported: {} added, {} updated, {} unchanged, {} rejected.",
-        report.added,
-        report.updated,
-        report.skipped,
-        report.rejected.len()
-    );
-    for rejection in report.rejected.iter().take(5) {
-        message.push_str(&format!(" Rejected {}: {}.", rejection.entry, rejection.reason));
+    // Fetching and parsing take seconds (a large or slow feed up to the
+    // fetch timeout): they run in the background, and the import's page
+    // shows how far they are.
+    match state.imports.start(&url, &staff.email).await {
+        Ok(id) => {
+            tracing::info!(staff = %staff.email, feed = %url, import = %id, "feed import started from the admin");
+            session::see_other(&format!("/admin/articles/imports/{id}"))
+        }
+        Err(e) => pages::db_error(site, "start a feed import", e),
     }
-    session::flash(&session, message);
-    session::see_other("/admin/articles")
+}
+
+/// An import that has not written progress for this long stopped with its
+/// process (the fetch times out well before).
+const STALLED_AFTER: chrono::Duration = chrono::Duration::minutes(2);
+
+#[derive(Template)]
+#[template(path = "web/admin/feed_import.html")]
+struct ImportPage {
+    c: Chrome,
+    i: FeedImport,
+    state: &'static str,
+    running: bool,
+    rejections: Vec<String>,
+}
+
+pub async fn import_progress(
+    path: web::Path<String>,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> HttpResponse {
+    let site = state.site.as_str();
+    let Ok(id) = Uuid::parse_str(&path) else {
+        return pages::not_found(site, "feed import");
+    };
+    let i = match feed_imports::find(&state.db, id).await {
+        Ok(Some(i)) => i,
+        Ok(None) => return pages::not_found(site, "feed import"),
+        Err(e) => return pages::db_error(site, "read a feed import", e),
+    };
+    let stalled = !i.status.is_finished() && Utc::now() - i.updated_at > STALLED_AFTER;
+    let state_text = match i.status {
+        _ if stalled => "interrupted (the server stopped during the import; start it again)",
+        ImportStatus::Queued => "waiting for another import to finish",
+        ImportStatus::Fetching => "fetching the feed",
+        ImportStatus::Parsing => "reading the feed",
+        ImportStatus::Saving => "saving the articles",
+        ImportStatus::Done => "done",
+        ImportStatus::Failed => "failed",
+    };
+    let rejections = i.rejections.lines().map(str::to_owned).collect();
+    let c = Chrome::new(site, &session, Some(&staff));
+    html(
+        StatusCode::OK,
+        &ImportPage {
+            c,
+            running: !i.status.is_finished() && !stalled,
+            state: state_text,
+            rejections,
+            i,
+        },
+    )
 }
 
 #[derive(Template)]

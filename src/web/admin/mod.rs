@@ -47,6 +47,8 @@ pub struct AdminState {
     pub signup_policy: SignupPolicy,
     /// Wakes the delivery worker in this process when mail is queued.
     pub mail_wakeup: Arc<Notify>,
+    /// Feed imports by URL, run in the background.
+    pub imports: crate::digest::import_job::ImportJobs,
 }
 
 /// The largest CSV an import page accepts (the form is urlencoded text).
@@ -66,6 +68,11 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET, "/articles/new", web::get().to(articles::new_form)),
         (Method::POST, "/articles", web::post().to(articles::create)),
         (Method::POST, "/articles/import", web::post().to(articles::import_feed)),
+        (
+            Method::GET,
+            "/articles/imports/{id}",
+            web::get().to(articles::import_progress),
+        ),
         (Method::GET, "/articles/{id}", web::get().to(articles::edit_form)),
         (Method::POST, "/articles/{id}", web::post().to(articles::save)),
         (

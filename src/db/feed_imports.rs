@@ -1,0 +1,213 @@
+//! Feed imports staff started from the admin: one row each, written by the
+//! background task that fetches, parses and saves the feed, read by the
+//! page that shows its progress and result.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::digest::import::ImportReport;
+use crate::with_pool;
+
+/// Where an import is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportStatus {
+    Queued,
+    Fetching,
+    Parsing,
+    Saving,
+    Done,
+    Failed,
+}
+
+impl ImportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Fetching => "fetching",
+            Self::Parsing => "parsing",
+            Self::Saving => "saving",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::Queued,
+            Self::Fetching,
+            Self::Parsing,
+            Self::Saving,
+            Self::Done,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Done | Self::Failed)
+    }
+}
+
+/// An import as its page shows it.
+#[derive(Debug, Clone)]
+pub struct FeedImport {
+    pub id: Uuid,
+    pub url: String,
+    pub requested_by: String,
+    pub status: ImportStatus,
+    pub entries_total: Option<i32>,
+    pub entries_done: i32,
+    pub added: i32,
+    pub updated: i32,
+    pub unchanged: i32,
+    pub rejected: i32,
+    /// The first rejected entries, one per line, with their reasons.
+    pub rejections: String,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    url: String,
+    requested_by: String,
+    status: String,
+    entries_total: Option<i32>,
+    entries_done: i32,
+    added: i32,
+    updated: i32,
+    unchanged: i32,
+    rejected: i32,
+    rejections: String,
+    error: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+/// Rejected entries kept for the page; the count has them all.
+pub const REJECTIONS_KEPT: usize = 20;
+
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+pub async fn create(db: &Db, url: &str, requested_by: &str, now: DateTime<Utc>) -> Result<Uuid, sqlx::Error> {
+    let id = Uuid::now_v7();
+    with_pool!(db, pool => {
+        sqlx::query(
+            "INSERT INTO feed_imports (id, url, requested_by, status, created_at, updated_at)
+             VALUES ($1, $2, $3, 'queued', $4, $4)",
+        )
+        .bind(id)
+        .bind(url)
+        .bind(requested_by)
+        .bind(now)
+        .execute(pool)
+        .await?;
+    });
+    Ok(id)
+}
+
+pub async fn set_status(db: &Db, id: Uuid, status: ImportStatus, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query("UPDATE feed_imports SET status = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(status.as_str())
+            .bind(now)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}
+
+/// Entries saved so far, of `total`.
+pub async fn progress(db: &Db, id: Uuid, done: usize, total: usize, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query("UPDATE feed_imports SET entries_done = $2, entries_total = $3, updated_at = $4 WHERE id = $1")
+            .bind(id)
+            .bind(count(done))
+            .bind(count(total))
+            .bind(now)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}
+
+pub async fn finish(db: &Db, id: Uuid, report: &ImportReport, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    let rejections = report
+        .rejected
+        .iter()
+        .take(REJECTIONS_KEPT)
+        .map(|r| format!("{}: {}", r.entry, r.reason).replace(['\r', '\n'], " "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    with_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE feed_imports SET status = 'done', added = $2, updated = $3, unchanged = $4, rejected = $5,
+                    rejections = $6, updated_at = $7, finished_at = $7
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(count(report.added))
+        .bind(count(report.updated))
+        .bind(count(report.skipped))
+        .bind(count(report.rejected.len()))
+        .bind(rejections)
+        .bind(now)
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
+}
+
+pub async fn fail(db: &Db, id: Uuid, error: &str, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE feed_imports SET status = 'failed', error = $2, updated_at = $3, finished_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(error)
+        .bind(now)
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
+}
+
+pub async fn find(db: &Db, id: Uuid) -> Result<Option<FeedImport>, sqlx::Error> {
+    let row: Option<Row> = with_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT id, url, requested_by, status, entries_total, entries_done, added, updated, unchanged, rejected,
+                    rejections, error, created_at, updated_at, finished_at
+             FROM feed_imports WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(row.map(|r| FeedImport {
+        id: r.id,
+        url: r.url,
+        requested_by: r.requested_by,
+        // The table's CHECK allows only these.
+        status: ImportStatus::parse(&r.status).unwrap_or(ImportStatus::Failed),
+        entries_total: r.entries_total,
+        entries_done: r.entries_done,
+        added: r.added,
+        updated: r.updated,
+        unchanged: r.unchanged,
+        rejected: r.rejected,
+        rejections: r.rejections,
+        error: r.error,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        finished_at: r.finished_at,
+    }))
+}

@@ -1,0 +1,391 @@
+//! Feed HTML as plain text, in one forward pass.
+//!
+//! Summaries and bodies need the words and where paragraphs break, not a
+//! document tree. Building one (html5ever, inside html2text) costs time
+//! quadratic in the markup's nesting: each unclosed `<div>` or `<b id=…>`
+//! makes the parser walk the stack of open elements, and each attribute of
+//! a tag is compared with the tag's earlier ones. 16 000 nested `<div>`s
+//! took 1.4 s, 16 000 unclosed `<b id=…>` 11 s (BENCHMARKS.md). This
+//! scanner keeps no stack: each byte is looked at a bounded number of
+//! times, whatever the markup, and [`convert`] counts those looks so a test
+//! can hold it to that.
+
+use quick_xml::escape::resolve_html5_entity;
+
+/// Elements whose content is not text for a reader: skipped up to their
+/// end tag (their content is raw text, so no tag inside can end them early).
+const SKIPPED: &[&str] = &[
+    "script", "style", "iframe", "noembed", "noframes", "noscript", "xmp", "title",
+];
+
+/// Elements that start a new line.
+const BLOCKS: &[&str] = &[
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "br",
+    "dd",
+    "details",
+    "div",
+    "dl",
+    "dt",
+    "figcaption",
+    "figure",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "summary",
+    "table",
+    "tr",
+    "ul",
+];
+
+/// Elements after which a cell of a table row ends.
+const CELLS: &[&str] = &["td", "th"];
+
+/// The longest entity name looked for (`&CounterClockwiseContourIntegral;`).
+const MAX_ENTITY: usize = 40;
+
+/// Text and the work it took.
+#[derive(Debug)]
+pub struct Conversion {
+    pub text: String,
+    /// Bytes of input looked at, counting every look (a byte seen twice
+    /// counts twice).
+    pub looks: usize,
+}
+
+/// Feed HTML as plain text: tags, comments and scripts gone, entities
+/// decoded, whitespace collapsed, one line per paragraph, no empty lines.
+///
+/// Text with neither tags nor entities is not HTML (a JSON Feed's
+/// `content_text`, a plain title): it keeps its own line breaks.
+pub fn html_to_text(html: &str) -> String {
+    if !html.contains(['<', '&']) {
+        return html.trim().to_owned();
+    }
+    convert(html).text
+}
+
+pub fn convert(html: &str) -> Conversion {
+    let mut scan = Scanner {
+        src: html.as_bytes(),
+        html,
+        pos: 0,
+        looks: 0,
+        out: Output::default(),
+    };
+    scan.run();
+    Conversion {
+        text: scan.out.finish(),
+        looks: scan.looks,
+    }
+}
+
+struct Scanner<'a> {
+    src: &'a [u8],
+    html: &'a str,
+    pos: usize,
+    looks: usize,
+    out: Output,
+}
+
+impl Scanner<'_> {
+    fn peek(&mut self, at: usize) -> Option<u8> {
+        let byte = self.src.get(at).copied();
+        if byte.is_some() {
+            self.looks += 1;
+        }
+        byte
+    }
+
+    /// The position of the first `needle` at or after `from`, or the end.
+    fn find(&mut self, from: usize, needle: &[u8]) -> Option<usize> {
+        let hay = &self.src[from.min(self.src.len())..];
+        let found = hay.windows(needle.len()).position(|w| w == needle);
+        self.looks += found.map_or(hay.len(), |i| i + needle.len());
+        found.map(|i| from + i)
+    }
+
+    fn run(&mut self) {
+        while self.pos < self.src.len() {
+            let next = self.src[self.pos..].iter().position(|&b| b == b'<' || b == b'&');
+            let end = next.map_or(self.src.len(), |i| self.pos + i);
+            self.looks += end - self.pos + usize::from(next.is_some());
+            self.out.text(&self.html[self.pos..end]);
+            self.pos = end;
+            match self.src.get(end) {
+                Some(b'<') => self.markup(),
+                Some(b'&') => self.entity(),
+                _ => {}
+            }
+        }
+    }
+
+    /// At `&`: a character reference, or a literal `&`.
+    fn entity(&mut self) {
+        let start = self.pos + 1;
+        let mut end = start;
+        while end - start < MAX_ENTITY {
+            match self.peek(end) {
+                Some(b) if b.is_ascii_alphanumeric() || (b == b'#' && end == start) => end += 1,
+                _ => break,
+            }
+        }
+        let name = &self.html[start..end];
+        let terminated = self.peek(end) == Some(b';');
+        let decoded = if let Some(number) = name.strip_prefix('#') {
+            let (digits, radix) = match number.strip_prefix(['x', 'X']) {
+                Some(hex) => (hex, 16),
+                None => (number, 10),
+            };
+            let valid = !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix));
+            valid.then(|| {
+                u32::from_str_radix(digits, radix)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .filter(|&c| c != '\0')
+                    .unwrap_or('\u{FFFD}')
+                    .to_string()
+            })
+        } else if terminated {
+            resolve_html5_entity(name).map(str::to_owned)
+        } else {
+            // The few references browsers still read without a semicolon.
+            match name {
+                "amp" => Some("&".into()),
+                "lt" => Some("<".into()),
+                "gt" => Some(">".into()),
+                "quot" => Some("\"".into()),
+                "nbsp" => Some("\u{a0}".into()),
+                _ => None,
+            }
+        };
+        match decoded {
+            Some(text) => {
+                self.out.text(&text);
+                self.pos = end + usize::from(terminated);
+            }
+            None => {
+                self.out.text("&");
+                self.pos = start;
+            }
+        }
+    }
+
+    /// At `<`: a tag, a comment, a declaration, CDATA, or a literal `<`.
+    fn markup(&mut self) {
+        let at = self.pos;
+        match self.peek(at + 1) {
+            Some(b'!') => {
+                if self.src[at..].starts_with(b"<!--") {
+                    self.looks += 4;
+                    self.pos = self.find(at + 4, b"-->").map_or(self.src.len(), |i| i + 3);
+                } else if self.src[at..].starts_with(b"<![CDATA[") {
+                    self.looks += 9;
+                    let end = self.find(at + 9, b"]]>");
+                    let text_end = end.unwrap_or(self.src.len());
+                    self.out.text(&self.html[at + 9..text_end]);
+                    self.pos = end.map_or(text_end, |i| i + 3);
+                } else {
+                    self.pos = self.find(at + 2, b">").map_or(self.src.len(), |i| i + 1);
+                }
+            }
+            Some(b'?') => self.pos = self.find(at + 2, b">").map_or(self.src.len(), |i| i + 1),
+            Some(b'/') => match self.peek(at + 2) {
+                Some(b) if b.is_ascii_alphabetic() => self.tag(at + 2, true),
+                _ => self.pos = self.find(at + 2, b">").map_or(self.src.len(), |i| i + 1),
+            },
+            Some(b) if b.is_ascii_alphabetic() => self.tag(at + 1, false),
+            _ => {
+                self.out.text("<");
+                self.pos = at + 1;
+            }
+        }
+    }
+
+    /// A tag whose name starts at `name_start`: read to its `>` (quoted
+    /// attribute values may hold one), then act on its name.
+    fn tag(&mut self, name_start: usize, closing: bool) {
+        let mut i = name_start;
+        while let Some(b) = self.peek(i) {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b':' {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        let name = self.html[name_start..i].to_ascii_lowercase();
+        let mut quote = None;
+        let mut after_equals = false;
+        let end = loop {
+            let Some(b) = self.peek(i) else { break None };
+            match (quote, b) {
+                (Some(q), _) if b == q => quote = None,
+                (Some(_), _) => {}
+                (None, b'>') => break Some(i),
+                (None, b'"' | b'\'') if after_equals => quote = Some(b),
+                _ => {}
+            }
+            if quote.is_none() && !b.is_ascii_whitespace() {
+                after_equals = b == b'=';
+            }
+            i += 1;
+        };
+        // A tag the input ends inside of is dropped, as browsers do.
+        let Some(end) = end else {
+            self.pos = self.src.len();
+            return;
+        };
+        self.pos = end + 1;
+        let name = name.as_str();
+        if BLOCKS.contains(&name) {
+            self.out.line_break();
+        } else if CELLS.contains(&name) && closing {
+            self.out.text(" ");
+        }
+        if !closing && SKIPPED.contains(&name) {
+            self.skip_raw_text(name);
+        }
+    }
+
+    /// Past the content of a raw-text element, to after its end tag.
+    fn skip_raw_text(&mut self, name: &str) {
+        let mut from = self.pos;
+        loop {
+            let Some(lt) = self.find(from, b"</") else {
+                self.pos = self.src.len();
+                return;
+            };
+            let name_end = lt + 2 + name.len();
+            let candidate = self.src.get(lt + 2..name_end);
+            self.looks += name.len();
+            if candidate.is_some_and(|c| c.eq_ignore_ascii_case(name.as_bytes()))
+                && !self.src.get(name_end).is_some_and(u8::is_ascii_alphanumeric)
+            {
+                self.pos = self.find(name_end, b">").map_or(self.src.len(), |i| i + 1);
+                return;
+            }
+            from = lt + 2;
+        }
+    }
+}
+
+/// Text as it is built: whitespace runs become one space, breaks become
+/// line ends, and no line starts or ends with a space.
+#[derive(Default)]
+struct Output {
+    text: String,
+    pending_space: bool,
+    pending_break: bool,
+}
+
+impl Output {
+    fn text(&mut self, text: &str) {
+        for c in text.chars() {
+            // The non-breaking space stays: it keeps "10 km" together.
+            if c.is_whitespace() && c != '\u{a0}' {
+                self.pending_space = true;
+                continue;
+            }
+            if !self.text.is_empty() {
+                if self.pending_break {
+                    self.text.push('\n');
+                } else if self.pending_space {
+                    self.text.push(' ');
+                }
+            }
+            self.pending_break = false;
+            self.pending_space = false;
+            self.text.push(c);
+        }
+    }
+
+    fn line_break(&mut self) {
+        self.pending_break = true;
+    }
+
+    fn finish(self) -> String {
+        self.text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paragraphs_entities_scripts_and_comments() {
+        assert_eq!(
+            html_to_text("<p>Floods &amp; storms</p><script>alert('</p>')</script><p>Second <a href='/x'>para</a></p>"),
+            "Floods & storms\nSecond para"
+        );
+        assert_eq!(
+            html_to_text("<!-- a <p> comment -->One&nbsp;km &#8212; &#x2014; &mdash; &hellip;<br/>Two"),
+            "One\u{a0}km — — — …\nTwo"
+        );
+        assert_eq!(
+            html_to_text("a < b && c > d; &unknown; &#xZZ;"),
+            "a < b && c > d; &unknown; &#xZZ;"
+        );
+        assert_eq!(html_to_text("<![CDATA[x <y>]]> z"), "x <y> z");
+        assert_eq!(
+            html_to_text("<style>p { color: red }</style><p title='a > b'>Text</p>"),
+            "Text"
+        );
+        assert_eq!(html_to_text("<ul><li>One</li><li>Two</li></ul>"), "One\nTwo");
+        assert_eq!(html_to_text("<p>   spaced \n\n  out  </p>  "), "spaced out");
+        assert_eq!(html_to_text("<table><tr><td>a</td><td>b</td></tr></table>"), "a b");
+        assert_eq!(html_to_text("Cut off <a href=\"x"), "Cut off");
+        assert_eq!(html_to_text("Un<SCRIPT>x</scriptx></SCRIPT>seen"), "Unseen");
+    }
+
+    /// The property the quadratic parser lacked: the work is a bounded
+    /// multiple of the input's length whatever its shape, so any feed up to
+    /// the size cap converts in time proportional to its size.
+    #[test]
+    fn the_work_is_linear_in_the_input_whatever_the_markup() {
+        let n = 100_000;
+        let shapes: Vec<(&str, String)> = vec![
+            ("nested unclosed divs", format!("{}deep", "<div>".repeat(n))),
+            (
+                "unclosed formatting with attributes",
+                (0..n).map(|i| format!("<b id=x{i}>t")).collect(),
+            ),
+            ("one tag with many attributes", format!("<p {}>x</p>", "a=1 ".repeat(n))),
+            ("unclosed quotes", "<p title=\"".repeat(n)),
+            ("lone angles", "<".repeat(n)),
+            (
+                "unterminated entities",
+                "&abcdefghijklmnopqrstuvwxyzabcdefghijklmnopq".repeat(n / 10),
+            ),
+            ("script that never ends", format!("<script>{}", "</scrip".repeat(n))),
+            ("comments that never end", "<!-- -".repeat(n)),
+            ("plain text", "word ".repeat(n)),
+        ];
+        for (shape, html) in shapes {
+            let done = convert(&html);
+            assert!(
+                done.looks <= 3 * html.len() + 16,
+                "{shape}: {} looks for {} bytes",
+                done.looks,
+                html.len()
+            );
+        }
+        assert_eq!(convert(&format!("{}deep", "<div>".repeat(n))).text, "deep");
+    }
+}

@@ -1,0 +1,96 @@
+//! Feed imports run off the request path: the admin's "import by URL"
+//! stores a row and returns at once; a background task fetches, parses and
+//! saves the feed, writing its progress and result to that row, which the
+//! import's page shows. (The row, not the task, is what the page reads, so
+//! any web process can show it.)
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::db::feed_imports::{self, ImportStatus};
+use crate::digest::fetch::Fetcher;
+use crate::digest::import::{self, ImportReport, PlainTextDetails};
+
+/// Imports running at once in one process; later ones wait, queued.
+const CONCURRENT_IMPORTS: usize = 2;
+
+/// Entries saved between two progress writes.
+const PROGRESS_EVERY: usize = 100;
+
+/// Starts feed imports in the background.
+#[derive(Clone)]
+pub struct ImportJobs {
+    db: Db,
+    fetcher: Fetcher,
+    summary_max: usize,
+    permits: Arc<Semaphore>,
+}
+
+impl ImportJobs {
+    pub fn new(db: Db, fetcher: Fetcher, summary_max: usize) -> Self {
+        Self {
+            db,
+            fetcher,
+            summary_max,
+            permits: Arc::new(Semaphore::new(CONCURRENT_IMPORTS)),
+        }
+    }
+
+    /// Records an import of `url` and starts it; returns its id at once.
+    pub async fn start(&self, url: &url::Url, requested_by: &str) -> Result<Uuid, sqlx::Error> {
+        let id = feed_imports::create(&self.db, url.as_str(), requested_by, Utc::now()).await?;
+        let jobs = self.clone();
+        let url = url.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = jobs.run(id, &url).await {
+                tracing::error!(import = %id, error = %e, "a feed import could not record its progress");
+            }
+        });
+        Ok(id)
+    }
+
+    async fn run(&self, id: Uuid, url: &str) -> Result<(), sqlx::Error> {
+        let db = &self.db;
+        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        feed_imports::set_status(db, id, ImportStatus::Fetching, Utc::now()).await?;
+        let (bytes, base) = match import::load(url, &self.fetcher).await {
+            Ok(loaded) => loaded,
+            Err(why) => return feed_imports::fail(db, id, &why, Utc::now()).await,
+        };
+        feed_imports::set_status(db, id, ImportStatus::Parsing, Utc::now()).await?;
+        let details = PlainTextDetails::default();
+        let entries = match import::parse(url, bytes, base, &details, self.summary_max).await {
+            Ok(entries) => entries,
+            Err(why) => return feed_imports::fail(db, id, &why, Utc::now()).await,
+        };
+        feed_imports::set_status(db, id, ImportStatus::Saving, Utc::now()).await?;
+        let total = entries.len();
+        feed_imports::progress(db, id, 0, total, Utc::now()).await?;
+        let mut report = ImportReport::default();
+        let mut entries = entries.into_iter();
+        let mut done = 0;
+        let saved = loop {
+            let part: Vec<_> = entries.by_ref().take(PROGRESS_EVERY).collect();
+            if part.is_empty() {
+                break Ok(report);
+            }
+            done += part.len();
+            match import::save_all(db, part, |_, _| {}).await {
+                Ok(part) => report.absorb(part),
+                Err(why) => break Err(why),
+            }
+            feed_imports::progress(db, id, done, total, Utc::now()).await?;
+        };
+        match saved {
+            Ok(report) => {
+                tracing::info!(import = %id, feed = %url, added = report.added, "feed imported");
+                feed_imports::finish(db, id, &report, Utc::now()).await
+            }
+            Err(why) => feed_imports::fail(db, id, &why, Utc::now()).await,
+        }
+    }
+}
