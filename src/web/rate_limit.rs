@@ -46,13 +46,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedRateLimit<K> {
     /// Forgets idle keys once a minute, for as long as the runtime runs.
     pub fn spawn_janitor(&self) {
         let limit = self.clone();
-        tokio::spawn(async move {
-            let mut every_minute = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                every_minute.tick().await;
-                limit.forget_idle();
-            }
-        });
+        every_minute(move || limit.forget_idle());
     }
 }
 
@@ -150,14 +144,19 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> FailureLimit<K> {
     /// Forgets paid-off keys once a minute, for as long as the runtime runs.
     pub fn spawn_janitor(&self) {
         let limit = self.clone();
-        tokio::spawn(async move {
-            let mut every_minute = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                every_minute.tick().await;
-                limit.forget_idle();
-            }
-        });
+        every_minute(move || limit.forget_idle());
     }
+}
+
+/// Runs `task` once a minute, for as long as the runtime runs.
+fn every_minute(task: impl Fn() + Send + 'static) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            ticks.tick().await;
+            task();
+        }
+    });
 }
 
 #[cfg(test)]

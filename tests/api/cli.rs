@@ -1,14 +1,7 @@
 //! The `gazette` binary's own surface.
 
-use std::process::Command;
-
 use crate::helpers::Backend;
-
-fn gazette() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gazette"));
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
-    command
-}
+use crate::helpers::gazette_command as gazette;
 
 pub fn help_lists_every_command() -> Result<(), libtest_mimic::Failed> {
     let output = gazette().arg("--help").output()?;

@@ -422,6 +422,75 @@ impl TestApp {
     }
 }
 
+/// The real `gazette` binary, run from the crate's folder as an operator
+/// would. Its metrics listener takes a free port: the default (9100) would
+/// collide between tests running at once.
+pub fn gazette_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gazette"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("GAZETTE_METRICS__LISTEN", "127.0.0.1:0");
+    command
+}
+
+/// `gazette serve --no-worker --no-scheduler` on this test's database and a
+/// free port, answering requests, with every line it prints (stderr and
+/// stdout, each in order) on `lines`. Killed when dropped.
+pub struct ServeProcess {
+    child: std::process::Child,
+    pub base: String,
+    pub lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl ServeProcess {
+    pub async fn start(backend: &Backend, env: &[(&str, &str)]) -> Self {
+        use std::io::{BufRead, BufReader, Read};
+        use std::process::Stdio;
+        let port = free_port();
+        let mut command = gazette_command();
+        command
+            .args(["serve", "--no-worker", "--no-scheduler"])
+            .env("GAZETTE_DATABASE__URL", backend.database_url())
+            .env("GAZETTE_SERVER__PORT", port.to_string());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("gazette serve starts");
+        let (line_tx, lines) = std::sync::mpsc::channel();
+        for stream in [
+            Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stdout.take().unwrap()),
+        ] {
+            let line_tx = line_tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if line_tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let base = format!("http://127.0.0.1:{port}");
+        let health = format!("{base}/health_check");
+        wait_until(Duration::from_secs(20), "gazette serve to answer", || async {
+            reqwest::get(&health).await.is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        Self { child, base, lines }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F)
 where
     F: FnMut() -> Fut,

@@ -9,12 +9,7 @@ use gazette::schedule::CronSchedule;
 
 use crate::cli::{FIXTURE, FIXTURE_URL, import, text};
 use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with, spawn_web_only, wait_until};
-
-fn gazette() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gazette"));
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
-    command
-}
+use crate::helpers::{ServeProcess, gazette_command as gazette};
 
 /// A reader signed up and confirmed with the token their (possibly still
 /// queued) confirmation email holds.
@@ -256,42 +251,12 @@ pub async fn every_response_carries_a_request_id_kept_from_the_request_when_sane
 /// `gazette serve` with JSON logs: every line is a JSON object, and the
 /// request's lines carry its request id.
 pub async fn json_logs_carry_the_request_id(backend: Backend) {
-    use std::io::{BufRead, BufReader};
-    let url = backend.database_url().to_owned();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = gazette()
-        .args(["serve", "--no-worker", "--no-scheduler"])
-        .env("GAZETTE_DATABASE__URL", url)
-        .env("GAZETTE_SERVER__PORT", port.to_string())
-        .env("GAZETTE_METRICS__LISTEN", "127.0.0.1:0")
-        .env("GAZETTE_LOG__LEVEL", "info")
-        .env("GAZETTE_LOG__FORMAT", "json")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (line_tx, line_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if line_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_until(Duration::from_secs(20), "the server to answer", || async {
-        client
-            .get(format!("{base}/health_check"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
+    let serve = ServeProcess::start(
+        &backend,
+        &[("GAZETTE_LOG__LEVEL", "info"), ("GAZETTE_LOG__FORMAT", "json")],
+    )
     .await;
+    let (client, base, line_rx) = (reqwest::Client::new(), &serve.base, &serve.lines);
     let archive = client
         .get(format!("{base}/archive"))
         .header("X-Request-Id", "json-log-check-2")
@@ -336,8 +301,7 @@ pub async fn json_logs_carry_the_request_id(backend: Backend) {
             break;
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(serve);
     assert!(!lines.is_empty());
     for line in &lines {
         assert!(

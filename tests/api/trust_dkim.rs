@@ -12,6 +12,7 @@ use gazette::config::{DkimAlgorithm, DkimSettings};
 
 use crate::admin::{STAFF_EMAIL, add_confirmed_reader, hidden_field, staff_session};
 use crate::cli::text;
+use crate::helpers::gazette_command as gazette;
 use crate::helpers::{Backend, Received, TestApp, spawn_app_with, wait_until};
 
 const VERIFIER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dkim_verify.py");
@@ -27,12 +28,6 @@ pub fn missing_verifier() -> Option<String> {
         )),
         Err(e) => Some(format!("python3 does not run: {e}")),
     }
-}
-
-fn gazette() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gazette"));
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
-    command
 }
 
 fn temp_dir() -> PathBuf {

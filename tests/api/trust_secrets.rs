@@ -3,60 +3,15 @@
 //! message, exports guard spreadsheet formulas and import again unchanged,
 //! and an erased reader leaves every export and their unsubscribe link.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::admin::{add_confirmed_reader, add_confirmed_readers, first_id, staff_session};
 use crate::cli::{run, text};
-use crate::helpers::{Backend, spawn_app, wait_until};
-
-fn gazette() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gazette"));
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
-    command
-}
+use crate::helpers::{Backend, ServeProcess, gazette_command as gazette, spawn_app};
 
 pub async fn access_logs_show_confirm_and_unsubscribe_links_without_their_tokens(backend: Backend) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = gazette()
-        .args(["serve", "--no-worker", "--no-scheduler"])
-        .env("GAZETTE_DATABASE__URL", backend.database_url())
-        .env("GAZETTE_SERVER__PORT", port.to_string())
-        .env("GAZETTE_LOG__LEVEL", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (line_tx, line_rx) = std::sync::mpsc::channel();
-    for stream in [
-        Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stdout.take().unwrap()),
-    ] {
-        let line_tx = line_tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if line_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_until(Duration::from_secs(20), "the server to answer", || async {
-        client
-            .get(format!("{base}/health_check"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
+    let serve = ServeProcess::start(&backend, &[("GAZETTE_LOG__LEVEL", "info"), ("NO_COLOR", "1")]).await;
+    let (client, base, line_rx) = (reqwest::Client::new(), &serve.base, &serve.lines);
     let signup = client
         .post(format!("{base}/subscriptions"))
         .form(&[("name", "Ada"), ("email", "ada@example.com")])
@@ -110,8 +65,7 @@ pub async fn access_logs_show_confirm_and_unsubscribe_links_without_their_tokens
             break;
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(serve);
     let log = lines.join("\n");
     assert_eq!(access_lines.len(), 2, "both access lines:\n{log}");
     assert!(

@@ -3,13 +3,13 @@
 //! capped per hour across processes, and addresses that reach no mailbox
 //! (special-use domains) are refused with a reason.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
 
 use crate::cli::{run, text};
+use crate::helpers::ServeProcess;
 use crate::helpers::{Backend, Received, TestApp, spawn_app, spawn_app_with, wait_until};
 
 /// A CSV file in a fresh directory (removed by the caller).
@@ -236,42 +236,17 @@ pub async fn confirmation_emails_past_the_hourly_cap_are_refused_across_processe
 
 /// `gazette serve`, on this test's database, with JSON logs on stderr.
 pub async fn reaching_the_confirmation_cap_is_logged_once_and_so_is_the_end_of_it(backend: Backend) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gazette"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["serve", "--no-worker", "--no-scheduler"])
-        .env("GAZETTE_DATABASE__URL", backend.database_url())
-        .env("GAZETTE_SERVER__PORT", port.to_string())
-        .env("GAZETTE_LIMITS__SIGNUPS_PER_IP_PER_MINUTE", "0")
-        .env("GAZETTE_LIMITS__CONFIRMATIONS_PER_HOUR", "1")
-        .env("GAZETTE_LOG__LEVEL", "warn")
-        .env("GAZETTE_LOG__FORMAT", "json")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (line_tx, line_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if line_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_until(Duration::from_secs(20), "the server to answer", || async {
-        client
-            .get(format!("{base}/health_check"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
+    let serve = ServeProcess::start(
+        &backend,
+        &[
+            ("GAZETTE_LIMITS__SIGNUPS_PER_IP_PER_MINUTE", "0"),
+            ("GAZETTE_LIMITS__CONFIRMATIONS_PER_HOUR", "1"),
+            ("GAZETTE_LOG__LEVEL", "warn"),
+            ("GAZETTE_LOG__FORMAT", "json"),
+        ],
+    )
     .await;
+    let (client, base, line_rx) = (reqwest::Client::new(), &serve.base, &serve.lines);
     let sign_up = |email: &'static str| {
         let request = client
             .post(format!("{base}/subscriptions"))
@@ -308,8 +283,7 @@ pub async fn reaching_the_confirmation_cap_is_logged_once_and_so_is_the_end_of_i
             break;
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(serve);
     let reached: Vec<&String> = lines
         .iter()
         .filter(|l| l.contains("limits.confirmations_per_hour reached"))
