@@ -373,6 +373,20 @@ pub async fn forms_without_the_token_or_from_another_site_get_403_and_change_not
             .unwrap();
         assert_eq!(response.status(), 403, "{header}: {value}");
     }
+    // Forwarding headers from a peer that is no trusted proxy do not make
+    // another site's origin ours.
+    let response = staff
+        .http
+        .post(format!("{}/admin/articles", app.address))
+        .header("Origin", "https://evil.example")
+        .header("X-Forwarded-Host", "evil.example")
+        .header("X-Forwarded-Proto", "https")
+        .header("Forwarded", "host=evil.example;proto=https")
+        .form(&article)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403, "Origin matched by forged forwarding headers");
     assert_eq!(app.count("SELECT COUNT(*) FROM articles").await, 0);
     // The same form from our own origin goes through.
     let response = staff

@@ -343,9 +343,16 @@ fn same_origin(req: &HttpRequest, state: &AdminState) -> bool {
     let Ok(origin) = origin.to_str() else {
         return false;
     };
-    let info = req.connection_info();
-    let served_as = format!("{}://{}", info.scheme(), info.host());
-    origin == served_as || origin == origin_of(state.settings.server.base_url.as_str())
+    if origin == origin_of(state.settings.server.base_url.as_str()) {
+        return true;
+    }
+    // Reached directly by another name (an address on the intranet): the
+    // Host this connection asked for. Not `connection_info()`, which would
+    // believe X-Forwarded-Host from any peer; behind a proxy the browser's
+    // origin is the public one, `server.base_url`.
+    let scheme = if req.app_config().secure() { "https" } else { "http" };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    host.is_some_and(|host| origin == format!("{scheme}://{host}"))
 }
 
 /// `https://example.org` of `https://example.org/some/path`.
