@@ -1,6 +1,8 @@
 //! Logging set-up: human-readable lines (or JSON objects, `log.format =
 //! "json"`) on stderr, filtered by `RUST_LOG` when set, else by `log.level`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -15,8 +17,11 @@ pub fn init_with(level: &str, format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // actix's Logger writes through the `log` crate; tracing-subscriber's
     // default features bridge it, so request lines appear here too.
+    // Colours only for a terminal: in a file or a journal the escape codes
+    // would be noise around every line.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Human => builder.try_init(),

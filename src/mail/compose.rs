@@ -313,9 +313,11 @@ impl Composer {
         for header in headers {
             builder = builder.raw_header(header);
         }
+        // No name, no display-name phrase: a bare `To: reader@example.com`.
+        let display_name = (!name.is_empty()).then(|| name.to_owned());
         let message = builder
             .from(self.from.clone())
-            .to(Mailbox::new(Some(name.to_owned()), address))
+            .to(Mailbox::new(display_name, address))
             .subject(subject)
             .message_id(Some(message_id.clone()))
             .date_now()
@@ -381,6 +383,12 @@ mod tests {
             Some("news@example.org")
         );
         assert_eq!(parsed.subject(), Some("Please confirm your subscription to The Weekly"));
+        // The bare address: no display-name phrase, not even an empty one.
+        let to = String::from_utf8_lossy(&raw)
+            .lines()
+            .find(|l| l.starts_with("To:"))
+            .map(str::to_owned);
+        assert_eq!(to.as_deref(), Some("To: reader@example.com"));
         let link = "https://news.example.org/subscriptions/confirm?token=tok123";
         let text = parsed.body_text(0).unwrap();
         let html = parsed.body_html(0).unwrap();
