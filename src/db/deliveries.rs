@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Db, lease_claim_sql, requeue_expired_sql};
+use crate::db::{Db, lease_claim_sql, requeue_expired_sql, subscribers};
 use crate::with_pool;
 
 /// A claimed delivery with what the message needs.
@@ -91,6 +91,9 @@ pub enum Settled {
     },
     Failed {
         error: String,
+        /// The address does not exist: the reader is marked bounced with
+        /// this outcome, in the same transaction.
+        bounced: bool,
     },
     Skipped {
         reason: String,
@@ -120,6 +123,10 @@ struct Columns<'a> {
 }
 
 impl Outcome {
+    fn bounced(&self) -> bool {
+        matches!(self.settled, Settled::Failed { bounced: true, .. })
+    }
+
     fn columns(&self) -> Columns<'_> {
         let mut columns = Columns {
             status: "queued",
@@ -139,7 +146,7 @@ impl Outcome {
                 columns.next_attempt_at = Some(*at);
                 columns.error = Some(error);
             }
-            Settled::Failed { error } => {
+            Settled::Failed { error, .. } => {
                 columns.status = "failed";
                 columns.error = Some(error);
             }
@@ -170,8 +177,9 @@ const RECORD_MANY: &str = "UPDATE deliveries d
        AND d.status = 'sending'";
 
 /// Records a batch of outcomes in one transaction (one statement on
-/// PostgreSQL). Each is tied to its claim: if a lease ran out and another
-/// worker claimed the row since, that worker's state stands.
+/// PostgreSQL, and one more for bounced readers). Each is tied to its
+/// claim: if a lease ran out and another worker claimed the row since, that
+/// worker's state stands.
 pub async fn record(db: &Db, outcomes: &[Outcome]) -> Result<(), sqlx::Error> {
     if outcomes.is_empty() {
         return Ok(());
@@ -193,11 +201,18 @@ pub async fn record(db: &Db, outcomes: &[Outcome]) -> Result<(), sqlx::Error> {
                     .bind(c.unclaimed)
                     .execute(&mut *tx)
                     .await?;
+                if outcome.bounced() {
+                    sqlx::query(subscribers::MARK_BOUNCED)
+                        .bind(outcome.subscriber_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
             tx.commit().await
         }
         Db::Postgres(pool) => {
             let columns: Vec<Columns<'_>> = outcomes.iter().map(Outcome::columns).collect();
+            let mut tx = pool.begin().await?;
             sqlx::query(RECORD_MANY)
                 .bind(outcomes.iter().map(|o| o.issue_id).collect::<Vec<_>>())
                 .bind(outcomes.iter().map(|o| o.subscriber_id).collect::<Vec<_>>())
@@ -208,9 +223,20 @@ pub async fn record(db: &Db, outcomes: &[Outcome]) -> Result<(), sqlx::Error> {
                 .bind(columns.iter().map(|c| c.message_id).collect::<Vec<_>>())
                 .bind(columns.iter().map(|c| c.sent_at).collect::<Vec<_>>())
                 .bind(columns.iter().map(|c| c.unclaimed).collect::<Vec<_>>())
-                .execute(pool)
-                .await
-                .map(|_| ())
+                .execute(&mut *tx)
+                .await?;
+            let bounced: Vec<Uuid> = outcomes
+                .iter()
+                .filter(|o| o.bounced())
+                .map(|o| o.subscriber_id)
+                .collect();
+            if !bounced.is_empty() {
+                sqlx::query(subscribers::MARK_BOUNCED_MANY)
+                    .bind(bounced)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
         }
     }
 }

@@ -89,9 +89,18 @@ pub async fn schedule_retry(
     })
 }
 
-/// Gives a message up for good (only the claim that made attempt `attempt`).
-pub async fn mark_failed(db: &Db, id: Uuid, attempt: i32, error: &str) -> Result<(), sqlx::Error> {
+/// Gives a message up for good (only the claim that made attempt `attempt`)
+/// and, when `bounced` names its reader (the address does not exist), marks
+/// that reader bounced in the same transaction.
+pub async fn mark_failed(
+    db: &Db,
+    id: Uuid,
+    attempt: i32,
+    error: &str,
+    bounced: Option<Uuid>,
+) -> Result<(), sqlx::Error> {
     with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
         sqlx::query(
             "UPDATE outgoing_mail
              SET status = 'failed', last_error = $3, token = NULL, locked_until = NULL
@@ -100,8 +109,14 @@ pub async fn mark_failed(db: &Db, id: Uuid, attempt: i32, error: &str) -> Result
         .bind(id)
         .bind(attempt)
         .bind(error)
-        .execute(pool)
-        .await
-        .map(|_| ())
+        .execute(&mut *tx)
+        .await?;
+        if let Some(reader) = bounced {
+            sqlx::query(crate::db::subscribers::MARK_BOUNCED)
+                .bind(reader)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
     })
 }

@@ -463,15 +463,13 @@ pub async fn unsubscribe(
     find_by_unsubscribe_token(db, token).await
 }
 
-/// Marks a reader whose address bounced for good, so later issues skip
-/// them. A reader who unsubscribed meanwhile stays unsubscribed.
-pub async fn mark_bounced(db: &Db, subscriber_id: Uuid) -> Result<bool, sqlx::Error> {
-    let changed = with_pool!(db, pool => {
-        sqlx::query("UPDATE subscribers SET status = 'bounced' WHERE id = $1 AND status IN ('pending', 'confirmed')")
-            .bind(subscriber_id)
-            .execute(pool)
-            .await?
-            .rows_affected()
-    });
-    Ok(changed == 1)
-}
+/// Marks a reader whose address bounced for good (`$1`), so later issues
+/// skip them. A reader who unsubscribed meanwhile stays unsubscribed. Run
+/// in the transaction that records the message's failure, so nobody sees
+/// the one without the other.
+pub(crate) const MARK_BOUNCED: &str =
+    "UPDATE subscribers SET status = 'bounced' WHERE id = $1 AND status IN ('pending', 'confirmed')";
+
+/// [`MARK_BOUNCED`] for several readers at once (`$1` an array; PostgreSQL).
+pub(crate) const MARK_BOUNCED_MANY: &str =
+    "UPDATE subscribers SET status = 'bounced' WHERE id = ANY($1) AND status IN ('pending', 'confirmed')";

@@ -25,7 +25,7 @@ use crate::config::DeliverySettings;
 use crate::db::deliveries::{self, ClaimedDelivery, Outcome, Settled};
 use crate::db::issues;
 use crate::domain::{SubscriberStatus, UnsubscribeToken};
-use crate::mail::PreparedIssue;
+use crate::mail::{PreparedIssue, is_hard_bounce};
 
 /// One reader's copy to send, with the issue it belongs to.
 struct Job {
@@ -144,6 +144,7 @@ async fn claim(
                     tracing::error!(issue = %delivery.issue_id, "the issue of a delivery is missing; giving it up");
                     Settled::Failed {
                         error: "the issue is missing".into(),
+                        bounced: false,
                     }
                 }
                 Err(e) => {
@@ -219,7 +220,10 @@ async fn deliver(shared: &Shared, job: &Job) -> Settled {
         Ok(composed) => composed,
         Err(why) => {
             tracing::error!(%week, %reader, error = %why, "cannot render a digest; giving it up");
-            return Settled::Failed { error: why };
+            return Settled::Failed {
+                error: why,
+                bounced: false,
+            };
         }
     };
     match shared.send(&composed, delivery.attempts).await {
@@ -236,7 +240,13 @@ async fn deliver(shared: &Shared, job: &Job) -> Settled {
         }
         Sent::Failed(reply) => {
             tracing::warn!(%week, %reader, attempt = delivery.attempts, %reply, "digest refused for good");
-            Settled::Failed { error: reply }
+            // A hard bounce marks the reader `bounced` when this outcome is
+            // recorded, so later issues skip them.
+            let bounced = is_hard_bounce(&reply);
+            if bounced {
+                tracing::info!(%reader, %reply, "the address bounced; the reader is marked bounced");
+            }
+            Settled::Failed { error: reply, bounced }
         }
     }
 }
@@ -260,11 +270,6 @@ async fn record(shared: Arc<Shared>, mut settled: mpsc::Receiver<Outcome>, recor
         }
         write(&shared, &pending).await;
         recorded.store(true, Ordering::Release);
-        for outcome in &pending {
-            if let Settled::Failed { error } = &outcome.settled {
-                shared.note_bounce(outcome.subscriber_id, error).await;
-            }
-        }
         progress.count(&pending);
         pending.clear();
     }

@@ -20,12 +20,10 @@ use chrono::{DateTime, Utc};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use tokio::sync::{Notify, watch};
-use uuid::Uuid;
 
 use crate::config::DeliverySettings;
 use crate::db::Db;
-use crate::db::subscribers;
-use crate::mail::{Composed, Composer, Mailer, SendError, is_hard_bounce};
+use crate::mail::{Composed, Composer, Mailer, SendError};
 
 pub struct Worker {
     shared: Arc<Shared>,
@@ -107,19 +105,6 @@ impl Shared {
             Err(SendError::Permanent(reply)) => Sent::Failed(reply),
             Err(SendError::Transient(reply)) if attempts >= self.settings.max_attempts as i32 => Sent::Failed(reply),
             Err(SendError::Transient(reply)) => Sent::Retry(reply),
-        }
-    }
-
-    /// A hard bounce marks the reader `bounced`, so later issues skip them;
-    /// any other refusal leaves the reader as they are.
-    async fn note_bounce(&self, reader: Uuid, reply: &str) {
-        if !is_hard_bounce(reply) {
-            return;
-        }
-        match subscribers::mark_bounced(&self.db, reader).await {
-            Ok(true) => tracing::info!(%reader, %reply, "the address bounced; the reader is marked bounced"),
-            Ok(false) => {}
-            Err(e) => tracing::error!(%reader, error = %e, "cannot mark a bounced reader"),
         }
     }
 

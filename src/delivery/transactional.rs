@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use super::{Sent, Shared};
 use crate::db::outgoing_mail::{self, QueuedMail};
-use crate::mail::Composed;
+use crate::mail::{Composed, is_hard_bounce};
 
 /// Messages claimed at once; transactional mail comes a few at a time.
 const BATCH: i64 = 32;
@@ -45,7 +45,7 @@ async fn deliver(shared: &Shared, mail: QueuedMail) {
         Ok(composed) => composed,
         Err(why) => {
             tracing::error!(mail_id = %mail.id, kind = %mail.kind, error = %why, "cannot render message; giving it up");
-            record_failed(shared, &mail, &why).await;
+            record_failed(shared, &mail, &why, None).await;
             return;
         }
     };
@@ -68,16 +68,19 @@ async fn deliver(shared: &Shared, mail: QueuedMail) {
         }
         Sent::Failed(reply) => {
             tracing::warn!(mail_id = %mail.id, kind = %mail.kind, attempt = mail.attempts, %reply, "mail refused for good");
-            record_failed(shared, &mail, &reply).await;
-            if let Some(reader) = mail.subscriber_id {
-                shared.note_bounce(reader, &reply).await;
+            // A hard bounce marks the reader `bounced` with the failure, so
+            // later issues skip them; any other refusal leaves them be.
+            let bounced = mail.subscriber_id.filter(|_| is_hard_bounce(&reply));
+            if let Some(reader) = bounced {
+                tracing::info!(%reader, %reply, "the address bounced; the reader is marked bounced");
             }
+            record_failed(shared, &mail, &reply, bounced).await;
         }
     }
 }
 
-async fn record_failed(shared: &Shared, mail: &QueuedMail, error: &str) {
-    if let Err(e) = outgoing_mail::mark_failed(&shared.db, mail.id, mail.attempts, error).await {
+async fn record_failed(shared: &Shared, mail: &QueuedMail, error: &str, bounced: Option<uuid::Uuid>) {
+    if let Err(e) = outgoing_mail::mark_failed(&shared.db, mail.id, mail.attempts, error, bounced).await {
         tracing::error!(mail_id = %mail.id, error = %e, "cannot record the outcome; the lease will return the message to the queue");
     }
 }

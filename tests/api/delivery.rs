@@ -122,7 +122,7 @@ pub async fn a_worker_whose_lease_ran_out_cannot_overwrite_the_next_claim(backen
     outgoing_mail::schedule_retry(&app.db, slow[0].id, slow[0].attempts, now, "late")
         .await
         .unwrap();
-    outgoing_mail::mark_failed(&app.db, slow[0].id, slow[0].attempts, "late")
+    outgoing_mail::mark_failed(&app.db, slow[0].id, slow[0].attempts, "late", None)
         .await
         .unwrap();
     assert_eq!(
@@ -130,7 +130,7 @@ pub async fn a_worker_whose_lease_ran_out_cannot_overwrite_the_next_claim(backen
             .await,
         1
     );
-    outgoing_mail::mark_failed(&app.db, second[0].id, second[0].attempts, "550 no such user")
+    outgoing_mail::mark_failed(&app.db, second[0].id, second[0].attempts, "550 no such user", None)
         .await
         .unwrap();
     assert_eq!(
