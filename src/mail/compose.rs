@@ -109,11 +109,6 @@ impl OutgoingMessage {
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
-
-    /// A copy of the bytes (what lettre's `Message::formatted` gives).
-    pub fn formatted(&self) -> Vec<u8> {
-        self.bytes.clone()
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -370,7 +365,7 @@ mod tests {
     #[test]
     fn confirmation_is_multipart_with_the_link_in_both_parts() {
         let composed = composer().confirmation("reader@example.com", "tok123").unwrap();
-        let raw = composed.message.formatted();
+        let raw = composed.message.bytes().to_vec();
         let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
         use mail_parser::MimeHeaders;
         let content_type = parsed.content_type().unwrap();
@@ -409,7 +404,8 @@ mod tests {
             .digest("reader@example.com", "Ada", &token, week(), &snapshot)
             .unwrap()
             .message
-            .formatted();
+            .bytes()
+            .to_vec();
         let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
         assert_eq!(
             parsed.header_raw("Feedback-ID").map(str::trim),
@@ -463,7 +459,7 @@ mod tests {
                 &PreparedIssue::new(week(), &snapshot),
             )
             .unwrap();
-        let raw = composed.message.formatted();
+        let raw = composed.message.bytes().to_vec();
         let body_start = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
         for line in raw[body_start..].split(|&b| b == b'\n') {
             assert!(line.len() <= 78, "{}", String::from_utf8_lossy(line));
