@@ -6,6 +6,7 @@ pub mod db;
 pub mod delivery;
 pub mod digest;
 pub mod domain;
+pub mod links;
 pub mod mail;
 pub mod metrics;
 pub mod schedule;

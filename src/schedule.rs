@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use crate::config::{ScheduleSettings, Settings};
 use crate::db::{Db, issues};
 use crate::digest::dispatch::{self, Dispatched};
-use crate::digest::week::IssueWeek;
+use crate::domain::IssueWeek;
 
 /// A parsed cron pattern: the standard five fields (minute hour
 /// day-of-month month day-of-week), or six with a leading seconds field.

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use crate::db::Db;
 use crate::digest::render::DigestSnapshot;
 use crate::digest::snapshot::LinkedText;
-use crate::digest::week::IssueWeek;
+use crate::domain::IssueWeek;
 use crate::with_pool;
 
 /// Where the last issue's article window ended: the next one starts there.

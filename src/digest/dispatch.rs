@@ -10,7 +10,7 @@ use crate::db::articles;
 use crate::db::issues;
 use crate::db::subscribers;
 use crate::digest::render::{self, DigestArticle, DigestFrame, DigestSnapshot};
-use crate::digest::week::IssueWeek;
+use crate::domain::IssueWeek;
 use crate::domain::SubscriberStatus;
 
 /// This week's issue as it would go out, written nowhere.

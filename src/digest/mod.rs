@@ -9,4 +9,3 @@ pub mod import_job;
 pub mod render;
 pub mod snapshot;
 pub mod summary;
-pub mod week;

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::digest::snapshot::{LinkPlacesError, LinkedText};
-use crate::digest::week::IssueWeek;
+use crate::domain::IssueWeek;
 
 /// The templates, read for the places they use the reader's link.
 const HTML_TEMPLATE: &str = include_str!("../../templates/email/digest.html");

@@ -6,12 +6,14 @@ mod email;
 mod name;
 mod password;
 mod token;
+mod week;
 
 pub use article::{ArticleTitle, ArticleUrl, SummarySource};
 pub use email::{AddressPolicy, EmailError, SubscriberEmail};
 pub use name::{NameError, SubscriberName};
 pub use password::{MIN_PASSWORD_CHARS, StaffPassword};
 pub use token::{Token, UnsubscribeToken};
+pub use week::IssueWeek;
 
 /// A reader's state in the subscription life cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use super::dkim::{DkimSigner, SignError};
 
 use crate::config::{BaseUrl, Settings};
 use crate::digest::render::DigestSnapshot;
-use crate::digest::week::IssueWeek;
+use crate::domain::IssueWeek;
 use crate::domain::UnsubscribeToken;
 
 /// Builds messages with the sender and site address from the settings.

@@ -8,7 +8,7 @@ use actix_web::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use actix_web::{HttpResponse, web};
 
 use crate::db::issues;
-use crate::digest::week::IssueWeek;
+use crate::domain::IssueWeek;
 use crate::web::AppState;
 use crate::web::pages::{self, ArchiveEntry, ArchivePage};
 

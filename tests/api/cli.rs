@@ -291,7 +291,7 @@ pub async fn dispatch_dry_run_previews_the_week_and_writes_nothing(backend: Back
     let preview = run(&backend, &["dispatch", "--dry-run"]).await;
     assert!(preview.status.success(), "{}", text(&preview.stderr));
     let out = text(&preview.stdout);
-    let week = gazette::digest::week::IssueWeek::of(chrono::Utc::now(), chrono_tz::UTC).to_string();
+    let week = gazette::domain::IssueWeek::of(chrono::Utc::now(), chrono_tz::UTC).to_string();
     assert!(out.starts_with(&format!("{week} (dry run")), "{out}");
     let date = chrono::Utc::now().format("%-d %B %Y").to_string();
     assert!(

@@ -55,7 +55,7 @@ pub async fn an_issue_reaches_each_confirmed_reader_once_and_one_click_unsubscri
 
     let dispatched = run(&backend, &["dispatch"]).await;
     assert!(dispatched.status.success(), "{}", text(&dispatched.stderr));
-    let week = gazette::digest::week::IssueWeek::of(chrono::Utc::now(), chrono_tz::UTC).to_string();
+    let week = gazette::domain::IssueWeek::of(chrono::Utc::now(), chrono_tz::UTC).to_string();
     assert_eq!(
         text(&dispatched.stdout).trim(),
         format!("{week}: issue queued for 3 readers (1 articles)")
@@ -160,8 +160,7 @@ pub async fn an_issue_reaches_each_confirmed_reader_once_and_one_click_unsubscri
     // A week passes: the issue is relabelled as last week's (its window
     // still ends when it was dispatched), a new article comes in, and the
     // next issue goes to Bob alone.
-    let last_week =
-        gazette::digest::week::IssueWeek::of(chrono::Utc::now() - chrono::Duration::days(7), chrono_tz::UTC);
+    let last_week = gazette::domain::IssueWeek::of(chrono::Utc::now() - chrono::Duration::days(7), chrono_tz::UTC);
     gazette::with_pool!(&app.db, pool => {
         sqlx::query("UPDATE issues SET week = $1").bind(last_week.to_string()).execute(pool).await.unwrap();
     });

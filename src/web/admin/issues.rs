@@ -16,7 +16,7 @@ use super::session::{self, Staff};
 use crate::db::issues::{self, Control, IssueProgress};
 use crate::db::{submissions, test_sends};
 use crate::digest::dispatch::{self, Dispatched};
-use crate::digest::week::IssueWeek;
+use crate::domain::IssueWeek;
 use crate::domain::{AddressPolicy, SubscriberEmail};
 
 /// An issue's progress as the pages show it.

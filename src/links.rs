@@ -1,0 +1,108 @@
+//! Every address Gazette prints: the absolute URLs that go into mail, feeds
+//! and pages (built on `server.base_url`), and the site paths the staff
+//! area redirects to. Nothing else writes a route path by hand, so a route
+//! that moves changes here and in the route table, nowhere else.
+
+use uuid::Uuid;
+
+use crate::config::BaseUrl;
+use crate::domain::{IssueWeek, UnsubscribeToken};
+
+/// The public site's absolute URLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Links {
+    base: BaseUrl,
+}
+
+impl Links {
+    pub fn new(base: BaseUrl) -> Self {
+        Self { base }
+    }
+
+    /// The site's home page (the signup form), without a trailing slash.
+    pub fn home(&self) -> &str {
+        self.base.as_str()
+    }
+
+    /// The page a new reader confirms their subscription on. Confirmation
+    /// tokens are URL-safe base64, so they go in as they are.
+    pub fn confirm(&self, token: &str) -> String {
+        format!("{}/subscriptions/confirm?token={token}", self.base)
+    }
+
+    /// A reader's own unsubscribe page (and RFC 8058 one-click target).
+    pub fn unsubscribe(&self, token: &UnsubscribeToken) -> String {
+        format!("{}/unsubscribe?token={}", self.base, token.as_string())
+    }
+
+    pub fn archive(&self) -> String {
+        format!("{}{}", self.base, paths::ARCHIVE)
+    }
+
+    pub fn archive_issue(&self, week: IssueWeek) -> String {
+        format!("{}{}", self.base, paths::archive_issue(week))
+    }
+
+    pub fn archive_feed(&self) -> String {
+        format!("{}{}", self.base, paths::ARCHIVE_FEED)
+    }
+}
+
+/// Paths within the site, for redirects and for links between pages.
+pub mod paths {
+    use super::*;
+
+    pub const HOME: &str = "/";
+    pub const ARCHIVE: &str = "/archive";
+    pub const ARCHIVE_FEED: &str = "/archive/feed.xml";
+    pub const ADMIN: &str = "/admin";
+    pub const ADMIN_LOGIN: &str = "/admin/login";
+    pub const ADMIN_ACCOUNT: &str = "/admin/account";
+    pub const ADMIN_ARTICLES: &str = "/admin/articles";
+    pub const ADMIN_ISSUES: &str = "/admin/issues";
+    pub const ADMIN_SUBSCRIBERS: &str = "/admin/subscribers";
+
+    pub fn archive_issue(week: IssueWeek) -> String {
+        format!("{ARCHIVE}/{week}")
+    }
+
+    pub fn admin_issue(week: IssueWeek) -> String {
+        format!("{ADMIN_ISSUES}/{week}")
+    }
+
+    pub fn admin_article(id: Uuid) -> String {
+        format!("{ADMIN_ARTICLES}/{id}")
+    }
+
+    pub fn admin_article_import(id: Uuid) -> String {
+        format!("{ADMIN_ARTICLES}/imports/{id}")
+    }
+
+    pub fn admin_subscriber(id: Uuid) -> String {
+        format!("{ADMIN_SUBSCRIBERS}/{id}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_the_base_url_and_the_route() {
+        let links = Links::new(BaseUrl::parse("https://news.example.org/").unwrap());
+        let week = IssueWeek::parse("2026-W48").unwrap();
+        assert_eq!(links.home(), "https://news.example.org");
+        assert_eq!(
+            links.confirm("abc_-1"),
+            "https://news.example.org/subscriptions/confirm?token=abc_-1"
+        );
+        assert_eq!(links.archive_issue(week), "https://news.example.org/archive/2026-W48");
+        assert_eq!(links.archive_feed(), "https://news.example.org/archive/feed.xml");
+        let token = UnsubscribeToken::generate(Uuid::nil());
+        assert_eq!(
+            links.unsubscribe(&token),
+            format!("https://news.example.org/unsubscribe?token={}", token.as_string())
+        );
+        assert_eq!(paths::admin_issue(week), "/admin/issues/2026-W48");
+    }
+}
