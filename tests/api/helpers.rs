@@ -47,6 +47,11 @@ impl Backend {
         [BackendSpec(Kind::Sqlite), BackendSpec(Kind::Postgres)]
     }
 
+    /// For a test of what only PostgreSQL has.
+    pub fn postgres() -> BackendSpec {
+        BackendSpec(Kind::Postgres)
+    }
+
     pub fn database_url(&self) -> &str {
         match self {
             Backend::Sqlite { url } | Backend::Postgres { url } => url,
