@@ -147,7 +147,8 @@ fn main() -> ExitCode {
     };
     // The DKIM key is read before anything starts: a key that cannot be
     // read or parsed stops the process with one line naming it, like any
-    // other bad setting, instead of surfacing at the first send.
+    // other bad setting, instead of surfacing at the first send. It is read
+    // only here; the worker signs with this signer.
     let sends_mail = matches!(
         cli.command,
         None | Some(Command::Serve { .. } | Command::Worker | Command::Config { .. })

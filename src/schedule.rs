@@ -4,9 +4,10 @@
 //! missed while no process was up, within `schedule.grace_hours`.
 //!
 //! Any number of processes may run it against one database: every process
-//! fires for the same scheduled instant and dispatches as of that instant,
-//! and [`dispatch::dispatch`] lets one dispatch at a time build the week's
-//! issue, so a week gets one issue whoever fires first.
+//! fires for the same scheduled instant and dispatches as of that instant;
+//! [`dispatch::dispatch`] runs one dispatch at a time (PostgreSQL's advisory
+//! lock; SQLite has a single writer) and `issues.week` is unique, so a week
+//! gets one issue whoever fires first.
 
 use std::time::Duration;
 

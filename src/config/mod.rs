@@ -3,6 +3,9 @@
 //!
 //! Values are parsed into typed settings once, at start-up, so a bad value
 //! stops the process with a message naming the key instead of failing later.
+//!
+//! Every module reads its settings here, so this module uses nothing of the
+//! crate but `domain`: the types a setting parses into live beside it.
 
 mod database;
 mod proxies;
@@ -74,7 +77,8 @@ pub struct FeedSettings {
 }
 
 /// The built-in weekly dispatch of `gazette serve` (see `crate::schedule`);
-/// what the schedule means is in [`schedule`].
+/// when it runs and which week an instant falls in is answered by the
+/// methods in `config/schedule.rs`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ScheduleSettings {
     pub enabled: bool,
