@@ -23,7 +23,8 @@ use crate::web::{self, WebState, WebStateError};
 #[derive(Debug, Clone, Copy)]
 pub struct Roles {
     /// The public site and the staff area, with the weekly scheduler (unless
-    /// `schedule.enabled` is off) and the metrics listener.
+    /// `schedule.enabled` is off) and the metrics listener (when
+    /// `metrics.listen` is set).
     pub web: bool,
     /// The delivery worker.
     pub worker: bool,
