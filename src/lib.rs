@@ -1,6 +1,7 @@
 //! Gazette: a self-hosted weekly newsletter. Readers sign up with double
 //! opt-in; a delivery worker sends their mail from a queue in the database.
 
+pub mod app;
 pub mod config;
 pub mod db;
 pub mod delivery;

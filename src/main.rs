@@ -3,14 +3,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use gazette::config::Settings;
-use gazette::db::{Db, redact};
+use gazette::app::{Application, Roles};
+use gazette::config::{Settings, redact};
 use gazette::digest::fetch::{FetchPolicy, Fetcher};
 use gazette::digest::import::{PlainTextDetails, import_file};
 use gazette::domain::{AddressPolicy, MIN_PASSWORD_CHARS, StaffPassword, SubscriberEmail, SubscriberStatus};
 use gazette::mail::{DkimSigner, Mailer};
 use gazette::terminal::escape;
-use gazette::web::{Application, Roles};
 
 /// Gazette: a self-hosted weekly newsletter with double opt-in.
 #[derive(Parser)]
@@ -148,7 +147,8 @@ fn main() -> ExitCode {
     };
     // The DKIM key is read before anything starts: a key that cannot be
     // read or parsed stops the process with one line naming it, like any
-    // other bad setting, instead of surfacing at the first send.
+    // other bad setting, instead of surfacing at the first send. It is read
+    // only here; the worker signs with this signer.
     let sends_mail = matches!(
         cli.command,
         None | Some(Command::Serve { .. } | Command::Worker | Command::Config { .. })
@@ -188,6 +188,7 @@ fn main() -> ExitCode {
                         web: true,
                         worker: !no_worker,
                     },
+                    dkim,
                 )
                 .await
             }
@@ -198,6 +199,7 @@ fn main() -> ExitCode {
                         web: false,
                         worker: true,
                     },
+                    dkim,
                 )
                 .await
             }
@@ -234,8 +236,8 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(settings: Settings, roles: Roles) -> anyhow::Result<()> {
-    let app = Application::build(settings.clone(), roles).await?;
+async fn run(settings: Settings, roles: Roles, dkim: Option<DkimSigner>) -> anyhow::Result<()> {
+    let app = Application::build(settings.clone(), roles, dkim).await?;
     tracing::info!(
         database = %redact(&settings.database.url),
         backend = app.db().backend(),
@@ -293,16 +295,14 @@ fn config_check(config_dir: &std::path::Path, dkim: Option<&DkimSigner>) -> anyh
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {
-    let db = Db::connect(&settings.database).await?;
-    db.migrate().await?;
+    let db = gazette::app::database(&settings).await?;
     println!("migrations applied to {}", redact(&settings.database.url));
     db.close().await;
     Ok(())
 }
 
 async fn import_articles(settings: Settings, feed: &str, details: PlainTextDetails) -> anyhow::Result<()> {
-    let db = Db::connect(&settings.database).await?;
-    db.migrate().await?;
+    let db = gazette::app::database(&settings).await?;
     let progress = |done: usize, total: usize| {
         if total >= 200 && (done.is_multiple_of(100) || done == total) {
             eprintln!("imported {done}/{total} entries");
@@ -339,8 +339,7 @@ async fn import_subscribers(settings: Settings, file: &std::path::Path, confirme
         let opened = std::fs::File::open(file).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
         Box::new(opened)
     };
-    let db = Db::connect(&settings.database).await?;
-    db.migrate().await?;
+    let db = gazette::app::database(&settings).await?;
     let consent = if confirmed {
         Consent::ConfirmedElsewhere
     } else {
@@ -371,8 +370,7 @@ async fn import_subscribers(settings: Settings, file: &std::path::Path, confirme
 
 async fn export_subscribers(settings: Settings, status: Option<SubscriberStatus>) -> anyhow::Result<()> {
     use gazette::subscriber_csv::{self, ExportError};
-    let db = Db::connect(&settings.database).await?;
-    db.migrate().await?;
+    let db = gazette::app::database(&settings).await?;
     let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let result = subscriber_csv::export(&db, status, stdout).await;
     db.close().await;
@@ -386,14 +384,13 @@ async fn export_subscribers(settings: Settings, status: Option<SubscriberStatus>
 
 async fn dispatch(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
     use gazette::digest::dispatch::{self, Dispatched};
-    let db = Db::connect(&settings.database).await?;
-    db.migrate().await?;
+    let db = gazette::app::database(&settings).await?;
     let now = chrono::Utc::now();
     if !dry_run {
-        let done = gazette::schedule::dispatch_exclusive(&db, &settings, now).await;
+        let done = dispatch::dispatch(&db, &settings, now).await;
         db.close().await;
         // One line a log collector can read, whatever happened.
-        match done.map_err(anyhow::Error::msg)? {
+        match done? {
             Dispatched::Queued {
                 week,
                 recipients,
@@ -411,7 +408,7 @@ async fn dispatch(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
     }
     let preview = dispatch::preview(&db, &settings, now).await;
     db.close().await;
-    let preview = preview.map_err(anyhow::Error::msg)?;
+    let preview = preview?;
     let since = preview.since.format("%-d %B %Y %H:%M UTC");
     if preview.already_dispatched {
         println!(
@@ -454,8 +451,7 @@ async fn staff(settings: Settings, command: StaffCommand) -> anyhow::Result<()> 
     let email = SubscriberEmail::parse(email, policy).map_err(|e| anyhow::anyhow!("`{email}`: {e}"))?;
     let password = read_password(matches!(command, StaffCommand::Add { .. }))?;
     let password = StaffPassword::parse(&password).map_err(anyhow::Error::msg)?;
-    let db = Db::connect(&settings.database).await?;
-    db.migrate().await?;
+    let db = gazette::app::database(&settings).await?;
     let hash = gazette::staff::hash_password(password)
         .await
         .map_err(anyhow::Error::msg)?;

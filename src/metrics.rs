@@ -1,7 +1,10 @@
-//! `GET /metrics` in the Prometheus text exposition format (version 0.0.4),
-//! written by hand: a few counters, one histogram, and gauges read from the
-//! database, at most once per `metrics.cache_seconds` however often it is
-//! scraped (counting the ledger scans the deliveries table).
+//! What Gazette counts, and its exposition in the Prometheus text format
+//! (version 0.0.4), written by hand: a few counters, one histogram, and the
+//! queue gauges, which whoever serves `/metrics` reads (from the database,
+//! see `crate::db::stats`) at most once per `metrics.cache_seconds` however
+//! often it is scraped (counting the ledger scans the deliveries table).
+//! This module records and writes; it reads nothing itself, so any module
+//! may record here.
 //!
 //! Counters of the web role live in a [`Metrics`] value per application (so
 //! two apps in one test process count apart); the SMTP send histogram is
@@ -14,10 +17,6 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
-
-use crate::db::Db;
-use crate::mail::SendError;
-use crate::with_pool;
 
 /// Counters of one application's web role.
 #[derive(Default)]
@@ -108,8 +107,12 @@ impl Metrics {
     }
 
     /// The whole exposition, with the queue and ledger gauges as last read
-    /// (read now when that is older than the cache's age).
-    pub async fn render(&self, db: &Db) -> Result<String, sqlx::Error> {
+    /// (read now, with `read_gauges`, when that is older than the cache's
+    /// age).
+    pub async fn render<E, F: Future<Output = Result<Gauges, E>>>(
+        &self,
+        read_gauges: impl FnOnce() -> F,
+    ) -> Result<String, E> {
         let mut out = String::new();
         counter(
             &mut out,
@@ -170,7 +173,7 @@ impl Metrics {
             checks.refused.load(Ordering::Relaxed),
         );
 
-        let gauges = self.gauges.current(Instant::now(), || Gauges::read(db)).await?;
+        let gauges = self.gauges.current(Instant::now(), read_gauges).await?;
         let (transactional, digest) = (gauges.transactional, gauges.digest);
         out.push_str("# HELP gazette_queue_depth Messages waiting to be sent (queued or being sent), by kind.\n");
         out.push_str("# TYPE gazette_queue_depth gauge\n");
@@ -197,54 +200,16 @@ fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-async fn queue_depth(db: &Db) -> Result<(i64, i64), sqlx::Error> {
-    with_pool!(db, pool => {
-        let transactional: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM outgoing_mail WHERE status IN ('queued', 'sending')")
-                .fetch_one(pool)
-                .await?;
-        let digest: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status IN ('queued', 'sending')")
-                .fetch_one(pool)
-                .await?;
-        Ok((transactional, digest))
-    })
-}
-
-/// Every outcome the ledger knows, zero when no row has it, so a series
-/// exists from the first scrape on.
-async fn deliveries_by_status(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let rows: Vec<(String, i64)> = with_pool!(db, pool => {
-        sqlx::query_as("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
-            .fetch_all(pool)
-            .await?
-    });
-    let mut all: BTreeMap<String, i64> = ["queued", "sending", "sent", "failed", "skipped"]
-        .into_iter()
-        .map(|s| (s.to_owned(), 0))
-        .collect();
-    all.extend(rows);
-    Ok(all.into_iter().collect())
-}
-
-/// What the exposition reads from the database.
+/// The queue and ledger gauges, as read at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gauges {
-    transactional: i64,
-    digest: i64,
-    deliveries: Vec<(String, i64)>,
-}
-
-impl Gauges {
-    async fn read(db: &Db) -> Result<Self, sqlx::Error> {
-        let (transactional, digest) = queue_depth(db).await?;
-        let deliveries = deliveries_by_status(db).await?;
-        Ok(Self {
-            transactional,
-            digest,
-            deliveries,
-        })
-    }
+    /// Transactional messages waiting to be sent.
+    pub transactional: i64,
+    /// Digest copies waiting to be sent.
+    pub digest: i64,
+    /// Digest deliveries by outcome; every outcome should be listed, zero
+    /// when none has it, so its series exists from the first scrape on.
+    pub deliveries: Vec<(String, i64)>,
 }
 
 /// The last [`Gauges`] read and when; one reading at a time, so a burst of
@@ -365,14 +330,18 @@ pub fn observe_smtp_send(seconds: f64, outcome: SmtpOutcome) {
     SMTP_SENDS.observe(seconds, outcome);
 }
 
-/// Runs one SMTP send and records its duration and outcome.
-pub async fn timed_smtp_send(send: impl Future<Output = Result<(), SendError>>) -> Result<(), SendError> {
+/// Runs one SMTP send and records its duration and outcome: sent, or by
+/// `is_permanent(error)` refused or deferred.
+pub async fn timed_smtp_send<T, E>(
+    send: impl Future<Output = Result<T, E>>,
+    is_permanent: impl FnOnce(&E) -> bool,
+) -> Result<T, E> {
     let started = Instant::now();
     let result = send.await;
     let outcome = match &result {
-        Ok(()) => SmtpOutcome::Sent,
-        Err(SendError::Transient(_)) => SmtpOutcome::Deferred,
-        Err(SendError::Permanent(_)) => SmtpOutcome::Refused,
+        Ok(_) => SmtpOutcome::Sent,
+        Err(e) if is_permanent(e) => SmtpOutcome::Refused,
+        Err(_) => SmtpOutcome::Deferred,
     };
     observe_smtp_send(started.elapsed().as_secs_f64(), outcome);
     result

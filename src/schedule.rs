@@ -1,129 +1,22 @@
 //! The built-in scheduler of `gazette serve`: runs the weekly dispatch at
-//! the times `schedule.cron` names, in `schedule.timezone`.
+//! the times `schedule.cron` names, in `schedule.timezone` (their meaning is
+//! in [`crate::config::ScheduleSettings`]), and at start-up makes up a run
+//! missed while no process was up, within `schedule.grace_hours`.
 //!
 //! Any number of processes may run it against one database: every process
-//! dispatches for the same scheduled instant, the dispatches are serialised
-//! by a PostgreSQL advisory lock (SQLite has one writer anyway), and
-//! `issues.week` is unique, so a week gets one issue whoever fires first.
+//! fires for the same scheduled instant and dispatches as of that instant;
+//! [`dispatch::dispatch`] runs one dispatch at a time (PostgreSQL's advisory
+//! lock; SQLite has a single writer) and `issues.week` is unique, so a week
+//! gets one issue whoever fires first.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
-use croner::Cron;
-use croner::parser::{CronParser, Seconds, Year};
-use serde::Deserialize;
 use tokio::sync::watch;
 
 use crate::config::{ScheduleSettings, Settings};
 use crate::db::{Db, issues};
 use crate::digest::dispatch::{self, Dispatched};
-use crate::domain::IssueWeek;
-
-/// A parsed cron pattern: the standard five fields (minute hour
-/// day-of-month month day-of-week), or six with a leading seconds field.
-#[derive(Clone)]
-pub struct CronSchedule {
-    cron: Cron,
-    source: String,
-}
-
-impl CronSchedule {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let parser = CronParser::builder()
-            .seconds(Seconds::Optional)
-            .year(Year::Disallowed)
-            .build();
-        let cron = parser
-            .parse(raw)
-            .map_err(|e| format!("`{raw}` is not a cron pattern (minute hour day month weekday): {e}"))?;
-        Ok(Self {
-            cron,
-            source: raw.trim().to_owned(),
-        })
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.source
-    }
-}
-
-impl fmt::Debug for CronSchedule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.source)
-    }
-}
-
-impl<'de> Deserialize<'de> for CronSchedule {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        CronSchedule::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
-
-/// An IANA time zone name such as `Europe/Berlin`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ScheduleTimezone(pub Tz);
-
-impl ScheduleTimezone {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        Tz::from_str(raw.trim())
-            .map(Self)
-            .map_err(|_| format!("`{raw}` is not an IANA time zone name (such as UTC or Europe/Berlin)"))
-    }
-}
-
-impl<'de> Deserialize<'de> for ScheduleTimezone {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        ScheduleTimezone::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
-
-impl ScheduleSettings {
-    /// The first scheduled run strictly after `after`.
-    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cron
-            .cron
-            .find_next_occurrence(&after.with_timezone(&self.timezone.0), false)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
-    }
-
-    /// The last scheduled run at or before `now`.
-    pub fn last_at_or_before(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cron
-            .cron
-            .find_previous_occurrence(&now.with_timezone(&self.timezone.0), true)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
-    }
-
-    /// The issue week `at` falls in: its ISO week on the calendar of
-    /// `schedule.timezone`, so a run scheduled for Monday morning there is
-    /// that Monday's week. The scheduler, `gazette dispatch` and the admin
-    /// all ask here.
-    pub fn issue_week(&self, at: DateTime<Utc>) -> IssueWeek {
-        IssueWeek::of(at, self.timezone.0)
-    }
-
-    fn grace(&self) -> chrono::Duration {
-        chrono::Duration::hours(i64::from(self.grace_hours))
-    }
-}
-
-/// When the built-in scheduler will next dispatch, or `None` when it is
-/// turned off (`schedule.enabled = false`) or the pattern never matches
-/// again. For the admin dashboard; a `--no-scheduler` process cannot know
-/// whether another process runs the scheduler, so it answers from config.
-pub fn next_run(settings: &Settings, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    if !settings.schedule.enabled {
-        return None;
-    }
-    settings.schedule.next_after(now)
-}
 
 /// What a process starting at `now` does about the last scheduled run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,37 +44,6 @@ pub fn catch_up(
         Some(_) if week_has_issue => CatchUp::NothingMissed,
         Some(at) if now - at <= schedule.grace() => CatchUp::Dispatch(at),
         Some(at) => CatchUp::Skip(at),
-    }
-}
-
-/// An arbitrary, fixed key for the PostgreSQL advisory lock every
-/// dispatching process takes (the scheduler and `gazette dispatch`).
-const DISPATCH_LOCK_KEY: i64 = 0x6761_7a65_7474_6501;
-
-/// Runs [`dispatch::dispatch`] while holding the dispatch lock, so that
-/// dispatches by several processes run one after the other: the second
-/// finds the week's issue and queues nothing. The lock is transaction-scoped
-/// on a connection of its own, so it is released even if this future is
-/// dropped half-way (the transaction rolls back).
-pub async fn dispatch_exclusive(db: &Db, settings: &Settings, at: DateTime<Utc>) -> Result<Dispatched, String> {
-    match db {
-        Db::Postgres(pool) => {
-            let mut lock = pool
-                .begin()
-                .await
-                .map_err(|e| format!("cannot take the dispatch lock: {e}"))?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(DISPATCH_LOCK_KEY)
-                .execute(&mut *lock)
-                .await
-                .map_err(|e| format!("cannot take the dispatch lock: {e}"))?;
-            let done = dispatch::dispatch(db, settings, at).await;
-            let _ = lock.rollback().await;
-            done
-        }
-        // SQLite's single connection serialises writers already, and the
-        // unique week settles a race between processes on one file.
-        Db::Sqlite(_) => dispatch::dispatch(db, settings, at).await,
     }
 }
 
@@ -268,7 +130,7 @@ impl Scheduler {
     /// Dispatches as of the scheduled instant `at`, so every process firing
     /// for it builds the same issue.
     async fn fire(&self, at: DateTime<Utc>) {
-        match dispatch_exclusive(&self.db, &self.settings, at).await {
+        match dispatch::dispatch(&self.db, &self.settings, at).await {
             Ok(Dispatched::Queued {
                 week,
                 recipients,
@@ -297,6 +159,7 @@ fn log_next(schedule: &ScheduleSettings, next: DateTime<Utc>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{CronSchedule, ScheduleTimezone};
 
     fn schedule(cron: &str, tz: &str, grace_hours: u32) -> ScheduleSettings {
         ScheduleSettings {
@@ -309,37 +172,6 @@ mod tests {
 
     fn at(rfc3339: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(rfc3339).unwrap().with_timezone(&Utc)
-    }
-
-    #[test]
-    fn friday_nine_follows_the_time_zone_and_its_daylight_saving() {
-        let berlin = schedule("0 9 * * FRI", "Europe/Berlin", 24);
-        // 28 November 2026 is a Saturday; Berlin is UTC+1 in winter.
-        assert_eq!(
-            berlin.next_after(at("2026-11-28T12:00:00Z")),
-            Some(at("2026-12-04T08:00:00Z"))
-        );
-        // In summer it is UTC+2.
-        assert_eq!(
-            berlin.next_after(at("2026-06-01T00:00:00Z")),
-            Some(at("2026-06-05T07:00:00Z"))
-        );
-        assert_eq!(
-            berlin.last_at_or_before(at("2026-11-28T12:00:00Z")),
-            Some(at("2026-11-27T08:00:00Z"))
-        );
-    }
-
-    #[test]
-    fn bad_patterns_and_zones_are_refused_with_the_value() {
-        for bad in ["", "every friday", "0 9 * *", "61 9 * * FRI", "0 9 * * FRI 2027"] {
-            let err = CronSchedule::parse(bad)
-                .err()
-                .unwrap_or_else(|| panic!("`{bad}` parsed"));
-            assert!(err.contains(&format!("`{bad}`")), "{err}");
-        }
-        assert!(ScheduleTimezone::parse("Mars/Olympus").is_err());
-        assert!(ScheduleTimezone::parse("UTC").is_ok());
     }
 
     #[test]

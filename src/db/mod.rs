@@ -5,11 +5,13 @@
 
 pub mod articles;
 pub mod deliveries;
+pub mod dispatch_lock;
 pub mod feed_imports;
 pub mod issues;
 pub mod outgoing_mail;
 pub mod signup_writer;
 pub mod staff;
+pub mod stats;
 pub mod submissions;
 pub mod subscriber_admin;
 pub mod subscriber_import;
@@ -23,7 +25,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-use crate::config::DatabaseSettings;
+use crate::config::{DatabaseSettings, is_secret_parameter, redact};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -92,8 +94,8 @@ pub(crate) use requeue_expired_sql;
 
 /// Why the database could not be opened. The messages never hold the
 /// URL's secrets: the URL is shown redacted and the driver's own text is
-/// scrubbed of them (see [`redact`] and [`scrub`]), because these errors
-/// are printed and logged.
+/// scrubbed of them (see [`crate::config::redact`] and [`scrub`]), because
+/// these errors are printed and logged.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("database.url `{url}` is not usable: {reason}")]
@@ -187,46 +189,6 @@ impl Db {
     }
 }
 
-/// Query parameters of a database URL that hold secrets (`password`,
-/// `sslpassword`, …).
-fn is_secret_parameter(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    name.contains("password") || name == "pass" || name == "pwd"
-}
-
-/// The URL with its secrets replaced by `***`, for log lines, errors and
-/// `gazette config check`: the password in the userinfo
-/// (`postgres://user:***@host/db`) and in query parameters
-/// (`?password=***`).
-pub fn redact(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let mut out = match (base.find("://"), base.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &base[scheme_end + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &base[..scheme_end + 3], &base[at..]),
-                None => base.to_owned(),
-            }
-        }
-        _ => base.to_owned(),
-    };
-    if let Some(query) = query {
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((name, _)) if is_secret_parameter(name) => format!("{name}=***"),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&pairs.join("&"));
-    }
-    out
-}
-
 /// The secrets `url` holds, as written and percent-decoded.
 fn secrets(url: &str) -> Vec<String> {
     let mut found = Vec::new();
@@ -271,23 +233,6 @@ pub fn scrub(text: &str, url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
-
-    #[test]
-    fn redact_hides_passwords_only() {
-        assert_eq!(redact("postgres://u:secret@db/x"), "postgres://u:***@db/x");
-        assert_eq!(redact("postgres://u@db/x"), "postgres://u@db/x");
-        assert_eq!(redact("sqlite://data/gazette.db"), "sqlite://data/gazette.db");
-        assert_eq!(
-            redact("postgres://u@db/x?sslmode=require&password=s3cret&PASSWORD=x"),
-            "postgres://u@db/x?sslmode=require&password=***&PASSWORD=***"
-        );
-        assert_eq!(
-            redact("postgres://u:p@ss@db/x?application_name=a@b"),
-            "postgres://u:***@db/x?application_name=a@b"
-        );
-    }
-
     #[test]
     fn scrub_removes_each_secret_of_the_url_from_a_message() {
         let url = "postgres://u:p%40ss@db/x?password=two%20words";

@@ -1,17 +1,41 @@
 //! Assembling this week's issue: its articles (published since the last
 //! issue's window ended, or in the last 7 days for the first), the rendered
 //! snapshot, and one queued delivery per confirmed reader.
+//!
+//! [`dispatch`] is the one way an issue is queued: the scheduler, `gazette
+//! dispatch` and the staff's "send now" all call it, and it holds the
+//! dispatch lock while it works.
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::config::Settings;
 use crate::db::Db;
 use crate::db::articles;
+use crate::db::dispatch_lock::DispatchLock;
 use crate::db::issues;
 use crate::db::subscribers;
-use crate::digest::render::{self, DigestArticle, DigestFrame, DigestSnapshot};
+use crate::digest::render::{self, DigestArticle, DigestFrame, DigestSnapshot, RenderError};
 use crate::domain::IssueWeek;
 use crate::domain::SubscriberStatus;
+
+/// Why this week's issue could not be previewed or queued. Each message
+/// carries its cause, so none is also reported as a `source` (an error
+/// chain printed with `{:#}` would show it twice).
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("cannot take the dispatch lock: {0}")]
+    Lock(sqlx::Error),
+    #[error("cannot read the issues: {0}")]
+    ReadIssues(sqlx::Error),
+    #[error("cannot read the articles: {0}")]
+    ReadArticles(sqlx::Error),
+    #[error("cannot count the subscribers: {0}")]
+    CountSubscribers(sqlx::Error),
+    #[error("cannot render the digest: {0}")]
+    Render(RenderError),
+    #[error("cannot queue the issue: {0}")]
+    Queue(sqlx::Error),
+}
 
 /// This week's issue as it would go out, written nowhere.
 pub struct Preview {
@@ -28,19 +52,15 @@ pub struct Preview {
 /// Builds the preview of the issue for the week of `now`: the articles
 /// published since the last issue's window ended (the last 7 days for the
 /// first issue), newest first, capped at `digest.max_articles`.
-pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result<Preview, String> {
+pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result<Preview, DispatchError> {
     let week = settings.schedule.issue_week(now);
-    let already_dispatched = issues::exists(db, week)
-        .await
-        .map_err(|e| format!("cannot read the issues: {e}"))?;
-    let last_end = issues::last_window_end(db)
-        .await
-        .map_err(|e| format!("cannot read the issues: {e}"))?;
+    let already_dispatched = issues::exists(db, week).await.map_err(DispatchError::ReadIssues)?;
+    let last_end = issues::last_window_end(db).await.map_err(DispatchError::ReadIssues)?;
     let since = last_end.unwrap_or(now - Duration::days(7));
     let limit = i64::from(settings.digest.max_articles);
     let rows = articles::published_between(db, since, now, limit)
         .await
-        .map_err(|e| format!("cannot read the articles: {e}"))?;
+        .map_err(DispatchError::ReadArticles)?;
     let articles: Vec<DigestArticle> = rows
         .into_iter()
         .map(|a| DigestArticle {
@@ -53,7 +73,7 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
         .collect();
     let recipients = subscribers::count_by_status(db, SubscriberStatus::Confirmed)
         .await
-        .map_err(|e| format!("cannot count the subscribers: {e}"))?;
+        .map_err(DispatchError::CountSubscribers)?;
     let snapshot = if articles.is_empty() {
         None
     } else {
@@ -65,7 +85,7 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
             subject_template: &settings.digest.subject,
             timezone: settings.schedule.timezone.0,
         };
-        Some(render::render(&frame, week, now, &articles).map_err(|e| format!("cannot render the digest: {e}"))?)
+        Some(render::render(&frame, week, now, &articles).map_err(DispatchError::Render)?)
     };
     Ok(Preview {
         week,
@@ -77,7 +97,7 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
     })
 }
 
-/// What `gazette dispatch` did.
+/// What a dispatch did.
 pub enum Dispatched {
     Queued {
         week: IssueWeek,
@@ -95,7 +115,18 @@ pub enum Dispatched {
 
 /// Stores this week's issue and queues it for every confirmed reader, once
 /// per week: a second run finds the week's issue and queues nothing.
-pub async fn dispatch(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result<Dispatched, String> {
+///
+/// It waits for any other dispatch to finish first, in this process or
+/// another (see [`DispatchLock`]), so two never build the same week's issue
+/// side by side.
+pub async fn dispatch(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result<Dispatched, DispatchError> {
+    let lock = DispatchLock::acquire(db).await.map_err(DispatchError::Lock)?;
+    let done = queue_issue(db, settings, now).await;
+    lock.release().await;
+    done
+}
+
+async fn queue_issue(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result<Dispatched, DispatchError> {
     let preview = preview(db, settings, now).await?;
     let week = preview.week;
     if preview.already_dispatched {
@@ -109,14 +140,16 @@ pub async fn dispatch(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Resul
     };
     let queued = issues::create_and_queue(db, week, &snapshot, (preview.since, now), now)
         .await
-        .map_err(|e| format!("cannot queue the issue: {e}"))?;
+        .map_err(DispatchError::Queue)?;
     Ok(match queued {
         Some(queued) => Dispatched::Queued {
             week,
             recipients: queued.recipients,
             articles: snapshot.articles,
         },
-        // Another dispatch (cron and the scheduler, say) won the race.
+        // Another dispatch wrote the week's issue between our read and this
+        // write (possible on SQLite, where the lock holds nothing): the
+        // unique week turned this one away.
         None => Dispatched::AlreadyDispatched { week },
     })
 }

@@ -153,19 +153,20 @@ impl Composer {
         }
     }
 
-    /// The composer the settings describe, DKIM signing included.
-    pub fn from_settings(settings: &Settings) -> Result<Self, String> {
-        let mut composer = Self::new(
+    /// The composer the settings describe, signing with `dkim` (the key
+    /// `mail.dkim` names, read once at start-up) when there is one.
+    pub fn from_settings(settings: &Settings, dkim: Option<DkimSigner>) -> Self {
+        let composer = Self::new(
             settings.mail.from.clone(),
             settings.mail.publication(),
             settings.server.base_url.clone(),
             settings.subscriptions.confirmation_ttl_hours,
         )
         .with_feedback_id(&settings.mail.feedback_id);
-        if let Some(signer) = DkimSigner::from_settings(&settings.mail.dkim)? {
-            composer = composer.with_dkim(signer);
+        match dkim {
+            Some(signer) => composer.with_dkim(signer),
+            None => composer,
         }
-        Ok(composer)
     }
 
     /// A `Feedback-ID` header on every message (empty: none), for the

@@ -62,7 +62,10 @@ impl Mailer {
                 .await
                 .map(|_| ())
                 .map_err(|e| SendError::Transient(format!("cannot write the .eml file: {e}"))),
-            Mailer::Smtp(pool) => crate::metrics::timed_smtp_send(pool.send(envelope, raw)).await,
+            Mailer::Smtp(pool) => {
+                crate::metrics::timed_smtp_send(pool.send(envelope, raw), |e| matches!(e, SendError::Permanent(_)))
+                    .await
+            }
         }
     }
 

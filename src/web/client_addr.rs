@@ -14,78 +14,12 @@
 use std::fmt;
 use std::future::{Ready, ready};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::{FORWARDED, HeaderMap};
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
-use ipnet::IpNet;
-use serde::Deserialize;
 
-/// `server.trusted_proxies`: the addresses and CIDR ranges whose
-/// forwarding headers are believed. Empty: none (the peer is the client).
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Arc<[IpNet]>);
-
-impl TrustedProxies {
-    /// Comma-separated entries, each an address (`10.0.0.5`, `::1`) or a
-    /// range (`10.0.0.0/8`, `fd00::/8`); the error names the bad entry.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        Self::from_entries(raw.split(','))
-    }
-
-    fn from_entries<'a>(entries: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
-        let mut nets = Vec::new();
-        for entry in entries.into_iter().map(str::trim).filter(|e| !e.is_empty()) {
-            let net = match entry.parse::<IpAddr>() {
-                Ok(ip) => IpNet::from(ip.to_canonical()),
-                Err(_) => entry.parse::<IpNet>().map_err(|_| {
-                    format!(
-                        "`{}` is not an IP address or CIDR range (such as 10.0.0.0/8)",
-                        entry.escape_debug()
-                    )
-                })?,
-            };
-            nets.push(net.trunc());
-        }
-        Ok(Self(nets.into()))
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        self.0.iter().any(|net| net.contains(&ip))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for TrustedProxies {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.0.iter().map(|n| n.to_string())).finish()
-    }
-}
-
-/// A TOML list of strings, or one comma-separated string (the form an
-/// environment variable gives).
-impl<'de> Deserialize<'de> for TrustedProxies {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            One(String),
-            Many(Vec<String>),
-        }
-        let parsed = match Raw::deserialize(d)
-            .map_err(|_| serde::de::Error::custom("must be a list of addresses or CIDR ranges"))?
-        {
-            Raw::One(list) => TrustedProxies::parse(&list),
-            Raw::Many(entries) => TrustedProxies::from_entries(entries.iter().map(String::as_str)),
-        };
-        parsed.map_err(serde::de::Error::custom)
-    }
-}
+use crate::config::TrustedProxies;
 
 /// The client's address, as far as this server can know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -382,19 +316,5 @@ mod tests {
         assert_eq!(v4.rate_limit_key().to_string(), "192.0.2.1");
         // The consent record keeps the whole address.
         assert_eq!(a.to_string(), "2001:db8:1:2:aaaa::1");
-    }
-
-    #[test]
-    fn trusted_proxies_are_addresses_or_ranges_and_a_bad_entry_is_named() {
-        let list = TrustedProxies::parse(" 10.0.0.0/8, ::1 ,192.168.1.7,, fd00::/8").unwrap();
-        assert!(list.contains("10.200.0.1".parse().unwrap()));
-        assert!(list.contains("::1".parse().unwrap()));
-        assert!(list.contains("192.168.1.7".parse().unwrap()));
-        assert!(list.contains("fd12::5".parse().unwrap()));
-        assert!(!list.contains("192.168.1.8".parse().unwrap()));
-        assert!(TrustedProxies::parse("").unwrap().is_empty());
-        let error = TrustedProxies::parse("10.0.0.1, 10.0.0.0/33").unwrap_err();
-        assert!(error.contains("`10.0.0.0/33`"), "{error}");
-        assert!(TrustedProxies::parse("proxy.example.org").is_err());
     }
 }

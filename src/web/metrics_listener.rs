@@ -1,13 +1,15 @@
 //! `GET /metrics` on its own listener (`metrics.listen`), never the public
 //! one: queue sizes and request counts are for the operator's monitoring,
-//! not for readers or scanners.
+//! not for readers or scanners. Here the recorded metrics meet the queue
+//! counts read from the database.
 
 use std::net::TcpListener;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::db::Db;
-use crate::metrics::Metrics;
+use crate::db::stats::{self, QueueStats};
+use crate::metrics::{Gauges, Metrics};
 
 /// The metrics server on `listener`; it answers `/metrics` and 404 for
 /// anything else, and stops when the application stops it.
@@ -29,7 +31,19 @@ pub fn serve(listener: TcpListener, metrics: web::Data<Metrics>, db: Db) -> std:
 }
 
 async fn exposition(db: web::Data<Db>, metrics: web::Data<Metrics>) -> HttpResponse {
-    match metrics.render(&db).await {
+    let read_gauges = || async {
+        let QueueStats {
+            transactional_waiting,
+            digest_waiting,
+            deliveries_by_status,
+        } = stats::queue_stats(&db).await?;
+        Ok::<_, sqlx::Error>(Gauges {
+            transactional: transactional_waiting,
+            digest: digest_waiting,
+            deliveries: deliveries_by_status,
+        })
+    };
+    match metrics.render(read_gauges).await {
         Ok(text) => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4; charset=utf-8")
             .insert_header(("Cache-Control", "no-store"))

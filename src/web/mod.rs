@@ -1,5 +1,7 @@
-//! The HTTP side: one builder for the whole application, used the same way
-//! by `gazette serve` and by every test.
+//! The HTTP side: the public routes and the staff area, their state, and
+//! the server that serves them on a listener. What else a process runs
+//! (the database, the delivery worker, the scheduler) is built by
+//! `crate::app`; this module uses none of them but the database.
 
 pub mod admin;
 mod archive;
@@ -7,7 +9,7 @@ pub mod client_addr;
 mod form;
 mod head;
 mod health;
-mod metrics_listener;
+pub mod metrics_listener;
 mod observe;
 mod pages;
 mod rate_limit;
@@ -22,16 +24,14 @@ use actix_web::dev::ServiceRequest;
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{DefaultHeaders, Logger, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, Route, web};
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
-use crate::config::{BaseUrl, Settings};
+use crate::config::{BaseUrl, Settings, TrustedProxies};
+use crate::db::Db;
 use crate::db::signup_writer::SignupWriter;
 use crate::db::subscribers::SignupPolicy;
-use crate::db::{ConnectError, Db};
-use crate::delivery::Worker;
-use crate::mail::{Composer, Mailer};
-use crate::schedule::Scheduler;
-pub use client_addr::{ClientAddr, TrustedProxies};
+use crate::metrics::Metrics;
+pub use client_addr::ClientAddr;
 pub use rate_limit::IpRateLimit;
 
 /// What every handler can reach.
@@ -45,187 +45,72 @@ pub struct AppState {
     pub address_policy: crate::domain::AddressPolicy,
 }
 
+/// Why the web role's state could not be prepared.
 #[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    #[error(transparent)]
-    Database(#[from] ConnectError),
-    #[error("{0}")]
-    Mail(String),
-    #[error(transparent)]
-    SessionKey(#[from] admin::SessionKeyError),
-    #[error("cannot listen on {address}: {source}")]
-    Listen { address: String, source: std::io::Error },
+pub enum WebStateError {
+    #[error("cannot prepare the staff login: {0}")]
+    StaffLogin(String),
 }
 
-/// Which roles this process plays.
-#[derive(Debug, Clone, Copy)]
-pub struct Roles {
-    pub web: bool,
-    pub worker: bool,
+/// Everything the web server's handlers and middleware share, built once
+/// per process; [`server`] serves it.
+pub struct WebState {
+    app: web::Data<AppState>,
+    admin: web::Data<admin::AdminState>,
+    metrics: web::Data<Metrics>,
+    session_key: Vec<u8>,
+    edge: Edge,
 }
 
-pub struct Application {
-    port: u16,
-    server: Option<actix_web::dev::Server>,
-    metrics_port: Option<u16>,
-    metrics_server: Option<actix_web::dev::Server>,
-    worker: Option<Worker>,
-    scheduler: Option<Scheduler>,
-    db: Db,
-}
+/// How long a login waits for a password check to start before its 429.
+const PASSWORD_CHECK_WAIT: Duration = Duration::from_secs(2);
 
 const CSS: &str = include_str!("../../static/site.css");
 const ADMIN_JS: &str = include_str!("../../static/admin.js");
 const FAVICON: &[u8] = include_bytes!("../../static/favicon.ico");
 
-impl Application {
-    /// Opens the database (applying migrations), binds the listener
-    /// (port 0 picks a free one) and prepares the worker; nothing runs
-    /// until [`Application::run_until_stopped`].
-    pub async fn build(settings: Settings, roles: Roles) -> Result<Self, BuildError> {
-        let db = Db::connect(&settings.database).await?;
-        db.migrate().await?;
-        let mail_wakeup = Arc::new(Notify::new());
-        let worker = if roles.worker {
-            let mailer = Mailer::from_settings(&settings.mail).map_err(BuildError::Mail)?;
-            let composer = Composer::from_settings(&settings).map_err(BuildError::Mail)?;
-            Some(Worker::new(
-                db.clone(),
-                mailer,
-                composer,
-                settings.delivery.clone(),
-                Duration::from_secs(settings.mail.smtp.timeout_seconds),
-                mail_wakeup.clone(),
-            ))
-        } else {
-            None
+impl WebState {
+    /// The state the settings describe, with the rate limits' janitors and
+    /// the signup writer running. `mail_wakeup` wakes this process's
+    /// delivery worker, if it has one, when a handler queues mail;
+    /// `session_key` signs and encrypts the staff session cookie.
+    pub async fn new(
+        settings: &Settings,
+        db: Db,
+        mail_wakeup: Arc<Notify>,
+        metrics: Arc<Metrics>,
+        session_key: Vec<u8>,
+    ) -> Result<Self, WebStateError> {
+        let signup_limit = IpRateLimit::per_minute(settings.limits.signups_per_ip_per_minute);
+        let signup_policy = SignupPolicy {
+            token_ttl: chrono::Duration::hours(i64::from(settings.subscriptions.confirmation_ttl_hours)),
+            mails_per_day: settings.subscriptions.confirmation_emails_per_day,
+            confirmations_per_hour: settings.limits.confirmations_per_hour,
         };
-        // The scheduler belongs to the web role (`gazette serve`); operators
-        // turn it off per process with --no-scheduler or schedule.enabled.
-        let scheduler = (roles.web && settings.schedule.enabled).then(|| Scheduler::new(db.clone(), settings.clone()));
-        let metrics = web::Data::new(crate::metrics::Metrics::with_gauge_cache(Duration::from_secs(
-            settings.metrics.cache_seconds,
-        )));
-        let (server, port) = if roles.web {
-            let address = format!("{}:{}", settings.server.host, settings.server.port);
-            let (listener, port) = bind(&address)?;
-            let signup_limit = IpRateLimit::per_minute(settings.limits.signups_per_ip_per_minute);
-            let signup_policy = SignupPolicy {
-                token_ttl: chrono::Duration::hours(i64::from(settings.subscriptions.confirmation_ttl_hours)),
-                mails_per_day: settings.subscriptions.confirmation_emails_per_day,
-                confirmations_per_hour: settings.limits.confirmations_per_hour,
-            };
-            signup_limit.spawn_janitor();
-            let admin = admin_state(
-                &settings,
-                &db,
-                signup_policy,
-                mail_wakeup.clone(),
-                metrics.password_checks(),
-            )
-            .await?;
-            let session_key = admin::session_key(&settings)?;
-            let state = web::Data::new(AppState {
-                db: db.clone(),
-                site: settings.mail.publication(),
-                signup_limit,
-                signups: SignupWriter::start(db.clone(), signup_policy, mail_wakeup),
-                max_body_bytes: settings.server.max_body_bytes,
-                base_url: settings.server.base_url.clone(),
-                address_policy: settings.subscriptions.address_policy(),
-            });
-            let edge = Edge {
-                trusted_proxies: settings.server.trusted_proxies.clone(),
-                body_timeout: form::BodyTimeout(Duration::from_secs(settings.server.body_timeout_seconds)),
-            };
-            (
-                Some(
-                    serve(listener, state, admin, session_key, metrics.clone(), edge).map_err(|source| {
-                        BuildError::Listen {
-                            address: "listener".into(),
-                            source,
-                        }
-                    })?,
-                ),
-                port,
-            )
-        } else {
-            (None, 0)
-        };
-        // Bound after everything that can refuse to start, so a refusal
-        // never depends on whether the metrics port is free.
-        let (metrics_server, metrics_port) = match settings.metrics.listen.filter(|_| roles.web) {
-            Some(address) => {
-                let (listener, port) = bind(&address.to_string())?;
-                let server = metrics_listener::serve(listener, metrics.clone(), db.clone()).map_err(|source| {
-                    BuildError::Listen {
-                        address: address.to_string(),
-                        source,
-                    }
-                })?;
-                (Some(server), Some(port))
-            }
-            None => (None, None),
+        signup_limit.spawn_janitor();
+        let admin = admin_state(settings, &db, signup_policy, mail_wakeup.clone(), &metrics).await?;
+        let app = web::Data::new(AppState {
+            db: db.clone(),
+            site: settings.mail.publication(),
+            signup_limit,
+            signups: SignupWriter::start(db, signup_policy, mail_wakeup),
+            max_body_bytes: settings.server.max_body_bytes,
+            base_url: settings.server.base_url.clone(),
+            address_policy: settings.subscriptions.address_policy(),
+        });
+        let edge = Edge {
+            trusted_proxies: settings.server.trusted_proxies.clone(),
+            body_timeout: form::BodyTimeout(Duration::from_secs(settings.server.body_timeout_seconds)),
         };
         Ok(Self {
-            port,
-            server,
-            metrics_port,
-            metrics_server,
-            worker,
-            scheduler,
-            db,
+            app,
+            admin,
+            metrics: web::Data::from(metrics),
+            session_key,
+            edge,
         })
     }
-
-    /// The port the web server listens on (0 when this process has no web role).
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The port `/metrics` is served on, when this process serves it.
-    pub fn metrics_port(&self) -> Option<u16> {
-        self.metrics_port
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
-    /// Runs every role until the web server stops (SIGINT/SIGTERM) or, for a
-    /// worker-only process, until a signal; then lets the worker finish its
-    /// batch and closes the database.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let (stop_worker, stopped) = watch::channel(false);
-        let scheduler = self.scheduler.map(|s| tokio::spawn(s.run(stopped.clone())));
-        let worker = self.worker.map(|w| tokio::spawn(w.run(stopped)));
-        let metrics_server = self.metrics_server.map(|server| {
-            let handle = server.handle();
-            tokio::spawn(server);
-            handle
-        });
-        let result = match self.server {
-            Some(server) => server.await,
-            None => shutdown_signal().await,
-        };
-        if let Some(metrics_server) = metrics_server {
-            metrics_server.stop(true).await;
-        }
-        let _ = stop_worker.send(true);
-        if let Some(worker) = worker {
-            let _ = tokio::time::timeout(Duration::from_secs(30), worker).await;
-        }
-        if let Some(scheduler) = scheduler {
-            // A dispatch in progress is one transaction: let it finish.
-            let _ = tokio::time::timeout(Duration::from_secs(30), scheduler).await;
-        }
-        self.db.close().await;
-        result
-    }
 }
-
-/// How long a login waits for a password check to start before its 429.
-const PASSWORD_CHECK_WAIT: Duration = Duration::from_secs(2);
 
 /// What the staff area needs, with its login limits' janitor running.
 async fn admin_state(
@@ -233,11 +118,13 @@ async fn admin_state(
     db: &Db,
     signup_policy: SignupPolicy,
     mail_wakeup: Arc<Notify>,
-    password_check_gauges: Arc<crate::metrics::PasswordCheckGauges>,
-) -> Result<web::Data<admin::AdminState>, BuildError> {
+    metrics: &Metrics,
+) -> Result<web::Data<admin::AdminState>, WebStateError> {
     let random = uuid::Uuid::new_v4().to_string() + &uuid::Uuid::new_v4().to_string();
     let dummy = crate::domain::StaffPassword::parse(&random).expect("72 characters make a password");
-    let dummy_hash = crate::staff::hash_password(dummy).await.map_err(BuildError::Mail)?;
+    let dummy_hash = crate::staff::hash_password(dummy)
+        .await
+        .map_err(|e| WebStateError::StaffLogin(e.to_string()))?;
     let login_ip_limit = IpRateLimit::per_minute(settings.limits.admin_logins_per_ip_per_minute);
     let login_throttle = admin::LoginThrottle::per_minute(settings.limits.admin_logins_per_account_per_minute);
     login_ip_limit.spawn_janitor();
@@ -245,7 +132,7 @@ async fn admin_state(
     let password_checks = crate::staff::PasswordChecks::new(
         settings.limits.concurrent_password_checks as usize,
         PASSWORD_CHECK_WAIT,
-        password_check_gauges,
+        metrics.password_checks(),
     );
     Ok(web::Data::new(admin::AdminState {
         db: db.clone(),
@@ -265,17 +152,6 @@ async fn admin_state(
             settings.digest.summary_max_chars,
         ),
     }))
-}
-
-/// Binds `address` (port 0 picks a free port) and tells which port it got.
-fn bind(address: &str) -> Result<(TcpListener, u16), BuildError> {
-    let failed = |source| BuildError::Listen {
-        address: address.to_owned(),
-        source,
-    };
-    let listener = TcpListener::bind(address).map_err(failed)?;
-    let port = listener.local_addr().map_err(failed)?.port();
-    Ok((listener, port))
 }
 
 /// What the public listener needs to read requests from the outside.
@@ -330,14 +206,16 @@ fn logged_client(req: &ServiceRequest) -> String {
     ClientAddr::of(req.request()).map_or_else(|| "-".to_owned(), |c| c.to_string())
 }
 
-fn serve(
-    listener: TcpListener,
-    state: web::Data<AppState>,
-    admin: web::Data<admin::AdminState>,
-    session_key: Vec<u8>,
-    metrics: web::Data<crate::metrics::Metrics>,
-    edge: Edge,
-) -> std::io::Result<actix_web::dev::Server> {
+/// The web server on `listener`, every route of [`routes`] and the staff
+/// area's; it runs once awaited (or spawned) and stops on SIGINT/SIGTERM.
+pub fn server(listener: TcpListener, web_state: WebState) -> std::io::Result<actix_web::dev::Server> {
+    let WebState {
+        app: state,
+        admin,
+        metrics,
+        session_key,
+        edge,
+    } = web_state;
     let admin_settings = admin.settings.clone();
     let server = HttpServer::new(move || {
         let mut app = App::new()
@@ -410,19 +288,4 @@ async fn not_found(state: web::Data<AppState>) -> HttpResponse {
         "There is no page at this address. It may have moved, or the link may be mistyped.",
         false,
     )
-}
-
-async fn shutdown_signal() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
-    }
 }

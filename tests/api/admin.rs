@@ -1231,15 +1231,17 @@ pub async fn the_dashboard_shows_when_the_schedule_sends_next(backend: Backend) 
 
     let on = spawn_app_with(&backend, |s| {
         s.schedule.enabled = true;
-        s.schedule.cron = gazette::schedule::CronSchedule::parse("30 9 * * FRI").unwrap();
-        s.schedule.timezone = gazette::schedule::ScheduleTimezone::parse("Asia/Tokyo").unwrap();
+        s.schedule.cron = gazette::config::CronSchedule::parse("30 9 * * FRI").unwrap();
+        s.schedule.timezone = gazette::config::ScheduleTimezone::parse("Asia/Tokyo").unwrap();
     })
     .await;
     // The same database, so the same staff member logs in to the second app.
     let mut staff = StaffClient::new(&on);
     assert_eq!(staff.log_in(STAFF_EMAIL, STAFF_PASSWORD).await.status(), 303);
     let dashboard = staff.page("/admin").await;
-    let expected = gazette::schedule::next_run(&on_settings_for_schedule(), chrono::Utc::now())
+    let expected = on_settings_for_schedule()
+        .schedule
+        .next_run(chrono::Utc::now())
         .unwrap()
         .with_timezone(&chrono_tz::Asia::Tokyo)
         .format("%A %-d %B %Y, %H:%M JST")
@@ -1263,7 +1265,7 @@ fn on_settings_for_schedule() -> gazette::config::Settings {
         25,
     );
     settings.schedule.enabled = true;
-    settings.schedule.cron = gazette::schedule::CronSchedule::parse("30 9 * * FRI").unwrap();
-    settings.schedule.timezone = gazette::schedule::ScheduleTimezone::parse("Asia/Tokyo").unwrap();
+    settings.schedule.cron = gazette::config::CronSchedule::parse("30 9 * * FRI").unwrap();
+    settings.schedule.timezone = gazette::config::ScheduleTimezone::parse("Asia/Tokyo").unwrap();
     settings
 }

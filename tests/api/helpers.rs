@@ -9,10 +9,11 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use gazette::app::{Application, Roles};
 use gazette::config::Settings;
 use gazette::db::Db;
 use gazette::domain::AddressPolicy;
-use gazette::web::{Application, Roles};
+use gazette::mail::DkimSigner;
 use gazette::with_pool;
 use mail_parser::MessageParser;
 
@@ -44,6 +45,11 @@ pub struct BackendSpec(Kind);
 impl Backend {
     pub fn all() -> [BackendSpec; 2] {
         [BackendSpec(Kind::Sqlite), BackendSpec(Kind::Postgres)]
+    }
+
+    /// For a test of what only PostgreSQL has.
+    pub fn postgres() -> BackendSpec {
+        BackendSpec(Kind::Postgres)
     }
 
     pub fn database_url(&self) -> &str {
@@ -309,7 +315,9 @@ pub async fn spawn_web_only(backend: &Backend) -> TestApp {
 
 async fn start_roles(settings: Settings, smtp: SmtpSink, roles: Roles) -> TestApp {
     gazette::telemetry::init(&settings.log.level);
-    let app = Application::build(settings, roles).await.expect("the app starts");
+    // As `gazette serve` does: the key is read once, before the app starts.
+    let dkim = DkimSigner::from_settings(&settings.mail.dkim).expect("the DKIM key reads");
+    let app = Application::build(settings, roles, dkim).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let metrics_address = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
     let db = app.db().clone();

@@ -9,6 +9,7 @@ mod cli;
 mod confirm;
 mod delivery;
 mod digest;
+mod dispatch_door;
 mod engine;
 mod health;
 mod helpers;
@@ -201,6 +202,12 @@ fn main() {
             _ => trial,
         });
     }
+    // Only PostgreSQL has a dispatch lock to wait for.
+    trials.push(helpers::trial(
+        Backend::postgres(),
+        "dispatch_door::staff_send_now_waits_for_a_dispatch_in_progress_in_another_process",
+        |backend| Box::pin(dispatch_door::staff_send_now_waits_for_a_dispatch_in_progress_in_another_process(backend)),
+    ));
     trials.push(libtest_mimic::Trial::test(
         "trust_proxy::trusted_proxies_come_from_a_toml_list_or_an_env_list_and_a_bad_entry_is_named",
         trust_proxy::trusted_proxies_come_from_a_toml_list_or_an_env_list_and_a_bad_entry_is_named,

@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use chrono::{Timelike, Utc};
-use gazette::schedule::CronSchedule;
+use gazette::config::CronSchedule;
 
 use crate::cli::{FIXTURE, FIXTURE_URL, import, text};
 use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with, spawn_web_only, wait_until};
@@ -117,14 +117,14 @@ pub async fn the_next_run_is_in_the_configured_zone_and_none_when_disabled(backe
     let mut settings = crate::helpers::test_settings(&backend, 25);
     settings.schedule.enabled = true;
     settings.schedule.cron = CronSchedule::parse("0 9 * * FRI").unwrap();
-    settings.schedule.timezone = gazette::schedule::ScheduleTimezone::parse("America/New_York").unwrap();
+    settings.schedule.timezone = gazette::config::ScheduleTimezone::parse("America/New_York").unwrap();
     let now = chrono::DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
         .unwrap()
         .with_timezone(&Utc);
-    let next = gazette::schedule::next_run(&settings, now).unwrap();
+    let next = settings.schedule.next_run(now).unwrap();
     assert_eq!(next.to_rfc3339(), "2026-12-04T14:00:00+00:00");
     settings.schedule.enabled = false;
-    assert_eq!(gazette::schedule::next_run(&settings, now), None);
+    assert_eq!(settings.schedule.next_run(now), None);
 }
 
 fn metric(exposition: &str, series: &str) -> Option<f64> {

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use chrono::{Datelike, Duration as Days, TimeZone, Utc};
-use gazette::schedule::{CronSchedule, ScheduleTimezone};
+use gazette::config::{CronSchedule, ScheduleTimezone};
 
 use crate::admin::{STAFF_EMAIL, add_article, add_confirmed_reader, hidden_field, staff_session};
 use crate::cli::{import, text};

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use gazette::web::TrustedProxies;
+use gazette::config::TrustedProxies;
 
 use crate::helpers::{Backend, TestApp, spawn_app_with};
 

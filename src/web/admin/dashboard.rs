@@ -135,7 +135,7 @@ pub async fn page(session: Session, staff: web::ReqData<Staff>, state: web::Data
         Err(e) => return pages::db_error(site, "read issues", e),
     };
     let schedule = &state.settings.schedule;
-    let next_run = crate::schedule::next_run(&state.settings, now).map(|at| {
+    let next_run = state.settings.schedule.next_run(now).map(|at| {
         at.with_timezone(&schedule.timezone.0)
             .format("%A %-d %B %Y, %H:%M %Z")
             .to_string()

@@ -28,8 +28,6 @@ use crate::web::IpRateLimit;
 
 pub use throttle::LoginThrottle;
 
-pub use session::{SessionKeyError, session_key};
-
 /// What admin handlers reach besides the public [`crate::web::AppState`].
 pub struct AdminState {
     pub db: Db,

@@ -2,8 +2,6 @@
 //! signed and encrypted cookie that names it, the guard in front of every
 //! admin route, idle and absolute expiry, and CSRF tokens.
 
-use std::path::{Path, PathBuf};
-
 use actix_session::config::{BrowserSession, CookieContentSecurity};
 use actix_session::storage::CookieSessionStore;
 use actix_session::{Session, SessionExt, SessionMiddleware};
@@ -20,7 +18,7 @@ use uuid::Uuid;
 
 use super::AdminState;
 use super::pages;
-use crate::config::{MIN_SESSION_KEY_BYTES, Settings};
+use crate::config::Settings;
 use crate::db::staff as staff_db;
 use crate::web::form::{self, Fields};
 
@@ -36,107 +34,6 @@ const FLASH: &str = "flash";
 pub const ADMIN_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
                              connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; \
                              base-uri 'none'";
-
-#[derive(Debug, thiserror::Error)]
-pub enum SessionKeyError {
-    #[error(
-        "server.session_key is not set: GAZETTE_ENV=production needs a fixed key \
-         (at least {MIN_SESSION_KEY_BYTES} bytes as base64 or hex; `openssl rand -base64 64` makes one)"
-    )]
-    MissingInProduction,
-    #[error("server.session_key: cannot read or write {path}: {source}")]
-    File { path: String, source: std::io::Error },
-    #[error("server.session_key: {path} does not hold a usable key: {why}")]
-    BadFile { path: String, why: String },
-}
-
-/// The key for the session cookie: `server.session_key`, or else one kept in
-/// `session.key` beside the SQLite database (in `data/` for PostgreSQL),
-/// generated on first start. In production a missing key stops the process:
-/// several web processes must share one key, and a key that changes on
-/// each deploy would log everybody out.
-pub fn session_key(settings: &Settings) -> Result<Vec<u8>, SessionKeyError> {
-    if let Some(bytes) = settings.server.session_key.bytes() {
-        return Ok(bytes.to_vec());
-    }
-    if std::env::var("GAZETTE_ENV").is_ok_and(|e| e == "production") {
-        return Err(SessionKeyError::MissingInProduction);
-    }
-    let path = key_path(&settings.database.url);
-    let file_error = |source| SessionKeyError::File {
-        path: path.display().to_string(),
-        source,
-    };
-    let read = |path: &Path| -> Result<Option<Vec<u8>>, SessionKeyError> {
-        let bad = |why: String| SessionKeyError::BadFile {
-            path: path.display().to_string(),
-            why,
-        };
-        match std::fs::read_to_string(path) {
-            Ok(text) => crate::config::SessionKey::parse(&text)
-                .map_err(bad)?
-                .bytes()
-                .map(|key| Some(key.to_vec()))
-                .ok_or_else(|| bad("the file is empty".into())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(file_error(source)),
-        }
-    };
-    if let Some(key) = read(&path)? {
-        return Ok(key);
-    }
-    let mut key = vec![0u8; MIN_SESSION_KEY_BYTES];
-    rand::rng().fill_bytes(&mut key);
-    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(file_error)?;
-    }
-    // Written whole under a private name, then linked into place: another
-    // process starting at the same moment either wins the link or reads
-    // the winner's complete key, never half a file.
-    let draft = path.with_extension(format!("key.{}", Uuid::new_v4().simple()));
-    write_private(&draft, &hex).map_err(file_error)?;
-    let linked = std::fs::hard_link(&draft, &path);
-    let _ = std::fs::remove_file(&draft);
-    match linked {
-        Ok(()) => {
-            tracing::info!(path = %path.display(), "generated a session key for staff logins (set server.session_key to choose one)");
-            Ok(key)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            read(&path)?.ok_or_else(|| SessionKeyError::BadFile {
-                path: path.display().to_string(),
-                why: "it vanished while being read".into(),
-            })
-        }
-        Err(e) => Err(file_error(e)),
-    }
-}
-
-fn key_path(database_url: &str) -> PathBuf {
-    let sqlite_file = database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| database_url.strip_prefix("sqlite:"))
-        .map(|rest| rest.split('?').next().unwrap_or(rest))
-        .filter(|file| !file.is_empty() && *file != ":memory:");
-    match sqlite_file.and_then(|file| Path::new(file).parent()) {
-        Some(dir) => dir.join("session.key"),
-        None => PathBuf::from("data/session.key"),
-    }
-}
-
-/// Writes a file only its owner can read (mode 0600 on Unix).
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(contents.as_bytes())
-}
 
 /// The cookie: encrypted and signed (private), HttpOnly, SameSite=Lax,
 /// Secure when the site is served over https, for `/admin` only, and gone
@@ -398,16 +295,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_key_lives_beside_the_sqlite_database() {
-        assert_eq!(key_path("sqlite://data/gazette.db"), PathBuf::from("data/session.key"));
-        assert_eq!(
-            key_path("sqlite:///srv/g/db.sqlite?mode=rwc"),
-            PathBuf::from("/srv/g/session.key")
-        );
-        assert_eq!(key_path("postgres://u@h/db"), PathBuf::from("data/session.key"));
-    }
 
     #[test]
     fn a_session_ends_once_it_sat_idle_past_the_limit() {

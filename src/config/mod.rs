@@ -3,6 +3,14 @@
 //!
 //! Values are parsed into typed settings once, at start-up, so a bad value
 //! stops the process with a message naming the key instead of failing later.
+//!
+//! Every module reads its settings here, so this module uses nothing of the
+//! crate but `domain`: the types a setting parses into live beside it.
+
+mod database;
+mod proxies;
+mod schedule;
+mod session_key;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -10,6 +18,12 @@ use std::time::Duration;
 
 use lettre::message::Mailbox;
 use serde::Deserialize;
+
+pub(crate) use database::is_secret_parameter;
+pub use database::{DatabaseSettings, redact};
+pub use proxies::{BadProxyEntry, TrustedProxies};
+pub use schedule::{CronSchedule, ScheduleError, ScheduleTimezone};
+pub use session_key::{BadSessionKey, MIN_SESSION_KEY_BYTES, SessionKey, SessionKeyError};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -24,6 +38,9 @@ pub struct Settings {
     pub schedule: ScheduleSettings,
     pub metrics: MetricsSettings,
     pub feeds: FeedSettings,
+    /// `GAZETTE_ENV` as it was when these settings were loaded.
+    #[serde(skip)]
+    environment: String,
 }
 
 /// `/metrics` on its own listener, away from the public one.
@@ -59,12 +76,14 @@ pub struct FeedSettings {
     pub allow_private_addresses: bool,
 }
 
-/// The built-in weekly dispatch of `gazette serve` (see `crate::schedule`).
+/// The built-in weekly dispatch of `gazette serve` (see `crate::schedule`);
+/// when it runs and which week an instant falls in is answered by the
+/// methods in `config/schedule.rs`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ScheduleSettings {
     pub enabled: bool,
-    pub cron: crate::schedule::CronSchedule,
-    pub timezone: crate::schedule::ScheduleTimezone,
+    pub cron: CronSchedule,
+    pub timezone: ScheduleTimezone,
     /// A run missed while no process was up is made up at start-up within
     /// this many hours, and skipped after.
     pub grace_hours: u32,
@@ -79,7 +98,7 @@ pub struct ServerSettings {
     pub session_key: SessionKey,
     pub session_idle_minutes: u32,
     /// Peers whose `Forwarded` / `X-Forwarded-For` name the client.
-    pub trusted_proxies: crate::web::TrustedProxies,
+    pub trusted_proxies: TrustedProxies,
     /// A request body must arrive within this many seconds of its headers.
     pub body_timeout_seconds: u64,
     /// A staff session ends this many hours after its login, however busy.
@@ -87,87 +106,6 @@ pub struct ServerSettings {
     /// Lets `GAZETTE_ENV=production` run with an http:// base URL (one-click
     /// unsubscribe, RFC 8058, needs https).
     pub allow_http_base_url: bool,
-}
-
-/// The staff session cookie's key as configured: at least 64 bytes, given
-/// as base64 or hex, or empty (then one is generated and kept on disk).
-/// Never printed: Debug shows only whether it is set.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct SessionKey(Option<Vec<u8>>);
-
-pub const MIN_SESSION_KEY_BYTES: usize = 64;
-
-impl SessionKey {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Ok(Self(None));
-        }
-        let bytes = decode_hex(raw)
-            .or_else(|| {
-                use base64::Engine;
-                let engines = [
-                    base64::engine::general_purpose::STANDARD,
-                    base64::engine::general_purpose::URL_SAFE,
-                ];
-                engines.iter().find_map(|e| e.decode(raw).ok())
-            })
-            .ok_or("must be written as base64 or hex")?;
-        if bytes.len() < MIN_SESSION_KEY_BYTES {
-            return Err(format!(
-                "must be at least {MIN_SESSION_KEY_BYTES} bytes (it has {}); `openssl rand -base64 64` makes one",
-                bytes.len()
-            ));
-        }
-        Ok(Self(Some(bytes)))
-    }
-
-    pub fn bytes(&self) -> Option<&[u8]> {
-        self.0.as_deref()
-    }
-}
-
-fn decode_hex(raw: &str) -> Option<Vec<u8>> {
-    if !raw.len().is_multiple_of(2) || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..raw.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&raw[i..i + 2], 16).ok())
-        .collect()
-}
-
-impl fmt::Debug for SessionKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "SessionKey(***)"
-        } else {
-            "SessionKey(unset)"
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for SessionKey {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        SessionKey::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
-
-#[derive(Clone, Deserialize)]
-pub struct DatabaseSettings {
-    pub url: String,
-    pub max_connections: u32,
-}
-
-// A PostgreSQL URL may carry a password.
-impl fmt::Debug for DatabaseSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DatabaseSettings")
-            .field("url", &crate::db::redact(&self.url))
-            .field("max_connections", &self.max_connections)
-            .finish()
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -331,15 +269,24 @@ pub enum LogFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaseUrl(String);
 
+/// Why a written base URL cannot be used; the message quotes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadBaseUrl {
+    #[error("`{0}` must start with http:// or https://")]
+    NoScheme(String),
+    #[error("`{0}` has no host")]
+    NoHost(String),
+}
+
 impl BaseUrl {
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, BadBaseUrl> {
         let trimmed = raw.trim().trim_end_matches('/');
         let rest = trimmed
             .strip_prefix("https://")
             .or_else(|| trimmed.strip_prefix("http://"))
-            .ok_or_else(|| format!("`{raw}` must start with http:// or https://"))?;
+            .ok_or_else(|| BadBaseUrl::NoScheme(raw.to_owned()))?;
         if rest.is_empty() || rest.contains(char::is_whitespace) {
-            return Err(format!("`{raw}` has no host"));
+            return Err(BadBaseUrl::NoHost(raw.to_owned()));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -415,7 +362,7 @@ fn flatten(prefix: &str, values: config::Map<String, config::Value>, out: &mut V
                 let shown = if SECRET_KEYS.contains(&last) && !shown.is_empty() {
                     "***".to_owned()
                 } else if key == "database.url" {
-                    crate::db::redact(&shown)
+                    redact(&shown)
                 } else {
                     shown
                 };
@@ -425,7 +372,7 @@ fn flatten(prefix: &str, values: config::Map<String, config::Value>, out: &mut V
     }
 }
 
-const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
+const EMBEDDED_DEFAULTS: &str = include_str!("../../config/default.toml");
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -447,15 +394,22 @@ impl Settings {
     ) -> Result<Self, ConfigError> {
         let environment = environment();
         let builder = layers(config_dir, &environment);
-        let settings: Settings = overrides(builder)
+        let mut settings: Settings = overrides(builder)
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(|e| ConfigError(e.to_string()))?;
+        settings.environment = environment;
         settings.check()?;
-        if environment == "production" {
+        if settings.is_production() {
             settings.check_production()?;
         }
         Ok(settings)
+    }
+
+    /// Whether these settings were loaded with `GAZETTE_ENV=production`,
+    /// where nothing may rely on a default secret.
+    pub fn is_production(&self) -> bool {
+        self.environment == "production"
     }
 
     /// Every key of the layered configuration with its effective value,
@@ -659,18 +613,5 @@ mod tests {
             max_messages_per_connection: 0,
         };
         assert!(!format!("{smtp:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn session_keys_are_64_bytes_of_hex_or_base64_and_masked() {
-        assert_eq!(SessionKey::parse("  ").unwrap().bytes(), None);
-        assert!(SessionKey::parse(&"ab".repeat(63)).is_err(), "63 bytes is too short");
-        let hex = SessionKey::parse(&"ab".repeat(64)).unwrap();
-        assert_eq!(hex.bytes().unwrap(), &[0xab; 64][..]);
-        use base64::Engine;
-        let b64 = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
-        assert_eq!(SessionKey::parse(&b64).unwrap().bytes().unwrap(), &[7u8; 64][..]);
-        assert!(SessionKey::parse("not a key!").is_err());
-        assert_eq!(format!("{hex:?}"), "SessionKey(***)");
     }
 }
