@@ -4,6 +4,7 @@
 pub mod admin;
 mod archive;
 pub mod client_addr;
+mod error;
 mod form;
 mod head;
 mod health;
@@ -24,11 +25,12 @@ use actix_web::middleware::{DefaultHeaders, Logger, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, Route, web};
 use tokio::sync::{Notify, watch};
 
-use crate::config::{BaseUrl, Settings};
+use crate::config::Settings;
 use crate::db::signup_writer::SignupWriter;
 use crate::db::subscribers::SignupPolicy;
 use crate::db::{ConnectError, Db};
 use crate::delivery::Worker;
+use crate::links::Links;
 use crate::mail::{Composer, Mailer};
 use crate::schedule::Scheduler;
 pub use client_addr::{ClientAddr, TrustedProxies};
@@ -41,7 +43,7 @@ pub struct AppState {
     pub signup_limit: IpRateLimit,
     pub signups: SignupWriter,
     pub max_body_bytes: usize,
-    pub base_url: BaseUrl,
+    pub links: Links,
     pub address_policy: crate::domain::AddressPolicy,
 }
 
@@ -131,7 +133,7 @@ impl Application {
                 signup_limit,
                 signups: SignupWriter::start(db.clone(), signup_policy, mail_wakeup),
                 max_body_bytes: settings.server.max_body_bytes,
-                base_url: settings.server.base_url.clone(),
+                links: Links::new(settings.server.base_url.clone()),
                 address_policy: settings.subscriptions.address_policy(),
             });
             let edge = Edge {
@@ -343,6 +345,8 @@ fn serve(
         let mut app = App::new()
             // Innermost, so the request counts still say HEAD.
             .wrap(from_fn(head::as_get))
+            // Inside `request_id`, so a logged cause carries the request's id.
+            .wrap(from_fn(error::render))
             .wrap(from_fn(observe::count_requests))
             // Inside the Logger, so the Logger's line can show the id it set.
             .wrap(from_fn(observe::request_id))
@@ -402,14 +406,12 @@ async fn favicon() -> HttpResponse {
         .body(FAVICON)
 }
 
-async fn not_found(state: web::Data<AppState>) -> HttpResponse {
-    pages::message(
-        &state.site,
+async fn not_found() -> Result<HttpResponse, error::PageError> {
+    Err(error::PageError::public(
         StatusCode::NOT_FOUND,
         "Page not found",
         "There is no page at this address. It may have moved, or the link may be mistyped.",
-        false,
-    )
+    ))
 }
 
 async fn shutdown_signal() -> std::io::Result<()> {
