@@ -12,6 +12,8 @@ mod metrics_listener;
 mod observe;
 mod pages;
 mod rate_limit;
+#[cfg(test)]
+mod route_links;
 mod subscriptions;
 mod unsubscribe;
 
