@@ -241,7 +241,9 @@ async fn admin_state(
 ) -> Result<web::Data<admin::AdminState>, BuildError> {
     let random = uuid::Uuid::new_v4().to_string() + &uuid::Uuid::new_v4().to_string();
     let dummy = crate::domain::StaffPassword::parse(&random).expect("72 characters make a password");
-    let dummy_hash = crate::staff::hash_password(dummy).await.map_err(BuildError::Mail)?;
+    let dummy_hash = crate::staff::hash_password(dummy)
+        .await
+        .map_err(|e| BuildError::Mail(e.to_string()))?;
     let login_ip_limit = IpRateLimit::per_minute(settings.limits.admin_logins_per_ip_per_minute);
     let login_throttle = admin::LoginThrottle::per_minute(settings.limits.admin_logins_per_account_per_minute);
     login_ip_limit.spawn_janitor();
