@@ -286,9 +286,9 @@ fn is_staff_area(path: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
-/// Writes the page of every [`PageError`] answer, and logs the cause of
-/// every unexpected one, once, inside the request's span (which carries
-/// its request id). Other answers pass untouched.
+/// Writes the page of every [`PageError`] answer, and logs the failure
+/// behind it, if any, once, inside the request's span (which carries its
+/// request id). Other answers pass untouched.
 pub async fn render(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
