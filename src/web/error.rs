@@ -1,6 +1,8 @@
-//! Every page that says a request went wrong, public or staff: handlers
-//! return `Result<HttpResponse, PageError>` and use `?`, and this module is
-//! the one place such a page is written and its cause logged.
+//! Every page that says a request went wrong, public or staff, and the
+//! errors it tells of ([`PageError`], with [`FormError`] for a body that
+//! is no readable form): handlers return `Result<HttpResponse, PageError>`
+//! and use `?`, and this module is the one place such a page is written
+//! and its cause logged.
 //!
 //! A page names the site, which an error made deep inside a handler does
 //! not know. So a [`PageError`]'s own response ([`ResponseError`]) carries
@@ -22,7 +24,6 @@ use askama::Template;
 
 use crate::links::paths;
 use crate::web::AppState;
-use crate::web::form::FormError;
 use crate::web::pages::{MessagePage, private};
 
 /// Which frame a page about a problem is drawn in.
@@ -278,6 +279,33 @@ struct StaffMessagePage<'a> {
     site: &'a str,
     title: &'a str,
     message: &'a str,
+}
+
+/// Why a request body could not be read as a form.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FormError {
+    #[error("The form is too large (at most {0} bytes).")]
+    TooLarge(usize),
+    #[error("The form must be sent as application/x-www-form-urlencoded.")]
+    WrongContentType,
+    #[error("The form could not be read: it is not valid UTF-8 text.")]
+    NotUtf8,
+    #[error("The form could not be read: the connection broke off.")]
+    Incomplete,
+    #[error("The form took too long to arrive (more than {0} seconds). Please try again.")]
+    TimedOut(u64),
+}
+
+impl FormError {
+    /// The status a page about this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            FormError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            FormError::WrongContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            FormError::NotUtf8 | FormError::Incomplete => StatusCode::BAD_REQUEST,
+            FormError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
+        }
+    }
 }
 
 /// Whether `path` is in the staff area, whose pages have the staff frame.

@@ -1,46 +1,22 @@
 //! Reading `application/x-www-form-urlencoded` bodies strictly: a body that
 //! is too large, of another type, or not UTF-8 is refused with a reason,
-//! never decoded lossily into replacement characters.
+//! never decoded lossily into replacement characters. Handlers take a
+//! public form as a [`Form`] argument (staff forms as a
+//! [`super::admin::session::StaffForm`], which also checks the CSRF token).
 
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::time::Duration;
 
 use actix_web::error::PayloadError;
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{FromRequest, HttpRequest, dev, web};
 use futures_util::future::LocalBoxFuture;
 use futures_util::{FutureExt, Stream, StreamExt};
 
 use crate::web::AppState;
-use crate::web::error::PageError;
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum FormError {
-    #[error("The form is too large (at most {0} bytes).")]
-    TooLarge(usize),
-    #[error("The form must be sent as application/x-www-form-urlencoded.")]
-    WrongContentType,
-    #[error("The form could not be read: it is not valid UTF-8 text.")]
-    NotUtf8,
-    #[error("The form could not be read: the connection broke off.")]
-    Incomplete,
-    #[error("The form took too long to arrive (more than {0} seconds). Please try again.")]
-    TimedOut(u64),
-}
-
-impl FormError {
-    /// The status a page about this error answers with.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            FormError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            FormError::WrongContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            FormError::NotUtf8 | FormError::Incomplete => StatusCode::BAD_REQUEST,
-            FormError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
-        }
-    }
-}
+use crate::web::error::{FormError, PageError};
 
 /// How long a request body may take to arrive once the handler starts
 /// reading it (`server.body_timeout_seconds`), kept in the app's data. A

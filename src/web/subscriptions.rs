@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use crate::db::signup_writer::RecordError;
 use crate::db::subscribers::{self, SignupRow, TokenState};
 use crate::domain::{SubscriberEmail, SubscriberName, Token};
-use crate::web::error::PageError;
-use crate::web::form::{self, Form, FormError};
+use crate::web::error::{FormError, PageError};
+use crate::web::form::{self, Form};
 use crate::web::pages::{self, CheckInboxPage, ConfirmPage, ConfirmedPage, SignupPage};
 use crate::web::{AppState, ClientAddr};
 
