@@ -11,21 +11,30 @@ use tokio::sync::Semaphore;
 use crate::domain::StaffPassword;
 use crate::metrics::PasswordCheckGauges;
 
-fn hash_now(password: &StaffPassword) -> Result<String, String> {
+/// A password that could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("cannot hash the password: {0}")]
+    Argon2(argon2::password_hash::Error),
+    #[error("the hashing task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("the hashing task failed")]
+    Panicked,
+}
+
+fn hash_now(password: &StaffPassword) -> Result<String, HashError> {
     Argon2::default()
         .hash_password(password.expose().as_bytes())
         .map(|hash| hash.to_string())
-        .map_err(|e| format!("cannot hash the password: {e}"))
+        .map_err(HashError::Argon2)
 }
 
 fn verify_now(password: &str, hash: &str) -> bool {
     Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
 }
 
-pub async fn hash_password(password: StaffPassword) -> Result<String, String> {
-    tokio::task::spawn_blocking(move || hash_now(&password))
-        .await
-        .map_err(|e| format!("the hashing task failed: {e}"))?
+pub async fn hash_password(password: StaffPassword) -> Result<String, HashError> {
+    tokio::task::spawn_blocking(move || hash_now(&password)).await?
 }
 
 /// Whether `password` matches the stored PHC string `hash`.
@@ -68,9 +77,9 @@ impl PasswordChecks {
         Ok(self.run(move || verify_now(&password, &hash)).await?.unwrap_or(false))
     }
 
-    pub async fn hash(&self, password: StaffPassword) -> Result<Result<String, String>, Busy> {
+    pub async fn hash(&self, password: StaffPassword) -> Result<Result<String, HashError>, Busy> {
         let hashed = self.run(move || hash_now(&password)).await?;
-        Ok(hashed.unwrap_or_else(|| Err("the hashing task failed".into())))
+        Ok(hashed.unwrap_or_else(|| Err(HashError::Panicked)))
     }
 
     /// Runs `work` on a blocking thread once a permit is free; `None` when

@@ -10,88 +10,79 @@ use actix_web::{HttpResponse, web};
 use crate::db::issues;
 use crate::domain::IssueWeek;
 use crate::web::AppState;
+use crate::web::error::PageError;
 use crate::web::pages::{self, ArchiveEntry, ArchivePage};
 
-pub async fn index(state: web::Data<AppState>) -> HttpResponse {
-    let site = state.site.as_str();
-    match issues::archive(&state.db).await {
-        Ok(found) => {
-            let entries: Vec<ArchiveEntry> = found
-                .into_iter()
-                .map(|issue| ArchiveEntry {
-                    week: issue.week,
-                    subject: issue.subject,
-                    date: issue.created_at.format("%-d %B %Y").to_string(),
-                    articles: issue.article_count,
-                })
-                .collect();
-            pages::html(StatusCode::OK, &ArchivePage { site, entries })
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot list the archive");
-            pages::server_error(site)
-        }
-    }
+pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let entries: Vec<ArchiveEntry> = issues::archive(&state.db)
+        .await?
+        .into_iter()
+        .map(|issue| ArchiveEntry {
+            week: issue.week,
+            subject: issue.subject,
+            date: issue.created_at.format("%-d %B %Y").to_string(),
+            articles: issue.article_count,
+        })
+        .collect();
+    Ok(pages::html(
+        StatusCode::OK,
+        &ArchivePage {
+            site: &state.site,
+            entries,
+        },
+    ))
 }
 
-pub async fn issue(week: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
-    let site = state.site.as_str();
-    let Some(week) = IssueWeek::parse(&week) else {
-        return no_such_issue(site);
-    };
-    match issues::html_of(&state.db, week).await {
-        // The stored issue is a whole HTML document with inline styles; it
-        // is our own rendering of sanitised text, so its styles are allowed.
-        Ok(Some(html)) => HttpResponse::Ok()
-            .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
-            .insert_header((
-                CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'none'; \
-                 frame-ancestors 'none'; base-uri 'none'",
-            ))
-            .body(html.fill("/unsubscribe")),
-        Ok(None) => no_such_issue(site),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read an archived issue");
-            pages::server_error(site)
-        }
-    }
+pub async fn issue(week: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let week = IssueWeek::parse(&week).ok_or_else(no_such_issue)?;
+    let html = issues::html_of(&state.db, week).await?.ok_or_else(no_such_issue)?;
+    // The stored issue is a whole HTML document with inline styles; it
+    // is our own rendering of sanitised text, so its styles are allowed.
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((
+            CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'none'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .body(html.fill("/unsubscribe")))
 }
 
-pub async fn feed(state: web::Data<AppState>) -> HttpResponse {
-    let found = match issues::archive(&state.db).await {
-        Ok(found) => found,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot list the archive");
-            return pages::server_error(&state.site);
-        }
-    };
-    let base = state.base_url.as_str();
+pub async fn feed(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let found = issues::archive(&state.db).await?;
+    let links = &state.links;
     let updated = found
         .first()
         .map(|i| i.created_at)
         .unwrap_or_else(chrono::Utc::now)
         .to_rfc3339();
+    let archive = links.archive();
     let mut xml = format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n\
-         <title>{}</title>\n<id>{base}/archive</id>\n<link rel=\"alternate\" href=\"{base}/archive\"/>\n\
-         <link rel=\"self\" href=\"{base}/archive/feed.xml\"/>\n<updated>{updated}</updated>\n",
-        escape(&state.site)
+         <title>{}</title>\n<id>{archive}</id>\n<link rel=\"alternate\" href=\"{archive}\"/>\n\
+         <link rel=\"self\" href=\"{}\"/>\n<updated>{updated}</updated>\n",
+        escape(&state.site),
+        links.archive_feed(),
     );
     for issue in &found {
+        // A week the archive holds is one `IssueWeek` wrote; should one
+        // not parse, its entry would have no address, so it is left out.
+        let Some(week) = IssueWeek::parse(&issue.week) else {
+            continue;
+        };
         xml.push_str(&format!(
-            "<entry>\n<title>{}</title>\n<id>{base}/archive/{week}</id>\n<link href=\"{base}/archive/{week}\"/>\n\
+            "<entry>\n<title>{}</title>\n<id>{url}</id>\n<link href=\"{url}\"/>\n\
              <updated>{}</updated>\n<summary>{} articles</summary>\n</entry>\n",
             escape(&issue.subject),
             issue.created_at.to_rfc3339(),
             issue.article_count,
-            week = issue.week,
+            url = links.archive_issue(week),
         ));
     }
     xml.push_str("</feed>\n");
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "application/atom+xml; charset=utf-8"))
-        .body(xml)
+        .body(xml))
 }
 
 fn escape(text: &str) -> String {
@@ -101,12 +92,10 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn no_such_issue(site: &str) -> HttpResponse {
-    pages::message(
-        site,
+fn no_such_issue() -> PageError {
+    PageError::public(
         StatusCode::NOT_FOUND,
         "No such issue",
         "There is no issue for that week. The archive lists every issue sent so far.",
-        false,
     )
 }

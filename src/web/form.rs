@@ -1,50 +1,22 @@
 //! Reading `application/x-www-form-urlencoded` bodies strictly: a body that
 //! is too large, of another type, or not UTF-8 is refused with a reason,
-//! never decoded lossily into replacement characters.
+//! never decoded lossily into replacement characters. Handlers take a
+//! public form as a [`Form`] argument (staff forms as a
+//! [`super::admin::session::StaffForm`], which also checks the CSRF token).
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::time::Duration;
 
-use actix_web::http::{ConnectionType, StatusCode, header};
-use actix_web::web::{Bytes, BytesMut, Payload};
-use actix_web::{HttpRequest, HttpResponse};
-use futures_util::StreamExt;
+use actix_web::error::PayloadError;
+use actix_web::http::header;
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::{FromRequest, HttpRequest, dev, web};
+use futures_util::future::LocalBoxFuture;
+use futures_util::{FutureExt, Stream, StreamExt};
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum FormError {
-    #[error("The form is too large (at most {0} bytes).")]
-    TooLarge(usize),
-    #[error("The form must be sent as application/x-www-form-urlencoded.")]
-    WrongContentType,
-    #[error("The form could not be read: it is not valid UTF-8 text.")]
-    NotUtf8,
-    #[error("The form could not be read: the connection broke off.")]
-    Incomplete,
-    #[error("The form took too long to arrive (more than {0} seconds). Please try again.")]
-    TimedOut(u64),
-}
-
-impl FormError {
-    /// The status a page about this error answers with.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            FormError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            FormError::WrongContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            FormError::NotUtf8 | FormError::Incomplete => StatusCode::BAD_REQUEST,
-            FormError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
-        }
-    }
-
-    /// Sets what the error means for the connection on `response`: after a
-    /// timeout the rest of the body may still be trickling in, so the
-    /// connection ends rather than reading it.
-    pub fn finish(&self, mut response: HttpResponse) -> HttpResponse {
-        if matches!(self, FormError::TimedOut(_)) {
-            response.head_mut().set_connection_type(ConnectionType::Close);
-        }
-        response
-    }
-}
+use crate::web::AppState;
+use crate::web::error::{FormError, PageError};
 
 /// How long a request body may take to arrive once the handler starts
 /// reading it (`server.body_timeout_seconds`), kept in the app's data. A
@@ -69,8 +41,44 @@ impl Fields {
     }
 }
 
+/// A public page's form, read as [`read`] does with at most
+/// `server.max_body_bytes`; a handler that takes one is called only with
+/// a form that could be read.
+#[derive(Debug)]
+pub struct Form(Fields);
+
+impl Deref for Form {
+    type Target = Fields;
+
+    fn deref(&self) -> &Fields {
+        &self.0
+    }
+}
+
+impl FromRequest for Form {
+    type Error = PageError;
+    type Future = LocalBoxFuture<'static, Result<Self, PageError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut dev::Payload) -> Self::Future {
+        let (req, payload) = (req.clone(), payload.take());
+        async move {
+            let limit = req
+                .app_data::<web::Data<AppState>>()
+                .expect("AppState is registered with the app")
+                .max_body_bytes;
+            Ok(Form(read(&req, payload, limit).await?))
+        }
+        .boxed_local()
+    }
+}
+
+/// A body as the request's stream of chunks.
+pub trait Body: Stream<Item = Result<Bytes, PayloadError>> + Unpin {}
+
+impl<T: Stream<Item = Result<Bytes, PayloadError>> + Unpin> Body for T {}
+
 /// Reads a urlencoded body of at most `limit` bytes.
-pub async fn read(req: &HttpRequest, payload: Payload, limit: usize) -> Result<Fields, FormError> {
+pub async fn read(req: &HttpRequest, payload: impl Body, limit: usize) -> Result<Fields, FormError> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -85,14 +93,14 @@ pub async fn read(req: &HttpRequest, payload: Payload, limit: usize) -> Result<F
 
 /// Reads a body of any type, refusing more than `limit` bytes and a body
 /// that does not arrive within the [`BodyTimeout`].
-pub async fn read_body(req: &HttpRequest, payload: Payload, limit: usize) -> Result<BytesMut, FormError> {
+pub async fn read_body(req: &HttpRequest, payload: impl Body, limit: usize) -> Result<BytesMut, FormError> {
     let BodyTimeout(timeout) = req.app_data::<BodyTimeout>().copied().unwrap_or_default();
     tokio::time::timeout(timeout, read_body_untimed(req, payload, limit))
         .await
         .unwrap_or(Err(FormError::TimedOut(timeout.as_secs())))
 }
 
-async fn read_body_untimed(req: &HttpRequest, mut payload: Payload, limit: usize) -> Result<BytesMut, FormError> {
+async fn read_body_untimed(req: &HttpRequest, mut payload: impl Body, limit: usize) -> Result<BytesMut, FormError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -6,6 +6,7 @@
 pub mod admin;
 mod archive;
 pub mod client_addr;
+mod error;
 mod form;
 mod head;
 mod health;
@@ -13,6 +14,8 @@ pub mod metrics_listener;
 mod observe;
 mod pages;
 mod rate_limit;
+#[cfg(test)]
+mod route_links;
 mod subscriptions;
 mod unsubscribe;
 
@@ -26,10 +29,11 @@ use actix_web::middleware::{DefaultHeaders, Logger, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, Route, web};
 use tokio::sync::Notify;
 
-use crate::config::{BaseUrl, Settings, TrustedProxies};
+use crate::config::{Settings, TrustedProxies};
 use crate::db::Db;
 use crate::db::signup_writer::SignupWriter;
 use crate::db::subscribers::SignupPolicy;
+use crate::links::Links;
 use crate::metrics::Metrics;
 pub use client_addr::ClientAddr;
 pub use rate_limit::IpRateLimit;
@@ -41,7 +45,7 @@ pub struct AppState {
     pub signup_limit: IpRateLimit,
     pub signups: SignupWriter,
     pub max_body_bytes: usize,
-    pub base_url: BaseUrl,
+    pub links: Links,
     pub address_policy: crate::domain::AddressPolicy,
 }
 
@@ -49,7 +53,7 @@ pub struct AppState {
 #[derive(Debug, thiserror::Error)]
 pub enum WebStateError {
     #[error("cannot prepare the staff login: {0}")]
-    StaffLogin(String),
+    StaffLogin(#[from] crate::staff::HashError),
 }
 
 /// Everything the web server's handlers and middleware share, built once
@@ -95,7 +99,7 @@ impl WebState {
             signup_limit,
             signups: SignupWriter::start(db, signup_policy, mail_wakeup),
             max_body_bytes: settings.server.max_body_bytes,
-            base_url: settings.server.base_url.clone(),
+            links: Links::new(settings.server.base_url.clone()),
             address_policy: settings.subscriptions.address_policy(),
         });
         let edge = Edge {
@@ -122,9 +126,7 @@ async fn admin_state(
 ) -> Result<web::Data<admin::AdminState>, WebStateError> {
     let random = uuid::Uuid::new_v4().to_string() + &uuid::Uuid::new_v4().to_string();
     let dummy = crate::domain::StaffPassword::parse(&random).expect("72 characters make a password");
-    let dummy_hash = crate::staff::hash_password(dummy)
-        .await
-        .map_err(|e| WebStateError::StaffLogin(e.to_string()))?;
+    let dummy_hash = crate::staff::hash_password(dummy).await?;
     let login_ip_limit = IpRateLimit::per_minute(settings.limits.admin_logins_per_ip_per_minute);
     let login_throttle = admin::LoginThrottle::per_minute(settings.limits.admin_logins_per_account_per_minute);
     login_ip_limit.spawn_janitor();
@@ -221,6 +223,8 @@ pub fn server(listener: TcpListener, web_state: WebState) -> std::io::Result<act
         let mut app = App::new()
             // Innermost, so the request counts still say HEAD.
             .wrap(from_fn(head::as_get))
+            // Inside `request_id`, so a logged cause carries the request's id.
+            .wrap(from_fn(error::render))
             .wrap(from_fn(observe::count_requests))
             // Inside the Logger, so the Logger's line can show the id it set.
             .wrap(from_fn(observe::request_id))
@@ -280,12 +284,10 @@ async fn favicon() -> HttpResponse {
         .body(FAVICON)
 }
 
-async fn not_found(state: web::Data<AppState>) -> HttpResponse {
-    pages::message(
-        &state.site,
+async fn not_found() -> Result<HttpResponse, error::PageError> {
+    Err(error::PageError::public(
         StatusCode::NOT_FOUND,
         "Page not found",
         "There is no page at this address. It may have moved, or the link may be mistyped.",
-        false,
-    )
+    ))
 }

@@ -1,11 +1,10 @@
-//! The public pages, one askama template each under `templates/web/`.
+//! The public pages, one askama template each under `templates/web/`
+//! (the pages about problems are [`super::error`]'s).
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, REFERRER_POLICY};
 use askama::Template;
-
-use crate::web::form::FormError;
 
 #[derive(Template)]
 #[template(path = "web/signup.html")]
@@ -65,7 +64,8 @@ pub struct ArchivePage<'a> {
     pub entries: Vec<ArchiveEntry>,
 }
 
-/// A page that explains one problem in a sentence or two and offers a way on.
+/// A page that explains something in a sentence or two and offers a way
+/// on: mostly a problem ([`super::error::PageError`]).
 #[derive(Template)]
 #[template(path = "web/message.html")]
 pub struct MessagePage<'a> {
@@ -96,38 +96,4 @@ pub fn private(mut response: HttpResponse) -> HttpResponse {
     headers.insert(CACHE_CONTROL, "no-store".parse().expect("static header"));
     headers.insert(REFERRER_POLICY, "no-referrer".parse().expect("static header"));
     response
-}
-
-pub fn message(site: &str, status: StatusCode, title: &str, message: &str, offer_signup: bool) -> HttpResponse {
-    html(
-        status,
-        &MessagePage {
-            site,
-            title,
-            message,
-            offer_signup,
-        },
-    )
-}
-
-pub fn server_error(site: &str) -> HttpResponse {
-    message(
-        site,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "Something went wrong on our side and nothing was saved. Please try again in a minute.",
-        false,
-    )
-}
-
-/// The page for a body that could not be read as a form.
-pub fn form_error(site: &str, error: FormError) -> HttpResponse {
-    let page = message(
-        site,
-        error.status(),
-        "We could not read the form",
-        &error.to_string(),
-        false,
-    );
-    error.finish(page)
 }

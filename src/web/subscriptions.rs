@@ -2,14 +2,14 @@
 //! link's page and button.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 
 use crate::db::signup_writer::RecordError;
 use crate::db::subscribers::{self, SignupRow, TokenState};
 use crate::domain::{SubscriberEmail, SubscriberName, Token};
-use crate::web::form::{self, FormError};
+use crate::web::error::{FormError, PageError};
+use crate::web::form::{self, Form};
 use crate::web::pages::{self, CheckInboxPage, ConfirmPage, ConfirmedPage, SignupPage};
 use crate::web::{AppState, ClientAddr};
 
@@ -25,38 +25,39 @@ pub async fn signup_form(state: web::Data<AppState>) -> HttpResponse {
     )
 }
 
-pub async fn subscribe(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+pub async fn subscribe(
+    req: HttpRequest,
+    form: Result<Form, PageError>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
     let site = state.site.as_str();
     let client = ClientAddr::of(&req);
     if let Some(client) = client
         && let Err(wait) = state.signup_limit.check(&client.rate_limit_key())
     {
         let seconds = wait.as_secs().max(1);
-        let mut response = pages::message(
-            site,
+        return Err(PageError::public(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many signups",
-            &format!(
+            format!(
                 "We received too many signups from your network in a short time. Please try again in {seconds} seconds."
             ),
-            false,
-        );
-        response.headers_mut().insert(RETRY_AFTER, seconds.into());
-        return response;
+        )
+        .retry_after(seconds));
     }
-    let fields = match form::read(&req, body, state.max_body_bytes).await {
+    let fields = match form {
         Ok(fields) => fields,
         // Text we cannot decode: the form again, empty, with the reason.
-        Err(e @ FormError::NotUtf8) => {
+        Err(e) if e.form_error() == Some(&FormError::NotUtf8) => {
             let page = SignupPage {
                 site,
                 name: "",
                 email: "",
                 errors: vec![e.to_string()],
             };
-            return pages::html(StatusCode::BAD_REQUEST, &page);
+            return Ok(pages::html(StatusCode::BAD_REQUEST, &page));
         }
-        Err(e) => return pages::form_error(site, e),
+        Err(e) => return Err(e),
     };
     let (raw_name, raw_email) = (fields.get("name"), fields.get("email"));
     let name = SubscriberName::parse(raw_name);
@@ -71,7 +72,7 @@ pub async fn subscribe(req: HttpRequest, body: web::Payload, state: web::Data<Ap
                 email: raw_email,
                 errors: errors.into_iter().flatten().collect(),
             };
-            return pages::html(StatusCode::BAD_REQUEST, &page);
+            return Ok(pages::html(StatusCode::BAD_REQUEST, &page));
         }
     };
     let row = SignupRow::new(
@@ -86,76 +87,63 @@ pub async fn subscribe(req: HttpRequest, body: web::Payload, state: web::Data<Ap
         // tell a stranger whether someone is subscribed.
         Ok(()) => {
             super::observe::count(&req, |m| m.signup());
-            pages::html(StatusCode::OK, &CheckInboxPage { site })
+            Ok(pages::html(StatusCode::OK, &CheckInboxPage { site }))
         }
         Err(RecordError::CapReached { room_at }) => {
             super::observe::count(&req, |m| m.confirmation_withheld());
-            cap_reached(site, room_at)
+            Err(cap_reached(room_at))
         }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot record a signup");
-            pages::server_error(site)
-        }
+        Err(e) => Err(PageError::unexpected(e)),
     }
 }
 
-pub async fn confirm_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub async fn confirm_page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let site = state.site.as_str();
     let token = match form::parse(req.query_string().as_bytes()) {
         Ok(fields) => Token::parse(fields.get("token")),
         Err(_) => None,
     };
-    let Some(token) = token else {
-        return pages::private(incomplete_link(site));
-    };
+    let token = token.ok_or_else(incomplete_link)?;
     // Reading only: mail scanners open links, and opening must not confirm.
-    let response = match subscribers::token_state(&state.db, &token, Utc::now()).await {
-        Ok(TokenState::Valid) => pages::html(
+    let page = match subscribers::token_state(&state.db, &token, Utc::now())
+        .await
+        .map_err(|e| PageError::unexpected(e).private())?
+    {
+        TokenState::Valid => pages::html(
             StatusCode::OK,
             &ConfirmPage {
                 site,
                 token: token.as_str(),
             },
         ),
-        Ok(TokenState::AlreadyConfirmed) => pages::html(StatusCode::OK, &ConfirmedPage { site }),
-        Ok(state) => link_problem(site, state),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot look up a confirmation link");
-            pages::server_error(site)
-        }
+        TokenState::AlreadyConfirmed => pages::html(StatusCode::OK, &ConfirmedPage { site }),
+        state => return Err(link_problem(state)),
     };
-    pages::private(response)
+    Ok(pages::private(page))
 }
 
-pub async fn confirm(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+pub async fn confirm(req: HttpRequest, form: Form, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let site = state.site.as_str();
-    let fields = match form::read(&req, body, state.max_body_bytes).await {
-        Ok(fields) => fields,
-        Err(e) => return pages::form_error(site, e),
-    };
-    let Some(token) = Token::parse(fields.get("token")) else {
-        return pages::private(incomplete_link(site));
-    };
-    let response = match subscribers::confirm(&state.db, &token, Utc::now()).await {
-        Ok(TokenState::Valid) => {
+    let token = Token::parse(form.get("token")).ok_or_else(incomplete_link)?;
+    let page = match subscribers::confirm(&state.db, &token, Utc::now())
+        .await
+        .map_err(|e| PageError::unexpected(e).private())?
+    {
+        TokenState::Valid => {
             tracing::info!("subscriber confirmed");
             super::observe::count(&req, |m| m.confirmation());
             pages::html(StatusCode::OK, &ConfirmedPage { site })
         }
-        Ok(TokenState::AlreadyConfirmed) => pages::html(StatusCode::OK, &ConfirmedPage { site }),
-        Ok(state) => link_problem(site, state),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot confirm a subscriber");
-            pages::server_error(site)
-        }
+        TokenState::AlreadyConfirmed => pages::html(StatusCode::OK, &ConfirmedPage { site }),
+        state => return Err(link_problem(state)),
     };
-    pages::private(response)
+    Ok(pages::private(page))
 }
 
 /// The answer while `limits.confirmations_per_hour` is reached: the same
 /// for every address (nothing tells whether it is on the list), nothing
 /// written, and when to come back.
-fn cap_reached(site: &str, room_at: DateTime<Utc>) -> HttpResponse {
+fn cap_reached(room_at: DateTime<Utc>) -> PageError {
     let seconds = (room_at - Utc::now()).num_seconds().max(1);
     let minutes = (seconds + 59) / 60;
     let when = if minutes <= 1 {
@@ -163,32 +151,29 @@ fn cap_reached(site: &str, room_at: DateTime<Utc>) -> HttpResponse {
     } else {
         format!("in about {minutes} minutes")
     };
-    let mut response = pages::message(
-        site,
+    PageError::public(
         StatusCode::SERVICE_UNAVAILABLE,
         "Signups are paused for a while",
-        &format!(
+        format!(
             "We have sent as many confirmation emails as we allow ourselves in an hour, so we are not \
              taking new signups right now. Nothing was saved. Please try again {when}."
         ),
-        false,
-    );
-    response.headers_mut().insert(RETRY_AFTER, seconds.into());
-    response
+    )
+    .retry_after(seconds as u64)
 }
 
-fn incomplete_link(site: &str) -> HttpResponse {
-    pages::message(
-        site,
+fn incomplete_link() -> PageError {
+    PageError::public(
         StatusCode::BAD_REQUEST,
         "This link is incomplete",
         "The confirmation link is missing part of its code; some mail programs cut long links. \
          Try copying the whole link from the email, or sign up again to get a new one.",
-        true,
     )
+    .offer_signup()
+    .private()
 }
 
-fn link_problem(site: &str, state: TokenState) -> HttpResponse {
+fn link_problem(state: TokenState) -> PageError {
     let (status, title, message) = match state {
         TokenState::Expired => (
             StatusCode::GONE,
@@ -203,5 +188,5 @@ fn link_problem(site: &str, state: TokenState) -> HttpResponse {
              Sign up again and we will send you a new link.",
         ),
     };
-    pages::message(site, status, title, message, true)
+    PageError::public(status, title, message).offer_signup().private()
 }

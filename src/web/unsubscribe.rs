@@ -11,28 +11,32 @@ use chrono::Utc;
 use crate::db::subscribers::{self, LinkedReader};
 use crate::domain::UnsubscribeToken;
 use crate::web::AppState;
+use crate::web::error::PageError;
 use crate::web::form;
-use crate::web::pages::{self, UnsubscribePage, UnsubscribedPage};
+use crate::web::pages::{self, MessagePage, UnsubscribePage, UnsubscribedPage};
 
-pub async fn unsubscribe_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub async fn unsubscribe_page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let site = state.site.as_str();
     if req.query_string().is_empty() {
         // The footer of the archive's web version links here: no one's token.
-        return pages::message(
-            site,
+        return Ok(pages::html(
             StatusCode::OK,
-            "Unsubscribe",
-            "To unsubscribe, use the link at the bottom of any issue in your inbox: it is yours alone, \
-             and one click on it is enough.",
-            false,
-        );
+            &MessagePage {
+                site,
+                title: "Unsubscribe",
+                message: "To unsubscribe, use the link at the bottom of any issue in your inbox: it is yours alone, \
+                          and one click on it is enough.",
+                offer_signup: false,
+            },
+        ));
     }
-    let Some(token) = query_token(&req) else {
-        return pages::private(bad_link(site));
-    };
-    let response = match subscribers::find_by_unsubscribe_token(&state.db, &token).await {
-        Ok(Some(reader)) if reader.is_unsubscribed() => unsubscribed(site, &reader),
-        Ok(Some(reader)) => {
+    let token = query_token(&req).ok_or_else(bad_link)?;
+    let page = match subscribers::find_by_unsubscribe_token(&state.db, &token)
+        .await
+        .map_err(|e| PageError::unexpected(e).private())?
+    {
+        Some(reader) if reader.is_unsubscribed() => unsubscribed(site, &reader),
+        Some(reader) => {
             let token = token.as_string();
             pages::html(
                 StatusCode::OK,
@@ -43,45 +47,38 @@ pub async fn unsubscribe_page(req: HttpRequest, state: web::Data<AppState>) -> H
                 },
             )
         }
-        Ok(None) => unknown_link(site),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot look up an unsubscribe link");
-            pages::server_error(site)
-        }
+        None => return Err(unknown_link()),
     };
-    pages::private(response)
+    Ok(pages::private(page))
 }
 
-pub async fn unsubscribe(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+pub async fn unsubscribe(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
     let site = state.site.as_str();
     // One-click POSTs carry the token in the URL and say nothing else we
     // need; the page's form carries it in the body.
     let token = match query_token(&req) {
-        Some(token) => match form::read_body(&req, body, state.max_body_bytes).await {
-            Ok(_) => Some(token),
-            Err(e) => return pages::form_error(site, e),
-        },
-        None => match form::read(&req, body, state.max_body_bytes).await {
-            Ok(fields) => UnsubscribeToken::parse(fields.get("token")),
-            Err(e) => return pages::form_error(site, e),
-        },
+        Some(token) => {
+            form::read_body(&req, body, state.max_body_bytes).await?;
+            Some(token)
+        }
+        None => UnsubscribeToken::parse(form::read(&req, body, state.max_body_bytes).await?.get("token")),
     };
-    let Some(token) = token else {
-        return pages::private(bad_link(site));
-    };
-    let response = match subscribers::unsubscribe(&state.db, &token, Utc::now()).await {
-        Ok(Some(reader)) => {
+    let token = token.ok_or_else(bad_link)?;
+    match subscribers::unsubscribe(&state.db, &token, Utc::now())
+        .await
+        .map_err(|e| PageError::unexpected(e).private())?
+    {
+        Some(reader) => {
             tracing::info!("subscriber unsubscribed");
             super::observe::count(&req, |m| m.unsubscribe());
-            unsubscribed(site, &reader)
+            Ok(pages::private(unsubscribed(site, &reader)))
         }
-        Ok(None) => unknown_link(site),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot unsubscribe a reader");
-            pages::server_error(site)
-        }
-    };
-    pages::private(response)
+        None => Err(unknown_link()),
+    }
 }
 
 fn query_token(req: &HttpRequest) -> Option<UnsubscribeToken> {
@@ -100,24 +97,22 @@ fn unsubscribed(site: &str, reader: &LinkedReader) -> HttpResponse {
     )
 }
 
-fn bad_link(site: &str) -> HttpResponse {
-    pages::message(
-        site,
+fn bad_link() -> PageError {
+    PageError::public(
         StatusCode::BAD_REQUEST,
         "This link is incomplete",
         "The unsubscribe link is missing part of its code; some mail programs cut long links. \
          Copy the whole link from the email, or use the unsubscribe link in any other issue.",
-        false,
     )
+    .private()
 }
 
-fn unknown_link(site: &str) -> HttpResponse {
-    pages::message(
-        site,
+fn unknown_link() -> PageError {
+    PageError::public(
         StatusCode::NOT_FOUND,
         "We don't recognise this link",
         "This unsubscribe link does not belong to any reader: it may have been mistyped, \
          or the address was erased from our list.",
-        false,
     )
+    .private()
 }

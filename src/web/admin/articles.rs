@@ -4,19 +4,21 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::AdminState;
-use super::pages::{self, Chrome, html};
-use super::session::{self, Staff};
+use super::chrome::{Chrome, html};
+use super::session::{self, Staff, StaffForm};
 use crate::db::articles::{self, ArticleEdit, NewArticle, Saved, StaffArticle};
 use crate::db::feed_imports::{self, FeedImport, ImportStatus};
 use crate::digest::summary::lead_summary;
 use crate::domain::{ArticleTitle, ArticleUrl, SummarySource};
+use crate::links::paths;
+use crate::web::error::PageError;
 use crate::web::form::Fields;
 
 const PAGE_SIZE: i64 = 50;
@@ -53,14 +55,10 @@ pub async fn list(
     session: Session,
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    let site = state.site.as_str();
+) -> Result<HttpResponse, PageError> {
     let page = query.page.unwrap_or(1).clamp(1, 100_000);
     let offset = i64::from(page - 1) * PAGE_SIZE;
-    let found = match articles::search(&state.db, &query.q, PAGE_SIZE + 1, offset).await {
-        Ok(found) => found,
-        Err(e) => return pages::db_error(site, "search articles", e),
-    };
+    let found = articles::search(&state.db, &query.q, PAGE_SIZE + 1, offset).await?;
     let more = found.len() as i64 > PAGE_SIZE;
     let rows = found
         .into_iter()
@@ -74,8 +72,8 @@ pub async fn list(
             excluded: a.excluded,
         })
         .collect();
-    let c = Chrome::new(site, &session, Some(&staff));
-    html(
+    let c = Chrome::new(&state.site, &session, Some(&staff));
+    Ok(html(
         StatusCode::OK,
         &ListPage {
             c,
@@ -84,7 +82,7 @@ pub async fn list(
             page,
             more,
         },
-    )
+    ))
 }
 
 #[derive(Template)]
@@ -107,9 +105,14 @@ pub async fn new_form(session: Session, staff: web::ReqData<Staff>, state: web::
     )
 }
 
+/// A date on the article form that is none of the forms it may take.
+#[derive(Debug, thiserror::Error)]
+#[error("the date “{0}” is not like 2026-11-27T09:30")]
+struct BadDate(String);
+
 /// `2026-11-27T09:30` (a datetime-local field, taken as UTC) or RFC 3339;
 /// empty means now.
-fn parse_published(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+fn parse_published(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, BadDate> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Ok(now);
@@ -121,7 +124,7 @@ fn parse_published(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(raw, f).ok())
         .map(|t| t.and_utc())
-        .ok_or_else(|| format!("the date “{raw}” is not like 2026-11-27T09:30"))
+        .ok_or_else(|| BadDate(raw.to_owned()))
 }
 
 fn clean_summary(raw: &str) -> String {
@@ -129,17 +132,11 @@ fn clean_summary(raw: &str) -> String {
 }
 
 pub async fn create(
-    req: HttpRequest,
-    body: web::Payload,
+    fields: StaffForm<{ 256 * 1024 }>,
     session: Session,
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    let site = state.site.as_str();
-    let fields = match session::read_form(&req, body, &session, 256 * 1024, site).await {
-        Ok(fields) => fields,
-        Err(page) => return page,
-    };
+) -> Result<HttpResponse, PageError> {
     let now = Utc::now();
     let mut errors = Vec::new();
     let url = ArticleUrl::parse(fields.get("url")).map_err(|e| errors.push(format!("Address: {e}.")));
@@ -155,8 +152,8 @@ pub async fn create(
         errors.push("Give a summary, or the article's text to make one from.".into());
     }
     let (Ok(url), Ok(title), Ok(published), true) = (url, title, published, errors.is_empty()) else {
-        let c = Chrome::new(site, &session, Some(&staff));
-        return html(StatusCode::BAD_REQUEST, &NewPage { c, errors, f: &fields });
+        let c = Chrome::new(&state.site, &session, Some(&staff));
+        return Ok(html(StatusCode::BAD_REQUEST, &NewPage { c, errors, f: &fields }));
     };
     let (summary, summary_source) = if given.is_empty() {
         (lead_summary(&body_text, max), SummarySource::Generated)
@@ -174,55 +171,40 @@ pub async fn create(
         summary,
         summary_source,
     };
-    let message = match articles::save(&state.db, &article, now).await {
-        Ok(Saved::Added) => "Article added.",
-        Ok(Saved::Updated) => "An article with that address existed; it is updated.",
-        Ok(Saved::Unchanged) => "That article was already there, just the same.",
-        Ok(Saved::KeptStaffEdit) => {
-            "An article with that address exists and was edited by staff; it is left as it was."
-        }
-        Err(e) => return pages::db_error(site, "save an article", e),
+    let message = match articles::save(&state.db, &article, now).await? {
+        Saved::Added => "Article added.",
+        Saved::Updated => "An article with that address existed; it is updated.",
+        Saved::Unchanged => "That article was already there, just the same.",
+        Saved::KeptStaffEdit => "An article with that address exists and was edited by staff; it is left as it was.",
     };
     tracing::info!(staff = %staff.email, url = %article.url, "article saved from the admin");
     session::flash(&session, message);
-    session::see_other("/admin/articles")
+    Ok(session::see_other(paths::ADMIN_ARTICLES))
 }
 
 pub async fn import_feed(
-    req: HttpRequest,
-    body: web::Payload,
-    session: Session,
+    fields: StaffForm,
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    let site = state.site.as_str();
-    let fields = match session::read_form(&req, body, &session, 4096, site).await {
-        Ok(fields) => fields,
-        Err(page) => return page,
-    };
+) -> Result<HttpResponse, PageError> {
     // Only web addresses: the importer also reads local files, which a
     // web form must never reach.
     let raw = fields.get("feed_url").trim();
     let url = match url::Url::parse(raw) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => url,
         _ => {
-            return pages::bad_request(
-                site,
+            return Err(PageError::bad_request(
                 "The feed was not imported",
-                &format!("“{raw}” is not a web address (http:// or https://)."),
-            );
+                format!("“{raw}” is not a web address (http:// or https://)."),
+            ));
         }
     };
     // Fetching and parsing take seconds (a large or slow feed up to the
     // fetch timeout): they run in the background, and the import's page
     // shows how far they are.
-    match state.imports.start(&url, &staff.email).await {
-        Ok(id) => {
-            tracing::info!(staff = %staff.email, feed = %url, import = %id, "feed import started from the admin");
-            session::see_other(&format!("/admin/articles/imports/{id}"))
-        }
-        Err(e) => pages::db_error(site, "start a feed import", e),
-    }
+    let id = state.imports.start(&url, &staff.email).await?;
+    tracing::info!(staff = %staff.email, feed = %url, import = %id, "feed import started from the admin");
+    Ok(session::see_other(&paths::admin_article_import(id)))
 }
 
 /// An import that has not written progress for this long stopped with its
@@ -244,16 +226,10 @@ pub async fn import_progress(
     session: Session,
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    let site = state.site.as_str();
-    let Ok(id) = Uuid::parse_str(&path) else {
-        return pages::not_found(site, "feed import");
-    };
-    let i = match feed_imports::find(&state.db, id).await {
-        Ok(Some(i)) => i,
-        Ok(None) => return pages::not_found(site, "feed import"),
-        Err(e) => return pages::db_error(site, "read a feed import", e),
-    };
+) -> Result<HttpResponse, PageError> {
+    let not_found = || PageError::not_found("feed import");
+    let id = Uuid::parse_str(&path).map_err(|_| not_found())?;
+    let i = feed_imports::find(&state.db, id).await?.ok_or_else(not_found)?;
     let stalled = !i.status.is_finished() && Utc::now() - i.updated_at > STALLED_AFTER;
     let state_text = match i.status {
         _ if stalled => "interrupted (the server stopped during the import; start it again)",
@@ -265,8 +241,8 @@ pub async fn import_progress(
         ImportStatus::Failed => "failed",
     };
     let rejections = i.rejections.lines().map(str::to_owned).collect();
-    let c = Chrome::new(site, &session, Some(&staff));
-    html(
+    let c = Chrome::new(&state.site, &session, Some(&staff));
+    Ok(html(
         StatusCode::OK,
         &ImportPage {
             c,
@@ -275,7 +251,7 @@ pub async fn import_progress(
             rejections,
             i,
         },
-    )
+    ))
 }
 
 #[derive(Template)]
@@ -287,16 +263,11 @@ struct EditPage {
     errors: Vec<String>,
 }
 
-async fn load(state: &AdminState, raw_id: &str) -> Result<StaffArticle, HttpResponse> {
-    let site = state.site.as_str();
-    let Ok(id) = Uuid::parse_str(raw_id) else {
-        return Err(pages::not_found(site, "article"));
-    };
-    match articles::find(&state.db, id).await {
-        Ok(Some(article)) => Ok(article),
-        Ok(None) => Err(pages::not_found(site, "article")),
-        Err(e) => Err(pages::db_error(site, "read an article", e)),
-    }
+/// The article an address names.
+async fn load(state: &AdminState, raw_id: &str) -> Result<StaffArticle, PageError> {
+    let not_found = || PageError::not_found("article");
+    let id = Uuid::parse_str(raw_id).map_err(|_| not_found())?;
+    articles::find(&state.db, id).await?.ok_or_else(not_found)
 }
 
 pub async fn edit_form(
@@ -304,14 +275,11 @@ pub async fn edit_form(
     session: Session,
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    let a = match load(&state, &path).await {
-        Ok(a) => a,
-        Err(page) => return page,
-    };
+) -> Result<HttpResponse, PageError> {
+    let a = load(&state, &path).await?;
     let c = Chrome::new(&state.site, &session, Some(&staff));
     let published = a.published_at.format("%Y-%m-%dT%H:%M").to_string();
-    html(
+    Ok(html(
         StatusCode::OK,
         &EditPage {
             c,
@@ -319,26 +287,17 @@ pub async fn edit_form(
             published,
             errors: vec![],
         },
-    )
+    ))
 }
 
 pub async fn save(
-    req: HttpRequest,
-    body: web::Payload,
+    fields: StaffForm<{ 64 * 1024 }>,
     path: web::Path<String>,
     session: Session,
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    let site = state.site.as_str();
-    let fields = match session::read_form(&req, body, &session, 64 * 1024, site).await {
-        Ok(fields) => fields,
-        Err(page) => return page,
-    };
-    let mut a = match load(&state, &path).await {
-        Ok(a) => a,
-        Err(page) => return page,
-    };
+) -> Result<HttpResponse, PageError> {
+    let mut a = load(&state, &path).await?;
     let max = state.settings.digest.summary_max_chars;
     let mut errors = Vec::new();
     let title = ArticleTitle::parse(fields.get("title")).map_err(|e| errors.push(format!("Title: {e}.")));
@@ -351,11 +310,11 @@ pub async fn save(
         errors.push(format!("Summary: at most {max} characters, please."));
     }
     let (Ok(title), Ok(published), true) = (title, published, errors.is_empty()) else {
-        let c = Chrome::new(site, &session, Some(&staff));
+        let c = Chrome::new(&state.site, &session, Some(&staff));
         let published = fields.get("published").to_owned();
         a.title = fields.get("title").to_owned();
         a.summary = fields.get("summary").to_owned();
-        return html(
+        return Ok(html(
             StatusCode::BAD_REQUEST,
             &EditPage {
                 c,
@@ -363,7 +322,7 @@ pub async fn save(
                 published,
                 errors,
             },
-        );
+        ));
     };
     // A summary staff changed is theirs; an untouched one keeps its source.
     let summary_source = if summary == a.summary {
@@ -382,41 +341,27 @@ pub async fn save(
         published_at: published,
         excluded: fields.get("include") != "on",
     };
-    match articles::edit(&state.db, a.id, &edit, Utc::now()).await {
-        Ok(true) => {
-            session::flash(&session, "Article saved.");
-            session::see_other(&format!("/admin/articles/{}", a.id))
-        }
-        Ok(false) => pages::not_found(site, "article"),
-        Err(e) => pages::db_error(site, "save an article", e),
+    if !articles::edit(&state.db, a.id, &edit, Utc::now()).await? {
+        return Err(PageError::not_found("article"));
     }
+    session::flash(&session, "Article saved.");
+    Ok(session::see_other(&paths::admin_article(a.id)))
 }
 
 pub async fn regenerate(
-    req: HttpRequest,
-    body: web::Payload,
+    _: StaffForm,
     path: web::Path<String>,
     session: Session,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    let site = state.site.as_str();
-    if let Err(page) = session::read_form(&req, body, &session, 4096, site).await {
-        return page;
-    }
-    let a = match load(&state, &path).await {
-        Ok(a) => a,
-        Err(page) => return page,
-    };
+) -> Result<HttpResponse, PageError> {
+    let a = load(&state, &path).await?;
     if a.body.trim().is_empty() {
-        return pages::bad_request(
-            site,
+        return Err(PageError::bad_request(
             "No text to summarise",
             "This article has no text of its own, so a summary cannot be made from it. Write one instead.",
-        );
+        ));
     }
-    let Ok(title) = ArticleTitle::parse(&a.title) else {
-        return pages::server_error(site);
-    };
+    let title = ArticleTitle::parse(&a.title).map_err(PageError::unexpected)?;
     let edit = ArticleEdit {
         title,
         summary: lead_summary(&a.body, state.settings.digest.summary_max_chars),
@@ -424,40 +369,24 @@ pub async fn regenerate(
         published_at: a.published_at,
         excluded: a.excluded,
     };
-    match articles::edit(&state.db, a.id, &edit, Utc::now()).await {
-        Ok(_) => {
-            session::flash(
-                &session,
-                "The summary is made again from the article's opening sentences.",
-            );
-            session::see_other(&format!("/admin/articles/{}", a.id))
-        }
-        Err(e) => pages::db_error(site, "save an article", e),
-    }
+    articles::edit(&state.db, a.id, &edit, Utc::now()).await?;
+    session::flash(
+        &session,
+        "The summary is made again from the article's opening sentences.",
+    );
+    Ok(session::see_other(&paths::admin_article(a.id)))
 }
 
 pub async fn delete(
-    req: HttpRequest,
-    body: web::Payload,
+    _: StaffForm,
     path: web::Path<String>,
     session: Session,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    let site = state.site.as_str();
-    if let Err(page) = session::read_form(&req, body, &session, 4096, site).await {
-        return page;
-    }
-    let a = match load(&state, &path).await {
-        Ok(a) => a,
-        Err(page) => return page,
-    };
-    match articles::delete(&state.db, a.id).await {
-        Ok(_) => {
-            session::flash(&session, format!("“{}” is deleted.", a.title));
-            session::see_other("/admin/articles")
-        }
-        Err(e) => pages::db_error(site, "delete an article", e),
-    }
+) -> Result<HttpResponse, PageError> {
+    let a = load(&state, &path).await?;
+    articles::delete(&state.db, a.id).await?;
+    session::flash(&session, format!("“{}” is deleted.", a.title));
+    Ok(session::see_other(paths::ADMIN_ARTICLES))
 }
 
 #[cfg(test)]

@@ -4,18 +4,19 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::Utc;
 
 use super::AdminState;
-use super::pages::{self, Chrome, html};
-use super::session::{self, Staff};
+use super::chrome::{Chrome, html};
+use super::session::{self, Staff, StaffForm};
 use crate::db::staff as staff_db;
 use crate::domain::{AddressPolicy, StaffPassword, SubscriberEmail};
+use crate::links::paths;
 use crate::staff::Busy;
 use crate::web::ClientAddr;
+use crate::web::error::PageError;
 
 #[derive(Template)]
 #[template(path = "web/admin/login.html")]
@@ -27,7 +28,7 @@ struct LoginPage<'a> {
 
 pub async fn login_form(session: Session, state: web::Data<AdminState>) -> HttpResponse {
     if session::claims_login(&session) {
-        return session::see_other("/admin");
+        return session::see_other(paths::ADMIN);
     }
     let c = Chrome::new(&state.site, &session, None);
     html(
@@ -50,19 +51,17 @@ fn client_of(req: &HttpRequest) -> IpAddr {
 
 pub async fn login(
     req: HttpRequest,
-    body: web::Payload,
+    form: Result<StaffForm, PageError>,
     session: Session,
     state: web::Data<AdminState>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let site = state.site.as_str();
     let client = client_of(&req);
+    // The limit comes first: a client past it learns nothing of its form.
     if let Err(wait) = state.login_ip_limit.check(&client) {
-        return too_many(site, wait);
+        return Err(too_many(wait));
     }
-    let fields = match session::read_form(&req, body, &session, 4096, site).await {
-        Ok(fields) => fields,
-        Err(page) => return page,
-    };
+    let fields = form?;
     let raw_email = fields.get("email").trim();
     let email = SubscriberEmail::parse(raw_email, AddressPolicy::LOOKUP).ok();
     // Text that is no address names no account; it is limited as typed,
@@ -72,14 +71,11 @@ pub async fn login(
         .map(staff_db::account_key)
         .unwrap_or_else(|| raw_email.chars().take(254).collect::<String>().to_lowercase());
     if let Err(wait) = state.login_throttle.check(&account, client) {
-        return too_many(site, wait);
+        return Err(too_many(wait));
     }
     let password = fields.get("password").to_owned();
     let user = match &email {
-        Some(email) => match staff_db::find_by_email(&state.db, email).await {
-            Ok(user) => user,
-            Err(e) => return pages::db_error(site, "look up a staff user", e),
-        },
+        Some(email) => staff_db::find_by_email(&state.db, email).await?,
         None => None,
     };
     // An unknown address is checked against a dummy hash, so it costs the
@@ -89,29 +85,27 @@ pub async fn login(
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| state.dummy_hash.clone());
     let Ok(matches) = state.password_checks.verify(password, hash).await else {
-        return too_many(site, BUSY_WAIT);
+        return Err(too_many(BUSY_WAIT));
     };
     match user {
         Some(user) if matches => {
-            if let Err(e) = session::log_in(&session, &user, &state).await {
-                return pages::db_error(site, "start a staff session", e);
-            }
+            session::log_in(&session, &user, &state).await?;
             state.login_throttle.succeeded(&account, client);
             tracing::info!(staff = %user.email, "staff login");
-            session::see_other("/admin")
+            Ok(session::see_other(paths::ADMIN))
         }
         _ => {
             state.login_throttle.failed(&account, client);
             tracing::info!("staff login refused");
             let c = Chrome::new(site, &session, None);
-            html(
+            Ok(html(
                 StatusCode::UNAUTHORIZED,
                 &LoginPage {
                     c,
                     email: raw_email,
                     error: Some(WRONG),
                 },
-            )
+            ))
         }
     }
 }
@@ -120,31 +114,19 @@ pub async fn login(
 /// is told to wait.
 const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
-fn too_many(site: &str, wait: std::time::Duration) -> HttpResponse {
+fn too_many(wait: std::time::Duration) -> PageError {
     let seconds = wait.as_secs().max(1);
-    let mut page = pages::message(
-        site,
+    PageError::staff(
         StatusCode::TOO_MANY_REQUESTS,
         "Too many login attempts",
-        &format!("There were too many login attempts in a short time. Please wait {seconds} seconds and try again."),
-    );
-    page.headers_mut().insert(RETRY_AFTER, seconds.into());
-    page
+        format!("There were too many login attempts in a short time. Please wait {seconds} seconds and try again."),
+    )
+    .retry_after(seconds)
 }
 
-pub async fn logout(
-    req: HttpRequest,
-    body: web::Payload,
-    session: Session,
-    state: web::Data<AdminState>,
-) -> HttpResponse {
-    if let Err(page) = session::read_form(&req, body, &session, 4096, &state.site).await {
-        return page;
-    }
-    if let Err(e) = session::log_out(&session, &state).await {
-        return pages::db_error(&state.site, "end a staff session", e);
-    }
-    session::to_login()
+pub async fn logout(_: StaffForm, session: Session, state: web::Data<AdminState>) -> Result<HttpResponse, PageError> {
+    session::log_out(&session, &state).await?;
+    Ok(session::to_login())
 }
 
 #[derive(Template)]
@@ -168,32 +150,25 @@ pub async fn account(session: Session, staff: web::ReqData<Staff>, state: web::D
 }
 
 pub async fn change_password(
-    req: HttpRequest,
-    body: web::Payload,
+    fields: StaffForm,
     session: Session,
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let site = state.site.as_str();
-    let fields = match session::read_form(&req, body, &session, 4096, site).await {
-        Ok(fields) => fields,
-        Err(page) => return page,
-    };
     let refuse = |errors: Vec<String>| {
         let c = Chrome::new(site, &session, Some(&staff));
-        html(
+        Ok(html(
             StatusCode::BAD_REQUEST,
             &AccountPage {
                 c,
                 errors,
                 min_chars: crate::domain::MIN_PASSWORD_CHARS,
             },
-        )
+        ))
     };
-    let user = match staff_db::find_by_id(&state.db, staff.id).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return session::to_login(),
-        Err(e) => return pages::db_error(site, "read a staff user", e),
+    let Some(user) = staff_db::find_by_id(&state.db, staff.id).await? else {
+        return Ok(session::to_login());
     };
     match state
         .password_checks
@@ -202,7 +177,7 @@ pub async fn change_password(
     {
         Ok(true) => {}
         Ok(false) => return refuse(vec!["The current password is not right.".into()]),
-        Err(Busy) => return too_many(site, BUSY_WAIT),
+        Err(Busy) => return Err(too_many(BUSY_WAIT)),
     }
     let new = match StaffPassword::parse(fields.get("new")) {
         Ok(new) => new,
@@ -212,23 +187,17 @@ pub async fn change_password(
         return refuse(vec!["The two new passwords differ.".into()]);
     }
     let hash = match state.password_checks.hash(new).await {
-        Err(Busy) => return too_many(site, BUSY_WAIT),
-        Ok(Ok(hash)) => hash,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "cannot hash a password");
-            return pages::server_error(site);
-        }
+        Err(Busy) => return Err(too_many(BUSY_WAIT)),
+        Ok(hash) => hash.map_err(PageError::unexpected)?,
     };
     let Some(this_session) = session::current_key(&session) else {
-        return session::to_login();
+        return Ok(session::to_login());
     };
-    if let Err(e) = staff_db::set_password_by_id(&state.db, staff.id, &hash, Utc::now(), &this_session).await {
-        return pages::db_error(site, "store a password", e);
-    }
+    staff_db::set_password_by_id(&state.db, staff.id, &hash, Utc::now(), &this_session).await?;
     tracing::info!(staff = %staff.email, "staff password changed");
     session::flash(
         &session,
         "Your password is changed. Other sessions of your account have ended.",
     );
-    session::see_other("/admin/account")
+    Ok(session::see_other(paths::ADMIN_ACCOUNT))
 }

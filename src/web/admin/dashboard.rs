@@ -9,11 +9,12 @@ use askama::Template;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::AdminState;
+use super::chrome::{Chrome, html};
 use super::issues::ProgressView;
-use super::pages::{self, Chrome, html};
 use super::session::Staff;
 use crate::db::{issues, subscriber_admin};
 use crate::digest::dispatch;
+use crate::web::error::PageError;
 
 const DAYS: usize = 30;
 
@@ -101,22 +102,20 @@ struct DashboardPage {
     issues: Vec<ProgressView>,
 }
 
-pub async fn page(session: Session, staff: web::ReqData<Staff>, state: web::Data<AdminState>) -> HttpResponse {
+pub async fn page(
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
     let site = state.site.as_str();
     let now = Utc::now();
-    let counts = match subscriber_admin::status_counts(&state.db).await {
-        Ok(counts) => counts,
-        Err(e) => return pages::db_error(site, "count subscribers", e),
-    };
+    let counts = subscriber_admin::status_counts(&state.db).await?;
     let today = now.date_naive();
     let since = (today - Duration::days(DAYS as i64 - 1))
         .and_hms_opt(0, 0, 0)
         .expect("midnight exists")
         .and_utc();
-    let (signups, confirmations) = match subscriber_admin::activity_since(&state.db, since).await {
-        Ok(activity) => activity,
-        Err(e) => return pages::db_error(site, "read signups", e),
-    };
+    let (signups, confirmations) = subscriber_admin::activity_since(&state.db, since).await?;
     let draft = match dispatch::preview(&state.db, &state.settings, now).await {
         Ok(preview) => Some(Draft {
             week: preview.week.to_string(),
@@ -126,14 +125,16 @@ pub async fn page(session: Session, staff: web::ReqData<Staff>, state: web::Data
             subject: preview.snapshot.map(|s| s.subject),
         }),
         Err(e) => {
-            tracing::error!(error = %e, "admin: cannot build this week's draft");
+            // The draft is quoted from articles: outside text, escaped.
+            tracing::error!(error = %crate::terminal::escape(&e.to_string()), "admin: cannot build this week's draft");
             None
         }
     };
-    let issues = match issues::recent_progress(&state.db, now, 5).await {
-        Ok(rows) => rows.into_iter().map(ProgressView::from).collect(),
-        Err(e) => return pages::db_error(site, "read issues", e),
-    };
+    let issues = issues::recent_progress(&state.db, now, 5)
+        .await?
+        .into_iter()
+        .map(ProgressView::from)
+        .collect();
     let schedule = &state.settings.schedule;
     let next_run = state.settings.schedule.next_run(now).map(|at| {
         at.with_timezone(&schedule.timezone.0)
@@ -141,7 +142,7 @@ pub async fn page(session: Session, staff: web::ReqData<Staff>, state: web::Data
             .to_string()
     });
     let c = Chrome::new(site, &session, Some(&staff));
-    html(
+    Ok(html(
         StatusCode::OK,
         &DashboardPage {
             c,
@@ -152,7 +153,7 @@ pub async fn page(session: Session, staff: web::ReqData<Staff>, state: web::Data
             cron: schedule.cron.as_str().to_owned(),
             issues,
         },
-    )
+    ))
 }
 
 #[cfg(test)]

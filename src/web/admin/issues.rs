@@ -5,19 +5,21 @@
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::AdminState;
-use super::pages::{self, Chrome, html};
-use super::session::{self, Staff};
+use super::chrome::{Chrome, html};
+use super::session::{self, Staff, StaffForm};
 use crate::db::issues::{self, Control, IssueProgress};
 use crate::db::{submissions, test_sends};
-use crate::digest::dispatch::{self, Dispatched};
+use crate::digest::dispatch::{self, Dispatched, Preview};
 use crate::domain::IssueWeek;
 use crate::domain::{AddressPolicy, SubscriberEmail};
+use crate::links::paths;
+use crate::web::error::PageError;
 
 /// An issue's progress as the pages show it.
 pub struct ProgressView {
@@ -88,20 +90,25 @@ struct IssuesPage {
     issues: Vec<ProgressView>,
 }
 
-pub async fn this_week(session: Session, staff: web::ReqData<Staff>, state: web::Data<AdminState>) -> HttpResponse {
-    let site = state.site.as_str();
+/// This week's issue as it would go out now.
+async fn preview(state: &AdminState, now: DateTime<Utc>) -> Result<Preview, PageError> {
+    dispatch::preview(&state.db, &state.settings, now)
+        .await
+        .map_err(PageError::unexpected)
+}
+
+pub async fn this_week(
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
     let now = Utc::now();
-    let preview = match dispatch::preview(&state.db, &state.settings, now).await {
-        Ok(preview) => preview,
-        Err(e) => {
-            tracing::error!(error = %e, "admin: cannot build the preview");
-            return pages::server_error(site);
-        }
-    };
-    let issues = match issues::recent_progress(&state.db, now, 20).await {
-        Ok(rows) => rows.into_iter().map(ProgressView::from).collect(),
-        Err(e) => return pages::db_error(site, "read issues", e),
-    };
+    let preview = preview(&state, now).await?;
+    let issues = issues::recent_progress(&state.db, now, 20)
+        .await?
+        .into_iter()
+        .map(ProgressView::from)
+        .collect();
     let snapshot = preview.snapshot.as_ref();
     let articles = preview
         .articles
@@ -109,8 +116,8 @@ pub async fn this_week(session: Session, staff: web::ReqData<Staff>, state: web:
         .take(snapshot.map(|s| s.articles).unwrap_or(0))
         .map(|a| (a.title.clone(), a.url.clone()))
         .collect();
-    let c = Chrome::new(site, &session, Some(&staff));
-    html(
+    let c = Chrome::new(&state.site, &session, Some(&staff));
+    Ok(html(
         StatusCode::OK,
         &IssuesPage {
             c,
@@ -125,26 +132,19 @@ pub async fn this_week(session: Session, staff: web::ReqData<Staff>, state: web:
             test_key: new_key(),
             issues,
         },
-    )
+    ))
 }
 
 /// The draft's HTML for the preview frame. It is the digest as mailed, so
 /// its own inline styles are allowed, and nothing else: no script, no
 /// forms (`sandbox`), and only our own admin pages may frame it.
-pub async fn preview_html(state: web::Data<AdminState>) -> HttpResponse {
-    let site = state.site.as_str();
-    let preview = match dispatch::preview(&state.db, &state.settings, Utc::now()).await {
-        Ok(preview) => preview,
-        Err(e) => {
-            tracing::error!(error = %e, "admin: cannot build the preview");
-            return pages::server_error(site);
-        }
-    };
+pub async fn preview_html(state: web::Data<AdminState>) -> Result<HttpResponse, PageError> {
+    let preview = preview(&state, Utc::now()).await?;
     let body = match preview.snapshot {
         Some(snapshot) => snapshot.html.fill("#unsubscribe"),
         None => "<!DOCTYPE html><p>No articles for this week's issue yet.</p>".into(),
     };
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
         .insert_header((
             CONTENT_SECURITY_POLICY,
@@ -152,85 +152,75 @@ pub async fn preview_html(state: web::Data<AdminState>) -> HttpResponse {
              frame-ancestors 'self'; sandbox",
         ))
         .insert_header((CACHE_CONTROL, "no-store"))
-        .body(body)
+        .body(body))
 }
 
 /// At most this many addresses per test send.
 const MAX_TEST_RECIPIENTS: usize = 20;
 
-fn parse_recipients(raw: &str, own: &str, policy: AddressPolicy) -> Result<Vec<SubscriberEmail>, String> {
+/// Why a test send's address list was refused.
+#[derive(Debug, thiserror::Error)]
+enum RecipientsError {
+    #[error("{given}: {reason}")]
+    Address {
+        given: String,
+        reason: crate::domain::EmailError,
+    },
+    #[error("a test goes to at most {MAX_TEST_RECIPIENTS} addresses")]
+    TooMany,
+}
+
+fn parse_recipients(raw: &str, own: &str, policy: AddressPolicy) -> Result<Vec<SubscriberEmail>, RecipientsError> {
     let raw = if raw.trim().is_empty() { own } else { raw };
     let mut recipients: Vec<SubscriberEmail> = Vec::new();
     for part in raw
         .split([',', ';', '\n', '\r', ' ', '\t'])
         .filter(|p| !p.trim().is_empty())
     {
-        let email = SubscriberEmail::parse(part, policy).map_err(|e| format!("{}: {e}", part.trim()))?;
+        let email = SubscriberEmail::parse(part, policy).map_err(|reason| RecipientsError::Address {
+            given: part.trim().to_owned(),
+            reason,
+        })?;
         if !recipients.iter().any(|r| r.dedupe_key() == email.dedupe_key()) {
             recipients.push(email);
         }
     }
     if recipients.len() > MAX_TEST_RECIPIENTS {
-        return Err(format!("a test goes to at most {MAX_TEST_RECIPIENTS} addresses"));
+        return Err(RecipientsError::TooMany);
     }
     Ok(recipients)
 }
 
 pub async fn send_test(
-    req: HttpRequest,
-    body: web::Payload,
+    fields: StaffForm<{ 16 * 1024 }>,
     session: Session,
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    let site = state.site.as_str();
-    let fields = match session::read_form(&req, body, &session, 16 * 1024, site).await {
-        Ok(fields) => fields,
-        Err(page) => return page,
-    };
-    let recipients = match parse_recipients(
+) -> Result<HttpResponse, PageError> {
+    let recipients = parse_recipients(
         fields.get("recipients"),
         &staff.email,
         state.settings.subscriptions.address_policy(),
-    ) {
-        Ok(recipients) => recipients,
-        Err(why) => {
-            return pages::bad_request(site, "The test cannot be sent", &format!("Check the addresses: {why}."));
-        }
-    };
+    )
+    .map_err(|why| PageError::bad_request("The test cannot be sent", format!("Check the addresses: {why}.")))?;
     let Ok(key) = Uuid::parse_str(fields.get("key")) else {
-        return pages::bad_request(
-            site,
+        return Err(PageError::bad_request(
             "The test cannot be sent",
             "The form is incomplete; reload the page.",
-        );
+        ));
     };
     let now = Utc::now();
-    let preview = match dispatch::preview(&state.db, &state.settings, now).await {
-        Ok(preview) => preview,
-        Err(e) => {
-            tracing::error!(error = %e, "admin: cannot build the preview");
-            return pages::server_error(site);
-        }
-    };
-    let Some(snapshot) = preview.snapshot else {
-        return pages::bad_request(
-            site,
+    let Some(snapshot) = preview(&state, now).await?.snapshot else {
+        return Err(PageError::bad_request(
             "Nothing to send yet",
             "This week's issue has no articles, so there is nothing to test. Add or import articles first.",
-        );
+        ));
     };
-    match submissions::first_use(&state.db, &format!("test:{key}"), "test send", now).await {
-        Ok(true) => {}
-        Ok(false) => {
-            session::flash(&session, "That test was already sent; it went out once.");
-            return session::see_other("/admin/issues");
-        }
-        Err(e) => return pages::db_error(site, "record a submission", e),
+    if !submissions::first_use(&state.db, &format!("test:{key}"), "test send", now).await? {
+        session::flash(&session, "That test was already sent; it went out once.");
+        return Ok(session::see_other(paths::ADMIN_ISSUES));
     }
-    if let Err(e) = test_sends::queue(&state.db, &snapshot, &recipients, now).await {
-        return pages::db_error(site, "queue a test send", e);
-    }
+    test_sends::queue(&state.db, &snapshot, &recipients, now).await?;
     state.mail_wakeup.notify_one();
     let to: Vec<&str> = recipients.iter().map(SubscriberEmail::as_str).collect();
     tracing::info!(staff = %staff.email, to = ?to, "test send queued");
@@ -238,7 +228,7 @@ pub async fn send_test(
         &session,
         format!("A test of this week's issue is on its way to {}.", to.join(", ")),
     );
-    session::see_other("/admin/issues")
+    Ok(session::see_other(paths::ADMIN_ISSUES))
 }
 
 #[derive(Template)]
@@ -252,27 +242,23 @@ struct ConfirmSendPage {
     key: String,
 }
 
-pub async fn confirm_send(session: Session, staff: web::ReqData<Staff>, state: web::Data<AdminState>) -> HttpResponse {
-    let site = state.site.as_str();
-    let preview = match dispatch::preview(&state.db, &state.settings, Utc::now()).await {
-        Ok(preview) => preview,
-        Err(e) => {
-            tracing::error!(error = %e, "admin: cannot build the preview");
-            return pages::server_error(site);
-        }
-    };
+pub async fn confirm_send(
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
+    let preview = preview(&state, Utc::now()).await?;
     if preview.already_dispatched {
-        return session::see_other(&format!("/admin/issues/{}", preview.week));
+        return Ok(session::see_other(&paths::admin_issue(preview.week)));
     }
     let Some(snapshot) = preview.snapshot else {
-        return pages::bad_request(
-            site,
+        return Err(PageError::bad_request(
             "Nothing to send yet",
             "This week's issue has no articles. Add or import articles first.",
-        );
+        ));
     };
-    let c = Chrome::new(site, &session, Some(&staff));
-    html(
+    let c = Chrome::new(&state.site, &session, Some(&staff));
+    Ok(html(
         StatusCode::OK,
         &ConfirmSendPage {
             c,
@@ -282,70 +268,57 @@ pub async fn confirm_send(session: Session, staff: web::ReqData<Staff>, state: w
             recipients: preview.recipients,
             key: new_key(),
         },
-    )
+    ))
 }
 
 /// Queues this week's issue. The form's idempotency key makes a double
 /// click or a resubmitted form act once; the week's issue is unique too.
 pub async fn send_now(
-    req: HttpRequest,
-    body: web::Payload,
+    fields: StaffForm,
     session: Session,
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    let site = state.site.as_str();
-    let fields = match session::read_form(&req, body, &session, 4096, site).await {
-        Ok(fields) => fields,
-        Err(page) => return page,
-    };
+) -> Result<HttpResponse, PageError> {
     let Ok(key) = Uuid::parse_str(fields.get("key")) else {
-        return pages::bad_request(
-            site,
+        return Err(PageError::bad_request(
             "The issue was not sent",
             "The form is incomplete; open the send page again.",
-        );
+        ));
     };
     let now = Utc::now();
     let week = state.settings.schedule.issue_week(now);
-    match submissions::first_use(&state.db, &format!("send:{key}"), "send now", now).await {
-        Ok(true) => {}
-        Ok(false) => {
-            session::flash(&session, "This send was already submitted; the issue is queued once.");
-            return session::see_other(&format!("/admin/issues/{week}"));
-        }
-        Err(e) => return pages::db_error(site, "record a submission", e),
+    if !submissions::first_use(&state.db, &format!("send:{key}"), "send now", now).await? {
+        session::flash(&session, "This send was already submitted; the issue is queued once.");
+        return Ok(session::see_other(&paths::admin_issue(week)));
     }
-    match dispatch::dispatch(&state.db, &state.settings, now).await {
-        Ok(Dispatched::Queued {
+    match dispatch::dispatch(&state.db, &state.settings, now)
+        .await
+        .map_err(PageError::unexpected)?
+    {
+        Dispatched::Queued {
             week,
             recipients,
             articles,
-        }) => {
+        } => {
             tracing::info!(staff = %staff.email, %week, recipients, articles, "issue queued from the admin");
             state.mail_wakeup.notify_one();
             session::flash(
                 &session,
                 format!("{week} is queued for {recipients} readers ({articles} articles)."),
             );
-            session::see_other(&format!("/admin/issues/{week}"))
+            Ok(session::see_other(&paths::admin_issue(week)))
         }
-        Ok(Dispatched::AlreadyDispatched { week }) => {
+        Dispatched::AlreadyDispatched { week } => {
             session::flash(
                 &session,
                 format!("{week} had already been sent; nothing was queued again."),
             );
-            session::see_other(&format!("/admin/issues/{week}"))
+            Ok(session::see_other(&paths::admin_issue(week)))
         }
-        Ok(Dispatched::NothingNew { .. }) => pages::bad_request(
-            site,
+        Dispatched::NothingNew { .. } => Err(PageError::bad_request(
             "Nothing to send",
             "No articles were published since the last issue, so no issue was queued.",
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, "admin: cannot dispatch");
-            pages::server_error(site)
-        }
+        )),
     }
 }
 
@@ -356,16 +329,13 @@ struct IssuePage {
     p: ProgressView,
 }
 
-async fn find(state: &AdminState, raw_week: &str) -> Result<(Uuid, ProgressView), HttpResponse> {
-    let site = state.site.as_str();
-    let Some(week) = IssueWeek::parse(raw_week) else {
-        return Err(pages::not_found(site, "issue"));
-    };
-    match issues::progress(&state.db, week, Utc::now()).await {
-        Ok(Some(progress)) => Ok((progress.id, progress.into())),
-        Ok(None) => Err(pages::not_found(site, "issue")),
-        Err(e) => Err(pages::db_error(site, "read an issue", e)),
-    }
+/// The issue of the week in an address, with its id and progress.
+async fn find(state: &AdminState, raw_week: &str) -> Result<(Uuid, IssueWeek, ProgressView), PageError> {
+    let week = IssueWeek::parse(raw_week).ok_or_else(|| PageError::not_found("issue"))?;
+    let progress = issues::progress(&state.db, week, Utc::now())
+        .await?
+        .ok_or_else(|| PageError::not_found("issue"))?;
+    Ok((progress.id, week, progress.into()))
 }
 
 pub async fn issue(
@@ -373,24 +343,18 @@ pub async fn issue(
     session: Session,
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    match find(&state, &path).await {
-        Ok((_, p)) => {
-            let c = Chrome::new(&state.site, &session, Some(&staff));
-            html(StatusCode::OK, &IssuePage { c, p })
-        }
-        Err(page) => page,
-    }
+) -> Result<HttpResponse, PageError> {
+    let (_, _, p) = find(&state, &path).await?;
+    let c = Chrome::new(&state.site, &session, Some(&staff));
+    Ok(html(StatusCode::OK, &IssuePage { c, p }))
 }
 
 /// The counts as JSON, for the progress page's script.
-pub async fn progress_json(path: web::Path<String>, state: web::Data<AdminState>) -> HttpResponse {
-    match find(&state, &path).await {
-        Ok((_, p)) => HttpResponse::Ok()
-            .insert_header((CONTENT_TYPE, "application/json"))
-            .body(p.json()),
-        Err(page) => page,
-    }
+pub async fn progress_json(path: web::Path<String>, state: web::Data<AdminState>) -> Result<HttpResponse, PageError> {
+    let (_, _, p) = find(&state, &path).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "application/json"))
+        .body(p.json()))
 }
 
 /// What staff can do to a send.
@@ -423,82 +387,69 @@ impl Action {
 }
 
 async fn control(
-    req: HttpRequest,
-    body: web::Payload,
     session: Session,
     state: web::Data<AdminState>,
     raw_week: &str,
     action: Action,
-) -> HttpResponse {
-    let site = state.site.as_str();
-    if let Err(page) = session::read_form(&req, body, &session, 4096, site).await {
-        return page;
-    }
-    let (id, p) = match find(&state, raw_week).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+) -> Result<HttpResponse, PageError> {
+    let (id, week, p) = find(&state, raw_week).await?;
     let now = Utc::now();
     let result = match action {
-        Action::Pause => issues::pause(&state.db, id, now).await,
-        Action::Resume => issues::resume(&state.db, id, now).await,
-        Action::Cancel => issues::cancel(&state.db, id, now).await,
-        Action::RetryFailed => issues::retry_failed(&state.db, id, now)
-            .await
-            .map(|n| if n > 0 { Control::Done } else { Control::NotApplicable }),
+        Action::Pause => issues::pause(&state.db, id, now).await?,
+        Action::Resume => issues::resume(&state.db, id, now).await?,
+        Action::Cancel => issues::cancel(&state.db, id, now).await?,
+        Action::RetryFailed => match issues::retry_failed(&state.db, id, now).await? {
+            0 => Control::NotApplicable,
+            _ => Control::Done,
+        },
     };
     let message = match result {
-        Err(e) => return pages::db_error(site, action.verb(), e),
-        Ok(Control::Done) => {
+        Control::Done => {
             if matches!(action, Action::Resume | Action::RetryFailed) {
                 state.mail_wakeup.notify_one();
             }
             action.done().to_owned()
         }
-        Ok(Control::NotApplicable) => format!("Nothing to {}: the issue is {}.", action.verb(), p.state),
+        Control::NotApplicable => format!("Nothing to {}: the issue is {}.", action.verb(), p.state),
     };
     session::flash(&session, message);
-    session::see_other(&format!("/admin/issues/{}", p.week))
+    Ok(session::see_other(&paths::admin_issue(week)))
 }
 
 pub async fn pause(
-    req: HttpRequest,
-    body: web::Payload,
+    _: StaffForm,
     path: web::Path<String>,
     session: Session,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    control(req, body, session, state, &path, Action::Pause).await
+) -> Result<HttpResponse, PageError> {
+    control(session, state, &path, Action::Pause).await
 }
 
 pub async fn resume(
-    req: HttpRequest,
-    body: web::Payload,
+    _: StaffForm,
     path: web::Path<String>,
     session: Session,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    control(req, body, session, state, &path, Action::Resume).await
+) -> Result<HttpResponse, PageError> {
+    control(session, state, &path, Action::Resume).await
 }
 
 pub async fn cancel(
-    req: HttpRequest,
-    body: web::Payload,
+    _: StaffForm,
     path: web::Path<String>,
     session: Session,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    control(req, body, session, state, &path, Action::Cancel).await
+) -> Result<HttpResponse, PageError> {
+    control(session, state, &path, Action::Cancel).await
 }
 
 pub async fn retry_failed(
-    req: HttpRequest,
-    body: web::Payload,
+    _: StaffForm,
     path: web::Path<String>,
     session: Session,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    control(req, body, session, state, &path, Action::RetryFailed).await
+) -> Result<HttpResponse, PageError> {
+    control(session, state, &path, Action::RetryFailed).await
 }
 
 #[cfg(test)]
@@ -520,6 +471,7 @@ mod tests {
         assert!(
             parse_recipients("a@example.org, nope", "me@example.org", AddressPolicy::default())
                 .unwrap_err()
+                .to_string()
                 .starts_with("nope")
         );
     }

@@ -4,13 +4,14 @@
 //! Every route is listed once, in [`routes`]; the whole scope sits behind
 //! [`session::guard`], which sends anonymous requests to the login page, so
 //! a new route cannot forget to ask for a session. Every state-changing
-//! form is read through [`session::read_form`], which checks the CSRF token.
+//! handler takes its form as a [`session::StaffForm`], which checks the
+//! CSRF token before the handler runs.
 
 mod articles;
 mod auth;
+mod chrome;
 mod dashboard;
 mod issues;
-mod pages;
 pub mod session;
 mod subscribers;
 mod throttle;
@@ -24,7 +25,9 @@ use tokio::sync::Notify;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::db::subscribers::SignupPolicy;
+use crate::links::paths;
 use crate::web::IpRateLimit;
+use crate::web::error::PageError;
 
 pub use throttle::LoginThrottle;
 
@@ -128,17 +131,17 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
 pub fn route_list() -> Vec<(Method, String)> {
     routes()
         .into_iter()
-        .map(|(method, path, _)| (method, format!("/admin{path}")))
+        .map(|(method, path, _)| (method, format!("{}{path}", paths::ADMIN)))
         .collect()
 }
 
 /// The paths anyone may open without a session.
-pub const PUBLIC_PATHS: &[&str] = &["/admin/login"];
+pub const PUBLIC_PATHS: &[&str] = &[paths::ADMIN_LOGIN];
 
 /// The `/admin` scope with every route, behind the session guard, inside
 /// the session cookie's middleware.
 pub fn scope(key: &[u8], settings: &Settings) -> impl actix_web::dev::HttpServiceFactory + use<> {
-    let mut scope = web::scope("/admin");
+    let mut scope = web::scope(paths::ADMIN);
     for (_, path, route) in routes() {
         scope = scope.route(path, route);
     }
@@ -150,16 +153,11 @@ pub fn scope(key: &[u8], settings: &Settings) -> impl actix_web::dev::HttpServic
 
 /// A search or page link with a value that makes no sense (`?page=abc`):
 /// a page that says so, not the framework's plain-text error.
-fn bad_query(error: actix_web::error::QueryPayloadError, req: &actix_web::HttpRequest) -> actix_web::Error {
-    let site = req
-        .app_data::<web::Data<AdminState>>()
-        .map(|state| state.site.clone())
-        .unwrap_or_default();
-    let page = pages::bad_request(
-        &site,
+fn bad_query(_: actix_web::error::QueryPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
+    PageError::bad_request(
         "That address does not work",
         "A value in the address is not what this page expects (a page number must be a whole number). \
          Go back and use the page's own links and forms.",
-    );
-    actix_web::error::InternalError::from_response(error, page).into()
+    )
+    .into()
 }

@@ -2,24 +2,30 @@
 //! signed and encrypted cookie that names it, the guard in front of every
 //! admin route, idle and absolute expiry, and CSRF tokens.
 
+use std::ops::Deref;
+
 use actix_session::config::{BrowserSession, CookieContentSecurity};
 use actix_session::storage::CookieSessionStore;
 use actix_session::{Session, SessionExt, SessionMiddleware};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::cookie::{Key, SameSite};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::Utc;
+use futures_util::FutureExt;
+use futures_util::future::LocalBoxFuture;
 use rand::RngCore;
 use uuid::Uuid;
 
 use super::AdminState;
-use super::pages;
 use crate::config::Settings;
 use crate::db::staff as staff_db;
+use crate::links::paths;
+use crate::web::AppState;
+use crate::web::error::PageError;
 use crate::web::form::{self, Fields};
 
 pub const COOKIE_NAME: &str = "gazette_admin";
@@ -42,7 +48,7 @@ pub const ADMIN_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self
 pub fn middleware(key: &[u8], settings: &Settings) -> SessionMiddleware<CookieSessionStore> {
     SessionMiddleware::builder(CookieSessionStore::default(), Key::from(key))
         .cookie_name(COOKIE_NAME.into())
-        .cookie_path("/admin".into())
+        .cookie_path(paths::ADMIN.into())
         .cookie_http_only(true)
         .cookie_same_site(SameSite::Lax)
         .cookie_secure(settings.server.base_url.is_https())
@@ -69,15 +75,13 @@ pub async fn guard(
         .app_data::<web::Data<AdminState>>()
         .cloned()
         .expect("AdminState is registered with the admin scope");
-    let site = state.site.clone();
-    if !matches!(*req.method(), Method::GET | Method::HEAD) && !same_origin(req.request(), &state) {
-        let page = pages::message(
-            &site,
+    if !matches!(*req.method(), Method::GET | Method::HEAD) && !same_origin(req.request()) {
+        let refusal = PageError::staff(
             StatusCode::FORBIDDEN,
             "This form came from another site",
             "The staff area only accepts forms sent from its own pages. Open the page again and resubmit.",
         );
-        return Ok(finish(req.into_response(page)));
+        return Ok(finish(req.error_response(refusal)));
     }
     let public = super::PUBLIC_PATHS.contains(&req.path());
     if !public {
@@ -86,10 +90,7 @@ pub async fn guard(
                 req.extensions_mut().insert(staff);
             }
             Ok(None) => return Ok(finish(req.into_response(to_login()))),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot check a staff session");
-                return Ok(finish(req.into_response(pages::server_error(&site))));
-            }
+            Err(e) => return Ok(finish(req.error_response(PageError::unexpected(e)))),
         }
     }
     let response = next.call(req).await?.map_into_boxed_body();
@@ -107,11 +108,10 @@ fn finish(mut response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
 }
 
 pub fn to_login() -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/admin/login"))
-        .finish()
+    see_other(paths::ADMIN_LOGIN)
 }
 
+/// Sends the browser on to `location`, one of [`paths`].
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
@@ -227,7 +227,7 @@ pub fn take_flash(session: &Session) -> Option<String> {
 /// Whether a form post comes from our own pages: `Origin` (when the
 /// browser sends one) must be this site, and `Sec-Fetch-Site` (likewise)
 /// must say so. Clients that send neither header still need the token.
-fn same_origin(req: &HttpRequest, state: &AdminState) -> bool {
+fn same_origin(req: &HttpRequest) -> bool {
     let headers = req.headers();
     if let Some(site) = headers.get("sec-fetch-site")
         && !matches!(site.to_str(), Ok("same-origin" | "none"))
@@ -240,7 +240,10 @@ fn same_origin(req: &HttpRequest, state: &AdminState) -> bool {
     let Ok(origin) = origin.to_str() else {
         return false;
     };
-    if origin == origin_of(state.settings.server.base_url.as_str()) {
+    let app = req
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered with the app");
+    if origin == origin_of(app.links.home()) {
         return true;
     }
     // Reached directly by another name (an address on the intranet): the
@@ -261,31 +264,42 @@ fn origin_of(url: &str) -> &str {
     }
 }
 
-/// Reads a state-changing admin form and checks its CSRF token; the error
-/// is the page to answer with (403 for a missing or wrong token).
-pub async fn read_form(
-    req: &HttpRequest,
-    payload: web::Payload,
-    session: &Session,
-    limit: usize,
-    site: &str,
-) -> Result<Fields, HttpResponse> {
-    let fields = form::read(req, payload, limit)
-        .await
-        .map_err(|e| pages::form_error(site, e))?;
-    let expected = session.get::<String>(CSRF).ok().flatten();
-    let given = fields.get("csrf");
-    let matches = expected.is_some_and(|expected| constant_time_eq(expected.as_bytes(), given.as_bytes()));
-    if !matches {
-        return Err(pages::message(
-            site,
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "The form was missing its security token, or it came from an older session. \
-             Nothing was changed. Go back, reload the page and try again.",
-        ));
+/// A state-changing staff form of at most `LIMIT` bytes, read strictly
+/// (see [`form::read`]), whose CSRF token matches the session's; a handler
+/// that takes one runs only for such a form. A missing or wrong token is
+/// refused with a 403 and nothing changed.
+pub struct StaffForm<const LIMIT: usize = 4096>(Fields);
+
+impl<const LIMIT: usize> Deref for StaffForm<LIMIT> {
+    type Target = Fields;
+
+    fn deref(&self) -> &Fields {
+        &self.0
     }
-    Ok(fields)
+}
+
+impl<const LIMIT: usize> FromRequest for StaffForm<LIMIT> {
+    type Error = PageError;
+    type Future = LocalBoxFuture<'static, Result<Self, PageError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let (req, payload) = (req.clone(), payload.take());
+        async move {
+            let fields = form::read(&req, payload, LIMIT).await?;
+            let expected = req.get_session().get::<String>(CSRF).ok().flatten();
+            let given = fields.get("csrf");
+            if !expected.is_some_and(|expected| constant_time_eq(expected.as_bytes(), given.as_bytes())) {
+                return Err(PageError::staff(
+                    StatusCode::FORBIDDEN,
+                    "This form has expired",
+                    "The form was missing its security token, or it came from an older session. \
+                     Nothing was changed. Go back, reload the page and try again.",
+                ));
+            }
+            Ok(StaffForm(fields))
+        }
+        .boxed_local()
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

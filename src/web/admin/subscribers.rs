@@ -7,19 +7,21 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::pages::{self, Chrome, html};
-use super::session::{self, Staff};
+use super::chrome::{Chrome, html};
+use super::session::{self, Staff, StaffForm};
 use super::{AdminState, MAX_IMPORT_BYTES};
 use crate::db::subscriber_admin::{self, ExportRow, Filter, SubscriberRecord};
 use crate::db::subscriber_import::Consent;
 use crate::domain::SubscriberStatus;
+use crate::links::paths;
 use crate::subscriber_csv::{self, ImportEvent, ImportOptions, ImportReport, RejectedRow};
+use crate::web::error::PageError;
 
 const PAGE_SIZE: i64 = 50;
 const EXPORT_PAGE: i64 = 500;
@@ -34,18 +36,29 @@ pub struct ListQuery {
     page: Option<u32>,
 }
 
+/// Why a list or export filter makes no sense.
+#[derive(Debug, thiserror::Error)]
+enum FilterError {
+    #[error("“{0}” is not a status: use pending, confirmed, unsubscribed or bounced")]
+    Status(String),
+    #[error("the search text is longer than 200 characters")]
+    TooLong,
+}
+
+impl From<FilterError> for PageError {
+    fn from(why: FilterError) -> Self {
+        PageError::bad_request("That filter does not work", format!("Sorry: {why}."))
+    }
+}
+
 impl ListQuery {
-    /// The filter, or the reason it makes no sense.
-    fn filter(&self) -> Result<Filter, String> {
-        let status =
-            match self.status.trim() {
-                "" | "all" => None,
-                raw => Some(SubscriberStatus::parse(raw).ok_or_else(|| {
-                    format!("“{raw}” is not a status: use pending, confirmed, unsubscribed or bounced")
-                })?),
-            };
+    fn filter(&self) -> Result<Filter, FilterError> {
+        let status = match self.status.trim() {
+            "" | "all" => None,
+            raw => Some(SubscriberStatus::parse(raw).ok_or_else(|| FilterError::Status(raw.to_owned()))?),
+        };
         if self.q.chars().count() > 200 {
-            return Err("the search text is longer than 200 characters".into());
+            return Err(FilterError::TooLong);
         }
         Ok(Filter {
             query: self.q.trim().to_owned(),
@@ -85,21 +98,11 @@ pub async fn list(
     session: Session,
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    let site = state.site.as_str();
-    let filter = match query.filter() {
-        Ok(filter) => filter,
-        Err(why) => return pages::bad_request(site, "That filter does not work", &format!("Sorry: {why}.")),
-    };
+) -> Result<HttpResponse, PageError> {
+    let filter = query.filter()?;
     let page = query.page.unwrap_or(1).clamp(1, 1_000_000);
-    let total = match subscriber_admin::count(&state.db, &filter).await {
-        Ok(total) => total,
-        Err(e) => return pages::db_error(site, "count subscribers", e),
-    };
-    let found = match subscriber_admin::list(&state.db, &filter, PAGE_SIZE, i64::from(page - 1) * PAGE_SIZE).await {
-        Ok(found) => found,
-        Err(e) => return pages::db_error(site, "list subscribers", e),
-    };
+    let total = subscriber_admin::count(&state.db, &filter).await?;
+    let found = subscriber_admin::list(&state.db, &filter, PAGE_SIZE, i64::from(page - 1) * PAGE_SIZE).await?;
     let rows = found
         .into_iter()
         .map(|s| Row {
@@ -110,8 +113,8 @@ pub async fn list(
             signed_up: when(Some(s.signed_up_at)),
         })
         .collect();
-    let c = Chrome::new(site, &session, Some(&staff));
-    html(
+    let c = Chrome::new(&state.site, &session, Some(&staff));
+    Ok(html(
         StatusCode::OK,
         &ListPage {
             c,
@@ -123,7 +126,7 @@ pub async fn list(
             page,
             pages: ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1),
         },
-    )
+    ))
 }
 
 /// The current filter as CSV, written page by page as it is read, so an
@@ -132,12 +135,11 @@ pub async fn export(
     query: web::Query<ListQuery>,
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    let filter = match query.filter() {
-        Ok(filter) => filter,
-        Err(why) => return pages::bad_request(&state.site, "That filter does not work", &format!("Sorry: {why}.")),
-    };
-    tracing::info!(staff = %staff.email, query = %filter.query, status = ?filter.status, "subscriber export");
+) -> Result<HttpResponse, PageError> {
+    let filter = query.filter()?;
+    // The search text is typed by staff: escaped, like all outside text.
+    let logged_query = crate::terminal::escape(&filter.query);
+    tracing::info!(staff = %staff.email, query = %logged_query, status = ?filter.status, "subscriber export");
     enum Step {
         Header,
         After(Option<Uuid>),
@@ -165,7 +167,7 @@ pub async fn export(
                     Err(e) => {
                         // The status line has gone out: cutting the body
                         // short is the only way left to say it failed.
-                        tracing::error!(error = %e, "subscriber export broke off");
+                        tracing::error!(error = %crate::terminal::escape(&e.to_string()), "subscriber export broke off");
                         Some((
                             Err(actix_web::error::ErrorInternalServerError("the export broke off")),
                             Step::Done,
@@ -177,10 +179,10 @@ pub async fn export(
         }
     });
     let filename = format!("subscribers-{}.csv", Utc::now().format("%Y-%m-%d"));
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
         .insert_header((CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")))
-        .streaming(body)
+        .streaming(body))
 }
 
 /// The export's header: the same columns as `gazette subscribers export`,
@@ -227,17 +229,12 @@ pub async fn import_form(session: Session, staff: web::ReqData<Staff>, state: we
 }
 
 pub async fn import(
-    req: HttpRequest,
-    body: web::Payload,
+    fields: StaffForm<MAX_IMPORT_BYTES>,
     session: Session,
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let site = state.site.as_str();
-    let fields = match session::read_form(&req, body, &session, MAX_IMPORT_BYTES, site).await {
-        Ok(fields) => fields,
-        Err(page) => return page,
-    };
     let csv = fields.get("csv").to_owned();
     let consent = if fields.get("consented") == "on" {
         Consent::ConfirmedElsewhere
@@ -253,7 +250,7 @@ pub async fn import(
             errors: vec!["There are no rows to import: paste lines of email,name.".into()],
             csv,
         };
-        return html(StatusCode::BAD_REQUEST, &page);
+        return Ok(html(StatusCode::BAD_REQUEST, &page));
     }
     let options = ImportOptions::new(
         consent,
@@ -268,18 +265,9 @@ pub async fn import(
         }
     })
     .await;
-    let report = match result {
-        Ok(report) => report,
-        Err(e) => {
-            tracing::error!(error = %e, "admin: subscriber import failed");
-            return pages::message(
-                site,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The import stopped",
-                &e.to_string(),
-            );
-        }
-    };
+    let report = result.map_err(|e| {
+        PageError::staff(StatusCode::INTERNAL_SERVER_ERROR, "The import stopped", e.to_string()).caused_by(e)
+    })?;
     if report.added > 0 && consent == Consent::OptIn {
         state.mail_wakeup.notify_one();
     }
@@ -291,7 +279,7 @@ pub async fn import(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    html(
+    Ok(html(
         status,
         &ImportPage {
             c,
@@ -300,7 +288,7 @@ pub async fn import(
             errors: vec![],
             csv: String::new(),
         },
-    )
+    ))
 }
 
 #[derive(Template)]
@@ -312,16 +300,11 @@ struct ViewPage {
     history: Vec<(String, &'static str)>,
 }
 
-async fn load(state: &AdminState, raw_id: &str) -> Result<SubscriberRecord, HttpResponse> {
-    let site = state.site.as_str();
-    let Ok(id) = Uuid::parse_str(raw_id) else {
-        return Err(pages::not_found(site, "subscriber"));
-    };
-    match subscriber_admin::find(&state.db, id).await {
-        Ok(Some(s)) => Ok(s),
-        Ok(None) => Err(pages::not_found(site, "subscriber")),
-        Err(e) => Err(pages::db_error(site, "read a subscriber", e)),
-    }
+/// The reader an address names.
+async fn load(state: &AdminState, raw_id: &str) -> Result<SubscriberRecord, PageError> {
+    let not_found = || PageError::not_found("subscriber");
+    let id = Uuid::parse_str(raw_id).map_err(|_| not_found())?;
+    subscriber_admin::find(&state.db, id).await?.ok_or_else(not_found)
 }
 
 pub async fn view(
@@ -329,11 +312,8 @@ pub async fn view(
     session: Session,
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    let s = match load(&state, &path).await {
-        Ok(s) => s,
-        Err(page) => return page,
-    };
+) -> Result<HttpResponse, PageError> {
+    let s = load(&state, &path).await?;
     let mut history: Vec<(DateTime<Utc>, &'static str)> = vec![(s.created_at, "first signed up")];
     if s.signed_up_at != s.created_at {
         history.push((s.signed_up_at, "signed up again (latest consent)"));
@@ -345,7 +325,7 @@ pub async fn view(
     let history = history.into_iter().map(|(t, what)| (when(Some(t)), what)).collect();
     let c = Chrome::new(&state.site, &session, Some(&staff));
     let signed_up = when(Some(s.signed_up_at));
-    html(
+    Ok(html(
         StatusCode::OK,
         &ViewPage {
             c,
@@ -353,78 +333,52 @@ pub async fn view(
             signed_up,
             history,
         },
-    )
+    ))
 }
 
 pub async fn unsubscribe(
-    req: HttpRequest,
-    body: web::Payload,
+    _: StaffForm,
     path: web::Path<String>,
     session: Session,
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    let site = state.site.as_str();
-    if let Err(page) = session::read_form(&req, body, &session, 4096, site).await {
-        return page;
-    }
-    let s = match load(&state, &path).await {
-        Ok(s) => s,
-        Err(page) => return page,
-    };
-    match subscriber_admin::unsubscribe(&state.db, s.id, Utc::now()).await {
-        Ok(changed) => {
-            tracing::info!(staff = %staff.email, subscriber = %s.id, "unsubscribed by staff");
-            session::flash(
-                &session,
-                if changed {
-                    "The reader is unsubscribed."
-                } else {
-                    "The reader was already unsubscribed."
-                },
-            );
-            session::see_other(&format!("/admin/subscribers/{}", s.id))
-        }
-        Err(e) => pages::db_error(site, "unsubscribe a reader", e),
-    }
+) -> Result<HttpResponse, PageError> {
+    let s = load(&state, &path).await?;
+    let changed = subscriber_admin::unsubscribe(&state.db, s.id, Utc::now()).await?;
+    tracing::info!(staff = %staff.email, subscriber = %s.id, "unsubscribed by staff");
+    session::flash(
+        &session,
+        if changed {
+            "The reader is unsubscribed."
+        } else {
+            "The reader was already unsubscribed."
+        },
+    );
+    Ok(session::see_other(&paths::admin_subscriber(s.id)))
 }
 
 pub async fn erase(
-    req: HttpRequest,
-    body: web::Payload,
+    fields: StaffForm,
     path: web::Path<String>,
     session: Session,
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
-) -> HttpResponse {
-    let site = state.site.as_str();
-    let fields = match session::read_form(&req, body, &session, 4096, site).await {
-        Ok(fields) => fields,
-        Err(page) => return page,
-    };
-    let s = match load(&state, &path).await {
-        Ok(s) => s,
-        Err(page) => return page,
-    };
+) -> Result<HttpResponse, PageError> {
+    let s = load(&state, &path).await?;
     if fields.get("confirm") != "on" {
-        return pages::bad_request(
-            site,
+        return Err(PageError::bad_request(
             "Nothing was erased",
             "Tick the box that confirms the erasure: it cannot be undone.",
-        );
+        ));
     }
-    match subscriber_admin::erase(&state.db, s.id, Utc::now()).await {
-        Ok(_) => {
-            // The log names the row, never the person.
-            tracing::info!(staff = %staff.email, subscriber = %s.id, "personal data erased");
-            session::flash(
-                &session,
-                "The reader's personal data is erased; they count only as an anonymous number now.",
-            );
-            session::see_other("/admin/subscribers")
-        }
-        Err(e) => pages::db_error(site, "erase a reader", e),
-    }
+    subscriber_admin::erase(&state.db, s.id, Utc::now()).await?;
+    // The log names the row, never the person.
+    tracing::info!(staff = %staff.email, subscriber = %s.id, "personal data erased");
+    session::flash(
+        &session,
+        "The reader's personal data is erased; they count only as an anonymous number now.",
+    );
+    Ok(session::see_other(paths::ADMIN_SUBSCRIBERS))
 }
 
 #[cfg(test)]
