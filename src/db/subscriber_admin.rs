@@ -22,7 +22,7 @@ pub struct ListedSubscriber {
     pub id: Uuid,
     pub email: String,
     pub name: String,
-    pub status: String,
+    pub status: SubscriberStatus,
     pub signed_up_at: DateTime<Utc>,
     pub confirmed_at: Option<DateTime<Utc>>,
 }
@@ -112,7 +112,7 @@ pub struct SubscriberRecord {
     pub id: Uuid,
     pub email: String,
     pub name: String,
-    pub status: String,
+    pub status: SubscriberStatus,
     pub signup_ip: Option<String>,
     pub signup_source: String,
     pub created_at: DateTime<Utc>,
@@ -120,6 +120,12 @@ pub struct SubscriberRecord {
     pub confirmed_at: Option<DateTime<Utc>>,
     pub unsubscribed_at: Option<DateTime<Utc>>,
     pub erased_at: Option<DateTime<Utc>>,
+}
+
+impl SubscriberRecord {
+    pub fn is_unsubscribed(&self) -> bool {
+        self.status == SubscriberStatus::Unsubscribed
+    }
 }
 
 pub async fn find(db: &Db, id: Uuid) -> Result<Option<SubscriberRecord>, sqlx::Error> {
@@ -203,7 +209,7 @@ pub struct StatusCounts {
 }
 
 pub async fn status_counts(db: &Db) -> Result<StatusCounts, sqlx::Error> {
-    let rows: Vec<(String, bool, i64)> = with_pool!(db, pool => {
+    let rows: Vec<(SubscriberStatus, bool, i64)> = with_pool!(db, pool => {
         sqlx::query_as(
             "SELECT status, erased_at IS NOT NULL AS erased, COUNT(*) FROM subscribers
              GROUP BY status, erased_at IS NOT NULL",
@@ -217,12 +223,11 @@ pub async fn status_counts(db: &Db) -> Result<StatusCounts, sqlx::Error> {
             counts.erased += n;
             continue;
         }
-        match SubscriberStatus::parse(&status) {
-            Some(SubscriberStatus::Pending) => counts.pending += n,
-            Some(SubscriberStatus::Confirmed) => counts.confirmed += n,
-            Some(SubscriberStatus::Unsubscribed) => counts.unsubscribed += n,
-            Some(SubscriberStatus::Bounced) => counts.bounced += n,
-            None => {}
+        match status {
+            SubscriberStatus::Pending => counts.pending += n,
+            SubscriberStatus::Confirmed => counts.confirmed += n,
+            SubscriberStatus::Unsubscribed => counts.unsubscribed += n,
+            SubscriberStatus::Bounced => counts.bounced += n,
         }
     }
     Ok(counts)

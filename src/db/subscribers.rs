@@ -364,7 +364,7 @@ pub enum TokenState {
 }
 
 pub async fn token_state(db: &Db, token: &Token, now: DateTime<Utc>) -> Result<TokenState, sqlx::Error> {
-    let row: Option<(String, DateTime<Utc>)> = with_pool!(db, pool => {
+    let row: Option<(SubscriberStatus, DateTime<Utc>)> = with_pool!(db, pool => {
         sqlx::query_as(
             "SELECT s.status, t.expires_at FROM confirmation_tokens t
              JOIN subscribers s ON s.id = t.subscriber_id
@@ -376,9 +376,9 @@ pub async fn token_state(db: &Db, token: &Token, now: DateTime<Utc>) -> Result<T
     });
     Ok(match row {
         None => TokenState::Unknown,
-        Some((status, expires_at)) => match SubscriberStatus::parse(&status) {
-            Some(SubscriberStatus::Confirmed) => TokenState::AlreadyConfirmed,
-            Some(SubscriberStatus::Pending) if expires_at > now => TokenState::Valid,
+        Some((status, expires_at)) => match status {
+            SubscriberStatus::Confirmed => TokenState::AlreadyConfirmed,
+            SubscriberStatus::Pending if expires_at > now => TokenState::Valid,
             _ => TokenState::Expired,
         },
     })
@@ -411,7 +411,7 @@ pub async fn confirm(db: &Db, token: &Token, now: DateTime<Utc>) -> Result<Token
 pub async fn count_by_status(db: &Db, status: SubscriberStatus) -> Result<i64, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query_scalar("SELECT COUNT(*) FROM subscribers WHERE status = $1")
-            .bind(status.as_str())
+            .bind(status)
             .fetch_one(pool)
             .await
     })
@@ -422,12 +422,12 @@ pub async fn count_by_status(db: &Db, status: SubscriberStatus) -> Result<i64, s
 pub struct LinkedReader {
     pub name: String,
     pub email: String,
-    pub status: String,
+    pub status: SubscriberStatus,
 }
 
 impl LinkedReader {
     pub fn is_unsubscribed(&self) -> bool {
-        self.status == SubscriberStatus::Unsubscribed.as_str()
+        self.status == SubscriberStatus::Unsubscribed
     }
 }
 

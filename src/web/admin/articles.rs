@@ -14,8 +14,9 @@ use super::AdminState;
 use super::pages::{self, Chrome, html};
 use super::session::{self, Staff};
 use crate::db::articles::{self, ArticleEdit, NewArticle, Saved, StaffArticle};
-use crate::db::feed_imports::{self, FeedImport, ImportStatus};
+use crate::db::feed_imports::{self, FeedImport};
 use crate::digest::summary::lead_summary;
+use crate::domain::FeedImportStatus as ImportStatus;
 use crate::domain::{ArticleTitle, ArticleUrl, SummarySource};
 use crate::web::form::Fields;
 

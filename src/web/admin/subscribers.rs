@@ -106,7 +106,7 @@ pub async fn list(
             id: s.id,
             email: s.email,
             name: s.name,
-            status: s.status,
+            status: s.status.to_string(),
             signed_up: when(Some(s.signed_up_at)),
         })
         .collect();
@@ -117,7 +117,7 @@ pub async fn list(
             c,
             q: filter.query.clone(),
             status: filter.status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
-            statuses: ["pending", "confirmed", "unsubscribed", "bounced"],
+            statuses: SubscriberStatus::ALL.map(SubscriberStatus::as_str),
             rows,
             total,
             page,
