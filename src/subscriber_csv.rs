@@ -19,7 +19,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::db::Db;
-use crate::db::subscriber_import::{self, Consent, ExportedSubscriber, ImportedReader};
+use crate::db::new_readers::NewReader;
+use crate::db::subscriber_import::{self, Consent, ExportedSubscriber};
 use crate::domain::{AddressPolicy, SubscriberEmail, SubscriberName, SubscriberStatus};
 
 /// Readers per batch (and per transaction).
@@ -304,7 +305,7 @@ enum Parsed {
 
 #[derive(Default)]
 struct Batch {
-    readers: Vec<ImportedReader>,
+    readers: Vec<NewReader>,
     rejected: Vec<RejectedRow>,
     rows: u64,
     /// Rows whose address appeared earlier in this batch.
@@ -369,7 +370,7 @@ fn read_batches<R: Read>(
             }
             Ok(Err(rejected)) => batch.rejected.push(rejected),
             Ok(Ok(row)) => {
-                let reader = ImportedReader::new(&row.email, &row.name, consent);
+                let reader = consent.reader(&row.email, &row.name);
                 if addresses.insert(reader.email_key().to_owned()) {
                     batch.readers.push(reader);
                 } else {

@@ -7,6 +7,7 @@ pub mod articles;
 pub mod deliveries;
 pub mod feed_imports;
 pub mod issues;
+pub mod new_readers;
 pub mod outgoing_mail;
 pub mod signup_writer;
 pub mod staff;
