@@ -1,13 +1,12 @@
-//! Subscribers in bulk: the batched writes of an import, and the streamed
-//! read of an export. Each batch is one transaction: a failure leaves the
-//! batches before it written and nothing of its own.
+//! The batched writes of a subscriber import. Each batch is one
+//! transaction: a failure leaves the batches before it written and nothing
+//! of its own.
 
 use chrono::{DateTime, Duration, Utc};
-use futures_util::stream::BoxStream;
 
 use crate::db::Db;
 use crate::db::new_readers::{self, Existing, LinkRules, NewReader, SqliteTransaction};
-use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus, Token};
+use crate::domain::{SubscriberEmail, SubscriberName, Token};
 
 /// Whether imported readers still have to confirm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,36 +125,4 @@ pub async fn write_batch(
         }
     }
     Ok(outcome)
-}
-
-/// One reader as an export lists them.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ExportedSubscriber {
-    pub email: String,
-    pub name: String,
-    pub status: String,
-    pub signup_source: String,
-    pub created_at: DateTime<Utc>,
-    pub confirmed_at: Option<DateTime<Utc>>,
-    pub unsubscribed_at: Option<DateTime<Utc>>,
-}
-
-/// Every subscriber (or those with `status`), in address order, streamed
-/// from the database rather than collected. Erased readers are left out:
-/// nothing of them is left to export.
-pub fn export(db: &Db, status: Option<SubscriberStatus>) -> BoxStream<'_, Result<ExportedSubscriber, sqlx::Error>> {
-    const ALL: &str = concat!(
-        "SELECT email, name, status, signup_source, created_at, confirmed_at, unsubscribed_at FROM subscribers",
-        " WHERE erased_at IS NULL ORDER BY email_key"
-    );
-    const WITH_STATUS: &str = concat!(
-        "SELECT email, name, status, signup_source, created_at, confirmed_at, unsubscribed_at FROM subscribers",
-        " WHERE status = $1 AND erased_at IS NULL ORDER BY email_key"
-    );
-    match (db, status) {
-        (Db::Sqlite(pool), None) => sqlx::query_as(ALL).fetch(pool),
-        (Db::Postgres(pool), None) => sqlx::query_as(ALL).fetch(pool),
-        (Db::Sqlite(pool), Some(status)) => sqlx::query_as(WITH_STATUS).bind(status.as_str()).fetch(pool),
-        (Db::Postgres(pool), Some(status)) => sqlx::query_as(WITH_STATUS).bind(status.as_str()).fetch(pool),
-    }
 }
