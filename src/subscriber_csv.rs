@@ -59,6 +59,11 @@ pub struct ReadError {
     pub message: String,
 }
 
+/// A row's field that is not UTF-8 text.
+#[derive(Debug, thiserror::Error)]
+#[error("the row is not UTF-8 text (save the file as UTF-8)")]
+struct NotUtf8;
+
 /// Where the two columns are.
 #[derive(Debug, Clone, Copy)]
 struct Columns {
@@ -89,12 +94,10 @@ impl<R: Read> CsvRows<R> {
         }
     }
 
-    fn field(&self, index: usize) -> Result<&str, String> {
+    fn field(&self, index: usize) -> Result<&str, NotUtf8> {
         let raw = self.record.get(index).unwrap_or_default();
         let raw = raw.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(raw);
-        std::str::from_utf8(raw)
-            .map(str::trim)
-            .map_err(|_| "the row is not UTF-8 text (save the file as UTF-8)".to_owned())
+        std::str::from_utf8(raw).map(str::trim).map_err(|_| NotUtf8)
     }
 
     /// The header's columns, if the row is a header.
@@ -110,9 +113,10 @@ impl<R: Read> CsvRows<R> {
 
     fn parse(&self, line: u64, columns: Columns) -> Result<CsvReader, RejectedRow> {
         let reject = |reason: String| RejectedRow { line, reason };
-        let raw_email = from_spreadsheet(self.field(columns.email).map_err(reject)?);
+        let not_utf8 = |e: NotUtf8| reject(e.to_string());
+        let raw_email = from_spreadsheet(self.field(columns.email).map_err(not_utf8)?);
         let raw_name = match columns.name {
-            Some(index) => from_spreadsheet(self.field(index).map_err(reject)?),
+            Some(index) => from_spreadsheet(self.field(index).map_err(not_utf8)?),
             None => "",
         };
         match (

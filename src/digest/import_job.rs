@@ -60,13 +60,13 @@ impl ImportJobs {
         feed_imports::set_status(db, id, FeedImportStatus::Fetching, Utc::now()).await?;
         let (bytes, base) = match import::load(url, &self.fetcher).await {
             Ok(loaded) => loaded,
-            Err(why) => return feed_imports::fail(db, id, &why, Utc::now()).await,
+            Err(why) => return feed_imports::fail(db, id, &why.to_string(), Utc::now()).await,
         };
         feed_imports::set_status(db, id, FeedImportStatus::Parsing, Utc::now()).await?;
         let details = PlainTextDetails::default();
         let entries = match import::parse(url, bytes, base, &details, self.summary_max).await {
             Ok(entries) => entries,
-            Err(why) => return feed_imports::fail(db, id, &why, Utc::now()).await,
+            Err(why) => return feed_imports::fail(db, id, &why.to_string(), Utc::now()).await,
         };
         feed_imports::set_status(db, id, FeedImportStatus::Saving, Utc::now()).await?;
         let total = entries.len();
@@ -91,7 +91,7 @@ impl ImportJobs {
                 tracing::info!(import = %id, feed = %url, added = report.added, "feed imported");
                 feed_imports::finish(db, id, &report, Utc::now()).await
             }
-            Err(why) => feed_imports::fail(db, id, &why, Utc::now()).await,
+            Err(why) => feed_imports::fail(db, id, &why.to_string(), Utc::now()).await,
         }
     }
 }
