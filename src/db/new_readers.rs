@@ -126,8 +126,8 @@ impl LinkRules {
 }
 
 /// What [`Existing::Renew`] does to the row already there. The mail window
-/// counts confirmation emails per address per 24 hours; it starts again
-/// once the window's first email is older than `$2`.
+/// counts an address's confirmation emails over 24 hours: one that began
+/// before `$2` (24 hours ago) starts again with this email.
 macro_rules! renew_sql {
     () => {
         " ON CONFLICT (email_key) DO UPDATE SET
