@@ -1,5 +1,6 @@
-//! Subscribers as CSV: the import (`gazette subscribers import`, and any
-//! upload page) and the export (`gazette subscribers export`).
+//! Subscribers as CSV: the import (`gazette subscribers import` and the
+//! staff area's upload) and the export (`gazette subscribers export` and
+//! the staff area's download).
 //!
 //! An import file has the columns `email,name`, with or without a header
 //! row (a header may name them in either order; other columns are
@@ -15,11 +16,13 @@ use std::fmt;
 use std::io::{Read, Write};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use crate::db::Db;
-use crate::db::subscriber_import::{self, Consent, ExportedSubscriber, ImportedReader};
+use crate::db::new_readers::NewReader;
+use crate::db::subscriber_admin::{self, ExportedSubscriber, Filter};
+use crate::db::subscriber_import::{self, Consent};
 use crate::domain::{AddressPolicy, SubscriberEmail, SubscriberName, SubscriberStatus};
 
 /// Readers per batch (and per transaction).
@@ -56,6 +59,11 @@ pub struct ReadError {
     pub message: String,
 }
 
+/// A row's field that is not UTF-8 text.
+#[derive(Debug, thiserror::Error)]
+#[error("the row is not UTF-8 text (save the file as UTF-8)")]
+struct NotUtf8;
+
 /// Where the two columns are.
 #[derive(Debug, Clone, Copy)]
 struct Columns {
@@ -86,12 +94,10 @@ impl<R: Read> CsvRows<R> {
         }
     }
 
-    fn field(&self, index: usize) -> Result<&str, String> {
+    fn field(&self, index: usize) -> Result<&str, NotUtf8> {
         let raw = self.record.get(index).unwrap_or_default();
         let raw = raw.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(raw);
-        std::str::from_utf8(raw)
-            .map(str::trim)
-            .map_err(|_| "the row is not UTF-8 text (save the file as UTF-8)".to_owned())
+        std::str::from_utf8(raw).map(str::trim).map_err(|_| NotUtf8)
     }
 
     /// The header's columns, if the row is a header.
@@ -107,9 +113,10 @@ impl<R: Read> CsvRows<R> {
 
     fn parse(&self, line: u64, columns: Columns) -> Result<CsvReader, RejectedRow> {
         let reject = |reason: String| RejectedRow { line, reason };
-        let raw_email = from_spreadsheet(self.field(columns.email).map_err(reject)?);
+        let not_utf8 = |e: NotUtf8| reject(e.to_string());
+        let raw_email = from_spreadsheet(self.field(columns.email).map_err(not_utf8)?);
         let raw_name = match columns.name {
-            Some(index) => from_spreadsheet(self.field(index).map_err(reject)?),
+            Some(index) => from_spreadsheet(self.field(index).map_err(not_utf8)?),
             None => "",
         };
         match (
@@ -304,7 +311,7 @@ enum Parsed {
 
 #[derive(Default)]
 struct Batch {
-    readers: Vec<ImportedReader>,
+    readers: Vec<NewReader>,
     rejected: Vec<RejectedRow>,
     rows: u64,
     /// Rows whose address appeared earlier in this batch.
@@ -369,7 +376,7 @@ fn read_batches<R: Read>(
             }
             Ok(Err(rejected)) => batch.rejected.push(rejected),
             Ok(Ok(row)) => {
-                let reader = ImportedReader::new(&row.email, &row.name, consent);
+                let reader = consent.reader(&row.email, &row.name);
                 if addresses.insert(reader.email_key().to_owned()) {
                     batch.readers.push(reader);
                 } else {
@@ -410,7 +417,7 @@ pub fn export_record(s: &ExportedSubscriber) -> [String; 7] {
     [
         s.email.clone(),
         s.name.clone(),
-        s.status.clone(),
+        s.status.as_str().to_owned(),
         s.signup_source.clone(),
         time(Some(s.created_at)),
         time(s.confirmed_at),
@@ -458,21 +465,66 @@ pub enum ExportError {
     Write(#[from] std::io::Error),
 }
 
-/// Writes every subscriber (or those with `status`) to `out` as CSV with
-/// [`EXPORT_HEADER`], streamed from the database row by row; returns how
-/// many were written.
-pub async fn export(db: &Db, status: Option<SubscriberStatus>, out: impl Write) -> Result<u64, ExportError> {
-    let mut csv = csv::Writer::from_writer(out);
-    csv.write_record(EXPORT_HEADER).map_err(std::io::Error::from)?;
-    let mut rows = subscriber_import::export(db, status);
-    let mut written = 0;
-    while let Some(subscriber) = rows.next().await {
-        csv.write_record(export_record(&subscriber?))
-            .map_err(std::io::Error::from)?;
-        written += 1;
+/// Readers read per query of an export.
+const EXPORT_PAGE: i64 = 1_000;
+
+/// The readers `filter` selects as CSV under [`EXPORT_HEADER`], in address
+/// order: the header, then one chunk per page of readers as it is read.
+/// The one export: `gazette subscribers export` writes it to stdout, the
+/// staff area streams it as a download. After an error the stream ends.
+pub fn export_chunks(db: Db, filter: Filter) -> impl Stream<Item = Result<Vec<u8>, sqlx::Error>> + 'static {
+    enum Next {
+        Header,
+        After(Option<String>),
+        Done,
     }
-    csv.flush()?;
-    Ok(written)
+    futures_util::stream::unfold(Next::Header, move |next| {
+        let (db, filter) = (db.clone(), filter.clone());
+        async move {
+            match next {
+                Next::Header => Some((Ok(csv_rows([EXPORT_HEADER.map(str::to_owned)])), Next::After(None))),
+                Next::After(after) => match subscriber_admin::export_page(&db, &filter, after.as_deref(), EXPORT_PAGE)
+                    .await
+                {
+                    Ok(page) if page.is_empty() => None,
+                    Ok(page) => {
+                        let next = match page.last() {
+                            Some(last) if page.len() as i64 == EXPORT_PAGE => Next::After(Some(last.email_key.clone())),
+                            _ => Next::Done,
+                        };
+                        Some((Ok(csv_rows(page.iter().map(export_record))), next))
+                    }
+                    Err(e) => Some((Err(e), Next::Done)),
+                },
+                Next::Done => None,
+            }
+        }
+    })
+}
+
+/// Records as CSV text.
+fn csv_rows(records: impl IntoIterator<Item = [String; 7]>) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for record in records {
+        // Writing to a Vec cannot fail.
+        let _ = writer.write_record(record);
+    }
+    writer.into_inner().unwrap_or_default()
+}
+
+/// Writes every subscriber (or those with `status`) to `out`: the CSV of
+/// [`export_chunks`].
+pub async fn export(db: &Db, status: Option<SubscriberStatus>, mut out: impl Write) -> Result<(), ExportError> {
+    let filter = Filter {
+        query: String::new(),
+        status,
+    };
+    let mut chunks = std::pin::pin!(export_chunks(db.clone(), filter));
+    while let Some(chunk) = chunks.next().await {
+        out.write_all(&chunk?)?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -546,6 +598,25 @@ mod tests {
             assert_eq!(from_spreadsheet(exported), value, "{exported:?}");
         }
         assert_eq!(from_spreadsheet("'o'brien@example.ie"), "'o'brien@example.ie");
+    }
+
+    #[test]
+    fn formula_cells_are_defused_in_the_export() {
+        let row = |name: &str| ExportedSubscriber {
+            email_key: "ada@example.org".into(),
+            email: "ada@example.org".into(),
+            name: name.into(),
+            status: SubscriberStatus::Confirmed,
+            signup_source: "form".into(),
+            created_at: Utc::now(),
+            confirmed_at: None,
+            unsubscribed_at: None,
+        };
+        let rows = [row("=HYPERLINK(\"x\")"), row("@SUM(A1)"), row("Ada")];
+        let csv = String::from_utf8(csv_rows(rows.iter().map(export_record))).unwrap();
+        assert!(csv.contains(",\"'=HYPERLINK(\"\"x\"\")\","), "{csv}");
+        assert!(csv.contains(",'@SUM(A1),"), "{csv}");
+        assert!(csv.contains(",Ada,"), "{csv}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::{Db, lease_claim_sql, requeue_expired_sql, subscribers};
+use crate::domain::{DeliveryStatus, SubscriberStatus};
 use crate::with_pool;
 
 /// A claimed delivery with what the message needs.
@@ -16,7 +17,7 @@ pub struct ClaimedDelivery {
     pub attempts: i32,
     pub email: String,
     pub name: String,
-    pub subscriber_status: String,
+    pub subscriber_status: SubscriberStatus,
     pub unsubscribe_secret: Vec<u8>,
 }
 
@@ -113,7 +114,7 @@ pub struct Outcome {
 
 /// The columns an outcome writes.
 struct Columns<'a> {
-    status: &'static str,
+    status: DeliveryStatus,
     next_attempt_at: Option<DateTime<Utc>>,
     error: Option<&'a str>,
     message_id: Option<&'a str>,
@@ -129,7 +130,7 @@ impl Outcome {
 
     fn columns(&self) -> Columns<'_> {
         let mut columns = Columns {
-            status: "queued",
+            status: DeliveryStatus::Queued,
             next_attempt_at: None,
             error: None,
             message_id: None,
@@ -138,7 +139,7 @@ impl Outcome {
         };
         match &self.settled {
             Settled::Sent { message_id, at } => {
-                columns.status = "sent";
+                columns.status = DeliveryStatus::Sent;
                 columns.message_id = Some(message_id);
                 columns.sent_at = Some(*at);
             }
@@ -147,11 +148,11 @@ impl Outcome {
                 columns.error = Some(error);
             }
             Settled::Failed { error, .. } => {
-                columns.status = "failed";
+                columns.status = DeliveryStatus::Failed;
                 columns.error = Some(error);
             }
             Settled::Skipped { reason } => {
-                columns.status = "skipped";
+                columns.status = DeliveryStatus::Skipped;
                 columns.error = Some(reason);
             }
             Settled::Released => columns.unclaimed = 1,
@@ -243,7 +244,7 @@ pub async fn record(db: &Db, outcomes: &[Outcome]) -> Result<(), sqlx::Error> {
 
 /// The status of the delivery to the reader with this address, for tests
 /// with one issue.
-pub async fn status_for(db: &Db, email_key: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn status_for(db: &Db, email_key: &str) -> Result<Option<DeliveryStatus>, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query_scalar(
             "SELECT d.status FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE s.email_key = $1",

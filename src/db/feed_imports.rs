@@ -7,56 +7,16 @@ use uuid::Uuid;
 
 use crate::db::Db;
 use crate::digest::import::ImportReport;
+use crate::domain::FeedImportStatus;
 use crate::with_pool;
 
-/// Where an import is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImportStatus {
-    Queued,
-    Fetching,
-    Parsing,
-    Saving,
-    Done,
-    Failed,
-}
-
-impl ImportStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Fetching => "fetching",
-            Self::Parsing => "parsing",
-            Self::Saving => "saving",
-            Self::Done => "done",
-            Self::Failed => "failed",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [
-            Self::Queued,
-            Self::Fetching,
-            Self::Parsing,
-            Self::Saving,
-            Self::Done,
-            Self::Failed,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == raw)
-    }
-
-    pub fn is_finished(self) -> bool {
-        matches!(self, Self::Done | Self::Failed)
-    }
-}
-
 /// An import as its page shows it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct FeedImport {
     pub id: Uuid,
     pub url: String,
     pub requested_by: String,
-    pub status: ImportStatus,
+    pub status: FeedImportStatus,
     pub entries_total: Option<i32>,
     pub entries_done: i32,
     pub added: i32,
@@ -69,25 +29,6 @@ pub struct FeedImport {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
-}
-
-#[derive(sqlx::FromRow)]
-struct Row {
-    id: Uuid,
-    url: String,
-    requested_by: String,
-    status: String,
-    entries_total: Option<i32>,
-    entries_done: i32,
-    added: i32,
-    updated: i32,
-    unchanged: i32,
-    rejected: i32,
-    rejections: String,
-    error: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    finished_at: Option<DateTime<Utc>>,
 }
 
 /// Rejected entries kept for the page; the count has them all.
@@ -114,11 +55,11 @@ pub async fn create(db: &Db, url: &str, requested_by: &str, now: DateTime<Utc>) 
     Ok(id)
 }
 
-pub async fn set_status(db: &Db, id: Uuid, status: ImportStatus, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn set_status(db: &Db, id: Uuid, status: FeedImportStatus, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query("UPDATE feed_imports SET status = $2, updated_at = $3 WHERE id = $1")
             .bind(id)
-            .bind(status.as_str())
+            .bind(status)
             .bind(now)
             .execute(pool)
             .await?;
@@ -182,7 +123,7 @@ pub async fn fail(db: &Db, id: Uuid, error: &str, now: DateTime<Utc>) -> Result<
 }
 
 pub async fn find(db: &Db, id: Uuid) -> Result<Option<FeedImport>, sqlx::Error> {
-    let row: Option<Row> = with_pool!(db, pool => {
+    with_pool!(db, pool => {
         sqlx::query_as(
             "SELECT id, url, requested_by, status, entries_total, entries_done, added, updated, unchanged, rejected,
                     rejections, error, created_at, updated_at, finished_at
@@ -190,24 +131,6 @@ pub async fn find(db: &Db, id: Uuid) -> Result<Option<FeedImport>, sqlx::Error> 
         )
         .bind(id)
         .fetch_optional(pool)
-        .await?
-    });
-    Ok(row.map(|r| FeedImport {
-        id: r.id,
-        url: r.url,
-        requested_by: r.requested_by,
-        // The table's CHECK allows only these.
-        status: ImportStatus::parse(&r.status).unwrap_or(ImportStatus::Failed),
-        entries_total: r.entries_total,
-        entries_done: r.entries_done,
-        added: r.added,
-        updated: r.updated,
-        unchanged: r.unchanged,
-        rejected: r.rejected,
-        rejections: r.rejections,
-        error: r.error,
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-        finished_at: r.finished_at,
-    }))
+        .await
+    })
 }

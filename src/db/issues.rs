@@ -6,7 +6,7 @@ use uuid::Uuid;
 use crate::db::Db;
 use crate::digest::render::DigestSnapshot;
 use crate::digest::snapshot::LinkedText;
-use crate::domain::IssueWeek;
+use crate::domain::{IssueState, IssueStatus, IssueWeek};
 use crate::with_pool;
 
 /// Where the last issue's article window ended: the next one starts there.
@@ -204,7 +204,7 @@ pub struct IssueProgress {
     pub week: String,
     pub subject: String,
     pub article_count: i32,
-    pub status: String,
+    pub status: IssueStatus,
     pub created_at: DateTime<Utc>,
     pub paused_at: Option<DateTime<Utc>>,
     pub cancelled_at: Option<DateTime<Utc>>,
@@ -222,14 +222,8 @@ impl IssueProgress {
         self.queued + self.sending + self.sent + self.failed + self.skipped
     }
 
-    /// What staff see: `sending`, `paused`, `cancelled` or `sent`.
-    pub fn state(&self) -> &'static str {
-        match (self.status.as_str(), self.paused_at, self.cancelled_at) {
-            (_, _, Some(_)) => "cancelled",
-            ("sending", Some(_), None) => "paused",
-            ("sending", None, None) => "sending",
-            _ => "sent",
-        }
+    pub fn state(&self) -> IssueState {
+        IssueState::of(self.status, self.paused_at.is_some(), self.cancelled_at.is_some())
     }
 }
 

@@ -1,25 +1,28 @@
-//! The queue of transactional mail (confirmation emails for now): each row
-//! is one message in a small state machine, `queued → sending → sent`, or
-//! `failed` once it is given up. A row in `sending` whose lease has run out
-//! belongs to a worker that died and is claimed again.
+//! The queue of transactional mail: confirmation emails and staff test
+//! sends of a draft issue (see [`MailKind`]). Each row is one message in
+//! the states of [`crate::domain::DeliveryStatus`]: `queued → sending → sent`, or `failed`
+//! once given up; never `skipped`. A row still `sending` when its lease
+//! runs out belonged to a worker that died: the next claim puts it back in
+//! the queue first, so it is sent again rather than lost.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::{Db, lease_claim_sql, requeue_expired_sql};
+use crate::domain::MailKind;
 use crate::with_pool;
 
 /// A message claimed by a worker, with what it needs to render it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct QueuedMail {
     pub id: Uuid,
-    pub kind: String,
+    pub kind: MailKind,
     pub subscriber_id: Option<Uuid>,
     pub recipient: String,
     pub recipient_name: String,
     pub token: Option<String>,
     pub attempts: i32,
-    /// For `digest_test`: the rendered draft in `test_sends`.
+    /// For [`MailKind::DigestTest`]: the rendered draft in `test_sends`.
     pub test_send_id: Option<Uuid>,
 }
 

@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use crate::db::Db;
-use crate::db::subscribers::{self, Admission, SQLITE_MAX_BATCH, SignupPolicy, SignupRow};
+use crate::db::new_readers::NewReader;
+use crate::db::subscribers::{self, Admission, SQLITE_MAX_BATCH, SignupPolicy};
 
 /// Most signups in one PostgreSQL statement.
 const POSTGRES_MAX_BATCH: usize = 256;
@@ -25,7 +26,7 @@ pub struct SignupWriter {
 }
 
 struct Pending {
-    row: SignupRow,
+    reader: NewReader,
     done: oneshot::Sender<Result<(), RecordError>>,
 }
 
@@ -67,10 +68,10 @@ impl SignupWriter {
 
     /// Records one signup; returns once it is committed, or refused
     /// whole by the hourly cap on confirmation emails.
-    pub async fn record(&self, row: SignupRow) -> Result<(), RecordError> {
+    pub async fn record(&self, reader: NewReader) -> Result<(), RecordError> {
         let (done, committed) = oneshot::channel();
         self.queue
-            .send(Pending { row, done })
+            .send(Pending { reader, done })
             .await
             .map_err(|_| RecordError::Stopped)?;
         committed.await.map_err(|_| RecordError::Stopped)?
@@ -85,9 +86,6 @@ async fn lane(
     cap_reached: Arc<AtomicBool>,
     max_batch: usize,
 ) {
-    // One address may appear once per PostgreSQL batch; a second signup for
-    // it waits for this lane's next batch.
-    let one_per_address = matches!(db, Db::Postgres(_));
     let mut held_over: Option<Pending> = None;
     loop {
         let mut batch = Vec::new();
@@ -97,7 +95,7 @@ async fn lane(
             Some(first) => {
                 batch.push(first);
                 if let Ok(mut incoming) = incoming.try_lock() {
-                    held_over = fill(&mut batch, &mut incoming, max_batch, one_per_address);
+                    held_over = fill(&mut batch, &mut incoming, max_batch);
                 }
             }
             None => {
@@ -106,16 +104,16 @@ async fn lane(
                     Some(first) => batch.push(first),
                     None => return,
                 }
-                held_over = fill(&mut batch, &mut incoming, max_batch, one_per_address);
+                held_over = fill(&mut batch, &mut incoming, max_batch);
             }
         }
-        let rows: Vec<SignupRow> = batch.iter().map(|p| p.row.clone()).collect();
+        let readers: Vec<NewReader> = batch.iter().map(|p| p.reader.clone()).collect();
         let now = Utc::now();
-        let result = subscribers::record_signups(&db, &rows, policy, now)
+        let result = subscribers::record_signups(&db, &readers, policy, now)
             .await
             .map_err(Arc::new);
         match &result {
-            Err(e) => tracing::error!(error = %e, signups = rows.len(), "cannot record a batch of signups"),
+            Err(e) => tracing::error!(error = %e, signups = readers.len(), "cannot record a batch of signups"),
             Ok(admission) => {
                 if admission.admitted > 0 {
                     committed.notify_one();
@@ -157,17 +155,16 @@ fn note_cap(cap_reached: &AtomicBool, admission: &Admission, cap: u32) {
 }
 
 /// Adds the signups already waiting to `batch`, up to `max_batch`; returns
-/// the one that must wait for another batch, if any.
-fn fill(
-    batch: &mut Vec<Pending>,
-    incoming: &mut mpsc::Receiver<Pending>,
-    max_batch: usize,
-    one_per_address: bool,
-) -> Option<Pending> {
-    let mut addresses: HashSet<String> = batch.iter().map(|p| p.row.email_key().to_owned()).collect();
+/// the one that must wait for another batch, if any. A batch holds an
+/// address once: the write handles each address in one step (PostgreSQL's
+/// `ON CONFLICT` cannot touch a row twice in one statement, and SQLite's
+/// multi-row insert would count both signups against the address's daily
+/// cap on emails before either got its link).
+fn fill(batch: &mut Vec<Pending>, incoming: &mut mpsc::Receiver<Pending>, max_batch: usize) -> Option<Pending> {
+    let mut addresses: HashSet<String> = batch.iter().map(|p| p.reader.email_key().to_owned()).collect();
     while batch.len() < max_batch {
         let next = incoming.try_recv().ok()?;
-        if one_per_address && !addresses.insert(next.row.email_key().to_owned()) {
+        if !addresses.insert(next.reader.email_key().to_owned()) {
             return Some(next);
         }
         batch.push(next);

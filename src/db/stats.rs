@@ -47,9 +47,11 @@ async fn deliveries_by_status(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error
             .fetch_all(pool)
             .await?
     });
-    let mut all: BTreeMap<String, i64> = ["queued", "sending", "sent", "failed", "skipped"]
+    // Every outcome the ledger knows, zero when no row has it, so a series
+    // exists from the first scrape on.
+    let mut all: BTreeMap<String, i64> = crate::domain::DeliveryStatus::ALL
         .into_iter()
-        .map(|s| (s.to_owned(), 0))
+        .map(|s| (s.as_str().to_owned(), 0))
         .collect();
     all.extend(rows);
     Ok(all.into_iter().collect())

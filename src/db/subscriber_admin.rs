@@ -1,5 +1,7 @@
 //! Subscriber queries for staff: search, one reader's record, unsubscribe
-//! and erase by id, counts for the dashboard, and pages for the CSV export.
+//! and erase by id, counts for the dashboard, and the pages of the export
+//! (`gazette subscribers export` and the staff download read the same
+//! pages, so both leave out the same readers).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -22,7 +24,7 @@ pub struct ListedSubscriber {
     pub id: Uuid,
     pub email: String,
     pub name: String,
-    pub status: String,
+    pub status: SubscriberStatus,
     pub signed_up_at: DateTime<Utc>,
     pub confirmed_at: Option<DateTime<Utc>>,
 }
@@ -72,29 +74,38 @@ pub async fn count(db: &Db, filter: &Filter) -> Result<i64, sqlx::Error> {
     })
 }
 
-/// A reader as the export writes them (the columns of
-/// [`crate::subscriber_csv::EXPORT_HEADER`]).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ExportRow {
-    pub id: Uuid,
-    #[sqlx(flatten)]
-    pub subscriber: crate::db::subscriber_import::ExportedSubscriber,
+/// One reader as an export lists them.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ExportedSubscriber {
+    /// Where the next page starts; not exported.
+    pub email_key: String,
+    pub email: String,
+    pub name: String,
+    pub status: SubscriberStatus,
+    pub signup_source: String,
+    pub created_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub unsubscribed_at: Option<DateTime<Utc>>,
 }
 
-/// One page of the export, in id order after `after` (keyset pagination,
-/// so a large export never holds more than a page in memory).
+/// One page of the export, in address order after the address key `after`
+/// (keyset pagination: a large export never holds more than a page in
+/// memory, nor a connection between pages). Erased readers are left out
+/// like everywhere else [`Filter`] applies: their row keeps only a
+/// placeholder address, a status and dates, nothing that describes a
+/// person, and an export is a list of people.
 pub async fn export_page(
     db: &Db,
     filter: &Filter,
-    after: Option<Uuid>,
+    after: Option<&str>,
     limit: i64,
-) -> Result<Vec<ExportRow>, sqlx::Error> {
-    // Ids are UUIDv7 and compare the same way on both backends (bytes).
-    let after = after.unwrap_or(Uuid::nil());
+) -> Result<Vec<ExportedSubscriber>, sqlx::Error> {
+    // Every key is a non-empty address, so '' comes before them all.
+    let after = after.unwrap_or("");
     with_pool!(db, pool => {
         sqlx::query_as(filtered!(
-            "SELECT id, email, name, status, signup_source, created_at, confirmed_at, unsubscribed_at",
-            "AND id > $4 ORDER BY id LIMIT $5"
+            "SELECT email_key, email, name, status, signup_source, created_at, confirmed_at, unsubscribed_at",
+            "AND email_key > $4 ORDER BY email_key LIMIT $5"
         ))
         .bind(filter.query.trim())
         .bind(like_pattern(&filter.query))
@@ -112,7 +123,7 @@ pub struct SubscriberRecord {
     pub id: Uuid,
     pub email: String,
     pub name: String,
-    pub status: String,
+    pub status: SubscriberStatus,
     pub signup_ip: Option<String>,
     pub signup_source: String,
     pub created_at: DateTime<Utc>,
@@ -120,6 +131,12 @@ pub struct SubscriberRecord {
     pub confirmed_at: Option<DateTime<Utc>>,
     pub unsubscribed_at: Option<DateTime<Utc>>,
     pub erased_at: Option<DateTime<Utc>>,
+}
+
+impl SubscriberRecord {
+    pub fn is_unsubscribed(&self) -> bool {
+        self.status == SubscriberStatus::Unsubscribed
+    }
 }
 
 pub async fn find(db: &Db, id: Uuid) -> Result<Option<SubscriberRecord>, sqlx::Error> {
@@ -203,7 +220,7 @@ pub struct StatusCounts {
 }
 
 pub async fn status_counts(db: &Db) -> Result<StatusCounts, sqlx::Error> {
-    let rows: Vec<(String, bool, i64)> = with_pool!(db, pool => {
+    let rows: Vec<(SubscriberStatus, bool, i64)> = with_pool!(db, pool => {
         sqlx::query_as(
             "SELECT status, erased_at IS NOT NULL AS erased, COUNT(*) FROM subscribers
              GROUP BY status, erased_at IS NOT NULL",
@@ -217,12 +234,11 @@ pub async fn status_counts(db: &Db) -> Result<StatusCounts, sqlx::Error> {
             counts.erased += n;
             continue;
         }
-        match SubscriberStatus::parse(&status) {
-            Some(SubscriberStatus::Pending) => counts.pending += n,
-            Some(SubscriberStatus::Confirmed) => counts.confirmed += n,
-            Some(SubscriberStatus::Unsubscribed) => counts.unsubscribed += n,
-            Some(SubscriberStatus::Bounced) => counts.bounced += n,
-            None => {}
+        match status {
+            SubscriberStatus::Pending => counts.pending += n,
+            SubscriberStatus::Confirmed => counts.confirmed += n,
+            SubscriberStatus::Unsubscribed => counts.unsubscribed += n,
+            SubscriberStatus::Bounced => counts.bounced += n,
         }
     }
     Ok(counts)

@@ -1,58 +1,12 @@
-//! Subscriber rows and their confirmation tokens.
-
-use std::sync::OnceLock;
+//! Signups, confirmation links, unsubscribing and bounces: a reader's own
+//! steps through the subscription life cycle.
 
 use chrono::{DateTime, Duration, Utc};
-use uuid::Uuid;
 
 use crate::db::Db;
-use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus, Token, UnsubscribeToken};
+use crate::db::new_readers::{self, Existing, LinkRules, NewReader, SqliteTransaction};
+use crate::domain::{SubscriberStatus, Token, UnsubscribeToken};
 use crate::with_pool;
-
-/// One signup, ready to be written: the parsed reader, the consent record,
-/// and the confirmation link's token with the ids its rows will get.
-#[derive(Debug, Clone)]
-pub struct SignupRow {
-    subscriber_id: Uuid,
-    email: String,
-    email_key: String,
-    name: String,
-    ip: Option<String>,
-    source: String,
-    token_hash: Vec<u8>,
-    mail_id: Uuid,
-    token: Token,
-    /// Used only when the row is new: a reader keeps their unsubscribe link.
-    unsubscribe_secret: Vec<u8>,
-}
-
-impl SignupRow {
-    pub fn new(
-        email: &SubscriberEmail,
-        name: &SubscriberName,
-        ip: Option<String>,
-        source: &str,
-        token: &Token,
-    ) -> Self {
-        let subscriber_id = Uuid::now_v7();
-        Self {
-            subscriber_id,
-            email: email.as_str().to_owned(),
-            email_key: email.dedupe_key(),
-            name: name.as_str().to_owned(),
-            ip,
-            source: source.to_owned(),
-            token_hash: token.hash(),
-            mail_id: Uuid::now_v7(),
-            token: token.clone(),
-            unsubscribe_secret: UnsubscribeToken::generate(subscriber_id).secret().to_vec(),
-        }
-    }
-
-    pub fn email_key(&self) -> &str {
-        &self.email_key
-    }
-}
 
 /// How many confirmation emails an address may get, and how long links live.
 #[derive(Debug, Clone, Copy)]
@@ -64,103 +18,17 @@ pub struct SignupPolicy {
     pub confirmations_per_hour: u32,
 }
 
-// Parameters shared by every signup of a batch: $1 now, $2 the start of the
-// 24-hour mail window, $3 the links' expiry, $4 the daily cap on emails.
-//
-// The conflict clause both backends share. A confirmed reader's row is left
-// as it is (no enumeration, no overwriting a confirmed name by a stranger);
-// any other row goes back to `pending` with the latest consent record. The
-// mail window counts confirmation emails per address per 24 hours.
-macro_rules! on_conflict_sql {
-    () => {
-        " ON CONFLICT (email_key) DO UPDATE SET
-             status = CASE WHEN subscribers.status = 'confirmed' THEN 'confirmed' ELSE 'pending' END,
-             email = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.email ELSE excluded.email END,
-             name = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.name ELSE excluded.name END,
-             signup_ip = CASE WHEN subscribers.status = 'confirmed'
-                 THEN subscribers.signup_ip ELSE excluded.signup_ip END,
-             signup_source = CASE WHEN subscribers.status = 'confirmed'
-                 THEN subscribers.signup_source ELSE excluded.signup_source END,
-             signed_up_at = CASE WHEN subscribers.status = 'confirmed'
-                 THEN subscribers.signed_up_at ELSE excluded.signed_up_at END,
-             mail_window_started_at = CASE WHEN subscribers.mail_window_started_at <= $2
-                 THEN excluded.mail_window_started_at ELSE subscribers.mail_window_started_at END,
-             mails_in_window = CASE WHEN subscribers.mail_window_started_at <= $2
-                 THEN 1 ELSE subscribers.mails_in_window + 1 END"
-    };
+impl SignupPolicy {
+    fn links(self) -> LinkRules {
+        LinkRules {
+            token_ttl: self.token_ttl,
+            mails_per_day: self.mails_per_day,
+        }
+    }
 }
 
-/// The most signups one SQLite script carries (10 parameters each).
+/// The most signups one SQLite batch carries.
 pub const SQLITE_MAX_BATCH: usize = 64;
-
-const SQLITE_BEGIN: &str = "BEGIN IMMEDIATE;";
-const SQLITE_COMMIT: &str = "COMMIT;";
-
-// SQLite: one script per batch size, one trip to the database thread, one
-// transaction. Per signup: the upsert, then the token and the email, both
-// written only for a pending reader still under the daily cap.
-fn sqlite_script(signups: usize) -> &'static str {
-    static SCRIPTS: OnceLock<Vec<String>> = OnceLock::new();
-    let scripts = SCRIPTS.get_or_init(|| {
-        (0..=SQLITE_MAX_BATCH)
-            .map(|n| {
-                let mut sql = String::from(SQLITE_BEGIN);
-                for i in 0..n {
-                    let p = |k: usize| format!("${}", 5 + i * 10 + k);
-                    let (id, email, key, name, ip, source) = (p(0), p(1), p(2), p(3), p(4), p(5));
-                    let (hash, mail_id, token, unsubscribe) = (p(6), p(7), p(8), p(9));
-                    sql.push_str(&format!(
-                        "INSERT INTO subscribers (id, email, email_key, name, status, signup_ip, signup_source,
-                             created_at, signed_up_at, mail_window_started_at, mails_in_window, unsubscribe_secret)
-                         VALUES ({id}, {email}, {key}, {name}, 'pending', {ip}, {source}, $1, $1, $1, 1, {unsubscribe})
-                         {conflict};
-                         INSERT INTO confirmation_tokens (token_hash, subscriber_id, created_at, expires_at)
-                         SELECT {hash}, id, $1, $3 FROM subscribers
-                         WHERE email_key = {key} AND status = 'pending' AND mails_in_window <= $4;
-                         INSERT INTO outgoing_mail (id, kind, subscriber_id, recipient, recipient_name, token,
-                             status, attempts, next_attempt_at, created_at)
-                         SELECT {mail_id}, 'confirmation', id, email, name, {token}, 'queued', 0, $1, $1
-                         FROM subscribers
-                         WHERE email_key = {key} AND status = 'pending' AND mails_in_window <= $4;",
-                        conflict = on_conflict_sql!(),
-                    ));
-                }
-                sql.push_str(SQLITE_COMMIT);
-                sql
-            })
-            .collect()
-    });
-    &scripts[signups]
-}
-
-// PostgreSQL: a whole batch in one statement (one round trip, one implicit
-// transaction): the signups arrive as arrays, and data-modifying CTEs write
-// the three tables. Rows go in email order, so concurrent batches lock
-// subscribers in one order and cannot deadlock. A batch must not hold one
-// address twice (ON CONFLICT cannot touch a row twice in one statement).
-const RECORD_SIGNUPS_POSTGRES: &str = concat!(
-    "WITH input AS (
-        SELECT * FROM UNNEST($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                             $11::bytea[], $12::uuid[], $13::text[], $14::bytea[])
-            AS i(id, email, email_key, name, ip, source, token_hash, mail_id, token, unsubscribe_secret)
-    ), subscriber AS (
-        INSERT INTO subscribers (id, email, email_key, name, status, signup_ip, signup_source,
-                                 created_at, signed_up_at, mail_window_started_at, mails_in_window, unsubscribe_secret)
-        SELECT id, email, email_key, name, 'pending', ip, source, $1, $1, $1, 1, unsubscribe_secret
-        FROM input ORDER BY email_key",
-    on_conflict_sql!(),
-    " RETURNING id, email_key, email, name, status, mails_in_window
-    ), token AS (
-        INSERT INTO confirmation_tokens (token_hash, subscriber_id, created_at, expires_at)
-        SELECT i.token_hash, s.id, $1, $3 FROM subscriber s JOIN input i USING (email_key)
-        WHERE s.status = 'pending' AND s.mails_in_window <= $4
-        RETURNING token_hash, subscriber_id
-    )
-    INSERT INTO outgoing_mail (id, kind, subscriber_id, recipient, recipient_name, token,
-                               status, attempts, next_attempt_at, created_at)
-    SELECT i.mail_id, 'confirmation', s.id, s.email, s.name, i.token, 'queued', 0, $1, $1
-    FROM token t JOIN input i USING (token_hash) JOIN subscriber s ON s.id = t.subscriber_id"
-);
 
 /// What became of a batch of signups: the first `admitted` were written;
 /// the rest were refused, with nothing written, because the hourly cap on
@@ -216,17 +84,18 @@ macro_rules! admit {
     }};
 }
 
-/// Records a batch of signups in one transaction: new readers, or a new
-/// consent record and a new confirmation link for pending ones; confirmed
-/// readers are left alone. Each link's email is queued in the same
-/// transaction, so a reader is never recorded without their email.
+/// Records a batch of signups (at most one per address) in one
+/// transaction: new readers, or a new consent record and a new confirmation
+/// link for pending ones; confirmed readers are left alone (see
+/// [`Existing::Renew`]). Each link's email is queued by the same write, so a
+/// reader is never recorded without their email.
 ///
 /// With `policy.confirmations_per_hour` set, only as many signups as the
 /// hour's cap leaves room for are written, in the batch's order; the rest
 /// are refused whole (see [`Admission`]).
 pub async fn record_signups(
     db: &Db,
-    signups: &[SignupRow],
+    signups: &[NewReader],
     policy: SignupPolicy,
     now: DateTime<Utc>,
 ) -> Result<Admission, sqlx::Error> {
@@ -238,27 +107,37 @@ pub async fn record_signups(
         return Ok(everyone);
     }
     let cap = policy.confirmations_per_hour;
+    let rules = policy.links();
     match db {
         Db::Sqlite(pool) => {
             let mut conn = pool.acquire().await?;
             if cap == 0 {
-                for chunk in signups.chunks(SQLITE_MAX_BATCH) {
-                    let script = sqlite_script(chunk.len());
-                    if let Err(e) = sqlite_signups(&mut conn, script, chunk, policy, now).await {
-                        // A failed statement leaves the script's transaction open.
-                        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                        return Err(e);
-                    }
+                // The write opens and commits its transaction in the same
+                // trip to the database thread.
+                let written =
+                    new_readers::insert_sqlite(&mut conn, signups, Existing::Renew, rules, SqliteTransaction::Own, now)
+                        .await;
+                if let Err(e) = written {
+                    // A failed statement leaves the script's transaction open.
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    return Err(e);
                 }
                 return Ok(everyone);
             }
             sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
             let written = async {
                 let admission = admit!(conn, signups.len(), cap, now);
-                for chunk in signups[..admission.admitted].chunks(SQLITE_MAX_BATCH) {
-                    let script = sqlite_script(chunk.len());
-                    let body = &script[SQLITE_BEGIN.len()..script.len() - SQLITE_COMMIT.len()];
-                    sqlite_signups(&mut conn, body, chunk, policy, now).await?;
+                let admitted = &signups[..admission.admitted];
+                if !admitted.is_empty() {
+                    new_readers::insert_sqlite(
+                        &mut conn,
+                        admitted,
+                        Existing::Renew,
+                        rules,
+                        SqliteTransaction::Callers,
+                        now,
+                    )
+                    .await?;
                 }
                 sqlx::query("COMMIT").execute(&mut *conn).await?;
                 Ok(admission)
@@ -271,7 +150,7 @@ pub async fn record_signups(
         }
         Db::Postgres(pool) => {
             if cap == 0 {
-                postgres_signups(pool, signups, policy, now).await?;
+                new_readers::insert_postgres(pool, signups, Existing::Renew, rules, now).await?;
                 return Ok(everyone);
             }
             let mut tx = pool.begin().await?;
@@ -281,73 +160,13 @@ pub async fn record_signups(
                 .await?;
             let admission = admit!(tx, signups.len(), cap, now);
             if admission.admitted > 0 {
-                postgres_signups(&mut *tx, &signups[..admission.admitted], policy, now).await?;
+                new_readers::insert_postgres(&mut *tx, &signups[..admission.admitted], Existing::Renew, rules, now)
+                    .await?;
             }
             tx.commit().await?;
             Ok(admission)
         }
     }
-}
-
-/// Runs one SQLite script (or its body, inside a transaction already
-/// open) for a chunk of at most [`SQLITE_MAX_BATCH`] signups.
-async fn sqlite_signups(
-    conn: &mut sqlx::SqliteConnection,
-    sql: &'static str,
-    chunk: &[SignupRow],
-    policy: SignupPolicy,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    let mail_cap = i32::try_from(policy.mails_per_day).unwrap_or(i32::MAX);
-    let mut query = sqlx::query(sql)
-        .bind(now)
-        .bind(now - Duration::hours(24))
-        .bind(now + policy.token_ttl)
-        .bind(mail_cap);
-    for s in chunk {
-        query = query
-            .bind(s.subscriber_id)
-            .bind(&s.email)
-            .bind(&s.email_key)
-            .bind(&s.name)
-            .bind(s.ip.as_deref())
-            .bind(&s.source)
-            .bind(&s.token_hash)
-            .bind(s.mail_id)
-            .bind(s.token.as_str())
-            .bind(&s.unsubscribe_secret);
-    }
-    query.execute(&mut *conn).await.map(|_| ())
-}
-
-async fn postgres_signups<'e>(
-    executor: impl sqlx::PgExecutor<'e>,
-    signups: &[SignupRow],
-    policy: SignupPolicy,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    let mail_cap = i32::try_from(policy.mails_per_day).unwrap_or(i32::MAX);
-    let mut sorted: Vec<&SignupRow> = signups.iter().collect();
-    sorted.sort_by(|a, b| a.email_key.cmp(&b.email_key));
-    let column = |f: fn(&SignupRow) -> String| sorted.iter().map(|s| f(s)).collect::<Vec<_>>();
-    sqlx::query(RECORD_SIGNUPS_POSTGRES)
-        .bind(now)
-        .bind(now - Duration::hours(24))
-        .bind(now + policy.token_ttl)
-        .bind(mail_cap)
-        .bind(sorted.iter().map(|s| s.subscriber_id).collect::<Vec<_>>())
-        .bind(column(|s| s.email.clone()))
-        .bind(column(|s| s.email_key.clone()))
-        .bind(column(|s| s.name.clone()))
-        .bind(sorted.iter().map(|s| s.ip.clone()).collect::<Vec<_>>())
-        .bind(column(|s| s.source.clone()))
-        .bind(sorted.iter().map(|s| s.token_hash.clone()).collect::<Vec<_>>())
-        .bind(sorted.iter().map(|s| s.mail_id).collect::<Vec<_>>())
-        .bind(column(|s| s.token.as_str().to_owned()))
-        .bind(sorted.iter().map(|s| s.unsubscribe_secret.clone()).collect::<Vec<_>>())
-        .execute(executor)
-        .await
-        .map(|_| ())
 }
 
 /// What a confirmation link points at, read without changing anything.
@@ -364,7 +183,7 @@ pub enum TokenState {
 }
 
 pub async fn token_state(db: &Db, token: &Token, now: DateTime<Utc>) -> Result<TokenState, sqlx::Error> {
-    let row: Option<(String, DateTime<Utc>)> = with_pool!(db, pool => {
+    let row: Option<(SubscriberStatus, DateTime<Utc>)> = with_pool!(db, pool => {
         sqlx::query_as(
             "SELECT s.status, t.expires_at FROM confirmation_tokens t
              JOIN subscribers s ON s.id = t.subscriber_id
@@ -376,9 +195,9 @@ pub async fn token_state(db: &Db, token: &Token, now: DateTime<Utc>) -> Result<T
     });
     Ok(match row {
         None => TokenState::Unknown,
-        Some((status, expires_at)) => match SubscriberStatus::parse(&status) {
-            Some(SubscriberStatus::Confirmed) => TokenState::AlreadyConfirmed,
-            Some(SubscriberStatus::Pending) if expires_at > now => TokenState::Valid,
+        Some((status, expires_at)) => match status {
+            SubscriberStatus::Confirmed => TokenState::AlreadyConfirmed,
+            SubscriberStatus::Pending if expires_at > now => TokenState::Valid,
             _ => TokenState::Expired,
         },
     })
@@ -411,7 +230,7 @@ pub async fn confirm(db: &Db, token: &Token, now: DateTime<Utc>) -> Result<Token
 pub async fn count_by_status(db: &Db, status: SubscriberStatus) -> Result<i64, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query_scalar("SELECT COUNT(*) FROM subscribers WHERE status = $1")
-            .bind(status.as_str())
+            .bind(status)
             .fetch_one(pool)
             .await
     })
@@ -422,12 +241,12 @@ pub async fn count_by_status(db: &Db, status: SubscriberStatus) -> Result<i64, s
 pub struct LinkedReader {
     pub name: String,
     pub email: String,
-    pub status: String,
+    pub status: SubscriberStatus,
 }
 
 impl LinkedReader {
     pub fn is_unsubscribed(&self) -> bool {
-        self.status == SubscriberStatus::Unsubscribed.as_str()
+        self.status == SubscriberStatus::Unsubscribed
     }
 }
 

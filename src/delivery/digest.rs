@@ -203,7 +203,7 @@ async fn deliver(shared: &Shared, job: &Job) -> Settled {
     let Job { delivery, issue, .. } = job;
     let reader = delivery.subscriber_id;
     let week = issue.week();
-    if delivery.subscriber_status != SubscriberStatus::Confirmed.as_str() {
+    if delivery.subscriber_status != SubscriberStatus::Confirmed {
         return Settled::Skipped {
             reason: format!("the reader is {} now", delivery.subscriber_status),
         };

@@ -1,5 +1,6 @@
-//! The lane for transactional mail (confirmations): small batches, sent as
-//! soon as they are queued, on their own so a large issue never delays them.
+//! The lane for transactional mail (confirmations, and staff test sends of
+//! a draft issue): small batches, sent as soon as they are queued, on their
+//! own so a large issue never delays them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,8 @@ use tokio::sync::watch;
 
 use super::{Sent, Shared};
 use crate::db::outgoing_mail::{self, QueuedMail};
-use crate::mail::{Composed, is_hard_bounce};
+use crate::domain::MailKind;
+use crate::mail::{ComposeError, Composed, is_hard_bounce};
 
 /// Messages claimed at once; transactional mail comes a few at a time.
 const BATCH: i64 = 32;
@@ -35,17 +37,28 @@ pub(super) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
     }
 }
 
+/// Why a queued message could not be turned into an email; the message is
+/// given up with this as its error.
+#[derive(Debug, thiserror::Error)]
+enum RenderError {
+    #[error("confirmation without a token")]
+    NoToken,
+    #[error("a test send without its draft")]
+    NoDraft,
+    #[error("cannot read the test send: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("the test send's draft is gone")]
+    DraftGone,
+    #[error(transparent)]
+    Compose(#[from] ComposeError),
+}
+
 async fn deliver(shared: &Shared, mail: QueuedMail) {
-    // A test send's draft lives in its own table; read it first.
-    let rendered = match mail.test_send_id {
-        Some(id) => render_test_send(shared, &mail, id).await,
-        None => render(shared, &mail),
-    };
-    let composed = match rendered {
+    let composed = match render(shared, &mail).await {
         Ok(composed) => composed,
         Err(why) => {
             tracing::error!(mail_id = %mail.id, kind = %mail.kind, error = %why, "cannot render message; giving it up");
-            record_failed(shared, &mail, &why, None).await;
+            record_failed(shared, &mail, &why.to_string(), None).await;
             return;
         }
     };
@@ -85,27 +98,19 @@ async fn record_failed(shared: &Shared, mail: &QueuedMail, error: &str, bounced:
     }
 }
 
-fn render(shared: &Shared, mail: &QueuedMail) -> Result<Composed, String> {
-    match mail.kind.as_str() {
-        "confirmation" => {
-            let token = mail.token.as_deref().ok_or("confirmation without a token")?;
-            shared
-                .composer
-                .confirmation(&mail.recipient, token)
-                .map_err(|e| e.to_string())
+async fn render(shared: &Shared, mail: &QueuedMail) -> Result<Composed, RenderError> {
+    match mail.kind {
+        MailKind::Confirmation => {
+            let token = mail.token.as_deref().ok_or(RenderError::NoToken)?;
+            Ok(shared.composer.confirmation(&mail.recipient, token)?)
         }
-        other => Err(format!("unknown kind of mail `{other}`")),
+        // The draft lives in its own table, rendered once for every recipient.
+        MailKind::DigestTest => {
+            let id = mail.test_send_id.ok_or(RenderError::NoDraft)?;
+            let draft = crate::db::test_sends::find(&shared.db, id)
+                .await?
+                .ok_or(RenderError::DraftGone)?;
+            Ok(shared.composer.digest_test(&mail.recipient, &draft)?)
+        }
     }
-}
-
-/// A draft issue a staff member sent to themselves (`digest_test`).
-async fn render_test_send(shared: &Shared, mail: &QueuedMail, id: uuid::Uuid) -> Result<Composed, String> {
-    let draft = crate::db::test_sends::find(&shared.db, id)
-        .await
-        .map_err(|e| format!("cannot read the test send: {e}"))?
-        .ok_or("the test send's draft is gone")?;
-    shared
-        .composer
-        .digest_test(&mail.recipient, &draft)
-        .map_err(|e| e.to_string())
 }

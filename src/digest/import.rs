@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::db::Db;
 use crate::db::articles::{self, NewArticle, Saved};
-use crate::digest::fetch::Fetcher;
+use crate::digest::fetch::{FetchError, Fetcher};
 use crate::digest::summary;
 use crate::domain::{ArticleTitle, ArticleUrl, SummarySource};
 
@@ -19,13 +19,65 @@ pub struct Rejection {
     pub reason: String,
 }
 
+/// The document as a whole is not a feed.
+#[derive(Debug, thiserror::Error)]
+#[error("not a feed that can be read: {0}")]
+pub struct NotAFeed(#[from] feed_rs::parser::ParseFeedError);
+
+/// Why an entry (or a plain-text article) cannot become an article; its
+/// words are the reason staff see beside the rejected entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    #[error("it has no link")]
+    NoLink,
+    #[error("its link is unusable: {0}")]
+    Link(String),
+    #[error("its title is unusable: {0}")]
+    Title(String),
+    #[error("it has neither content nor a description")]
+    NoText,
+    #[error("the first line must be the title: {0}")]
+    FirstLine(String),
+    #[error("there is no body after the title line")]
+    NoBody,
+}
+
+/// Why an import stopped before saving anything more.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("`{address}` is not a usable address: {error}")]
+    Address { address: String, error: url::ParseError },
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error("cannot read `{path}`: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("parsing the feed stopped: {0}")]
+    Stopped(#[from] tokio::task::JoinError),
+    /// What a server sent is named by its class only: the parser's words
+    /// would quote the body of whatever answered.
+    #[error("not a feed: `{0}` is not RSS, Atom or JSON Feed")]
+    NotAFeedAt(String),
+    #[error("`{file}`: {error}")]
+    Feed { file: String, error: NotAFeed },
+    #[error("`{0}` is neither a feed nor UTF-8 text")]
+    NotText(String),
+    #[error("`{0}` is a plain-text article: give its canonical address with --url")]
+    NoUrl(String),
+    #[error("--url: {0}")]
+    Url(String),
+    #[error("--published: `{0}` is not a date like 2026-11-27T09:00:00Z")]
+    Published(String),
+    #[error("cannot save {url}: {error}")]
+    Save { url: String, error: sqlx::Error },
+}
+
 /// Parses a feed; `Err` only when the document as a whole is unreadable.
 pub fn parse_feed(
     bytes: &[u8],
     base: Option<&url::Url>,
     summary_max: usize,
-) -> Result<Vec<Result<NewArticle, Rejection>>, String> {
-    let feed = feed_rs::parser::parse(bytes).map_err(|e| format!("not a feed that can be read: {e}"))?;
+) -> Result<Vec<Result<NewArticle, Rejection>>, NotAFeed> {
+    let feed = feed_rs::parser::parse(bytes)?;
     // Relative links resolve against the feed's own link, else where it came from.
     let feed_link = feed.links.iter().find_map(|l| url::Url::parse(&l.href).ok());
     let base = feed_link.as_ref().or(base);
@@ -44,7 +96,10 @@ pub fn parse_feed(
             } else {
                 format!("entry {} (“{}”)", i + 1, title.trim())
             };
-            entry_to_article(entry, &title, base, summary_max).map_err(|reason| Rejection { entry: name, reason })
+            entry_to_article(entry, &title, base, summary_max).map_err(|reason| Rejection {
+                entry: name,
+                reason: reason.to_string(),
+            })
         })
         .collect())
 }
@@ -54,10 +109,10 @@ fn entry_to_article(
     title: &str,
     base: Option<&url::Url>,
     summary_max: usize,
-) -> Result<NewArticle, String> {
-    let link = entry.links.first().map(|l| l.href.clone()).ok_or("it has no link")?;
-    let url = ArticleUrl::resolve(base, &link).map_err(|e| format!("its link is unusable: {e}"))?;
-    let title = ArticleTitle::parse(title).map_err(|e| format!("its title is unusable: {e}"))?;
+) -> Result<NewArticle, EntryError> {
+    let link = entry.links.first().map(|l| l.href.clone()).ok_or(EntryError::NoLink)?;
+    let url = ArticleUrl::resolve(base, &link).map_err(EntryError::Link)?;
+    let title = ArticleTitle::parse(title).map_err(EntryError::Title)?;
     let excerpt = entry
         .summary
         .as_ref()
@@ -75,7 +130,7 @@ fn entry_to_article(
         content
     };
     if body.trim().is_empty() {
-        return Err("it has neither content nor a description".into());
+        return Err(EntryError::NoText);
     }
     let (summary, summary_source) = choose_summary(&excerpt, &body, summary_max);
     let author = entry
@@ -125,7 +180,7 @@ pub fn parse_plain_text(
     author: Option<String>,
     published_at: Option<DateTime<Utc>>,
     summary_max: usize,
-) -> Result<NewArticle, String> {
+) -> Result<NewArticle, EntryError> {
     let text = text.trim_start_matches('\u{feff}').trim();
     let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
     let lead_sentences = summary::sentences(first);
@@ -134,9 +189,9 @@ pub fn parse_plain_text(
     } else {
         (first.trim().to_owned(), rest.trim().to_owned())
     };
-    let title = ArticleTitle::parse(&title).map_err(|e| format!("the first line must be the title: {e}"))?;
+    let title = ArticleTitle::parse(&title).map_err(EntryError::FirstLine)?;
     if body.trim().is_empty() {
-        return Err("there is no body after the title line".into());
+        return Err(EntryError::NoBody);
     }
     let summary = summary::lead_summary(&body, summary_max);
     Ok(NewArticle {
@@ -188,13 +243,19 @@ pub fn is_web_address(source: &str) -> bool {
 /// The bytes of a feed: fetched (under the fetcher's address policy) when
 /// `source` is an http(s) URL, read when it is a file. Also returns the
 /// base for relative links.
-pub async fn load(source: &str, fetcher: &Fetcher) -> Result<(Vec<u8>, Option<url::Url>), String> {
+pub async fn load(source: &str, fetcher: &Fetcher) -> Result<(Vec<u8>, Option<url::Url>), ImportError> {
     if is_web_address(source) {
-        let url = url::Url::parse(source).map_err(|e| format!("`{source}` is not a usable address: {e}"))?;
-        let fetched = fetcher.fetch(&url).await.map_err(|e| e.to_string())?;
+        let url = url::Url::parse(source).map_err(|error| ImportError::Address {
+            address: source.to_owned(),
+            error,
+        })?;
+        let fetched = fetcher.fetch(&url).await?;
         return Ok((fetched.body, Some(fetched.url)));
     }
-    let bytes = std::fs::read(source).map_err(|e| format!("cannot read `{source}`: {e}"))?;
+    let bytes = std::fs::read(source).map_err(|error| ImportError::Read {
+        path: source.to_owned(),
+        error,
+    })?;
     let base = std::path::Path::new(source)
         .canonicalize()
         .ok()
@@ -211,12 +272,10 @@ pub async fn parse(
     base: Option<url::Url>,
     details: &PlainTextDetails,
     summary_max: usize,
-) -> Result<Vec<Result<NewArticle, Rejection>>, String> {
+) -> Result<Vec<Result<NewArticle, Rejection>>, ImportError> {
     let source = source.to_owned();
     let details = details.clone();
-    tokio::task::spawn_blocking(move || parse_loaded(&source, &bytes, base, &details, summary_max))
-        .await
-        .map_err(|e| format!("parsing the feed stopped: {e}"))?
+    tokio::task::spawn_blocking(move || parse_loaded(&source, &bytes, base, &details, summary_max)).await?
 }
 
 fn parse_loaded(
@@ -225,30 +284,30 @@ fn parse_loaded(
     base: Option<url::Url>,
     details: &PlainTextDetails,
     summary_max: usize,
-) -> Result<Vec<Result<NewArticle, Rejection>>, String> {
+) -> Result<Vec<Result<NewArticle, Rejection>>, ImportError> {
     let without_bom = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let first = without_bom.iter().copied().find(|b| !b.is_ascii_whitespace());
     let markup = matches!(first, Some(b'<' | b'{'));
     if is_web_address(source) && (markup || details.url.is_none()) {
-        // What a server sent is named by its class only: the parser's
-        // words would quote the body of whatever answered.
-        return parse_feed(bytes, base.as_ref(), summary_max)
-            .map_err(|_| format!("not a feed: `{source}` is not RSS, Atom or JSON Feed"));
+        return parse_feed(bytes, base.as_ref(), summary_max).map_err(|_| ImportError::NotAFeedAt(source.to_owned()));
     }
     if markup {
-        return parse_feed(bytes, base.as_ref(), summary_max).map_err(|e| format!("`{source}`: {e}"));
+        return parse_feed(bytes, base.as_ref(), summary_max).map_err(|error| ImportError::Feed {
+            file: source.to_owned(),
+            error,
+        });
     }
-    let text = std::str::from_utf8(bytes).map_err(|_| format!("`{source}` is neither a feed nor UTF-8 text"))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| ImportError::NotText(source.to_owned()))?;
     let url = details
         .url
         .as_deref()
-        .ok_or_else(|| format!("`{source}` is a plain-text article: give its canonical address with --url"))?;
-    let url = ArticleUrl::parse(url).map_err(|e| format!("--url: {e}"))?;
+        .ok_or_else(|| ImportError::NoUrl(source.to_owned()))?;
+    let url = ArticleUrl::parse(url).map_err(ImportError::Url)?;
     let published = match details.published.as_deref() {
         None => None,
         Some(raw) => Some(
             DateTime::parse_from_rfc3339(raw.trim())
-                .map_err(|_| format!("--published: `{raw}` is not a date like 2026-11-27T09:00:00Z"))?
+                .map_err(|_| ImportError::Published(raw.to_owned()))?
                 .with_timezone(&Utc),
         ),
     };
@@ -261,7 +320,7 @@ fn parse_loaded(
     Ok(vec![
         parse_plain_text(text, url, author, published, summary_max).map_err(|reason| Rejection {
             entry: format!("`{source}`"),
-            reason,
+            reason: reason.to_string(),
         }),
     ])
 }
@@ -271,7 +330,7 @@ pub async fn save_all(
     db: &Db,
     entries: Vec<Result<NewArticle, Rejection>>,
     mut progress: impl FnMut(usize, usize),
-) -> Result<ImportReport, String> {
+) -> Result<ImportReport, ImportError> {
     let total = entries.len();
     let now = Utc::now();
     let mut report = ImportReport::default();
@@ -281,7 +340,12 @@ pub async fn save_all(
                 Ok(Saved::Added) => report.added += 1,
                 Ok(Saved::Updated) => report.updated += 1,
                 Ok(Saved::Unchanged | Saved::KeptStaffEdit) => report.skipped += 1,
-                Err(e) => return Err(format!("cannot save {}: {e}", article.url)),
+                Err(error) => {
+                    return Err(ImportError::Save {
+                        url: article.url.to_string(),
+                        error,
+                    });
+                }
             },
             Err(rejection) => report.rejected.push(rejection),
         }
@@ -300,7 +364,7 @@ pub async fn import_file(
     fetcher: &Fetcher,
     summary_max: usize,
     progress: impl FnMut(usize, usize),
-) -> Result<ImportReport, String> {
+) -> Result<ImportReport, ImportError> {
     let (bytes, base) = load(source, fetcher).await?;
     let entries = parse(source, bytes, base, details, summary_max).await?;
     save_all(db, entries, progress).await

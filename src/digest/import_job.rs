@@ -11,9 +11,10 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::db::feed_imports::{self, ImportStatus};
+use crate::db::feed_imports;
 use crate::digest::fetch::Fetcher;
 use crate::digest::import::{self, ImportReport, PlainTextDetails};
+use crate::domain::FeedImportStatus;
 
 /// Imports running at once in one process; later ones wait, queued.
 const CONCURRENT_IMPORTS: usize = 2;
@@ -56,18 +57,18 @@ impl ImportJobs {
     async fn run(&self, id: Uuid, url: &str) -> Result<(), sqlx::Error> {
         let db = &self.db;
         let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
-        feed_imports::set_status(db, id, ImportStatus::Fetching, Utc::now()).await?;
+        feed_imports::set_status(db, id, FeedImportStatus::Fetching, Utc::now()).await?;
         let (bytes, base) = match import::load(url, &self.fetcher).await {
             Ok(loaded) => loaded,
-            Err(why) => return feed_imports::fail(db, id, &why, Utc::now()).await,
+            Err(why) => return feed_imports::fail(db, id, &why.to_string(), Utc::now()).await,
         };
-        feed_imports::set_status(db, id, ImportStatus::Parsing, Utc::now()).await?;
+        feed_imports::set_status(db, id, FeedImportStatus::Parsing, Utc::now()).await?;
         let details = PlainTextDetails::default();
         let entries = match import::parse(url, bytes, base, &details, self.summary_max).await {
             Ok(entries) => entries,
-            Err(why) => return feed_imports::fail(db, id, &why, Utc::now()).await,
+            Err(why) => return feed_imports::fail(db, id, &why.to_string(), Utc::now()).await,
         };
-        feed_imports::set_status(db, id, ImportStatus::Saving, Utc::now()).await?;
+        feed_imports::set_status(db, id, FeedImportStatus::Saving, Utc::now()).await?;
         let total = entries.len();
         feed_imports::progress(db, id, 0, total, Utc::now()).await?;
         let mut report = ImportReport::default();
@@ -90,7 +91,7 @@ impl ImportJobs {
                 tracing::info!(import = %id, feed = %url, added = report.added, "feed imported");
                 feed_imports::finish(db, id, &report, Utc::now()).await
             }
-            Err(why) => feed_imports::fail(db, id, &why, Utc::now()).await,
+            Err(why) => feed_imports::fail(db, id, &why.to_string(), Utc::now()).await,
         }
     }
 }

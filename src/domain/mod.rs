@@ -5,6 +5,7 @@ mod article;
 mod email;
 mod name;
 mod password;
+mod status;
 mod token;
 mod week;
 
@@ -12,35 +13,6 @@ pub use article::{ArticleTitle, ArticleUrl, SummarySource};
 pub use email::{AddressPolicy, EmailError, SubscriberEmail};
 pub use name::{NameError, SubscriberName};
 pub use password::{MIN_PASSWORD_CHARS, StaffPassword};
+pub use status::{DeliveryStatus, FeedImportStatus, IssueState, IssueStatus, MailKind, SubscriberStatus};
 pub use token::{Token, UnsubscribeToken};
 pub use week::IssueWeek;
-
-/// A reader's state in the subscription life cycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubscriberStatus {
-    Pending,
-    Confirmed,
-    Unsubscribed,
-    Bounced,
-}
-
-impl SubscriberStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Confirmed => "confirmed",
-            Self::Unsubscribed => "unsubscribed",
-            Self::Bounced => "bounced",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "pending" => Self::Pending,
-            "confirmed" => Self::Confirmed,
-            "unsubscribed" => Self::Unsubscribed,
-            "bounced" => Self::Bounced,
-            _ => return None,
-        })
-    }
-}

@@ -5,8 +5,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 
+use crate::db::new_readers::NewReader;
 use crate::db::signup_writer::RecordError;
-use crate::db::subscribers::{self, SignupRow, TokenState};
+use crate::db::subscribers::{self, TokenState};
 use crate::domain::{SubscriberEmail, SubscriberName, Token};
 use crate::web::error::{FormError, PageError};
 use crate::web::form::{self, Form};
@@ -75,14 +76,14 @@ pub async fn subscribe(
             return Ok(pages::html(StatusCode::BAD_REQUEST, &page));
         }
     };
-    let row = SignupRow::new(
+    let reader = NewReader::to_confirm(
         &email,
         &name,
         client.map(|c| c.to_string()),
         "web form",
-        &Token::generate(),
+        Token::generate(),
     );
-    match state.signups.record(row).await {
+    match state.signups.record(reader).await {
         // The same page whatever the address's state: the response must not
         // tell a stranger whether someone is subscribed.
         Ok(()) => {

@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use gazette::db::subscriber_import::{self, Consent, ImportedReader};
+use gazette::db::new_readers::NewReader;
+use gazette::db::subscriber_import::{self, Consent};
 use gazette::domain::{StaffPassword, SubscriberEmail, SubscriberName};
 use gazette::web::admin::{PUBLIC_PATHS, route_list};
 use reqwest::header::LOCATION;
@@ -118,11 +119,11 @@ pub async fn add_confirmed_reader(app: &TestApp, email: &str, name: &str) {
 /// --confirmed` writes them.
 pub async fn add_confirmed_readers(app: &TestApp, readers: &[(String, String)]) {
     let consent = Consent::ConfirmedElsewhere;
-    let readers: Vec<ImportedReader> = readers
+    let readers: Vec<NewReader> = readers
         .iter()
         .map(|(email, name)| {
             let email = SubscriberEmail::parse(email, TEST_ADDRESSES).unwrap();
-            ImportedReader::new(&email, &SubscriberName::parse(name).unwrap(), consent)
+            consent.reader(&email, &SubscriberName::parse(name).unwrap())
         })
         .collect();
     subscriber_import::write_batch(&app.db, &readers, consent, chrono::Duration::hours(1), Utc::now())

@@ -112,9 +112,8 @@ pub async fn an_issue_reaches_each_confirmed_reader_once_and_one_click_unsubscri
     assert_eq!(
         gazette::db::deliveries::status_for(&app.db, "cal@example.com")
             .await
-            .unwrap()
-            .as_deref(),
-        Some("skipped")
+            .unwrap(),
+        Some(gazette::domain::DeliveryStatus::Skipped)
     );
 
     let digest = app

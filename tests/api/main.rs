@@ -155,6 +155,7 @@ fn main() {
         trust_secrets::access_logs_show_confirm_and_unsubscribe_links_without_their_tokens,
         trust_secrets::both_exports_guard_formulas_and_import_again_creating_nothing,
         trust_secrets::an_erased_reader_loses_their_unsubscribe_link_and_leaves_every_export,
+        trust_secrets::the_cli_and_the_staff_export_are_the_same_file_and_leave_out_erased_readers,
         trust_dkim::every_kind_of_message_verifies_with_dkimpy_rsa_sha256,
         trust_dkim::every_kind_of_message_verifies_with_dkimpy_ed25519_sha256,
         trust_feeds::a_feed_on_this_machine_or_a_metadata_address_is_refused_and_never_requested,

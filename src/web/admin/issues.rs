@@ -40,7 +40,7 @@ pub struct ProgressView {
 impl From<IssueProgress> for ProgressView {
     fn from(p: IssueProgress) -> Self {
         Self {
-            state: p.state(),
+            state: p.state().as_str(),
             total: p.total(),
             settled: p.sent + p.failed + p.skipped,
             queued: p.queued + p.sending,

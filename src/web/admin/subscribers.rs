@@ -10,13 +10,14 @@ use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::chrome::{Chrome, html};
 use super::session::{self, Staff, StaffForm};
 use super::{AdminState, MAX_IMPORT_BYTES};
-use crate::db::subscriber_admin::{self, ExportRow, Filter, SubscriberRecord};
+use crate::db::subscriber_admin::{self, Filter, SubscriberRecord};
 use crate::db::subscriber_import::Consent;
 use crate::domain::SubscriberStatus;
 use crate::links::paths;
@@ -24,7 +25,6 @@ use crate::subscriber_csv::{self, ImportEvent, ImportOptions, ImportReport, Reje
 use crate::web::error::PageError;
 
 const PAGE_SIZE: i64 = 50;
-const EXPORT_PAGE: i64 = 500;
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -109,7 +109,7 @@ pub async fn list(
             id: s.id,
             email: s.email,
             name: s.name,
-            status: s.status,
+            status: s.status.to_string(),
             signed_up: when(Some(s.signed_up_at)),
         })
         .collect();
@@ -120,7 +120,7 @@ pub async fn list(
             c,
             q: filter.query.clone(),
             status: filter.status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
-            statuses: ["pending", "confirmed", "unsubscribed", "bounced"],
+            statuses: SubscriberStatus::ALL.map(SubscriberStatus::as_str),
             rows,
             total,
             page,
@@ -140,68 +140,19 @@ pub async fn export(
     // The search text is typed by staff: escaped, like all outside text.
     let logged_query = crate::terminal::escape(&filter.query);
     tracing::info!(staff = %staff.email, query = %logged_query, status = ?filter.status, "subscriber export");
-    enum Step {
-        Header,
-        After(Option<Uuid>),
-        Done,
-    }
-    let db = state.db.clone();
-    let body = futures_util::stream::unfold(Step::Header, move |step| {
-        let (db, filter) = (db.clone(), filter.clone());
-        async move {
-            match step {
-                Step::Header => Some((
-                    Ok::<_, actix_web::Error>(Bytes::from(export_header())),
-                    Step::After(None),
-                )),
-                Step::After(after) => match subscriber_admin::export_page(&db, &filter, after, EXPORT_PAGE).await {
-                    Ok(rows) if rows.is_empty() => None,
-                    Ok(rows) => {
-                        let next = if (rows.len() as i64) < EXPORT_PAGE {
-                            Step::Done
-                        } else {
-                            Step::After(rows.last().map(|r| r.id))
-                        };
-                        Some((Ok(Bytes::from(export_rows(&rows))), next))
-                    }
-                    Err(e) => {
-                        // The status line has gone out: cutting the body
-                        // short is the only way left to say it failed.
-                        tracing::error!(error = %crate::terminal::escape(&e.to_string()), "subscriber export broke off");
-                        Some((
-                            Err(actix_web::error::ErrorInternalServerError("the export broke off")),
-                            Step::Done,
-                        ))
-                    }
-                },
-                Step::Done => None,
-            }
-        }
+    let body = subscriber_csv::export_chunks(state.db.clone(), filter).map(|chunk| {
+        chunk.map(Bytes::from).map_err(|e| {
+            // The status line has gone out: cutting the body short is the
+            // only way left to say it failed.
+            tracing::error!(error = %crate::terminal::escape(&e.to_string()), "subscriber export broke off");
+            actix_web::error::ErrorInternalServerError("the export broke off")
+        })
     });
     let filename = format!("subscribers-{}.csv", Utc::now().format("%Y-%m-%d"));
     Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
         .insert_header((CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")))
         .streaming(body))
-}
-
-/// The export's header: the same columns as `gazette subscribers export`,
-/// so a download imports again.
-fn export_header() -> Vec<u8> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let _ = writer.write_record(subscriber_csv::EXPORT_HEADER);
-    writer.into_inner().unwrap_or_default()
-}
-
-/// Export rows as CSV, cells guarded against spreadsheet formulas by
-/// [`subscriber_csv::export_record`], as in `gazette subscribers export`.
-fn export_rows(rows: &[ExportRow]) -> Vec<u8> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    for row in rows {
-        // Writing to a Vec cannot fail.
-        let _ = writer.write_record(subscriber_csv::export_record(&row.subscriber));
-    }
-    writer.into_inner().unwrap_or_default()
 }
 
 #[derive(Template)]
@@ -379,29 +330,4 @@ pub async fn erase(
         "The reader's personal data is erased; they count only as an anonymous number now.",
     );
     Ok(session::see_other(paths::ADMIN_SUBSCRIBERS))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formula_cells_are_defused_in_the_export() {
-        let row = |name: &str| ExportRow {
-            id: Uuid::nil(),
-            subscriber: crate::db::subscriber_import::ExportedSubscriber {
-                email: "ada@example.org".into(),
-                name: name.into(),
-                status: "confirmed".into(),
-                signup_source: "form".into(),
-                created_at: Utc::now(),
-                confirmed_at: None,
-                unsubscribed_at: None,
-            },
-        };
-        let csv = String::from_utf8(export_rows(&[row("=HYPERLINK(\"x\")"), row("@SUM(A1)"), row("Ada")])).unwrap();
-        assert!(csv.contains(",\"'=HYPERLINK(\"\"x\"\")\","), "{csv}");
-        assert!(csv.contains(",'@SUM(A1),"), "{csv}");
-        assert!(csv.contains(",Ada,"), "{csv}");
-    }
 }

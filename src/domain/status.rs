@@ -1,0 +1,195 @@
+//! The states rows move through, as enums. Each is stored as the text the
+//! migrations' CHECK constraints list (on SQLite and PostgreSQL alike), so
+//! the word is written once here and the database only ever sees one of
+//! them; code compares variants, never strings.
+
+use std::fmt;
+
+/// An enum stored in a TEXT column: one word per variant, the same in the
+/// database, in `as_str` and in `parse`.
+///
+/// `type_name = "text"`: without it sqlx's derive declares a PostgreSQL
+/// type named after the enum, which these TEXT columns are not (sqlx
+/// issues 2969 and 3630); SQLite stores any derived enum as text.
+macro_rules! stored_as_text {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$variant_meta:meta])* $variant:ident = $text:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+        #[sqlx(type_name = "text")]
+        pub enum $name {
+            $($(#[$variant_meta])* #[sqlx(rename = $text)] $variant,)+
+        }
+
+        impl $name {
+            /// Every state, in the order of the life cycle.
+            pub const ALL: [Self; [$($text),+].len()] = [$(Self::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+
+            pub fn parse(raw: &str) -> Option<Self> {
+                match raw {
+                    $($text => Some(Self::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+stored_as_text! {
+    /// A reader's state in the subscription life cycle.
+    pub enum SubscriberStatus {
+        Pending = "pending",
+        Confirmed = "confirmed",
+        Unsubscribed = "unsubscribed",
+        /// Their address refused mail for good.
+        Bounced = "bounced",
+    }
+}
+
+stored_as_text! {
+    /// What a message in the transactional queue (`outgoing_mail`) is.
+    pub enum MailKind {
+        /// The link a new reader confirms their address with.
+        Confirmation = "confirmation",
+        /// A draft issue a staff member sends to themselves.
+        DigestTest = "digest_test",
+    }
+}
+
+stored_as_text! {
+    /// Where one message is on its way out, in both queues: a reader's copy
+    /// of an issue (`deliveries`) and a transactional message
+    /// (`outgoing_mail`, which is never skipped).
+    pub enum DeliveryStatus {
+        Queued = "queued",
+        /// Claimed by a worker until its lease runs out.
+        Sending = "sending",
+        Sent = "sent",
+        /// Given up.
+        Failed = "failed",
+        /// Not sent on purpose (the reader left, or staff cancelled the send).
+        Skipped = "skipped",
+    }
+}
+
+stored_as_text! {
+    /// An issue as stored: still going out, or every copy settled. Pausing
+    /// and cancelling are recorded beside it (see [`IssueState`]).
+    pub enum IssueStatus {
+        Sending = "sending",
+        Sent = "sent",
+    }
+}
+
+/// What staff see of an issue's send; worked out from the stored
+/// [`IssueStatus`] and the pause and cancel times, never stored itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueState {
+    Sending,
+    Paused,
+    Cancelled,
+    Sent,
+}
+
+impl IssueState {
+    /// A cancelled send is cancelled whatever else is true; a pause only
+    /// means something while copies are still going out.
+    pub fn of(status: IssueStatus, paused: bool, cancelled: bool) -> Self {
+        match (status, paused, cancelled) {
+            (_, _, true) => Self::Cancelled,
+            (IssueStatus::Sending, true, false) => Self::Paused,
+            (IssueStatus::Sending, false, false) => Self::Sending,
+            (IssueStatus::Sent, _, false) => Self::Sent,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sending => "sending",
+            Self::Paused => "paused",
+            Self::Cancelled => "cancelled",
+            Self::Sent => "sent",
+        }
+    }
+}
+
+impl fmt::Display for IssueState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+stored_as_text! {
+    /// Where a feed import started from the staff area is.
+    pub enum FeedImportStatus {
+        Queued = "queued",
+        Fetching = "fetching",
+        Parsing = "parsing",
+        Saving = "saving",
+        Done = "done",
+        Failed = "failed",
+    }
+}
+
+impl FeedImportStatus {
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Done | Self::Failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_reads_back_from_its_word() {
+        fn round_trip<T: Copy + PartialEq + fmt::Debug>(
+            all: &[T],
+            as_str: fn(T) -> &'static str,
+            parse: fn(&str) -> Option<T>,
+        ) {
+            for &state in all {
+                assert_eq!(parse(as_str(state)), Some(state));
+            }
+            assert_eq!(parse("nope"), None);
+        }
+        round_trip(
+            &SubscriberStatus::ALL,
+            SubscriberStatus::as_str,
+            SubscriberStatus::parse,
+        );
+        round_trip(&MailKind::ALL, MailKind::as_str, MailKind::parse);
+        round_trip(&DeliveryStatus::ALL, DeliveryStatus::as_str, DeliveryStatus::parse);
+        round_trip(&IssueStatus::ALL, IssueStatus::as_str, IssueStatus::parse);
+        round_trip(
+            &FeedImportStatus::ALL,
+            FeedImportStatus::as_str,
+            FeedImportStatus::parse,
+        );
+        assert_eq!(MailKind::DigestTest.to_string(), "digest_test");
+    }
+
+    #[test]
+    fn a_cancelled_send_reads_cancelled_even_when_paused() {
+        assert_eq!(IssueState::of(IssueStatus::Sending, true, true), IssueState::Cancelled);
+        assert_eq!(IssueState::of(IssueStatus::Sent, false, true), IssueState::Cancelled);
+        assert_eq!(IssueState::of(IssueStatus::Sending, true, false), IssueState::Paused);
+        assert_eq!(IssueState::of(IssueStatus::Sent, false, false), IssueState::Sent);
+    }
+}
