@@ -9,7 +9,7 @@ use crate::db::Db;
 use crate::db::articles::{self, NewArticle, Saved};
 use crate::digest::fetch::{FetchError, Fetcher};
 use crate::digest::summary;
-use crate::domain::{ArticleTitle, ArticleUrl, SummarySource};
+use crate::domain::{ArticleTitle, ArticleTitleError, ArticleUrl, ArticleUrlError, SummarySource};
 
 /// An entry that could not become an article, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,13 +31,13 @@ pub enum EntryError {
     #[error("it has no link")]
     NoLink,
     #[error("its link is unusable: {0}")]
-    Link(String),
+    Link(ArticleUrlError),
     #[error("its title is unusable: {0}")]
-    Title(String),
+    Title(ArticleTitleError),
     #[error("it has neither content nor a description")]
     NoText,
     #[error("the first line must be the title: {0}")]
-    FirstLine(String),
+    FirstLine(ArticleTitleError),
     #[error("there is no body after the title line")]
     NoBody,
 }
@@ -64,7 +64,7 @@ pub enum ImportError {
     #[error("`{0}` is a plain-text article: give its canonical address with --url")]
     NoUrl(String),
     #[error("--url: {0}")]
-    Url(String),
+    Url(ArticleUrlError),
     #[error("--published: `{0}` is not a date like 2026-11-27T09:00:00Z")]
     Published(String),
     #[error("cannot save {url}: {error}")]

@@ -5,19 +5,31 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArticleUrl(String);
 
+/// Why a link is not an article's address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArticleUrlError {
+    #[error("`{raw}` is not a URL: {error}")]
+    NotAUrl { raw: String, error: url::ParseError },
+    #[error("`{0}` is not an http(s) address")]
+    NotHttp(String),
+}
+
 impl ArticleUrl {
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, ArticleUrlError> {
         let raw = raw.trim();
-        let mut url = url::Url::parse(raw).map_err(|e| format!("`{raw}` is not a URL: {e}"))?;
+        let mut url = url::Url::parse(raw).map_err(|error| ArticleUrlError::NotAUrl {
+            raw: raw.to_owned(),
+            error,
+        })?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(format!("`{raw}` is not an http(s) address"));
+            return Err(ArticleUrlError::NotHttp(raw.to_owned()));
         }
         url.set_fragment(None);
         Ok(Self(url.to_string()))
     }
 
     /// Resolves a link found in a feed against the feed's base address.
-    pub fn resolve(base: Option<&url::Url>, raw: &str) -> Result<Self, String> {
+    pub fn resolve(base: Option<&url::Url>, raw: &str) -> Result<Self, ArticleUrlError> {
         match base.map(|b| b.join(raw.trim())) {
             Some(Ok(url)) => Self::parse(url.as_str()),
             _ => Self::parse(raw),
@@ -39,20 +51,29 @@ impl fmt::Display for ArticleUrl {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArticleTitle(String);
 
+/// Why a text is not a headline.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArticleTitleError {
+    #[error("the title is empty")]
+    Empty,
+    #[error("the title contains control characters")]
+    ControlCharacters,
+    #[error("the title is longer than 300 characters ({0})")]
+    TooLong(usize),
+}
+
 impl ArticleTitle {
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, ArticleTitleError> {
         let title = raw.split_whitespace().collect::<Vec<_>>().join(" ");
         if title.is_empty() {
-            return Err("the title is empty".into());
+            return Err(ArticleTitleError::Empty);
         }
         if title.chars().any(char::is_control) {
-            return Err("the title contains control characters".into());
+            return Err(ArticleTitleError::ControlCharacters);
         }
-        if title.chars().count() > 300 {
-            return Err(format!(
-                "the title is longer than 300 characters ({})",
-                title.chars().count()
-            ));
+        let length = title.chars().count();
+        if length > 300 {
+            return Err(ArticleTitleError::TooLong(length));
         }
         Ok(Self(title))
     }

@@ -9,10 +9,10 @@ mod status;
 mod token;
 mod week;
 
-pub use article::{ArticleTitle, ArticleUrl, SummarySource};
+pub use article::{ArticleTitle, ArticleTitleError, ArticleUrl, ArticleUrlError, SummarySource};
 pub use email::{AddressPolicy, EmailError, SubscriberEmail};
 pub use name::{NameError, SubscriberName};
-pub use password::{MIN_PASSWORD_CHARS, StaffPassword};
+pub use password::{MIN_PASSWORD_CHARS, PasswordError, StaffPassword};
 pub use status::{DeliveryStatus, FeedImportStatus, IssueState, IssueStatus, MailKind, SubscriberStatus};
 pub use token::{Token, UnsubscribeToken};
 pub use week::IssueWeek;

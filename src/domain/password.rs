@@ -6,21 +6,28 @@ pub struct StaffPassword(String);
 pub const MIN_PASSWORD_CHARS: usize = 12;
 const MAX_PASSWORD_CHARS: usize = 256;
 
+/// Why a text is not a staff password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("the password is empty")]
+    Empty,
+    #[error("the password must have at least {MIN_PASSWORD_CHARS} characters (it has {0})")]
+    TooShort(usize),
+    #[error("the password must have at most {MAX_PASSWORD_CHARS} characters")]
+    TooLong,
+}
+
 impl StaffPassword {
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, PasswordError> {
         let length = raw.chars().count();
         if raw.trim().is_empty() {
-            return Err("the password is empty".into());
+            return Err(PasswordError::Empty);
         }
         if length < MIN_PASSWORD_CHARS {
-            return Err(format!(
-                "the password must have at least {MIN_PASSWORD_CHARS} characters (it has {length})"
-            ));
+            return Err(PasswordError::TooShort(length));
         }
         if length > MAX_PASSWORD_CHARS {
-            return Err(format!(
-                "the password must have at most {MAX_PASSWORD_CHARS} characters"
-            ));
+            return Err(PasswordError::TooLong);
         }
         Ok(Self(raw.to_owned()))
     }
