@@ -9,9 +9,10 @@ use crate::db::Db;
 use crate::db::articles;
 use crate::db::issues;
 use crate::db::subscribers;
-use crate::digest::render::{self, DigestArticle, DigestFrame, DigestSnapshot};
-use crate::domain::IssueWeek;
+use crate::digest::render::{self, DigestArticle, DigestFrame};
 use crate::domain::SubscriberStatus;
+use crate::domain::{IssueWeek, RenderedIssue};
+use crate::links::Links;
 
 /// This week's issue as it would go out, written nowhere.
 pub struct Preview {
@@ -21,7 +22,7 @@ pub struct Preview {
     /// Articles published from here on are in it.
     pub since: DateTime<Utc>,
     pub articles: Vec<DigestArticle>,
-    pub snapshot: Option<DigestSnapshot>,
+    pub snapshot: Option<RenderedIssue>,
     pub recipients: i64,
 }
 
@@ -60,7 +61,7 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
         let publication = settings.mail.publication();
         let frame = DigestFrame {
             publication: &publication,
-            site_url: settings.server.base_url.as_str(),
+            links: Links::new(settings.server.base_url.clone()),
             postal_address: &settings.digest.postal_address,
             subject_template: &settings.digest.subject,
             timezone: settings.schedule.timezone.0,

@@ -7,5 +7,4 @@ pub mod html_text;
 pub mod import;
 pub mod import_job;
 pub mod render;
-pub mod snapshot;
 pub mod summary;

@@ -3,6 +3,7 @@
 
 mod article;
 mod email;
+mod issue;
 mod name;
 mod password;
 mod token;
@@ -10,6 +11,7 @@ mod week;
 
 pub use article::{ArticleTitle, ArticleUrl, SummarySource};
 pub use email::{AddressPolicy, EmailError, SubscriberEmail};
+pub use issue::{IssueCopy, LinkPlacesError, LinkedText, RenderedIssue, StoredPartError};
 pub use name::{NameError, SubscriberName};
 pub use password::{MIN_PASSWORD_CHARS, StaffPassword};
 pub use token::{Token, UnsubscribeToken};

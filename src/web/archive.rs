@@ -9,6 +9,7 @@ use actix_web::{HttpResponse, web};
 
 use crate::db::issues;
 use crate::domain::IssueWeek;
+use crate::links::paths;
 use crate::web::AppState;
 use crate::web::pages::{self, ArchiveEntry, ArchivePage};
 
@@ -39,17 +40,17 @@ pub async fn issue(week: web::Path<String>, state: web::Data<AppState>) -> HttpR
     let Some(week) = IssueWeek::parse(&week) else {
         return no_such_issue(site);
     };
-    match issues::html_of(&state.db, week).await {
+    match issues::archived(&state.db, week).await {
         // The stored issue is a whole HTML document with inline styles; it
         // is our own rendering of sanitised text, so its styles are allowed.
-        Ok(Some(html)) => HttpResponse::Ok()
+        Ok(Some(issue)) => HttpResponse::Ok()
             .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
             .insert_header((
                 CONTENT_SECURITY_POLICY,
                 "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'none'; \
                  frame-ancestors 'none'; base-uri 'none'",
             ))
-            .body(html.fill("/unsubscribe")),
+            .body(issue.archive_copy(paths::UNSUBSCRIBE)),
         Ok(None) => no_such_issue(site),
         Err(e) => {
             tracing::error!(error = %e, "cannot read an archived issue");
