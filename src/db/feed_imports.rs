@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::digest::import::ImportReport;
+use crate::domain::ImportReport;
 use crate::with_pool;
 
 /// Where an import is.

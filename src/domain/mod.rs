@@ -2,6 +2,7 @@
 //! system; code that holds one never needs to check it again.
 
 mod article;
+mod article_import;
 mod email;
 mod issue;
 mod name;
@@ -10,6 +11,7 @@ mod token;
 mod week;
 
 pub use article::{ArticleTitle, ArticleUrl, SummarySource};
+pub use article_import::{ImportReport, Rejection};
 pub use email::{AddressPolicy, EmailError, SubscriberEmail};
 pub use issue::{IssueCopy, LinkPlacesError, LinkedText, RenderedIssue, StoredPartError};
 pub use name::{NameError, SubscriberName};
