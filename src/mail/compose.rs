@@ -12,7 +12,7 @@ use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, 
 use lettre::message::{Body, Mailbox, MultiPart};
 use uuid::Uuid;
 
-use super::dkim::{DkimSigner, SignError};
+use super::dkim::{DkimSetupError, DkimSigner, SignError};
 
 use crate::config::Settings;
 use crate::domain::{IssueWeek, RenderedIssue, UnsubscribeToken};
@@ -146,7 +146,7 @@ impl Composer {
     }
 
     /// The composer the settings describe, DKIM signing included.
-    pub fn from_settings(settings: &Settings) -> Result<Self, String> {
+    pub fn from_settings(settings: &Settings) -> Result<Self, DkimSetupError> {
         let mut composer = Self::new(
             settings.mail.from.clone(),
             settings.mail.publication(),

@@ -87,8 +87,8 @@ impl Application {
         db.migrate().await?;
         let mail_wakeup = Arc::new(Notify::new());
         let worker = if roles.worker {
-            let mailer = Mailer::from_settings(&settings.mail).map_err(BuildError::Mail)?;
-            let composer = Composer::from_settings(&settings).map_err(BuildError::Mail)?;
+            let mailer = Mailer::from_settings(&settings.mail).map_err(|e| BuildError::Mail(e.to_string()))?;
+            let composer = Composer::from_settings(&settings).map_err(|e| BuildError::Mail(e.to_string()))?;
             Some(Worker::new(
                 db.clone(),
                 mailer,
