@@ -1,5 +1,7 @@
-//! Parsed domain types. Raw input becomes one of these at the edge of the
-//! system; code that holds one never needs to check it again.
+//! Domain types. Raw input becomes one of the parsed ones (an address, a
+//! name, a token, a week) at the edge of the system, and code that holds
+//! one never needs to check it again; the others are what the roles pass
+//! each other: an issue as rendered, what an import did.
 
 mod article;
 mod article_import;

@@ -385,9 +385,9 @@ mod tests {
         // in tests/api/trust_dkim.rs; here, what the headers say.
         let tagged = composer().with_feedback_id(" 2026:weekly:gazette ");
         let token = UnsubscribeToken::generate(Uuid::new_v4());
-        let snapshot = snapshot("<p>Hello</p>", "Hello");
+        let issue = issue("<p>Hello</p>", "Hello");
         let raw = tagged
-            .digest("reader@example.com", "Ada", &token, week(), &snapshot)
+            .digest("reader@example.com", "Ada", &token, week(), &issue)
             .unwrap()
             .message
             .bytes()
@@ -415,7 +415,7 @@ mod tests {
     }
 
     /// An issue whose parts are `html` and `text` cut at each `{LINK}`.
-    fn snapshot(html: &str, text: &str) -> RenderedIssue {
+    fn issue(html: &str, text: &str) -> RenderedIssue {
         let part = |s: &str| LinkedText::from_segments(s.split("{LINK}").map(str::to_owned).collect());
         RenderedIssue {
             subject: "This week".into(),
@@ -426,7 +426,7 @@ mod tests {
     }
 
     #[test]
-    fn a_prepared_issue_decodes_to_the_snapshot_with_the_readers_link_at_its_places_only() {
+    fn a_prepared_issue_decodes_to_the_issue_with_the_readers_link_at_its_places_only() {
         // The old placeholder, as an article may carry it, is text like any other.
         let long_line = "Ünïcödé — quoted “text” = sign, trailing space \n".repeat(3) + &"x".repeat(200);
         let text = format!(
@@ -435,15 +435,10 @@ mod tests {
         let html = format!(
             "<p>{long_line}</p><a href=\"https://evil.example/r?u=%%UNSUBSCRIBE_URL%%\">x</a><a href=\"{{LINK}}\">Unsubscribe</a>"
         );
-        let snapshot = snapshot(&html, &text);
+        let issue = issue(&html, &text);
         let token = UnsubscribeToken::generate(Uuid::new_v4());
         let composed = composer()
-            .digest_prepared(
-                "reader@example.com",
-                "Ada",
-                &token,
-                &PreparedIssue::new(week(), &snapshot),
-            )
+            .digest_prepared("reader@example.com", "Ada", &token, &PreparedIssue::new(week(), &issue))
             .unwrap();
         let raw = composed.message.bytes().to_vec();
         let body_start = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
