@@ -125,7 +125,7 @@ async fn claim(
             let issue = match prepared.get(&delivery.issue_id) {
                 Some(found) => Ok(found.clone()),
                 None => issues::rendered(&shared.db, delivery.issue_id).await.map(|found| {
-                    let found = found.map(|(week, issue)| Arc::new(PreparedIssue::new(week, &issue)));
+                    let found = found.map(|(week, issue)| Arc::new(shared.composer.prepare(week, &issue)));
                     prepared.insert(delivery.issue_id, found.clone());
                     found
                 }),

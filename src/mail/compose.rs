@@ -35,22 +35,17 @@ struct Parts {
     html: Body,
 }
 
-/// An issue encoded once for all its readers: the text of its parts
-/// between the link places is quoted-printable already, so a reader's copy
-/// costs encoding one URL instead of the whole issue.
+/// An issue made ready once for all its readers ([`Composer::prepare`]):
+/// the text of its parts between the link places is quoted-printable
+/// already, and what its headers say about the issue is written, so a
+/// reader's copy costs encoding one URL instead of the whole issue.
 pub struct PreparedIssue {
     week: IssueWeek,
     encoded: RenderedIssue,
+    list_archive: String,
 }
 
 impl PreparedIssue {
-    pub fn new(week: IssueWeek, issue: &RenderedIssue) -> Self {
-        Self {
-            week,
-            encoded: issue.encoded(quoted_printable),
-        }
-    }
-
     pub fn week(&self) -> IssueWeek {
         self.week
     }
@@ -218,7 +213,17 @@ impl Composer {
         week: IssueWeek,
         issue: &RenderedIssue,
     ) -> Result<Composed, ComposeError> {
-        self.digest_prepared(recipient, name, unsubscribe, &PreparedIssue::new(week, issue))
+        self.digest_prepared(recipient, name, unsubscribe, &self.prepare(week, issue))
+    }
+
+    /// The week's issue made ready for [`Composer::digest_prepared`], once
+    /// for all its readers.
+    pub fn prepare(&self, week: IssueWeek, issue: &RenderedIssue) -> PreparedIssue {
+        PreparedIssue {
+            week,
+            encoded: issue.encoded(quoted_printable),
+            list_archive: format!("<{}>", self.links.archive_issue(week)),
+        }
     }
 
     /// Like [`Composer::digest`], from an issue encoded once for all its
@@ -242,7 +247,7 @@ impl Composer {
             // would advertise an unsubscribe that does nothing.
             header("List-Unsubscribe", format!("<{unsubscribe_url}>")),
             header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
-            header("List-Archive", format!("<{}>", self.links.archive_issue(issue.week))),
+            header("List-Archive", issue.list_archive.clone()),
             header("Precedence", "bulk".into()),
             header("Auto-Submitted", "auto-generated".into()),
         ];
@@ -438,7 +443,7 @@ mod tests {
         let issue = issue(&html, &text);
         let token = UnsubscribeToken::generate(Uuid::new_v4());
         let composed = composer()
-            .digest_prepared("reader@example.com", "Ada", &token, &PreparedIssue::new(week(), &issue))
+            .digest_prepared("reader@example.com", "Ada", &token, &composer().prepare(week(), &issue))
             .unwrap();
         let raw = composed.message.bytes().to_vec();
         let body_start = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
