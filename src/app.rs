@@ -14,7 +14,7 @@ use tokio::sync::{Notify, watch};
 use crate::config::{SessionKeyError, Settings};
 use crate::db::{ConnectError, Db};
 use crate::delivery::Worker;
-use crate::mail::{Composer, DkimSigner, Mailer};
+use crate::mail::{Composer, DkimSigner, Mailer, MailerSetupError};
 use crate::metrics::Metrics;
 use crate::schedule::Scheduler;
 use crate::web::{self, WebState, WebStateError};
@@ -34,8 +34,8 @@ pub struct Roles {
 pub enum BuildError {
     #[error(transparent)]
     Database(#[from] ConnectError),
-    #[error("{0}")]
-    Mail(String),
+    #[error(transparent)]
+    Mail(#[from] MailerSetupError),
     #[error(transparent)]
     SessionKey(#[from] SessionKeyError),
     #[error(transparent)]
@@ -166,7 +166,7 @@ impl Application {
 /// The delivery worker the settings describe, sending through their
 /// transport and signing with `dkim`.
 fn worker(settings: &Settings, db: Db, dkim: Option<DkimSigner>, wakeup: Arc<Notify>) -> Result<Worker, BuildError> {
-    let mailer = Mailer::from_settings(&settings.mail).map_err(BuildError::Mail)?;
+    let mailer = Mailer::from_settings(&settings.mail)?;
     let composer = Composer::from_settings(settings, dkim);
     Ok(Worker::new(
         db,

@@ -32,7 +32,7 @@ impl Links {
 
     /// A reader's own unsubscribe page (and RFC 8058 one-click target).
     pub fn unsubscribe(&self, token: &UnsubscribeToken) -> String {
-        format!("{}/unsubscribe?token={}", self.base, token.as_string())
+        format!("{}{}?token={}", self.base, paths::UNSUBSCRIBE, token.as_string())
     }
 
     pub fn archive(&self) -> String {
@@ -53,6 +53,7 @@ pub mod paths {
     use super::*;
 
     pub const HOME: &str = "/";
+    pub const UNSUBSCRIBE: &str = "/unsubscribe";
     pub const ARCHIVE: &str = "/archive";
     pub const ARCHIVE_FEED: &str = "/archive/feed.xml";
     pub const ADMIN: &str = "/admin";

@@ -47,7 +47,11 @@ fn modules() -> BTreeMap<String, Vec<PathBuf>> {
     let mut modules = BTreeMap::new();
     for entry in fs::read_dir(&src).expect("src/ is readable") {
         let path = entry.expect("src/ entry").path();
-        let name = path.file_stem().and_then(|s| s.to_str()).expect("UTF-8 name").to_owned();
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("UTF-8 name")
+            .to_owned();
         if name == "lib" || name == "main" {
             continue;
         }
@@ -123,7 +127,9 @@ fn every_module_uses_only_what_the_architecture_table_allows() {
     }
     for module in rules.keys() {
         if !modules.contains_key(module) {
-            broken.push(format!("ARCHITECTURE.md's table names `{module}`, which is not in src/"));
+            broken.push(format!(
+                "ARCHITECTURE.md's table names `{module}`, which is not in src/"
+            ));
         }
     }
     assert!(broken.is_empty(), "\n{}\n", broken.join("\n"));

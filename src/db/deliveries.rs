@@ -37,8 +37,8 @@ const CLAIM: [&str; 2] = [
 ];
 
 /// Claims up to `limit` due deliveries until `lease_until`, with each
-/// reader's details. The issues' snapshots are read once per issue by
-/// [`crate::db::issues::snapshot`], not once per reader.
+/// reader's details. The issues themselves are read once per issue by
+/// [`crate::db::issues::rendered`], not once per reader.
 pub async fn claim_due(
     db: &Db,
     now: DateTime<Utc>,

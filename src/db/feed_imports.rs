@@ -6,8 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::digest::import::ImportReport;
-use crate::domain::FeedImportStatus;
+use crate::domain::{FeedImportStatus, ImportReport};
 use crate::with_pool;
 
 /// An import as its page shows it.

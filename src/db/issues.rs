@@ -1,12 +1,11 @@
-//! Issues: one per ISO week, stored with their rendered snapshot.
+//! Issues: one per ISO week, stored as rendered (a [`RenderedIssue`], its
+//! parts with their link places).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::digest::render::DigestSnapshot;
-use crate::digest::snapshot::LinkedText;
-use crate::domain::{IssueState, IssueStatus, IssueWeek};
+use crate::domain::{IssueState, IssueStatus, IssueWeek, LinkedText, RenderedIssue};
 use crate::with_pool;
 
 /// Where the last issue's article window ended: the next one starts there.
@@ -31,14 +30,12 @@ pub struct Queued {
 pub async fn create_and_queue(
     db: &Db,
     week: IssueWeek,
-    snapshot: &DigestSnapshot,
+    issue: &RenderedIssue,
     window: (DateTime<Utc>, DateTime<Utc>),
     now: DateTime<Utc>,
 ) -> Result<Option<Queued>, sqlx::Error> {
     let issue_id = Uuid::now_v7();
-    let article_count = i32::try_from(snapshot.articles).unwrap_or(i32::MAX);
-    let (html, html_links) = snapshot.html.to_stored();
-    let (text, text_links) = snapshot.text.to_stored();
+    let stored = StoredParts::of(issue);
     with_pool!(db, pool => {
         let mut tx = pool.begin().await?;
         let created = sqlx::query(
@@ -49,12 +46,12 @@ pub async fn create_and_queue(
         )
         .bind(issue_id)
         .bind(week.to_string())
-        .bind(&snapshot.subject)
-        .bind(&html)
-        .bind(&html_links)
-        .bind(&text)
-        .bind(&text_links)
-        .bind(article_count)
+        .bind(&issue.subject)
+        .bind(&stored.html)
+        .bind(&stored.html_links)
+        .bind(&stored.text)
+        .bind(&stored.text_links)
+        .bind(stored.article_count)
         .bind(window.0)
         .bind(window.1)
         .bind(now)
@@ -131,28 +128,54 @@ pub async fn archive(db: &Db) -> Result<Vec<ArchivedIssue>, sqlx::Error> {
     })
 }
 
-/// One archived issue's HTML part, by week; `None` for a cancelled one.
-pub async fn html_of(db: &Db, week: IssueWeek) -> Result<Option<LinkedText>, sqlx::Error> {
-    let found: Option<(String, Option<String>)> = with_pool!(db, pool => {
-        sqlx::query_as("SELECT html, html_links FROM issues WHERE week = $1 AND cancelled_at IS NULL")
-            .bind(week.to_string())
-            .fetch_optional(pool)
-            .await?
+/// One archived issue, by week; `None` for a cancelled one.
+pub async fn archived(db: &Db, week: IssueWeek) -> Result<Option<RenderedIssue>, sqlx::Error> {
+    let found: Option<RenderedColumns> = with_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT subject, html, html_links, text, text_links, article_count FROM issues
+             WHERE week = $1 AND cancelled_at IS NULL",
+        )
+        .bind(week.to_string())
+        .fetch_optional(pool)
+        .await?
     });
-    found
-        .map(|(html, links)| stored_part(html, links.as_deref()))
-        .transpose()
+    found.map(RenderedColumns::into_issue).transpose()
+}
+
+/// A rendered issue's parts as they are written, in `issues` and
+/// `test_sends` alike.
+pub(crate) struct StoredParts {
+    pub html: String,
+    pub html_links: String,
+    pub text: String,
+    pub text_links: String,
+    pub article_count: i32,
+}
+
+impl StoredParts {
+    pub(crate) fn of(issue: &RenderedIssue) -> Self {
+        let (html, html_links) = issue.html.to_stored();
+        let (text, text_links) = issue.text.to_stored();
+        Self {
+            html,
+            html_links,
+            text,
+            text_links,
+            article_count: i32::try_from(issue.articles).unwrap_or(i32::MAX),
+        }
+    }
 }
 
 /// A rendered part as stored with its link places; a row that does not
 /// read back is an error, never a part with links in the wrong places.
 fn stored_part(text: String, links: Option<&str>) -> Result<LinkedText, sqlx::Error> {
-    LinkedText::from_stored(text, links).map_err(|why| sqlx::Error::Decode(why.into()))
+    LinkedText::from_stored(text, links).map_err(|why| sqlx::Error::Decode(Box::new(why)))
 }
 
-/// The columns a snapshot is stored in, in `issues` and `test_sends` alike.
+/// The columns a rendered issue is read from, in `issues` and `test_sends`
+/// alike.
 #[derive(sqlx::FromRow)]
-pub(crate) struct SnapshotColumns {
+pub(crate) struct RenderedColumns {
     subject: String,
     html: String,
     html_links: Option<String>,
@@ -161,9 +184,9 @@ pub(crate) struct SnapshotColumns {
     article_count: i32,
 }
 
-impl SnapshotColumns {
-    pub(crate) fn into_snapshot(self) -> Result<DigestSnapshot, sqlx::Error> {
-        Ok(DigestSnapshot {
+impl RenderedColumns {
+    pub(crate) fn into_issue(self) -> Result<RenderedIssue, sqlx::Error> {
+        Ok(RenderedIssue {
             subject: self.subject,
             html: stored_part(self.html, self.html_links.as_deref())?,
             text: stored_part(self.text, self.text_links.as_deref())?,
@@ -173,15 +196,15 @@ impl SnapshotColumns {
 }
 
 #[derive(sqlx::FromRow)]
-struct WeekSnapshot {
+struct WeekColumns {
     week: String,
     #[sqlx(flatten)]
-    columns: SnapshotColumns,
+    columns: RenderedColumns,
 }
 
-/// An issue's week and rendered snapshot, as the sender needs them.
-pub async fn snapshot(db: &Db, issue_id: Uuid) -> Result<Option<(IssueWeek, DigestSnapshot)>, sqlx::Error> {
-    let found: Option<WeekSnapshot> = with_pool!(db, pool => {
+/// An issue's week and its rendering, as the sender needs them.
+pub async fn rendered(db: &Db, issue_id: Uuid) -> Result<Option<(IssueWeek, RenderedIssue)>, sqlx::Error> {
+    let found: Option<WeekColumns> = with_pool!(db, pool => {
         sqlx::query_as(
             "SELECT week, subject, html, html_links, text, text_links, article_count FROM issues WHERE id = $1",
         )
@@ -189,12 +212,12 @@ pub async fn snapshot(db: &Db, issue_id: Uuid) -> Result<Option<(IssueWeek, Dige
         .fetch_optional(pool)
         .await?
     });
-    let Some(WeekSnapshot { week, columns }) = found else {
+    let Some(WeekColumns { week, columns }) = found else {
         return Ok(None);
     };
     let week =
         IssueWeek::parse(&week).ok_or_else(|| sqlx::Error::Decode(format!("`{week}` is not an ISO week").into()))?;
-    Ok(Some((week, columns.into_snapshot()?)))
+    Ok(Some((week, columns.into_issue()?)))
 }
 
 /// An issue with its delivery counts, for the admin pages.

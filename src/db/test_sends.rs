@@ -6,22 +6,19 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::db::issues::SnapshotColumns;
-use crate::digest::render::DigestSnapshot;
-use crate::domain::SubscriberEmail;
+use crate::db::issues::{RenderedColumns, StoredParts};
+use crate::domain::{RenderedIssue, SubscriberEmail};
 use crate::with_pool;
 
 /// Stores the draft and queues one message per recipient, in one transaction.
 pub async fn queue(
     db: &Db,
-    draft: &DigestSnapshot,
+    draft: &RenderedIssue,
     recipients: &[SubscriberEmail],
     now: DateTime<Utc>,
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
-    let article_count = i32::try_from(draft.articles).unwrap_or(i32::MAX);
-    let (html, html_links) = draft.html.to_stored();
-    let (text, text_links) = draft.text.to_stored();
+    let stored = StoredParts::of(draft);
     with_pool!(db, pool => {
         let mut tx = pool.begin().await?;
         sqlx::query(
@@ -30,11 +27,11 @@ pub async fn queue(
         )
         .bind(id)
         .bind(&draft.subject)
-        .bind(&html)
-        .bind(&html_links)
-        .bind(&text)
-        .bind(&text_links)
-        .bind(article_count)
+        .bind(&stored.html)
+        .bind(&stored.html_links)
+        .bind(&stored.text)
+        .bind(&stored.text_links)
+        .bind(stored.article_count)
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -57,8 +54,8 @@ pub async fn queue(
 }
 
 /// The draft a test send carries.
-pub async fn find(db: &Db, id: Uuid) -> Result<Option<DigestSnapshot>, sqlx::Error> {
-    let found: Option<SnapshotColumns> = with_pool!(db, pool => {
+pub async fn find(db: &Db, id: Uuid) -> Result<Option<RenderedIssue>, sqlx::Error> {
+    let found: Option<RenderedColumns> = with_pool!(db, pool => {
         sqlx::query_as(
             "SELECT subject, html, html_links, text, text_links, article_count FROM test_sends WHERE id = $1",
         )
@@ -66,5 +63,5 @@ pub async fn find(db: &Db, id: Uuid) -> Result<Option<DigestSnapshot>, sqlx::Err
         .fetch_optional(pool)
         .await?
     });
-    found.map(SnapshotColumns::into_snapshot).transpose()
+    found.map(RenderedColumns::into_issue).transpose()
 }

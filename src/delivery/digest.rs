@@ -124,8 +124,8 @@ async fn claim(
         for delivery in claimed {
             let issue = match prepared.get(&delivery.issue_id) {
                 Some(found) => Ok(found.clone()),
-                None => issues::snapshot(&shared.db, delivery.issue_id).await.map(|found| {
-                    let found = found.map(|(week, snapshot)| Arc::new(PreparedIssue::new(week, &snapshot)));
+                None => issues::rendered(&shared.db, delivery.issue_id).await.map(|found| {
+                    let found = found.map(|(week, issue)| Arc::new(shared.composer.prepare(week, &issue)));
                     prepared.insert(delivery.issue_id, found.clone());
                     found
                 }),

@@ -14,9 +14,10 @@ use crate::db::articles;
 use crate::db::dispatch_lock::DispatchLock;
 use crate::db::issues;
 use crate::db::subscribers;
-use crate::digest::render::{self, DigestArticle, DigestFrame, DigestSnapshot, RenderError};
-use crate::domain::IssueWeek;
+use crate::digest::render::{self, DigestArticle, DigestFrame, RenderError};
 use crate::domain::SubscriberStatus;
+use crate::domain::{IssueWeek, RenderedIssue};
+use crate::links::Links;
 
 /// Why this week's issue could not be previewed or queued. Each message
 /// carries its cause, so none is also reported as a `source` (an error
@@ -45,7 +46,7 @@ pub struct Preview {
     /// Articles published from here on are in it.
     pub since: DateTime<Utc>,
     pub articles: Vec<DigestArticle>,
-    pub snapshot: Option<DigestSnapshot>,
+    pub snapshot: Option<RenderedIssue>,
     pub recipients: i64,
 }
 
@@ -80,7 +81,7 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
         let publication = settings.mail.publication();
         let frame = DigestFrame {
             publication: &publication,
-            site_url: settings.server.base_url.as_str(),
+            links: Links::new(settings.server.base_url.clone()),
             postal_address: &settings.digest.postal_address,
             subject_template: &settings.digest.subject,
             timezone: settings.schedule.timezone.0,

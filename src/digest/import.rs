@@ -9,15 +9,9 @@ use crate::db::Db;
 use crate::db::articles::{self, NewArticle, Saved};
 use crate::digest::fetch::{FetchError, Fetcher};
 use crate::digest::summary;
-use crate::domain::{ArticleTitle, ArticleTitleError, ArticleUrl, ArticleUrlError, SummarySource};
-
-/// An entry that could not become an article, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    /// Which entry: its position in the feed and its title, if it had one.
-    pub entry: String,
-    pub reason: String,
-}
+use crate::domain::{
+    ArticleTitle, ArticleTitleError, ArticleUrl, ArticleUrlError, ImportReport, Rejection, SummarySource,
+};
 
 /// The document as a whole is not a feed.
 #[derive(Debug, thiserror::Error)]
@@ -207,25 +201,6 @@ pub fn parse_plain_text(
 }
 
 pub use super::html_text::html_to_text;
-
-/// What an import did, for the summary line.
-#[derive(Debug, Default)]
-pub struct ImportReport {
-    pub added: usize,
-    pub updated: usize,
-    pub skipped: usize,
-    pub rejected: Vec<Rejection>,
-}
-
-impl ImportReport {
-    /// Adds what a later part of the same import did.
-    pub fn absorb(&mut self, part: ImportReport) {
-        self.added += part.added;
-        self.updated += part.updated;
-        self.skipped += part.skipped;
-        self.rejected.extend(part.rejected);
-    }
-}
 
 /// What a plain-text article cannot say about itself.
 #[derive(Debug, Default, Clone)]

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::db::Db;
 use crate::db::feed_imports;
 use crate::digest::fetch::Fetcher;
-use crate::digest::import::{self, ImportReport, PlainTextDetails};
-use crate::domain::FeedImportStatus;
+use crate::digest::import::{self, PlainTextDetails};
+use crate::domain::{FeedImportStatus, ImportReport};
 
 /// Imports running at once in one process; later ones wait, queued.
 const CONCURRENT_IMPORTS: usize = 2;

@@ -1,5 +1,9 @@
-//! The weekly digest. So far: articles from feeds and plain text, and their
-//! summaries (issues, rendering and dispatch arrive with the digest issue).
+//! The weekly digest up to the point where it is queued: articles brought
+//! in from feeds and plain text (`fetch`, `import`, `import_job`,
+//! `html_text`) and their summaries (`summary`), the week's issue rendered
+//! once from them (`render`, into a [`crate::domain::RenderedIssue`]), and
+//! `dispatch`, which stores that issue and queues one delivery per
+//! confirmed reader. Sending the copies is the `delivery` worker's job.
 
 pub mod dispatch;
 pub mod fetch;
@@ -7,5 +11,4 @@ pub mod html_text;
 pub mod import;
 pub mod import_job;
 pub mod render;
-pub mod snapshot;
 pub mod summary;

@@ -1,15 +1,16 @@
 //! A week's digest as an email: the subject, and the HTML and text parts
-//! rendered once per issue from askama templates. What differs per reader
-//! (the unsubscribe link) goes at places recorded as the parts are
-//! rendered, so sending to many readers costs joining segments, not a
-//! render, and never a search through text that holds outside content.
+//! rendered once per issue from askama templates into a [`RenderedIssue`].
+//! What differs per reader (the unsubscribe link) goes at places recorded
+//! as the parts are rendered, so sending to many readers costs joining
+//! segments, not a render, and never a search through text that holds
+//! outside content.
 
 use askama::Template;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::digest::snapshot::{LinkPlacesError, LinkedText};
-use crate::domain::IssueWeek;
+use crate::domain::{IssueWeek, LinkPlacesError, LinkedText, RenderedIssue};
+use crate::links::Links;
 
 /// The templates, read for the places they use the reader's link.
 const HTML_TEMPLATE: &str = include_str!("../../templates/email/digest.html");
@@ -32,23 +33,12 @@ pub struct DigestArticle {
 #[derive(Debug, Clone)]
 pub struct DigestFrame<'a> {
     pub publication: &'a str,
-    pub site_url: &'a str,
+    /// Where the site's home page and the issue's archive page are.
+    pub links: Links,
     pub postal_address: &'a str,
     pub subject_template: &'a str,
     /// The zone the issue's dates are written in (`schedule.timezone`).
     pub timezone: Tz,
-}
-
-/// A rendered issue: what every reader gets, with the places where each
-/// reader's own unsubscribe link goes. The one shape of an issue from the
-/// render to the database, the sender, the archive and the admin.
-#[derive(Debug, Clone)]
-pub struct DigestSnapshot {
-    pub subject: String,
-    pub html: LinkedText,
-    pub text: LinkedText,
-    /// How many of the given articles are in it (the first ones).
-    pub articles: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,19 +104,19 @@ struct DigestText<'a> {
 
 /// Renders the week's issue; `articles` come newest first. When the HTML
 /// would pass Gmail's clipping size, the oldest articles are left out until
-/// it fits; the snapshot says how many made it.
+/// it fits; the rendered issue says how many made it.
 pub fn render(
     frame: &DigestFrame<'_>,
     week: IssueWeek,
     issued_at: DateTime<Utc>,
     articles: &[DigestArticle],
-) -> Result<DigestSnapshot, RenderError> {
+) -> Result<RenderedIssue, RenderError> {
     let mut count = articles.len();
     loop {
-        let snapshot = render_exactly(frame, week, issued_at, &articles[..count])?;
-        let html_bytes = html_len(&snapshot);
+        let issue = render_exactly(frame, week, issued_at, &articles[..count])?;
+        let html_bytes = html_len(&issue);
         if html_bytes < MAX_HTML_BYTES || count <= 1 {
-            return Ok(snapshot);
+            return Ok(issue);
         }
         // Shrink in proportion, then step down to the exact fit.
         let fitting = count * MAX_HTML_BYTES / html_bytes;
@@ -135,8 +125,8 @@ pub fn render(
 }
 
 /// The HTML part's size with room for a reader's link at each place.
-fn html_len(snapshot: &DigestSnapshot) -> usize {
-    let segments = snapshot.html.segments();
+fn html_len(issue: &RenderedIssue) -> usize {
+    let segments = issue.html.segments();
     segments.iter().map(String::len).sum::<usize>() + (segments.len() - 1) * 100
 }
 
@@ -145,7 +135,7 @@ fn render_exactly(
     week: IssueWeek,
     issued_at: DateTime<Utc>,
     articles: &[DigestArticle],
-) -> Result<DigestSnapshot, RenderError> {
+) -> Result<RenderedIssue, RenderError> {
     let marker = fresh_marker();
     let date = issued_at.with_timezone(&frame.timezone).format("%-d %B %Y").to_string();
     let lead_title = articles.first().map(|a| a.title.as_str()).unwrap_or_default();
@@ -177,14 +167,14 @@ fn render_exactly(
         })
         .collect();
     let preheader = preheader(articles);
-    let archive_url = format!("{}/archive/{week}", frame.site_url);
+    let archive_url = frame.links.archive_issue(week);
     let html = DigestHtml {
         subject: &subject,
         preheader: &preheader,
         publication: frame.publication,
         date: &date,
         articles: &shown,
-        site_url: frame.site_url,
+        site_url: frame.links.home(),
         unsubscribe_url: &marker,
         archive_url: &archive_url,
         postal_address: frame.postal_address,
@@ -196,7 +186,7 @@ fn render_exactly(
         date: &date,
         rule: &"=".repeat(heading.chars().count()),
         articles: &shown,
-        site_url: frame.site_url,
+        site_url: frame.links.home(),
         unsubscribe_url: &marker,
         archive_url: &archive_url,
         postal_address: frame.postal_address,
@@ -206,7 +196,7 @@ fn render_exactly(
         LinkedText::cut(rendered, &marker, link_places(template))
             .map_err(|source| RenderError::LinkPlaces { part, source })
     };
-    Ok(DigestSnapshot {
+    Ok(RenderedIssue {
         subject,
         html: cut("HTML", &html, HTML_TEMPLATE)?,
         text: cut("text", &text, TEXT_TEMPLATE)?,
@@ -247,12 +237,13 @@ pub fn wrap(text: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::BaseUrl;
     use chrono::TimeZone;
 
     fn frame() -> DigestFrame<'static> {
         DigestFrame {
             publication: "The Weekly",
-            site_url: "https://news.example.org",
+            links: Links::new(BaseUrl::parse("https://news.example.org").unwrap()),
             postal_address: "1 Press Lane, Dushanbe",
             subject_template: "Weekly digest — {date}: {lead_title}",
             timezone: Tz::UTC,
@@ -287,7 +278,8 @@ mod tests {
             digest.subject,
             "Weekly digest — 28 November 2026: Tajikistan tests the Kremlin"
         );
-        let html = &digest.html.fill("READER-LINK");
+        let copy = digest.reader_copy("READER-LINK");
+        let html = &copy.html;
         assert!(html.contains(r#"<html lang="en">"#) && html.contains(r#"name="color-scheme""#));
         assert!(html.contains("display:none") && html.contains("This week: Tajikistan tests the Kremlin · Floods"));
         assert!(html.contains("<h2") && html.contains(r#"href="https://news.example.org/28""#));
@@ -301,7 +293,7 @@ mod tests {
                 && html.contains("https://news.example.org/archive/2026-W48")
         );
         assert!(html.contains("1 Press Lane, Dushanbe"));
-        let text = &digest.text.fill("READER-LINK");
+        let text = &copy.text;
         assert!(text.contains("Read more: https://news.example.org/28"));
         assert!(
             text.contains("Dushanbe's “multi-vector” policy & Moscow."),
@@ -327,7 +319,8 @@ mod tests {
             .collect();
         let digest = render(&frame(), IssueWeek::of(at(), Tz::UTC), at(), &articles).unwrap();
         assert!(html_len(&digest) < MAX_HTML_BYTES, "{} bytes", html_len(&digest));
-        let (html, text) = (digest.html.fill("READER-LINK"), digest.text.fill("READER-LINK"));
+        let copy = digest.reader_copy("READER-LINK");
+        let (html, text) = (copy.html, copy.text);
         assert!(
             digest.articles > 10 && digest.articles < 100,
             "{} articles",
@@ -348,10 +341,8 @@ mod tests {
         let mut evil = article(&format!("Title {hostile}"), &format!("Summary {hostile}"));
         evil.url = "https://evil.example/r?u=%%UNSUBSCRIBE_URL%%".into();
         let digest = render(&frame(), IssueWeek::of(at(), Tz::UTC), at(), &[evil]).unwrap();
-        for (part, filled) in [
-            ("html", digest.html.fill("READER-LINK")),
-            ("text", digest.text.fill("READER-LINK")),
-        ] {
+        let copy = digest.reader_copy("READER-LINK");
+        for (part, filled) in [("html", copy.html), ("text", copy.text)] {
             assert_eq!(filled.matches("READER-LINK").count(), 1, "{part}: {filled}");
             assert!(
                 filled.contains("https://evil.example/r?u=%%UNSUBSCRIBE_URL%%"),
@@ -379,8 +370,8 @@ mod tests {
         assert_eq!(digest.subject, "Weekly digest — 30 November 2026: Floods");
         assert!(
             digest
+                .reader_copy("")
                 .html
-                .fill("")
                 .contains("https://news.example.org/archive/2026-W49")
         );
     }

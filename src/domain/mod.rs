@@ -1,8 +1,12 @@
-//! Parsed domain types. Raw input becomes one of these at the edge of the
-//! system; code that holds one never needs to check it again.
+//! Domain types. Raw input becomes one of the parsed ones (an address, a
+//! name, a token, a week) at the edge of the system, and code that holds
+//! one never needs to check it again; the others are what the roles pass
+//! each other: an issue as rendered, what an import did.
 
 mod article;
+mod article_import;
 mod email;
+mod issue;
 mod name;
 mod password;
 mod status;
@@ -10,7 +14,9 @@ mod token;
 mod week;
 
 pub use article::{ArticleTitle, ArticleTitleError, ArticleUrl, ArticleUrlError, SummarySource};
+pub use article_import::{ImportReport, Rejection};
 pub use email::{AddressPolicy, EmailError, SubscriberEmail};
+pub use issue::{IssueCopy, LinkPlacesError, LinkedText, RenderedIssue, StoredPartError};
 pub use name::{NameError, SubscriberName};
 pub use password::{MIN_PASSWORD_CHARS, PasswordError, StaffPassword};
 pub use status::{DeliveryStatus, FeedImportStatus, IssueState, IssueStatus, MailKind, SubscriberStatus};

@@ -1,11 +1,18 @@
+//! The two secrets a reader gets in links. They are kept differently
+//! because they are used differently: a confirmation token is checked once
+//! and never written again, so only its hash is kept; an unsubscribe link
+//! goes into every issue a reader gets, so its secret is kept as it is.
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-/// A secret sent to a reader in a link (confirmation, later unsubscribe).
-/// 256 random bits, URL-safe; only its SHA-256 is stored, so a copy of
-/// the database cannot be turned into working links.
+/// The secret in a new reader's confirmation link: 256 random bits,
+/// URL-safe. `confirmation_tokens` keeps only its SHA-256, so that table
+/// cannot be turned into working links; the token itself waits in the
+/// confirmation email's `outgoing_mail` row only until that email has been
+/// sent or has failed for good.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token(String);
 
@@ -45,7 +52,11 @@ impl std::fmt::Debug for Token {
 
 /// A reader's permanent unsubscribe link: their subscriber id, which finds
 /// the row by its primary key, and a 128-bit random secret that must match.
-/// Written as 64 hex digits.
+/// Written as 64 hex digits. The secret is stored as it is
+/// (`subscribers.unsubscribe_secret`), not hashed: the worker writes the
+/// link into each copy of every issue. A copy of the database can
+/// therefore unsubscribe readers, and nothing more; erasing a reader
+/// empties it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct UnsubscribeToken {
     subscriber_id: uuid::Uuid,

@@ -1,5 +1,7 @@
-//! Turns what a message is about (a reader, a link) into a MIME message:
-//! askama templates for both parts, and the headers every message carries.
+//! Turns what a message is about (a reader, a link, a copy of an issue)
+//! into a MIME message: askama templates for the confirmation, the issue's
+//! copies as [`RenderedIssue`] makes them, and the headers every message
+//! carries. Every URL comes from [`Links`].
 
 use std::sync::Arc;
 
@@ -12,16 +14,15 @@ use uuid::Uuid;
 
 use super::dkim::{DkimSigner, SignError};
 
-use crate::config::{BaseUrl, Settings};
-use crate::digest::render::DigestSnapshot;
-use crate::domain::IssueWeek;
-use crate::domain::UnsubscribeToken;
+use crate::config::Settings;
+use crate::domain::{IssueWeek, RenderedIssue, UnsubscribeToken};
+use crate::links::Links;
 
 /// Builds messages with the sender and site address from the settings.
 #[derive(Debug, Clone)]
 pub struct Composer {
     from: Mailbox,
-    base_url: BaseUrl,
+    links: Links,
     publication: String,
     confirmation_ttl_hours: u32,
     feedback_id: Option<String>,
@@ -34,46 +35,32 @@ struct Parts {
     html: Body,
 }
 
-/// An issue's snapshot encoded once for all its readers: each part's
-/// segments (the text between the link places the render recorded) are
-/// quoted-printable already, so a reader's copy costs encoding one URL
-/// instead of the whole issue.
+/// An issue made ready once for all its readers ([`Composer::prepare`]):
+/// the text of its parts between the link places is quoted-printable
+/// already, and what its headers say about the issue is written, so a
+/// reader's copy costs encoding one URL instead of the whole issue.
 pub struct PreparedIssue {
     week: IssueWeek,
-    subject: String,
-    html: Vec<String>,
-    text: Vec<String>,
+    encoded: RenderedIssue,
+    list_archive: String,
 }
 
 impl PreparedIssue {
-    pub fn new(week: IssueWeek, snapshot: &DigestSnapshot) -> Self {
-        let encoded = |segments: &[String]| segments.iter().map(|s| quoted_printable(s)).collect();
-        Self {
-            week,
-            subject: snapshot.subject.clone(),
-            html: encoded(snapshot.html.segments()),
-            text: encoded(snapshot.text.segments()),
-        }
-    }
-
     pub fn week(&self) -> IssueWeek {
         self.week
     }
 
-    /// The segments joined by the encoded URL. Soft line breaks on either
-    /// side of the URL keep each segment's line lengths as they were.
-    fn fill(segments: &[String], encoded_url: &str) -> Body {
-        let size = segments.iter().map(String::len).sum::<usize>() + segments.len() * (encoded_url.len() + 6);
-        let mut out = Vec::with_capacity(size);
-        for (i, segment) in segments.iter().enumerate() {
-            if i > 0 {
-                out.extend_from_slice(b"=\r\n");
-                out.extend_from_slice(encoded_url.as_bytes());
-                out.extend_from_slice(b"=\r\n");
-            }
-            out.extend_from_slice(segment.as_bytes());
+    /// A reader's copy, ready for the wire. Soft line breaks on either side
+    /// of the encoded URL keep each segment's line lengths as they were.
+    fn reader_parts(&self, unsubscribe_url: &str) -> Parts {
+        let link = format!("=\r\n{}=\r\n", quoted_printable(unsubscribe_url));
+        let copy = self.encoded.reader_copy(&link);
+        let encoded =
+            |part: String| Body::dangerous_pre_encoded(part.into_bytes(), ContentTransferEncoding::QuotedPrintable);
+        Parts {
+            text: encoded(copy.text),
+            html: encoded(copy.html),
         }
-        Body::dangerous_pre_encoded(out, ContentTransferEncoding::QuotedPrintable)
     }
 }
 
@@ -142,10 +129,10 @@ struct ConfirmationText<'a> {
 }
 
 impl Composer {
-    pub fn new(from: Mailbox, publication: String, base_url: BaseUrl, confirmation_ttl_hours: u32) -> Self {
+    pub fn new(from: Mailbox, publication: String, links: Links, confirmation_ttl_hours: u32) -> Self {
         Self {
             from,
-            base_url,
+            links,
             publication,
             confirmation_ttl_hours,
             feedback_id: None,
@@ -159,7 +146,7 @@ impl Composer {
         let composer = Self::new(
             settings.mail.from.clone(),
             settings.mail.publication(),
-            settings.server.base_url.clone(),
+            Links::new(settings.server.base_url.clone()),
             settings.subscriptions.confirmation_ttl_hours,
         )
         .with_feedback_id(&settings.mail.feedback_id);
@@ -190,8 +177,8 @@ impl Composer {
     /// address into the form, and a name like "Claim your prize at …"
     /// would turn this email into their message to a stranger.
     pub fn confirmation(&self, recipient: &str, token: &str) -> Result<Composed, ComposeError> {
-        let confirm_url = format!("{}/subscriptions/confirm?token={token}", self.base_url);
-        let (publication, site_url) = (self.publication.as_str(), self.base_url.as_str());
+        let confirm_url = self.links.confirm(token);
+        let (publication, site_url) = (self.publication.as_str(), self.links.home());
         let ttl_hours = self.confirmation_ttl_hours;
         let html = ConfirmationHtml {
             publication,
@@ -216,18 +203,28 @@ impl Composer {
         self.build(recipient, "", &subject, message_id, parts, Vec::new())
     }
 
-    /// A reader's copy of an issue: the issue's snapshot with the reader's
-    /// unsubscribe link filled in at its link places, and the list headers
-    /// mail programs use for their own unsubscribe button (RFC 2369, RFC 8058).
+    /// A reader's copy of an issue: the reader's unsubscribe link at the
+    /// issue's link places, and the list headers mail programs use for
+    /// their own unsubscribe button (RFC 2369, RFC 8058).
     pub fn digest(
         &self,
         recipient: &str,
         name: &str,
         unsubscribe: &UnsubscribeToken,
         week: IssueWeek,
-        snapshot: &DigestSnapshot,
+        issue: &RenderedIssue,
     ) -> Result<Composed, ComposeError> {
-        self.digest_prepared(recipient, name, unsubscribe, &PreparedIssue::new(week, snapshot))
+        self.digest_prepared(recipient, name, unsubscribe, &self.prepare(week, issue))
+    }
+
+    /// The week's issue made ready for [`Composer::digest_prepared`], once
+    /// for all its readers.
+    pub fn prepare(&self, week: IssueWeek, issue: &RenderedIssue) -> PreparedIssue {
+        PreparedIssue {
+            week,
+            encoded: issue.encoded(quoted_printable),
+            list_archive: format!("<{}>", self.links.archive_issue(week)),
+        }
     }
 
     /// Like [`Composer::digest`], from an issue encoded once for all its
@@ -239,12 +236,8 @@ impl Composer {
         unsubscribe: &UnsubscribeToken,
         issue: &PreparedIssue,
     ) -> Result<Composed, ComposeError> {
-        let unsubscribe_url = format!("{}/unsubscribe?token={}", self.base_url, unsubscribe.as_string());
-        let encoded_url = quoted_printable(&unsubscribe_url);
-        let parts = Parts {
-            text: PreparedIssue::fill(&issue.text, &encoded_url),
-            html: PreparedIssue::fill(&issue.html, &encoded_url),
-        };
+        let unsubscribe_url = self.links.unsubscribe(unsubscribe);
+        let parts = issue.reader_parts(&unsubscribe_url);
         let header = |name: &'static str, value: String| HeaderValue::new(HeaderName::new_from_ascii_str(name), value);
         let headers = vec![
             header(
@@ -255,7 +248,7 @@ impl Composer {
             // would advertise an unsubscribe that does nothing.
             header("List-Unsubscribe", format!("<{unsubscribe_url}>")),
             header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
-            header("List-Archive", format!("<{}/archive/{}>", self.base_url, issue.week)),
+            header("List-Archive", issue.list_archive.clone()),
             header("Precedence", "bulk".into()),
             header("Auto-Submitted", "auto-generated".into()),
         ];
@@ -267,24 +260,21 @@ impl Composer {
             unsubscribe.subscriber_id().simple(),
             self.from.email.domain()
         );
-        self.build(recipient, name, &issue.subject, message_id, parts, headers)
+        self.build(recipient, name, &issue.encoded.subject, message_id, parts, headers)
     }
 
-    /// A draft issue sent to staff as a test: marked in the subject, and
-    /// its unsubscribe link leads to a page that unsubscribes nobody (a
-    /// random token that matches no reader).
-    pub fn digest_test(&self, recipient: &str, draft: &DigestSnapshot) -> Result<Composed, ComposeError> {
+    /// A draft issue sent to staff as a test: its unsubscribe link leads
+    /// to a page that unsubscribes nobody (a random token that matches no
+    /// reader).
+    pub fn digest_test(&self, recipient: &str, draft: &RenderedIssue) -> Result<Composed, ComposeError> {
         let nobody = UnsubscribeToken::generate(Uuid::nil());
-        let unsubscribe_url = format!("{}/unsubscribe?token={}", self.base_url, nobody.as_string());
-        let html = draft.html.fill(&unsubscribe_url);
-        let text = draft.text.fill(&unsubscribe_url);
+        let copy = draft.test_copy(&self.links.unsubscribe(&nobody));
         let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
-        let subject = format!("[Test] {}", draft.subject);
         let parts = Parts {
-            text: Body::new(text),
-            html: Body::new(html),
+            text: Body::new(copy.text),
+            html: Body::new(copy.html),
         };
-        self.build(recipient, "", &subject, message_id, parts, Vec::new())
+        self.build(recipient, "", &copy.subject, message_id, parts, Vec::new())
     }
 
     fn build(
@@ -352,13 +342,14 @@ fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::digest::snapshot::LinkedText;
+    use crate::config::BaseUrl;
+    use crate::domain::LinkedText;
 
     fn composer() -> Composer {
         Composer::new(
             "The Weekly <news@example.org>".parse().unwrap(),
             "The Weekly".into(),
-            BaseUrl::parse("https://news.example.org/").unwrap(),
+            Links::new(BaseUrl::parse("https://news.example.org/").unwrap()),
             48,
         )
     }
@@ -400,9 +391,9 @@ mod tests {
         // in tests/api/trust_dkim.rs; here, what the headers say.
         let tagged = composer().with_feedback_id(" 2026:weekly:gazette ");
         let token = UnsubscribeToken::generate(Uuid::new_v4());
-        let snapshot = snapshot("<p>Hello</p>", "Hello");
+        let issue = issue("<p>Hello</p>", "Hello");
         let raw = tagged
-            .digest("reader@example.com", "Ada", &token, week(), &snapshot)
+            .digest("reader@example.com", "Ada", &token, week(), &issue)
             .unwrap()
             .message
             .bytes()
@@ -429,10 +420,10 @@ mod tests {
         IssueWeek::parse("2026-W48").unwrap()
     }
 
-    /// A snapshot whose parts are `html` and `text` cut at each `{LINK}`.
-    fn snapshot(html: &str, text: &str) -> DigestSnapshot {
+    /// An issue whose parts are `html` and `text` cut at each `{LINK}`.
+    fn issue(html: &str, text: &str) -> RenderedIssue {
         let part = |s: &str| LinkedText::from_segments(s.split("{LINK}").map(str::to_owned).collect());
-        DigestSnapshot {
+        RenderedIssue {
             subject: "This week".into(),
             html: part(html),
             text: part(text),
@@ -441,7 +432,7 @@ mod tests {
     }
 
     #[test]
-    fn a_prepared_issue_decodes_to_the_snapshot_with_the_readers_link_at_its_places_only() {
+    fn a_prepared_issue_decodes_to_the_issue_with_the_readers_link_at_its_places_only() {
         // The old placeholder, as an article may carry it, is text like any other.
         let long_line = "Ünïcödé — quoted “text” = sign, trailing space \n".repeat(3) + &"x".repeat(200);
         let text = format!(
@@ -450,15 +441,10 @@ mod tests {
         let html = format!(
             "<p>{long_line}</p><a href=\"https://evil.example/r?u=%%UNSUBSCRIBE_URL%%\">x</a><a href=\"{{LINK}}\">Unsubscribe</a>"
         );
-        let snapshot = snapshot(&html, &text);
+        let issue = issue(&html, &text);
         let token = UnsubscribeToken::generate(Uuid::new_v4());
         let composed = composer()
-            .digest_prepared(
-                "reader@example.com",
-                "Ada",
-                &token,
-                &PreparedIssue::new(week(), &snapshot),
-            )
+            .digest_prepared("reader@example.com", "Ada", &token, &composer().prepare(week(), &issue))
             .unwrap();
         let raw = composed.message.bytes().to_vec();
         let body_start = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();

@@ -10,6 +10,8 @@
 //! link could be forged in. The crypto is ring's, which rustls already
 //! brings: constant-time, and no second RSA implementation in the binary.
 
+use std::path::PathBuf;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ring::digest::{Context, SHA256};
@@ -62,39 +64,67 @@ impl std::fmt::Debug for DkimSigner {
 #[error("DKIM signing failed")]
 pub struct SignError;
 
+/// Why `mail.dkim` describes no key Gazette can sign with. Each message
+/// names the setting and carries its cause, since the process stops with
+/// that one line; so the cause is not given again as a `source`.
+#[derive(Debug, thiserror::Error)]
+pub enum DkimSetupError {
+    #[error("mail.dkim.selector: must be set when mail.dkim.domain is")]
+    NoSelector,
+    #[error("mail.dkim.domain: `{}` is not a domain name in ASCII (IDNA) form", .0.escape_debug())]
+    Domain(String),
+    #[error("mail.dkim.selector: `{}` may hold only letters, digits, `.`, `-` and `_`", .0.escape_debug())]
+    Selector(String),
+    #[error("mail.dkim.private_key_file: cannot read {}: {cause}", .file.display())]
+    Unreadable { file: PathBuf, cause: std::io::Error },
+    #[error("mail.dkim.private_key_file: {} is not {cause}", .file.display())]
+    Key { file: PathBuf, cause: KeyError },
+}
+
+/// A key file's text that holds no key of the configured algorithm; the
+/// message says what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{0}")]
+    Shape(&'static str),
+    #[error("{expected}: {cause}")]
+    Rejected {
+        expected: &'static str,
+        cause: ring::error::KeyRejected,
+    },
+}
+
 impl DkimSigner {
     /// The signer the settings describe, or `None` when `mail.dkim.domain`
     /// is empty. Errors name the key and say what was expected.
-    pub fn from_settings(dkim: &DkimSettings) -> Result<Option<Self>, String> {
+    pub fn from_settings(dkim: &DkimSettings) -> Result<Option<Self>, DkimSetupError> {
         let domain = dkim.domain.trim();
         if domain.is_empty() {
             return Ok(None);
         }
         let selector = dkim.selector.trim();
         if selector.is_empty() {
-            return Err("mail.dkim.selector: must be set when mail.dkim.domain is".into());
+            return Err(DkimSetupError::NoSelector);
         }
         let is_dns_label_text = |s: &str| {
             s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
         };
         if !is_dns_label_text(domain) {
-            return Err(format!(
-                "mail.dkim.domain: `{}` is not a domain name in ASCII (IDNA) form",
-                domain.escape_debug()
-            ));
+            return Err(DkimSetupError::Domain(domain.to_owned()));
         }
         if !is_dns_label_text(selector) {
-            return Err(format!(
-                "mail.dkim.selector: `{}` may hold only letters, digits, `.`, `-` and `_`",
-                selector.escape_debug()
-            ));
+            return Err(DkimSetupError::Selector(selector.to_owned()));
         }
         let file = &dkim.private_key_file;
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| format!("mail.dkim.private_key_file: cannot read {}: {e}", file.display()))?;
-        let key = SigningKey::parse(&text, dkim.algorithm)
-            .map_err(|why| format!("mail.dkim.private_key_file: {} is not {why}", file.display()))?;
+        let text = std::fs::read_to_string(file).map_err(|cause| DkimSetupError::Unreadable {
+            file: file.clone(),
+            cause,
+        })?;
+        let key = SigningKey::parse(&text, dkim.algorithm).map_err(|cause| DkimSetupError::Key {
+            file: file.clone(),
+            cause,
+        })?;
         Ok(Some(Self {
             domain: domain.to_ascii_lowercase(),
             selector: selector.to_owned(),
@@ -185,7 +215,7 @@ impl DkimSigner {
 
 impl SigningKey {
     /// A key from the file's text; the error says what was expected.
-    fn parse(text: &str, algorithm: DkimAlgorithm) -> Result<Self, String> {
+    fn parse(text: &str, algorithm: DkimAlgorithm) -> Result<Self, KeyError> {
         match algorithm {
             DkimAlgorithm::Rsa => {
                 const EXPECTED: &str = "an RSA private key of 2048 to 4096 bits in PEM \
@@ -195,9 +225,12 @@ impl SigningKey {
                 } else if let Some(der) = pem(text, "PRIVATE KEY") {
                     RsaKeyPair::from_pkcs8(&der)
                 } else {
-                    return Err(EXPECTED.into());
+                    return Err(KeyError::Shape(EXPECTED));
                 };
-                key.map(SigningKey::Rsa).map_err(|e| format!("{EXPECTED}: {e}"))
+                key.map(SigningKey::Rsa).map_err(|cause| KeyError::Rejected {
+                    expected: EXPECTED,
+                    cause,
+                })
             }
             DkimAlgorithm::Ed25519 => {
                 const EXPECTED: &str =
@@ -207,10 +240,13 @@ impl SigningKey {
                 } else {
                     match BASE64.decode(text.trim()) {
                         Ok(seed) if seed.len() == 32 => Ed25519KeyPair::from_seed_unchecked(&seed),
-                        _ => return Err(EXPECTED.into()),
+                        _ => return Err(KeyError::Shape(EXPECTED)),
                     }
                 };
-                key.map(SigningKey::Ed25519).map_err(|e| format!("{EXPECTED}: {e}"))
+                key.map(SigningKey::Ed25519).map_err(|cause| KeyError::Rejected {
+                    expected: EXPECTED,
+                    cause,
+                })
             }
         }
     }
@@ -432,11 +468,15 @@ mod tests {
 
     #[test]
     fn keys_in_other_shapes_are_refused_with_what_was_expected() {
-        let rsa = SigningKey::parse("not a key", DkimAlgorithm::Rsa).err().unwrap();
+        let rsa = SigningKey::parse("not a key", DkimAlgorithm::Rsa)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(rsa.contains("RSA private key"), "{rsa}");
         let short = SigningKey::parse(&BASE64.encode([1u8; 31]), DkimAlgorithm::Ed25519)
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(short.contains("32 bytes"), "{short}");
         let rsa_as_ed = SigningKey::parse(
             include_str!("../../tests/fixtures/dkim-rsa.pem"),

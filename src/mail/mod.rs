@@ -7,5 +7,6 @@ mod smtp;
 mod transport;
 
 pub use compose::{ComposeError, Composed, Composer, OutgoingMessage, PreparedIssue};
-pub use dkim::{DkimSigner, SIGNED_HEADERS as DKIM_SIGNED_HEADERS};
-pub use transport::{Mailer, SendError, is_hard_bounce};
+pub use dkim::{DkimSetupError, DkimSigner, KeyError, SIGNED_HEADERS as DKIM_SIGNED_HEADERS};
+pub use smtp::SmtpSetupError;
+pub use transport::{Mailer, MailerSetupError, SendError, is_hard_bounce};

@@ -12,6 +12,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -33,6 +34,29 @@ use crate::mail::SendError;
 /// An idle connection older than this is closed rather than reused: many
 /// relays drop idle clients after a minute or so.
 const IDLE_LIMIT: Duration = Duration::from_secs(30);
+
+/// Why `mail.smtp` gives no relay Gazette can connect to. Each message
+/// names the setting and carries its cause, since the process stops with
+/// that one line; so the cause is not given again as a `source`.
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpSetupError {
+    #[error("mail.smtp.host: `{host}` is not a name TLS can check: {cause}")]
+    Host {
+        host: String,
+        cause: rustls::pki_types::InvalidDnsNameError,
+    },
+    #[error("mail.smtp.ca_file: cannot read {}: {cause}", .file.display())]
+    CaFileUnreadable { file: PathBuf, cause: io::Error },
+    #[error("mail.smtp.ca_file: {} is not a PEM certificate: {why}", .file.display())]
+    CaFileNotPem { file: PathBuf, why: String },
+    #[error("mail.smtp: cannot set up TLS for {host}: {cause}")]
+    Starttls {
+        host: String,
+        cause: lettre::transport::smtp::Error,
+    },
+    #[error("mail.smtp: cannot set up TLS: {0}")]
+    Tls(rustls::Error),
+}
 
 /// Connections to one relay, opened on demand and reused.
 pub struct SmtpPool {
@@ -87,13 +111,15 @@ impl fmt::Debug for SmtpPool {
 }
 
 impl SmtpPool {
-    pub fn new(smtp: &SmtpSettings) -> Result<Self, String> {
+    pub fn new(smtp: &SmtpSettings) -> Result<Self, SmtpSetupError> {
         let security = match smtp.tls {
             SmtpTls::None => Security::Plain,
             SmtpTls::Starttls => Security::Starttls(lettre_tls(smtp)?),
             SmtpTls::Tls => {
-                let server_name = ServerName::try_from(smtp.host.clone())
-                    .map_err(|e| format!("mail.smtp.host: `{}` is not a name TLS can check: {e}", smtp.host))?;
+                let server_name = ServerName::try_from(smtp.host.clone()).map_err(|cause| SmtpSetupError::Host {
+                    host: smtp.host.clone(),
+                    cause,
+                })?;
                 Security::Implicit(rustls_connector(smtp)?, server_name)
             }
         };
@@ -345,35 +371,39 @@ pub(crate) fn classify(error: lettre::transport::smtp::Error) -> SendError {
 
 /// The roots a relay's certificate may chain to: the public ones, plus the
 /// one in `ca_file` when given.
-fn extra_root(smtp: &SmtpSettings) -> Result<Option<Vec<u8>>, String> {
+fn extra_root(smtp: &SmtpSettings) -> Result<Option<Vec<u8>>, SmtpSetupError> {
     if smtp.ca_file.as_os_str().is_empty() {
         return Ok(None);
     }
     std::fs::read(&smtp.ca_file)
         .map(Some)
-        .map_err(|e| format!("mail.smtp.ca_file: cannot read {}: {e}", smtp.ca_file.display()))
+        .map_err(|cause| SmtpSetupError::CaFileUnreadable {
+            file: smtp.ca_file.clone(),
+            cause,
+        })
 }
 
-fn not_pem(smtp: &SmtpSettings, e: impl fmt::Display) -> String {
-    format!(
-        "mail.smtp.ca_file: {} is not a PEM certificate: {e}",
-        smtp.ca_file.display()
-    )
+fn not_pem(smtp: &SmtpSettings, why: impl fmt::Display) -> SmtpSetupError {
+    SmtpSetupError::CaFileNotPem {
+        file: smtp.ca_file.clone(),
+        why: why.to_string(),
+    }
 }
 
 /// STARTTLS parameters for lettre: the certificate must match `host`.
-fn lettre_tls(smtp: &SmtpSettings) -> Result<TlsParameters, String> {
+fn lettre_tls(smtp: &SmtpSettings) -> Result<TlsParameters, SmtpSetupError> {
     let mut builder = TlsParameters::builder(smtp.host.clone());
     if let Some(pem) = extra_root(smtp)? {
         builder = builder.add_root_certificate(Certificate::from_pem(&pem).map_err(|e| not_pem(smtp, e))?);
     }
-    builder
-        .build_rustls()
-        .map_err(|e| format!("mail.smtp: cannot set up TLS for {}: {e}", smtp.host))
+    builder.build_rustls().map_err(|cause| SmtpSetupError::Starttls {
+        host: smtp.host.clone(),
+        cause,
+    })
 }
 
 /// Implicit TLS is set up by us, so the socket under it is ours too.
-fn rustls_connector(smtp: &SmtpSettings) -> Result<tokio_rustls::TlsConnector, String> {
+fn rustls_connector(smtp: &SmtpSettings) -> Result<tokio_rustls::TlsConnector, SmtpSetupError> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
@@ -390,7 +420,7 @@ fn rustls_connector(smtp: &SmtpSettings) -> Result<tokio_rustls::TlsConnector, S
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("mail.smtp: cannot set up TLS: {e}"))?
+        .map_err(SmtpSetupError::Tls)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))

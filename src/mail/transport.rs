@@ -1,13 +1,14 @@
 //! Where composed messages go: `.eml` files (the embedded default, so a
 //! fresh checkout works without a mail server) or an SMTP relay.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use lettre::{AsyncFileTransport, AsyncTransport, Tokio1Executor};
 
 use crate::config::{MailSettings, MailTransportKind, SmtpTls};
 use crate::mail::OutgoingMessage;
-use crate::mail::smtp::SmtpPool;
+use crate::mail::smtp::{SmtpPool, SmtpSetupError};
 
 #[derive(Clone)]
 pub enum Mailer {
@@ -26,12 +27,23 @@ pub enum SendError {
     Permanent(String),
 }
 
+/// Why the mail settings give no transport.
+#[derive(Debug, thiserror::Error)]
+pub enum MailerSetupError {
+    #[error("mail.outbox_dir: cannot create {}: {cause}", .dir.display())]
+    Outbox { dir: PathBuf, cause: std::io::Error },
+    #[error(transparent)]
+    Smtp(#[from] SmtpSetupError),
+}
+
 impl Mailer {
-    pub fn from_settings(mail: &MailSettings) -> Result<Self, String> {
+    pub fn from_settings(mail: &MailSettings) -> Result<Self, MailerSetupError> {
         match mail.transport {
             MailTransportKind::File => {
-                std::fs::create_dir_all(&mail.outbox_dir)
-                    .map_err(|e| format!("mail.outbox_dir: cannot create {}: {e}", mail.outbox_dir.display()))?;
+                std::fs::create_dir_all(&mail.outbox_dir).map_err(|cause| MailerSetupError::Outbox {
+                    dir: mail.outbox_dir.clone(),
+                    cause,
+                })?;
                 Ok(Mailer::File(AsyncFileTransport::new(&mail.outbox_dir)))
             }
             MailTransportKind::Smtp => Ok(Mailer::Smtp(Arc::new(SmtpPool::new(&mail.smtp)?))),

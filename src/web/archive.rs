@@ -9,6 +9,7 @@ use actix_web::{HttpResponse, web};
 
 use crate::db::issues;
 use crate::domain::IssueWeek;
+use crate::links::paths;
 use crate::web::AppState;
 use crate::web::error::PageError;
 use crate::web::pages::{self, ArchiveEntry, ArchivePage};
@@ -35,7 +36,7 @@ pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, PageError
 
 pub async fn issue(week: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let week = IssueWeek::parse(&week).ok_or_else(no_such_issue)?;
-    let html = issues::html_of(&state.db, week).await?.ok_or_else(no_such_issue)?;
+    let issue = issues::archived(&state.db, week).await?.ok_or_else(no_such_issue)?;
     // The stored issue is a whole HTML document with inline styles; it
     // is our own rendering of sanitised text, so its styles are allowed.
     Ok(HttpResponse::Ok()
@@ -45,7 +46,7 @@ pub async fn issue(week: web::Path<String>, state: web::Data<AppState>) -> Resul
             "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'none'; \
              frame-ancestors 'none'; base-uri 'none'",
         ))
-        .body(html.fill("/unsubscribe")))
+        .body(issue.archive_copy(paths::UNSUBSCRIBE)))
 }
 
 pub async fn feed(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {

@@ -125,9 +125,7 @@ pub async fn this_week(
             already_dispatched: preview.already_dispatched,
             subject: snapshot.map(|s| s.subject.clone()),
             articles,
-            text: snapshot
-                .map(|s| s.text.fill("(the reader's own unsubscribe link)"))
-                .unwrap_or_default(),
+            text: snapshot.map(|s| s.preview().text).unwrap_or_default(),
             recipients: preview.recipients,
             test_key: new_key(),
             issues,
@@ -141,7 +139,7 @@ pub async fn this_week(
 pub async fn preview_html(state: web::Data<AdminState>) -> Result<HttpResponse, PageError> {
     let preview = preview(&state, Utc::now()).await?;
     let body = match preview.snapshot {
-        Some(snapshot) => snapshot.html.fill("#unsubscribe"),
+        Some(snapshot) => snapshot.preview().html,
         None => "<!DOCTYPE html><p>No articles for this week's issue yet.</p>".into(),
     };
     Ok(HttpResponse::Ok()
