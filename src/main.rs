@@ -417,7 +417,7 @@ async fn dispatch(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let Some(snapshot) = preview.snapshot else {
+    let Some(issue) = preview.issue else {
         println!(
             "{}: no articles published since {since}; nothing would be sent (dry run)",
             preview.week
@@ -425,13 +425,13 @@ async fn dispatch(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
         return Ok(());
     };
     println!("{} (dry run: nothing written, nothing sent)", preview.week);
-    println!("Subject: {}", escape(&snapshot.subject));
+    println!("Subject: {}", escape(&issue.subject));
     println!(
         "Articles ({} of {}, newest first, published since {since}):",
-        snapshot.articles,
+        issue.articles,
         preview.articles.len()
     );
-    for article in &preview.articles[..snapshot.articles] {
+    for article in &preview.articles[..issue.articles] {
         println!("  - {}", escape(&article.title));
         for line in gazette::digest::render::wrap(&article.summary, 70).lines() {
             println!("      {}", escape(line));

@@ -1,6 +1,6 @@
 //! Assembling this week's issue: its articles (published since the last
 //! issue's window ended, or in the last 7 days for the first), the rendered
-//! snapshot, and one queued delivery per confirmed reader.
+//! issue, and one queued delivery per confirmed reader.
 //!
 //! [`dispatch`] is the one way an issue is queued: the scheduler, `gazette
 //! dispatch` and the staff's "send now" all call it, and it holds the
@@ -46,7 +46,7 @@ pub struct Preview {
     /// Articles published from here on are in it.
     pub since: DateTime<Utc>,
     pub articles: Vec<DigestArticle>,
-    pub snapshot: Option<RenderedIssue>,
+    pub issue: Option<RenderedIssue>,
     pub recipients: i64,
 }
 
@@ -75,7 +75,7 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
     let recipients = subscribers::count_by_status(db, SubscriberStatus::Confirmed)
         .await
         .map_err(DispatchError::CountSubscribers)?;
-    let snapshot = if articles.is_empty() {
+    let issue = if articles.is_empty() {
         None
     } else {
         let publication = settings.mail.publication();
@@ -93,7 +93,7 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
         already_dispatched,
         since,
         articles,
-        snapshot,
+        issue,
         recipients,
     })
 }
@@ -133,20 +133,20 @@ async fn queue_issue(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
     if preview.already_dispatched {
         return Ok(Dispatched::AlreadyDispatched { week });
     }
-    let Some(snapshot) = preview.snapshot else {
+    let Some(issue) = preview.issue else {
         return Ok(Dispatched::NothingNew {
             week,
             since: preview.since,
         });
     };
-    let queued = issues::create_and_queue(db, week, &snapshot, (preview.since, now), now)
+    let queued = issues::create_and_queue(db, week, &issue, (preview.since, now), now)
         .await
         .map_err(DispatchError::Queue)?;
     Ok(match queued {
         Some(queued) => Dispatched::Queued {
             week,
             recipients: queued.recipients,
-            articles: snapshot.articles,
+            articles: issue.articles,
         },
         // Another dispatch wrote the week's issue between our read and this
         // write (possible on SQLite, where the lock holds nothing): the

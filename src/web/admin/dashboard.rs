@@ -120,9 +120,9 @@ pub async fn page(
         Ok(preview) => Some(Draft {
             week: preview.week.to_string(),
             already_dispatched: preview.already_dispatched,
-            articles: preview.snapshot.as_ref().map(|s| s.articles).unwrap_or(0),
+            articles: preview.issue.as_ref().map(|s| s.articles).unwrap_or(0),
             recipients: preview.recipients,
-            subject: preview.snapshot.map(|s| s.subject),
+            subject: preview.issue.map(|s| s.subject),
         }),
         Err(e) => {
             // The draft is quoted from articles: outside text, escaped.

@@ -109,11 +109,11 @@ pub async fn this_week(
         .into_iter()
         .map(ProgressView::from)
         .collect();
-    let snapshot = preview.snapshot.as_ref();
+    let issue = preview.issue.as_ref();
     let articles = preview
         .articles
         .iter()
-        .take(snapshot.map(|s| s.articles).unwrap_or(0))
+        .take(issue.map(|s| s.articles).unwrap_or(0))
         .map(|a| (a.title.clone(), a.url.clone()))
         .collect();
     let c = Chrome::new(&state.site, &session, Some(&staff));
@@ -123,9 +123,9 @@ pub async fn this_week(
             c,
             week: preview.week.to_string(),
             already_dispatched: preview.already_dispatched,
-            subject: snapshot.map(|s| s.subject.clone()),
+            subject: issue.map(|s| s.subject.clone()),
             articles,
-            text: snapshot.map(|s| s.preview().text).unwrap_or_default(),
+            text: issue.map(|s| s.preview().text).unwrap_or_default(),
             recipients: preview.recipients,
             test_key: new_key(),
             issues,
@@ -138,8 +138,8 @@ pub async fn this_week(
 /// forms (`sandbox`), and only our own admin pages may frame it.
 pub async fn preview_html(state: web::Data<AdminState>) -> Result<HttpResponse, PageError> {
     let preview = preview(&state, Utc::now()).await?;
-    let body = match preview.snapshot {
-        Some(snapshot) => snapshot.preview().html,
+    let body = match preview.issue {
+        Some(issue) => issue.preview().html,
         None => "<!DOCTYPE html><p>No articles for this week's issue yet.</p>".into(),
     };
     Ok(HttpResponse::Ok()
@@ -208,7 +208,7 @@ pub async fn send_test(
         ));
     };
     let now = Utc::now();
-    let Some(snapshot) = preview(&state, now).await?.snapshot else {
+    let Some(issue) = preview(&state, now).await?.issue else {
         return Err(PageError::bad_request(
             "Nothing to send yet",
             "This week's issue has no articles, so there is nothing to test. Add or import articles first.",
@@ -218,7 +218,7 @@ pub async fn send_test(
         session::flash(&session, "That test was already sent; it went out once.");
         return Ok(session::see_other(paths::ADMIN_ISSUES));
     }
-    test_sends::queue(&state.db, &snapshot, &recipients, now).await?;
+    test_sends::queue(&state.db, &issue, &recipients, now).await?;
     state.mail_wakeup.notify_one();
     let to: Vec<&str> = recipients.iter().map(SubscriberEmail::as_str).collect();
     tracing::info!(staff = %staff.email, to = ?to, "test send queued");
@@ -249,7 +249,7 @@ pub async fn confirm_send(
     if preview.already_dispatched {
         return Ok(session::see_other(&paths::admin_issue(preview.week)));
     }
-    let Some(snapshot) = preview.snapshot else {
+    let Some(issue) = preview.issue else {
         return Err(PageError::bad_request(
             "Nothing to send yet",
             "This week's issue has no articles. Add or import articles first.",
@@ -261,8 +261,8 @@ pub async fn confirm_send(
         &ConfirmSendPage {
             c,
             week: preview.week.to_string(),
-            subject: snapshot.subject,
-            articles: snapshot.articles,
+            subject: issue.subject,
+            articles: issue.articles,
             recipients: preview.recipients,
             key: new_key(),
         },
