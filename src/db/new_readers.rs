@@ -236,7 +236,12 @@ pub(crate) async fn insert_sqlite(
             anonymous(chunk.len(), 13)
         ));
         if !links.is_empty() {
-            let pending = format!("JOIN subscribers s ON {join} WHERE s.status = 'pending' AND s.mails_in_window <= ?");
+            // CROSS JOIN keeps the chunk's rows as the outer loop and `+`
+            // keeps the status index out of it: without statistics SQLite
+            // may otherwise start from every pending reader on the list,
+            // which makes an opt-in import quadratic in the list's size.
+            let pending =
+                format!("CROSS JOIN subscribers s ON {join} WHERE +s.status = 'pending' AND s.mails_in_window <= ?");
             sql.push_str(&format!(
                 "{INSERT_TOKENS} SELECT v.column3, s.id, ?, ? FROM (VALUES {}) AS v {pending};\n\
                  {INSERT_MAIL} SELECT v.column3, 'confirmation', s.id, s.email, s.name, v.column4, 'queued', 0, ?, ?
