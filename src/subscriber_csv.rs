@@ -355,6 +355,9 @@ pub async fn import<R: Read + Send + 'static>(
         on_event(ImportEvent::Progress(&report));
     }
     let _ = reading.await;
+    if report.added > 0 {
+        subscriber_import::refresh_statistics(db).await;
+    }
     Ok(report)
 }
 
