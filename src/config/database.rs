@@ -6,6 +6,7 @@ use std::fmt;
 use serde::Deserialize;
 
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,

@@ -26,6 +26,7 @@ pub use schedule::{CronSchedule, ScheduleError, ScheduleTimezone};
 pub use session_key::{BadSessionKey, MIN_SESSION_KEY_BYTES, SessionKey, SessionKeyError};
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
@@ -45,6 +46,7 @@ pub struct Settings {
 
 /// `/metrics` on its own listener, away from the public one.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MetricsSettings {
     /// `None` (an empty setting): no metrics listener.
     #[serde(deserialize_with = "deserialize_listen")]
@@ -70,6 +72,7 @@ fn deserialize_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<s
 
 /// Fetching feeds by URL (`gazette articles import URL`, the admin's import).
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FeedSettings {
     /// Also fetch from loopback and private networks (intranet feeds).
     /// Link-local, cloud metadata and other special addresses stay refused.
@@ -80,6 +83,7 @@ pub struct FeedSettings {
 /// when it runs and which week an instant falls in is answered by the
 /// methods in `config/schedule.rs`.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScheduleSettings {
     pub enabled: bool,
     pub cron: CronSchedule,
@@ -90,6 +94,7 @@ pub struct ScheduleSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     pub host: String,
     pub port: u16,
@@ -109,6 +114,7 @@ pub struct ServerSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MailSettings {
     pub transport: MailTransportKind,
     pub outbox_dir: PathBuf,
@@ -122,6 +128,7 @@ pub struct MailSettings {
 
 /// DKIM signing; off while `domain` is empty.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DkimSettings {
     pub domain: String,
     pub selector: String,
@@ -156,6 +163,7 @@ pub enum MailTransportKind {
 }
 
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SmtpSettings {
     pub host: String,
     pub port: u16,
@@ -192,6 +200,7 @@ pub enum SmtpTls {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeliverySettings {
     pub concurrency: usize,
     pub batch_size: usize,
@@ -210,6 +219,7 @@ impl DeliverySettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SubscriptionSettings {
     pub confirmation_ttl_hours: u32,
     pub confirmation_emails_per_day: u32,
@@ -228,6 +238,7 @@ impl SubscriptionSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LimitSettings {
     pub signups_per_ip_per_minute: u32,
     pub admin_logins_per_ip_per_minute: u32,
@@ -240,6 +251,7 @@ pub struct LimitSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DigestSettings {
     /// Longest generated or feed summary, in characters.
     pub summary_max_chars: usize,
@@ -250,6 +262,7 @@ pub struct DigestSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub level: String,
     pub format: LogFormat,
@@ -336,8 +349,78 @@ fn layers(config_dir: &Path, environment: &str) -> config::ConfigBuilder<config:
             config::Environment::with_prefix("GAZETTE")
                 .prefix_separator("_")
                 .separator("__")
-                .try_parsing(true),
+                .try_parsing(true)
+                .source(Some(setting_variables(std::env::vars()))),
         )
+}
+
+/// The environment variables that set a key: `GAZETTE_SECTION__KEY`. Every
+/// key is in a section, so a variable without `__` after the prefix
+/// (`GAZETTE_ENV`, `GAZETTE_CONFIG_DIR`, the tests' `GAZETTE_TEST_…`) names
+/// no key and is left out, instead of being refused as an unknown one.
+fn setting_variables(vars: impl Iterator<Item = (String, String)>) -> config::Map<String, String> {
+    vars.filter(|(name, _)| name.strip_prefix("GAZETTE_").is_some_and(|key| key.contains("__")))
+        .collect()
+}
+
+/// Says which key is unknown, where, and the known key nearest to it, from
+/// serde's report of a field no settings struct has (every one denies
+/// unknown fields, so `rate_per_sec = 5` cannot pass for a setting while
+/// `rate_per_second` stays at its default). Other errors pass unchanged.
+fn explain(error: &config::ConfigError) -> String {
+    let message = error.to_string();
+    unknown_key(&message).unwrap_or(message)
+}
+
+/// Reads serde's `unknown field `x`, expected one of `a`, `b` for key
+/// `section`` (`expected `a`` with one known field; the key part is missing
+/// at the top level, and an origin may follow it).
+fn unknown_key(message: &str) -> Option<String> {
+    let (field, rest) = message.strip_prefix("unknown field `")?.split_once('`')?;
+    let (expected, section, origin) = match rest.split_once(" for key `") {
+        Some((expected, after)) => {
+            let (section, origin) = after.split_once('`')?;
+            (expected, Some(section), origin)
+        }
+        None => (rest, None, ""),
+    };
+    let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let path = |name: &str| section.map_or_else(|| name.to_owned(), |s| format!("{s}.{name}"));
+    let advice = match nearest(field, &known) {
+        Some(near) => format!("did you mean `{}`?", path(near)),
+        None => format!(
+            "the keys here are {}",
+            known
+                .iter()
+                .map(|k| format!("`{}`", path(k)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    Some(format!("unknown key `{}`{origin}: {advice}", path(field)))
+}
+
+/// The known key closest to `typed` in edit distance, if it is close enough
+/// to be a slip (or one begins with the other, as `rate_per_sec` does).
+fn nearest<'a>(typed: &str, known: &[&'a str]) -> Option<&'a str> {
+    let (distance, near) = known.iter().map(|k| (edit_distance(typed, k), *k)).min()?;
+    let close = distance <= (typed.chars().count() / 3).max(2) || near.starts_with(typed) || typed.starts_with(near);
+    close.then_some(near)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// Keys whose values are secrets: shown as `***` when set.
@@ -397,7 +480,7 @@ impl Settings {
         let mut settings: Settings = overrides(builder)
             .build()
             .and_then(|c| c.try_deserialize())
-            .map_err(|e| ConfigError(e.to_string()))?;
+            .map_err(|e| ConfigError(explain(&e)))?;
         settings.environment = environment;
         settings.check()?;
         if settings.is_production() {
@@ -547,6 +630,43 @@ fn is_loopback_host(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_key_is_named_with_the_nearest_known_one() {
+        let serde = "unknown field `rate_per_sec`, expected one of `concurrency`, `rate_per_second`, \
+                     `max_attempts` for key `delivery`";
+        assert_eq!(
+            unknown_key(serde).as_deref(),
+            Some("unknown key `delivery.rate_per_sec`: did you mean `delivery.rate_per_second`?")
+        );
+        let far = "unknown field `colour`, expected `level` or `format` for key `log` in config/local.toml";
+        assert_eq!(
+            unknown_key(far).as_deref(),
+            Some("unknown key `log.colour` in config/local.toml: the keys here are `log.level`, `log.format`")
+        );
+        let top = "unknown field `sever`, expected one of `server`, `database`";
+        assert_eq!(
+            unknown_key(top).as_deref(),
+            Some("unknown key `sever`: did you mean `server`?")
+        );
+        assert_eq!(unknown_key("invalid type: string \"x\", expected u32"), None);
+        assert_eq!(nearest("hots", &["host", "port"]), Some("host"));
+        assert_eq!(nearest("zzzzzz", &["host", "port"]), None);
+    }
+
+    #[test]
+    fn only_variables_with_a_section_set_keys() {
+        let vars = [
+            ("GAZETTE_ENV", "production"),
+            ("GAZETTE_CONFIG_DIR", "/etc/gazette"),
+            ("GAZETTE_TEST_POSTGRES_URL", "postgres://x"),
+            ("GAZETTE_DELIVERY__RATE_PER_SEC", "5"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let kept: Vec<String> = setting_variables(vars.into_iter()).into_keys().collect();
+        assert_eq!(kept, ["GAZETTE_DELIVERY__RATE_PER_SEC"]);
+    }
 
     #[test]
     fn only_this_machine_counts_as_loopback() {

@@ -417,6 +417,46 @@ pub fn bad_operations_settings_stop_the_process_naming_the_key() -> Result<(), l
     Ok(())
 }
 
+/// A key no setting has is refused, in a file or in the environment, by
+/// `config check` and by `serve` alike, naming the key and the one meant:
+/// `rate_per_sec = 5` must not pass for a setting while `rate_per_second`
+/// stays unlimited. Variables that name no key (`GAZETTE_ENV`,
+/// `GAZETTE_CONFIG_DIR`, the tests' own) are not settings and pass.
+pub fn an_unknown_key_stops_the_process_naming_the_key_meant() -> Result<(), libtest_mimic::Failed> {
+    let dir = std::env::temp_dir().join(format!("gazette-config-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("default.toml"), "[delivery]\nrate_per_sec = 5\n")?;
+    let config_dir = dir.to_str().expect("a UTF-8 temporary directory");
+    let cases: [(&[&str], &[(&str, &str)], &str); 2] = [
+        (
+            &["--config-dir", config_dir],
+            &[],
+            "unknown key `delivery.rate_per_sec`: did you mean `delivery.rate_per_second`?",
+        ),
+        (
+            &[],
+            &[("GAZETTE_MAIL__SMTP__HOTS", "relay.example.org")],
+            "unknown key `mail.smtp.hots`: did you mean `mail.smtp.host`?",
+        ),
+    ];
+    for (args, env, expected) in cases {
+        for command in [&["config", "check"][..], &["serve"][..]] {
+            let output = gazette().args(args).args(command).envs(env.iter().copied()).output()?;
+            let stderr = text(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{args:?} {env:?} {command:?}: {stderr}");
+            assert_eq!(stderr.trim(), format!("gazette: invalid configuration: {expected}"));
+        }
+    }
+    let output = gazette()
+        .args(["config", "check"])
+        .env("GAZETTE_CONFIG_DIR", "config")
+        .env("GAZETTE_TEST_SOMETHING", "not a setting")
+        .output()?;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
 /// `gazette serve` logs when the scheduler will dispatch next, in the
 /// configured zone, and stops cleanly on SIGTERM with the scheduler running.
 pub async fn serve_logs_the_next_dispatch_and_stops_on_sigterm(backend: Backend) {
