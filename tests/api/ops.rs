@@ -427,7 +427,9 @@ pub fn an_unknown_key_stops_the_process_naming_the_key_meant() -> Result<(), lib
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("default.toml"), "[delivery]\nrate_per_sec = 5\n")?;
     let config_dir = dir.to_str().expect("a UTF-8 temporary directory");
-    let cases: [(&[&str], &[(&str, &str)], &str); 2] = [
+    /// Arguments, environment, the one line expected on stderr.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 2] = [
         (
             &["--config-dir", config_dir],
             &[],
