@@ -337,6 +337,35 @@ pub fn environment() -> String {
     std::env::var("GAZETTE_ENV").unwrap_or_else(|_| "local".into())
 }
 
+/// The environments that need no file of their own: `local` runs on the
+/// embedded defaults, `production` may be set entirely by variables.
+const BUILT_IN_ENVIRONMENTS: [&str; 2] = ["local", "production"];
+
+/// A mistyped `GAZETTE_ENV` (`prodution`) would otherwise fall back to the
+/// defaults without a word: a name other than the built-in ones must have
+/// its file in the configuration directory.
+fn check_environment(config_dir: &Path, environment: &str) -> Result<(), ConfigError> {
+    if BUILT_IN_ENVIRONMENTS.contains(&environment) {
+        return Ok(());
+    }
+    let file = config_dir.join(format!("{environment}.toml"));
+    let plain_name = !environment.is_empty()
+        && environment
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if plain_name && file.is_file() {
+        return Ok(());
+    }
+    Err(ConfigError(format!(
+        "GAZETTE_ENV `{environment}` is not an environment: use local or production, or put its settings in {}",
+        if plain_name {
+            file.display().to_string()
+        } else {
+            "a file named after it (lowercase letters, digits, - and _)".into()
+        }
+    )))
+}
+
 /// The layers, lowest first. The defaults are compiled in, so the binary
 /// runs from any directory; a `config/default.toml` beside it may still
 /// change them.
@@ -476,6 +505,7 @@ impl Settings {
         ) -> config::ConfigBuilder<config::builder::DefaultState>,
     ) -> Result<Self, ConfigError> {
         let environment = environment();
+        check_environment(config_dir, &environment)?;
         let builder = layers(config_dir, &environment);
         let mut settings: Settings = overrides(builder)
             .build()

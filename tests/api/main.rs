@@ -246,6 +246,10 @@ fn main() {
         ops::an_unknown_key_stops_the_process_naming_the_key_meant,
     ));
     trials.push(libtest_mimic::Trial::test(
+        "ops::an_unknown_environment_stops_the_process",
+        ops::an_unknown_environment_stops_the_process,
+    ));
+    trials.push(libtest_mimic::Trial::test(
         "smtp_faults::the_sink_takes_auth_login_after_starttls",
         smtp_faults::the_sink_takes_auth_login_after_starttls,
     ));

@@ -459,6 +459,37 @@ pub fn an_unknown_key_stops_the_process_naming_the_key_meant() -> Result<(), lib
     Ok(())
 }
 
+/// A mistyped `GAZETTE_ENV` stops every command instead of running on the
+/// defaults; an environment with its own file in the configuration
+/// directory is one.
+pub fn an_unknown_environment_stops_the_process() -> Result<(), libtest_mimic::Failed> {
+    for command in [&["config", "check"][..], &["serve"][..], &["dispatch", "--dry-run"][..]] {
+        let output = gazette().args(command).env("GAZETTE_ENV", "prodution").output()?;
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command:?}: {stderr}");
+        assert!(
+            stderr.starts_with("gazette: invalid configuration: GAZETTE_ENV `prodution` is not an environment")
+                && stderr.lines().count() == 1,
+            "{stderr}"
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("gazette-config-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("staging.toml"), "[server]\nport = 8123\n")?;
+    let output = gazette()
+        .args(["--config-dir", dir.to_str().expect("UTF-8"), "config", "check"])
+        .env("GAZETTE_ENV", "staging")
+        .output()?;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).lines().any(|l| l == "server.port = \"8123\""),
+        "{}",
+        text(&output.stdout)
+    );
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
 /// `gazette serve` logs when the scheduler will dispatch next, in the
 /// configured zone, and stops cleanly on SIGTERM with the scheduler running.
 pub async fn serve_logs_the_next_dispatch_and_stops_on_sigterm(backend: Backend) {
