@@ -11,6 +11,28 @@ use gazette::domain::{AddressPolicy, MIN_PASSWORD_CHARS, StaffPassword, Subscrib
 use gazette::mail::{DkimSigner, Mailer};
 use gazette::terminal::escape;
 
+/// Prints a line of a command's output. When the reader has stopped
+/// reading (`gazette config check | head`), the command ends quietly, as a
+/// pipe's writer should, instead of panicking on the closed pipe.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        print_line(format_args!($($arg)*))
+    };
+}
+
+fn print_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("gazette: cannot write to standard output: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 /// Gazette: a self-hosted weekly newsletter with double opt-in.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
@@ -272,12 +294,12 @@ async fn run(settings: Settings, roles: Roles, dkim: Option<DkimSigner>) -> anyh
 /// and the DKIM record to publish when signing is on.
 fn config_check(config_dir: &std::path::Path, dkim: Option<&DkimSigner>) -> anyhow::Result<()> {
     let values = Settings::effective(config_dir)?;
-    println!(
+    say!(
         "# configuration is valid (GAZETTE_ENV={}); effective values, secrets masked:",
         gazette::config::environment()
     );
     for (key, value) in values {
-        println!("{key} = {value:?}");
+        say!("{key} = {value:?}");
     }
     if let Some(signer) = dkim {
         // Zone-file syntax; a TXT string holds at most 255 characters, so a
@@ -288,15 +310,15 @@ fn config_check(config_dir: &std::path::Path, dkim: Option<&DkimSigner>) -> anyh
             .chunks(255)
             .map(|chunk| format!("\"{}\"", String::from_utf8_lossy(chunk)))
             .collect();
-        println!("# DKIM is on: publish this TXT record in DNS");
-        println!("{}. IN TXT {}", signer.dns_name(), strings.join(" "));
+        say!("# DKIM is on: publish this TXT record in DNS");
+        say!("{}. IN TXT {}", signer.dns_name(), strings.join(" "));
     }
     Ok(())
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {
     let db = gazette::app::database(&settings).await?;
-    println!("migrations applied to {}", redact(&settings.database.url));
+    say!("migrations applied to {}", redact(&settings.database.url));
     db.close().await;
     Ok(())
 }
@@ -319,7 +341,7 @@ async fn import_articles(settings: Settings, feed: &str, details: PlainTextDetai
             escape(&format!("{}: {}", rejection.entry, rejection.reason))
         );
     }
-    println!(
+    say!(
         "{}: {} added, {} updated, {} skipped, {} rejected",
         escape(feed),
         report.added,
@@ -364,7 +386,7 @@ async fn import_subscribers(settings: Settings, file: &std::path::Path, confirme
     .await;
     db.close().await;
     let report = result?;
-    println!("{}: {report}", file.display());
+    say!("{}: {report}", file.display());
     Ok(())
 }
 
@@ -396,10 +418,10 @@ async fn dispatch(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
                 recipients,
                 articles,
             } => {
-                println!("{week}: issue queued for {recipients} readers ({articles} articles)")
+                say!("{week}: issue queued for {recipients} readers ({articles} articles)")
             }
-            Dispatched::AlreadyDispatched { week } => println!("{week}: already dispatched; nothing queued"),
-            Dispatched::NothingNew { week, since } => println!(
+            Dispatched::AlreadyDispatched { week } => say!("{week}: already dispatched; nothing queued"),
+            Dispatched::NothingNew { week, since } => say!(
                 "{week}: no articles published since {}; nothing to send",
                 since.format("%-d %B %Y %H:%M UTC")
             ),
@@ -411,33 +433,33 @@ async fn dispatch(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
     let preview = preview?;
     let since = preview.since.format("%-d %B %Y %H:%M UTC");
     if preview.already_dispatched {
-        println!(
+        say!(
             "{}: already dispatched; nothing would be queued (dry run)",
             preview.week
         );
         return Ok(());
     }
     let Some(issue) = preview.issue else {
-        println!(
+        say!(
             "{}: no articles published since {since}; nothing would be sent (dry run)",
             preview.week
         );
         return Ok(());
     };
-    println!("{} (dry run: nothing written, nothing sent)", preview.week);
-    println!("Subject: {}", escape(&issue.subject));
-    println!(
+    say!("{} (dry run: nothing written, nothing sent)", preview.week);
+    say!("Subject: {}", escape(&issue.subject));
+    say!(
         "Articles ({} of {}, newest first, published since {since}):",
         issue.articles,
         preview.articles.len()
     );
     for article in &preview.articles[..issue.articles] {
-        println!("  - {}", escape(&article.title));
+        say!("  - {}", escape(&article.title));
         for line in gazette::digest::render::wrap(&article.summary, 70).lines() {
-            println!("      {}", escape(line));
+            say!("      {}", escape(line));
         }
     }
-    println!("Recipients: {} confirmed subscribers", preview.recipients);
+    say!("Recipients: {} confirmed subscribers", preview.recipients);
     Ok(())
 }
 
@@ -462,11 +484,11 @@ async fn staff(settings: Settings, command: StaffCommand) -> anyhow::Result<()> 
     };
     db.close().await;
     match (command, done?) {
-        (StaffCommand::Add { .. }, true) => println!("staff user {email} added"),
+        (StaffCommand::Add { .. }, true) => say!("staff user {email} added"),
         (StaffCommand::Add { .. }, false) => {
             anyhow::bail!("a staff user {email} exists already; `gazette staff passwd {email}` sets a new password")
         }
-        (StaffCommand::Passwd { .. }, true) => println!("password of {email} changed"),
+        (StaffCommand::Passwd { .. }, true) => say!("password of {email} changed"),
         (StaffCommand::Passwd { .. }, false) => anyhow::bail!("there is no staff user {email}"),
     }
     Ok(())

@@ -250,6 +250,10 @@ fn main() {
         ops::an_unknown_environment_stops_the_process,
     ));
     trials.push(libtest_mimic::Trial::test(
+        "ops::output_to_a_closed_pipe_ends_the_command_quietly",
+        ops::output_to_a_closed_pipe_ends_the_command_quietly,
+    ));
+    trials.push(libtest_mimic::Trial::test(
         "smtp_faults::the_sink_takes_auth_login_after_starttls",
         smtp_faults::the_sink_takes_auth_login_after_starttls,
     ));

@@ -459,6 +459,25 @@ pub fn an_unknown_key_stops_the_process_naming_the_key_meant() -> Result<(), lib
     Ok(())
 }
 
+/// `gazette config check | head` and the like: output to a pipe nobody
+/// reads any more ends the command quietly, never with a panic. The pipe's
+/// reading end is closed before the command starts, so every write fails.
+pub fn output_to_a_closed_pipe_ends_the_command_quietly() -> Result<(), libtest_mimic::Failed> {
+    for command in [&["config", "check"][..], &["dispatch", "--dry-run"][..]] {
+        let (reader, writer) = std::io::pipe()?;
+        drop(reader);
+        let output = gazette()
+            .args(command)
+            .env("GAZETTE_DATABASE__URL", "sqlite::memory:")
+            .stdout(writer)
+            .output()?;
+        let stderr = text(&output.stderr);
+        assert!(output.status.success(), "{command:?}: {:?} {stderr}", output.status);
+        assert!(!stderr.contains("panicked"), "{command:?}: {stderr}");
+    }
+    Ok(())
+}
+
 /// A mistyped `GAZETTE_ENV` stops every command instead of running on the
 /// defaults; an environment with its own file in the configuration
 /// directory is one.
