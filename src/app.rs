@@ -44,6 +44,14 @@ pub enum BuildError {
     Listen { address: String, source: std::io::Error },
 }
 
+impl BuildError {
+    /// The settings are wrong (not the machine or the network): restarting
+    /// the process cannot help, so it exits as for any bad setting.
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, Self::Mail(_) | Self::SessionKey(_))
+    }
+}
+
 /// Opens the database the settings name and brings its schema up to date:
 /// what every command that touches data starts with.
 pub async fn database(settings: &Settings) -> Result<Db, ConnectError> {

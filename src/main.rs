@@ -3,12 +3,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use gazette::app::{Application, Roles};
+use gazette::app::{Application, BuildError, Roles};
 use gazette::config::{Settings, redact};
 use gazette::digest::fetch::{FetchPolicy, Fetcher};
 use gazette::digest::import::{PlainTextDetails, import_file};
 use gazette::domain::{AddressPolicy, MIN_PASSWORD_CHARS, StaffPassword, SubscriberEmail, SubscriberStatus};
-use gazette::mail::{DkimSigner, Mailer};
+use gazette::mail::{DkimSigner, Mailer, MailerSetupError};
 use gazette::terminal::escape;
 
 /// Prints a line of a command's output. When the reader has stopped
@@ -253,7 +253,16 @@ fn main() -> ExitCode {
         Err(e) => {
             // Errors may quote what a file or a server said.
             eprintln!("gazette: {}", escape(&format!("{e:#}")));
-            ExitCode::FAILURE
+            // A bad setting exits 2 like any other (systemd's
+            // RestartPreventExitStatus=2 stops restarting it); anything
+            // else may pass, and exits 1.
+            let misconfigured = e.downcast_ref::<BuildError>().is_some_and(BuildError::is_configuration)
+                || e.downcast_ref::<MailerSetupError>().is_some();
+            if misconfigured {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -294,6 +303,7 @@ async fn run(settings: Settings, roles: Roles, dkim: Option<DkimSigner>) -> anyh
 /// and the DKIM record to publish when signing is on.
 fn config_check(config_dir: &std::path::Path, dkim: Option<&DkimSigner>) -> anyhow::Result<()> {
     let values = Settings::effective(config_dir)?;
+    Mailer::check_settings(&Settings::load(config_dir)?.mail)?;
     say!(
         "# configuration is valid (GAZETTE_ENV={}); effective values, secrets masked:",
         gazette::config::environment()

@@ -50,6 +50,16 @@ impl Mailer {
         }
     }
 
+    /// What [`Mailer::from_settings`] would refuse, without its side
+    /// effects (the file transport's directory is not created): for
+    /// `gazette config check`.
+    pub fn check_settings(mail: &MailSettings) -> Result<(), MailerSetupError> {
+        match mail.transport {
+            MailTransportKind::File => Ok(()),
+            MailTransportKind::Smtp => SmtpPool::new(&mail.smtp).map(drop).map_err(MailerSetupError::from),
+        }
+    }
+
     /// Where mail goes, for the start-up log line.
     pub fn describe(mail: &MailSettings) -> String {
         match mail.transport {

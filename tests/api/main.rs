@@ -250,6 +250,10 @@ fn main() {
         ops::an_unknown_environment_stops_the_process,
     ));
     trials.push(libtest_mimic::Trial::test(
+        "ops::a_bad_mail_setting_exits_2_from_every_role",
+        ops::a_bad_mail_setting_exits_2_from_every_role,
+    ));
+    trials.push(libtest_mimic::Trial::test(
         "ops::output_to_a_closed_pipe_ends_the_command_quietly",
         ops::output_to_a_closed_pipe_ends_the_command_quietly,
     ));

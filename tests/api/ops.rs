@@ -478,6 +478,32 @@ pub fn output_to_a_closed_pipe_ends_the_command_quietly() -> Result<(), libtest_
     Ok(())
 }
 
+/// A mail setting the transport refuses (a CA file that is not there) is
+/// a bad setting like any other: `config check` finds it, and `serve` and
+/// `worker` exit 2, which the systemd units do not restart, instead of 1.
+pub fn a_bad_mail_setting_exits_2_from_every_role() -> Result<(), libtest_mimic::Failed> {
+    for command in [&["config", "check"][..], &["serve"][..], &["worker"][..]] {
+        let output = gazette()
+            .args(command)
+            .env("GAZETTE_DATABASE__URL", "sqlite::memory:")
+            .env("GAZETTE_SERVER__PORT", "0")
+            .env("GAZETTE_MAIL__TRANSPORT", "smtp")
+            .env("GAZETTE_MAIL__SMTP__TLS", "starttls")
+            .env("GAZETTE_MAIL__SMTP__CA_FILE", "/nonexistent/relay-ca.pem")
+            .output()?;
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command:?}: {stderr}");
+        assert_eq!(
+            stderr.lines().last(),
+            Some(
+                "gazette: mail.smtp.ca_file: cannot read /nonexistent/relay-ca.pem: No such file or directory (os error 2)"
+            ),
+            "{command:?}: {stderr}"
+        );
+    }
+    Ok(())
+}
+
 /// A mistyped `GAZETTE_ENV` stops every command instead of running on the
 /// defaults; an environment with its own file in the configuration
 /// directory is one.
