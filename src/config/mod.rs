@@ -379,7 +379,10 @@ fn layers(config_dir: &Path, environment: &str) -> config::ConfigBuilder<config:
                 .prefix_separator("_")
                 .separator("__")
                 .try_parsing(true)
-                .source(Some(setting_variables(std::env::vars()))),
+                .source(Some(setting_variables(
+                    // `vars()` would panic on a variable that is not UTF-8.
+                    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+                ))),
         )
 }
 
