@@ -7,14 +7,21 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+const QUIET_NOTICES: &str = "sqlx::postgres::notice=warn";
+
 pub fn init(level: &str) {
     init_with(level, LogFormat::Human);
 }
 
 pub fn init_with(level: &str, format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::try_new(level)
+            .unwrap_or_else(|_| EnvFilter::new("info"))
+            // PostgreSQL's notices ("relation \"_sqlx_migrations\" already
+            // exists, skipping" on every command) say nothing an operator
+            // needs; its warnings still come through. RUST_LOG can ask for them.
+            .add_directive(QUIET_NOTICES.parse().expect("a valid directive"))
+    });
     // actix's Logger writes through the `log` crate; tracing-subscriber's
     // default features bridge it, so request lines appear here too.
     // Colours only for a terminal: in a file or a journal the escape codes

@@ -203,6 +203,12 @@ fn main() {
             _ => trial,
         });
     }
+    // Only PostgreSQL sends notices.
+    trials.push(helpers::trial(
+        Backend::postgres(),
+        "ops::commands_print_no_database_notices",
+        |backend| Box::pin(ops::commands_print_no_database_notices(backend)),
+    ));
     // Only PostgreSQL has a dispatch lock to wait for.
     trials.push(helpers::trial(
         Backend::postgres(),

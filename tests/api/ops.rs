@@ -504,6 +504,25 @@ pub fn a_bad_mail_setting_exits_2_from_every_role() -> Result<(), libtest_mimic:
     Ok(())
 }
 
+/// Running a command again on a migrated database prints only its own
+/// output: PostgreSQL's notice that `_sqlx_migrations` exists is not logged.
+pub async fn commands_print_no_database_notices(backend: Backend) {
+    for _ in 0..2 {
+        let output = gazette()
+            .arg("migrate")
+            .env("GAZETTE_DATABASE__URL", backend.database_url())
+            .env("GAZETTE_LOG__LEVEL", "info")
+            .output()
+            .unwrap();
+        let stderr = text(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        assert!(
+            !stderr.contains("_sqlx_migrations") && !stderr.contains("notice"),
+            "{stderr}"
+        );
+    }
+}
+
 /// A mistyped `GAZETTE_ENV` stops every command instead of running on the
 /// defaults; an environment with its own file in the configuration
 /// directory is one.
