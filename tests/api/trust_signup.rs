@@ -71,7 +71,9 @@ pub async fn the_confirmation_email_repeats_nothing_the_form_said(backend: Backe
     let locked = "Your bank account is locked, call 555 0100";
     assert_eq!(app.sign_up(locked, "victim@example.com").await.status(), 200);
     let second = app.smtp.wait_for("victim@example.com", 2).await.remove(1);
-    assert_carries_none_of(&second, "victim@example.com", &["bank", "locked", "555", "0100"]);
+    // The number as written, with its space: alone, "555" turns up by
+    // chance in a random Message-ID, boundary or token now and then.
+    assert_carries_none_of(&second, "victim@example.com", &["bank", "locked", "555 0100"]);
     assert_eq!(stored_name(&app, "victim@example.com").await, locked);
 
     // `gazette subscribers import` without --confirmed sends the same email.
