@@ -245,7 +245,7 @@ fn main() -> ExitCode {
             } => export_subscribers(settings, status).await,
             Command::Config {
                 command: ConfigCommand::Check,
-            } => config_check(&cli.config_dir, dkim.as_ref()),
+            } => config_check(&cli.config_dir, &settings, dkim.as_ref()),
         }
     });
     match result {
@@ -301,9 +301,9 @@ async fn run(settings: Settings, roles: Roles, dkim: Option<DkimSigner>) -> anyh
 
 /// The settings loaded (so they are valid); prints the layered values,
 /// and the DKIM record to publish when signing is on.
-fn config_check(config_dir: &std::path::Path, dkim: Option<&DkimSigner>) -> anyhow::Result<()> {
+fn config_check(config_dir: &std::path::Path, settings: &Settings, dkim: Option<&DkimSigner>) -> anyhow::Result<()> {
     let values = Settings::effective(config_dir)?;
-    Mailer::check_settings(&Settings::load(config_dir)?.mail)?;
+    Mailer::check_settings(&settings.mail)?;
     say!(
         "# configuration is valid (GAZETTE_ENV={}); effective values, secrets masked:",
         gazette::config::environment()

@@ -355,8 +355,11 @@ pub async fn import<R: Read + Send + 'static>(
         on_event(ImportEvent::Progress(&report));
     }
     let _ = reading.await;
+    // Until the statistics know the new size, an export page (`email_key >
+    // … ORDER BY email_key LIMIT …`) on PostgreSQL would scan and sort the
+    // whole table instead of reading the next page of the index.
     if report.added > 0 {
-        subscriber_import::refresh_statistics(db).await;
+        db.refresh_statistics(crate::db::Table::Subscribers).await;
     }
     Ok(report)
 }

@@ -74,11 +74,7 @@ pub async fn create_and_queue(
         tx.commit().await?;
         // A big issue changes the table's shape at once; fresh statistics
         // keep the workers' claims on the index from the first one.
-        if let Db::Postgres(pool) = db
-            && let Err(e) = sqlx::query("ANALYZE deliveries").execute(pool).await
-        {
-            tracing::warn!(error = %e, "cannot refresh the deliveries table's statistics");
-        }
+        db.refresh_statistics(crate::db::Table::Deliveries).await;
         Ok(Some(Queued { issue_id, recipients }))
     })
 }

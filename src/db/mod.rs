@@ -109,6 +109,13 @@ pub enum ConnectError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// The tables bulk writes refresh the statistics of.
+#[derive(Debug, Clone, Copy)]
+pub enum Table {
+    Subscribers,
+    Deliveries,
+}
+
 impl Db {
     /// Opens the database named by the settings. SQLite files (and their
     /// directory) are created when missing.
@@ -175,6 +182,22 @@ impl Db {
         match self {
             Db::Sqlite(_) => statements[0],
             Db::Postgres(_) => statements[1],
+        }
+    }
+
+    /// Refreshes PostgreSQL's statistics of `table` after a bulk write
+    /// changed its size at once, so the next queries are planned for the
+    /// table as it is, not as autovacuum last saw it. SQLite keeps no
+    /// statistics unless asked. A failure only costs plans: it is logged.
+    pub async fn refresh_statistics(&self, table: Table) {
+        if let Db::Postgres(pool) = self {
+            let statement = match table {
+                Table::Subscribers => "ANALYZE subscribers",
+                Table::Deliveries => "ANALYZE deliveries",
+            };
+            if let Err(e) = sqlx::query(statement).execute(pool).await {
+                tracing::warn!(error = %e, ?table, "cannot refresh the table's statistics");
+            }
         }
     }
 

@@ -126,18 +126,3 @@ pub async fn write_batch(
     }
     Ok(outcome)
 }
-
-/// Refreshes PostgreSQL's statistics of the subscribers table after an
-/// import changed its size at once. Until autovacuum catches up, the planner
-/// would believe the old size: an export page (`email_key > … ORDER BY
-/// email_key LIMIT …`) would scan and sort the whole table instead of
-/// reading the next page of the index, a thousand times over for a million
-/// readers. SQLite keeps no statistics unless asked, and plans these pages
-/// on the index anyway.
-pub async fn refresh_statistics(db: &Db) {
-    if let Db::Postgres(pool) = db
-        && let Err(e) = sqlx::query("ANALYZE subscribers").execute(pool).await
-    {
-        tracing::warn!(error = %e, "cannot refresh the subscribers table's statistics");
-    }
-}
