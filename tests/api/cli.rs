@@ -58,6 +58,14 @@ pub async fn migrate_applies_the_migrations_and_exits(backend: Backend) {
 }
 
 /// Runs `gazette articles import ARGS…` against the test's database.
+/// Imports the fixture article as published at `published`, and checks
+/// that it went in.
+pub async fn import_fixture(backend: &Backend, published: chrono::DateTime<chrono::Utc>) {
+    let published = published.to_rfc3339();
+    let imported = import(backend, &[FIXTURE, "--url", FIXTURE_URL, "--published", &published]).await;
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+}
+
 pub async fn import(backend: &Backend, args: &[&str]) -> std::process::Output {
     let url = backend.database_url().to_owned();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
@@ -251,10 +259,8 @@ pub async fn dispatch_dry_run_previews_the_week_and_writes_nothing(backend: Back
         text(&empty.stdout)
     );
 
-    let two_days_ago = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
     let ten_days_ago = (chrono::Utc::now() - chrono::Duration::days(10)).to_rfc3339();
-    let fixture = import(&backend, &[FIXTURE, "--url", FIXTURE_URL, "--published", &two_days_ago]).await;
-    assert!(fixture.status.success(), "{}", text(&fixture.stderr));
+    import_fixture(&backend, chrono::Utc::now() - chrono::Duration::days(2)).await;
     let dir = std::env::temp_dir().join(format!("gazette-old-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let old = dir.join("old.txt");

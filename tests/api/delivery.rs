@@ -292,19 +292,7 @@ pub async fn a_hard_bounce_marks_the_reader_bounced_and_a_policy_refusal_does_no
     );
     app.smtp
         .refuse_recipients_with("ada@", 550, "5.1.1 <ada@example.com>: mailbox no longer exists");
-    let published = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    let imported = crate::cli::import(
-        &backend,
-        &[
-            crate::cli::FIXTURE,
-            "--url",
-            crate::cli::FIXTURE_URL,
-            "--published",
-            &published,
-        ],
-    )
-    .await;
-    assert!(imported.status.success());
+    crate::cli::import_fixture(&backend, chrono::Utc::now() - chrono::Duration::hours(1)).await;
     assert!(crate::cli::run(&backend, &["dispatch"]).await.status.success());
     crate::helpers::wait_until(Duration::from_secs(10), "the issue to be settled", || async {
         app.count("SELECT COUNT(*) FROM issues WHERE status = 'sent'").await == 1

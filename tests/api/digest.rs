@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::cli::{FIXTURE, FIXTURE_URL, import, run, text};
+use crate::cli::{FIXTURE_URL, import, import_fixture, run, text};
 use crate::helpers::{BASE_URL, Backend, TestApp, WorkerProcess, spawn_web_only, wait_until};
 
 /// Signs a reader up and confirms them with the link their (still queued)
@@ -41,9 +41,7 @@ async fn one_click(app: &TestApp, link: &str) -> reqwest::Response {
 
 pub async fn an_issue_reaches_each_confirmed_reader_once_and_one_click_unsubscribes(backend: Backend) {
     let app = spawn_web_only(&backend).await;
-    let published = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
-    let imported = import(&backend, &[FIXTURE, "--url", FIXTURE_URL, "--published", &published]).await;
-    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    import_fixture(&backend, chrono::Utc::now() - chrono::Duration::days(1)).await;
     for (name, email) in [
         ("Ada", "ada@example.com"),
         ("Bob", "bob@example.com"),
@@ -231,13 +229,7 @@ pub async fn two_workers_share_the_queue_and_never_send_twice(backend: Backend) 
     for reader in &readers {
         confirmed_without_worker(&app, "Reader", reader).await;
     }
-    let published = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339();
-    assert!(
-        import(&backend, &[FIXTURE, "--url", FIXTURE_URL, "--published", &published])
-            .await
-            .status
-            .success()
-    );
+    import_fixture(&backend, chrono::Utc::now() - chrono::Duration::hours(2)).await;
     let dispatched = run(&backend, &["dispatch"]).await;
     assert!(
         text(&dispatched.stdout).contains("issue queued for 150 readers"),

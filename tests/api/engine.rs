@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::cli::{FIXTURE, FIXTURE_URL, import, run, text};
+use crate::cli::{import_fixture, run, text};
 use crate::helpers::{Backend, TestApp, WorkerProcess, spawn_app_with, spawn_web_only, wait_until};
 use crate::smtp_server::DropPoint;
 
@@ -33,9 +33,7 @@ async fn queue_issue(backend: &Backend, readers: &[String]) {
     .await;
     assert!(imported.status.success(), "{}", text(&imported.stderr));
     let _ = std::fs::remove_dir_all(dir);
-    let published = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    let article = import(backend, &[FIXTURE, "--url", FIXTURE_URL, "--published", &published]).await;
-    assert!(article.status.success(), "{}", text(&article.stderr));
+    import_fixture(backend, chrono::Utc::now() - chrono::Duration::hours(1)).await;
     let dispatched = run(backend, &["dispatch"]).await;
     let expected = format!("issue queued for {} readers", readers.len());
     assert!(

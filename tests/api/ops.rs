@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{Timelike, Utc};
 use gazette::config::CronSchedule;
 
-use crate::cli::{FIXTURE, FIXTURE_URL, import, text};
+use crate::cli::{import_fixture, text};
 use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with, spawn_web_only, wait_until};
 use crate::helpers::{ServeProcess, gazette_command as gazette};
 
@@ -38,9 +38,7 @@ async fn confirmed_reader(app: &TestApp, name: &str, email: &str) {
 /// Three confirmed readers and one article from yesterday: a week with
 /// something to send.
 async fn a_week_worth_sending(backend: &Backend, app: &TestApp) -> [&'static str; 3] {
-    let published = (Utc::now() - chrono::Duration::days(1)).to_rfc3339();
-    let imported = import(backend, &[FIXTURE, "--url", FIXTURE_URL, "--published", &published]).await;
-    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    import_fixture(backend, Utc::now() - chrono::Duration::days(1)).await;
     let readers = ["ada@example.com", "bob@example.com", "cal@example.com"];
     for (i, email) in readers.iter().enumerate() {
         confirmed_reader(app, &format!("Reader {i}"), email).await;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{Datelike, Duration as Days, TimeZone, Utc};
 use gazette::config::{CronSchedule, ScheduleTimezone};
 
-use crate::admin::{STAFF_EMAIL, add_article, add_confirmed_reader, hidden_field, staff_session};
+use crate::admin::{STAFF_EMAIL, StaffClient, add_article, add_confirmed_reader, hidden_field, staff_session};
 use crate::cli::{import, text};
 use crate::helpers::{
     BASE_URL, Backend, Received, TestApp, WorkerProcess, spawn_app, spawn_app_with, spawn_web_only, wait_until,
@@ -88,6 +88,22 @@ fn link_of(token: &str) -> String {
     format!("{BASE_URL}/unsubscribe?token={token}")
 }
 
+/// Staff's "send now", through its confirmation page; the issue's page it
+/// leads to.
+async fn send_now(staff: &mut StaffClient) -> String {
+    let confirm = staff.page("/admin/issues/send").await;
+    let response = staff
+        .post("/admin/issues/send", &[("key", &hidden_field(&confirm, "key"))])
+        .await;
+    assert_eq!(response.status(), 303);
+    location(&response)
+}
+
+/// The week an issue's page (`/admin/issues/2026-W48`) is about.
+fn week_of(issue_page: &str) -> String {
+    issue_page.rsplit('/').next().unwrap().to_owned()
+}
+
 fn location(response: &reqwest::Response) -> String {
     response
         .headers()
@@ -131,12 +147,7 @@ pub async fn a_placeholder_in_an_article_never_receives_a_readers_link(backend: 
     assert!(html.contains(&format!(r#"href="{EVIL_URL}""#)) && plain.contains(&format!("Read more: {EVIL_URL}")));
 
     // The issue, to each reader.
-    let confirm = staff.page("/admin/issues/send").await;
-    let response = staff
-        .post("/admin/issues/send", &[("key", &hidden_field(&confirm, "key"))])
-        .await;
-    assert_eq!(response.status(), 303);
-    let week = location(&response).rsplit('/').next().unwrap().to_owned();
+    let week = week_of(&send_now(&mut staff).await);
     for reader in ["ada@example.com", "bob@example.com"] {
         let digest = app.smtp.wait_for(reader, 1).await.remove(0);
         assert_link_only_in_headers_and_footer(&digest, &link_of(&app.unsubscribe_token(reader).await));
@@ -166,12 +177,7 @@ pub async fn an_issue_queued_before_the_upgrade_goes_out_with_the_link_in_its_fo
     let mut staff = staff_session(&app).await;
     import_hostile_feed(&backend).await;
     add_confirmed_reader(&app, "ada@example.com", "Ada").await;
-    let confirm = staff.page("/admin/issues/send").await;
-    let response = staff
-        .post("/admin/issues/send", &[("key", &hidden_field(&confirm, "key"))])
-        .await;
-    assert_eq!(response.status(), 303);
-    let week = location(&response).rsplit('/').next().unwrap().to_owned();
+    let week = week_of(&send_now(&mut staff).await);
     // Rewrite the row as the previous version stored it.
     let id: uuid::Uuid = gazette::with_pool!(&app.db, pool => {
         sqlx::query_scalar("SELECT id FROM issues").fetch_one(pool).await.unwrap()
@@ -216,12 +222,8 @@ pub async fn a_cancelled_issue_leaves_the_archive_and_its_feed(backend: Backend)
     let mut staff = staff_session(&app).await;
     add_confirmed_reader(&app, "ada@example.com", "Ada").await;
     add_article(&mut staff, "Floods in the north").await;
-    let confirm = staff.page("/admin/issues/send").await;
-    let response = staff
-        .post("/admin/issues/send", &[("key", &hidden_field(&confirm, "key"))])
-        .await;
-    let issue = location(&response);
-    let week = issue.rsplit('/').next().unwrap().to_owned();
+    let issue = send_now(&mut staff).await;
+    let week = week_of(&issue);
     let listed = format!(r#"href="/archive/{week}""#);
     assert!(app.get("/archive").await.text().await.unwrap().contains(&listed));
     assert_eq!(app.get(&format!("/archive/{week}")).await.status(), 200);
@@ -276,19 +278,7 @@ pub async fn the_scheduler_the_cli_and_send_now_agree_on_the_week_in_the_schedul
     );
 
     let setup = spawn_web_only(&backend).await;
-    let published = (run - Days::hours(1)).to_rfc3339();
-    let imported = import(
-        &backend,
-        &[
-            crate::cli::FIXTURE,
-            "--url",
-            crate::cli::FIXTURE_URL,
-            "--published",
-            &published,
-        ],
-    )
-    .await;
-    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    crate::cli::import_fixture(&backend, run - Days::hours(1)).await;
     add_confirmed_reader(&setup, "ada@example.com", "Ada").await;
 
     // A process that starts after the run catches it up, as of the run.
