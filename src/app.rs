@@ -78,24 +78,26 @@ impl Application {
     /// settings' `mail.dkim` names, read before anything starts so a bad key
     /// stops the process at once; the worker signs with it.
     pub async fn build(settings: Settings, roles: Roles, dkim: Option<DkimSigner>) -> Result<Self, BuildError> {
+        // Everything the settings alone can refuse is checked before the
+        // database is opened (or, for SQLite, created).
+        let mailer = roles
+            .worker
+            .then(|| Mailer::from_settings(&settings.mail))
+            .transpose()?;
+        let session_key = roles.web.then(|| settings.session_key()).transpose()?;
         let db = database(&settings).await?;
         // Lets a handler that queued mail wake this process's worker at once.
         let mail_wakeup = Arc::new(Notify::new());
-        let worker = if roles.worker {
-            Some(worker(&settings, db.clone(), dkim, mail_wakeup.clone())?)
-        } else {
-            None
-        };
+        let worker = mailer.map(|mailer| worker(&settings, db.clone(), mailer, dkim, mail_wakeup.clone()));
         // The scheduler belongs to the web role (`gazette serve`); operators
         // turn it off per process with --no-scheduler or schedule.enabled.
         let scheduler = (roles.web && settings.schedule.enabled).then(|| Scheduler::new(db.clone(), settings.clone()));
         let metrics = Arc::new(Metrics::with_gauge_cache(Duration::from_secs(
             settings.metrics.cache_seconds,
         )));
-        let (server, port) = if roles.web {
+        let (server, port) = if let Some(session_key) = session_key {
             let address = format!("{}:{}", settings.server.host, settings.server.port);
             let (listener, port) = bind(&address)?;
-            let session_key = settings.session_key()?;
             let state = WebState::new(&settings, db.clone(), mail_wakeup, metrics.clone(), session_key).await?;
             let server = web::server(listener, state).map_err(|source| BuildError::Listen { address, source })?;
             (Some(server), port)
@@ -171,19 +173,18 @@ impl Application {
     }
 }
 
-/// The delivery worker the settings describe, sending through their
-/// transport and signing with `dkim`.
-fn worker(settings: &Settings, db: Db, dkim: Option<DkimSigner>, wakeup: Arc<Notify>) -> Result<Worker, BuildError> {
-    let mailer = Mailer::from_settings(&settings.mail)?;
+/// The delivery worker the settings describe, sending through `mailer`
+/// and signing with `dkim`.
+fn worker(settings: &Settings, db: Db, mailer: Mailer, dkim: Option<DkimSigner>, wakeup: Arc<Notify>) -> Worker {
     let composer = Composer::from_settings(settings, dkim);
-    Ok(Worker::new(
+    Worker::new(
         db,
         mailer,
         composer,
         settings.delivery.clone(),
         Duration::from_secs(settings.mail.smtp.timeout_seconds),
         wakeup,
-    ))
+    )
 }
 
 /// Binds `address` (port 0 picks a free port) and tells which port it got.

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use gazette::app::{Application, BuildError, Roles};
-use gazette::config::{Settings, redact};
+use gazette::config::{ConfigError, SessionKeyError, Settings, config_dir, redact};
+use gazette::db::ConnectError;
 use gazette::digest::fetch::{FetchPolicy, Fetcher};
 use gazette::digest::import::{PlainTextDetails, import_file};
 use gazette::domain::{AddressPolicy, MIN_PASSWORD_CHARS, StaffPassword, SubscriberEmail, SubscriberStatus};
@@ -37,9 +38,10 @@ fn print_line(line: std::fmt::Arguments<'_>) {
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
-    /// Directory holding default.toml and $GAZETTE_ENV.toml.
-    #[arg(long, global = true, env = "GAZETTE_CONFIG_DIR", default_value = "config")]
-    config_dir: PathBuf,
+    /// Directory holding default.toml and $GAZETTE_ENV.toml [default:
+    /// /etc/gazette when it exists, else ./config].
+    #[arg(long, global = true, env = "GAZETTE_CONFIG_DIR")]
+    config_dir: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -160,10 +162,23 @@ enum ArticlesCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut settings = match Settings::load(&cli.config_dir) {
-        Ok(settings) => settings,
+    let command = cli.command.unwrap_or(Command::Serve {
+        no_worker: false,
+        no_scheduler: false,
+    });
+    let loaded = config_dir(cli.config_dir).and_then(|dir| {
+        let settings = Settings::load(&dir)?;
+        // Only `gazette migrate` makes a new database in production; config
+        // check reports a missing one itself.
+        if !matches!(command, Command::Config { .. }) {
+            settings.check_database_exists(matches!(command, Command::Migrate))?;
+        }
+        Ok((dir, settings))
+    });
+    let (config_dir, mut settings) = match loaded {
+        Ok(loaded) => loaded,
         Err(e) => {
-            eprintln!("gazette: {e}");
+            eprintln!("gazette: {}", escape(&e.to_string()));
             return ExitCode::from(2);
         }
     };
@@ -172,8 +187,8 @@ fn main() -> ExitCode {
     // other bad setting, instead of surfacing at the first send. It is read
     // only here; the worker signs with this signer.
     let sends_mail = matches!(
-        cli.command,
-        None | Some(Command::Serve { .. } | Command::Worker | Command::Config { .. })
+        command,
+        Command::Serve { .. } | Command::Worker | Command::Config { .. }
     );
     let dkim = if sends_mail {
         match DkimSigner::from_settings(&settings.mail.dkim) {
@@ -195,10 +210,19 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command.unwrap_or(Command::Serve {
-            no_worker: false,
-            no_scheduler: false,
-        }) {
+        if !matches!(
+            command,
+            Command::Serve { .. } | Command::Worker | Command::Config { .. }
+        ) {
+            // Which configuration and database a command from a shell or
+            // cron acts on, so acting on the wrong one cannot pass unseen.
+            eprintln!(
+                "gazette: configuration {}; database {}",
+                escape(&settings.origin().to_string()),
+                escape(&redact(&settings.database.url))
+            );
+        }
+        match command {
             Command::Serve {
                 no_worker,
                 no_scheduler,
@@ -245,7 +269,7 @@ fn main() -> ExitCode {
             } => export_subscribers(settings, status).await,
             Command::Config {
                 command: ConfigCommand::Check,
-            } => config_check(&cli.config_dir, &settings, dkim.as_ref()),
+            } => config_check(&config_dir, &settings, dkim.as_ref()).await,
         }
     });
     match result {
@@ -257,7 +281,11 @@ fn main() -> ExitCode {
             // RestartPreventExitStatus=2 stops restarting it); anything
             // else may pass, and exits 1.
             let misconfigured = e.downcast_ref::<BuildError>().is_some_and(BuildError::is_configuration)
-                || e.downcast_ref::<MailerSetupError>().is_some();
+                || e.downcast_ref::<MailerSetupError>().is_some()
+                || e.downcast_ref::<ConfigError>().is_some()
+                || e.downcast_ref::<SessionKeyError>().is_some()
+                || e.downcast_ref::<ConnectError>()
+                    .is_some_and(ConnectError::is_configuration);
             if misconfigured {
                 ExitCode::from(2)
             } else {
@@ -270,6 +298,8 @@ fn main() -> ExitCode {
 async fn run(settings: Settings, roles: Roles, dkim: Option<DkimSigner>) -> anyhow::Result<()> {
     let app = Application::build(settings.clone(), roles, dkim).await?;
     tracing::info!(
+        configuration = %settings.origin(),
+        environment = settings.environment(),
         database = %redact(&settings.database.url),
         backend = app.db().backend(),
         "database ready (migrations applied)"
@@ -299,15 +329,26 @@ async fn run(settings: Settings, roles: Roles, dkim: Option<DkimSigner>) -> anyh
     Ok(())
 }
 
-/// The settings loaded (so they are valid); prints the layered values,
-/// and the DKIM record to publish when signing is on.
-fn config_check(config_dir: &std::path::Path, settings: &Settings, dkim: Option<&DkimSigner>) -> anyhow::Result<()> {
+/// Runs every check a start would (the settings loaded, so they are
+/// valid; the mail transport; the session key in production), prints the
+/// layered values and the DKIM record to publish when signing is on, and
+/// last tries the database, which may be down while the rest is right.
+async fn config_check(
+    config_dir: &std::path::Path,
+    settings: &Settings,
+    dkim: Option<&DkimSigner>,
+) -> anyhow::Result<()> {
     let values = Settings::effective(config_dir)?;
     Mailer::check_settings(&settings.mail)?;
+    if settings.is_production() {
+        settings.session_key()?;
+    }
+    settings.check_database_exists(false)?;
     say!(
         "# configuration is valid (GAZETTE_ENV={}); effective values, secrets masked:",
-        gazette::config::environment()
+        settings.environment()
     );
+    say!("# read from {}", escape(&settings.origin().to_string()));
     for (key, value) in values {
         say!("{key} = {value:?}");
     }
@@ -322,6 +363,20 @@ fn config_check(config_dir: &std::path::Path, settings: &Settings, dkim: Option<
             .collect();
         say!("# DKIM is on: publish this TXT record in DNS");
         say!("{}. IN TXT {}", signer.dns_name(), strings.join(" "));
+    }
+    let url = redact(&settings.database.url);
+    match settings.database.sqlite_file() {
+        Some(file) if !file.exists() => say!(
+            "# database: {} does not exist yet (`gazette migrate` or `gazette serve` creates it)",
+            escape(&file.display().to_string())
+        ),
+        _ => {
+            let db = gazette::db::Db::connect(&settings.database).await?;
+            let answered = db.ping().await;
+            db.close().await;
+            answered.map_err(|e| anyhow::anyhow!("the database at {url} does not answer: {e}"))?;
+            say!("# database: {} answers", escape(&url));
+        }
     }
     Ok(())
 }

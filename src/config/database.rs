@@ -2,6 +2,7 @@
 //! the URL appears in log lines, errors and `gazette config check`.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -9,7 +10,26 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: String,
+    /// A file holding the URL (it may carry a password); empty: `url`.
+    pub url_file: PathBuf,
     pub max_connections: u32,
+}
+
+impl DatabaseSettings {
+    /// The file a `sqlite:` URL names (`None` for PostgreSQL and for an
+    /// in-memory database).
+    pub fn sqlite_file(&self) -> Option<&Path> {
+        sqlite_file(&self.url)
+    }
+}
+
+/// The file of a `sqlite://path` or `sqlite:path` URL, without its options.
+pub(super) fn sqlite_file(url: &str) -> Option<&Path> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|file| !file.is_empty() && *file != ":memory:")
+        .map(Path::new)
 }
 
 // A PostgreSQL URL may carry a password.
@@ -17,6 +37,7 @@ impl fmt::Debug for DatabaseSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DatabaseSettings")
             .field("url", &redact(&self.url))
+            .field("url_file", &self.url_file)
             .field("max_connections", &self.max_connections)
             .finish()
     }
@@ -64,7 +85,22 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{redact, sqlite_file};
+    use std::path::Path;
+
+    #[test]
+    fn the_sqlite_file_is_the_url_without_scheme_and_options() {
+        assert_eq!(
+            sqlite_file("sqlite://data/gazette.db"),
+            Some(Path::new("data/gazette.db"))
+        );
+        assert_eq!(
+            sqlite_file("sqlite:///var/lib/gazette/g.db?mode=rwc"),
+            Some(Path::new("/var/lib/gazette/g.db"))
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://u@h/db"), None);
+    }
 
     #[test]
     fn redact_hides_passwords_only() {

@@ -10,6 +10,7 @@
 mod database;
 mod proxies;
 mod schedule;
+mod secrets;
 mod session_key;
 
 use std::fmt;
@@ -42,6 +43,56 @@ pub struct Settings {
     /// `GAZETTE_ENV` as it was when these settings were loaded.
     #[serde(skip)]
     environment: String,
+    /// Where they came from, for the line every command starts with.
+    #[serde(skip)]
+    origin: Origin,
+}
+
+/// The configuration directory used when none is named: a package's or an
+/// operator's install puts the files here, and every command run on that
+/// machine (the units, cron, a shell) then finds them without being told.
+pub const SYSTEM_CONFIG_DIR: &str = "/etc/gazette";
+
+/// The directory the configuration is read from: the one named by
+/// `--config-dir` or `GAZETTE_CONFIG_DIR` (which must exist: a typo would
+/// otherwise run on the defaults), else `/etc/gazette` when it exists, else
+/// `config` (the checkout's, for the embedded set-up).
+pub fn config_dir(named: Option<PathBuf>) -> Result<PathBuf, ConfigError> {
+    choose_config_dir(named, Path::new(SYSTEM_CONFIG_DIR).is_dir())
+}
+
+fn choose_config_dir(named: Option<PathBuf>, system_dir_exists: bool) -> Result<PathBuf, ConfigError> {
+    match named {
+        Some(dir) if dir.is_dir() => Ok(dir),
+        Some(dir) => Err(ConfigError(format!(
+            "the configuration directory {} (--config-dir or GAZETTE_CONFIG_DIR) does not exist",
+            dir.display()
+        ))),
+        None if system_dir_exists => Ok(PathBuf::from(SYSTEM_CONFIG_DIR)),
+        None => Ok(PathBuf::from("config")),
+    }
+}
+
+/// Which files and variables a configuration was read from.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    dir: PathBuf,
+    files: Vec<String>,
+    variables: Vec<String>,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.files.is_empty() {
+            write!(f, "built-in defaults (no file in {})", self.dir.display())?;
+        } else {
+            write!(f, "{} ({})", self.dir.display(), self.files.join(", "))?;
+        }
+        if !self.variables.is_empty() {
+            write!(f, " and {}", self.variables.join(", "))?;
+        }
+        Ok(())
+    }
 }
 
 /// `/metrics` on its own listener, away from the public one.
@@ -101,6 +152,8 @@ pub struct ServerSettings {
     pub base_url: BaseUrl,
     pub max_body_bytes: usize,
     pub session_key: SessionKey,
+    /// A file holding the session key instead (see `config/secrets.rs`).
+    pub session_key_file: PathBuf,
     pub session_idle_minutes: u32,
     /// Peers whose `Forwarded` / `X-Forwarded-For` name the client.
     pub trusted_proxies: TrustedProxies,
@@ -170,6 +223,8 @@ pub struct SmtpSettings {
     pub tls: SmtpTls,
     pub username: String,
     pub password: String,
+    /// A file holding the password instead (see `config/secrets.rs`).
+    pub password_file: PathBuf,
     pub ca_file: PathBuf,
     pub timeout_seconds: u64,
     pub max_messages_per_connection: u32,
@@ -184,6 +239,7 @@ impl fmt::Debug for SmtpSettings {
             .field("tls", &self.tls)
             .field("username", &self.username)
             .field("password", &if self.password.is_empty() { "" } else { "***" })
+            .field("password_file", &self.password_file)
             .field("ca_file", &self.ca_file)
             .field("timeout_seconds", &self.timeout_seconds)
             .field("max_messages_per_connection", &self.max_messages_per_connection)
@@ -514,12 +570,51 @@ impl Settings {
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(|e| ConfigError(explain(&e)))?;
+        settings.origin = Origin {
+            dir: config_dir.to_owned(),
+            files: ["default.toml".to_owned(), format!("{environment}.toml")]
+                .into_iter()
+                .filter(|file| config_dir.join(file).is_file())
+                .collect(),
+            variables: {
+                let set = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+                let mut names: Vec<String> = setting_variables(set).into_keys().collect();
+                names.sort();
+                names
+            },
+        };
         settings.environment = environment;
+        settings.read_secret_files()?;
         settings.check()?;
         if settings.is_production() {
             settings.check_production()?;
         }
         Ok(settings)
+    }
+
+    /// The files and variables these settings were read from.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// `GAZETTE_ENV` as it was when these settings were loaded.
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+
+    /// A command that would open a SQLite database that does not exist yet
+    /// is refused in production unless it is the one meant to create it
+    /// (`gazette migrate`): a command run from the wrong place would
+    /// otherwise make a new empty database, report success, and leave the
+    /// real one untouched.
+    pub fn check_database_exists(&self, may_create: bool) -> Result<(), ConfigError> {
+        match self.database.sqlite_file() {
+            Some(file) if self.is_production() && !may_create && !file.exists() => Err(ConfigError(format!(
+                "database.url: the SQLite database {} does not exist; check database.url, or create it with                  `gazette migrate`",
+                file.display()
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Whether these settings were loaded with `GAZETTE_ENV=production`,
@@ -541,7 +636,9 @@ impl Settings {
         Ok(flat)
     }
 
-    /// In production nothing may rely on a default secret.
+    /// In production nothing may rely on a default meant for trying
+    /// Gazette out: a default secret, the file transport, a site on this
+    /// machine, a database found relative to wherever a command runs.
     fn check_production(&self) -> Result<(), ConfigError> {
         let smtp = &self.mail.smtp;
         if !smtp.username.is_empty() && smtp.password.is_empty() {
@@ -554,6 +651,27 @@ impl Settings {
                 "server.base_url: `{}` must be https:// in production (one-click unsubscribe, RFC 8058, \
                  requires it); set server.allow_http_base_url = true to allow http",
                 self.server.base_url
+            )));
+        }
+        if self.mail.transport == MailTransportKind::File {
+            return Err(ConfigError(format!(
+                "mail.transport: \"file\" writes mail into {} instead of sending it; production needs \"smtp\" \
+                 and mail.smtp.host",
+                self.mail.outbox_dir.display()
+            )));
+        }
+        if base_url_host(self.server.base_url.as_str()).is_some_and(is_loopback_host) {
+            return Err(ConfigError(format!(
+                "server.base_url: `{}` is this machine; links in emails must reach the public site \
+                 (e.g. https://news.example.org)",
+                self.server.base_url
+            )));
+        }
+        if self.database.sqlite_file().is_some_and(Path::is_relative) {
+            return Err(ConfigError(format!(
+                "database.url: `{}` is a path relative to the directory a command runs from; in production \
+                 give an absolute one (sqlite:///var/lib/gazette/gazette.db) or a postgres:// URL",
+                redact(&self.database.url)
             )));
         }
         Ok(())
@@ -649,6 +767,17 @@ impl Settings {
     }
 }
 
+/// The host of an `http(s)://host[:port]/…` URL.
+fn base_url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.starts_with('[') {
+        return host_port.split_inclusive(']').next();
+    }
+    Some(host_port.split(':').next().unwrap_or(host_port))
+}
+
 /// `localhost`, 127.0.0.0/8 or ::1: a relay on this machine, where a
 /// password sent without TLS never crosses a network.
 fn is_loopback_host(host: &str) -> bool {
@@ -699,6 +828,25 @@ mod tests {
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
         let kept: Vec<String> = setting_variables(vars.into_iter()).into_keys().collect();
         assert_eq!(kept, ["GAZETTE_DELIVERY__RATE_PER_SEC"]);
+    }
+
+    #[test]
+    fn a_named_config_dir_must_exist_and_etc_gazette_comes_before_the_checkouts() {
+        assert_eq!(choose_config_dir(None, true).unwrap(), PathBuf::from("/etc/gazette"));
+        assert_eq!(choose_config_dir(None, false).unwrap(), PathBuf::from("config"));
+        let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
+        assert_eq!(choose_config_dir(Some(here.clone()), true).unwrap(), here);
+        let typo = choose_config_dir(Some(PathBuf::from("/etc/gazete")), true).unwrap_err();
+        assert!(typo.to_string().contains("/etc/gazete"), "{typo}");
+    }
+
+    #[test]
+    fn the_base_urls_host_is_found_past_userinfo_port_and_path() {
+        assert_eq!(base_url_host("https://news.example.org"), Some("news.example.org"));
+        assert_eq!(base_url_host("http://localhost:8000/x"), Some("localhost"));
+        assert_eq!(base_url_host("http://u@127.0.0.1:80"), Some("127.0.0.1"));
+        assert_eq!(base_url_host("http://[::1]:8000"), Some("[::1]"));
+        assert!(base_url_host("http://[::1]:8000").is_some_and(is_loopback_host));
     }
 
     #[test]
@@ -761,6 +909,7 @@ mod tests {
             tls: SmtpTls::None,
             username: "u".into(),
             password: "hunter2".into(),
+            password_file: PathBuf::new(),
             ca_file: PathBuf::new(),
             timeout_seconds: 1,
             max_messages_per_connection: 0,

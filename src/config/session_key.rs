@@ -23,13 +23,16 @@ pub struct SessionKey(Option<Vec<u8>>);
 pub enum BadSessionKey {
     #[error("must be written as base64 or hex")]
     Encoding,
-    #[error("must be at least {MIN_SESSION_KEY_BYTES} bytes (it has {0}); `openssl rand -base64 64` makes one")]
+    #[error("must be at least {MIN_SESSION_KEY_BYTES} bytes (it has {0}); `openssl rand -hex 64` makes one")]
     TooShort(usize),
 }
 
 impl SessionKey {
     pub fn parse(raw: &str) -> Result<Self, BadSessionKey> {
-        let raw = raw.trim();
+        // Line breaks and spaces inside are dropped: base64 tools wrap their
+        // output (`openssl rand -base64 64` prints two lines).
+        let raw: String = raw.split_ascii_whitespace().collect();
+        let raw = raw.as_str();
         if raw.is_empty() {
             return Ok(Self(None));
         }
@@ -85,7 +88,7 @@ impl<'de> Deserialize<'de> for SessionKey {
 pub enum SessionKeyError {
     #[error(
         "server.session_key is not set: GAZETTE_ENV=production needs a fixed key \
-         (at least {MIN_SESSION_KEY_BYTES} bytes as base64 or hex; `openssl rand -base64 64` makes one)"
+         (at least {MIN_SESSION_KEY_BYTES} bytes as base64 or hex; `openssl rand -hex 64` makes one)"
     )]
     MissingInProduction,
     #[error("server.session_key: cannot read or write {path}: {source}")]
@@ -160,12 +163,7 @@ impl Settings {
 }
 
 fn key_path(database_url: &str) -> PathBuf {
-    let sqlite_file = database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| database_url.strip_prefix("sqlite:"))
-        .map(|rest| rest.split('?').next().unwrap_or(rest))
-        .filter(|file| !file.is_empty() && *file != ":memory:");
-    match sqlite_file.and_then(|file| Path::new(file).parent()) {
+    match super::database::sqlite_file(database_url).and_then(Path::parent) {
         Some(dir) => dir.join("session.key"),
         None => PathBuf::from("data/session.key"),
     }
@@ -198,6 +196,10 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
         assert_eq!(SessionKey::parse(&b64).unwrap().bytes().unwrap(), &[7u8; 64][..]);
         assert!(SessionKey::parse("not a key!").is_err());
+        // base64 as openssl writes it, wrapped at 64 characters.
+        let (first, second) = b64.split_at(64);
+        let wrapped = format!("{first}\n{second}\n");
+        assert_eq!(SessionKey::parse(&wrapped).unwrap().bytes().unwrap(), &[7u8; 64][..]);
         assert_eq!(format!("{hex:?}"), "SessionKey(***)");
     }
 

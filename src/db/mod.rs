@@ -109,6 +109,13 @@ pub enum ConnectError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+impl ConnectError {
+    /// The URL itself is wrong: no retry can help.
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, Self::BadUrl { .. })
+    }
+}
+
 /// The tables bulk writes refresh the statistics of.
 #[derive(Debug, Clone, Copy)]
 pub enum Table {

@@ -1093,6 +1093,7 @@ pub fn production_needs_a_session_key_and_refuses_a_short_one() -> Result<(), li
             .current_dir(&dir)
             .args(["serve", "--no-worker"])
             .env("GAZETTE_ENV", "production")
+            .env("GAZETTE_MAIL__TRANSPORT", "smtp")
             .env("GAZETTE_CONFIG_DIR", &dir)
             .env("GAZETTE_DATABASE__URL", &url)
             .env("GAZETTE_SERVER__PORT", "0")
@@ -1102,6 +1103,17 @@ pub fn production_needs_a_session_key_and_refuses_a_short_one() -> Result<(), li
             .env("NO_COLOR", "1")
             .output()
     };
+    // Production makes no database it was not told to: `gazette migrate` does.
+    let migrated = std::process::Command::new(env!("CARGO_BIN_EXE_gazette"))
+        .arg("migrate")
+        .env("GAZETTE_CONFIG_DIR", &dir)
+        .env("GAZETTE_DATABASE__URL", &url)
+        .output()?;
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
     let output = serve("")?;
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(!output.status.success(), "{stderr}");

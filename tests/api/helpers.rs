@@ -335,7 +335,7 @@ async fn start_roles(settings: Settings, smtp: SmtpSink, roles: Roles) -> TestAp
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -437,6 +437,8 @@ pub fn gazette_command() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gazette"));
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        // The checkout's, even on a machine with an /etc/gazette.
+        .env("GAZETTE_CONFIG_DIR", "config")
         .env("GAZETTE_METRICS__LISTEN", "127.0.0.1:0");
     command
 }

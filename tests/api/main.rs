@@ -6,6 +6,7 @@
 mod admin;
 mod admin_browser;
 mod cli;
+mod configuration;
 mod confirm;
 mod delivery;
 mod digest;
@@ -104,6 +105,7 @@ fn main() {
         cli::dispatch_dry_run_previews_the_week_and_writes_nothing,
         cli::staff_users_get_argon2id_passwords_from_stdin_and_can_change_them,
         cli::serve_says_how_to_create_the_first_staff_user,
+        configuration::config_check_reports_whether_the_database_answers,
         admin::the_dashboard_shows_when_the_schedule_sends_next,
         admin::every_admin_route_but_login_sends_anonymous_visitors_to_the_login_page,
         admin::a_staff_member_logs_in_and_out_with_a_safe_cookie,
@@ -262,6 +264,22 @@ fn main() {
     trials.push(libtest_mimic::Trial::test(
         "ops::output_to_a_closed_pipe_ends_the_command_quietly",
         ops::output_to_a_closed_pipe_ends_the_command_quietly,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "configuration::production_refuses_what_only_suits_trying_gazette_out",
+        configuration::production_refuses_what_only_suits_trying_gazette_out,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "configuration::every_command_says_which_configuration_and_database_it_uses",
+        configuration::every_command_says_which_configuration_and_database_it_uses,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "configuration::the_configuration_is_checked_before_the_database_is_touched",
+        configuration::the_configuration_is_checked_before_the_database_is_touched,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "configuration::secrets_come_from_files_and_the_session_key_instructions_make_a_working_key",
+        configuration::secrets_come_from_files_and_the_session_key_instructions_make_a_working_key,
     ));
     trials.push(libtest_mimic::Trial::test(
         "smtp_faults::the_sink_takes_auth_login_after_starttls",

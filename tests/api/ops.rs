@@ -335,7 +335,13 @@ pub fn config_check_prints_the_effective_configuration_with_secrets_masked() -> 
         .env("GAZETTE_SCHEDULE__TIMEZONE", "Europe/Berlin")
         .output()?;
     let stdout = text(&output.stdout);
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    // Every value is shown before the database is tried; this one is not there.
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("postgres://gazette:***@db.internal/gazette") && !stderr.contains("db-pass-9"),
+        "{stderr}"
+    );
     assert!(!stdout.contains("hunter2") && !stdout.contains("db-pass-9"), "{stdout}");
     for line in [
         r#"mail.smtp.password = "***""#,
@@ -351,17 +357,31 @@ pub fn config_check_prints_the_effective_configuration_with_secrets_masked() -> 
 }
 
 pub fn the_sample_production_configuration_is_valid_once_its_secrets_are_set() -> Result<(), libtest_mimic::Failed> {
+    // The sample's database is on the production network; a SQLite file
+    // that `gazette migrate` makes stands in.
+    let dir = std::env::temp_dir().join(format!("gazette-sample-{}", uuid::Uuid::new_v4().simple()));
+    let url = format!("sqlite://{}/gazette.db", dir.display());
     let sample = || {
         let mut command = gazette();
         // The sample's key file is on the production machine; the test's stands in.
         let key = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/dkim-rsa.pem");
         command
-            .args(["--config-dir", "deploy", "config", "check"])
+            .args(["--config-dir", "deploy"])
             .env("GAZETTE_ENV", "production")
+            .env("GAZETTE_SERVER__SESSION_KEY", "cd".repeat(64))
+            .env("GAZETTE_DATABASE__URL", &url)
             .env("GAZETTE_MAIL__DKIM__PRIVATE_KEY_FILE", key);
         command
     };
-    let output = sample().env("GAZETTE_MAIL__SMTP__PASSWORD", "relay-secret").output()?;
+    let migrated = sample()
+        .arg("migrate")
+        .env("GAZETTE_MAIL__SMTP__PASSWORD", "relay-secret")
+        .output()?;
+    assert!(migrated.status.success(), "{}", text(&migrated.stderr));
+    let output = sample()
+        .args(["config", "check"])
+        .env("GAZETTE_MAIL__SMTP__PASSWORD", "relay-secret")
+        .output()?;
     assert!(output.status.success(), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
     assert!(
@@ -374,7 +394,7 @@ pub fn the_sample_production_configuration_is_valid_once_its_secrets_are_set() -
     );
     assert!(!stdout.contains("relay-secret"), "{stdout}");
     // Without the relay's password it must not start.
-    let output = sample().output()?;
+    let output = sample().args(["config", "check"]).output()?;
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("mail.smtp.password"));
     Ok(())
@@ -403,10 +423,24 @@ pub fn bad_operations_settings_stop_the_process_naming_the_key() -> Result<(), l
             assert_eq!(stderr.lines().count(), 1, "one clear line: {stderr}");
         }
     }
-    // In production a password set through the environment is enough.
+    // In production a password set through the environment is enough (with
+    // what production needs besides: a relay, a key, a database made first).
+    let database = format!(
+        "sqlite://{}/gazette-{}.db",
+        std::env::temp_dir().display(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let migrated = gazette()
+        .arg("migrate")
+        .env("GAZETTE_DATABASE__URL", &database)
+        .output()?;
+    assert!(migrated.status.success(), "{}", text(&migrated.stderr));
     let output = gazette()
         .args(["config", "check"])
         .env("GAZETTE_ENV", "production")
+        .env("GAZETTE_DATABASE__URL", &database)
+        .env("GAZETTE_MAIL__TRANSPORT", "smtp")
+        .env("GAZETTE_SERVER__SESSION_KEY", "ab".repeat(64))
         .env("GAZETTE_SERVER__BASE_URL", "https://news.example.org")
         .env("GAZETTE_MAIL__SMTP__USERNAME", "mailer")
         .env("GAZETTE_MAIL__SMTP__PASSWORD", "s3cret")

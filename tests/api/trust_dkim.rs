@@ -428,6 +428,24 @@ pub fn mail_settings_that_cannot_hold_their_promise_stop_the_process() -> Result
             ("GAZETTE_SERVER__BASE_URL", "https://news.example.org"),
         ]),
     ];
+    // Production also wants a relay, a key and a database made beforehand.
+    let database = format!("sqlite://{}/gazette.db", temp_dir().display());
+    let migrated = gazette()
+        .arg("migrate")
+        .env("GAZETTE_DATABASE__URL", &database)
+        .output()?;
+    assert!(migrated.status.success(), "{}", text(&migrated.stderr));
+    let production = owned(&[
+        ("GAZETTE_MAIL__TRANSPORT", "smtp"),
+        ("GAZETTE_SERVER__SESSION_KEY", &"ab".repeat(64)),
+        ("GAZETTE_DATABASE__URL", &database),
+    ]);
+    let allowed = allowed.map(|mut env| {
+        if env.iter().any(|(k, v)| *k == "GAZETTE_ENV" && v == "production") {
+            env.extend(production.iter().cloned());
+        }
+        env
+    });
     for env in &allowed {
         let (code, stderr) = run(&["config", "check"], env);
         assert_eq!(code, Some(0), "{env:?}: {stderr}");
