@@ -3,8 +3,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use gazette::app::{Application, BuildError, Roles};
+use gazette::app::{Application, BuildError, Roles, Schema};
 use gazette::config::{Settings, redact};
+use gazette::db::ConnectError;
 use gazette::digest::fetch::{FetchPolicy, Fetcher};
 use gazette::digest::import::{PlainTextDetails, import_file};
 use gazette::domain::{AddressPolicy, MIN_PASSWORD_CHARS, StaffPassword, SubscriberEmail, SubscriberStatus};
@@ -58,8 +59,14 @@ enum Command {
     },
     /// Run only the delivery worker.
     Worker,
-    /// Apply database migrations and exit.
-    Migrate,
+    /// Apply database migrations and exit (the only command that does,
+    /// with `serve` when database.migrate_on_start is set).
+    Migrate {
+        /// Change nothing: list applied and pending migrations, and flag
+        /// ones this binary does not know and ones whose file changed.
+        #[arg(long)]
+        status: bool,
+    },
     /// Build this ISO week's digest and queue it for every confirmed reader.
     Dispatch {
         /// Print the subject, the articles and the recipient count; write nothing.
@@ -225,7 +232,7 @@ fn main() -> ExitCode {
                 )
                 .await
             }
-            Command::Migrate => migrate(settings).await,
+            Command::Migrate { status } => migrate(settings, status).await,
             Command::Dispatch { dry_run } => dispatch(settings, dry_run).await,
             Command::Staff { command } => staff(settings, command).await,
             Command::Articles {
@@ -257,7 +264,8 @@ fn main() -> ExitCode {
             // RestartPreventExitStatus=2 stops restarting it); anything
             // else may pass, and exits 1.
             let misconfigured = e.downcast_ref::<BuildError>().is_some_and(BuildError::is_configuration)
-                || e.downcast_ref::<MailerSetupError>().is_some();
+                || e.downcast_ref::<MailerSetupError>().is_some()
+                || e.downcast_ref::<ConnectError>().is_some_and(ConnectError::is_schema_refusal);
             if misconfigured {
                 ExitCode::from(2)
             } else {
@@ -272,7 +280,7 @@ async fn run(settings: Settings, roles: Roles, dkim: Option<DkimSigner>) -> anyh
     tracing::info!(
         database = %redact(&settings.database.url),
         backend = app.db().backend(),
-        "database ready (migrations applied)"
+        "database ready (schema checked or migrated)"
     );
     if roles.web {
         tracing::info!(
@@ -326,15 +334,36 @@ fn config_check(config_dir: &std::path::Path, settings: &Settings, dkim: Option<
     Ok(())
 }
 
-async fn migrate(settings: Settings) -> anyhow::Result<()> {
-    let db = gazette::app::database(&settings).await?;
-    say!("migrations applied to {}", redact(&settings.database.url));
+async fn migrate(settings: Settings, status: bool) -> anyhow::Result<()> {
+    use gazette::db::schema::SchemaStatus;
+    if status {
+        let db = gazette::db::Db::connect(&settings.database).await?;
+        let read = SchemaStatus::read(&db).await;
+        db.close().await;
+        say!("database: {}", redact(&settings.database.url));
+        for line in gazette::db::schema::status_lines(&read?) {
+            say!("{line}");
+        }
+        return Ok(());
+    }
+    let db = gazette::app::database(&settings, Schema::Migrate).await?;
+    let read = SchemaStatus::read(&db).await;
     db.close().await;
+    let read = read?;
+    let version = read.applied.last().map_or(0, |m| m.version);
+    let newer = match version > read.latest_known() {
+        true => format!(" (a newer release's; this binary knows up to {:04})", read.latest_known()),
+        false => String::new(),
+    };
+    say!(
+        "migrations applied to {}: schema version {version:04}{newer}",
+        redact(&settings.database.url)
+    );
     Ok(())
 }
 
 async fn import_articles(settings: Settings, feed: &str, details: PlainTextDetails) -> anyhow::Result<()> {
-    let db = gazette::app::database(&settings).await?;
+    let db = gazette::app::database(&settings, Schema::Check).await?;
     let progress = |done: usize, total: usize| {
         if total >= 200 && (done.is_multiple_of(100) || done == total) {
             eprintln!("imported {done}/{total} entries");
@@ -371,7 +400,7 @@ async fn import_subscribers(settings: Settings, file: &std::path::Path, confirme
         let opened = std::fs::File::open(file).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
         Box::new(opened)
     };
-    let db = gazette::app::database(&settings).await?;
+    let db = gazette::app::database(&settings, Schema::Check).await?;
     let consent = if confirmed {
         Consent::ConfirmedElsewhere
     } else {
@@ -402,7 +431,7 @@ async fn import_subscribers(settings: Settings, file: &std::path::Path, confirme
 
 async fn export_subscribers(settings: Settings, status: Option<SubscriberStatus>) -> anyhow::Result<()> {
     use gazette::subscriber_csv::{self, ExportError};
-    let db = gazette::app::database(&settings).await?;
+    let db = gazette::app::database(&settings, Schema::Check).await?;
     let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let result = subscriber_csv::export(&db, status, stdout).await;
     db.close().await;
@@ -416,7 +445,7 @@ async fn export_subscribers(settings: Settings, status: Option<SubscriberStatus>
 
 async fn dispatch(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
     use gazette::digest::dispatch::{self, Dispatched};
-    let db = gazette::app::database(&settings).await?;
+    let db = gazette::app::database(&settings, Schema::Check).await?;
     let now = chrono::Utc::now();
     if !dry_run {
         let done = dispatch::dispatch(&db, &settings, now).await;
@@ -483,7 +512,7 @@ async fn staff(settings: Settings, command: StaffCommand) -> anyhow::Result<()> 
     let email = SubscriberEmail::parse(email, policy).map_err(|e| anyhow::anyhow!("`{email}`: {e}"))?;
     let password = read_password(matches!(command, StaffCommand::Add { .. }))?;
     let password = StaffPassword::parse(&password).map_err(anyhow::Error::msg)?;
-    let db = gazette::app::database(&settings).await?;
+    let db = gazette::app::database(&settings, Schema::Check).await?;
     let hash = gazette::staff::hash_password(password)
         .await
         .map_err(anyhow::Error::msg)?;

@@ -10,6 +10,10 @@ use serde::Deserialize;
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
+    /// `gazette serve` applies pending migrations at start. Right for one
+    /// machine; with several, migrations are one deliberate step
+    /// (`gazette migrate`) before the processes are restarted.
+    pub migrate_on_start: bool,
 }
 
 // A PostgreSQL URL may carry a password.
@@ -18,6 +22,7 @@ impl fmt::Debug for DatabaseSettings {
         f.debug_struct("DatabaseSettings")
             .field("url", &redact(&self.url))
             .field("max_connections", &self.max_connections)
+            .field("migrate_on_start", &self.migrate_on_start)
             .finish()
     }
 }
