@@ -265,7 +265,8 @@ fn main() -> ExitCode {
             // else may pass, and exits 1.
             let misconfigured = e.downcast_ref::<BuildError>().is_some_and(BuildError::is_configuration)
                 || e.downcast_ref::<MailerSetupError>().is_some()
-                || e.downcast_ref::<ConnectError>().is_some_and(ConnectError::is_schema_refusal);
+                || e.downcast_ref::<ConnectError>()
+                    .is_some_and(ConnectError::is_schema_refusal);
             if misconfigured {
                 ExitCode::from(2)
             } else {
@@ -352,7 +353,10 @@ async fn migrate(settings: Settings, status: bool) -> anyhow::Result<()> {
     let read = read?;
     let version = read.applied.last().map_or(0, |m| m.version);
     let newer = match version > read.latest_known() {
-        true => format!(" (a newer release's; this binary knows up to {:04})", read.latest_known()),
+        true => format!(
+            " (a newer release's; this binary knows up to {:04})",
+            read.latest_known()
+        ),
         false => String::new(),
     };
     say!(

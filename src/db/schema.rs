@@ -86,7 +86,9 @@ pub enum Compatibility {
     Current,
     /// The database has these migrations this binary does not know; none
     /// of them removes what it uses.
-    AheadCompatible { unknown: Vec<i64> },
+    AheadCompatible {
+        unknown: Vec<i64>,
+    },
 }
 
 /// Why this binary refuses the database's schema. A restart cannot fix any
@@ -125,7 +127,11 @@ pub enum SchemaError {
 }
 
 fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 fn versions(list: &[i64]) -> String {
@@ -332,12 +338,18 @@ pub fn status_lines(status: &SchemaStatus) -> Vec<String> {
         let state = match applied.get(&m.version) {
             Some(a) if !a.success => format!("FAILED  {}", a.installed_on),
             Some(a) if changed.contains(&m.version) => {
-                format!("applied {}  CHANGED: this binary's file differs from what was applied", a.installed_on)
+                format!(
+                    "applied {}  CHANGED: this binary's file differs from what was applied",
+                    a.installed_on
+                )
             }
             Some(a) => format!("applied {}", a.installed_on),
             None => format!("pending {:19}", ""),
         };
-        rows.insert(m.version, format!("{:04}  {state}  {}{contract}", m.version, m.description));
+        rows.insert(
+            m.version,
+            format!("{:04}  {state}  {}{contract}", m.version, m.description),
+        );
     }
     for a in status.applied.iter().filter(|a| !applied_known(status, a.version)) {
         rows.insert(
@@ -499,7 +511,10 @@ mod tests {
 
     #[test]
     fn the_marker_is_read_from_the_leading_comments_only() {
-        assert_eq!(contract_marker(12, "-- contract\nALTER TABLE x DROP COLUMN y;"), Ok(Some(12)));
+        assert_eq!(
+            contract_marker(12, "-- contract\nALTER TABLE x DROP COLUMN y;"),
+            Ok(Some(12))
+        );
         assert_eq!(
             contract_marker(12, "-- no-transaction\n-- contract: requires 0011\nDROP INDEX i;"),
             Ok(Some(11))
@@ -510,7 +525,10 @@ mod tests {
         );
         assert!(contract_marker(12, "-- contract: requires 13\n").is_err());
         assert!(contract_marker(12, "-- contract: after 11\n").is_err());
-        assert_eq!(contract_marker(12, "-- contracts are explained in the README\n"), Ok(None));
+        assert_eq!(
+            contract_marker(12, "-- contracts are explained in the README\n"),
+            Ok(None)
+        );
     }
 
     #[test]

@@ -79,7 +79,9 @@ fn said(output: &Output) -> String {
 /// sqlx's migrator over the migration files, as the binary embeds them.
 async fn migrator(backend: &Backend) -> sqlx::migrate::Migrator {
     let dir = Path::new(MANIFEST).join("migrations").join(kind(backend));
-    sqlx::migrate::Migrator::new(dir).await.expect("the migration files read")
+    sqlx::migrate::Migrator::new(dir)
+        .await
+        .expect("the migration files read")
 }
 
 /// Applies migrations up to `version` with sqlx, as an earlier release
@@ -139,14 +141,17 @@ async fn counts(db: &Db) -> BTreeMap<String, i64> {
     let mut counts = BTreeMap::new();
     for table in tables {
         let sql = format!("SELECT COUNT(*) FROM {table}");
-        let n: i64 = with_pool!(db, pool => sqlx::query_scalar(AssertSqlSafe(sql.clone())).fetch_one(pool).await.unwrap());
+        let n: i64 =
+            with_pool!(db, pool => sqlx::query_scalar(AssertSqlSafe(sql.clone())).fetch_one(pool).await.unwrap());
         counts.insert(table, n);
     }
     counts
 }
 
 async fn rows(db: &Db, sql: &'static str) -> BTreeSet<(String, String, String)> {
-    with_pool!(db, pool => sqlx::query_as(sql).fetch_all(pool).await.unwrap()).into_iter().collect()
+    with_pool!(db, pool => sqlx::query_as(sql).fetch_all(pool).await.unwrap())
+        .into_iter()
+        .collect()
 }
 
 pub async fn a_database_filled_by_every_earlier_version_migrates_without_loss(backend: Backend) {
@@ -178,11 +183,7 @@ pub async fn a_database_filled_by_every_earlier_version_migrates_without_loss(ba
         db.close().await;
 
         let migrated = gazette(&backend, &["migrate"], &[]).await;
-        assert!(
-            migrated.status.success(),
-            "from {version:04}: {}",
-            said(&migrated)
-        );
+        assert!(migrated.status.success(), "from {version:04}: {}", said(&migrated));
         assert!(
             text(&migrated.stdout).contains(&format!("schema version {latest:04}")),
             "from {version:04}: {}",
@@ -225,7 +226,11 @@ pub async fn a_database_filled_by_every_earlier_version_migrates_without_loss(ba
             let serve = ServeProcess::start(&backend, &[]).await;
             let client = reqwest::Client::new();
             for (week, subject, _) in &issues {
-                let page = client.get(format!("{}/archive/{week}", serve.base)).send().await.unwrap();
+                let page = client
+                    .get(format!("{}/archive/{week}", serve.base))
+                    .send()
+                    .await
+                    .unwrap();
                 if cancelled.contains(week) {
                     assert_eq!(page.status(), 404, "from {version:04}: cancelled {week}");
                     continue;
@@ -255,10 +260,18 @@ pub async fn a_database_filled_by_every_earlier_version_migrates_without_loss(ba
 }
 
 pub async fn only_migrate_changes_the_schema_and_other_commands_refuse_a_mismatch(backend: Backend) {
-    let latest = known_migrations(kind(&backend)).iter().map(|m| m.version).max().unwrap();
+    let latest = known_migrations(kind(&backend))
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap();
     let refused_for_being_behind = |output: &Output, what: &str| {
         assert_eq!(output.status.code(), Some(2), "{what}: {}", said(output));
-        assert!(said(output).contains("run `gazette migrate`"), "{what}: {}", said(output));
+        assert!(
+            said(output).contains("run `gazette migrate`"),
+            "{what}: {}",
+            said(output)
+        );
     };
     // An empty database: every command but migrate (and a serve told to
     // migrate) refuses, and changes nothing.
@@ -332,7 +345,10 @@ pub async fn only_migrate_changes_the_schema_and_other_commands_refuse_a_mismatc
         status.contains("9001  applied") && status.contains("NOT KNOWN to this binary"),
         "{status}"
     );
-    assert!(status.contains("ahead of this binary (9001), and compatible"), "{status}");
+    assert!(
+        status.contains("ahead of this binary (9001), and compatible"),
+        "{status}"
+    );
 
     // …and 9002, a contract migration that needs binaries knowing 9002.
     let checksum = match kind(&backend) {
@@ -431,9 +447,13 @@ pub async fn the_recorded_releases_statements_prepare_against_the_newest_schema(
     let db = open(&backend).await;
     let mut failures = Vec::new();
     for statement in &recorded.statements {
-        let prepared = with_pool!(&db, pool => {
-            pool.prepare(AssertSqlSafe(statement.clone()).into_sql_str()).await.map(|_| ())
-        });
+        let prepared = match &db {
+            Db::Sqlite(pool) => pool
+                .prepare(AssertSqlSafe(statement.clone()).into_sql_str())
+                .await
+                .map(|_| ()),
+            Db::Postgres(pool) => prepare_postgres(pool, statement).await,
+        };
         if let Err(e) = prepared {
             failures.push(format!("{e}\n    in: {statement}"));
         }
@@ -448,6 +468,44 @@ pub async fn the_recorded_releases_statements_prepare_against_the_newest_schema(
         recorded.schema,
         failures.join("\n")
     );
+}
+
+/// Prepares on PostgreSQL, which must know every parameter's type: one
+/// the statement never uses (bound, but left out of the text) is given
+/// `text` (OID 25), as the bind would give it one; any other error stands.
+async fn prepare_postgres(pool: &sqlx::PgPool, statement: &str) -> Result<(), sqlx::Error> {
+    use sqlx::postgres::PgTypeInfo;
+    use sqlx::postgres::types::Oid;
+    let mut types: Vec<PgTypeInfo> = Vec::new();
+    loop {
+        let sql = AssertSqlSafe(statement.to_owned()).into_sql_str();
+        let error = match pool.prepare_with(sql, &types).await {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let unused = error
+            .as_database_error()
+            .filter(|e| e.code().as_deref() == Some("42P18"))
+            .and_then(|e| {
+                e.message()
+                    .split('$')
+                    .nth(1)?
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse::<usize>()
+                    .ok()
+            });
+        let Some(n) = unused.filter(|n| *n >= 1 && *n <= 100) else {
+            return Err(error);
+        };
+        if types.len() < n {
+            types.resize(n, PgTypeInfo::with_oid(Oid(0)));
+        }
+        if types[n - 1] == PgTypeInfo::with_oid(Oid(25)) {
+            return Err(error);
+        }
+        types[n - 1] = PgTypeInfo::with_oid(Oid(25));
+    }
 }
 
 /// With `GAZETTE_RECORD_STATEMENTS=tests/schema/statements/sqlite.sql`
@@ -492,26 +550,33 @@ mod recording {
             path,
             backend,
             seen: Mutex::new(BTreeSet::new()),
-            source: normalized(&rust_files(&manifest.join("src"))),
-            tests: normalized(&rust_files(&manifest.join("tests"))),
+            source: normalized(&source_files(&manifest.join("src"))),
+            // The migrations' statements are the schema's, not the release's.
+            tests: normalized(&(source_files(&manifest.join("tests")) + &source_files(&manifest.join("migrations")))),
         };
         let filter = Targets::new().with_target("sqlx::query", tracing::Level::TRACE);
         let subscriber = tracing_subscriber::registry().with(recorder.with_filter(filter));
         tracing::subscriber::set_global_default(subscriber).expect("no subscriber yet");
     }
 
-    fn rust_files(dir: &Path) -> String {
+    /// The Rust and SQL files under `dir` (the tests' seeds are SQL).
+    fn source_files(dir: &Path) -> String {
         let mut all = String::new();
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
             let path = entry.path();
             if path.is_dir() {
-                all.push_str(&rust_files(&path));
-            } else if path.extension().is_some_and(|e| e == "rs") {
+                all.push_str(&source_files(&path));
+            } else if path.extension().is_some_and(|e| e == "rs" || e == "sql") && !path.starts_with(self_dir()) {
                 all.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
                 all.push('\n');
             }
         }
         all
+    }
+
+    /// The recorded statements themselves are not a source.
+    fn self_dir() -> PathBuf {
+        Path::new(super::MANIFEST).join("tests/schema")
     }
 
     fn normalized(sql: &str) -> String {
@@ -550,9 +615,14 @@ mod recording {
     fn keep(statement: &str) -> bool {
         let first = statement.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
         matches!(first.as_str(), "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "WITH")
-            && !["_sqlx_migrations", "_gazette_contract_migrations", "sqlite_master", "information_schema"]
-                .iter()
-                .any(|t| statement.contains(t))
+            && ![
+                "_sqlx_migrations",
+                "_gazette_contract_migrations",
+                "sqlite_master",
+                "information_schema",
+            ]
+            .iter()
+            .any(|t| statement.contains(t))
     }
 
     impl Recorder {
