@@ -49,14 +49,35 @@ impl BuildError {
     /// the process cannot help, so it exits as for any bad setting.
     pub fn is_configuration(&self) -> bool {
         matches!(self, Self::Mail(_) | Self::SessionKey(_))
+            // A schema that does not match the binary needs `gazette
+            // migrate` or another binary: restarting would only loop.
+            || matches!(self, Self::Database(e) if e.is_schema_refusal())
     }
 }
 
-/// Opens the database the settings name and brings its schema up to date:
+/// What opening the database does about its schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// Apply the migrations the database lacks: `gazette migrate`, and
+    /// `serve` with `database.migrate_on_start`.
+    Migrate,
+    /// Change nothing; refuse a database that is behind this binary, or
+    /// ahead of it and incompatible (see `db::schema`).
+    Check,
+}
+
+/// Opens the database the settings name, and migrates or checks its schema:
 /// what every command that touches data starts with.
-pub async fn database(settings: &Settings) -> Result<Db, ConnectError> {
+pub async fn database(settings: &Settings, schema: Schema) -> Result<Db, ConnectError> {
     let db = Db::connect(&settings.database).await?;
-    db.migrate().await?;
+    let ready = match schema {
+        Schema::Migrate => db.migrate().await,
+        Schema::Check => db.check_schema().await,
+    };
+    if let Err(e) = ready {
+        db.close().await;
+        return Err(e);
+    }
     Ok(db)
 }
 
@@ -72,7 +93,8 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens the database (applying migrations), prepares the worker, binds
+    /// Opens the database (applying migrations for a web process with
+    /// `database.migrate_on_start`, checking the schema otherwise), prepares the worker, binds
     /// the listeners (port 0 picks a free one); nothing runs until
     /// [`Application::run_until_stopped`]. `dkim` is the signer the
     /// settings' `mail.dkim` names, read before anything starts so a bad key
@@ -85,7 +107,13 @@ impl Application {
             .then(|| Mailer::from_settings(&settings.mail))
             .transpose()?;
         let session_key = roles.web.then(|| settings.session_key()).transpose()?;
-        let db = database(&settings).await?;
+        // Only the web role migrates, and only when told to: on several
+        // machines, `gazette migrate` is run once, by hand, before restarts.
+        let schema = match roles.web && settings.database.migrate_on_start {
+            true => Schema::Migrate,
+            false => Schema::Check,
+        };
+        let db = database(&settings, schema).await?;
         // Lets a handler that queued mail wake this process's worker at once.
         let mail_wakeup = Arc::new(Notify::new());
         let worker = mailer.map(|mailer| worker(&settings, db.clone(), mailer, dkim, mail_wakeup.clone()));

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use gazette::app::{Application, BuildError, Roles};
+use gazette::app::{Application, BuildError, Roles, Schema};
 use gazette::config::{ConfigError, SessionKeyError, Settings, config_dir, redact};
 use gazette::db::ConnectError;
 use gazette::digest::fetch::{FetchPolicy, Fetcher};
@@ -60,8 +60,14 @@ enum Command {
     },
     /// Run only the delivery worker.
     Worker,
-    /// Apply database migrations and exit.
-    Migrate,
+    /// Apply database migrations and exit (the only command that does,
+    /// with `serve` when database.migrate_on_start is set).
+    Migrate {
+        /// Change nothing: list applied and pending migrations, and flag
+        /// ones this binary does not know and ones whose file changed.
+        #[arg(long)]
+        status: bool,
+    },
     /// Build this ISO week's digest and queue it for every confirmed reader.
     Dispatch {
         /// Print the subject, the articles and the recipient count; write nothing.
@@ -171,7 +177,7 @@ fn main() -> ExitCode {
         // Only `gazette migrate` makes a new database in production; config
         // check reports a missing one itself.
         if !matches!(command, Command::Config { .. }) {
-            settings.check_database_exists(matches!(command, Command::Migrate))?;
+            settings.check_database_exists(matches!(command, Command::Migrate { status: false }))?;
         }
         Ok((dir, settings))
     });
@@ -249,7 +255,7 @@ fn main() -> ExitCode {
                 )
                 .await
             }
-            Command::Migrate => migrate(settings).await,
+            Command::Migrate { status } => migrate(settings, status).await,
             Command::Dispatch { dry_run } => dispatch(settings, dry_run).await,
             Command::Staff { command } => staff(settings, command).await,
             Command::Articles {
@@ -285,7 +291,7 @@ fn main() -> ExitCode {
                 || e.downcast_ref::<ConfigError>().is_some()
                 || e.downcast_ref::<SessionKeyError>().is_some()
                 || e.downcast_ref::<ConnectError>()
-                    .is_some_and(ConnectError::is_configuration);
+                    .is_some_and(|e| e.is_configuration() || e.is_schema_refusal());
             if misconfigured {
                 ExitCode::from(2)
             } else {
@@ -302,7 +308,7 @@ async fn run(settings: Settings, roles: Roles, dkim: Option<DkimSigner>) -> anyh
         environment = settings.environment(),
         database = %redact(&settings.database.url),
         backend = app.db().backend(),
-        "database ready (migrations applied)"
+        "database ready (schema checked or migrated)"
     );
     if roles.web {
         tracing::info!(
@@ -372,24 +378,78 @@ async fn config_check(
         ),
         _ => {
             let db = gazette::db::Db::connect(&settings.database).await?;
-            let answered = db.ping().await;
+            let status = match db.ping().await {
+                Ok(()) => gazette::db::schema::SchemaStatus::read(&db)
+                    .await
+                    .map_err(anyhow::Error::from),
+                Err(e) => Err(anyhow::anyhow!("the database at {url} does not answer: {e}")),
+            };
             db.close().await;
-            answered.map_err(|e| anyhow::anyhow!("the database at {url} does not answer: {e}"))?;
+            let status = status?;
             say!("# database: {} answers", escape(&url));
+            say!(
+                "# schema: {}",
+                schema_verdict(&status, settings.database.migrate_on_start)?
+            );
         }
     }
     Ok(())
 }
 
-async fn migrate(settings: Settings) -> anyhow::Result<()> {
-    let db = gazette::app::database(&settings).await?;
-    say!("migrations applied to {}", redact(&settings.database.url));
+/// What the database's schema means for starting this binary: the same
+/// verdict serve and worker reach, except that pending migrations are
+/// fine when serve applies them itself.
+fn schema_verdict(status: &gazette::db::schema::SchemaStatus, migrate_on_start: bool) -> anyhow::Result<String> {
+    use gazette::db::schema::{Compatibility, SchemaError};
+    let latest = status.latest_known();
+    match status.check() {
+        Ok(Compatibility::Current) => Ok(format!("version {latest:04}, as this binary expects")),
+        Ok(Compatibility::AheadCompatible { unknown }) => Ok(format!(
+            "ahead of this binary ({} migrations it does not know), still compatible with it",
+            unknown.len()
+        )),
+        Err(SchemaError::Empty | SchemaError::Behind { .. }) if migrate_on_start => Ok(format!(
+            "behind this binary ({} pending); `gazette serve` applies them at start (database.migrate_on_start), \
+             a worker waits for that",
+            status.pending().len()
+        )),
+        Err(refused) => Err(ConnectError::from(gazette::db::schema::SchemaAccessError::from(refused)).into()),
+    }
+}
+
+async fn migrate(settings: Settings, status: bool) -> anyhow::Result<()> {
+    use gazette::db::schema::SchemaStatus;
+    if status {
+        let db = gazette::db::Db::connect(&settings.database).await?;
+        let read = SchemaStatus::read(&db).await;
+        db.close().await;
+        say!("database: {}", redact(&settings.database.url));
+        for line in gazette::db::schema::status_lines(&read?) {
+            say!("{line}");
+        }
+        return Ok(());
+    }
+    let db = gazette::app::database(&settings, Schema::Migrate).await?;
+    let read = SchemaStatus::read(&db).await;
     db.close().await;
+    let read = read?;
+    let version = read.applied.last().map_or(0, |m| m.version);
+    let newer = match version > read.latest_known() {
+        true => format!(
+            " (a newer release's; this binary knows up to {:04})",
+            read.latest_known()
+        ),
+        false => String::new(),
+    };
+    say!(
+        "migrations applied to {}: schema version {version:04}{newer}",
+        redact(&settings.database.url)
+    );
     Ok(())
 }
 
 async fn import_articles(settings: Settings, feed: &str, details: PlainTextDetails) -> anyhow::Result<()> {
-    let db = gazette::app::database(&settings).await?;
+    let db = gazette::app::database(&settings, Schema::Check).await?;
     let progress = |done: usize, total: usize| {
         if total >= 200 && (done.is_multiple_of(100) || done == total) {
             eprintln!("imported {done}/{total} entries");
@@ -426,7 +486,7 @@ async fn import_subscribers(settings: Settings, file: &std::path::Path, confirme
         let opened = std::fs::File::open(file).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
         Box::new(opened)
     };
-    let db = gazette::app::database(&settings).await?;
+    let db = gazette::app::database(&settings, Schema::Check).await?;
     let consent = if confirmed {
         Consent::ConfirmedElsewhere
     } else {
@@ -457,7 +517,7 @@ async fn import_subscribers(settings: Settings, file: &std::path::Path, confirme
 
 async fn export_subscribers(settings: Settings, status: Option<SubscriberStatus>) -> anyhow::Result<()> {
     use gazette::subscriber_csv::{self, ExportError};
-    let db = gazette::app::database(&settings).await?;
+    let db = gazette::app::database(&settings, Schema::Check).await?;
     let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let result = subscriber_csv::export(&db, status, stdout).await;
     db.close().await;
@@ -471,7 +531,7 @@ async fn export_subscribers(settings: Settings, status: Option<SubscriberStatus>
 
 async fn dispatch(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
     use gazette::digest::dispatch::{self, Dispatched};
-    let db = gazette::app::database(&settings).await?;
+    let db = gazette::app::database(&settings, Schema::Check).await?;
     let now = chrono::Utc::now();
     if !dry_run {
         let done = dispatch::dispatch(&db, &settings, now).await;
@@ -538,7 +598,7 @@ async fn staff(settings: Settings, command: StaffCommand) -> anyhow::Result<()> 
     let email = SubscriberEmail::parse(email, policy).map_err(|e| anyhow::anyhow!("`{email}`: {e}"))?;
     let password = read_password(matches!(command, StaffCommand::Add { .. }))?;
     let password = StaffPassword::parse(&password).map_err(anyhow::Error::msg)?;
-    let db = gazette::app::database(&settings).await?;
+    let db = gazette::app::database(&settings, Schema::Check).await?;
     let hash = gazette::staff::hash_password(password)
         .await
         .map_err(anyhow::Error::msg)?;

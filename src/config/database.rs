@@ -13,6 +13,10 @@ pub struct DatabaseSettings {
     /// A file holding the URL (it may carry a password); empty: `url`.
     pub url_file: PathBuf,
     pub max_connections: u32,
+    /// `gazette serve` applies pending migrations at start. Right for one
+    /// machine; with several, migrations are one deliberate step
+    /// (`gazette migrate`) before the processes are restarted.
+    pub migrate_on_start: bool,
 }
 
 impl DatabaseSettings {
@@ -39,6 +43,7 @@ impl fmt::Debug for DatabaseSettings {
             .field("url", &redact(&self.url))
             .field("url_file", &self.url_file)
             .field("max_connections", &self.max_connections)
+            .field("migrate_on_start", &self.migrate_on_start)
             .finish()
     }
 }

@@ -10,6 +10,7 @@ pub mod feed_imports;
 pub mod issues;
 pub mod new_readers;
 pub mod outgoing_mail;
+pub mod schema;
 pub mod signup_writer;
 pub mod staff;
 pub mod stats;
@@ -27,9 +28,6 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 use crate::config::{DatabaseSettings, is_secret_parameter, redact};
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -105,11 +103,18 @@ pub enum ConnectError {
     CreateDir { path: String, source: std::io::Error },
     #[error("cannot open the database at {url}: {reason}")]
     Open { url: String, reason: String },
-    #[error("cannot apply migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Schema(#[from] schema::SchemaAccessError),
 }
 
 impl ConnectError {
+    /// The database's schema does not match this binary (behind, ahead and
+    /// incompatible, or changed): the operator must migrate or deploy the
+    /// matching binary, and a restart alone cannot help.
+    pub fn is_schema_refusal(&self) -> bool {
+        matches!(self, Self::Schema(schema::SchemaAccessError::Refused(_)))
+    }
+
     /// The URL itself is wrong: no retry can help.
     pub fn is_configuration(&self) -> bool {
         matches!(self, Self::BadUrl { .. })
@@ -171,12 +176,16 @@ impl Db {
         }
     }
 
-    pub async fn migrate(&self) -> Result<(), ConnectError> {
-        match self {
-            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
-            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
-        }
-        Ok(())
+    /// Applies the migrations this binary knows and the database lacks
+    /// (see [`schema::apply`]).
+    pub async fn migrate(&self) -> Result<schema::Compatibility, ConnectError> {
+        Ok(schema::apply(self).await?)
+    }
+
+    /// Refuses a schema this binary cannot run against, without changing
+    /// it (see [`schema::check`]).
+    pub async fn check_schema(&self) -> Result<schema::Compatibility, ConnectError> {
+        Ok(schema::check(self).await?)
     }
 
     /// Answers whether the database answers a trivial query.

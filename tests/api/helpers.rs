@@ -83,6 +83,12 @@ pub fn trial(spec: BackendSpec, name: &str, test: TestFn) -> libtest_mimic::Tria
             .build()?;
         let database = runtime.block_on(TestDatabase::create(kind, postgres_url.as_deref()))?;
         let backend = database.backend.clone();
+        // Every test starts from the schema this build knows, as after
+        // `gazette migrate`: the other commands refuse an empty database.
+        if let Err(e) = runtime.block_on(migrate(&backend)) {
+            database.drop_now();
+            return Err(e.into());
+        }
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
             runtime.block_on(async {
                 if tokio::time::timeout(TEST_TIMEOUT, test(backend)).await.is_err() {
@@ -180,6 +186,16 @@ impl TestDatabase {
             }
         }
     }
+}
+
+/// `gazette migrate`'s work on the test's database, through the library.
+pub async fn migrate(backend: &Backend) -> Result<(), String> {
+    let settings = test_settings(backend, 25);
+    let db = gazette::app::database(&settings, gazette::app::Schema::Migrate)
+        .await
+        .map_err(|e| format!("cannot migrate the test database: {e}"))?;
+    db.close().await;
+    Ok(())
 }
 
 async fn admin_pool(url: &str) -> Result<sqlx::PgPool, String> {

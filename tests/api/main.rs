@@ -16,6 +16,7 @@ mod health;
 mod helpers;
 mod hostile;
 mod ops;
+mod schema;
 mod signup;
 mod smtp_faults;
 mod smtp_server;
@@ -43,6 +44,7 @@ macro_rules! suite {
 
 fn main() {
     let args = libtest_mimic::Arguments::from_args();
+    schema::record_statements_if_asked();
     let tests = suite![
         engine::an_issue_reaches_every_reader_once_within_each_connection_limit,
         engine::a_relay_that_closes_connections_early_costs_no_message,
@@ -163,6 +165,9 @@ fn main() {
         trust_feeds::a_feed_on_this_machine_or_a_metadata_address_is_refused_and_never_requested,
         trust_feeds::an_import_by_url_returns_at_once_and_its_page_shows_progress_then_the_counts,
         trust_feeds::outside_text_with_control_characters_is_escaped_on_the_terminal,
+        schema::a_database_filled_by_every_earlier_version_migrates_without_loss,
+        schema::only_migrate_changes_the_schema_and_other_commands_refuse_a_mismatch,
+        schema::the_recorded_releases_statements_prepare_against_the_newest_schema,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {

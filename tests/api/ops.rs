@@ -495,12 +495,22 @@ pub fn an_unknown_key_stops_the_process_naming_the_key_meant() -> Result<(), lib
 /// reads any more ends the command quietly, never with a panic. The pipe's
 /// reading end is closed before the command starts, so every write fails.
 pub fn output_to_a_closed_pipe_ends_the_command_quietly() -> Result<(), libtest_mimic::Failed> {
+    let database = format!(
+        "sqlite://{}/gazette-pipe-{}.db",
+        std::env::temp_dir().display(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let migrated = gazette()
+        .arg("migrate")
+        .env("GAZETTE_DATABASE__URL", &database)
+        .output()?;
+    assert!(migrated.status.success(), "{}", text(&migrated.stderr));
     for command in [&["config", "check"][..], &["dispatch", "--dry-run"][..]] {
         let (reader, writer) = std::io::pipe()?;
         drop(reader);
         let output = gazette()
             .args(command)
-            .env("GAZETTE_DATABASE__URL", "sqlite::memory:")
+            .env("GAZETTE_DATABASE__URL", &database)
             .stdout(writer)
             .output()?;
         let stderr = text(&output.stderr);
