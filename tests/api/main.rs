@@ -5,6 +5,7 @@
 
 mod admin;
 mod admin_browser;
+mod backup;
 mod cli;
 mod confirm;
 mod delivery;
@@ -15,6 +16,7 @@ mod health;
 mod helpers;
 mod hostile;
 mod ops;
+mod retention;
 mod signup;
 mod smtp_faults;
 mod smtp_server;
@@ -161,6 +163,8 @@ fn main() {
         trust_feeds::a_feed_on_this_machine_or_a_metadata_address_is_refused_and_never_requested,
         trust_feeds::an_import_by_url_returns_at_once_and_its_page_shows_progress_then_the_counts,
         trust_feeds::outside_text_with_control_characters_is_escaped_on_the_terminal,
+        retention::prune_removes_exactly_what_retention_no_longer_keeps_and_issue_counts_stay,
+        retention::serve_prunes_at_start_up_and_stops_cleanly_on_sigterm,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
@@ -300,6 +304,24 @@ fn main() {
     trials.push(libtest_mimic::Trial::test(
         "trust_feeds::a_feed_that_never_answers_is_a_timeout",
         trust_feeds::a_feed_that_never_answers_is_a_timeout,
+    ));
+    // Backups: `gazette backup` and `restore` are for SQLite; PostgreSQL's
+    // are the README's pg_dump and pg_restore.
+    let [sqlite, _] = Backend::all();
+    trials.push(helpers::trial(
+        sqlite.clone(),
+        "backup::a_backup_taken_while_serve_takes_signups_restores_into_a_fresh_directory",
+        |backend| Box::pin(backup::a_backup_taken_while_serve_takes_signups_restores_into_a_fresh_directory(backend)),
+    ));
+    trials.push(helpers::trial(
+        sqlite,
+        "backup::restore_refuses_what_is_not_a_sound_gazette_backup",
+        |backend| Box::pin(backup::restore_refuses_what_is_not_a_sound_gazette_backup(backend)),
+    ));
+    trials.push(helpers::trial(
+        Backend::postgres(),
+        "backup::the_readmes_pg_dump_and_pg_restore_bring_the_data_back",
+        |backend| Box::pin(backup::the_readmes_pg_dump_and_pg_restore_bring_the_data_back(backend)),
     ));
     libtest_mimic::run(&args, trials).exit();
 }
