@@ -547,3 +547,32 @@ impl DailyPrune {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retention(months: u32, days: u32) -> RetentionSettings {
+        RetentionSettings {
+            daily: true,
+            delivery_months: months,
+            mail_address_days: days,
+            unconfirmed_reader_days: days,
+            outbox_days: days,
+        }
+    }
+
+    #[test]
+    fn zero_keeps_a_kind_forever_and_months_are_calendar_months() {
+        let now = DateTime::parse_from_rfc3339("2026-03-31T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let forever = Cutoffs::of(&retention(0, 0), now);
+        assert!(forever.deliveries.is_none() && forever.mail.is_none());
+        assert!(forever.readers.is_none() && forever.outbox.is_none());
+        let cut = Cutoffs::of(&retention(1, 30), now);
+        // 31 March less a month is the last day of February.
+        assert_eq!(cut.deliveries.unwrap().to_rfc3339(), "2026-02-28T12:00:00+00:00");
+        assert_eq!(cut.mail.unwrap().to_rfc3339(), "2026-03-01T12:00:00+00:00");
+    }
+}

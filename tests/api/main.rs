@@ -165,6 +165,7 @@ fn main() {
         trust_feeds::outside_text_with_control_characters_is_escaped_on_the_terminal,
         retention::prune_removes_exactly_what_retention_no_longer_keeps_and_issue_counts_stay,
         retention::serve_prunes_at_start_up_and_stops_cleanly_on_sigterm,
+        retention::two_prunes_at_once_count_each_delivery_once,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {

@@ -512,3 +512,52 @@ pub async fn serve_prunes_at_start_up_and_stops_cleanly_on_sigterm(backend: Back
     };
     assert!(status.success(), "{status:?}");
 }
+
+/// Two `gazette prune` processes at the same moment (as two `serve`
+/// processes' daily runs may be): every delivery row is summarised once.
+pub async fn two_prunes_at_once_count_each_delivery_once(backend: Backend) {
+    let app = spawn_app_with(&backend, |s| s.retention.daily = false).await;
+    add_confirmed_readers(
+        &app,
+        &[
+            ("ada@example.com".into(), "Ada".into()),
+            ("bob@example.com".into(), "Bob".into()),
+            ("cal@example.com".into(), "Cal".into()),
+        ],
+    )
+    .await;
+    let readers = [
+        subscriber_id(&app, "ada@example.com").await,
+        subscriber_id(&app, "bob@example.com").await,
+        subscriber_id(&app, "cal@example.com").await,
+    ];
+    const ISSUES: usize = 30;
+    for week in 1..=ISSUES {
+        let deliveries = [(readers[0], "sent"), (readers[1], "failed"), (readers[2], "skipped")];
+        stored_issue(
+            &app,
+            &format!("2001-W{week:02}"),
+            "sent",
+            months_ago(30),
+            false,
+            &deliveries,
+        )
+        .await;
+    }
+    let outbox = std::env::temp_dir().join(format!("gazette-no-outbox-{}", Uuid::new_v4().simple()));
+    let (first, second) = tokio::join!(prune(&backend, &outbox, &[]), prune(&backend, &outbox, &[]));
+    let rows = |said: &str| -> i64 {
+        let line = said
+            .lines()
+            .find(|l| l.starts_with("deliveries: "))
+            .expect("a deliveries line");
+        line["deliveries: ".len()..].split(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(rows(&first) + rows(&second), (3 * ISSUES) as i64, "{first}\n{second}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM deliveries").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM delivery_summaries WHERE sent = 1 AND failed = 1 AND skipped = 1")
+            .await,
+        ISSUES as i64
+    );
+}
