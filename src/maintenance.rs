@@ -115,6 +115,12 @@ pub async fn backup(db: &Db, target: &Path) -> Result<Backup, MaintenanceError> 
         std::fs::File::open(target)
             .and_then(|f| f.sync_all())
             .map_err(file_error(target))?;
+        // The new name too, so a crash just after leaves the backup found.
+        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(file_error(dir))?;
+        }
         let contents = check(target).await?;
         let bytes = std::fs::metadata(target).map_err(file_error(target))?.len();
         Ok(Backup {

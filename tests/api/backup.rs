@@ -203,7 +203,9 @@ pub async fn a_backup_taken_while_serve_takes_signups_restores_into_a_fresh_dire
     );
     assert_eq!(std::fs::read(&file).unwrap(), first_copy);
 
-    // The live database is in use: restoring over it is refused.
+    // The live database is in use (by the serve process alone now):
+    // restoring over it is refused.
+    db.close().await;
     let live = match &backend {
         Backend::Sqlite { url } => PathBuf::from(url.trim_start_matches("sqlite://")),
         Backend::Postgres { .. } => unreachable!("a SQLite test"),
@@ -219,7 +221,6 @@ pub async fn a_backup_taken_while_serve_takes_signups_restores_into_a_fresh_dire
     assert_eq!(sqlite3(&live, "SELECT COUNT(*) FROM subscribers"), live_readers);
     assert_eq!(sign_up(&serve.base, "After", "after@example.com").await, 200);
     drop(serve);
-    db.close().await;
 
     // Restored into a fresh directory, a new `gazette serve` has the data.
     let fresh = scratch_dir("restored");
