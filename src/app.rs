@@ -15,6 +15,7 @@ use crate::config::{SessionKeyError, Settings};
 use crate::db::{ConnectError, Db};
 use crate::delivery::Worker;
 use crate::mail::{Composer, DkimSigner, Mailer, MailerSetupError};
+use crate::maintenance::DailyPrune;
 use crate::metrics::Metrics;
 use crate::schedule::Scheduler;
 use crate::web::{self, WebState, WebStateError};
@@ -89,6 +90,7 @@ pub struct Application {
     metrics_server: Option<actix_web::dev::Server>,
     worker: Option<Worker>,
     scheduler: Option<Scheduler>,
+    pruner: Option<DailyPrune>,
     db: Db,
 }
 
@@ -120,6 +122,8 @@ impl Application {
         // The scheduler belongs to the web role (`gazette serve`); operators
         // turn it off per process with --no-scheduler or schedule.enabled.
         let scheduler = (roles.web && settings.schedule.enabled).then(|| Scheduler::new(db.clone(), settings.clone()));
+        // Retention runs beside the scheduler, in `gazette serve` only.
+        let pruner = (roles.web && settings.retention.daily).then(|| DailyPrune::new(db.clone(), settings.clone()));
         let metrics = Arc::new(Metrics::with_gauge_cache(Duration::from_secs(
             settings.metrics.cache_seconds,
         )));
@@ -151,6 +155,7 @@ impl Application {
             metrics_server,
             worker,
             scheduler,
+            pruner,
             db,
         })
     }
@@ -175,6 +180,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (stop_worker, stopped) = watch::channel(false);
         let scheduler = self.scheduler.map(|s| tokio::spawn(s.run(stopped.clone())));
+        let pruner = self.pruner.map(|p| tokio::spawn(p.run(stopped.clone())));
         let worker = self.worker.map(|w| tokio::spawn(w.run(stopped)));
         let metrics_server = self.metrics_server.map(|server| {
             let handle = server.handle();
@@ -195,6 +201,10 @@ impl Application {
         if let Some(scheduler) = scheduler {
             // A dispatch in progress is one transaction: let it finish.
             let _ = tokio::time::timeout(Duration::from_secs(30), scheduler).await;
+        }
+        if let Some(pruner) = pruner {
+            // It stops between issues; each issue's summary is one transaction.
+            let _ = tokio::time::timeout(Duration::from_secs(30), pruner).await;
         }
         self.db.close().await;
         result

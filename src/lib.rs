@@ -9,6 +9,7 @@ pub mod digest;
 pub mod domain;
 pub mod links;
 pub mod mail;
+pub mod maintenance;
 pub mod metrics;
 pub mod schedule;
 pub mod staff;

@@ -94,6 +94,28 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Write a consistent copy of the SQLite database to FILE while the
+    /// service runs (never over an existing file). PostgreSQL: pg_dump, see
+    /// the README's "Backups".
+    Backup {
+        /// The new backup file.
+        file: PathBuf,
+    },
+    /// Replace the SQLite database with a backup made by `gazette backup`,
+    /// after checking it; refused while a process has the database open
+    /// (stop the service first). The replaced database is kept beside it.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+    },
+    /// Remove what the `retention` settings no longer keep (old delivery
+    /// rows, summarised per issue; addresses in old mail; never-confirmed
+    /// readers; old outbox files) and print how many of each.
+    Prune {
+        /// Print what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -276,6 +298,9 @@ fn main() -> ExitCode {
             Command::Config {
                 command: ConfigCommand::Check,
             } => config_check(&config_dir, &settings, dkim.as_ref()).await,
+            Command::Backup { file } => backup(settings, &file).await,
+            Command::Restore { file } => restore(settings, &file).await,
+            Command::Prune { dry_run } => prune(settings, dry_run).await,
         }
     });
     match result {
@@ -634,4 +659,93 @@ fn read_password(new_account: bool) -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn backup(settings: Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    use gazette::maintenance::{self, MaintenanceError};
+    // PostgreSQL is not opened at all: pg_dump does that job.
+    if !settings.database.url.starts_with("sqlite:") {
+        return Err(MaintenanceError::Postgres.into());
+    }
+    let db = gazette::app::database(&settings, Schema::Check).await?;
+    let done = maintenance::backup(&db, file).await;
+    db.close().await;
+    let backup = done?;
+    say!(
+        "backup written to {}: {} bytes, {}",
+        escape(&backup.path.display().to_string()),
+        backup.bytes,
+        backup.contents
+    );
+    Ok(())
+}
+
+async fn restore(settings: Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    let restored = gazette::maintenance::restore(&settings.database, file).await?;
+    say!(
+        "restored {} into {}: {}",
+        escape(&file.display().to_string()),
+        escape(&restored.database.display().to_string()),
+        restored.contents
+    );
+    let latest = gazette::maintenance::latest_schema_version();
+    if restored.contents.schema_version < latest {
+        say!(
+            "its schema is older than this Gazette's ({latest}): `gazette migrate`, or the next start, brings it up to date"
+        );
+    }
+    if let Some(replaced) = restored.replaced {
+        say!(
+            "the database it replaced is kept as {} (delete it once the restore is checked)",
+            escape(&replaced.display().to_string())
+        );
+    }
+    Ok(())
+}
+
+async fn prune(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
+    use gazette::maintenance;
+    let db = gazette::app::database(&settings, Schema::Check).await?;
+    let now = chrono::Utc::now();
+    let done = if dry_run {
+        maintenance::prune_preview(&db, &settings, now).await
+    } else {
+        maintenance::prune(&db, &settings, now, None).await
+    };
+    db.close().await;
+    let pruned = done?;
+    let retention = &settings.retention;
+    let kept = |n: u32, unit: &str| match n {
+        0 => "kept forever".to_owned(),
+        n => format!("older than {n} {unit}"),
+    };
+    let (verb, tail) = if dry_run {
+        ("would remove", " (dry run: nothing changed)")
+    } else {
+        ("removed", "")
+    };
+    say!("prune {verb}{tail}:");
+    say!(
+        "deliveries: {} rows of {} issues, summarised per issue ({})",
+        pruned.delivery_rows,
+        pruned.delivery_issues,
+        kept(retention.delivery_months, "months")
+    );
+    say!(
+        "mail addresses: {} ({})",
+        pruned.mail_addresses,
+        kept(retention.mail_address_days, "days")
+    );
+    say!(
+        "unconfirmed readers: {} ({})",
+        pruned.unconfirmed_readers,
+        kept(retention.unconfirmed_reader_days, "days")
+    );
+    say!(
+        "outbox files: {} in {} ({})",
+        pruned.outbox_files,
+        escape(&settings.mail.outbox_dir.display().to_string()),
+        kept(retention.outbox_days, "days")
+    );
+    Ok(())
 }

@@ -40,6 +40,7 @@ pub struct Settings {
     pub schedule: ScheduleSettings,
     pub metrics: MetricsSettings,
     pub feeds: FeedSettings,
+    pub retention: RetentionSettings,
     /// `GAZETTE_ENV` as it was when these settings were loaded.
     #[serde(skip)]
     environment: String,
@@ -119,6 +120,25 @@ fn deserialize_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<s
             raw.escape_debug()
         ))
     })
+}
+
+/// How long what is no longer needed is kept (`gazette prune`, and the
+/// daily run of `gazette serve`); 0 keeps that kind forever.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// `gazette serve` prunes at start-up and then once a day.
+    pub daily: bool,
+    /// Delivery rows of issues sent more than this many months ago are
+    /// summarised per issue (counts per outcome) and removed.
+    pub delivery_months: u32,
+    /// Sent or failed transactional mail older than this loses its address.
+    pub mail_address_days: u32,
+    /// Readers who never confirmed, signed up more than this many days ago
+    /// and hold no valid link, are removed.
+    pub unconfirmed_reader_days: u32,
+    /// `.eml` files in `mail.outbox_dir` older than this are deleted.
+    pub outbox_days: u32,
 }
 
 /// Fetching feeds by URL (`gazette articles import URL`, the admin's import).

@@ -247,19 +247,24 @@ impl IssueProgress {
 }
 
 // $1: one minute ago. Grouped by the primary key, which both backends accept
-// for the issue's other columns.
+// for the issue's other columns. Settled outcomes add the issue's summary of
+// pruned rows (`db::retention`), one row per issue at most, so its MAX is
+// its value.
 macro_rules! select_progress {
     ($rest:literal) => {
         concat!(
             "SELECT i.id, i.week, i.subject, i.article_count, i.status, i.created_at, i.paused_at, i.cancelled_at,
                     COALESCE(SUM(CASE WHEN d.status = 'queued' THEN 1 ELSE 0 END), 0) AS queued,
                     COALESCE(SUM(CASE WHEN d.status = 'sending' THEN 1 ELSE 0 END), 0) AS sending,
-                    COALESCE(SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END), 0) AS sent,
-                    COALESCE(SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
-                    COALESCE(SUM(CASE WHEN d.status = 'skipped' THEN 1 ELSE 0 END), 0) AS skipped,
+                    COALESCE(SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.sent), 0) AS sent,
+                    COALESCE(SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.failed), 0)
+                        AS failed,
+                    COALESCE(SUM(CASE WHEN d.status = 'skipped' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.skipped), 0)
+                        AS skipped,
                     COALESCE(SUM(CASE WHEN d.status = 'sent' AND d.sent_at >= $1 THEN 1 ELSE 0 END), 0)
                         AS sent_last_minute
-             FROM issues i LEFT JOIN deliveries d ON d.issue_id = i.id ",
+             FROM issues i LEFT JOIN deliveries d ON d.issue_id = i.id
+                  LEFT JOIN delivery_summaries p ON p.issue_id = i.id ",
             $rest
         )
     };

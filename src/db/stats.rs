@@ -47,6 +47,16 @@ async fn deliveries_by_status(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error
             .fetch_all(pool)
             .await?
     });
+    // Rows pruned by retention still count, through their issues' summaries.
+    let (sent, failed, skipped): (i64, i64, i64) = with_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(sent), 0) AS BIGINT), CAST(COALESCE(SUM(failed), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(skipped), 0) AS BIGINT)
+             FROM delivery_summaries",
+        )
+        .fetch_one(pool)
+        .await?
+    });
     // Every outcome the ledger knows, zero when no row has it, so a series
     // exists from the first scrape on.
     let mut all: BTreeMap<String, i64> = crate::domain::DeliveryStatus::ALL
@@ -54,5 +64,8 @@ async fn deliveries_by_status(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error
         .map(|s| (s.as_str().to_owned(), 0))
         .collect();
     all.extend(rows);
+    for (status, pruned) in [("sent", sent), ("failed", failed), ("skipped", skipped)] {
+        *all.entry(status.to_owned()).or_default() += pruned;
+    }
     Ok(all.into_iter().collect())
 }

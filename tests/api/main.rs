@@ -5,6 +5,7 @@
 
 mod admin;
 mod admin_browser;
+mod backup;
 mod cli;
 mod configuration;
 mod confirm;
@@ -16,6 +17,7 @@ mod health;
 mod helpers;
 mod hostile;
 mod ops;
+mod retention;
 mod schema;
 mod signup;
 mod smtp_faults;
@@ -168,6 +170,9 @@ fn main() {
         schema::a_database_filled_by_every_earlier_version_migrates_without_loss,
         schema::only_migrate_changes_the_schema_and_other_commands_refuse_a_mismatch,
         schema::the_recorded_releases_statements_prepare_against_the_newest_schema,
+        retention::prune_removes_exactly_what_retention_no_longer_keeps_and_issue_counts_stay,
+        retention::serve_prunes_at_start_up_and_stops_cleanly_on_sigterm,
+        retention::two_prunes_at_once_count_each_delivery_once,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
@@ -323,6 +328,24 @@ fn main() {
     trials.push(libtest_mimic::Trial::test(
         "trust_feeds::a_feed_that_never_answers_is_a_timeout",
         trust_feeds::a_feed_that_never_answers_is_a_timeout,
+    ));
+    // Backups: `gazette backup` and `restore` are for SQLite; PostgreSQL's
+    // are the README's pg_dump and pg_restore.
+    let [sqlite, _] = Backend::all();
+    trials.push(helpers::trial(
+        sqlite.clone(),
+        "backup::a_backup_taken_while_serve_takes_signups_restores_into_a_fresh_directory",
+        |backend| Box::pin(backup::a_backup_taken_while_serve_takes_signups_restores_into_a_fresh_directory(backend)),
+    ));
+    trials.push(helpers::trial(
+        sqlite,
+        "backup::restore_refuses_what_is_not_a_sound_gazette_backup",
+        |backend| Box::pin(backup::restore_refuses_what_is_not_a_sound_gazette_backup(backend)),
+    ));
+    trials.push(helpers::trial(
+        Backend::postgres(),
+        "backup::the_readmes_pg_dump_and_pg_restore_bring_the_data_back",
+        |backend| Box::pin(backup::the_readmes_pg_dump_and_pg_restore_bring_the_data_back(backend)),
     ));
     libtest_mimic::run(&args, trials).exit();
 }
