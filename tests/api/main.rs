@@ -9,6 +9,7 @@ mod cli;
 mod configuration;
 mod confirm;
 mod delivery;
+mod deploy;
 mod digest;
 mod dispatch_door;
 mod engine;
@@ -16,6 +17,7 @@ mod health;
 mod helpers;
 mod hostile;
 mod ops;
+mod restart;
 mod schema;
 mod signup;
 mod smtp_faults;
@@ -168,6 +170,9 @@ fn main() {
         schema::a_database_filled_by_every_earlier_version_migrates_without_loss,
         schema::only_migrate_changes_the_schema_and_other_commands_refuse_a_mismatch,
         schema::the_recorded_releases_statements_prepare_against_the_newest_schema,
+        deploy::a_timer_run_after_an_outage_dispatches_the_missed_runs_week_as_of_its_time,
+        deploy::serve_started_after_an_outage_dispatches_the_missed_runs_week_as_of_its_time,
+        restart::a_restart_on_the_passed_socket_answers_every_request_under_load,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
@@ -324,5 +329,27 @@ fn main() {
         "trust_feeds::a_feed_that_never_answers_is_a_timeout",
         trust_feeds::a_feed_that_never_answers_is_a_timeout,
     ));
+    // systemd's own analysis of the shipped units: skipped with the reason
+    // where systemd-analyze is missing, and must run with CI=true.
+    let missing_systemd = deploy::missing_systemd_analyze();
+    for (name, test) in [
+        (
+            "deploy::the_units_pass_systemd_analyze_verify_and_rate_ok_in_security",
+            deploy::the_units_pass_systemd_analyze_verify_and_rate_ok_in_security as fn() -> _,
+        ),
+        (
+            "deploy::the_dispatch_timer_fires_within_15_minutes_of_every_scheduled_run",
+            deploy::the_dispatch_timer_fires_within_15_minutes_of_every_scheduled_run,
+        ),
+    ] {
+        let trial = libtest_mimic::Trial::test(name, test);
+        trials.push(match &missing_systemd {
+            Some(why) if !in_ci => {
+                eprintln!("skipping {name}: {why}");
+                trial.with_ignored_flag(true).with_kind(format!("skipped: {why}"))
+            }
+            _ => trial,
+        });
+    }
     libtest_mimic::run(&args, trials).exit();
 }
