@@ -320,7 +320,7 @@ pub async fn a_timer_run_after_an_outage_dispatches_the_missed_runs_week_as_of_i
         )),
         "{said}"
     );
-    assert_eq!(issue_weeks(&backend).await, [week.clone()]);
+    assert_eq!(issue_weeks(&backend).await, std::slice::from_ref(&week));
 
     // Every later run finds it done.
     let again = dispatch_scheduled(&backend, &off("264")).await;
