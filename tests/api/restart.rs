@@ -32,6 +32,8 @@ fn start_on_socket(backend: &Backend, listener: &TcpListener) -> Child {
             "--no-scheduler",
         ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        // As `helpers::gazette_command`: the checkout's configuration.
+        .env("GAZETTE_CONFIG_DIR", "config")
         .env("GAZETTE_DATABASE__URL", backend.database_url())
         .env("GAZETTE_SERVER__PORT", "1")
         .env("GAZETTE_METRICS__LISTEN", "")
