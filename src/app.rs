@@ -128,8 +128,14 @@ impl Application {
             settings.metrics.cache_seconds,
         )));
         let (server, port) = if let Some(session_key) = session_key {
-            let address = format!("{}:{}", settings.server.host, settings.server.port);
-            let (listener, port) = bind(&address)?;
+            let (listener, port, address) = match inherited_listener()? {
+                Some((listener, port)) => (listener, port, "the socket systemd passed".to_owned()),
+                None => {
+                    let address = format!("{}:{}", settings.server.host, settings.server.port);
+                    let (listener, port) = bind(&address)?;
+                    (listener, port, address)
+                }
+            };
             let state = WebState::new(&settings, db.clone(), mail_wakeup, metrics.clone(), session_key).await?;
             let server = web::server(listener, state).map_err(|source| BuildError::Listen { address, source })?;
             (Some(server), port)
@@ -188,7 +194,7 @@ impl Application {
             handle
         });
         let result = match self.server {
-            Some(server) => server.await,
+            Some(server) => serve_until_signal(server).await,
             None => shutdown_signal().await,
         };
         if let Some(metrics_server) = metrics_server {
@@ -223,6 +229,83 @@ fn worker(settings: &Settings, db: Db, mailer: Mailer, dkim: Option<DkimSigner>,
         Duration::from_secs(settings.mail.smtp.timeout_seconds),
         wakeup,
     )
+}
+
+/// How long the accept thread gets to hand the connections it took to a
+/// worker before the workers are told to stop: actix drops connections
+/// still queued for a stopping worker, which would reset them unanswered.
+const ACCEPT_SETTLE: Duration = Duration::from_millis(200);
+
+/// Runs the web server until SIGTERM or SIGINT, then stops it without
+/// losing a request: every response from then on closes its connection
+/// (`web::drain`), accepting stops, the connections already accepted are
+/// served, and what waits in the listening socket's backlog is left there
+/// for the next process when systemd holds the socket (`gazette-serve.socket`).
+async fn serve_until_signal(server: actix_web::dev::Server) -> std::io::Result<()> {
+    let handle = server.handle();
+    let mut running = tokio::spawn(server);
+    let joined =
+        |r: Result<std::io::Result<()>, tokio::task::JoinError>| r.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    tokio::select! {
+        served = &mut running => return joined(served),
+        signal = shutdown_signal() => signal?,
+    }
+    tracing::info!("stopping: finishing the requests in progress");
+    web::drain::begin();
+    handle.pause().await;
+    tokio::time::sleep(ACCEPT_SETTLE).await;
+    handle.stop(true).await;
+    joined(running.await)
+}
+
+/// The listening socket systemd passed to this process (socket activation:
+/// `LISTEN_PID` is this process and `LISTEN_FDS` counts the sockets from
+/// file descriptor 3 on), with its port; `None` when there is none, and
+/// the process binds `server.host:server.port` itself. A socket that is not
+/// one listening TCP socket is refused, naming what was wrong.
+fn inherited_listener() -> Result<Option<(TcpListener, u16)>, BuildError> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    /// fd 3 is taken once: a second `Application` in this process binds.
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    const SD_LISTEN_FDS_START: i32 = 3;
+
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|pid| pid.trim().parse::<u32>().ok())
+        .is_some_and(|pid| pid == std::process::id());
+    if !for_us || TAKEN.swap(true, Ordering::SeqCst) {
+        return Ok(None);
+    }
+    let refused = |why: String| BuildError::Listen {
+        address: "the socket systemd passed (LISTEN_FDS)".to_owned(),
+        source: std::io::Error::other(why),
+    };
+    let count = std::env::var("LISTEN_FDS").unwrap_or_default();
+    if count.trim() != "1" {
+        return Err(refused(format!(
+            "expected one listening socket, got LISTEN_FDS={count:?}; give gazette-serve.socket one ListenStream="
+        )));
+    }
+    // SAFETY: LISTEN_PID names this process, so fd 3 was open when it
+    // started and is owned by nothing else in it: descriptors are handed
+    // out lowest first, so no file or socket opened since can be 3, and
+    // TAKEN makes this the only place that takes it.
+    let inherited = unsafe { OwnedFd::from_raw_fd(SD_LISTEN_FDS_START) };
+    let socket = socket2::Socket::from(inherited);
+    let failed = |e: std::io::Error| refused(e.to_string());
+    let is_tcp = socket.r#type().map_err(failed)? == socket2::Type::STREAM
+        && socket.local_addr().map_err(failed)?.as_socket().is_some();
+    if !is_tcp || !socket.is_listener().map_err(failed)? {
+        return Err(refused(
+            "fd 3 is not a listening TCP socket; use ListenStream=ADDRESS:PORT".to_owned(),
+        ));
+    }
+    // systemd passes the socket without close-on-exec.
+    socket.set_cloexec(true).map_err(failed)?;
+    let listener = TcpListener::from(socket);
+    let port = listener.local_addr().map_err(failed)?.port();
+    Ok(Some((listener, port)))
 }
 
 /// Binds `address` (port 0 picks a free port) and tells which port it got.

@@ -73,6 +73,13 @@ enum Command {
         /// Print the subject, the articles and the recipient count; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Keep the schedule for a systemd timer or cron (needs
+        /// schedule.enabled = false): dispatch the last run schedule.cron
+        /// names, as of its time, if its week has no issue and it is within
+        /// schedule.grace_hours; otherwise say why nothing is due. Safe to
+        /// run as often as you like.
+        #[arg(long, conflicts_with = "dry_run")]
+        scheduled: bool,
     },
     /// Manage staff accounts (the password is read from stdin, or prompted for).
     Staff {
@@ -278,7 +285,8 @@ fn main() -> ExitCode {
                 .await
             }
             Command::Migrate { status } => migrate(settings, status).await,
-            Command::Dispatch { dry_run } => dispatch(settings, dry_run).await,
+            Command::Dispatch { scheduled: true, .. } => dispatch_scheduled(settings).await,
+            Command::Dispatch { dry_run, .. } => dispatch(settings, dry_run).await,
             Command::Staff { command } => staff(settings, command).await,
             Command::Articles {
                 command:
@@ -316,7 +324,8 @@ fn main() -> ExitCode {
                 || e.downcast_ref::<ConfigError>().is_some()
                 || e.downcast_ref::<SessionKeyError>().is_some()
                 || e.downcast_ref::<ConnectError>()
-                    .is_some_and(|e| e.is_configuration() || e.is_schema_refusal());
+                    .is_some_and(|e| e.is_configuration() || e.is_schema_refusal())
+                || e.downcast_ref::<gazette::schedule::BuiltInSchedulerIsOn>().is_some();
             if misconfigured {
                 ExitCode::from(2)
             } else {
@@ -610,6 +619,59 @@ async fn dispatch(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
         }
     }
     say!("Recipients: {} confirmed subscribers", preview.recipients);
+    Ok(())
+}
+
+/// `gazette dispatch --scheduled`: what a timer or cron runs when the
+/// built-in scheduler is off. One line on stdout, exit 0, whatever was due.
+async fn dispatch_scheduled(settings: Settings) -> anyhow::Result<()> {
+    use gazette::digest::dispatch::Dispatched;
+    use gazette::schedule::{self, ScheduledRun};
+    // Before the database: two clocks are a configuration error.
+    schedule::external_scheduling_allowed(&settings.schedule)?;
+    let db = gazette::app::database(&settings, Schema::Check).await?;
+    let now = chrono::Utc::now();
+    let done = schedule::run_due(&db, &settings, now).await;
+    db.close().await;
+    let zone = settings.schedule.timezone.0;
+    let local = |at: chrono::DateTime<chrono::Utc>| at.with_timezone(&zone).format("%a %-d %b %Y %H:%M %Z").to_string();
+    let next = match settings.schedule.next_after(now) {
+        Some(at) => format!("next run {}", local(at)),
+        None => "no later run".to_owned(),
+    };
+    match done? {
+        ScheduledRun::NeverDue => say!(
+            "schedule.cron `{}` has not matched yet; nothing due ({next})",
+            settings.schedule.cron.as_str()
+        ),
+        ScheduledRun::AlreadyDone { at, week } => {
+            say!(
+                "{week}: already dispatched for the run of {}; nothing due ({next})",
+                local(at)
+            )
+        }
+        ScheduledRun::Skipped { at, week } => say!(
+            "{week}: the run of {} was missed more than schedule.grace_hours ({}) ago; skipped ({next})",
+            local(at),
+            settings.schedule.grace_hours
+        ),
+        ScheduledRun::Dispatched { at, outcome } => match outcome {
+            Dispatched::Queued {
+                week,
+                recipients,
+                articles,
+            } => say!(
+                "{week}: issue queued for {recipients} readers ({articles} articles) for the run of {}",
+                local(at)
+            ),
+            Dispatched::AlreadyDispatched { week } => say!("{week}: already dispatched; nothing queued"),
+            Dispatched::NothingNew { week, since } => say!(
+                "{week}: no articles published between {} and the run of {}; nothing to send",
+                local(since),
+                local(at)
+            ),
+        },
+    }
     Ok(())
 }
 

@@ -3,6 +3,13 @@
 //! in [`crate::config::ScheduleSettings`]), and at start-up makes up a run
 //! missed while no process was up, within `schedule.grace_hours`.
 //!
+//! `gazette dispatch --scheduled`, run by a systemd timer or cron when the
+//! built-in scheduler is off, makes the same decision through [`run_due`]:
+//! `schedule.cron` in `schedule.timezone` is the one clock, and a late run
+//! (a timer firing at boot, a process started after an outage) dispatches
+//! the week of the run it makes up, as of that run's instant, never the
+//! week it happens to run in.
+//!
 //! Any number of processes may run it against one database: every process
 //! fires for the same scheduled instant and dispatches as of that instant;
 //! [`dispatch::dispatch`] runs one dispatch at a time (PostgreSQL's advisory
@@ -16,7 +23,8 @@ use tokio::sync::watch;
 
 use crate::config::{ScheduleSettings, Settings};
 use crate::db::{Db, issues};
-use crate::digest::dispatch::{self, Dispatched};
+use crate::digest::dispatch::{self, DispatchError, Dispatched};
+use crate::domain::IssueWeek;
 
 /// What a process starting at `now` does about the last scheduled run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +52,63 @@ pub fn catch_up(
         Some(_) if week_has_issue => CatchUp::NothingMissed,
         Some(at) if now - at <= schedule.grace() => CatchUp::Dispatch(at),
         Some(at) => CatchUp::Skip(at),
+    }
+}
+
+/// What [`run_due`] found the schedule asking for at `now`, and did.
+pub enum ScheduledRun {
+    /// `schedule.cron` never matched before `now`.
+    NeverDue,
+    /// The last scheduled run's week has its issue (sent by an earlier run,
+    /// another process, or the staff's "send now").
+    AlreadyDone { at: DateTime<Utc>, week: IssueWeek },
+    /// The last scheduled run was missed and is within the grace period:
+    /// dispatched as of its instant.
+    Dispatched { at: DateTime<Utc>, outcome: Dispatched },
+    /// The last scheduled run was missed more than `schedule.grace_hours`
+    /// ago: its week is skipped.
+    Skipped { at: DateTime<Utc>, week: IssueWeek },
+}
+
+/// Makes sure the last run `schedule.cron` names at or before `now` has
+/// happened: dispatches as of that run's instant if its week has no issue
+/// and it is within `schedule.grace_hours`. Run it as often as you like;
+/// it dispatches a week at most once. A run made up on Monday for the
+/// Friday before is that Friday's week, with the articles published up to
+/// that Friday's scheduled time; the ones after go into the next issue.
+pub async fn run_due(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result<ScheduledRun, DispatchError> {
+    let schedule = &settings.schedule;
+    let Some(last) = schedule.last_at_or_before(now) else {
+        return Ok(ScheduledRun::NeverDue);
+    };
+    let week = schedule.issue_week(last);
+    let week_has_issue = issues::exists(db, week).await.map_err(DispatchError::ReadIssues)?;
+    Ok(match catch_up(schedule, Some(last), week_has_issue, now) {
+        CatchUp::NothingMissed => ScheduledRun::AlreadyDone { at: last, week },
+        CatchUp::Dispatch(at) => ScheduledRun::Dispatched {
+            at,
+            outcome: dispatch::dispatch(db, settings, at).await?,
+        },
+        CatchUp::Skip(at) => ScheduledRun::Skipped { at, week },
+    })
+}
+
+/// `gazette dispatch --scheduled` was asked to keep the schedule while the
+/// configuration also has `gazette serve` keep it: two clocks, refused.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "schedule.enabled is true, so `gazette serve` dispatches on schedule by itself; to have a timer or \
+     cron run `gazette dispatch --scheduled` instead, set schedule.enabled = false in the configuration \
+     every process reads (or GAZETTE_SCHEDULE__ENABLED=false)"
+)]
+pub struct BuiltInSchedulerIsOn;
+
+/// The check `gazette dispatch --scheduled` makes before anything else.
+pub fn external_scheduling_allowed(schedule: &ScheduleSettings) -> Result<(), BuiltInSchedulerIsOn> {
+    if schedule.enabled {
+        Err(BuiltInSchedulerIsOn)
+    } else {
+        Ok(())
     }
 }
 
@@ -78,7 +143,13 @@ impl Scheduler {
         loop {
             let now = Utc::now();
             if now >= next {
-                self.fire(next).await;
+                // Woken long after the run (a suspended machine, a stopped
+                // process): the same grace as at start-up.
+                if now - next <= schedule.grace() {
+                    self.fire(next).await;
+                } else {
+                    log_skipped(schedule, next);
+                }
                 // A dispatch that took longer than the interval does not
                 // replay the runs it overlapped.
                 let Some(after) = schedule.next_after(next.max(Utc::now())) else {
@@ -101,50 +172,48 @@ impl Scheduler {
 
     async fn catch_up(&self, now: DateTime<Utc>) {
         let schedule = &self.settings.schedule;
-        let last = schedule.last_at_or_before(now);
-        let week_has_issue = match last {
-            Some(at) => match issues::exists(&self.db, schedule.issue_week(at)).await {
-                Ok(exists) => exists,
-                Err(e) => {
-                    tracing::error!(error = %e, "scheduler: cannot read the issues; no catch-up");
-                    return;
-                }
-            },
-            None => false,
-        };
-        match catch_up(schedule, last, week_has_issue, now) {
-            CatchUp::NothingMissed => {}
-            CatchUp::Dispatch(at) => {
+        match run_due(&self.db, &self.settings, now).await {
+            Ok(ScheduledRun::NeverDue | ScheduledRun::AlreadyDone { .. }) => {}
+            Ok(ScheduledRun::Dispatched { at, outcome }) => {
                 tracing::info!(missed = %at, "scheduler: catching up on the run missed while stopped");
-                self.fire(at).await;
+                log_outcome(Ok(outcome));
             }
-            CatchUp::Skip(at) => tracing::warn!(
-                missed = %at,
-                week = %schedule.issue_week(at),
-                grace_hours = schedule.grace_hours,
-                "scheduler: the run was missed more than schedule.grace_hours ago; skipping that week"
-            ),
+            Ok(ScheduledRun::Skipped { at, .. }) => log_skipped(schedule, at),
+            Err(e) => tracing::error!(error = %e, "scheduler: catching up failed"),
         }
     }
 
     /// Dispatches as of the scheduled instant `at`, so every process firing
     /// for it builds the same issue.
     async fn fire(&self, at: DateTime<Utc>) {
-        match dispatch::dispatch(&self.db, &self.settings, at).await {
-            Ok(Dispatched::Queued {
-                week,
-                recipients,
-                articles,
-            }) => tracing::info!(%week, recipients, articles, "scheduler: issue queued"),
-            Ok(Dispatched::AlreadyDispatched { week }) => {
-                tracing::info!(%week, "scheduler: already dispatched; nothing queued")
-            }
-            Ok(Dispatched::NothingNew { week, since }) => {
-                tracing::info!(%week, %since, "scheduler: no new articles; nothing to send")
-            }
-            Err(e) => tracing::error!(error = %e, "scheduler: dispatch failed"),
-        }
+        log_outcome(dispatch::dispatch(&self.db, &self.settings, at).await);
     }
+}
+
+fn log_outcome(outcome: Result<Dispatched, DispatchError>) {
+    match outcome {
+        Ok(Dispatched::Queued {
+            week,
+            recipients,
+            articles,
+        }) => tracing::info!(%week, recipients, articles, "scheduler: issue queued"),
+        Ok(Dispatched::AlreadyDispatched { week }) => {
+            tracing::info!(%week, "scheduler: already dispatched; nothing queued")
+        }
+        Ok(Dispatched::NothingNew { week, since }) => {
+            tracing::info!(%week, %since, "scheduler: no new articles; nothing to send")
+        }
+        Err(e) => tracing::error!(error = %e, "scheduler: dispatch failed"),
+    }
+}
+
+fn log_skipped(schedule: &ScheduleSettings, at: DateTime<Utc>) {
+    tracing::warn!(
+        missed = %at,
+        week = %schedule.issue_week(at),
+        grace_hours = schedule.grace_hours,
+        "scheduler: the run was missed more than schedule.grace_hours ago; skipping that week"
+    );
 }
 
 fn log_next(schedule: &ScheduleSettings, next: DateTime<Utc>) {
@@ -191,5 +260,32 @@ mod tests {
             CatchUp::NothingMissed
         );
         assert_eq!(catch_up(&weekly, None, false, missed), CatchUp::NothingMissed);
+    }
+
+    #[test]
+    fn fridays_run_made_up_on_monday_is_fridays_week_as_of_fridays_time() {
+        // Friday 27 November 2026, 09:00 in Berlin (08:00 UTC), is in
+        // 2026-W48; the machine comes back on Monday 30 November (2026-W49).
+        let weekly = schedule("0 9 * * FRI", "Europe/Berlin", 96);
+        let monday = at("2026-11-30T07:30:00Z");
+        let last = weekly.last_at_or_before(monday);
+        assert_eq!(last, Some(at("2026-11-27T08:00:00Z")));
+        assert_eq!(
+            catch_up(&weekly, last, false, monday),
+            CatchUp::Dispatch(at("2026-11-27T08:00:00Z"))
+        );
+        assert_eq!(weekly.issue_week(last.unwrap()).to_string(), "2026-W48");
+        assert_eq!(weekly.issue_week(monday).to_string(), "2026-W49");
+        // With the default day of grace the weekend was too long.
+        let strict = schedule("0 9 * * FRI", "Europe/Berlin", 24);
+        assert_eq!(catch_up(&strict, last, false, monday), CatchUp::Skip(last.unwrap()));
+    }
+
+    #[test]
+    fn external_scheduling_needs_the_built_in_scheduler_off() {
+        let mut weekly = schedule("0 9 * * FRI", "UTC", 24);
+        assert!(external_scheduling_allowed(&weekly).is_err());
+        weekly.enabled = false;
+        assert!(external_scheduling_allowed(&weekly).is_ok());
     }
 }

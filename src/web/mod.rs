@@ -6,6 +6,7 @@
 pub mod admin;
 mod archive;
 pub mod client_addr;
+pub mod drain;
 mod error;
 mod form;
 mod head;
@@ -246,6 +247,8 @@ pub fn server(listener: TcpListener, web_state: WebState) -> std::io::Result<act
                     .custom_request_replace("request", observe::loggable_request_line)
                     .exclude("/health_check"),
             )
+            // Outermost, so no response escapes it.
+            .wrap(from_fn(drain::close_connections_when_stopping))
             .app_data(state.clone())
             .app_data(metrics.clone())
             .app_data(edge.trusted_proxies.clone())
@@ -259,6 +262,8 @@ pub fn server(listener: TcpListener, web_state: WebState) -> std::io::Result<act
     })
     .listen(listener)?
     .shutdown_timeout(10)
+    // `crate::app` handles SIGTERM and SIGINT: it drains before it stops.
+    .disable_signals()
     .run();
     Ok(server)
 }
