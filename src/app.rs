@@ -183,6 +183,7 @@ fn worker(settings: &Settings, db: Db, dkim: Option<DkimSigner>, wakeup: Arc<Not
         settings.delivery.clone(),
         Duration::from_secs(settings.mail.smtp.timeout_seconds),
         wakeup,
+        crate::delivery::relay_identity(&settings.mail),
     ))
 }
 
