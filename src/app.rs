@@ -228,6 +228,7 @@ fn worker(settings: &Settings, db: Db, mailer: Mailer, dkim: Option<DkimSigner>,
         settings.delivery.clone(),
         Duration::from_secs(settings.mail.smtp.timeout_seconds),
         wakeup,
+        crate::delivery::relay_identity(&settings.mail),
     )
 }
 

@@ -281,6 +281,10 @@ pub struct DeliverySettings {
     pub concurrency: usize,
     pub batch_size: usize,
     pub lease_seconds: u32,
+    /// Messages per second to the relay, by every worker process together
+    /// (shared through the database, per relay), confirmations as well as
+    /// digests; 0 = unlimited. After a quiet period a burst of a quarter
+    /// second's worth (at least one) may leave at once, never more.
     pub rate_per_second: u32,
     pub max_attempts: u32,
     pub retry_base_seconds: f64,

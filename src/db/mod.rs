@@ -10,6 +10,7 @@ pub mod feed_imports;
 pub mod issues;
 pub mod new_readers;
 pub mod outgoing_mail;
+pub mod relay_rate;
 pub mod retention;
 pub mod schema;
 pub mod signup_writer;

@@ -40,7 +40,10 @@ const GATHER: Duration = Duration::from_millis(25);
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// Rows per claim: `delivery.batch_size`, or fewer when the rate limit
-/// could not send two batches within a quarter of the lease.
+/// could not send two batches within a quarter of the lease. The rate is
+/// the relay's, shared with every other worker, so with several a row can
+/// wait longer than this reckons: a row whose send slot would come too late
+/// for its lease goes back to the queue unsent (see `Shared::send`).
 fn claim_size(settings: &DeliverySettings) -> usize {
     match settings.rate_per_second {
         0 => settings.batch_size,
@@ -53,7 +56,7 @@ fn claim_size(settings: &DeliverySettings) -> usize {
 
 /// How close to the end of its lease a row may still be sent: one SMTP
 /// exchange must fit in what is left.
-fn send_margin(settings: &DeliverySettings, smtp_timeout: Duration) -> chrono::Duration {
+pub(super) fn send_margin(settings: &DeliverySettings, smtp_timeout: Duration) -> chrono::Duration {
     let quarter_lease = Duration::from_secs(settings.lease_seconds as u64) / 4;
     chrono::Duration::from_std(smtp_timeout.min(quarter_lease)).unwrap_or(chrono::Duration::seconds(30))
 }
@@ -169,6 +172,7 @@ async fn send(
         queued.recv().await.map(|job| (job, queued))
     });
     let margin = send_margin(&shared.settings, shared.smtp_timeout);
+    let shutdown = &shutdown;
     jobs.for_each_concurrent(shared.settings.concurrency, |job| {
         let outcomes = outcomes.clone();
         let stopping = *shutdown.borrow();
@@ -180,7 +184,7 @@ async fn send(
                     "a claimed delivery waited too long for its turn; returning it rather than risk a second copy");
                 Settled::Released
             } else {
-                deliver(shared, &job).await
+                deliver(shared, &job, shutdown).await
             };
             let _ = outcomes.send(outcome_of(&job.delivery, settled)).await;
         }
@@ -199,8 +203,12 @@ fn outcome_of(delivery: &ClaimedDelivery, settled: Settled) -> Outcome {
 
 /// One reader's copy of an issue; a reader who left since the issue was
 /// queued is skipped, not mailed.
-async fn deliver(shared: &Shared, job: &Job) -> Settled {
-    let Job { delivery, issue, .. } = job;
+async fn deliver(shared: &Shared, job: &Job, shutdown: &watch::Receiver<bool>) -> Settled {
+    let Job {
+        delivery,
+        issue,
+        lease_until,
+    } = job;
     let reader = delivery.subscriber_id;
     let week = issue.week();
     if delivery.subscriber_status != SubscriberStatus::Confirmed {
@@ -226,7 +234,7 @@ async fn deliver(shared: &Shared, job: &Job) -> Settled {
             };
         }
     };
-    match shared.send(&composed, delivery.attempts).await {
+    match shared.send(&composed, delivery.attempts, *lease_until, shutdown).await {
         Sent::Delivered => Settled::Sent {
             message_id: composed.message_id,
             at: Utc::now(),
@@ -247,6 +255,13 @@ async fn deliver(shared: &Shared, job: &Job) -> Settled {
                 tracing::info!(%reader, %reply, "the address bounced; the reader is marked bounced");
             }
             Settled::Failed { error: reply, bounced }
+        }
+        Sent::NoSlot => {
+            if !*shutdown.borrow() {
+                tracing::warn!(%week, %reader,
+                    "no send slot of the relay's rate came before the lease ran short; returning the delivery");
+            }
+            Settled::Released
         }
     }
 }

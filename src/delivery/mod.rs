@@ -4,20 +4,23 @@
 //! nothing: a claimed message carries a lease, and when the worker that
 //! claimed it dies, the lease runs out and another claim picks it up.
 //!
-//! Two lanes share the SMTP connections and the rate limit but nothing
+//! Two lanes share the SMTP connections and the relay's rate but nothing
 //! else: transactional mail (confirmations) has a lane of its own, so it
 //! never queues behind a large issue; digests run as a pipeline (see
-//! [`digest`]) that claims and records in batches.
+//! [`digest`]) that claims and records in batches. The rate is the relay's,
+//! shared with every other worker through the database (see [`rate`]).
 
 mod digest;
+mod rate;
 mod transactional;
+
+pub use rate::relay_identity;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use tokio::sync::{Notify, watch};
 
@@ -36,7 +39,9 @@ struct Shared {
     composer: Composer,
     settings: DeliverySettings,
     wakeup: Arc<Notify>,
-    rate: Option<DefaultDirectRateLimiter>,
+    /// `None` (rate 0): unlimited, and nothing on the send path asks the
+    /// database anything.
+    rate: Option<rate::RelayRate>,
     /// The longest one SMTP exchange may take.
     smtp_timeout: Duration,
 }
@@ -48,9 +53,15 @@ enum Sent {
     Retry(String),
     /// Given up: a permanent refusal, or the last attempt failed.
     Failed(String),
+    /// Not sent, not attempted: the relay's rate had no slot for it before
+    /// its lease ran short, or the worker is stopping. It goes back to the
+    /// queue.
+    NoSlot,
 }
 
 impl Worker {
+    /// `relay` ([`relay_identity`]) names the relay whose rate this worker
+    /// shares with every other worker sending to it.
     pub fn new(
         db: Db,
         mailer: Mailer,
@@ -58,8 +69,9 @@ impl Worker {
         settings: DeliverySettings,
         smtp_timeout: Duration,
         wakeup: Arc<Notify>,
+        relay: String,
     ) -> Self {
-        let rate = NonZeroU32::new(settings.rate_per_second).map(|r| RateLimiter::direct(Quota::per_second(r)));
+        let rate = NonZeroU32::new(settings.rate_per_second).map(|r| rate::RelayRate::new(db.clone(), relay, r));
         Self {
             shared: Arc::new(Shared {
                 db,
@@ -81,6 +93,8 @@ impl Worker {
             concurrency = settings.concurrency,
             batch_size = settings.batch_size,
             rate_per_second = settings.rate_per_second,
+            relay = self.shared.rate.as_ref().map(|r| r.relay()),
+            burst = self.shared.rate.as_ref().map(|r| r.burst()),
             "delivery worker started"
         );
         let transactional = tokio::spawn(transactional::run(self.shared.clone(), shutdown.clone()));
@@ -94,11 +108,37 @@ impl Worker {
 }
 
 impl Shared {
-    /// Sends one message (within the rate limit) and sorts the result: a
-    /// 5xx reply is final, anything else is retried until `max_attempts`.
-    async fn send(&self, composed: &Composed, attempts: i32) -> Sent {
+    /// Sends one message (in a slot of the relay's rate, when there is
+    /// one) and sorts the result: a 5xx reply is final, anything else is
+    /// retried until `max_attempts`. Every message to the relay comes
+    /// through here, confirmations as well as digests: the relay counts
+    /// them all. The slot must come while the claim's lease (`lease_until`)
+    /// still has room for the exchange, or the message is not sent.
+    async fn send(
+        &self,
+        composed: &Composed,
+        attempts: i32,
+        lease_until: DateTime<Utc>,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Sent {
         if let Some(rate) = &self.rate {
-            rate.until_ready().await;
+            let margin = digest::send_margin(&self.settings, self.smtp_timeout);
+            let room = (lease_until - margin - Utc::now()).to_std().unwrap_or_default();
+            let mut shutdown = shutdown.clone();
+            let waited = async {
+                let due = rate.next_slot(std::time::Instant::now() + room).await?;
+                tokio::time::sleep_until(due.into()).await;
+                Some(())
+            };
+            let stopping = async {
+                // A dropped sender means the worker is going away too.
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            };
+            tokio::select! {
+                biased;
+                _ = stopping => return Sent::NoSlot,
+                slot = waited => if slot.is_none() { return Sent::NoSlot },
+            }
         }
         match self.mailer.send(&composed.message).await {
             Ok(()) => Sent::Delivered,

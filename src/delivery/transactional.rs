@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
@@ -22,11 +22,13 @@ const CONCURRENCY: usize = 4;
 pub(super) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow() {
         let now = Utc::now();
-        match outgoing_mail::claim_due(&shared.db, now, shared.lease_until(now), BATCH).await {
+        let lease_until = shared.lease_until(now);
+        match outgoing_mail::claim_due(&shared.db, now, lease_until, BATCH).await {
             Ok(batch) if batch.is_empty() => shared.idle_or_woken(&mut shutdown).await,
             Ok(batch) => {
+                let shutdown = &shutdown;
                 futures_util::stream::iter(batch)
-                    .for_each_concurrent(CONCURRENCY, |mail| deliver(&shared, mail))
+                    .for_each_concurrent(CONCURRENCY, |mail| deliver(&shared, mail, lease_until, shutdown))
                     .await;
             }
             Err(e) => {
@@ -53,7 +55,7 @@ enum RenderError {
     Compose(#[from] ComposeError),
 }
 
-async fn deliver(shared: &Shared, mail: QueuedMail) {
+async fn deliver(shared: &Shared, mail: QueuedMail, lease_until: DateTime<Utc>, shutdown: &watch::Receiver<bool>) {
     let composed = match render(shared, &mail).await {
         Ok(composed) => composed,
         Err(why) => {
@@ -62,7 +64,9 @@ async fn deliver(shared: &Shared, mail: QueuedMail) {
             return;
         }
     };
-    match shared.send(&composed, mail.attempts).await {
+    // Confirmations take slots of the relay's rate like digests do: the
+    // relay counts every message, whatever it is.
+    match shared.send(&composed, mail.attempts, lease_until, shutdown).await {
         Sent::Delivered => {
             let message_id = &composed.message_id;
             tracing::info!(mail_id = %mail.id, kind = %mail.kind, %message_id, "mail sent");
@@ -88,6 +92,14 @@ async fn deliver(shared: &Shared, mail: QueuedMail) {
                 tracing::info!(%reader, %reply, "the address bounced; the reader is marked bounced");
             }
             record_failed(shared, &mail, &reply, bounced).await;
+        }
+        Sent::NoSlot => {
+            // Back in the queue at once, for the next claim here or in
+            // another worker (the claim counted an attempt; none was made).
+            let why = "not sent: no send slot of the relay's rate before the lease ran short, or the worker stopped";
+            if let Err(e) = outgoing_mail::schedule_retry(&shared.db, mail.id, mail.attempts, Utc::now(), why).await {
+                tracing::error!(mail_id = %mail.id, error = %e, "cannot record the outcome; the lease will return the message to the queue");
+            }
         }
     }
 }

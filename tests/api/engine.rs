@@ -17,7 +17,7 @@ fn reader(i: usize) -> String {
 
 /// `readers` confirmed readers, an article, and this week's issue queued
 /// for all of them.
-async fn queue_issue(backend: &Backend, readers: &[String]) {
+pub(crate) async fn queue_issue(backend: &Backend, readers: &[String]) {
     let dir = std::env::temp_dir().join(format!("gazette-engine-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("readers.csv");

@@ -48,6 +48,8 @@ pub struct Received {
     pub authenticated_as: Option<String>,
     /// Which connection brought it, counting from 1 in the order accepted.
     pub connection: usize,
+    /// When the server had read the whole message (for rate checks).
+    pub at: std::time::Instant,
 }
 
 /// Where [`SmtpSink::drop_connection`] hangs up on a matching recipient.
@@ -749,6 +751,7 @@ impl Session {
             raw,
             authenticated_as: self.authenticated_as.clone(),
             connection: self.connection,
+            at: std::time::Instant::now(),
         };
         if self.drop_in_data.take() == Some(DropPoint::AfterData) {
             self.state.unacknowledged.lock().unwrap().push(received);
