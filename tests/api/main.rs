@@ -16,6 +16,7 @@ mod engine;
 mod health;
 mod helpers;
 mod hostile;
+mod logs;
 mod ops;
 mod retention;
 mod schema;
@@ -173,6 +174,9 @@ fn main() {
         retention::prune_removes_exactly_what_retention_no_longer_keeps_and_issue_counts_stay,
         retention::serve_prunes_at_start_up_and_stops_cleanly_on_sigterm,
         retention::two_prunes_at_once_count_each_delivery_once,
+        logs::json_logs_are_objects_with_each_requests_fields_and_no_secrets,
+        logs::human_logs_into_a_pipe_have_no_colour_codes,
+        logs::the_worker_greets_the_relay_with_the_configured_helo_name,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
@@ -211,6 +215,19 @@ fn main() {
             },
         );
         trials.push(match trust_proxy::missing_nginx() {
+            Some(why) if !in_ci => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
+            _ => trial,
+        });
+    }
+    // The fail2ban test needs Debian's fail2ban; like nginx's, it is skipped
+    // with the reason without it, and must run with CI=true.
+    for backend in Backend::all() {
+        let trial = helpers::trial(
+            backend,
+            "logs::fail2ban_finds_each_failed_login_by_its_client_and_nothing_else",
+            |backend| Box::pin(logs::fail2ban_finds_each_failed_login_by_its_client_and_nothing_else(backend)),
+        );
+        trials.push(match logs::missing_fail2ban() {
             Some(why) if !in_ci => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
             _ => trial,
         });

@@ -48,6 +48,9 @@ pub struct Received {
     pub authenticated_as: Option<String>,
     /// Which connection brought it, counting from 1 in the order accepted.
     pub connection: usize,
+    /// The name the client gave in its last EHLO (or HELO) on that
+    /// connection, as it wrote it.
+    pub helo: Option<String>,
 }
 
 /// Where [`SmtpSink::drop_connection`] hangs up on a matching recipient.
@@ -491,6 +494,7 @@ struct Session {
     greeted: bool,
     secured: bool,
     authenticated_as: Option<String>,
+    helo: Option<String>,
     mail_from: Option<String>,
     recipients: Vec<String>,
     /// Where to hang up in DATA, set by a matching recipient.
@@ -506,6 +510,7 @@ impl Session {
             greeted: false,
             secured: false,
             authenticated_as: None,
+            helo: None,
             mail_from: None,
             recipients: vec![],
             drop_in_data: None,
@@ -566,6 +571,7 @@ impl Session {
             "EHLO" | "HELO" if rest.is_empty() => answer("501 5.5.4 Syntax: EHLO hostname"),
             "EHLO" => {
                 self.greeted = true;
+                self.helo = Some(rest.to_owned());
                 self.reset();
                 let mut lines = vec![HOSTNAME.to_owned(), "8BITMIME".into(), "SMTPUTF8".into()];
                 match (&self.state.tls, self.secured) {
@@ -582,6 +588,7 @@ impl Session {
             }
             "HELO" => {
                 self.greeted = true;
+                self.helo = Some(rest.to_owned());
                 self.reset();
                 answer(&format!("250 {HOSTNAME}"))
             }
@@ -749,6 +756,7 @@ impl Session {
             raw,
             authenticated_as: self.authenticated_as.clone(),
             connection: self.connection,
+            helo: self.helo.clone(),
         };
         if self.drop_in_data.take() == Some(DropPoint::AfterData) {
             self.state.unacknowledged.lock().unwrap().push(received);
