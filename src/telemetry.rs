@@ -121,7 +121,9 @@ mod tests {
     fn locations_keep_no_path_of_the_build_machine() {
         assert_eq!(portable_location("src/web/mod.rs"), "src/web/mod.rs");
         assert_eq!(
-            portable_location("/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/actix-server-2.5.0/src/worker.rs"),
+            portable_location(
+                "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/actix-server-2.5.0/src/worker.rs"
+            ),
             "actix-server-2.5.0/src/worker.rs"
         );
         assert_eq!(

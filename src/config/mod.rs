@@ -890,7 +890,10 @@ mod tests {
             HeloName::parse("mail-1.example.org").unwrap(),
             HeloName::Host("mail-1.example.org".into())
         );
-        assert_eq!(HeloName::parse("relayhost").unwrap(), HeloName::Host("relayhost".into()));
+        assert_eq!(
+            HeloName::parse("relayhost").unwrap(),
+            HeloName::Host("relayhost".into())
+        );
         let v4 = HeloName::Ipv4(Ipv4Addr::new(192, 0, 2, 1));
         assert_eq!(HeloName::parse("[192.0.2.1]").unwrap(), v4);
         assert_eq!(HeloName::parse("192.0.2.1").unwrap(), v4);

@@ -194,7 +194,10 @@ mod tests {
 
     #[test]
     fn personal_query_values_never_reach_the_access_log() {
-        assert_eq!(redact_query("q=ada%40example.com&status=confirmed"), "q=***&status=confirmed");
+        assert_eq!(
+            redact_query("q=ada%40example.com&status=confirmed"),
+            "q=***&status=confirmed"
+        );
         assert_eq!(redact_query("Email=ada@example.com&name=Ada"), "Email=***&name=***");
         // Whole names only: `quality` or `username_hint` are not personal.
         assert_eq!(redact_query("quality=high&page=2"), "quality=high&page=2");

@@ -30,7 +30,9 @@ pub fn missing_fail2ban() -> Option<String> {
 }
 
 fn shipped(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/fail2ban").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/fail2ban")
+        .join(path)
 }
 
 fn client() -> reqwest::Client {
@@ -64,8 +66,11 @@ fn all_lines(mut serve: ServeProcess, mut done: impl FnMut(&[String]) -> bool) -
 
 /// Whether the lines hold the access-log event of each of `ids`.
 fn logged_all(lines: &[String], ids: &[String]) -> bool {
-    ids.iter()
-        .all(|id| lines.iter().any(|l| l.contains("gazette::access") && l.contains(id.as_str())))
+    ids.iter().all(|id| {
+        lines
+            .iter()
+            .any(|l| l.contains("gazette::access") && l.contains(id.as_str()))
+    })
 }
 
 /// Every key of a JSON value, nested ones too.
@@ -142,7 +147,13 @@ pub async fn json_logs_are_objects_with_each_requests_fields_and_no_secrets(back
     assert_eq!(search.status(), 303, "to the login page");
     let expected = [
         (request_id(&archive), "GET", "/archive".to_owned(), 200, "198.51.100.23"),
-        (request_id(&signup), "POST", "/subscriptions".to_owned(), 200, "127.0.0.1"),
+        (
+            request_id(&signup),
+            "POST",
+            "/subscriptions".to_owned(),
+            200,
+            "127.0.0.1",
+        ),
         (
             request_id(&confirm),
             "GET",
@@ -150,7 +161,13 @@ pub async fn json_logs_are_objects_with_each_requests_fields_and_no_secrets(back
             200,
             "127.0.0.1",
         ),
-        (request_id(&missing), "GET", "/no/such/page".to_owned(), 404, "127.0.0.1"),
+        (
+            request_id(&missing),
+            "GET",
+            "/no/such/page".to_owned(),
+            404,
+            "127.0.0.1",
+        ),
         (
             request_id(&search),
             "GET",
@@ -193,12 +210,22 @@ pub async fn json_logs_are_objects_with_each_requests_fields_and_no_secrets(back
     // The bridged `log` events (actix's server) are objects too, without
     // the `log.file` the bridge records.
     assert!(
-        events.iter().any(|e| e["target"].as_str().is_some_and(|t| t.starts_with("actix_server"))),
+        events
+            .iter()
+            .any(|e| e["target"].as_str().is_some_and(|t| t.starts_with("actix_server"))),
         "{log}"
     );
     let mut all_keys = BTreeSet::new();
     events.iter().for_each(|e| keys(e, &mut all_keys));
-    for key in ["file", "filename", "line", "line_number", "log.file", "log.line", "log.module_path"] {
+    for key in [
+        "file",
+        "filename",
+        "line",
+        "line_number",
+        "log.file",
+        "log.line",
+        "log.module_path",
+    ] {
         assert!(!all_keys.contains(key), "a `{key}` field:\n{log}");
     }
     assert!(!log.contains(&token), "the confirmation token in the log:\n{log}");
@@ -359,7 +386,12 @@ pub async fn fail2ban_finds_each_failed_login_by_its_client_and_nothing_else(bac
     // The shipped jail and filter, in a copy of Debian's configuration with
     // no other jail, pass fail2ban's own configuration test.
     let config = dir.join("etc-fail2ban");
-    let copied = Command::new("cp").arg("-r").arg("/etc/fail2ban").arg(&config).status().unwrap();
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg("/etc/fail2ban")
+        .arg(&config)
+        .status()
+        .unwrap();
     assert!(copied.success());
     for entry in std::fs::read_dir(config.join("jail.d")).unwrap() {
         std::fs::remove_file(entry.unwrap().path()).unwrap();
@@ -367,12 +399,33 @@ pub async fn fail2ban_finds_each_failed_login_by_its_client_and_nothing_else(bac
     for file in ["filter.d/gazette.conf", "jail.d/gazette.conf"] {
         std::fs::copy(shipped(file), config.join(file)).unwrap();
     }
-    let checked = Command::new(FAIL2BAN_CLIENT).arg("-c").arg(&config).arg("-t").output().unwrap();
+    let checked = Command::new(FAIL2BAN_CLIENT)
+        .arg("-c")
+        .arg(&config)
+        .arg("-t")
+        .output()
+        .unwrap();
     let said = format!("{}{}", text(&checked.stdout), text(&checked.stderr));
     assert!(checked.status.success(), "{said}");
-    let dump = Command::new(FAIL2BAN_CLIENT).arg("-c").arg(&config).arg("-d").output().unwrap();
+    let dump = Command::new(FAIL2BAN_CLIENT)
+        .arg("-c")
+        .arg(&config)
+        .arg("-d")
+        .output()
+        .unwrap();
     let dump = text(&dump.stdout);
     assert!(dump.contains("['add', 'gazette', 'systemd']"), "{dump}");
+    // The filter the README shows is the one shipped.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let shown = readme
+        .split_once("The filter:\n\n```ini\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("the README shows the filter")
+        .0;
+    let filter = std::fs::read_to_string(shipped("filter.d/gazette.conf")).unwrap();
+    for line in shown.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(filter.lines().any(|l| l == line), "not in the shipped filter: {line}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -407,7 +460,12 @@ pub async fn the_worker_greets_the_relay_with_the_configured_helo_name(backend: 
             .is_some_and(|s| s.starts_with("Weekly digest"))
     );
     for message in [&confirmation[0], &digest[0]] {
-        assert_eq!(message.helo.as_deref(), Some("mail.gazette.example"), "{:?}", message.recipients);
+        assert_eq!(
+            message.helo.as_deref(),
+            Some("mail.gazette.example"),
+            "{:?}",
+            message.recipients
+        );
     }
 
     for (n, (setting, greeted)) in [("192.0.2.1", "[192.0.2.1]".to_owned()), ("", machine_name())]
@@ -437,5 +495,32 @@ pub async fn the_worker_greets_the_relay_with_the_configured_helo_name(backend: 
     assert!(
         stderr.contains("mail.helo_name") && stderr.contains("is not a host name"),
         "{stderr}"
+    );
+}
+
+/// A role that stops on an error after its log started (here: its port is
+/// taken) says why in a JSON line like the others, and still exits 1.
+pub async fn a_role_that_stops_on_an_error_says_why_in_its_json_log(backend: Backend) {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let output = gazette_command()
+        .args(["serve", "--no-worker", "--no-scheduler"])
+        .env("GAZETTE_DATABASE__URL", backend.database_url())
+        .env("GAZETTE_SERVER__PORT", &port)
+        .env("GAZETTE_LOG__FORMAT", "json")
+        .env("GAZETTE_LOG__LEVEL", "info")
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let events: Vec<Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}")))
+        .collect();
+    let last = events.last().expect("a line");
+    assert_eq!(last["level"], "ERROR", "{stderr}");
+    assert!(
+        last["error"].as_str().is_some_and(|e| e.contains(&port)),
+        "the error names the port: {stderr}"
     );
 }

@@ -177,6 +177,7 @@ fn main() {
         logs::json_logs_are_objects_with_each_requests_fields_and_no_secrets,
         logs::human_logs_into_a_pipe_have_no_colour_codes,
         logs::the_worker_greets_the_relay_with_the_configured_helo_name,
+        logs::a_role_that_stops_on_an_error_says_why_in_its_json_log,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
@@ -225,7 +226,11 @@ fn main() {
         let trial = helpers::trial(
             backend,
             "logs::fail2ban_finds_each_failed_login_by_its_client_and_nothing_else",
-            |backend| Box::pin(logs::fail2ban_finds_each_failed_login_by_its_client_and_nothing_else(backend)),
+            |backend| {
+                Box::pin(logs::fail2ban_finds_each_failed_login_by_its_client_and_nothing_else(
+                    backend,
+                ))
+            },
         );
         trials.push(match logs::missing_fail2ban() {
             Some(why) if !in_ci => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),

@@ -310,8 +310,7 @@ pub async fn json_logs_carry_the_request_id(backend: Backend) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
         let Ok(line) = line_rx.recv_timeout(left) else { break };
-        if line.contains("gazette::access")
-            && (line.contains("json-log-check-2") || line.contains("json-log-check-3"))
+        if line.contains("gazette::access") && (line.contains("json-log-check-2") || line.contains("json-log-check-3"))
         {
             access_lines += 1;
         }
