@@ -237,6 +237,10 @@ fn main() -> ExitCode {
         None
     };
     gazette::telemetry::init_with(&settings.log.level, settings.log.format);
+    // A role's last word goes to its log in the log's format: a collector
+    // reading JSON lines would otherwise drop the reason it stopped.
+    let json_role = settings.log.format == gazette::config::LogFormat::Json
+        && matches!(command, Command::Serve { .. } | Command::Worker);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -314,8 +318,12 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // Errors may quote what a file or a server said.
-            eprintln!("gazette: {}", escape(&format!("{e:#}")));
+            if json_role {
+                tracing::error!(error = %format!("{e:#}"), "stopped by an error");
+            } else {
+                // Errors may quote what a file or a server said.
+                eprintln!("gazette: {}", escape(&format!("{e:#}")));
+            }
             // A bad setting exits 2 like any other (systemd's
             // RestartPreventExitStatus=2 stops restarting it); anything
             // else may pass, and exits 1.

@@ -197,6 +197,74 @@ pub struct MailSettings {
     pub dkim: DkimSettings,
     /// The `Feedback-ID` header on every message; empty: none.
     pub feedback_id: String,
+    /// The name given in EHLO on every SMTP connection.
+    pub helo_name: HeloName,
+}
+
+/// What Gazette calls itself in SMTP's EHLO (`mail.helo_name`). Relays
+/// check it (Postfix's `reject_non_fqdn_helo_hostname`, spam scores), and
+/// a container's or a cloud machine's own host name is often no public
+/// name at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeloName {
+    /// An empty setting: the machine's host name, as before the setting.
+    MachineName,
+    /// A host name (RFC 1123): letters, digits and hyphens in dot-separated
+    /// labels, such as `mail.example.org`.
+    Host(String),
+    /// An address literal, `[192.0.2.1]` (or written bare).
+    Ipv4(std::net::Ipv4Addr),
+    /// An address literal, `[IPv6:2001:db8::1]` (or written bare).
+    Ipv6(std::net::Ipv6Addr),
+}
+
+impl HeloName {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Ok(Self::MachineName);
+        }
+        let wrong = || {
+            format!(
+                "`{}` is not a host name (such as mail.example.org) or an address literal \
+                 (such as [192.0.2.1] or [IPv6:2001:db8::1]); empty: this machine's host name",
+                raw.escape_debug()
+            )
+        };
+        if let Some(inner) = name.strip_prefix('[') {
+            let inner = inner.strip_suffix(']').ok_or_else(wrong)?;
+            let v6 = inner.get(..5).filter(|tag| tag.eq_ignore_ascii_case("IPv6:"));
+            return match v6 {
+                Some(_) => inner[5..].parse().map(Self::Ipv6).map_err(|_| wrong()),
+                None => inner.parse().map(Self::Ipv4).map_err(|_| wrong()),
+            };
+        }
+        if let Ok(ip) = name.parse::<std::net::IpAddr>() {
+            return Ok(match ip {
+                std::net::IpAddr::V4(v4) => Self::Ipv4(v4),
+                std::net::IpAddr::V6(v6) => Self::Ipv6(v6),
+            });
+        }
+        let label_ok = |label: &str| {
+            (1..=63).contains(&label.len())
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        };
+        let last = name.rsplit('.').next().unwrap_or(name);
+        // An all-digit last label would be a mistyped address (`192.0.2`).
+        if name.len() > 253 || !name.split('.').all(label_ok) || last.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(wrong());
+        }
+        Ok(Self::Host(name.to_owned()))
+    }
+}
+
+impl<'de> Deserialize<'de> for HeloName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
 }
 
 /// DKIM signing; off while `domain` is empty.
@@ -816,6 +884,48 @@ fn is_loopback_host(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn helo_names_are_host_names_or_address_literals() {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+        assert_eq!(HeloName::parse("").unwrap(), HeloName::MachineName);
+        assert_eq!(HeloName::parse("  ").unwrap(), HeloName::MachineName);
+        assert_eq!(
+            HeloName::parse("mail-1.example.org").unwrap(),
+            HeloName::Host("mail-1.example.org".into())
+        );
+        assert_eq!(
+            HeloName::parse("relayhost").unwrap(),
+            HeloName::Host("relayhost".into())
+        );
+        let v4 = HeloName::Ipv4(Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(HeloName::parse("[192.0.2.1]").unwrap(), v4);
+        assert_eq!(HeloName::parse("192.0.2.1").unwrap(), v4);
+        let v6 = HeloName::Ipv6("2001:db8::1".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(HeloName::parse("[IPv6:2001:db8::1]").unwrap(), v6);
+        assert_eq!(HeloName::parse("[ipv6:2001:db8::1]").unwrap(), v6);
+        assert_eq!(HeloName::parse("2001:db8::1").unwrap(), v6);
+        for bad in [
+            "mail example.org",
+            "mail.example.org.",
+            "-mail.example.org",
+            "mail-.example.org",
+            "mail..example.org",
+            "mail_1.example.org",
+            "192.0.2",
+            "999.0.2.1",
+            "[192.0.2.1",
+            "[2001:db8::1]",
+            "[IPv6:192.0.2.1]",
+            "mail.example.org\r\nMAIL FROM:<x@y>",
+            "bücher.example",
+        ] {
+            let error = HeloName::parse(bad).unwrap_err();
+            assert!(error.contains("is not a host name"), "{bad}: {error}");
+        }
+        assert!(HeloName::parse(&format!("{}.org", "a".repeat(64))).is_err());
+        assert!(HeloName::parse(&["abc"; 64].join(".")).is_err(), "longer than 253");
+    }
 
     #[test]
     fn an_unknown_key_is_named_with_the_nearest_known_one() {

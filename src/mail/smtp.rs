@@ -28,7 +28,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::config::{SmtpSettings, SmtpTls};
+use crate::config::{HeloName, SmtpSettings, SmtpTls};
 use crate::mail::SendError;
 
 /// An idle connection older than this is closed rather than reused: many
@@ -111,7 +111,9 @@ impl fmt::Debug for SmtpPool {
 }
 
 impl SmtpPool {
-    pub fn new(smtp: &SmtpSettings) -> Result<Self, SmtpSetupError> {
+    /// A pool for the relay in `smtp`, greeting it (EHLO, and again after
+    /// STARTTLS) as `helo`.
+    pub fn new(smtp: &SmtpSettings, helo: &HeloName) -> Result<Self, SmtpSetupError> {
         let security = match smtp.tls {
             SmtpTls::None => Security::Plain,
             SmtpTls::Starttls => Security::Starttls(lettre_tls(smtp)?),
@@ -130,7 +132,7 @@ impl SmtpPool {
             port: smtp.port,
             security,
             credentials,
-            hello: ClientId::default(),
+            hello: client_id(helo),
             timeout: Duration::from_secs(smtp.timeout_seconds.max(1)),
             max_messages_per_connection: smtp.max_messages_per_connection,
             idle: Mutex::new(Vec::new()),
@@ -319,6 +321,18 @@ impl SmtpPool {
         envelope_stage(tokio::time::timeout(timeout, smtp.command(Data)).await)?;
         step(Stage::Content)(tokio::time::timeout(timeout, smtp.message(message)).await)?;
         Ok(())
+    }
+}
+
+/// The EHLO argument lettre writes: the name, or `[192.0.2.1]`,
+/// `[IPv6:2001:db8::1]`.
+fn client_id(helo: &HeloName) -> ClientId {
+    match helo {
+        // lettre's default: the machine's host name (127.0.0.1 without one).
+        HeloName::MachineName => ClientId::default(),
+        HeloName::Host(name) => ClientId::Domain(name.clone()),
+        HeloName::Ipv4(ip) => ClientId::Ipv4(*ip),
+        HeloName::Ipv6(ip) => ClientId::Ipv6(*ip),
     }
 }
 

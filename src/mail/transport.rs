@@ -46,7 +46,7 @@ impl Mailer {
                 })?;
                 Ok(Mailer::File(AsyncFileTransport::new(&mail.outbox_dir)))
             }
-            MailTransportKind::Smtp => Ok(Mailer::Smtp(Arc::new(SmtpPool::new(&mail.smtp)?))),
+            MailTransportKind::Smtp => Ok(Mailer::Smtp(Arc::new(SmtpPool::new(&mail.smtp, &mail.helo_name)?))),
         }
     }
 
@@ -56,7 +56,9 @@ impl Mailer {
     pub fn check_settings(mail: &MailSettings) -> Result<(), MailerSetupError> {
         match mail.transport {
             MailTransportKind::File => Ok(()),
-            MailTransportKind::Smtp => SmtpPool::new(&mail.smtp).map(drop).map_err(MailerSetupError::from),
+            MailTransportKind::Smtp => SmtpPool::new(&mail.smtp, &mail.helo_name)
+                .map(drop)
+                .map_err(MailerSetupError::from),
         }
     }
 

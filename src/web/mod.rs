@@ -24,9 +24,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::ServiceRequest;
 use actix_web::http::{Method, StatusCode};
-use actix_web::middleware::{DefaultHeaders, Logger, from_fn};
+use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, Route, web};
 use tokio::sync::Notify;
 
@@ -204,11 +203,6 @@ pub fn route_list() -> Vec<(Method, String)> {
         .collect()
 }
 
-/// The access log's client: see [`ClientAddr`]; `-` without one.
-fn logged_client(req: &ServiceRequest) -> String {
-    ClientAddr::of(req.request()).map_or_else(|| "-".to_owned(), |c| c.to_string())
-}
-
 /// The web server on `listener`, every route of [`routes`] and the staff
 /// area's; it runs once awaited (or spawned) and stops on SIGINT/SIGTERM.
 pub fn server(listener: TcpListener, web_state: WebState) -> std::io::Result<actix_web::dev::Server> {
@@ -227,7 +221,7 @@ pub fn server(listener: TcpListener, web_state: WebState) -> std::io::Result<act
             // Inside `request_id`, so a logged cause carries the request's id.
             .wrap(from_fn(error::render))
             .wrap(from_fn(observe::count_requests))
-            // Inside the Logger, so the Logger's line can show the id it set.
+            // Outside the others: the access log sees the status they set.
             .wrap(from_fn(observe::request_id))
             .wrap(
                 DefaultHeaders::new()
@@ -238,14 +232,6 @@ pub fn server(listener: TcpListener, web_state: WebState) -> std::io::Result<act
                         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                          frame-ancestors 'none'; base-uri 'none'",
                     )),
-            )
-            // `%r` would log the query, and with it link tokens: the request
-            // line is written by `observe` with secret values left out.
-            .wrap(
-                Logger::new("%{client}xi \"%{request}xi\" %s %b %Dms request_id=%{x-request-id}o")
-                    .custom_request_replace("client", logged_client)
-                    .custom_request_replace("request", observe::loggable_request_line)
-                    .exclude("/health_check"),
             )
             // Outermost, so no response escapes it.
             .wrap(from_fn(drain::close_connections_when_stopping))

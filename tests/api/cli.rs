@@ -322,7 +322,7 @@ pub async fn dispatch_dry_run_previews_the_week_and_writes_nothing(backend: Back
 }
 
 /// Runs `gazette staff ARGS…` with `stdin` as its standard input.
-async fn staff_command(backend: &Backend, args: &[&str], stdin: &str) -> std::process::Output {
+pub async fn staff_command(backend: &Backend, args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
     let url = backend.database_url().to_owned();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();

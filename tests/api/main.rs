@@ -17,6 +17,7 @@ mod engine;
 mod health;
 mod helpers;
 mod hostile;
+mod logs;
 mod ops;
 mod relay_rate;
 mod restart;
@@ -180,6 +181,10 @@ fn main() {
         deploy::a_timer_run_after_an_outage_dispatches_the_missed_runs_week_as_of_its_time,
         deploy::serve_started_after_an_outage_dispatches_the_missed_runs_week_as_of_its_time,
         restart::a_restart_on_the_passed_socket_answers_every_request_under_load,
+        logs::json_logs_are_objects_with_each_requests_fields_and_no_secrets,
+        logs::human_logs_into_a_pipe_have_no_colour_codes,
+        logs::the_worker_greets_the_relay_with_the_configured_helo_name,
+        logs::a_role_that_stops_on_an_error_says_why_in_its_json_log,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
@@ -218,6 +223,23 @@ fn main() {
             },
         );
         trials.push(match trust_proxy::missing_nginx() {
+            Some(why) if !in_ci => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
+            _ => trial,
+        });
+    }
+    // The fail2ban test needs Debian's fail2ban; like nginx's, it is skipped
+    // with the reason without it, and must run with CI=true.
+    for backend in Backend::all() {
+        let trial = helpers::trial(
+            backend,
+            "logs::fail2ban_finds_each_failed_login_by_its_client_and_nothing_else",
+            |backend| {
+                Box::pin(logs::fail2ban_finds_each_failed_login_by_its_client_and_nothing_else(
+                    backend,
+                ))
+            },
+        );
+        trials.push(match logs::missing_fail2ban() {
             Some(why) if !in_ci => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
             _ => trial,
         });

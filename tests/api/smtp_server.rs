@@ -50,6 +50,9 @@ pub struct Received {
     pub connection: usize,
     /// When the server had read the whole message (for rate checks).
     pub at: std::time::Instant,
+    /// The name the client gave in its last EHLO (or HELO) on that
+    /// connection, as it wrote it.
+    pub helo: Option<String>,
 }
 
 /// Where [`SmtpSink::drop_connection`] hangs up on a matching recipient.
@@ -493,6 +496,7 @@ struct Session {
     greeted: bool,
     secured: bool,
     authenticated_as: Option<String>,
+    helo: Option<String>,
     mail_from: Option<String>,
     recipients: Vec<String>,
     /// Where to hang up in DATA, set by a matching recipient.
@@ -508,6 +512,7 @@ impl Session {
             greeted: false,
             secured: false,
             authenticated_as: None,
+            helo: None,
             mail_from: None,
             recipients: vec![],
             drop_in_data: None,
@@ -568,6 +573,7 @@ impl Session {
             "EHLO" | "HELO" if rest.is_empty() => answer("501 5.5.4 Syntax: EHLO hostname"),
             "EHLO" => {
                 self.greeted = true;
+                self.helo = Some(rest.to_owned());
                 self.reset();
                 let mut lines = vec![HOSTNAME.to_owned(), "8BITMIME".into(), "SMTPUTF8".into()];
                 match (&self.state.tls, self.secured) {
@@ -584,6 +590,7 @@ impl Session {
             }
             "HELO" => {
                 self.greeted = true;
+                self.helo = Some(rest.to_owned());
                 self.reset();
                 answer(&format!("250 {HOSTNAME}"))
             }
@@ -752,6 +759,7 @@ impl Session {
             authenticated_as: self.authenticated_as.clone(),
             connection: self.connection,
             at: std::time::Instant::now(),
+            helo: self.helo.clone(),
         };
         if self.drop_in_data.take() == Some(DropPoint::AfterData) {
             self.state.unacknowledged.lock().unwrap().push(received);

@@ -41,6 +41,10 @@ pub async fn login_form(session: Session, state: web::Data<AdminState>) -> HttpR
     )
 }
 
+/// Where logins are logged, whatever module handles them: fail2ban's
+/// filter names it.
+const LOGIN_TARGET: &str = "gazette::login";
+
 /// The one answer for an unknown address and a wrong password.
 const WRONG: &str = "That email address and password do not match a staff account.";
 
@@ -91,12 +95,26 @@ pub async fn login(
         Some(user) if matches => {
             session::log_in(&session, &user, &state).await?;
             state.login_throttle.succeeded(&account, client);
-            tracing::info!(staff = %user.email, "staff login");
+            tracing::info!(
+                target: LOGIN_TARGET,
+                client = ClientAddr::of(&req).map(tracing::field::display),
+                account = account.as_str(),
+                "staff login succeeded"
+            );
             Ok(session::see_other(paths::ADMIN))
         }
         _ => {
             state.login_throttle.failed(&account, client);
-            tracing::info!("staff login refused");
+            // The form fail2ban's filter (deploy/fail2ban) reads: the
+            // address first, then the account as outside text, which the
+            // formatter quotes and escapes (a `"` or a newline in it cannot
+            // end the field and start a line naming another address).
+            tracing::warn!(
+                target: LOGIN_TARGET,
+                client = ClientAddr::of(&req).map(tracing::field::display),
+                account = account.as_str(),
+                "staff login failed"
+            );
             let c = Chrome::new(site, &session, None);
             Ok(html(
                 StatusCode::UNAUTHORIZED,
