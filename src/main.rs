@@ -203,10 +203,11 @@ fn main() -> ExitCode {
     });
     let loaded = config_dir(cli.config_dir).and_then(|dir| {
         let settings = Settings::load(&dir)?;
-        // Only `gazette migrate` makes a new database in production; config
-        // check reports a missing one itself.
+        // Only `gazette migrate` (and `restore`, from a backup) makes a new
+        // database in production; config check reports a missing one itself.
         if !matches!(command, Command::Config { .. }) {
-            settings.check_database_exists(matches!(command, Command::Migrate { status: false }))?;
+            let makes_it = matches!(command, Command::Migrate { status: false } | Command::Restore { .. });
+            settings.check_database_exists(makes_it)?;
         }
         Ok((dir, settings))
     });

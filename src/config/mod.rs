@@ -702,7 +702,8 @@ impl Settings {
     pub fn check_database_exists(&self, may_create: bool) -> Result<(), ConfigError> {
         match self.database.sqlite_file() {
             Some(file) if self.is_production() && !may_create && !file.exists() => Err(ConfigError(format!(
-                "database.url: the SQLite database {} does not exist; check database.url, or create it with                  `gazette migrate`",
+                "database.url: the SQLite database {} does not exist; check database.url, or make it with \
+                 `gazette migrate`",
                 file.display()
             ))),
             _ => Ok(()),

@@ -90,6 +90,20 @@ pub fn production_refuses_what_only_suits_trying_gazette_out() -> Result<(), lib
     assert!(database.exists());
     let export = production(&["subscribers", "export"], &[("GAZETTE_DATABASE__URL", &url)]);
     assert!(export.status.success(), "{}", text(&export.stderr));
+    // `gazette restore` may also make it, from a backup, on a new machine.
+    let backup = dir.join("backup.db");
+    let backed_up = production(
+        &["backup", backup.to_str().unwrap()],
+        &[("GAZETTE_DATABASE__URL", &url)],
+    );
+    assert!(backed_up.status.success(), "{}", text(&backed_up.stderr));
+    let elsewhere = dir.join("restored.db");
+    let restored = production(
+        &["restore", backup.to_str().unwrap()],
+        &[("GAZETTE_DATABASE__URL", &sqlite_url(&elsewhere))],
+    );
+    assert!(restored.status.success(), "{}", text(&restored.stderr));
+    assert!(elsewhere.exists());
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -446,6 +446,24 @@ impl TestApp {
     }
 }
 
+/// Signs Ada up on the site at `base` (a `gazette serve` without a
+/// worker) and reads her confirmation token from the queue.
+pub async fn sign_up_ada_on(backend: &Backend, client: &reqwest::Client, base: &str) -> String {
+    let signup = client
+        .post(format!("{base}/subscriptions"))
+        .form(&[("name", "Ada"), ("email", "ada@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), 200);
+    let db = Db::connect(&test_settings(backend, 25).database).await.unwrap();
+    let token: String = gazette::with_pool!(&db, pool => {
+        sqlx::query_scalar("SELECT token FROM outgoing_mail").fetch_one(pool).await.unwrap()
+    });
+    db.close().await;
+    token
+}
+
 /// The real `gazette` binary, run from the crate's folder as an operator
 /// would. Its metrics listener takes a free port: the default (9100) would
 /// collide between tests running at once.

@@ -282,20 +282,7 @@ pub async fn json_logs_carry_the_request_id(backend: Backend) {
         .unwrap();
     assert_eq!(archive.status(), 200);
     // A confirmation logs an event inside the request's span.
-    let signup = client
-        .post(format!("{base}/subscriptions"))
-        .form(&[("name", "Ada"), ("email", "ada@example.com")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signup.status(), 200);
-    let db = gazette::db::Db::connect(&crate::helpers::test_settings(&backend, 25).database)
-        .await
-        .unwrap();
-    let token: String = gazette::with_pool!(&db, pool => {
-        sqlx::query_scalar("SELECT token FROM outgoing_mail").fetch_one(pool).await.unwrap()
-    });
-    db.close().await;
+    let token = crate::helpers::sign_up_ada_on(&backend, &client, base).await;
     let confirmed = client
         .post(format!("{base}/subscriptions/confirm"))
         .header("X-Request-Id", "json-log-check-3")
