@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use crate::config::{SessionKeyError, Settings};
+use crate::db::schema::{SchemaAccessError, SchemaError};
 use crate::db::{ConnectError, Db};
 use crate::delivery::Worker;
 use crate::mail::{Composer, DkimSigner, Mailer, MailerSetupError};
@@ -70,6 +71,11 @@ pub enum Schema {
 /// Opens the database the settings name, and migrates or checks its schema:
 /// what every command that touches data starts with.
 pub async fn database(settings: &Settings, schema: Schema) -> Result<Db, ConnectError> {
+    // A check never leaves an empty SQLite file behind (a command run from
+    // the wrong directory would otherwise make one there).
+    if schema == Schema::Check && settings.database.sqlite_file().is_some_and(|file| !file.exists()) {
+        return Err(ConnectError::Schema(SchemaAccessError::Refused(SchemaError::Empty)));
+    }
     let db = Db::connect(&settings.database).await?;
     let ready = match schema {
         Schema::Migrate => db.migrate().await,

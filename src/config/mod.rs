@@ -80,6 +80,11 @@ pub struct Origin {
     dir: PathBuf,
     files: Vec<String>,
     variables: Vec<String>,
+    environment: String,
+    /// Other environments' files in the directory: a command run without
+    /// `GAZETTE_ENV=production` on a production machine shows it did not
+    /// read `production.toml`.
+    not_read: Vec<String>,
 }
 
 impl fmt::Display for Origin {
@@ -91,6 +96,14 @@ impl fmt::Display for Origin {
         }
         if !self.variables.is_empty() {
             write!(f, " and {}", self.variables.join(", "))?;
+        }
+        if !self.not_read.is_empty() {
+            write!(
+                f,
+                "; not read: {} (GAZETTE_ENV is {})",
+                self.not_read.join(", "),
+                self.environment
+            )?;
         }
         Ok(())
     }
@@ -662,12 +675,22 @@ impl Settings {
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(|e| ConfigError(explain(&e)))?;
+        let files: Vec<String> = ["default.toml".to_owned(), format!("{environment}.toml")]
+            .into_iter()
+            .filter(|file| config_dir.join(file).is_file())
+            .collect();
+        let mut not_read: Vec<String> = std::fs::read_dir(config_dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".toml") && !files.contains(name) && name != "default.toml")
+            .collect();
+        not_read.sort();
         settings.origin = Origin {
             dir: config_dir.to_owned(),
-            files: ["default.toml".to_owned(), format!("{environment}.toml")]
-                .into_iter()
-                .filter(|file| config_dir.join(file).is_file())
-                .collect(),
+            files,
+            environment: environment.clone(),
+            not_read,
             variables: {
                 let set = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
                 let mut names: Vec<String> = setting_variables(set).into_keys().collect();

@@ -84,6 +84,15 @@ pub fn production_refuses_what_only_suits_trying_gazette_out() -> Result<(), lib
             assert!(!database.exists(), "{command:?} created the database");
         }
     }
+    // Outside production a command that only uses the database refuses a
+    // missing one too, and leaves no empty file behind.
+    let local = gazette()
+        .args(["subscribers", "export"])
+        .env("GAZETTE_DATABASE__URL", &url)
+        .output()?;
+    assert_eq!(local.status.code(), Some(2), "{}", text(&local.stderr));
+    assert!(text(&local.stderr).contains("run `gazette migrate` first"));
+    assert!(!database.exists());
     // `gazette migrate` is told to make the database; then the others run.
     let migrated = production(&["migrate"], &[("GAZETTE_DATABASE__URL", &url)]);
     assert!(migrated.status.success(), "{}", text(&migrated.stderr));
@@ -135,6 +144,23 @@ pub fn every_command_says_which_configuration_and_database_it_uses() -> Result<(
         );
         assert_eq!(stderr.lines().next(), Some(expected.as_str()), "{command:?}: {stderr}");
     }
+    // Another environment's file is named as not read: run without
+    // GAZETTE_ENV=production, a command shows it left production.toml out.
+    std::fs::write(dir.join("production.toml"), "[digest]\nmax_articles = 5\n")?;
+    let output = gazette()
+        .args(["subscribers", "export"])
+        .env("GAZETTE_CONFIG_DIR", &dir)
+        .env("GAZETTE_DATABASE__URL", &url)
+        .output()?;
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.lines().next().is_some_and(|l| l.contains(
+            "(default.toml) and GAZETTE_DATABASE__URL, GAZETTE_METRICS__LISTEN; not read: \
+                                         production.toml (GAZETTE_ENV is local); database "
+        )),
+        "{stderr}"
+    );
+    std::fs::remove_file(dir.join("production.toml"))?;
     // `config check` says it in its own output.
     let output = gazette()
         .args(["config", "check"])

@@ -49,6 +49,10 @@ macro_rules! suite {
 }
 
 fn main() {
+    // Every `gazette` the tests start reads the checkout's configuration,
+    // also on a machine where Gazette is installed in /etc/gazette.
+    // SAFETY: no other thread runs yet.
+    unsafe { std::env::set_var("GAZETTE_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config")) };
     let args = libtest_mimic::Arguments::from_args();
     schema::record_statements_if_asked();
     let tests = suite![
