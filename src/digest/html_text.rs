@@ -75,10 +75,78 @@ pub struct Conversion {
 /// Text with neither tags nor entities is not HTML (a JSON Feed's
 /// `content_text`, a plain title): it keeps its own line breaks.
 pub fn html_to_text(html: &str) -> String {
-    if !html.contains(['<', '&']) {
-        return html.trim().to_owned();
+    // Before the conversion too: 0x85 (…) is Unicode white space, and would
+    // be collapsed away with the spaces around it.
+    let html = if html.chars().any(is_c1) {
+        std::borrow::Cow::Owned(as_windows_1252_meant(html.to_owned()))
+    } else {
+        std::borrow::Cow::Borrowed(html)
+    };
+    let text = if html.contains(['<', '&']) {
+        convert(&html).text
+    } else {
+        html.trim().to_owned()
+    };
+    // And after: the conversion decodes `&#146;` written as HTML.
+    as_windows_1252_meant(text)
+}
+
+/// Text with the C1 control characters (U+0080–U+009F) replaced by what old
+/// feeds meant by them: a `&#146;` (or a raw 0x92 that a Windows-1252 page
+/// pasted into UTF-8) is the Windows-1252 ’, as HTML's own numeric
+/// character references are read (WHATWG HTML, "numeric character reference
+/// end state"). The five codes Windows-1252 leaves unassigned are dropped:
+/// no C1 control is ever stored, and a title holding one would be refused.
+pub fn as_windows_1252_meant(text: String) -> String {
+    if !text.chars().any(is_c1) {
+        return text;
     }
-    convert(html).text
+    text.chars()
+        .filter_map(|c| if is_c1(c) { windows_1252(c) } else { Some(c) })
+        .collect()
+}
+
+fn is_c1(c: char) -> bool {
+    ('\u{80}'..='\u{9f}').contains(&c)
+}
+
+/// The character Windows-1252 puts at a C1 code point, if any.
+fn windows_1252(c: char) -> Option<char> {
+    const TABLE: [Option<char>; 32] = [
+        Some('€'),
+        None,
+        Some('‚'),
+        Some('ƒ'),
+        Some('„'),
+        Some('…'),
+        Some('†'),
+        Some('‡'),
+        Some('ˆ'),
+        Some('‰'),
+        Some('Š'),
+        Some('‹'),
+        Some('Œ'),
+        None,
+        Some('Ž'),
+        None,
+        None,
+        Some('‘'),
+        Some('’'),
+        Some('“'),
+        Some('”'),
+        Some('•'),
+        Some('–'),
+        Some('—'),
+        Some('˜'),
+        Some('™'),
+        Some('š'),
+        Some('›'),
+        Some('œ'),
+        None,
+        Some('ž'),
+        Some('Ÿ'),
+    ];
+    TABLE[(c as usize) - 0x80]
 }
 
 pub fn convert(html: &str) -> Conversion {

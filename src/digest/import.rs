@@ -406,6 +406,26 @@ mod tests {
         );
     }
 
+    /// Old feeds write Windows-1252's curly quotes and dashes as `&#146;`
+    /// and the like, which XML decodes to C1 control characters: they
+    /// become the characters meant, in titles, excerpts and bodies alike,
+    /// and the entry is not refused for a control character.
+    #[test]
+    fn windows_1252_character_references_become_the_characters_meant() {
+        let rss = br#"<?xml version="1.0"?>
+<rss version="2.0"><channel><title>Old blog</title><link>https://blog.example.org/</link>
+<item><title>It&#146;s &#147;back&#148; &#150; 2003&#153;</title><link>/a</link><guid>a</guid>
+<description>&lt;p&gt;Caf&#233; &amp;#147;Tea&amp;#148;&#133; and &#129;nothing&#157; else.&lt;/p&gt;</description></item>
+</channel></rss>"#;
+        let entries = parse_feed(rss, None, 300).unwrap();
+        let article = entries[0].as_ref().expect("imported, not refused");
+        assert_eq!(article.title.as_str(), "It’s “back” – 2003™");
+        assert_eq!(article.body, "Café “Tea”… and nothing else.");
+        for text in [article.title.as_str(), &article.body, &article.summary] {
+            assert!(!text.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)), "{text:?}");
+        }
+    }
+
     #[test]
     fn a_feed_with_a_bad_entry_keeps_the_good_ones() {
         let rss = br#"<?xml version="1.0"?>
