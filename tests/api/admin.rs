@@ -41,8 +41,14 @@ pub fn hidden_field(page: &str, name: &str) -> String {
 
 impl StaffClient {
     pub fn new(app: &TestApp) -> Self {
+        Self::at(&app.address)
+    }
+
+    /// A staff member's browser (cookies kept, redirects not followed) for
+    /// the site at `base`, such as a `gazette serve` process's.
+    pub fn at(base: &str) -> Self {
         Self {
-            base: app.address.clone(),
+            base: base.to_owned(),
             http: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())

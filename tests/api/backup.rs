@@ -244,15 +244,7 @@ pub async fn a_backup_taken_while_serve_takes_signups_restores_into_a_fresh_dire
         [backed_up_readers.to_string()]
     );
     let serve = ServeProcess::start(&restored, SERVE_ENV).await;
-    let mut staff = StaffClient {
-        base: serve.base.clone(),
-        http: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        csrf: String::new(),
-    };
+    let mut staff = StaffClient::at(&serve.base);
     let login = staff.log_in(STAFF_EMAIL, STAFF_PASSWORD).await;
     assert_eq!(login.status(), 303, "the staff user came back");
     let issues = staff.page("/admin/issues").await;

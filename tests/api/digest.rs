@@ -243,18 +243,7 @@ pub async fn two_workers_share_the_queue_and_never_send_twice(backend: Backend) 
         WorkerProcess::start(&backend, app.smtp.port),
         WorkerProcess::start(&backend, app.smtp.port),
     ];
-    wait_until(
-        Duration::from_secs(30),
-        "the issue and the confirmations to go out",
-        || async {
-            app.count("SELECT COUNT(*) FROM issues WHERE status = 'sent'").await == 1
-                && app
-                    .count("SELECT COUNT(*) FROM outgoing_mail WHERE status <> 'sent'")
-                    .await
-                    == 0
-        },
-    )
-    .await;
+    app.wait_until_the_issue_and_all_mail_are_sent().await;
     for worker in workers {
         assert!(worker.stop().await.success());
     }

@@ -411,6 +411,23 @@ impl TestApp {
         with_pool!(&self.db, pool => sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql))
     }
 
+    /// Waits (at most 30 s) until the one issue is marked sent and no
+    /// transactional mail is left unsent.
+    pub async fn wait_until_the_issue_and_all_mail_are_sent(&self) {
+        wait_until(
+            Duration::from_secs(30),
+            "the issue and the confirmations to be sent",
+            || async {
+                self.count("SELECT COUNT(*) FROM issues WHERE status = 'sent'").await == 1
+                    && self
+                        .count("SELECT COUNT(*) FROM outgoing_mail WHERE status <> 'sent'")
+                        .await
+                        == 0
+            },
+        )
+        .await;
+    }
+
     pub async fn subscriber_status(&self, email_key: &str) -> Option<String> {
         with_pool!(&self.db, pool => {
             sqlx::query_scalar("SELECT status FROM subscribers WHERE email_key = $1")
@@ -446,6 +463,28 @@ impl TestApp {
     }
 }
 
+/// The URL of a new SQLite database in the temporary directory, made and
+/// migrated by the real `gazette migrate`: for commands that only check
+/// the schema, and for production, which makes no database by itself.
+pub fn migrated_sqlite_database() -> String {
+    let url = format!(
+        "sqlite://{}/gazette-{}.db",
+        std::env::temp_dir().display(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let migrated = gazette_command()
+        .arg("migrate")
+        .env("GAZETTE_DATABASE__URL", &url)
+        .output()
+        .expect("the gazette binary runs");
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    url
+}
+
 /// Signs Ada up on the site at `base` (a `gazette serve` without a
 /// worker) and reads her confirmation token from the queue.
 pub async fn sign_up_ada_on(backend: &Backend, client: &reqwest::Client, base: &str) -> String {
@@ -477,9 +516,9 @@ pub fn gazette_command() -> std::process::Command {
     command
 }
 
-/// `gazette serve --no-worker --no-scheduler` on this test's database and a
-/// free port, answering requests, with every line it prints (stderr and
-/// stdout, each in order) on `lines`. Killed when dropped.
+/// `gazette serve --no-worker --no-scheduler` (or other arguments) on this
+/// test's database and a free port, answering requests, with every line it
+/// prints (stderr and stdout, each in order) on `lines`. Killed when dropped.
 pub struct ServeProcess {
     child: std::process::Child,
     pub base: String,
@@ -488,12 +527,17 @@ pub struct ServeProcess {
 
 impl ServeProcess {
     pub async fn start(backend: &Backend, env: &[(&str, &str)]) -> Self {
+        Self::start_as(backend, &["serve", "--no-worker", "--no-scheduler"], env).await
+    }
+
+    /// `gazette ARGS`, which must serve the web role.
+    pub async fn start_as(backend: &Backend, args: &[&str], env: &[(&str, &str)]) -> Self {
         use std::io::{BufRead, BufReader, Read};
         use std::process::Stdio;
         let port = free_port();
         let mut command = gazette_command();
         command
-            .args(["serve", "--no-worker", "--no-scheduler"])
+            .args(args)
             .env("GAZETTE_DATABASE__URL", backend.database_url())
             .env("GAZETTE_SERVER__PORT", port.to_string());
         for (name, value) in env {
@@ -525,6 +569,42 @@ impl ServeProcess {
         })
         .await;
         Self { child, base, lines }
+    }
+
+    /// The first line printed from now on that contains `wanted`, waiting
+    /// at most `limit`.
+    pub fn line_containing(&self, wanted: &str, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(wanted) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Sends SIGTERM, as systemd stops a unit, and waits for the process to
+    /// exit; it must within 15 s.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "serve did not stop within 15 s of SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 

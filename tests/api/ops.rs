@@ -1,7 +1,6 @@
 //! The operator's side: the built-in scheduler, `/metrics`, request ids,
 //! JSON logs and `gazette config check`.
 
-use std::process::Command;
 use std::time::Duration;
 
 use chrono::{Timelike, Utc};
@@ -432,16 +431,7 @@ pub fn bad_operations_settings_stop_the_process_naming_the_key() -> Result<(), l
     }
     // In production a password set through the environment is enough (with
     // what production needs besides: a relay, a key, a database made first).
-    let database = format!(
-        "sqlite://{}/gazette-{}.db",
-        std::env::temp_dir().display(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let migrated = gazette()
-        .arg("migrate")
-        .env("GAZETTE_DATABASE__URL", &database)
-        .output()?;
-    assert!(migrated.status.success(), "{}", text(&migrated.stderr));
+    let database = crate::helpers::migrated_sqlite_database();
     let output = gazette()
         .args(["config", "check"])
         .env("GAZETTE_ENV", "production")
@@ -502,16 +492,7 @@ pub fn an_unknown_key_stops_the_process_naming_the_key_meant() -> Result<(), lib
 /// reads any more ends the command quietly, never with a panic. The pipe's
 /// reading end is closed before the command starts, so every write fails.
 pub fn output_to_a_closed_pipe_ends_the_command_quietly() -> Result<(), libtest_mimic::Failed> {
-    let database = format!(
-        "sqlite://{}/gazette-pipe-{}.db",
-        std::env::temp_dir().display(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let migrated = gazette()
-        .arg("migrate")
-        .env("GAZETTE_DATABASE__URL", &database)
-        .output()?;
-    assert!(migrated.status.success(), "{}", text(&migrated.stderr));
+    let database = crate::helpers::migrated_sqlite_database();
     for command in [&["config", "check"][..], &["dispatch", "--dry-run"][..]] {
         let (reader, writer) = std::io::pipe()?;
         drop(reader);
@@ -606,65 +587,25 @@ pub fn an_unknown_environment_stops_the_process() -> Result<(), libtest_mimic::F
 /// `gazette serve` logs when the scheduler will dispatch next, in the
 /// configured zone, and stops cleanly on SIGTERM with the scheduler running.
 pub async fn serve_logs_the_next_dispatch_and_stops_on_sigterm(backend: Backend) {
-    use std::io::{BufRead, BufReader};
-    let url = backend.database_url().to_owned();
-    let mut child = gazette()
-        .args(["serve", "--no-worker"])
-        .env("GAZETTE_DATABASE__URL", url)
-        .env("GAZETTE_SERVER__PORT", "0")
-        .env("GAZETTE_METRICS__LISTEN", "127.0.0.1:0")
-        .env("GAZETTE_LOG__LEVEL", "info")
-        .env("GAZETTE_SCHEDULE__CRON", "30 7 * * MON")
-        .env("GAZETTE_SCHEDULE__TIMEZONE", "Asia/Tokyo")
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (line_tx, line_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if line_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut next_line = None;
-    let mut address = None;
-    for line in line_rx.iter().take(50) {
-        if line.contains("scheduler: next dispatch") {
-            next_line = Some(line);
-        } else if let Some(at) = line.find("open http://") {
-            let rest = &line[at + "open ".len()..];
-            address = rest.split_whitespace().next().map(str::to_owned);
-        }
-        if next_line.is_some() && address.is_some() {
-            break;
-        }
-    }
-    let next_line = next_line.expect("a log line with the next dispatch");
-    // Signals are handled once the server runs: wait until it answers.
-    let health = format!("{}health_check", address.expect("the address in the log"));
-    wait_until(Duration::from_secs(10), "serve to answer", || async {
-        reqwest::get(&health).await.is_ok_and(|r| r.status() == 200)
-    })
+    // Signals are handled once the server runs: `start_as` waits until it answers.
+    let mut serve = ServeProcess::start_as(
+        &backend,
+        &["serve", "--no-worker"],
+        &[
+            ("GAZETTE_LOG__LEVEL", "info"),
+            ("GAZETTE_SCHEDULE__CRON", "30 7 * * MON"),
+            ("GAZETTE_SCHEDULE__TIMEZONE", "Asia/Tokyo"),
+            ("NO_COLOR", "1"),
+        ],
+    )
     .await;
+    let next_line = serve
+        .line_containing("scheduler: next dispatch", Duration::from_secs(10))
+        .expect("a log line with the next dispatch");
     assert!(
         next_line.contains("07:30:00 +09:00") || next_line.contains("07:30:00 JST"),
         "{next_line}"
     );
-    let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "serve did not stop within 15 s of SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = serve.terminate().await;
     assert!(status.success(), "{status:?}");
 }

@@ -50,18 +50,7 @@ pub async fn two_workers_together_keep_to_the_relays_rate_confirmations_included
         assert_eq!(app.sign_up("Newcomer", newcomer).await.status(), 200);
     }
     let total = READERS + SIGNUPS;
-    wait_until(
-        Duration::from_secs(30),
-        "the issue and the confirmations to be sent",
-        || async {
-            app.count("SELECT COUNT(*) FROM issues WHERE status = 'sent'").await == 1
-                && app
-                    .count("SELECT COUNT(*) FROM outgoing_mail WHERE status <> 'sent'")
-                    .await
-                    == 0
-        },
-    )
-    .await;
+    app.wait_until_the_issue_and_all_mail_are_sent().await;
     for worker in workers {
         assert!(worker.stop().await.success());
     }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::admin::{add_article, add_confirmed_readers, hidden_field, staff_session};
 use crate::cli::text;
-use crate::helpers::{Backend, TestApp, gazette_command, spawn_app_with, wait_until};
+use crate::helpers::{Backend, ServeProcess, TestApp, gazette_command, spawn_app_with, wait_until};
 
 fn days_ago(days: i64) -> DateTime<Utc> {
     Utc::now() - chrono::Duration::days(days)
@@ -429,7 +429,6 @@ pub async fn prune_removes_exactly_what_retention_no_longer_keeps_and_issue_coun
 /// `gazette serve` prunes at start-up (one log line with the counts), and
 /// stops on SIGTERM with the prune task running.
 pub async fn serve_prunes_at_start_up_and_stops_cleanly_on_sigterm(backend: Backend) {
-    use std::io::{BufRead, BufReader};
     let setup = spawn_app_with(&backend, |s| s.retention.daily = false).await;
     assert_eq!(setup.sign_up("Old", "old@example.com").await.status(), 200);
     setup.wait_for_empty_queue().await;
@@ -452,64 +451,14 @@ pub async fn serve_prunes_at_start_up_and_stops_cleanly_on_sigterm(backend: Back
     )
     .await;
 
-    let mut child = gazette_command()
-        .args(["serve", "--no-worker", "--no-scheduler"])
-        .env("GAZETTE_DATABASE__URL", backend.database_url())
-        .env("GAZETTE_SERVER__PORT", "0")
-        .env("GAZETTE_LOG__LEVEL", "info")
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (line_tx, line_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if line_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut pruned = None;
-    let mut address = None;
-    let started = std::time::Instant::now();
-    while (pruned.is_none() || address.is_none()) && started.elapsed() < Duration::from_secs(20) {
-        let Ok(line) = line_rx.recv_timeout(Duration::from_millis(200)) else {
-            continue;
-        };
-        if line.contains("prune: removed") {
-            pruned = Some(line);
-        } else if let Some(at) = line.find("open http://") {
-            address = line[at + "open ".len()..].split_whitespace().next().map(str::to_owned);
-        }
-    }
-    let pruned = pruned.expect("a log line of the start-up prune");
+    // Signals are handled once the server runs: `start` waits until it answers.
+    let mut serve = ServeProcess::start(&backend, &[("GAZETTE_LOG__LEVEL", "info"), ("NO_COLOR", "1")]).await;
+    let pruned = serve
+        .line_containing("prune: removed", Duration::from_secs(20))
+        .expect("a log line of the start-up prune");
     assert!(pruned.contains("unconfirmed_readers=1"), "{pruned}");
     assert_eq!(setup.subscriber_status("old@example.com").await, None);
-    let health = format!("{}health_check", address.expect("the address in the log"));
-    wait_until(Duration::from_secs(10), "serve to answer", || async {
-        reqwest::get(&health).await.is_ok_and(|r| r.status() == 200)
-    })
-    .await;
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "serve did not stop within 15 s of SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = serve.terminate().await;
     assert!(status.success(), "{status:?}");
 }
 

@@ -240,15 +240,7 @@ pub async fn a_database_filled_by_every_earlier_version_migrates_without_loss(ba
                 let title = subject.rsplit(": ").next().unwrap();
                 assert!(body.contains(title), "from {version:04}: {week} shows {title}:\n{body}");
             }
-            let mut staff = StaffClient {
-                base: serve.base.clone(),
-                http: reqwest::Client::builder()
-                    .cookie_store(true)
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .unwrap(),
-                csrf: String::new(),
-            };
+            let mut staff = StaffClient::at(&serve.base);
             let login = staff.log_in("editor@example.org", "correct horse battery staple").await;
             assert_eq!(login.status(), 303, "from {version:04}: the seeded editor logs in");
             let page = staff.page("/admin/articles").await;

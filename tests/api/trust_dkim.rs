@@ -429,12 +429,7 @@ pub fn mail_settings_that_cannot_hold_their_promise_stop_the_process() -> Result
         ]),
     ];
     // Production also wants a relay, a key and a database made beforehand.
-    let database = format!("sqlite://{}/gazette.db", temp_dir().display());
-    let migrated = gazette()
-        .arg("migrate")
-        .env("GAZETTE_DATABASE__URL", &database)
-        .output()?;
-    assert!(migrated.status.success(), "{}", text(&migrated.stderr));
+    let database = crate::helpers::migrated_sqlite_database();
     let production = owned(&[
         ("GAZETTE_MAIL__TRANSPORT", "smtp"),
         ("GAZETTE_SERVER__SESSION_KEY", &"ab".repeat(64)),
