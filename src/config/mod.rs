@@ -41,10 +41,8 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub feeds: FeedSettings,
     pub retention: RetentionSettings,
-    /// `GAZETTE_ENV` as it was when these settings were loaded.
-    #[serde(skip)]
-    environment: String,
-    /// Where they came from, for the line every command starts with.
+    /// Where they came from (`GAZETTE_ENV` as it was, the files and
+    /// variables read), for the line every command starts with.
     #[serde(skip)]
     origin: Origin,
 }
@@ -530,7 +528,11 @@ fn check_environment(config_dir: &Path, environment: &str) -> Result<(), ConfigE
 /// The layers, lowest first. The defaults are compiled in, so the binary
 /// runs from any directory; a `config/default.toml` beside it may still
 /// change them.
-fn layers(config_dir: &Path, environment: &str) -> config::ConfigBuilder<config::builder::DefaultState> {
+fn layers(
+    config_dir: &Path,
+    environment: &str,
+    variables: config::Map<String, String>,
+) -> config::ConfigBuilder<config::builder::DefaultState> {
     config::Config::builder()
         .add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml))
         .add_source(config::File::from(config_dir.join("default.toml")).required(false))
@@ -540,11 +542,14 @@ fn layers(config_dir: &Path, environment: &str) -> config::ConfigBuilder<config:
                 .prefix_separator("_")
                 .separator("__")
                 .try_parsing(true)
-                .source(Some(setting_variables(
-                    // `vars()` would panic on a variable that is not UTF-8.
-                    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-                ))),
+                .source(Some(variables)),
         )
+}
+
+/// This process's variables that set a key.
+fn this_process_setting_variables() -> config::Map<String, String> {
+    // `vars()` would panic on a variable that is not UTF-8.
+    setting_variables(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))))
 }
 
 /// The environment variables that set a key: `GAZETTE_SECTION__KEY`. Every
@@ -670,7 +675,10 @@ impl Settings {
     ) -> Result<Self, ConfigError> {
         let environment = environment();
         check_environment(config_dir, &environment)?;
-        let builder = layers(config_dir, &environment);
+        let variables = this_process_setting_variables();
+        let mut variable_names: Vec<String> = variables.keys().cloned().collect();
+        variable_names.sort();
+        let builder = layers(config_dir, &environment, variables);
         let mut settings: Settings = overrides(builder)
             .build()
             .and_then(|c| c.try_deserialize())
@@ -689,16 +697,10 @@ impl Settings {
         settings.origin = Origin {
             dir: config_dir.to_owned(),
             files,
-            environment: environment.clone(),
+            environment,
             not_read,
-            variables: {
-                let set = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
-                let mut names: Vec<String> = setting_variables(set).into_keys().collect();
-                names.sort();
-                names
-            },
+            variables: variable_names,
         };
-        settings.environment = environment;
         settings.read_secret_files()?;
         settings.check()?;
         if settings.is_production() {
@@ -714,7 +716,7 @@ impl Settings {
 
     /// `GAZETTE_ENV` as it was when these settings were loaded.
     pub fn environment(&self) -> &str {
-        &self.environment
+        &self.origin.environment
     }
 
     /// A command that would open a SQLite database that does not exist yet
@@ -736,13 +738,13 @@ impl Settings {
     /// Whether these settings were loaded with `GAZETTE_ENV=production`,
     /// where nothing may rely on a default secret.
     pub fn is_production(&self) -> bool {
-        self.environment == "production"
+        self.origin.environment == "production"
     }
 
     /// Every key of the layered configuration with its effective value,
     /// sorted, secrets masked: what `gazette config check` prints.
     pub fn effective(config_dir: &Path) -> Result<Vec<(String, String)>, ConfigError> {
-        let values = layers(config_dir, &environment())
+        let values = layers(config_dir, &environment(), this_process_setting_variables())
             .build()
             .and_then(|c| config::Source::collect(&c))
             .map_err(|e| ConfigError(e.to_string()))?;
