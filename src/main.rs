@@ -250,12 +250,10 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        if !matches!(
-            command,
-            Command::Serve { .. } | Command::Worker | Command::Config { .. }
-        ) {
+        if !sends_mail {
             // Which configuration and database a command from a shell or
-            // cron acts on, so acting on the wrong one cannot pass unseen.
+            // cron acts on, so acting on the wrong one cannot pass unseen
+            // (serve, worker and config check report it in their own output).
             eprintln!(
                 "gazette: configuration {}; database {}",
                 escape(&settings.origin().to_string()),
