@@ -7,7 +7,7 @@ use gazette::app::{Application, BuildError, Roles, Schema};
 use gazette::config::{ConfigError, SessionKeyError, Settings, config_dir, redact};
 use gazette::db::ConnectError;
 use gazette::digest::fetch::{FetchPolicy, Fetcher};
-use gazette::digest::import::{PlainTextDetails, import_file};
+use gazette::digest::import::{FeedRules, PlainTextDetails, import_file};
 use gazette::domain::{AddressPolicy, MIN_PASSWORD_CHARS, StaffPassword, SubscriberEmail, SubscriberStatus};
 use gazette::mail::{DkimSigner, Mailer, MailerSetupError};
 use gazette::terminal::escape;
@@ -497,8 +497,15 @@ async fn import_articles(settings: Settings, feed: &str, details: PlainTextDetai
         }
     };
     let fetcher = Fetcher::new(FetchPolicy::new(settings.feeds.allow_private_addresses));
-    let summary_max = settings.digest.summary_max_chars;
-    let result = import_file(&db, feed, &details, &fetcher, summary_max, progress).await;
+    let result = import_file(
+        &db,
+        feed,
+        &details,
+        &fetcher,
+        FeedRules::from_settings(&settings),
+        progress,
+    )
+    .await;
     db.close().await;
     let report = result.map_err(anyhow::Error::msg)?;
     for rejection in &report.rejected {
@@ -508,11 +515,11 @@ async fn import_articles(settings: Settings, feed: &str, details: PlainTextDetai
         );
     }
     say!(
-        "{}: {} added, {} updated, {} skipped, {} rejected",
+        "{}: {} added, {} updated, {} unchanged, {} rejected",
         escape(feed),
         report.added,
         report.updated,
-        report.skipped,
+        report.unchanged + report.kept_staff_edit,
         report.rejected.len()
     );
     Ok(())

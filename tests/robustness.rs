@@ -4,7 +4,8 @@
 //! accept keeps its promises. Case counts are kept small enough for CI
 //! (`PROPTEST_CASES=5000 cargo test --test robustness` runs longer).
 
-use gazette::digest::import::{html_to_text, parse_feed, parse_plain_text};
+use gazette::digest::feed::{FeedRules, parse_feed, parse_plain_text};
+use gazette::digest::html_text::html_to_text;
 use gazette::digest::summary::{lead_summary, sentences};
 use gazette::domain::{ArticleUrl, SubscriberEmail, SubscriberName};
 use proptest::prelude::*;
@@ -86,7 +87,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_are_never_a_panic_as_a_feed(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
-        let _ = parse_feed(&bytes, None, 300);
+        let _ = parse_feed(&bytes, None, FeedRules { summary_max: 300, max_body_bytes: 1 << 20 });
     }
 
     #[test]
@@ -105,9 +106,10 @@ proptest! {
         }
         xml.push_str("</channel></rss>");
         let base = url::Url::parse("https://feed.example/").unwrap();
-        if let Ok(parsed) = parse_feed(xml.as_bytes(), Some(&base), summary_max) {
-            prop_assert!(parsed.len() <= entries.len());
-            for article in parsed.into_iter().flatten() {
+        let rules = FeedRules { summary_max, max_body_bytes: 1 << 20 };
+        if let Ok(parsed) = parse_feed(xml.as_bytes(), Some(&base), rules) {
+            prop_assert!(parsed.entries.len() <= entries.len());
+            for article in parsed.entries.into_iter().flatten() {
                 prop_assert!(article.summary.chars().count() <= summary_max);
                 prop_assert!(!article.title.as_str().contains(['\r', '\n']));
                 let url = article.url.as_str();

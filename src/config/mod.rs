@@ -159,6 +159,11 @@ pub struct FeedSettings {
     /// Also fetch from loopback and private networks (intranet feeds).
     /// Link-local, cloud metadata and other special addresses stay refused.
     pub allow_private_addresses: bool,
+    /// `gazette serve` polls each source this often.
+    pub poll_minutes: u32,
+    /// An entry's body (as text) longer than this is cut at a paragraph
+    /// boundary.
+    pub max_body_bytes: usize,
 }
 
 /// The built-in weekly dispatch of `gazette serve` (see `crate::schedule`);

@@ -12,8 +12,15 @@ use crate::with_pool;
 #[derive(Debug, Clone)]
 pub struct NewArticle {
     pub url: ArticleUrl,
+    /// The feed the entry came from, by the address it is read from (a
+    /// source's URL, or a file's `file://` URL); `None` for articles added
+    /// by hand. An entry's identity is its `guid` within its feed.
+    pub feed: Option<String>,
     /// The feed entry's id; `None` for articles added by hand.
     pub guid: Option<String>,
+    /// The name the digest shows for where the article came from: the
+    /// source's name, else the feed's own title.
+    pub source_name: Option<String>,
     pub title: ArticleTitle,
     pub author: Option<String>,
     /// `None` when the source gave no date: the import time is used for a

@@ -97,7 +97,7 @@ pub async fn finish(db: &Db, id: Uuid, report: &ImportReport, now: DateTime<Utc>
         .bind(id)
         .bind(count(report.added))
         .bind(count(report.updated))
-        .bind(count(report.skipped))
+        .bind(count(report.unchanged + report.kept_staff_edit))
         .bind(count(report.rejected.len()))
         .bind(rejections)
         .bind(now)

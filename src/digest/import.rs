@@ -7,34 +7,10 @@ use chrono::{DateTime, Utc};
 
 use crate::db::Db;
 use crate::db::articles::{self, NewArticle, Saved};
+pub use crate::digest::feed::FeedRules;
+use crate::digest::feed::{NotAFeed, ParsedFeed, parse_feed, parse_plain_text};
 use crate::digest::fetch::{FetchError, Fetcher};
-use crate::digest::summary;
-use crate::domain::{
-    ArticleTitle, ArticleTitleError, ArticleUrl, ArticleUrlError, ImportReport, Rejection, SummarySource,
-};
-
-/// The document as a whole is not a feed.
-#[derive(Debug, thiserror::Error)]
-#[error("not a feed that can be read: {0}")]
-pub struct NotAFeed(#[from] feed_rs::parser::ParseFeedError);
-
-/// Why an entry (or a plain-text article) cannot become an article; its
-/// words are the reason staff see beside the rejected entry.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EntryError {
-    #[error("it has no link")]
-    NoLink,
-    #[error("its link is unusable: {0}")]
-    Link(ArticleUrlError),
-    #[error("its title is unusable: {0}")]
-    Title(ArticleTitleError),
-    #[error("it has neither content nor a description")]
-    NoText,
-    #[error("the first line must be the title: {0}")]
-    FirstLine(ArticleTitleError),
-    #[error("there is no body after the title line")]
-    NoBody,
-}
+use crate::domain::{ArticleUrl, ArticleUrlError, ImportReport, Rejection};
 
 /// Why an import stopped before saving anything more.
 #[derive(Debug, thiserror::Error)]
@@ -65,143 +41,6 @@ pub enum ImportError {
     Save { url: String, error: sqlx::Error },
 }
 
-/// Parses a feed; `Err` only when the document as a whole is unreadable.
-pub fn parse_feed(
-    bytes: &[u8],
-    base: Option<&url::Url>,
-    summary_max: usize,
-) -> Result<Vec<Result<NewArticle, Rejection>>, NotAFeed> {
-    let feed = feed_rs::parser::parse(bytes)?;
-    // Relative links resolve against the feed's own link, else where it came from.
-    let feed_link = feed.links.iter().find_map(|l| url::Url::parse(&l.href).ok());
-    let base = feed_link.as_ref().or(base);
-    Ok(feed
-        .entries
-        .into_iter()
-        .enumerate()
-        .map(|(i, entry)| {
-            let title = entry
-                .title
-                .as_ref()
-                .map(|t| html_to_text(&t.content))
-                .unwrap_or_default();
-            let name = if title.trim().is_empty() {
-                format!("entry {}", i + 1)
-            } else {
-                format!("entry {} (“{}”)", i + 1, title.trim())
-            };
-            entry_to_article(entry, &title, base, summary_max).map_err(|reason| Rejection {
-                entry: name,
-                reason: reason.to_string(),
-            })
-        })
-        .collect())
-}
-
-fn entry_to_article(
-    entry: feed_rs::model::Entry,
-    title: &str,
-    base: Option<&url::Url>,
-    summary_max: usize,
-) -> Result<NewArticle, EntryError> {
-    let link = entry.links.first().map(|l| l.href.clone()).ok_or(EntryError::NoLink)?;
-    let url = ArticleUrl::resolve(base, &link).map_err(EntryError::Link)?;
-    let title = ArticleTitle::parse(title).map_err(EntryError::Title)?;
-    let excerpt = entry
-        .summary
-        .as_ref()
-        .map(|t| html_to_text(&t.content))
-        .unwrap_or_default();
-    let content = entry
-        .content
-        .as_ref()
-        .and_then(|c| c.body.as_deref())
-        .map(html_to_text)
-        .unwrap_or_default();
-    let body = if content.trim().is_empty() {
-        excerpt.clone()
-    } else {
-        content
-    };
-    if body.trim().is_empty() {
-        return Err(EntryError::NoText);
-    }
-    let (summary, summary_source) = choose_summary(&excerpt, &body, summary_max);
-    let author = entry
-        .authors
-        .first()
-        .and_then(|a| a.name.as_deref().map(|n| n.trim().to_owned()))
-        .filter(|a| !a.is_empty());
-    Ok(NewArticle {
-        url,
-        guid: Some(entry.id).filter(|id| !id.trim().is_empty()),
-        title,
-        author,
-        published_at: entry.published.or(entry.updated),
-        body,
-        summary,
-        summary_source,
-    })
-}
-
-/// The feed's own excerpt when it says something of its own; a generated
-/// lead summary when the excerpt is missing or just the body cut short.
-fn choose_summary(excerpt: &str, body: &str, max_chars: usize) -> (String, SummarySource) {
-    let stem = excerpt
-        .trim()
-        .trim_end_matches(['…', '.', ' '])
-        .trim_end_matches("[")
-        .trim_end();
-    let is_cut_body = stem.is_empty() || normalise(body).starts_with(&normalise(stem));
-    if is_cut_body {
-        (summary::lead_summary(body, max_chars), SummarySource::Generated)
-    } else {
-        (summary::lead_summary(excerpt, max_chars), SummarySource::Feed)
-    }
-}
-
-fn normalise(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// One article as plain text: the first line is the title, the rest the
-/// body. A first line of several sentences (a standfirst, as in many
-/// copied articles) gives its first sentence as the title and stays the
-/// body's lead.
-pub fn parse_plain_text(
-    text: &str,
-    url: ArticleUrl,
-    author: Option<String>,
-    published_at: Option<DateTime<Utc>>,
-    summary_max: usize,
-) -> Result<NewArticle, EntryError> {
-    let text = text.trim_start_matches('\u{feff}').trim();
-    let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
-    let lead_sentences = summary::sentences(first);
-    let (title, body) = if lead_sentences.len() > 1 {
-        (lead_sentences[0].clone(), text.to_owned())
-    } else {
-        (first.trim().to_owned(), rest.trim().to_owned())
-    };
-    let title = ArticleTitle::parse(&title).map_err(EntryError::FirstLine)?;
-    if body.trim().is_empty() {
-        return Err(EntryError::NoBody);
-    }
-    let summary = summary::lead_summary(&body, summary_max);
-    Ok(NewArticle {
-        url,
-        guid: None,
-        title,
-        author,
-        published_at,
-        body,
-        summary,
-        summary_source: SummarySource::Generated,
-    })
-}
-
-pub use super::html_text::html_to_text;
-
 /// What a plain-text article cannot say about itself.
 #[derive(Debug, Default, Clone)]
 pub struct PlainTextDetails {
@@ -215,17 +54,34 @@ pub fn is_web_address(source: &str) -> bool {
     source.starts_with("http://") || source.starts_with("https://")
 }
 
+/// A feed's bytes as read, with what identifies the feed and resolves its
+/// relative links.
+#[derive(Debug)]
+pub struct Loaded {
+    pub bytes: Vec<u8>,
+    /// Where relative links resolve: the address the bytes came from, after
+    /// redirects, or the file's `file://` URL.
+    pub base: Option<url::Url>,
+    /// The feed's identity, what its entries' ids are unique within: the
+    /// address as given (a redirect does not make it another feed), or the
+    /// file's canonical `file://` URL.
+    pub feed: String,
+}
+
 /// The bytes of a feed: fetched (under the fetcher's address policy) when
-/// `source` is an http(s) URL, read when it is a file. Also returns the
-/// base for relative links.
-pub async fn load(source: &str, fetcher: &Fetcher) -> Result<(Vec<u8>, Option<url::Url>), ImportError> {
+/// `source` is an http(s) URL, read when it is a file.
+pub async fn load(source: &str, fetcher: &Fetcher) -> Result<Loaded, ImportError> {
     if is_web_address(source) {
         let url = url::Url::parse(source).map_err(|error| ImportError::Address {
             address: source.to_owned(),
             error,
         })?;
         let fetched = fetcher.fetch(&url).await?;
-        return Ok((fetched.body, Some(fetched.url)));
+        return Ok(Loaded {
+            bytes: fetched.body,
+            base: Some(fetched.url),
+            feed: url.to_string(),
+        });
     }
     let bytes = std::fs::read(source).map_err(|error| ImportError::Read {
         path: source.to_owned(),
@@ -235,22 +91,39 @@ pub async fn load(source: &str, fetcher: &Fetcher) -> Result<(Vec<u8>, Option<ur
         .canonicalize()
         .ok()
         .and_then(|p| url::Url::from_file_path(p).ok());
-    Ok((bytes, base))
+    let feed = base.as_ref().map_or_else(|| source.to_owned(), url::Url::to_string);
+    Ok(Loaded { bytes, base, feed })
 }
 
 /// The entries of a loaded feed (or the one plain-text article of a file),
 /// parsed on a blocking thread: converting a large feed's HTML is work an
-/// async thread must not do.
+/// async thread must not do. A feed's entries are attributed to it
+/// ([`ParsedFeed::attribute`]), named by the feed's own title.
 pub async fn parse(
     source: &str,
-    bytes: Vec<u8>,
-    base: Option<url::Url>,
+    loaded: Loaded,
     details: &PlainTextDetails,
-    summary_max: usize,
-) -> Result<Vec<Result<NewArticle, Rejection>>, ImportError> {
+    rules: FeedRules,
+) -> Result<ParsedFeed, ImportError> {
     let source = source.to_owned();
     let details = details.clone();
-    tokio::task::spawn_blocking(move || parse_loaded(&source, &bytes, base, &details, summary_max)).await?
+    tokio::task::spawn_blocking(move || {
+        let Loaded { bytes, base, feed } = loaded;
+        let parsed = parse_loaded(&source, &bytes, base, &details, rules)?;
+        Ok(match parsed {
+            Parsed::Feed(parsed) => {
+                let title = parsed.title.clone();
+                parsed.attribute(&feed, title.as_deref())
+            }
+            Parsed::PlainText(parsed) => parsed,
+        })
+    })
+    .await?
+}
+
+enum Parsed {
+    Feed(ParsedFeed),
+    PlainText(ParsedFeed),
 }
 
 fn parse_loaded(
@@ -258,19 +131,23 @@ fn parse_loaded(
     bytes: &[u8],
     base: Option<url::Url>,
     details: &PlainTextDetails,
-    summary_max: usize,
-) -> Result<Vec<Result<NewArticle, Rejection>>, ImportError> {
+    rules: FeedRules,
+) -> Result<Parsed, ImportError> {
     let without_bom = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let first = without_bom.iter().copied().find(|b| !b.is_ascii_whitespace());
     let markup = matches!(first, Some(b'<' | b'{'));
     if is_web_address(source) && (markup || details.url.is_none()) {
-        return parse_feed(bytes, base.as_ref(), summary_max).map_err(|_| ImportError::NotAFeedAt(source.to_owned()));
+        return parse_feed(bytes, base.as_ref(), rules)
+            .map(Parsed::Feed)
+            .map_err(|_| ImportError::NotAFeedAt(source.to_owned()));
     }
     if markup {
-        return parse_feed(bytes, base.as_ref(), summary_max).map_err(|error| ImportError::Feed {
-            file: source.to_owned(),
-            error,
-        });
+        return parse_feed(bytes, base.as_ref(), rules)
+            .map(Parsed::Feed)
+            .map_err(|error| ImportError::Feed {
+                file: source.to_owned(),
+                error,
+            });
     }
     let text = std::str::from_utf8(bytes).map_err(|_| ImportError::NotText(source.to_owned()))?;
     let url = details
@@ -292,12 +169,15 @@ fn parse_loaded(
         .map(str::trim)
         .filter(|a| !a.is_empty())
         .map(str::to_owned);
-    Ok(vec![
-        parse_plain_text(text, url, author, published, summary_max).map_err(|reason| Rejection {
-            entry: format!("`{source}`"),
-            reason: reason.to_string(),
-        }),
-    ])
+    let entry = parse_plain_text(text, url, author, published, rules.summary_max).map_err(|reason| Rejection {
+        entry: format!("`{source}`"),
+        reason: reason.to_string(),
+    });
+    Ok(Parsed::PlainText(ParsedFeed {
+        title: None,
+        entries: vec![entry],
+        warnings: Vec::new(),
+    }))
 }
 
 /// Saves parsed entries; `progress(done, total)` is called after each.
@@ -314,7 +194,8 @@ pub async fn save_all(
             Ok(article) => match articles::save(db, &article, now).await {
                 Ok(Saved::Added) => report.added += 1,
                 Ok(Saved::Updated) => report.updated += 1,
-                Ok(Saved::Unchanged | Saved::KeptStaffEdit) => report.skipped += 1,
+                Ok(Saved::Unchanged) => report.unchanged += 1,
+                Ok(Saved::KeptStaffEdit) => report.kept_staff_edit += 1,
                 Err(error) => {
                     return Err(ImportError::Save {
                         url: article.url.to_string(),
@@ -337,110 +218,12 @@ pub async fn import_file(
     source: &str,
     details: &PlainTextDetails,
     fetcher: &Fetcher,
-    summary_max: usize,
+    rules: FeedRules,
     progress: impl FnMut(usize, usize),
 ) -> Result<ImportReport, ImportError> {
-    let (bytes, base) = load(source, fetcher).await?;
-    let entries = parse(source, bytes, base, details, summary_max).await?;
-    save_all(db, entries, progress).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const FIXTURE: &str = include_str!("../../tests/fixtures/article-tajikistan-multi-vector.txt");
-
-    #[test]
-    fn the_fixture_imports_as_plain_text() {
-        let url = ArticleUrl::parse("https://eurasianet.org/tajikistan-multi-vector").unwrap();
-        let article = parse_plain_text(FIXTURE, url, None, None, 300).unwrap();
-        assert_eq!(
-            article.title.as_str(),
-            "Tajikistan’s “multi-vector” foreign policy is testing the Kremlin’s patience."
-        );
-        assert!(article.body.starts_with("Tajikistan’s “multi-vector” foreign policy"));
-        assert!(
-            article
-                .summary
-                .starts_with("Tajikistan’s “multi-vector” foreign policy is testing the Kremlin’s patience. Russia")
-        );
-        assert!(!article.summary.contains("Sign up"));
-        assert_eq!(article.summary_source, SummarySource::Generated);
-    }
-
-    #[test]
-    fn a_plain_title_line_is_the_title() {
-        let url = ArticleUrl::parse("https://example.org/floods").unwrap();
-        let article = parse_plain_text(
-            "Floods in the north\n\nThe river rose. Towns emptied.",
-            url,
-            None,
-            None,
-            300,
-        )
-        .unwrap();
-        assert_eq!(article.title.as_str(), "Floods in the north");
-        assert_eq!(article.body, "The river rose. Towns emptied.");
-        let url = ArticleUrl::parse("https://example.org/empty").unwrap();
-        assert!(parse_plain_text("Only a title", url, None, None, 300).is_err());
-    }
-
-    #[test]
-    fn html_becomes_text() {
-        let text =
-            html_to_text("<p>Floods &amp; storms</p><script>alert(1)</script><p>Second <a href='/x'>para</a></p>");
-        assert_eq!(text, "Floods & storms\nSecond para");
-    }
-
-    #[test]
-    fn a_cut_body_is_not_a_summary_but_an_own_excerpt_is() {
-        let body = "The river rose overnight. Towns emptied by morning. Aid arrived at noon.";
-        let (summary, source) = choose_summary("The river rose overnight. Towns emp…", body, 300);
-        assert_eq!(source, SummarySource::Generated);
-        assert_eq!(summary, body);
-        let (summary, source) = choose_summary("Floods hit the north; thousands leave.", body, 300);
-        assert_eq!(
-            (summary.as_str(), source),
-            ("Floods hit the north; thousands leave.", SummarySource::Feed)
-        );
-    }
-
-    /// Old feeds write Windows-1252's curly quotes and dashes as `&#146;`
-    /// and the like, which XML decodes to C1 control characters: they
-    /// become the characters meant, in titles, excerpts and bodies alike,
-    /// and the entry is not refused for a control character.
-    #[test]
-    fn windows_1252_character_references_become_the_characters_meant() {
-        let rss = br#"<?xml version="1.0"?>
-<rss version="2.0"><channel><title>Old blog</title><link>https://blog.example.org/</link>
-<item><title>It&#146;s &#147;back&#148; &#150; 2003&#153;</title><link>/a</link><guid>a</guid>
-<description>&lt;p&gt;Caf&#233; &amp;#147;Tea&amp;#148;&#133; and &#129;nothing&#157; else.&lt;/p&gt;</description></item>
-</channel></rss>"#;
-        let entries = parse_feed(rss, None, 300).unwrap();
-        let article = entries[0].as_ref().expect("imported, not refused");
-        assert_eq!(article.title.as_str(), "It’s “back” – 2003™");
-        assert_eq!(article.body, "Café “Tea”… and nothing else.");
-        for text in [article.title.as_str(), &article.body, &article.summary] {
-            assert!(!text.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)), "{text:?}");
-        }
-    }
-
-    #[test]
-    fn a_feed_with_a_bad_entry_keeps_the_good_ones() {
-        let rss = br#"<?xml version="1.0"?>
-<rss version="2.0"><channel><title>News</title><link>https://news.example.org/</link>
-<item><title>First</title><link>/2026/first</link><guid>a1</guid><description>&lt;p&gt;One. Two.&lt;/p&gt;</description></item>
-<item><title>No link here</title><guid>a2</guid><description>Text.</description></item>
-</channel></rss>"#;
-        let entries = parse_feed(rss, None, 300).unwrap();
-        assert_eq!(entries.len(), 2);
-        let first = entries[0].as_ref().unwrap();
-        assert_eq!(first.url.as_str(), "https://news.example.org/2026/first");
-        assert_eq!(first.body, "One. Two.");
-        let rejected = entries[1].as_ref().unwrap_err();
-        assert_eq!(rejected.entry, "entry 2 (“No link here”)");
-        assert_eq!(rejected.reason, "it has no link");
-        assert!(parse_feed(b"<html>not a feed", None, 300).is_err());
-    }
+    let loaded = load(source, fetcher).await?;
+    let parsed = parse(source, loaded, details, rules).await?;
+    let mut report = save_all(db, parsed.entries, progress).await?;
+    report.warnings.extend(parsed.warnings);
+    Ok(report)
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::db::Db;
 use crate::db::feed_imports;
 use crate::digest::fetch::Fetcher;
-use crate::digest::import::{self, PlainTextDetails};
+use crate::digest::import::{self, FeedRules, PlainTextDetails};
 use crate::domain::{FeedImportStatus, ImportReport};
 
 /// Imports running at once in one process; later ones wait, queued.
@@ -27,16 +27,16 @@ const PROGRESS_EVERY: usize = 100;
 pub struct ImportJobs {
     db: Db,
     fetcher: Fetcher,
-    summary_max: usize,
+    rules: FeedRules,
     permits: Arc<Semaphore>,
 }
 
 impl ImportJobs {
-    pub fn new(db: Db, fetcher: Fetcher, summary_max: usize) -> Self {
+    pub fn new(db: Db, fetcher: Fetcher, rules: FeedRules) -> Self {
         Self {
             db,
             fetcher,
-            summary_max,
+            rules,
             permits: Arc::new(Semaphore::new(CONCURRENT_IMPORTS)),
         }
     }
@@ -58,21 +58,24 @@ impl ImportJobs {
         let db = &self.db;
         let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
         feed_imports::set_status(db, id, FeedImportStatus::Fetching, Utc::now()).await?;
-        let (bytes, base) = match import::load(url, &self.fetcher).await {
+        let loaded = match import::load(url, &self.fetcher).await {
             Ok(loaded) => loaded,
             Err(why) => return feed_imports::fail(db, id, &why.to_string(), Utc::now()).await,
         };
         feed_imports::set_status(db, id, FeedImportStatus::Parsing, Utc::now()).await?;
         let details = PlainTextDetails::default();
-        let entries = match import::parse(url, bytes, base, &details, self.summary_max).await {
-            Ok(entries) => entries,
+        let parsed = match import::parse(url, loaded, &details, self.rules).await {
+            Ok(parsed) => parsed,
             Err(why) => return feed_imports::fail(db, id, &why.to_string(), Utc::now()).await,
         };
         feed_imports::set_status(db, id, FeedImportStatus::Saving, Utc::now()).await?;
-        let total = entries.len();
+        let total = parsed.entries.len();
         feed_imports::progress(db, id, 0, total, Utc::now()).await?;
-        let mut report = ImportReport::default();
-        let mut entries = entries.into_iter();
+        let mut report = ImportReport {
+            warnings: parsed.warnings,
+            ..ImportReport::default()
+        };
+        let mut entries = parsed.entries.into_iter();
         let mut done = 0;
         let saved = loop {
             let part: Vec<_> = entries.by_ref().take(PROGRESS_EVERY).collect();

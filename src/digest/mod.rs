@@ -6,6 +6,7 @@
 //! confirmed reader. Sending the copies is the `delivery` worker's job.
 
 pub mod dispatch;
+pub mod feed;
 pub mod fetch;
 pub mod html_text;
 pub mod import;

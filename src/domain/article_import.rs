@@ -10,13 +10,27 @@ pub struct Rejection {
     pub reason: String,
 }
 
+/// Something an import did to an entry that staff should know about,
+/// though the entry was imported: a date it could not read (the entry got
+/// the import time), a body cut to size, bytes that were not UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// Which entry (as in [`Rejection::entry`]), or the feed as a whole.
+    pub entry: String,
+    pub message: String,
+}
+
 /// What an import did, for the summary line.
 #[derive(Debug, Default)]
 pub struct ImportReport {
     pub added: usize,
     pub updated: usize,
-    pub skipped: usize,
+    /// Already there and the same.
+    pub unchanged: usize,
+    /// Already there and edited by staff: left as staff made it.
+    pub kept_staff_edit: usize,
     pub rejected: Vec<Rejection>,
+    pub warnings: Vec<Warning>,
 }
 
 impl ImportReport {
@@ -24,7 +38,9 @@ impl ImportReport {
     pub fn absorb(&mut self, part: ImportReport) {
         self.added += part.added;
         self.updated += part.updated;
-        self.skipped += part.skipped;
+        self.unchanged += part.unchanged;
+        self.kept_staff_edit += part.kept_staff_edit;
         self.rejected.extend(part.rejected);
+        self.warnings.extend(part.warnings);
     }
 }

@@ -14,7 +14,7 @@ mod token;
 mod week;
 
 pub use article::{ArticleTitle, ArticleTitleError, ArticleUrl, ArticleUrlError, SummarySource};
-pub use article_import::{ImportReport, Rejection};
+pub use article_import::{ImportReport, Rejection, Warning};
 pub use email::{AddressPolicy, EmailError, SubscriberEmail};
 pub use issue::{IssueCopy, LinkPlacesError, LinkedText, RenderedIssue, StoredPartError};
 pub use name::{NameError, SubscriberName};

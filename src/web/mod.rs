@@ -151,7 +151,7 @@ async fn admin_state(
             crate::digest::fetch::Fetcher::new(crate::digest::fetch::FetchPolicy::new(
                 settings.feeds.allow_private_addresses,
             )),
-            settings.digest.summary_max_chars,
+            crate::digest::import::FeedRules::from_settings(settings),
         ),
     }))
 }

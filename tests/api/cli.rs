@@ -99,7 +99,7 @@ pub async fn the_fixture_imports_once_with_a_generated_summary(backend: Backend)
     .await;
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert!(
-        text(&first.stdout).contains("1 added, 0 updated, 0 skipped, 0 rejected"),
+        text(&first.stdout).contains("1 added, 0 updated, 0 unchanged, 0 rejected"),
         "{}",
         text(&first.stdout)
     );
@@ -110,7 +110,7 @@ pub async fn the_fixture_imports_once_with_a_generated_summary(backend: Backend)
     )
     .await;
     assert!(
-        text(&again.stdout).contains("0 added, 0 updated, 1 skipped, 0 rejected"),
+        text(&again.stdout).contains("0 added, 0 updated, 1 unchanged, 0 rejected"),
         "{}",
         text(&again.stdout)
     );
@@ -161,14 +161,14 @@ pub async fn a_feed_imports_its_good_entries_and_names_the_bad_one(backend: Back
     let output = import(&backend, &[&feed]).await;
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(
-        text(&output.stdout).contains("2 added, 0 updated, 0 skipped, 1 rejected"),
+        text(&output.stdout).contains("2 added, 0 updated, 0 unchanged, 1 rejected"),
         "{}",
         text(&output.stdout)
     );
     assert!(text(&output.stderr).contains("rejected entry 2 (“An entry without a link”): it has no link"));
     let again = import(&backend, &[&feed]).await;
     assert!(
-        text(&again.stdout).contains("0 added, 0 updated, 2 skipped, 1 rejected"),
+        text(&again.stdout).contains("0 added, 0 updated, 2 unchanged, 1 rejected"),
         "{}",
         text(&again.stdout)
     );
@@ -454,7 +454,7 @@ pub async fn an_rss_feed_with_cdata_entities_relative_links_and_no_dates_imports
     let output = import(&backend, &[feed]).await;
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(
-        text(&output.stdout).contains("2 added, 0 updated, 0 skipped, 1 rejected"),
+        text(&output.stdout).contains("2 added, 0 updated, 0 unchanged, 1 rejected"),
         "{}",
         text(&output.stdout)
     );
@@ -501,7 +501,7 @@ pub async fn an_rss_feed_with_cdata_entities_relative_links_and_no_dates_imports
 
     let again = import(&backend, &[feed]).await;
     assert!(
-        text(&again.stdout).contains("0 added, 0 updated, 2 skipped, 1 rejected"),
+        text(&again.stdout).contains("0 added, 0 updated, 2 unchanged, 1 rejected"),
         "{}",
         text(&again.stdout)
     );
@@ -556,7 +556,7 @@ pub async fn a_feed_imports_from_a_url(backend: Backend) {
     let output = import(format!("http://127.0.0.1:{port}/feed.rss")).await.unwrap();
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(
-        text(&output.stdout).contains("2 added, 0 updated, 0 skipped, 1 rejected"),
+        text(&output.stdout).contains("2 added, 0 updated, 0 unchanged, 1 rejected"),
         "{}",
         text(&output.stdout)
     );
@@ -607,7 +607,7 @@ pub async fn a_large_json_feed_shows_progress_and_staff_edits_survive_reimport(b
     let first = import(&backend, &[&feed]).await;
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert!(
-        text(&first.stdout).contains("250 added, 0 updated, 0 skipped, 0 rejected"),
+        text(&first.stdout).contains("250 added, 0 updated, 0 unchanged, 0 rejected"),
         "{}",
         text(&first.stdout)
     );

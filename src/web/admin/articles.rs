@@ -164,7 +164,9 @@ pub async fn create(
     let author = Some(fields.get("author").trim().to_owned()).filter(|a| !a.is_empty());
     let article = NewArticle {
         url,
+        feed: None,
         guid: None,
+        source_name: None,
         title,
         author,
         published_at: Some(published),
