@@ -87,7 +87,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_are_never_a_panic_as_a_feed(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
-        let _ = parse_feed(&bytes, None, FeedRules { summary_max: 300, max_body_bytes: 1 << 20 });
+        let _ = parse_feed(&bytes, None, FeedRules { summary_max: 300, max_body_bytes: 1 << 20 }, chrono::Utc::now());
     }
 
     #[test]
@@ -107,7 +107,7 @@ proptest! {
         xml.push_str("</channel></rss>");
         let base = url::Url::parse("https://feed.example/").unwrap();
         let rules = FeedRules { summary_max, max_body_bytes: 1 << 20 };
-        if let Ok(parsed) = parse_feed(xml.as_bytes(), Some(&base), rules) {
+        if let Ok(parsed) = parse_feed(xml.as_bytes(), Some(&base), rules, chrono::Utc::now()) {
             prop_assert!(parsed.entries.len() <= entries.len());
             for article in parsed.entries.into_iter().flatten() {
                 prop_assert!(article.summary.chars().count() <= summary_max);

@@ -57,6 +57,33 @@ const BLOCKS: &[&str] = &[
 /// Elements after which a cell of a table row ends.
 const CELLS: &[&str] = &["td", "th"];
 
+/// Layout and page furniture: their text stays in the body but is never a
+/// lead paragraph (a summary or a generated title). Each starts a line, so
+/// no story text shares a line with them.
+const LAYOUT: &[&str] = &[
+    "aside",
+    "button",
+    "caption",
+    "fieldset",
+    "figcaption",
+    "footer",
+    "form",
+    "header",
+    "menu",
+    "nav",
+    "select",
+    "table",
+    "textarea",
+];
+
+/// The formatting a title may carry: removed from an HTML title, while
+/// any other tag-like text in a title stays as written (`Why <script>
+/// tags matter` is four words, not one).
+const TITLE_FORMATTING: &[&str] = &[
+    "a", "abbr", "b", "bdi", "bdo", "big", "br", "cite", "code", "del", "dfn", "em", "font", "i", "ins", "kbd", "mark",
+    "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup", "time", "tt", "u", "var", "wbr",
+];
+
 /// The longest entity name looked for (`&CounterClockwiseContourIntegral;`).
 const MAX_ENTITY: usize = 40;
 
@@ -64,9 +91,52 @@ const MAX_ENTITY: usize = 40;
 #[derive(Debug)]
 pub struct Conversion {
     pub text: String,
+    /// The lines of `text` (counted from 0) that came from layout markup
+    /// (tables, navigation, headers and footers, forms, figure captions).
+    pub layout_lines: Vec<usize>,
     /// Bytes of input looked at, counting every look (a byte seen twice
     /// counts twice).
     pub looks: usize,
+}
+
+/// Text with one paragraph a line, and which lines are layout rather than
+/// story.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MarkedText {
+    pub text: String,
+    /// Lines (counted from 0) that are layout: never a lead paragraph.
+    pub layout_lines: Vec<usize>,
+}
+
+impl MarkedText {
+    /// Text that has no layout of its own (plain text); box-drawing lines
+    /// are still told apart by [`MarkedText::story_lines`].
+    pub fn plain(text: String) -> Self {
+        Self {
+            text,
+            layout_lines: Vec::new(),
+        }
+    }
+
+    /// The lines that may be a lead: not empty, not from layout markup,
+    /// and not drawn with box-drawing characters (a table in text).
+    pub fn story_lines(&self) -> impl Iterator<Item = &str> {
+        let mut layout = self.layout_lines.iter().copied().peekable();
+        self.text.lines().enumerate().filter_map(move |(i, line)| {
+            while layout.next_if(|&l| l < i).is_some() {}
+            if layout.next_if_eq(&i).is_some() {
+                return None;
+            }
+            let line = line.trim();
+            (!line.is_empty() && !is_drawn(line)).then_some(line)
+        })
+    }
+}
+
+/// Whether a line is drawn rather than written: it has box-drawing
+/// characters (U+2500–U+257F), as text tables and rules do.
+pub fn is_drawn(line: &str) -> bool {
+    line.contains(|c| ('\u{2500}'..='\u{257f}').contains(&c))
 }
 
 /// Feed HTML as plain text: tags, comments and scripts gone, entities
@@ -75,20 +145,45 @@ pub struct Conversion {
 /// Text with neither tags nor entities is not HTML (a JSON Feed's
 /// `content_text`, a plain title): it keeps its own line breaks.
 pub fn html_to_text(html: &str) -> String {
+    html_to_marked_text(html).text
+}
+
+/// [`html_to_text`], with the lines that came from layout markup marked.
+pub fn html_to_marked_text(html: &str) -> MarkedText {
     // Before the conversion too: 0x85 (…) is Unicode white space, and would
     // be collapsed away with the spaces around it.
-    let html = if html.chars().any(is_c1) {
-        std::borrow::Cow::Owned(as_windows_1252_meant(html.to_owned()))
+    let html = without_c1(html);
+    let (text, layout_lines) = if html.contains(['<', '&']) {
+        let done = convert(&html);
+        (done.text, done.layout_lines)
     } else {
-        std::borrow::Cow::Borrowed(html)
-    };
-    let text = if html.contains(['<', '&']) {
-        convert(&html).text
-    } else {
-        html.trim().to_owned()
+        (html.trim().to_owned(), Vec::new())
     };
     // And after: the conversion decodes `&#146;` written as HTML.
-    as_windows_1252_meant(text)
+    MarkedText {
+        text: as_windows_1252_meant(text),
+        layout_lines,
+    }
+}
+
+/// A title written in HTML as one line of text: entities decoded once, the
+/// formatting tags a headline carries (`<b>`, `<em>`, `<a href>`, `<br>`, …)
+/// removed, and anything else tag-like kept as written. A title is never
+/// run through script or style skipping: `Why <script> tags matter` keeps
+/// its four words.
+pub fn html_title_to_text(html: &str) -> String {
+    let html = without_c1(html);
+    let mut scan = Scanner::new(&html, Mode::Title);
+    scan.run();
+    as_windows_1252_meant(scan.out.text)
+}
+
+fn without_c1(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(is_c1) {
+        std::borrow::Cow::Owned(as_windows_1252_meant(text.to_owned()))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
 }
 
 /// Text with the C1 control characters (U+0080–U+009F) replaced by what old
@@ -150,29 +245,59 @@ fn windows_1252(c: char) -> Option<char> {
 }
 
 pub fn convert(html: &str) -> Conversion {
-    let mut scan = Scanner {
-        src: html.as_bytes(),
-        html,
-        pos: 0,
-        looks: 0,
-        out: Output::default(),
-    };
+    convert_as(html, Mode::Body)
+}
+
+/// [`html_title_to_text`]'s conversion, with the work it took.
+pub fn convert_title(html: &str) -> Conversion {
+    convert_as(html, Mode::Title)
+}
+
+fn convert_as(html: &str, mode: Mode) -> Conversion {
+    let mut scan = Scanner::new(html, mode);
     scan.run();
+    let looks = scan.looks;
+    let (text, layout_lines) = scan.out.finish();
     Conversion {
-        text: scan.out.finish(),
-        looks: scan.looks,
+        text,
+        layout_lines,
+        looks,
     }
+}
+
+/// What the markup is: a body (paragraphs, scripts, layout) or a title
+/// (one line, only formatting tags are markup).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Body,
+    Title,
 }
 
 struct Scanner<'a> {
     src: &'a [u8],
     html: &'a str,
+    mode: Mode,
     pos: usize,
     looks: usize,
+    /// How many layout elements are open (without a stack: an unclosed
+    /// `<table>` keeps the rest out of the lead, which is the safe side).
+    layout_depth: usize,
     out: Output,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
+    fn new(html: &'a str, mode: Mode) -> Self {
+        Self {
+            src: html.as_bytes(),
+            html,
+            mode,
+            pos: 0,
+            looks: 0,
+            layout_depth: 0,
+            out: Output::default(),
+        }
+    }
+
     fn peek(&mut self, at: usize) -> Option<u8> {
         let byte = self.src.get(at).copied();
         if byte.is_some() {
@@ -257,6 +382,9 @@ impl Scanner<'_> {
 
     /// At `<`: a tag, a comment, a declaration, CDATA, or a literal `<`.
     fn markup(&mut self) {
+        if self.mode == Mode::Title {
+            return self.title_markup();
+        }
         let at = self.pos;
         match self.peek(at + 1) {
             Some(b'!') => {
@@ -286,6 +414,54 @@ impl Scanner<'_> {
         }
     }
 
+    /// At `<` in a title: a formatting tag is dropped (`<br>` is a space);
+    /// anything else is text. The tag ends at its `>` (outside quotes), and
+    /// no tag holds a `<`, so each byte is looked at no more than twice.
+    fn title_markup(&mut self) {
+        let at = self.pos;
+        let closing = self.peek(at + 1) == Some(b'/');
+        let name_start = at + 1 + usize::from(closing);
+        let mut i = name_start;
+        while self.peek(i).is_some_and(|b| b.is_ascii_alphanumeric() || b == b':') {
+            i += 1;
+        }
+        let name = local_name(&self.html[name_start..i]);
+        let formatting = TITLE_FORMATTING.contains(&name.as_str())
+            && matches!(self.peek(i), Some(b'>' | b'/') | Some(b' ' | b'\t' | b'\n' | b'\r'));
+        let end = if formatting {
+            let (mut j, mut quote, mut after_equals) = (i, None, false);
+            loop {
+                match (quote, self.peek(j)) {
+                    (_, Some(b'<') | None) => break None,
+                    (Some(q), Some(b)) if b == q => quote = None,
+                    (Some(_), Some(_)) => {}
+                    (None, Some(b'>')) => break Some(j),
+                    (None, Some(b @ (b'"' | b'\''))) if after_equals => quote = Some(b),
+                    (None, Some(b)) => {
+                        if !b.is_ascii_whitespace() {
+                            after_equals = b == b'=';
+                        }
+                    }
+                }
+                j += 1;
+            }
+        } else {
+            None
+        };
+        match end {
+            Some(end) => {
+                if name == "br" {
+                    self.out.text(" ");
+                }
+                self.pos = end + 1;
+            }
+            None => {
+                self.out.text("<");
+                self.pos = at + 1;
+            }
+        }
+    }
+
     /// A tag whose name starts at `name_start`: read to its `>` (quoted
     /// attribute values may hold one), then act on its name.
     fn tag(&mut self, name_start: usize, closing: bool) {
@@ -297,7 +473,8 @@ impl Scanner<'_> {
                 break;
             }
         }
-        let name = self.html[name_start..i].to_ascii_lowercase();
+        // `<xhtml:p>` is a `<p>`.
+        let name = local_name(&self.html[name_start..i]);
         let mut quote = None;
         let mut after_equals = false;
         let end = loop {
@@ -321,10 +498,19 @@ impl Scanner<'_> {
         };
         self.pos = end + 1;
         let name = name.as_str();
-        if BLOCKS.contains(&name) {
+        let self_closing = end > name_start && self.src[end - 1] == b'/';
+        if BLOCKS.contains(&name) || LAYOUT.contains(&name) {
             self.out.line_break();
         } else if CELLS.contains(&name) && closing {
             self.out.text(" ");
+        }
+        if LAYOUT.contains(&name) && !self_closing {
+            self.layout_depth = if closing {
+                self.layout_depth.saturating_sub(1)
+            } else {
+                self.layout_depth + 1
+            };
+            self.out.in_layout = self.layout_depth > 0;
         }
         if !closing && SKIPPED.contains(&name) {
             self.skip_raw_text(name);
@@ -353,6 +539,11 @@ impl Scanner<'_> {
     }
 }
 
+/// A tag's name without its namespace prefix, in lower case.
+fn local_name(name: &str) -> String {
+    name.rsplit(':').next().unwrap_or(name).to_ascii_lowercase()
+}
+
 /// Text as it is built: whitespace runs become one space, breaks become
 /// line ends, and no line starts or ends with a space.
 #[derive(Default)]
@@ -360,6 +551,12 @@ struct Output {
     text: String,
     pending_space: bool,
     pending_break: bool,
+    /// Whether text written now is inside layout markup.
+    in_layout: bool,
+    /// The line being written, and whether any of it was layout.
+    line: usize,
+    line_is_layout: bool,
+    layout_lines: Vec<usize>,
 }
 
 impl Output {
@@ -372,6 +569,7 @@ impl Output {
             }
             if !self.text.is_empty() {
                 if self.pending_break {
+                    self.end_line();
                     self.text.push('\n');
                 } else if self.pending_space {
                     self.text.push(' ');
@@ -379,16 +577,28 @@ impl Output {
             }
             self.pending_break = false;
             self.pending_space = false;
+            self.line_is_layout |= self.in_layout;
             self.text.push(c);
         }
+    }
+
+    fn end_line(&mut self) {
+        if self.line_is_layout {
+            self.layout_lines.push(self.line);
+        }
+        self.line += 1;
+        self.line_is_layout = false;
     }
 
     fn line_break(&mut self) {
         self.pending_break = true;
     }
 
-    fn finish(self) -> String {
-        self.text
+    fn finish(mut self) -> (String, Vec<usize>) {
+        if !self.text.is_empty() {
+            self.end_line();
+        }
+        (self.text, self.layout_lines)
     }
 }
 
@@ -422,6 +632,47 @@ mod tests {
         assert_eq!(html_to_text("Un<SCRIPT>x</scriptx></SCRIPT>seen"), "Unseen");
     }
 
+    #[test]
+    fn layout_lines_are_marked() {
+        let marked = html_to_marked_text(
+            "<header>Site</header><p>Lead.</p><table><tr><td>a</td><td>b</td></tr></table>\
+             <p>Middle.</p><nav>Home</nav><figure><img><figcaption>Caption</figcaption></figure>\
+             <p>End.</p><form><button>Go</button></form><footer>(c)</footer>",
+        );
+        assert_eq!(marked.text, "Site\nLead.\na b\nMiddle.\nHome\nCaption\nEnd.\nGo\n(c)");
+        assert_eq!(marked.layout_lines, [0, 2, 4, 5, 7, 8]);
+        assert_eq!(marked.story_lines().collect::<Vec<_>>(), ["Lead.", "Middle.", "End."]);
+        let drawn = MarkedText::plain("┌─┐\nText\n│x│".into());
+        assert_eq!(drawn.story_lines().collect::<Vec<_>>(), ["Text"]);
+        // A self-closing layout tag opens nothing.
+        let marked = html_to_marked_text("<nav/><p>Story.</p>");
+        assert_eq!(marked.story_lines().collect::<Vec<_>>(), ["Story."]);
+        // Namespaced XHTML is read by its local names.
+        let marked = html_to_marked_text("<x:p>One</x:p><x:table><x:tr><x:td>t</x:td></x:tr></x:table><x:p>Two</x:p>");
+        assert_eq!(marked.story_lines().collect::<Vec<_>>(), ["One", "Two"]);
+    }
+
+    #[test]
+    fn an_html_title_loses_only_its_formatting() {
+        let table = [
+            ("Why <script> tags matter", "Why <script> tags matter"),
+            (
+                "<b>Bold</b>, <i>italic</i> &amp; <a href='/x' title='a > b'>linked</a>",
+                "Bold, italic & linked",
+            ),
+            ("Line<br>break<br/>here", "Line break here"),
+            ("<style>x</style> and <table> stay", "<style>x</style> and <table> stay"),
+            ("a < b > c", "a < b > c"),
+            ("<b class=\"x\"", "<b class=\"x\""),
+            ("&lt;div&gt; &amp;amp; &#146;", "<div> &amp; ’"),
+            ("<!-- note --> text", "<!-- note --> text"),
+            ("<xhtml:em>ns</xhtml:em> tag", "ns tag"),
+        ];
+        for (html, text) in table {
+            assert_eq!(html_title_to_text(html), text, "{html}");
+        }
+    }
+
     /// The property the quadratic parser lacked: the work is a bounded
     /// multiple of the input's length whatever its shape, so any feed up to
     /// the size cap converts in time proportional to its size.
@@ -445,14 +696,21 @@ mod tests {
             ("comments that never end", "<!-- -".repeat(n)),
             ("plain text", "word ".repeat(n)),
         ];
-        for (shape, html) in shapes {
-            let done = convert(&html);
-            assert!(
-                done.looks <= 3 * html.len() + 16,
-                "{shape}: {} looks for {} bytes",
-                done.looks,
-                html.len()
-            );
+        let title_shapes = vec![
+            ("formatting tags that never end", "<b ".repeat(n)),
+            ("formatting tags", "<b>x</b>".repeat(n)),
+            ("other tags", "<script>".repeat(n)),
+            ("a long name", format!("<{}", "b".repeat(n))),
+        ];
+        for (shape, html) in shapes.iter().chain(&title_shapes) {
+            for (mode, done) in [("body", convert(html)), ("title", convert_title(html))] {
+                assert!(
+                    done.looks <= 3 * html.len() + 16,
+                    "{shape} as a {mode}: {} looks for {} bytes",
+                    done.looks,
+                    html.len()
+                );
+            }
         }
         assert_eq!(convert(&format!("{}deep", "<div>".repeat(n))).text, "deep");
     }

@@ -1,5 +1,5 @@
 //! Turning outside text into articles: RSS 0.9x/1.0/2.0, Atom and JSON
-//! Feed (through feed-rs), or one article as plain text (a title line, then
+//! Feed (through `digest::feed`), or one article as plain text (a title line, then
 //! the body). Every entry is parsed on its own: a bad entry is rejected with
 //! its reason and the rest still import.
 
@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::db::Db;
 use crate::db::articles::{self, NewArticle, Saved};
 pub use crate::digest::feed::FeedRules;
-use crate::digest::feed::{NotAFeed, ParsedFeed, parse_feed, parse_plain_text};
+use crate::digest::feed::{NotAFeed, ParsedFeed, parse_feed, parse_plain_text, starts_like_a_feed};
 use crate::digest::fetch::{FetchError, Fetcher};
 use crate::domain::{ArticleUrl, ArticleUrlError, ImportReport, Rejection};
 
@@ -23,10 +23,10 @@ pub enum ImportError {
     Read { path: String, error: std::io::Error },
     #[error("parsing the feed stopped: {0}")]
     Stopped(#[from] tokio::task::JoinError),
-    /// What a server sent is named by its class only: the parser's words
-    /// would quote the body of whatever answered.
-    #[error("not a feed: `{0}` is not RSS, Atom or JSON Feed")]
-    NotAFeedAt(String),
+    /// What a server sent: the parser's reason quotes no more than a short,
+    /// escaped piece of the body.
+    #[error("`{address}`: {error}")]
+    NotAFeedAt { address: String, error: NotAFeed },
     #[error("`{file}`: {error}")]
     Feed { file: String, error: NotAFeed },
     #[error("`{0}` is neither a feed nor UTF-8 text")]
@@ -133,16 +133,17 @@ fn parse_loaded(
     details: &PlainTextDetails,
     rules: FeedRules,
 ) -> Result<Parsed, ImportError> {
-    let without_bom = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let first = without_bom.iter().copied().find(|b| !b.is_ascii_whitespace());
-    let markup = matches!(first, Some(b'<' | b'{'));
+    let markup = starts_like_a_feed(bytes);
     if is_web_address(source) && (markup || details.url.is_none()) {
-        return parse_feed(bytes, base.as_ref(), rules)
+        return parse_feed(bytes, base.as_ref(), rules, Utc::now())
             .map(Parsed::Feed)
-            .map_err(|_| ImportError::NotAFeedAt(source.to_owned()));
+            .map_err(|error| ImportError::NotAFeedAt {
+                address: source.to_owned(),
+                error,
+            });
     }
     if markup {
-        return parse_feed(bytes, base.as_ref(), rules)
+        return parse_feed(bytes, base.as_ref(), rules, Utc::now())
             .map(Parsed::Feed)
             .map_err(|error| ImportError::Feed {
                 file: source.to_owned(),

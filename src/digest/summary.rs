@@ -21,7 +21,9 @@ const ABBREVIATIONS: &[&str] = &[
 /// Paragraphs that are not the story: sign-up pleas, bylines, corrections.
 fn is_boilerplate(paragraph: &str) -> bool {
     let p = paragraph.trim().trim_start_matches(['*', '_', ' ']);
-    let lower = p.to_lowercase();
+    // What is looked for is near the start, or the paragraph is short.
+    let head = p.char_indices().nth(240).map_or(p, |(end, _)| &p[..end]);
+    let lower = head.to_lowercase();
     const STARTS: &[&str] = &[
         "sign up",
         "subscribe",
@@ -114,17 +116,39 @@ fn open_quotation(text: &str) -> bool {
     opening > closing || straight % 2 == 1
 }
 
-/// The lead sentences of `body`, as many as fit in `max_chars`, skipping
-/// boilerplate paragraphs. Never cuts a word: when even the first sentence
-/// is too long, it is cut at a word boundary and ends with "…".
+/// The lead of `body` (one paragraph a line): the first paragraph that is
+/// the story (not boilerplate, not a line drawn with box-drawing
+/// characters), whole when it fits in `max_chars`, else as many of its
+/// sentences as fit. Paragraphs are never run together. Never cuts a word:
+/// when even the first sentence is too long, it is cut at a word boundary
+/// and ends with "…".
 pub fn lead_summary(body: &str, max_chars: usize) -> String {
-    let story: Vec<&str> = body
-        .lines()
-        .map(str::trim)
-        .filter(|p| !p.is_empty() && !is_boilerplate(p))
-        .collect();
+    lead_of(body.lines(), max_chars)
+}
+
+/// [`lead_summary`] over paragraphs given one by one (a body's lines
+/// without its layout).
+pub fn lead_of<'a>(paragraphs: impl IntoIterator<Item = &'a str>, max_chars: usize) -> String {
+    let Some(lead) = lead_paragraph(paragraphs) else {
+        return String::new();
+    };
+    if lead.chars().count() <= max_chars {
+        return lead.to_owned();
+    }
+    // Sentences past `max_chars` cannot be part of the summary: only a
+    // bounded prefix is segmented, however long the paragraph (the margin
+    // lets the segmenter see how the last sentence that fits ends).
+    let prefix = lead
+        .char_indices()
+        .nth(max_chars + 64)
+        .map_or(lead, |(end, _)| &lead[..end]);
+    let mut candidates = sentences(prefix);
+    if prefix.len() < lead.len() && candidates.len() > 1 {
+        // The last one was cut by the prefix.
+        candidates.pop();
+    }
     let mut summary = String::new();
-    for sentence in story.iter().flat_map(|p| sentences(p)) {
+    for sentence in candidates {
         let extra = if summary.is_empty() { 0 } else { 1 };
         if summary.chars().count() + extra + sentence.chars().count() > max_chars {
             if summary.is_empty() {
@@ -140,7 +164,25 @@ pub fn lead_summary(body: &str, max_chars: usize) -> String {
     summary
 }
 
-fn cut_at_word(text: &str, max_chars: usize) -> String {
+/// The first paragraph that is the story: not empty, not boilerplate, not
+/// drawn with box-drawing characters.
+pub fn lead_paragraph<'a>(paragraphs: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    paragraphs
+        .into_iter()
+        .map(str::trim)
+        .find(|p| !p.is_empty() && !is_boilerplate(p) && !crate::digest::html_text::is_drawn(p))
+}
+
+/// The start of `text`, at most `max_chars` long: all of it when it fits,
+/// else cut at a word boundary and ended with "…".
+pub fn cut_at_word(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_owned();
+    }
+    cut_with_ellipsis(text, max_chars)
+}
+
+fn cut_with_ellipsis(text: &str, max_chars: usize) -> String {
     let limit = max_chars.saturating_sub(1);
     let mut end = 0;
     for (index, _) in text.char_indices().take(limit + 1) {
@@ -246,6 +288,28 @@ mod tests {
         assert!(!is_boilerplate(
             "By the end of the year, the border will be closed to all traffic from the south."
         ));
+    }
+
+    #[test]
+    fn the_lead_is_one_paragraph_however_short() {
+        assert_eq!(
+            lead_summary("Short lead.\nSecond paragraph.\nThird.", 300),
+            "Short lead."
+        );
+        assert_eq!(lead_summary("One. Two. Three.\nNext paragraph.", 10), "One. Two.");
+        assert_eq!(lead_of(["", "  ", "Sign up now", "┌──┐", "Story."], 300), "Story.");
+        assert_eq!(lead_summary("", 300), "");
+    }
+
+    /// A paragraph of a megabyte is summed up from its start, not segmented
+    /// whole.
+    #[test]
+    fn a_huge_lead_paragraph_is_summed_up_from_its_start() {
+        let huge = "Word after word without an end ".repeat(40_000);
+        let summary = lead_summary(&huge, 100);
+        assert!(summary.ends_with('…') && summary.chars().count() <= 100, "{summary}");
+        let sentences = "A sentence. ".repeat(100_000);
+        assert_eq!(lead_summary(&sentences, 30), "A sentence. A sentence.");
     }
 
     #[test]
