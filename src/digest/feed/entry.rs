@@ -10,7 +10,7 @@ use super::dates::parse_date;
 use super::text::{FieldText, cut_to_size, one_line, shown, title_from_text};
 use super::{EntryError, FeedRules, ParsedFeed};
 use crate::db::articles::NewArticle;
-use crate::digest::html_text::MarkedText;
+use crate::digest::html_text::{MarkedText, as_windows_1252_meant};
 use crate::digest::summary;
 use crate::domain::{ArticleTitle, ArticleUrl, Rejection, SummarySource, Warning};
 
@@ -205,7 +205,10 @@ fn prepare(raw: RawEntry, rules: FeedRules) -> Prepared {
         },
     };
     Prepared {
-        id: raw.id.map(|id| id.trim().to_owned()).filter(|id| !id.is_empty()),
+        id: raw
+            .id
+            .map(|id| as_windows_1252_meant(id.trim().to_owned()))
+            .filter(|id| !id.is_empty()),
         link: raw.link.filter(|l| !l.trim().is_empty()),
         permalink: raw.permalink,
         base: raw.base,
@@ -213,7 +216,10 @@ fn prepare(raw: RawEntry, rules: FeedRules) -> Prepared {
         body: body.text,
         summary,
         summary_source,
-        author: raw.author.map(|a| one_line(&a)).filter(|a| !a.is_empty()),
+        author: raw
+            .author
+            .map(|a| one_line(&as_windows_1252_meant(a)))
+            .filter(|a| !a.is_empty()),
         date,
         notes,
     }

@@ -717,6 +717,7 @@ fn titles_are_the_text_the_feed_meant() {
         (rss("<![CDATA[Why <script> tags matter]]>"), "Why <script> tags matter"),
         (rss("<![CDATA[<em>Emphasis</em> &amp; <a href='/x'>links</a>]]>"), "Emphasis & links"),
         (rss("<![CDATA[Plain in CDATA: 3 < 4]]>"), "Plain in CDATA: 3 < 4"),
+        (rss("Unescaped <b>markup</b> &amp; co"), "Unescaped markup & co"),
         (rss("It&#146;s &#147;back&#148; &#150; 2003&#153;"), "It’s “back” – 2003™"),
         (rss("Caf&eacute; &nbsp;society"), "Café society"),
         (rss("&#x201C;Hex&#X201D;"), "“Hex”"),
