@@ -1049,3 +1049,24 @@ fn a_plain_title_line_is_the_title() {
     let url = ArticleUrl::parse("https://example.org/empty").unwrap();
     assert!(parse_plain_text("Only a title", url, None, None, 300).is_err());
 }
+
+/// A file is read as a feed when it starts as one does in any encoding the
+/// parser reads (so a UTF-16 feed from a file is not taken for a
+/// plain-text article), and as a plain-text article otherwise.
+#[test]
+fn what_starts_like_a_feed() {
+    let utf_16 = |text: &str| text.encode_utf16().flat_map(u16::to_le_bytes).collect::<Vec<u8>>();
+    let table: [(Vec<u8>, bool); 8] = [
+        (b"<rss>".to_vec(), true),
+        (b"\xef\xbb\xbf  \n{\"items\": []}".to_vec(), true),
+        ([&b"\xff\xfe"[..], &utf_16("<rss>")].concat(), true),
+        (utf_16("<rss>"), true),
+        (b"\0\0\xfe\xff\0\0\0<".to_vec(), true),
+        (b"Floods in the north\n\nThe river rose.".to_vec(), false),
+        ("Ташкент открывает рынок\n\nТекст.".as_bytes().to_vec(), false),
+        (Vec::new(), false),
+    ];
+    for (bytes, feed) in table {
+        assert_eq!(starts_like_a_feed(&bytes), feed, "{bytes:?}");
+    }
+}
