@@ -631,7 +631,7 @@ pub async fn a_large_json_feed_shows_progress_and_staff_edits_survive_reimport(b
     std::fs::write(&feed, json_feed(250, &["Feed renames story 0", "Feed renames story 1"])).unwrap();
     let second = import(&backend, &[&feed]).await;
     assert!(
-        text(&second.stdout).contains("0 added, 1 updated, 249 skipped, 0 rejected"),
+        text(&second.stdout).contains("0 added, 1 updated, 249 unchanged, 0 rejected"),
         "{}",
         text(&second.stdout)
     );
