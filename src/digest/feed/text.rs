@@ -3,7 +3,6 @@
 //! size at a paragraph boundary. And outside text made safe to name in a
 //! message.
 
-use std::fmt::Write;
 
 use crate::digest::html_text::{MarkedText, as_windows_1252_meant, html_title_to_text, html_to_marked_text, is_drawn};
 use crate::digest::summary;
@@ -160,36 +159,12 @@ fn floor_char_boundary(text: &str, at: usize) -> usize {
 /// Outside text as it may appear in a message: control characters (and
 /// the invisible ones that reorder or break a line) written as visible
 /// escapes (`\e`, `\r`, `\n`, `\t`, `\u{…}`), and no more than
-/// `max_chars` of it. The notation is the terminal's
-/// (`crate::terminal::escape`, which `digest` may not use), so escaping
-/// the message again there leaves it as it is.
+/// `max_chars` of it, in the terminal's notation ([`crate::terminal::escape`]),
+/// so escaping the message again on a terminal leaves it as it is.
 pub fn shown(text: &str, max_chars: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max_chars * 2));
-    for (count, c) in text.chars().enumerate() {
-        if count == max_chars {
-            out.push('…');
-            break;
-        }
-        match c {
-            '\u{1b}' => out.push_str("\\e"),
-            '\r' => out.push_str("\\r"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if is_invisible_control(c) => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn is_invisible_control(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}'
-        )
+    let cut: String = text.chars().take(max_chars).collect();
+    let more = if cut.len() < text.len() { "…" } else { "" };
+    format!("{}{more}", crate::terminal::escape(&cut))
 }
 
 #[cfg(test)]
