@@ -94,6 +94,11 @@ pub async fn add(
     named_by_staff: bool,
     now: DateTime<Utc>,
 ) -> Result<Result<FeedSource, FeedSource>, sqlx::Error> {
+    // Looked up first: an INSERT that conflicts still uses up an id on
+    // both backends, and ids are what people type.
+    if let Some(existing) = find_by_url(db, url).await? {
+        return Ok(Err(existing));
+    }
     let added: Option<FeedSource> = with_pool!(db, pool => {
         sqlx::query_as(concat!(
             "INSERT INTO feed_sources (url, name, named_by_staff, created_at, next_poll_at) VALUES ($1, $2, $3, $4, $4)
@@ -107,16 +112,20 @@ pub async fn add(
         .fetch_optional(pool)
         .await?
     });
-    if let Some(added) = added {
-        return Ok(Ok(added));
+    match added {
+        Some(added) => Ok(Ok(added)),
+        // Registered by someone else in between.
+        None => Ok(Err(find_by_url(db, url).await?.ok_or(sqlx::Error::RowNotFound)?)),
     }
-    let existing: FeedSource = with_pool!(db, pool => {
+}
+
+async fn find_by_url(db: &Db, url: &str) -> Result<Option<FeedSource>, sqlx::Error> {
+    with_pool!(db, pool => {
         sqlx::query_as(concat!("SELECT ", columns!(), " FROM feed_sources WHERE url = $1"))
             .bind(url)
-            .fetch_one(pool)
-            .await?
-    });
-    Ok(Err(existing))
+            .fetch_optional(pool)
+            .await
+    })
 }
 
 /// Every source, oldest first.
