@@ -622,7 +622,9 @@ async fn feeds_on(db: &gazette::db::Db, settings: &Settings, command: FeedsComma
                     0 => "-".to_owned(),
                     n => format!(
                         "{n} in a row{}, next try {}",
-                        s.failing_since.map(|t| format!(" since {}", when(t))).unwrap_or_default(),
+                        s.failing_since
+                            .map(|t| format!(" since {}", when(t)))
+                            .unwrap_or_default(),
                         when(s.next_poll_at)
                     ),
                 };

@@ -275,7 +275,9 @@ pub enum Outcome<'a> {
         last_modified: Option<&'a str>,
     },
     NotModified,
-    Failed { error: &'a str },
+    Failed {
+        error: &'a str,
+    },
 }
 
 fn count(n: usize) -> i32 {

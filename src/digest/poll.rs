@@ -84,9 +84,7 @@ pub enum AddError {
 pub fn source_url(raw: &str) -> Result<Url, AddError> {
     let raw = raw.trim();
     match Url::parse(raw) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty()) => {
-            Ok(url)
-        }
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty()) => Ok(url),
         _ => Err(AddError::NotWeb(raw.to_owned())),
     }
 }
@@ -187,7 +185,10 @@ pub fn failing_streak(source: &FeedSource) -> String {
     if source.failures == 0 {
         return String::new();
     }
-    let since = source.failing_since.map(|t| format!(" since {}", when(t))).unwrap_or_default();
+    let since = source
+        .failing_since
+        .map(|t| format!(" since {}", when(t)))
+        .unwrap_or_default();
     let polls = match source.failures {
         1 => "1 poll".to_owned(),
         n => format!("{n} polls in a row"),
@@ -210,7 +211,12 @@ impl Poller {
     /// A poller with the settings' address policy, rules and interval.
     pub fn from_settings(db: Db, settings: &Settings) -> Self {
         let fetcher = Fetcher::new(FetchPolicy::new(settings.feeds.allow_private_addresses));
-        Self::new(db, fetcher, FeedRules::from_settings(settings), settings.feeds.poll_minutes)
+        Self::new(
+            db,
+            fetcher,
+            FeedRules::from_settings(settings),
+            settings.feeds.poll_minutes,
+        )
     }
 
     pub fn new(db: Db, fetcher: Fetcher, rules: FeedRules, poll_minutes: u32) -> Self {
@@ -314,9 +320,8 @@ impl Poller {
         let id = source.id;
         let read = self.read(&source).await;
         let now = Utc::now();
-        let record = |next, outcome| async move {
-            feed_sources::record(&self.db, id, &self.holder, now, next, &outcome).await
-        };
+        let record =
+            |next, outcome| async move { feed_sources::record(&self.db, id, &self.holder, now, next, &outcome).await };
         let (recorded, outcome) = match read {
             Ok(Read::NotModified) => {
                 let next = now + backoff(self.poll_minutes, 0);
@@ -350,7 +355,10 @@ impl Poller {
         if !recorded {
             // Removed while it was polled (or the claim ran out and another
             // process took it): its articles are saved, its row is not ours.
-            tracing::info!(source = id, "a polled source was removed or taken over before its outcome was recorded");
+            tracing::info!(
+                source = id,
+                "a polled source was removed or taken over before its outcome was recorded"
+            );
         }
         match &outcome {
             Outcome::Failed(error) => tracing::warn!(source = id, url = %source.url, %error, "feed poll failed"),
@@ -393,7 +401,10 @@ impl Poller {
         let parsed = import::parse(&source.url, loaded, &PlainTextDetails::default(), self.rules)
             .await
             .map_err(|e| e.to_string())?;
-        let name = match (&source.named_by_staff, parsed.title.as_deref().and_then(name_from_title)) {
+        let name = match (
+            &source.named_by_staff,
+            parsed.title.as_deref().and_then(name_from_title),
+        ) {
             (false, Some(title)) => title,
             _ => source.name.clone(),
         };
@@ -556,7 +567,13 @@ mod tests {
             source_url("HTTP://Example.org").unwrap().as_str(),
             "http://example.org/"
         );
-        for bad in ["example.org/feed", "ftp://example.org/feed", "file:///etc/passwd", "http://", ""] {
+        for bad in [
+            "example.org/feed",
+            "ftp://example.org/feed",
+            "file:///etc/passwd",
+            "http://",
+            "",
+        ] {
             assert!(matches!(source_url(bad), Err(AddError::NotWeb(_))), "{bad}");
         }
     }
@@ -565,7 +582,10 @@ mod tests {
     fn names_are_one_line_of_sane_length() {
         assert_eq!(given_name(Some("  ")).unwrap(), None);
         assert_eq!(given_name(Some(" News ")).unwrap().as_deref(), Some("News"));
-        assert!(matches!(given_name(Some("a\u{1b}[31mb")), Err(AddError::NameControl(_))));
+        assert!(matches!(
+            given_name(Some("a\u{1b}[31mb")),
+            Err(AddError::NameControl(_))
+        ));
         assert!(matches!(
             given_name(Some(&"n".repeat(MAX_NAME_CHARS + 1))),
             Err(AddError::NameTooLong)

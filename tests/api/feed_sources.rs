@@ -156,18 +156,18 @@ impl FeedServer {
     fn requests(&self, path: &str) -> Vec<Logged> {
         let log = std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default();
         log.lines()
-            .filter_map(|line| {
+            .map(|line| {
                 let fields: Vec<&str> = line.split('|').collect();
                 let [method, uri, status, inm, ims] = fields[..] else {
                     panic!("an access log line of another shape: {line}");
                 };
-                Some(Logged {
+                Logged {
                     method: method.to_owned(),
                     uri: uri.to_owned(),
                     status: status.parse().unwrap(),
                     if_none_match: inm.to_owned(),
                     if_modified_since: ims.to_owned(),
-                })
+                }
             })
             .filter(|l| l.uri == path)
             .collect()
@@ -304,14 +304,20 @@ pub async fn polls_honour_nginxs_etag_and_304_pick_up_changes_and_back_off_on_50
     let nginx = FeedServer::start().await;
     let path = "/feed.xml";
     let url = nginx.url(path);
-    let first = rss("The Daily Example", &[("a", "Floods in the north", 30), ("b", "A bridge opens", 20)]);
+    let first = rss(
+        "The Daily Example",
+        &[("a", "Floods in the north", 30), ("b", "A bridge opens", 20)],
+    );
     nginx.publish("feed.xml", &first, ago(3600));
     let db = open(&backend).await;
 
     // First poll (`feeds add` polls once): both articles, named after the
     // feed's own title, with nginx's validators kept.
     let added = succeeded(&feeds(&backend, &["add", &url], true).await);
-    assert!(added.contains(&format!("source 1 added: “127.0.0.1” ({url})")), "{added}");
+    assert!(
+        added.contains(&format!("source 1 added: “127.0.0.1” ({url})")),
+        "{added}"
+    );
     assert!(
         added.contains(&format!(
             "source 1 “The Daily Example” ({url}): 2 added, 0 updated, 0 unchanged, 0 rejected"
@@ -328,7 +334,10 @@ pub async fn polls_honour_nginxs_etag_and_304_pick_up_changes_and_back_off_on_50
     let (etag, last_modified) = (header("etag"), header("last-modified"));
     assert_eq!(s.etag.as_deref(), Some(etag.as_str()));
     assert_eq!(s.last_modified.as_deref(), Some(last_modified.as_str()));
-    assert_eq!(s.next_poll_at - s.last_polled_at.unwrap(), chrono::Duration::minutes(60));
+    assert_eq!(
+        s.next_poll_at - s.last_polled_at.unwrap(),
+        chrono::Duration::minutes(60)
+    );
     assert_eq!(articles(&db).await.len(), 2);
     let first_request = &nginx.requests(path)[0];
     assert_eq!(
@@ -341,7 +350,10 @@ pub async fn polls_honour_nginxs_etag_and_304_pick_up_changes_and_back_off_on_50
     // the poll's time and result.
     let before = articles(&db).await;
     let polled = succeeded(&feeds(&backend, &["poll", "1"], true).await);
-    assert!(polled.contains("source 1 “The Daily Example”") && polled.contains("not modified"), "{polled}");
+    assert!(
+        polled.contains("source 1 “The Daily Example”") && polled.contains("not modified"),
+        "{polled}"
+    );
     let second = nginx.requests(path).last().unwrap().clone();
     assert_eq!(
         second,
@@ -358,7 +370,10 @@ pub async fn polls_honour_nginxs_etag_and_304_pick_up_changes_and_back_off_on_50
     assert_eq!(after.last_result, Some(PollResult::NotModified));
     assert!(after.last_polled_at > s.last_polled_at);
     assert_eq!((after.last_added, after.total_added), (0, 2));
-    assert_eq!((after.etag, after.last_modified), (s.etag.clone(), s.last_modified.clone()));
+    assert_eq!(
+        (after.etag, after.last_modified),
+        (s.etag.clone(), s.last_modified.clone())
+    );
 
     // The feed changes: one entry edited, one new.
     let changed = rss(
@@ -377,7 +392,10 @@ pub async fn polls_honour_nginxs_etag_and_304_pick_up_changes_and_back_off_on_50
     );
     assert_eq!(nginx.requests(path).last().unwrap().status, 200);
     let titles: Vec<String> = articles(&db).await.into_iter().map(|a| a.1).collect();
-    assert_eq!(titles, ["Floods in the north recede", "A bridge opens", "Schools reopen"]);
+    assert_eq!(
+        titles,
+        ["Floods in the north recede", "A bridge opens", "Schools reopen"]
+    );
     let s = source(&db, 1).await;
     assert_eq!((s.last_added, s.last_updated, s.total_added), (1, 1, 3));
     assert_ne!(s.etag.as_deref(), Some(etag.as_str()), "the new version's ETag is kept");
@@ -397,9 +415,17 @@ pub async fn polls_honour_nginxs_etag_and_304_pick_up_changes_and_back_off_on_50
         let s = source(&db, 1).await;
         assert_eq!(s.last_result, Some(PollResult::Failed));
         assert_eq!(s.failures, failures);
-        assert!(s.last_error.as_deref().unwrap().contains("HTTP status 500"), "{:?}", s.last_error);
+        assert!(
+            s.last_error.as_deref().unwrap().contains("HTTP status 500"),
+            "{:?}",
+            s.last_error
+        );
         let polled_at = s.last_polled_at.unwrap();
-        assert_eq!(s.next_poll_at - polled_at, chrono::Duration::minutes(minutes), "after {failures} failures");
+        assert_eq!(
+            s.next_poll_at - polled_at,
+            chrono::Duration::minutes(minutes),
+            "after {failures} failures"
+        );
         assert!(s.failing_since.unwrap() <= polled_at);
         assert_eq!(nginx.requests(path).last().unwrap().status, 500);
     }
@@ -410,7 +436,10 @@ pub async fn polls_honour_nginxs_etag_and_304_pick_up_changes_and_back_off_on_50
     assert_eq!(cells[1..3], ["The Daily Example", url.as_str()], "{row}");
     assert!(cells[4].starts_with("failed: `") && cells[4].contains("500"), "{row}");
     assert_eq!(cells[5], "0/3", "{row}");
-    assert!(cells[6].starts_with("3 in a row since ") && cells[6].contains("next try"), "{row}");
+    assert!(
+        cells[6].starts_with("3 in a row since ") && cells[6].contains("next try"),
+        "{row}"
+    );
 
     // Back up: the kept validators still match, so a 304 ends the streak.
     nginx.mend();
@@ -419,7 +448,10 @@ pub async fn polls_honour_nginxs_etag_and_304_pick_up_changes_and_back_off_on_50
     assert_eq!(nginx.requests(path).last().unwrap().status, 304);
     let s = source(&db, 1).await;
     assert_eq!((s.failures, s.failing_since, s.last_error), (0, None, None));
-    assert_eq!(s.next_poll_at - s.last_polled_at.unwrap(), chrono::Duration::minutes(60));
+    assert_eq!(
+        s.next_poll_at - s.last_polled_at.unwrap(),
+        chrono::Duration::minutes(60)
+    );
     assert_eq!(nginx.requests(path).len(), 7, "one request per poll");
     db.close().await;
 }
@@ -439,15 +471,24 @@ pub async fn feeds_commands_add_list_remove_and_name_what_is_wrong(backend: Back
     let localhost = url.replace("127.0.0.1", "localhost");
     for refused_url in [&url, &localhost] {
         let out = feeds(&backend, &["add", refused_url], false).await;
-        refused(&out, &["refused address", refused_url.as_str(), "public addresses only"]);
+        refused(
+            &out,
+            &["refused address", refused_url.as_str(), "public addresses only"],
+        );
     }
     assert!(nginx.requests("/feed.xml").is_empty(), "nothing was requested");
     assert!(succeeded(&feeds(&backend, &["list"], false).await).contains("no feed sources yet"));
 
     // Not a web address; a bad name; each error names the value.
     for (args, words) in [
-        (vec!["add", "ftp://example.org/feed"], vec!["`ftp://example.org/feed`", "http://"]),
-        (vec!["add", "example.org/feed.xml"], vec!["`example.org/feed.xml`", "http://"]),
+        (
+            vec!["add", "ftp://example.org/feed"],
+            vec!["`ftp://example.org/feed`", "http://"],
+        ),
+        (
+            vec!["add", "example.org/feed.xml"],
+            vec!["`example.org/feed.xml`", "http://"],
+        ),
         (
             vec!["add", url.as_str(), "--name", "a\u{1b}[31mb"],
             vec!["the name `a\\e[31mb` holds control characters"],
@@ -461,12 +502,18 @@ pub async fn feeds_commands_add_list_remove_and_name_what_is_wrong(backend: Back
 
     // Added with a name staff chose, which the feed's title does not replace.
     let added = succeeded(&feeds(&backend, &["add", &url, "--name", "Our town"], true).await);
-    assert!(added.contains(&format!("source 1 added: “Our town” ({url})")), "{added}");
+    assert!(
+        added.contains(&format!("source 1 added: “Our town” ({url})")),
+        "{added}"
+    );
     assert!(added.contains("1 added, 0 updated, 0 unchanged, 0 rejected"), "{added}");
     // The same address, however written, is the same source.
     let again = url.replace("http://", "HTTP://").replace("/feed.xml", "/./feed.xml");
     let out = feeds(&backend, &["add", &again], true).await;
-    refused(&out, &[&format!("`{url}` is already registered, as source 1 (“Our town”)")]);
+    refused(
+        &out,
+        &[&format!("`{url}` is already registered, as source 1 (“Our town”)")],
+    );
 
     // Without a name: the host until the first poll, then the feed's own
     // title, never with its control characters.
@@ -491,7 +538,9 @@ pub async fn feeds_commands_add_list_remove_and_name_what_is_wrong(backend: Back
     // Removing a source keeps its articles.
     let removed = succeeded(&feeds(&backend, &["remove", "1"], true).await);
     assert!(
-        removed.contains(&format!("source 1 “Our town” ({url}) removed; the articles it brought stay")),
+        removed.contains(&format!(
+            "source 1 “Our town” ({url}) removed; the articles it brought stay"
+        )),
         "{removed}"
     );
     let db = open(&backend).await;
@@ -501,7 +550,10 @@ pub async fn feeds_commands_add_list_remove_and_name_what_is_wrong(backend: Back
     assert_eq!(count, 2);
     assert_eq!(feed_sources::list(&db).await.unwrap().len(), 1);
     db.close().await;
-    refused(&feeds(&backend, &["remove", "1"], true).await, &["there is no source 1"]);
+    refused(
+        &feeds(&backend, &["remove", "1"], true).await,
+        &["there is no source 1"],
+    );
     // The id of a removed source is never given to another.
     let added = succeeded(&feeds(&backend, &["add", &url], true).await);
     assert!(added.contains("source 3 added"), "{added}");
@@ -510,16 +562,25 @@ pub async fn feeds_commands_add_list_remove_and_name_what_is_wrong(backend: Back
 pub async fn staff_add_list_poll_and_remove_sources_on_the_sources_page(backend: Backend) {
     let nginx = FeedServer::start().await;
     let path = "/feed.xml";
-    nginx.publish(path.trim_start_matches('/'), &rss("Local News", &[("a", "Floods", 3), ("b", "Fire", 2)]), ago(600));
+    nginx.publish(
+        path.trim_start_matches('/'),
+        &rss("Local News", &[("a", "Floods", 3), ("b", "Fire", 2)]),
+        ago(600),
+    );
     let url = nginx.url(path);
     let app = spawn_app_with(&backend, |settings| settings.feeds.allow_private_addresses = true).await;
     let mut staff = staff_session(&app).await;
     let page = staff.page("/admin/sources").await;
-    assert!(page.contains("<a href=\"/admin/sources\">Sources</a>"), "linked in the nav");
+    assert!(
+        page.contains("<a href=\"/admin/sources\">Sources</a>"),
+        "linked in the nav"
+    );
     assert!(page.contains("No sources yet"), "{page}");
 
     // A bad address comes back with the reason and the values typed.
-    let bad = staff.post("/admin/sources", &[("url", "feeds.example.org/rss"), ("name", "Typo")]).await;
+    let bad = staff
+        .post("/admin/sources", &[("url", "feeds.example.org/rss"), ("name", "Typo")])
+        .await;
     assert_eq!(bad.status(), 400);
     let body = bad.text().await.unwrap();
     assert!(body.contains("role=\"alert\""), "{body}");
@@ -527,7 +588,10 @@ pub async fn staff_add_list_poll_and_remove_sources_on_the_sources_page(backend:
         body.contains("`feeds.example.org/rss` is not an http:// or https:// address of a feed"),
         "{body}"
     );
-    assert!(body.contains("value=\"feeds.example.org/rss\"") && body.contains("value=\"Typo\""), "{body}");
+    assert!(
+        body.contains("value=\"feeds.example.org/rss\"") && body.contains("value=\"Typo\""),
+        "{body}"
+    );
 
     // Added: polled at once in the background; the page shows the result.
     let added = staff.post("/admin/sources", &[("url", &url), ("name", "")]).await;
@@ -566,7 +630,10 @@ pub async fn staff_add_list_poll_and_remove_sources_on_the_sources_page(backend:
     // A failing source shows its streak and last error.
     nginx.break_down();
     staff.post("/admin/sources/1/poll", &[]).await;
-    wait_until(Duration::from_secs(20), "the failed poll", || polled(PollResult::Failed)).await;
+    wait_until(Duration::from_secs(20), "the failed poll", || {
+        polled(PollResult::Failed)
+    })
+    .await;
     let row = row_of(&staff.page("/admin/sources").await, 1);
     assert!(row.contains("Failing: 1 failed poll since "), "{row}");
     assert!(row.contains("answered HTTP status 500 Internal Server Error"), "{row}");
@@ -613,7 +680,10 @@ pub async fn serve_polls_a_due_source_by_itself(backend: Backend) {
     .await;
     let s = source(&db, 1).await;
     assert_eq!(s.last_result, Some(PollResult::NotModified));
-    assert_eq!(s.next_poll_at - s.last_polled_at.unwrap(), chrono::Duration::minutes(60));
+    assert_eq!(
+        s.next_poll_at - s.last_polled_at.unwrap(),
+        chrono::Duration::minutes(60)
+    );
     assert_eq!(
         nginx.requests("/feed.xml").iter().map(|r| r.status).collect::<Vec<_>>(),
         [200, 304]
@@ -695,7 +765,10 @@ pub async fn the_scheduled_dispatch_polls_each_source_once_more_first(backend: B
     .await;
     nginx.publish(
         "feed.xml",
-        &rss("Local News", &[("a", "Floods", 3), ("b", "Late news before the run", 1)]),
+        &rss(
+            "Local News",
+            &[("a", "Floods", 3), ("b", "Late news before the run", 1)],
+        ),
         ago(1800),
     );
     let database = backend.database_url().to_owned();

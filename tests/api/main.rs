@@ -238,27 +238,40 @@ fn main() {
     let feed_source_tests: [(&str, helpers::TestFn); 6] = [
         (
             "feed_sources::polls_honour_nginxs_etag_and_304_pick_up_changes_and_back_off_on_500s",
-            |backend| Box::pin(feed_sources::polls_honour_nginxs_etag_and_304_pick_up_changes_and_back_off_on_500s(backend)),
+            |backend| {
+                Box::pin(feed_sources::polls_honour_nginxs_etag_and_304_pick_up_changes_and_back_off_on_500s(backend))
+            },
         ),
         (
             "feed_sources::feeds_commands_add_list_remove_and_name_what_is_wrong",
-            |backend| Box::pin(feed_sources::feeds_commands_add_list_remove_and_name_what_is_wrong(backend)),
+            |backend| {
+                Box::pin(feed_sources::feeds_commands_add_list_remove_and_name_what_is_wrong(
+                    backend,
+                ))
+            },
         ),
         (
             "feed_sources::staff_add_list_poll_and_remove_sources_on_the_sources_page",
             |backend| Box::pin(feed_sources::staff_add_list_poll_and_remove_sources_on_the_sources_page(backend)),
         ),
-        (
-            "feed_sources::serve_polls_a_due_source_by_itself",
-            |backend| Box::pin(feed_sources::serve_polls_a_due_source_by_itself(backend)),
-        ),
+        ("feed_sources::serve_polls_a_due_source_by_itself", |backend| {
+            Box::pin(feed_sources::serve_polls_a_due_source_by_itself(backend))
+        }),
         (
             "feed_sources::two_pollers_on_one_database_poll_each_due_source_once",
-            |backend| Box::pin(feed_sources::two_pollers_on_one_database_poll_each_due_source_once(backend)),
+            |backend| {
+                Box::pin(feed_sources::two_pollers_on_one_database_poll_each_due_source_once(
+                    backend,
+                ))
+            },
         ),
         (
             "feed_sources::the_scheduled_dispatch_polls_each_source_once_more_first",
-            |backend| Box::pin(feed_sources::the_scheduled_dispatch_polls_each_source_once_more_first(backend)),
+            |backend| {
+                Box::pin(feed_sources::the_scheduled_dispatch_polls_each_source_once_more_first(
+                    backend,
+                ))
+            },
         ),
     ];
     for backend in Backend::all() {

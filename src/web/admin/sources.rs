@@ -46,7 +46,10 @@ impl Row {
             (false, None) => "not polled yet",
             (false, Some(result)) => result.as_str(),
         };
-        let since = s.failing_since.map(|t| format!(" since {}", when(t))).unwrap_or_default();
+        let since = s
+            .failing_since
+            .map(|t| format!(" since {}", when(t)))
+            .unwrap_or_default();
         let failing = match s.failures {
             0 => String::new(),
             1 => format!("Failing: 1 failed poll{since}; next try {}.", when(s.next_poll_at)),
