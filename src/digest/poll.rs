@@ -65,6 +65,8 @@ pub const MAX_NAME_CHARS: usize = 200;
 /// Why a source cannot be registered.
 #[derive(Debug, thiserror::Error)]
 pub enum AddError {
+    #[error("give the feed's http:// or https:// address")]
+    NoAddress,
     #[error("`{0}` is not an http:// or https:// address of a feed")]
     NotWeb(String),
     #[error(transparent)]
@@ -83,6 +85,9 @@ pub enum AddError {
 /// address with a host.
 pub fn source_url(raw: &str) -> Result<Url, AddError> {
     let raw = raw.trim();
+    if raw.is_empty() {
+        return Err(AddError::NoAddress);
+    }
     match Url::parse(raw) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty()) => Ok(url),
         _ => Err(AddError::NotWeb(raw.to_owned())),
@@ -179,8 +184,8 @@ fn when(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// `; failing 3 polls in a row since …, next try …` for a failing source,
-/// else nothing.
+/// `; failing since … (3 polls in a row), next try …` for a failing
+/// source, else nothing.
 pub fn failing_streak(source: &FeedSource) -> String {
     if source.failures == 0 {
         return String::new();
@@ -193,7 +198,7 @@ pub fn failing_streak(source: &FeedSource) -> String {
         1 => "1 poll".to_owned(),
         n => format!("{n} polls in a row"),
     };
-    format!("; failing {polls}{since}, next try {}", when(source.next_poll_at))
+    format!("; failing{since} ({polls}), next try {}", when(source.next_poll_at))
 }
 
 /// Polls sources for one process.
@@ -572,10 +577,10 @@ mod tests {
             "ftp://example.org/feed",
             "file:///etc/passwd",
             "http://",
-            "",
         ] {
             assert!(matches!(source_url(bad), Err(AddError::NotWeb(_))), "{bad}");
         }
+        assert!(matches!(source_url(" "), Err(AddError::NoAddress)));
     }
 
     #[test]

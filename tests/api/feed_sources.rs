@@ -412,6 +412,11 @@ pub async fn polls_honour_nginxs_etag_and_304_pick_up_changes_and_back_off_on_50
             said.contains("failed: `") && said.contains("answered HTTP status 500 Internal Server Error"),
             "{said}"
         );
+        let streak = match failures {
+            1 => "(1 poll), next try ".to_owned(),
+            n => format!("({n} polls in a row), next try "),
+        };
+        assert!(said.contains("; failing since ") && said.contains(&streak), "{said}");
         let s = source(&db, 1).await;
         assert_eq!(s.last_result, Some(PollResult::Failed));
         assert_eq!(s.failures, failures);
