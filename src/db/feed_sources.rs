@@ -300,7 +300,7 @@ pub async fn record(
         match outcome {
             Outcome::Read { added, updated, rejected, name, etag, last_modified } => sqlx::query(
                 "UPDATE feed_sources SET last_polled_at = $3, last_result = 'ok', last_error = NULL,
-                        last_added = $5, last_updated = $6, last_rejected = $7, total_added = total_added + $5,
+                        last_added = $5, last_updated = $6, last_rejected = $7, total_added = total_added + $11,
                         failures = 0, failing_since = NULL, next_poll_at = $4, etag = $8, last_modified = $9,
                         name = $10, claimed_by = NULL, claimed_until = NULL
                  WHERE id = $1 AND claimed_by = $2",
@@ -315,6 +315,7 @@ pub async fn record(
             .bind(etag)
             .bind(last_modified)
             .bind(name)
+            .bind(i64::from(count(*added)))
             .execute(pool)
             .await?
             .rows_affected(),

@@ -694,6 +694,22 @@ pub async fn serve_polls_a_due_source_by_itself(backend: Backend) {
         [200, 304]
     );
     assert!(serve.terminate().await.success());
+
+    // The application the tests build the way `serve` does plays the same
+    // role: due again, polled again as it starts.
+    let before = source(&db, 1).await;
+    set_times(&db, 1, Utc::now() - chrono::Duration::seconds(1), None).await;
+    let _app = spawn_app_with(&backend, |settings| settings.feeds.allow_private_addresses = true).await;
+    wait_until(
+        Duration::from_secs(20),
+        "the poller role to poll the due source",
+        || async {
+            let s = source(&db, 1).await;
+            s.last_polled_at > before.last_polled_at && s.claimed_by.is_none()
+        },
+    )
+    .await;
+    assert_eq!(nginx.requests("/feed.xml").last().unwrap().status, 304);
     db.close().await;
 }
 
