@@ -11,7 +11,7 @@
 
 use std::net::TcpListener;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
@@ -815,9 +815,4 @@ pub async fn the_scheduled_dispatch_polls_each_source_once_more_first(backend: B
     });
     assert!(text.contains("Late news before the run"), "{text}");
     db.close().await;
-}
-
-/// Why these tests cannot run here, if they cannot.
-pub fn missing_nginx() -> Option<String> {
-    (!Path::new(NGINX).is_file()).then(|| format!("{NGINX} is not installed (apt-get install nginx)"))
 }

@@ -213,71 +213,22 @@ fn main() {
         }
         _ => browser,
     });
-    // The reverse-proxy test needs Debian's nginx; like the browser test it
-    // is skipped with the reason without it, and must run with CI=true.
-    for backend in Backend::all() {
-        let trial = helpers::trial(
-            backend,
-            "trust_proxy::two_clients_behind_nginx_are_limited_apart_and_recorded_with_their_own_addresses",
-            |backend| {
-                Box::pin(
-                    trust_proxy::two_clients_behind_nginx_are_limited_apart_and_recorded_with_their_own_addresses(
-                        backend,
-                    ),
-                )
-            },
-        );
-        trials.push(match trust_proxy::missing_nginx() {
-            Some(why) if !in_ci => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
-            _ => trial,
-        });
-    }
-    // The feed-source tests poll feeds served by Debian's nginx; like the
-    // reverse-proxy test they are skipped with the reason without it, and
-    // must run with CI=true.
-    let feed_source_tests: [(&str, helpers::TestFn); 6] = [
-        (
-            "feed_sources::polls_honour_nginxs_etag_and_304_pick_up_changes_and_back_off_on_500s",
-            |backend| {
-                Box::pin(feed_sources::polls_honour_nginxs_etag_and_304_pick_up_changes_and_back_off_on_500s(backend))
-            },
-        ),
-        (
-            "feed_sources::feeds_commands_add_list_remove_and_name_what_is_wrong",
-            |backend| {
-                Box::pin(feed_sources::feeds_commands_add_list_remove_and_name_what_is_wrong(
-                    backend,
-                ))
-            },
-        ),
-        (
-            "feed_sources::staff_add_list_poll_and_remove_sources_on_the_sources_page",
-            |backend| Box::pin(feed_sources::staff_add_list_poll_and_remove_sources_on_the_sources_page(backend)),
-        ),
-        ("feed_sources::serve_polls_a_due_source_by_itself", |backend| {
-            Box::pin(feed_sources::serve_polls_a_due_source_by_itself(backend))
-        }),
-        (
-            "feed_sources::two_pollers_on_one_database_poll_each_due_source_once",
-            |backend| {
-                Box::pin(feed_sources::two_pollers_on_one_database_poll_each_due_source_once(
-                    backend,
-                ))
-            },
-        ),
-        (
-            "feed_sources::the_scheduled_dispatch_polls_each_source_once_more_first",
-            |backend| {
-                Box::pin(feed_sources::the_scheduled_dispatch_polls_each_source_once_more_first(
-                    backend,
-                ))
-            },
-        ),
+    // The tests that run Debian's nginx (the reverse proxy in front of the
+    // app; the feeds the sources poll) are skipped with the reason without
+    // it, like the browser test, and must run with CI=true.
+    let nginx_tests = suite![
+        trust_proxy::two_clients_behind_nginx_are_limited_apart_and_recorded_with_their_own_addresses,
+        feed_sources::polls_honour_nginxs_etag_and_304_pick_up_changes_and_back_off_on_500s,
+        feed_sources::feeds_commands_add_list_remove_and_name_what_is_wrong,
+        feed_sources::staff_add_list_poll_and_remove_sources_on_the_sources_page,
+        feed_sources::serve_polls_a_due_source_by_itself,
+        feed_sources::two_pollers_on_one_database_poll_each_due_source_once,
+        feed_sources::the_scheduled_dispatch_polls_each_source_once_more_first,
     ];
     for backend in Backend::all() {
-        for (name, test) in feed_source_tests {
-            let trial = helpers::trial(backend.clone(), name, test);
-            trials.push(match feed_sources::missing_nginx() {
+        for (name, test) in &nginx_tests {
+            let trial = helpers::trial(backend.clone(), name, *test);
+            trials.push(match trust_proxy::missing_nginx() {
                 Some(why) if !in_ci => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
                 _ => trial,
             });
