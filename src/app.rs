@@ -1,6 +1,7 @@
 //! The composition root: builds what each role of a process needs from the
 //! settings (the database, the delivery worker with its mailer and
-//! composer, the scheduler, the web server, the metrics listener) and runs
+//! composer, the scheduler, the feed poller, the web server, the metrics
+//! listener) and runs
 //! them. `main` and the tests start the application the same way, through
 //! [`Application::build`]; the roles meet only in the database and in the
 //! shared library modules.
@@ -15,6 +16,7 @@ use crate::config::{SessionKeyError, Settings};
 use crate::db::schema::{SchemaAccessError, SchemaError};
 use crate::db::{ConnectError, Db};
 use crate::delivery::Worker;
+use crate::digest::poll::Poller;
 use crate::mail::{Composer, DkimSigner, Mailer, MailerSetupError};
 use crate::maintenance::DailyPrune;
 use crate::metrics::Metrics;
@@ -25,7 +27,8 @@ use crate::web::{self, WebState, WebStateError};
 #[derive(Debug, Clone, Copy)]
 pub struct Roles {
     /// The public site and the staff area, with the weekly scheduler (unless
-    /// `schedule.enabled` is off) and the metrics listener (when
+    /// `schedule.enabled` is off), the feed poller (unless
+    /// `feeds.poll_minutes` is 0) and the metrics listener (when
     /// `metrics.listen` is set).
     pub web: bool,
     /// The delivery worker.
@@ -97,6 +100,7 @@ pub struct Application {
     worker: Option<Worker>,
     scheduler: Option<Scheduler>,
     pruner: Option<DailyPrune>,
+    poller: Option<Poller>,
     db: Db,
 }
 
@@ -130,6 +134,11 @@ impl Application {
         let scheduler = (roles.web && settings.schedule.enabled).then(|| Scheduler::new(db.clone(), settings.clone()));
         // Retention runs beside the scheduler, in `gazette serve` only.
         let pruner = (roles.web && settings.retention.daily).then(|| DailyPrune::new(db.clone(), settings.clone()));
+        // So does the feed poller; `feeds.poll_minutes = 0` turns it off
+        // (`gazette feeds poll` from cron instead). Any number of processes
+        // may run it: each source is claimed by one at a time.
+        let poller =
+            (roles.web && settings.feeds.poll_minutes > 0).then(|| Poller::from_settings(db.clone(), &settings));
         let metrics = Arc::new(Metrics::with_gauge_cache(Duration::from_secs(
             settings.metrics.cache_seconds,
         )));
@@ -168,6 +177,7 @@ impl Application {
             worker,
             scheduler,
             pruner,
+            poller,
             db,
         })
     }
@@ -188,11 +198,13 @@ impl Application {
 
     /// Runs every role until the web server stops (SIGINT/SIGTERM) or, for a
     /// worker-only process, until a signal; then lets the worker finish its
-    /// batch and the scheduler its dispatch, and closes the database.
+    /// batch, the scheduler its dispatch and the poller its polls in
+    /// progress, and closes the database.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (stop_worker, stopped) = watch::channel(false);
         let scheduler = self.scheduler.map(|s| tokio::spawn(s.run(stopped.clone())));
         let pruner = self.pruner.map(|p| tokio::spawn(p.run(stopped.clone())));
+        let poller = self.poller.map(|p| tokio::spawn(p.run(stopped.clone())));
         let worker = self.worker.map(|w| tokio::spawn(w.run(stopped)));
         let metrics_server = self.metrics_server.map(|server| {
             let handle = server.handle();
@@ -217,6 +229,11 @@ impl Application {
         if let Some(pruner) = pruner {
             // It stops between issues; each issue's summary is one transaction.
             let _ = tokio::time::timeout(Duration::from_secs(30), pruner).await;
+        }
+        if let Some(poller) = poller {
+            // It claims no new source once stopped; a fetch gives up within
+            // 30 seconds, and a claim left behind runs out by itself.
+            let _ = tokio::time::timeout(Duration::from_secs(30), poller).await;
         }
         self.db.close().await;
         result

@@ -61,6 +61,7 @@ pub mod paths {
     pub const ADMIN_ACCOUNT: &str = "/admin/account";
     pub const ADMIN_ARTICLES: &str = "/admin/articles";
     pub const ADMIN_ISSUES: &str = "/admin/issues";
+    pub const ADMIN_SOURCES: &str = "/admin/sources";
     pub const ADMIN_SUBSCRIBERS: &str = "/admin/subscribers";
 
     pub fn archive_issue(week: IssueWeek) -> String {

@@ -91,6 +91,13 @@ enum Command {
         #[command(subcommand)]
         command: ArticlesCommand,
     },
+    /// Feed sources: feeds registered once, which `gazette serve` polls by
+    /// itself every feeds.poll_minutes and once more before the scheduled
+    /// dispatch.
+    Feeds {
+        #[command(subcommand)]
+        command: FeedsCommand,
+    },
     /// Import subscribers from CSV, or export them as CSV.
     Subscribers {
         #[command(subcommand)]
@@ -192,6 +199,35 @@ enum ArticlesCommand {
         /// Publication time of a plain-text article (RFC 3339); default now.
         #[arg(long)]
         published: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum FeedsCommand {
+    /// Register a feed (RSS, Atom or JSON Feed) by its http(s) address and
+    /// poll it once; its articles carry the source's name.
+    Add {
+        /// The feed's http:// or https:// address.
+        url: String,
+        /// The name the digest shows [default: the feed's own title, else
+        /// the address's host].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the sources: id, name, address, last poll, last result,
+    /// articles added (last poll / in all) and the failing streak, one
+    /// tab-separated line each.
+    List,
+    /// Remove a source; the articles it brought stay.
+    Remove {
+        /// The source's id (`gazette feeds list`).
+        id: i64,
+    },
+    /// Poll now, whether due or not: every source, or the one with this id.
+    /// Exits 1 when a poll failed.
+    Poll {
+        /// The source's id (`gazette feeds list`); all sources without it.
+        id: Option<i64>,
     },
 }
 
@@ -300,6 +336,7 @@ fn main() -> ExitCode {
                         published,
                     },
             } => import_articles(settings, &feed, PlainTextDetails { url, author, published }).await,
+            Command::Feeds { command } => feeds(settings, command).await,
             Command::Subscribers {
                 command: SubscribersCommand::Import { file, confirmed },
             } => import_subscribers(settings, &file, confirmed).await,
@@ -522,6 +559,113 @@ async fn import_articles(settings: Settings, feed: &str, details: PlainTextDetai
         report.unchanged + report.kept_staff_edit,
         report.rejected.len()
     );
+    Ok(())
+}
+
+async fn feeds(settings: Settings, command: FeedsCommand) -> anyhow::Result<()> {
+    let db = gazette::app::database(&settings, Schema::Check).await?;
+    let done = feeds_on(&db, &settings, command).await;
+    db.close().await;
+    done
+}
+
+async fn feeds_on(db: &gazette::db::Db, settings: &Settings, command: FeedsCommand) -> anyhow::Result<()> {
+    use gazette::db::feed_sources;
+    use gazette::digest::poll::Poller;
+    let poller = Poller::from_settings(db.clone(), settings);
+    let unknown = |id: i64| anyhow::anyhow!("there is no source {id} (`gazette feeds list` shows them)");
+    let line = |polled: &gazette::digest::poll::Polled| match &polled.source {
+        Some(source) => say!(
+            "source {} “{}” ({}): {}",
+            source.id,
+            escape(&source.name),
+            escape(&source.url),
+            escape(&polled.summary())
+        ),
+        None => say!("source {}: {}", polled.id, escape(&polled.summary())),
+    };
+    match command {
+        FeedsCommand::Add { url, name } => {
+            let source = poller.add(&url, name.as_deref()).await.map_err(anyhow::Error::msg)?;
+            say!(
+                "source {} added: “{}” ({})",
+                source.id,
+                escape(&source.name),
+                escape(&source.url)
+            );
+            let polled = poller.poll_now(source.id).await?;
+            line(&polled);
+            if polled.failed() {
+                say!(
+                    "the source stays registered and is polled again later; `gazette feeds remove {}` removes it",
+                    source.id
+                );
+            }
+        }
+        FeedsCommand::List => {
+            let sources = feed_sources::list(db).await?;
+            if sources.is_empty() {
+                say!("no feed sources yet; `gazette feeds add URL` registers one");
+                return Ok(());
+            }
+            let now = chrono::Utc::now();
+            let when = |at: chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%d %H:%M UTC").to_string();
+            say!("id\tname\turl\tlast poll\tlast result\tadded (last/total)\tfailing");
+            for s in &sources {
+                let result = match (s.is_being_polled(now), s.last_result, &s.last_error) {
+                    (true, _, _) => "being polled now".to_owned(),
+                    (false, None, _) => "not polled yet".to_owned(),
+                    (false, Some(result), Some(error)) => format!("{}: {error}", result.as_str()),
+                    (false, Some(result), None) => result.as_str().to_owned(),
+                };
+                let failing = match s.failures {
+                    0 => "-".to_owned(),
+                    n => format!(
+                        "{n} in a row{}, next try {}",
+                        s.failing_since
+                            .map(|t| format!(" since {}", when(t)))
+                            .unwrap_or_default(),
+                        when(s.next_poll_at)
+                    ),
+                };
+                say!(
+                    "{}\t{}\t{}\t{}\t{}\t{}/{}\t{}",
+                    s.id,
+                    escape(&s.name),
+                    escape(&s.url),
+                    s.last_polled_at.map_or_else(|| "never".to_owned(), when),
+                    escape(&result),
+                    s.last_added,
+                    s.total_added,
+                    failing
+                );
+            }
+        }
+        FeedsCommand::Remove { id } => {
+            let source = feed_sources::remove(db, id).await?.ok_or_else(|| unknown(id))?;
+            say!(
+                "source {id} “{}” ({}) removed; the articles it brought stay",
+                escape(&source.name),
+                escape(&source.url)
+            );
+        }
+        FeedsCommand::Poll { id: Some(id) } => {
+            let polled = poller.poll_now(id).await?;
+            if polled.source.is_none() {
+                return Err(unknown(id));
+            }
+            line(&polled);
+            anyhow::ensure!(!polled.failed(), "the poll of source {id} failed");
+        }
+        FeedsCommand::Poll { id: None } => {
+            let all = poller.poll_all_now(line).await?;
+            if all.is_empty() {
+                say!("no feed sources yet; `gazette feeds add URL` registers one");
+            }
+            let failed = all.iter().filter(|p| p.failed()).count();
+            anyhow::ensure!(failed == 0, "{failed} of {} polls failed", all.len());
+        }
+    }
     Ok(())
 }
 

@@ -10,6 +10,12 @@
 //! the week of the run it makes up, as of that run's instant, never the
 //! week it happens to run in.
 //!
+//! Just before a scheduled dispatch (a run on time, or one made up), every
+//! feed source not polled since the run's instant is polled once more
+//! ([`Poller::before_dispatch`]), so the issue has what the feeds published
+//! up to then; `gazette dispatch` without `--scheduled` dispatches what is
+//! already there.
+//!
 //! Any number of processes may run it against one database: every process
 //! fires for the same scheduled instant and dispatches as of that instant;
 //! [`dispatch::dispatch`] runs one dispatch at a time (PostgreSQL's advisory
@@ -24,6 +30,7 @@ use tokio::sync::watch;
 use crate::config::{ScheduleSettings, Settings};
 use crate::db::{Db, issues};
 use crate::digest::dispatch::{self, DispatchError, Dispatched};
+use crate::digest::poll::Poller;
 use crate::domain::IssueWeek;
 
 /// What a process starting at `now` does about the last scheduled run.
@@ -85,10 +92,13 @@ pub async fn run_due(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
     let week_has_issue = issues::exists(db, week).await.map_err(DispatchError::ReadIssues)?;
     Ok(match catch_up(schedule, Some(last), week_has_issue, now) {
         CatchUp::NothingMissed => ScheduledRun::AlreadyDone { at: last, week },
-        CatchUp::Dispatch(at) => ScheduledRun::Dispatched {
-            at,
-            outcome: dispatch::dispatch(db, settings, at).await?,
-        },
+        CatchUp::Dispatch(at) => {
+            Poller::from_settings(db.clone(), settings).before_dispatch(at).await;
+            ScheduledRun::Dispatched {
+                at,
+                outcome: dispatch::dispatch(db, settings, at).await?,
+            }
+        }
         CatchUp::Skip(at) => ScheduledRun::Skipped { at, week },
     })
 }
@@ -113,10 +123,12 @@ pub fn external_scheduling_allowed(schedule: &ScheduleSettings) -> Result<(), Bu
 }
 
 /// The scheduler task: catches up on a missed run, then sleeps until each
-/// scheduled time and dispatches, until `stop` turns true.
+/// scheduled time, polls the feed sources and dispatches, until `stop`
+/// turns true.
 pub struct Scheduler {
     db: Db,
     settings: Settings,
+    poller: Poller,
 }
 
 /// The longest single sleep: the wall clock is checked again after it, so
@@ -125,7 +137,8 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 impl Scheduler {
     pub fn new(db: Db, settings: Settings) -> Self {
-        Self { db, settings }
+        let poller = Poller::from_settings(db.clone(), &settings);
+        Self { db, settings, poller }
     }
 
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
@@ -183,9 +196,11 @@ impl Scheduler {
         }
     }
 
-    /// Dispatches as of the scheduled instant `at`, so every process firing
-    /// for it builds the same issue.
+    /// Polls the feed sources once more, then dispatches as of the
+    /// scheduled instant `at`, so every process firing for it builds the
+    /// same issue.
     async fn fire(&self, at: DateTime<Utc>) {
+        self.poller.before_dispatch(at).await;
         log_outcome(dispatch::dispatch(&self.db, &self.settings, at).await);
     }
 }

@@ -13,6 +13,11 @@
 //! Errors name the class of problem, never the operating system's error
 //! text: "connection refused" against "timed out" would tell a caller which
 //! ports are open.
+//!
+//! A source polled again sends back the validators of the answer it last
+//! got ([`Validators`]: `If-None-Match`, `If-Modified-Since`), and a server
+//! that has nothing new answers 304 Not Modified, which costs no body
+//! ([`Fetcher::fetch_if_modified`]).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -250,6 +255,67 @@ pub struct Fetched {
     pub url: Url,
 }
 
+/// The longest validator kept: anything longer is no validator a server
+/// meant to be sent back.
+const MAX_VALIDATOR_BYTES: usize = 512;
+
+/// What identifies the version of a feed a server sent (RFC 9110 §8.8):
+/// its `ETag` and `Last-Modified`, kept as the server wrote them and sent
+/// back on the next request as `If-None-Match` and `If-Modified-Since`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+
+    /// The validators of an answer: header values of visible ASCII, of a
+    /// sane length; anything else is left out (and so never sent back).
+    fn of(response: &reqwest::Response) -> Self {
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && v.len() <= MAX_VALIDATOR_BYTES)
+                .map(str::to_owned)
+        };
+        Self {
+            etag: header(reqwest::header::ETAG),
+            last_modified: header(reqwest::header::LAST_MODIFIED),
+        }
+    }
+
+    /// The conditional headers these validators make.
+    fn headers(&self) -> reqwest::header::HeaderMap {
+        use reqwest::header::{HeaderMap, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH};
+        let mut headers = HeaderMap::new();
+        let value = |v: &Option<String>| v.as_deref().and_then(|v| HeaderValue::from_str(v).ok());
+        if let Some(etag) = value(&self.etag) {
+            headers.insert(IF_NONE_MATCH, etag);
+        }
+        if let Some(date) = value(&self.last_modified) {
+            headers.insert(IF_MODIFIED_SINCE, date);
+        }
+        headers
+    }
+}
+
+/// What a conditional fetch found.
+#[derive(Debug)]
+pub enum Conditional {
+    /// The server answered 304: the feed is as it was when the validators
+    /// were given. No body was read.
+    NotModified,
+    /// A new version, with the validators to send next time.
+    Modified { fetched: Fetched, validators: Validators },
+}
+
 /// Fetches feeds under one address policy.
 #[derive(Clone)]
 pub struct Fetcher {
@@ -286,9 +352,48 @@ impl Fetcher {
     /// Fetches `url`, following up to [`MAX_REDIRECTS`] redirects, each
     /// checked like the first address, within the timeout in all.
     pub async fn fetch(&self, url: &Url) -> Result<Fetched, FetchError> {
-        match tokio::time::timeout(self.timeout, self.follow(url.clone())).await {
+        match self.fetch_if_modified(url, &Validators::default()).await? {
+            Conditional::Modified { fetched, .. } => Ok(fetched),
+            // Without validators `follow` reports a 304 as a status; this
+            // arm only keeps the match whole.
+            Conditional::NotModified => Err(FetchError::Status {
+                url: url.to_string(),
+                status: reqwest::StatusCode::NOT_MODIFIED.to_string(),
+            }),
+        }
+    }
+
+    /// Fetches `url` as [`Fetcher::fetch`] does, asking for it only if it
+    /// changed since the version `validators` describe: a 304 answer is
+    /// [`Conditional::NotModified`]. Every hop carries the validators (a
+    /// redirect answers before they matter); the policy, the size cap and
+    /// the timeout are the same.
+    pub async fn fetch_if_modified(&self, url: &Url, validators: &Validators) -> Result<Conditional, FetchError> {
+        match tokio::time::timeout(self.timeout, self.follow(url.clone(), validators)).await {
             Ok(result) => result,
             Err(_) => Err(self.timed_out(url)),
+        }
+    }
+
+    /// Refuses, before anything is registered, an address no fetch could
+    /// use: not http(s), no host, an IP address the policy refuses, or a
+    /// host name every address of which it refuses. A name that does not
+    /// resolve now passes (the network may be down); its fetches say so.
+    pub async fn check_address(&self, url: &Url) -> Result<(), FetchError> {
+        self.check(url)?;
+        let Some(Host::Domain(name)) = url.host() else {
+            return Ok(());
+        };
+        let port = url.port_or_known_default().unwrap_or(80);
+        match tokio::net::lookup_host((name, port)).await {
+            Ok(found) => {
+                let found: Vec<SocketAddr> = found.collect();
+                if !found.is_empty() && !found.iter().any(|a| self.policy.permits(a.ip())) {
+                    return Err(FetchError::RefusedAddress(url.to_string()));
+                }
+                Ok(())
+            }
+            Err(_) => Ok(()),
         }
     }
 
@@ -299,16 +404,20 @@ impl Fetcher {
         }
     }
 
-    async fn follow(&self, mut current: Url) -> Result<Fetched, FetchError> {
+    async fn follow(&self, mut current: Url, validators: &Validators) -> Result<Conditional, FetchError> {
         for hop in 0..=MAX_REDIRECTS {
             self.check(&current)?;
             let response = self
                 .client
                 .get(current.clone())
+                .headers(validators.headers())
                 .send()
                 .await
                 .map_err(|e| self.classify(&e, &current))?;
             let status = response.status();
+            if status == reqwest::StatusCode::NOT_MODIFIED && !validators.is_empty() {
+                return Ok(Conditional::NotModified);
+            }
             if status.is_redirection() && status != reqwest::StatusCode::NOT_MODIFIED {
                 if hop == MAX_REDIRECTS {
                     return Err(FetchError::TooManyRedirects(current.to_string()));
@@ -328,8 +437,12 @@ impl Fetcher {
                     status: status.to_string(),
                 });
             }
+            let validators = Validators::of(&response);
             let body = self.read_capped(response, &current).await?;
-            return Ok(Fetched { body, url: current });
+            return Ok(Conditional::Modified {
+                fetched: Fetched { body, url: current },
+                validators,
+            });
         }
         unreachable!("the last hop returns")
     }

@@ -41,6 +41,7 @@ fn every_path_links_writes_is_a_page_the_site_serves() {
         paths::ADMIN_ACCOUNT.to_owned(),
         paths::ADMIN_ARTICLES.to_owned(),
         paths::ADMIN_ISSUES.to_owned(),
+        paths::ADMIN_SOURCES.to_owned(),
         paths::ADMIN_SUBSCRIBERS.to_owned(),
         paths::archive_issue(week),
         paths::admin_issue(week),

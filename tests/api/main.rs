@@ -14,6 +14,7 @@ mod deploy;
 mod digest;
 mod dispatch_door;
 mod engine;
+mod feed_sources;
 mod health;
 mod helpers;
 mod hostile;
@@ -212,24 +213,26 @@ fn main() {
         }
         _ => browser,
     });
-    // The reverse-proxy test needs Debian's nginx; like the browser test it
-    // is skipped with the reason without it, and must run with CI=true.
+    // The tests that run Debian's nginx (the reverse proxy in front of the
+    // app; the feeds the sources poll) are skipped with the reason without
+    // it, like the browser test, and must run with CI=true.
+    let nginx_tests = suite![
+        trust_proxy::two_clients_behind_nginx_are_limited_apart_and_recorded_with_their_own_addresses,
+        feed_sources::polls_honour_nginxs_etag_and_304_pick_up_changes_and_back_off_on_500s,
+        feed_sources::feeds_commands_add_list_remove_and_name_what_is_wrong,
+        feed_sources::staff_add_list_poll_and_remove_sources_on_the_sources_page,
+        feed_sources::serve_polls_a_due_source_by_itself,
+        feed_sources::two_pollers_on_one_database_poll_each_due_source_once,
+        feed_sources::the_scheduled_dispatch_polls_each_source_once_more_first,
+    ];
     for backend in Backend::all() {
-        let trial = helpers::trial(
-            backend,
-            "trust_proxy::two_clients_behind_nginx_are_limited_apart_and_recorded_with_their_own_addresses",
-            |backend| {
-                Box::pin(
-                    trust_proxy::two_clients_behind_nginx_are_limited_apart_and_recorded_with_their_own_addresses(
-                        backend,
-                    ),
-                )
-            },
-        );
-        trials.push(match trust_proxy::missing_nginx() {
-            Some(why) if !in_ci => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
-            _ => trial,
-        });
+        for (name, test) in &nginx_tests {
+            let trial = helpers::trial(backend.clone(), name, *test);
+            trials.push(match trust_proxy::missing_nginx() {
+                Some(why) if !in_ci => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
+                _ => trial,
+            });
+        }
     }
     // The fail2ban test needs Debian's fail2ban; like nginx's, it is skipped
     // with the reason without it, and must run with CI=true.

@@ -1,5 +1,5 @@
-//! The staff area under `/admin`: login, the dashboard, articles, issues
-//! and subscribers.
+//! The staff area under `/admin`: login, the dashboard, articles, feed
+//! sources, issues and subscribers.
 //!
 //! Every route is listed once, in [`routes`]; the whole scope sits behind
 //! [`session::guard`], which sends anonymous requests to the login page, so
@@ -13,6 +13,7 @@ mod chrome;
 mod dashboard;
 mod issues;
 pub mod session;
+mod sources;
 mod subscribers;
 mod throttle;
 
@@ -82,6 +83,10 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
             web::post().to(articles::regenerate),
         ),
         (Method::POST, "/articles/{id}/delete", web::post().to(articles::delete)),
+        (Method::GET, "/sources", web::get().to(sources::list)),
+        (Method::POST, "/sources", web::post().to(sources::add)),
+        (Method::POST, "/sources/{id}/poll", web::post().to(sources::poll)),
+        (Method::POST, "/sources/{id}/delete", web::post().to(sources::remove)),
         (Method::GET, "/issues", web::get().to(issues::this_week)),
         (Method::GET, "/issues/preview.html", web::get().to(issues::preview_html)),
         (Method::POST, "/issues/test", web::post().to(issues::send_test)),
