@@ -74,7 +74,12 @@ pub enum EntryError {
 /// Parses a feed; `Err` only when the document as a whole is unreadable.
 pub fn parse_feed(bytes: &[u8], base: Option<&url::Url>, rules: FeedRules) -> Result<ParsedFeed, NotAFeed> {
     let summary_max = rules.summary_max;
-    let feed = feed_rs::parser::parse(bytes)?;
+    // An entry without an id is known by its link (db::articles): no id of
+    // feed-rs's making (a hash of link and title, which a new title changes).
+    let feed = feed_rs::parser::Builder::new()
+        .id_generator(|_, _, _| String::new())
+        .build()
+        .parse(bytes)?;
     let feed_title = feed
         .title
         .as_ref()
