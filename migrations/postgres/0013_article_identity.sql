@@ -17,8 +17,9 @@ ALTER TABLE articles ADD COLUMN feed TEXT;
 ALTER TABLE articles ADD COLUMN source_name TEXT;
 -- an article from a feed has its entry's id (or its link when it had none)
 ALTER TABLE articles ADD CONSTRAINT articles_feed_entry_has_guid CHECK (feed IS NULL OR guid IS NOT NULL);
--- one article per entry of a feed
-CREATE UNIQUE INDEX articles_feed_entry ON articles (feed, guid) WHERE feed IS NOT NULL;
+-- one article per entry of a feed (guid first: a lookup of a batch of entries by
+-- guid walks the index once per entry, never the whole feed)
+CREATE UNIQUE INDEX articles_feed_entry ON articles (guid, feed) WHERE feed IS NOT NULL;
 -- one hand-added article per address
 CREATE UNIQUE INDEX articles_hand_added_url ON articles (url) WHERE feed IS NULL;
 -- finding an article by address (a hand-added one, or one a feed's entry may adopt)

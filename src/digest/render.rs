@@ -353,8 +353,9 @@ mod tests {
         }
         // No author: the source and the date; no source: as before.
         assert!(
-            html.contains(">Rock &amp; Roll &lt;Weekly&gt; · 26 November 2026<"),
-            "{html}"
+            html.contains(">Rock &#38; Roll &#60;Weekly&#62; · 26 November 2026<")
+                || html.contains(">Rock &amp; Roll &lt;Weekly&gt; · 26 November 2026<"),
+            "escaped: {html}"
         );
         assert!(text.contains("\nRock & Roll <Weekly> · 26 November 2026\n"), "{text}");
         assert!(html.contains(">Konstantin Parshin · 26 November 2026<"), "{html}");
