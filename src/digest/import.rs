@@ -298,7 +298,10 @@ impl<'a> Saver<'a> {
         let saved = articles::save_batch(self.db, &batch, self.now)
             .await
             .map_err(|error| ImportError::Save {
-                entries: format!("entries {first} to {}", self.position),
+                entries: match self.position {
+                    last if last == first => format!("entry {first}"),
+                    last => format!("entries {first} to {last}"),
+                },
                 error,
             })?;
         for ((article, saved), number) in batch.iter().zip(saved).zip(numbers) {
