@@ -1,7 +1,7 @@
 -- The SQL statements Gazette ran on sqlite during `cargo test --test api -- sqlite::`,
 -- recorded from sqlx's `sqlx::query` events by GAZETTE_RECORD_STATEMENTS
 -- (README, "Upgrading"). One statement a line; the schema they ran on:
--- schema: 0010
+-- schema: 0013
 DELETE FROM articles WHERE id = $1;
 DELETE FROM confirmation_tokens WHERE subscriber_id = $1;
 DELETE FROM outgoing_mail WHERE subscriber_id = $1;
@@ -9,8 +9,9 @@ DELETE FROM staff_sessions WHERE expires_at <= $1;
 DELETE FROM staff_sessions WHERE id_hash = $1;
 DELETE FROM staff_sessions WHERE staff_id = $1 AND id_hash <> $2;
 DELETE FROM staff_sessions WHERE staff_id IN (SELECT id FROM staff_users WHERE email_key = $1);
+DELETE FROM subscribers WHERE status = 'pending' AND confirmed_at IS NULL AND signed_up_at < $1 AND NOT EXISTS (SELECT 1 FROM confirmation_tokens t WHERE t.subscriber_id = subscribers.id AND t.expires_at > $2) AND NOT EXISTS (SELECT 1 FROM outgoing_mail m WHERE m.subscriber_id = subscribers.id AND m.status IN ('queued', 'sending')) AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscriber_id = subscribers.id);
 INSERT INTO admin_submissions (idempotency_key, action, created_at) VALUES ($1, $2, $3) ON CONFLICT (idempotency_key) DO NOTHING;
-INSERT INTO articles (id, url, guid, title, author, published_at, body, summary, summary_source, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10);
+INSERT INTO articles (id, url, feed, guid, source_name, title, author, published_at, body, summary, summary_source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (feed, guid) WHERE feed IS NOT NULL DO NOTHING RETURNING id;
 INSERT INTO confirmation_tokens (token_hash, subscriber_id, created_at, expires_at) SELECT v.column3, s.id, ?, ? FROM (VALUES (?, ?, ?)) AS v CROSS JOIN subscribers s ON s.email_key = v.column1 WHERE +s.status = 'pending' AND s.mails_in_window <= ?;
 INSERT INTO confirmation_tokens (token_hash, subscriber_id, created_at, expires_at) SELECT v.column3, s.id, ?, ? FROM (VALUES (?, ?, ?)) AS v CROSS JOIN subscribers s ON s.id = v.column2 WHERE +s.status = 'pending' AND s.mails_in_window <= ?;
 INSERT INTO deliveries (issue_id, subscriber_id, status, attempts, next_attempt_at) SELECT $1, id, 'queued', 0, $2 FROM subscribers WHERE status = 'confirmed';
@@ -19,6 +20,7 @@ INSERT INTO issues (id, week, subject, html, html_links, text, text_links, artic
 INSERT INTO outgoing_mail (id, kind, recipient, recipient_name, status, attempts, next_attempt_at, created_at, test_send_id) VALUES ($1, 'digest_test', $2, '', 'queued', 0, $3, $3, $4);
 INSERT INTO outgoing_mail (id, kind, subscriber_id, recipient, recipient_name, token, status, attempts, next_attempt_at, created_at) SELECT v.column3, 'confirmation', s.id, s.email, s.name, v.column4, 'queued', 0, ?, ? FROM (VALUES (?, ?, ?, ?)) AS v CROSS JOIN subscribers s ON s.email_key = v.column1 WHERE +s.status = 'pending' AND s.mails_in_window <= ?;
 INSERT INTO outgoing_mail (id, kind, subscriber_id, recipient, recipient_name, token, status, attempts, next_attempt_at, created_at) SELECT v.column3, 'confirmation', s.id, s.email, s.name, v.column4, 'queued', 0, ?, ? FROM (VALUES (?, ?, ?, ?)) AS v CROSS JOIN subscribers s ON s.id = v.column2 WHERE +s.status = 'pending' AND s.mails_in_window <= ?;
+INSERT INTO relay_send_slots (relay, next_slot_us) VALUES ($1, CAST(unixepoch('subsec') * 1000000 AS INTEGER) - $3 + $2 * $4) ON CONFLICT (relay) DO UPDATE SET next_slot_us = MAX(next_slot_us, CAST(unixepoch('subsec') * 1000000 AS INTEGER) - $3) + $2 * $4 RETURNING next_slot_us - $2 * $4, CAST(unixepoch('subsec') * 1000000 AS INTEGER);
 INSERT INTO staff_sessions (id_hash, staff_id, created_at, expires_at) VALUES ($1, $2, $3, $4);
 INSERT INTO staff_users (id, email, email_key, password_hash, created_at, password_changed_at) VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (email_key) DO NOTHING;
 INSERT INTO subscribers (id, email, email_key, name, status, signup_ip, signup_source, created_at, signed_up_at, confirmed_at, mail_window_started_at, mails_in_window, unsubscribe_secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email_key) DO NOTHING;
@@ -26,17 +28,21 @@ INSERT INTO subscribers (id, email, email_key, name, status, signup_ip, signup_s
 INSERT INTO test_sends (id, subject, html, html_links, text, text_links, article_count, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 SELECT 1;
 SELECT 1 FROM issues WHERE week = $1;
+SELECT CAST(COALESCE(SUM(sent), 0) AS BIGINT), CAST(COALESCE(SUM(failed), 0) AS BIGINT), CAST(COALESCE(SUM(skipped), 0) AS BIGINT) FROM delivery_summaries;
 SELECT COUNT(*) FROM admin_submissions;
 SELECT COUNT(*) FROM deliveries;
 SELECT COUNT(*) FROM deliveries WHERE status IN ('queued', 'sending');
+SELECT COUNT(*) FROM issues;
 SELECT COUNT(*) FROM outgoing_mail;
 SELECT COUNT(*) FROM outgoing_mail WHERE kind = 'confirmation' AND created_at > $1;
 SELECT COUNT(*) FROM outgoing_mail WHERE status IN ('queued', 'sending');
+SELECT COUNT(*) FROM relay_send_slots;
 SELECT COUNT(*) FROM staff_sessions;
 SELECT COUNT(*) FROM staff_users;
 SELECT COUNT(*) FROM subscribers;
 SELECT COUNT(*) FROM subscribers WHERE erased_at IS NULL AND ($1 = '' OR email_key LIKE $2 ESCAPE '\' OR LOWER(name) LIKE $2 ESCAPE '\') AND ($3 = '' OR status = $3);
 SELECT COUNT(*) FROM subscribers WHERE status = $1;
+SELECT COUNT(*) FROM subscribers WHERE status = 'confirmed';
 SELECT COUNT(*) FROM test_sends;
 SELECT changes();
 SELECT confirmed_at FROM subscribers WHERE confirmed_at >= $1;
@@ -44,15 +50,17 @@ SELECT created_at FROM outgoing_mail WHERE kind = 'confirmation' AND created_at 
 SELECT d.issue_id, d.subscriber_id, d.attempts, s.email, s.name, s.status AS subscriber_status, s.unsubscribe_secret FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE d.status = 'sending' AND d.locked_until = $1;
 SELECT d.status FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE s.email_key = $1;
 SELECT email_key, email, name, status, signup_source, created_at, confirmed_at, unsubscribed_at FROM subscribers WHERE erased_at IS NULL AND ($1 = '' OR email_key LIKE $2 ESCAPE '\' OR LOWER(name) LIKE $2 ESCAPE '\') AND ($3 = '' OR status = $3) AND email_key > $4 ORDER BY email_key LIMIT $5;
-SELECT i.id, i.week, i.subject, i.article_count, i.status, i.created_at, i.paused_at, i.cancelled_at, COALESCE(SUM(CASE WHEN d.status = 'queued' THEN 1 ELSE 0 END), 0) AS queued, COALESCE(SUM(CASE WHEN d.status = 'sending' THEN 1 ELSE 0 END), 0) AS sending, COALESCE(SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END), 0) AS sent, COALESCE(SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), 0) AS failed, COALESCE(SUM(CASE WHEN d.status = 'skipped' THEN 1 ELSE 0 END), 0) AS skipped, COALESCE(SUM(CASE WHEN d.status = 'sent' AND d.sent_at >= $1 THEN 1 ELSE 0 END), 0) AS sent_last_minute FROM issues i LEFT JOIN deliveries d ON d.issue_id = i.id GROUP BY i.id ORDER BY i.week DESC LIMIT $2;
-SELECT i.id, i.week, i.subject, i.article_count, i.status, i.created_at, i.paused_at, i.cancelled_at, COALESCE(SUM(CASE WHEN d.status = 'queued' THEN 1 ELSE 0 END), 0) AS queued, COALESCE(SUM(CASE WHEN d.status = 'sending' THEN 1 ELSE 0 END), 0) AS sending, COALESCE(SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END), 0) AS sent, COALESCE(SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), 0) AS failed, COALESCE(SUM(CASE WHEN d.status = 'skipped' THEN 1 ELSE 0 END), 0) AS skipped, COALESCE(SUM(CASE WHEN d.status = 'sent' AND d.sent_at >= $1 THEN 1 ELSE 0 END), 0) AS sent_last_minute FROM issues i LEFT JOIN deliveries d ON d.issue_id = i.id WHERE i.week = $2 GROUP BY i.id;
+SELECT i.id FROM issues i WHERE i.status = 'sent' AND i.created_at < $1 AND EXISTS (SELECT 1 FROM deliveries d WHERE d.issue_id = i.id) ORDER BY i.created_at;
+SELECT i.id, i.week, i.subject, i.article_count, i.status, i.created_at, i.paused_at, i.cancelled_at, COALESCE(SUM(CASE WHEN d.status = 'queued' THEN 1 ELSE 0 END), 0) AS queued, COALESCE(SUM(CASE WHEN d.status = 'sending' THEN 1 ELSE 0 END), 0) AS sending, COALESCE(SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.sent), 0) AS sent, COALESCE(SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.failed), 0) AS failed, COALESCE(SUM(CASE WHEN d.status = 'skipped' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.skipped), 0) AS skipped, COALESCE(SUM(CASE WHEN d.status = 'sent' AND d.sent_at >= $1 THEN 1 ELSE 0 END), 0) AS sent_last_minute FROM issues i LEFT JOIN deliveries d ON d.issue_id = i.id LEFT JOIN delivery_summaries p ON p.issue_id = i.id GROUP BY i.id ORDER BY i.week DESC LIMIT $2;
+SELECT i.id, i.week, i.subject, i.article_count, i.status, i.created_at, i.paused_at, i.cancelled_at, COALESCE(SUM(CASE WHEN d.status = 'queued' THEN 1 ELSE 0 END), 0) AS queued, COALESCE(SUM(CASE WHEN d.status = 'sending' THEN 1 ELSE 0 END), 0) AS sending, COALESCE(SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.sent), 0) AS sent, COALESCE(SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.failed), 0) AS failed, COALESCE(SUM(CASE WHEN d.status = 'skipped' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.skipped), 0) AS skipped, COALESCE(SUM(CASE WHEN d.status = 'sent' AND d.sent_at >= $1 THEN 1 ELSE 0 END), 0) AS sent_last_minute FROM issues i LEFT JOIN deliveries d ON d.issue_id = i.id LEFT JOIN delivery_summaries p ON p.issue_id = i.id WHERE i.week = $2 GROUP BY i.id;
 SELECT id, email, name, status, signed_up_at, confirmed_at FROM subscribers WHERE erased_at IS NULL AND ($1 = '' OR email_key LIKE $2 ESCAPE '\' OR LOWER(name) LIKE $2 ESCAPE '\') AND ($3 = '' OR status = $3) ORDER BY signed_up_at DESC, id DESC LIMIT $4 OFFSET $5;
 SELECT id, email, name, status, signup_ip, signup_source, created_at, signed_up_at, confirmed_at, unsubscribed_at, erased_at FROM subscribers WHERE id = $1;
 SELECT id, email, password_hash, password_changed_at FROM staff_users WHERE email_key = $1;
 SELECT id, email, password_hash, password_changed_at FROM staff_users WHERE id = $1;
-SELECT id, title, author, published_at, body, summary, summary_source, edited_by_staff FROM articles WHERE guid = $1;
-SELECT id, title, author, published_at, body, summary, summary_source, edited_by_staff FROM articles WHERE url = $1;
-SELECT id, url, requested_by, status, entries_total, entries_done, added, updated, unchanged, rejected, rejections, error, created_at, updated_at, finished_at FROM feed_imports WHERE id = $1;
+SELECT id, url, feed, guid, source_name, title, author, published_at, body, summary, summary_source, edited_by_staff FROM articles WHERE feed = ? AND guid IN (?);
+SELECT id, url, feed, guid, source_name, title, author, published_at, body, summary, summary_source, edited_by_staff FROM articles WHERE feed IS NULL AND guid IN (?) UNION ALL SELECT id, url, feed, guid, source_name, title, author, published_at, body, summary, summary_source, edited_by_staff FROM articles WHERE feed IS NULL AND url IN (?);
+SELECT id, url, feed, guid, source_name, title, author, published_at, body, summary, summary_source, edited_by_staff FROM articles WHERE url = $1 ORDER BY CASE WHEN feed IS NULL THEN 0 ELSE 1 END, created_at, id LIMIT 1;
+SELECT id, url, requested_by, status, entries_total, entries_done, added, updated, unchanged, kept_staff_edit, dated_at_import, rejected, rejections, warned, warnings, error, created_at, updated_at, finished_at FROM feed_imports WHERE id = $1;
 SELECT id, url, title, author, published_at, body, summary, summary_source, excluded FROM articles WHERE $1 = '' OR LOWER(title) LIKE $2 ESCAPE '\' OR LOWER(url) LIKE $2 ESCAPE '\' ORDER BY published_at DESC, id DESC LIMIT $3 OFFSET $4;
 SELECT id, url, title, author, published_at, body, summary, summary_source, excluded FROM articles WHERE id = $1;
 SELECT name, email, status FROM subscribers WHERE id = $1 AND unsubscribe_secret = $2;
@@ -62,7 +70,7 @@ SELECT status, COUNT(*) FROM deliveries GROUP BY status;
 SELECT status, erased_at IS NOT NULL AS erased, COUNT(*) FROM subscribers GROUP BY status, erased_at IS NOT NULL;
 SELECT subject, html, html_links, text, text_links, article_count FROM issues WHERE week = $1 AND cancelled_at IS NULL;
 SELECT subject, html, html_links, text, text_links, article_count FROM test_sends WHERE id = $1;
-SELECT title, url, author, published_at, summary FROM articles WHERE published_at >= $1 AND published_at < $2 AND NOT excluded ORDER BY published_at DESC, id DESC LIMIT $3;
+SELECT title, url, author, published_at, summary, source_name FROM articles WHERE published_at >= $1 AND published_at < $2 AND NOT excluded ORDER BY published_at DESC, id DESC LIMIT $3;
 SELECT u.id, u.email, u.password_hash, u.password_changed_at FROM staff_sessions s JOIN staff_users u ON u.id = s.staff_id WHERE s.id_hash = $1 AND s.expires_at > $2;
 SELECT week, subject, article_count, created_at FROM issues WHERE cancelled_at IS NULL ORDER BY week DESC;
 SELECT week, subject, html, html_links, text, text_links, article_count FROM issues WHERE id = $1;
@@ -77,13 +85,14 @@ UPDATE deliveries SET status = 'sending', locked_until = $2, attempts = attempts
 UPDATE deliveries SET status = 'skipped', last_error = 'the send was cancelled by staff' WHERE issue_id = $1 AND status = 'queued';
 UPDATE feed_imports SET entries_done = $2, entries_total = $3, updated_at = $4 WHERE id = $1;
 UPDATE feed_imports SET status = $2, updated_at = $3 WHERE id = $1;
-UPDATE feed_imports SET status = 'done', added = $2, updated = $3, unchanged = $4, rejected = $5, rejections = $6, updated_at = $7, finished_at = $7 WHERE id = $1;
+UPDATE feed_imports SET status = 'done', added = $2, updated = $3, unchanged = $4, rejected = $5, rejections = $6, kept_staff_edit = $7, dated_at_import = $8, warned = $9, warnings = $10, updated_at = $11, finished_at = $11 WHERE id = $1;
 UPDATE feed_imports SET status = 'failed', error = $2, updated_at = $3, finished_at = $3 WHERE id = $1;
 UPDATE issues SET cancelled_at = $2, paused_at = NULL WHERE id = $1 AND status = 'sending' AND cancelled_at IS NULL;
 UPDATE issues SET paused_at = $2 WHERE id = $1 AND status = 'sending' AND paused_at IS NULL AND cancelled_at IS NULL;
 UPDATE issues SET paused_at = NULL WHERE id = $1 AND status = 'sending' AND paused_at IS NOT NULL AND cancelled_at IS NULL;
 UPDATE issues SET status = 'sending' WHERE id = $1;
 UPDATE issues SET status = 'sent' WHERE status = 'sending' AND NOT EXISTS ( SELECT 1 FROM deliveries d WHERE d.issue_id = issues.id AND d.status IN ('queued', 'sending') );
+UPDATE outgoing_mail SET recipient = '', recipient_name = '', last_error = NULL, token = NULL WHERE created_at < $1 AND status IN ('sent', 'failed') AND recipient <> '';
 UPDATE outgoing_mail SET status = 'failed', last_error = $3, token = NULL, locked_until = NULL WHERE id = $1 AND attempts = $2 AND status = 'sending';
 UPDATE outgoing_mail SET status = 'queued', locked_until = NULL WHERE status = 'sending' AND locked_until <= $1;
 UPDATE outgoing_mail SET status = 'queued', next_attempt_at = $3, last_error = $4, locked_until = NULL WHERE id = $1 AND attempts = $2 AND status = 'sending';
