@@ -7,7 +7,7 @@ use gazette::app::{Application, BuildError, Roles, Schema};
 use gazette::config::{ConfigError, SessionKeyError, Settings, config_dir, redact};
 use gazette::db::ConnectError;
 use gazette::digest::fetch::{FetchPolicy, Fetcher};
-use gazette::digest::import::{FeedRules, PlainTextDetails, import_file};
+use gazette::digest::import::{Counts, FeedRules, PlainTextDetails, import_file};
 use gazette::domain::{AddressPolicy, MIN_PASSWORD_CHARS, StaffPassword, SubscriberEmail, SubscriberStatus};
 use gazette::mail::{DkimSigner, Mailer, MailerSetupError};
 use gazette::terminal::escape;
@@ -185,11 +185,13 @@ enum StaffCommand {
 
 #[derive(Subcommand)]
 enum ArticlesCommand {
-    /// Import a feed (RSS, Atom or JSON Feed) from a file or URL, or one
-    /// plain-text article (first line the title, then the body).
+    /// Import feeds (RSS, Atom or JSON Feed) from files or URLs, or one
+    /// plain-text article (first line the title, then the body). Prints a
+    /// line per feed; exits non-zero if any could not be imported.
     Import {
-        /// The feed's file or http(s) URL, or the article's file.
-        feed: String,
+        /// The feeds' files or http(s) URLs, or the article's file.
+        #[arg(required = true, num_args = 1.., value_name = "FEED")]
+        feeds: Vec<String>,
         /// Canonical address of a plain-text article (required for one).
         #[arg(long)]
         url: Option<String>,
@@ -330,12 +332,12 @@ fn main() -> ExitCode {
             Command::Articles {
                 command:
                     ArticlesCommand::Import {
-                        feed,
+                        feeds,
                         url,
                         author,
                         published,
                     },
-            } => import_articles(settings, &feed, PlainTextDetails { url, author, published }).await,
+            } => import_articles(settings, &feeds, PlainTextDetails { url, author, published }).await,
             Command::Feeds { command } => feeds(settings, command).await,
             Command::Subscribers {
                 command: SubscribersCommand::Import { file, confirmed },
@@ -526,40 +528,51 @@ async fn migrate(settings: Settings, status: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn import_articles(settings: Settings, feed: &str, details: PlainTextDetails) -> anyhow::Result<()> {
-    let db = gazette::app::database(&settings, Schema::Check).await?;
-    let progress = |done: usize, total: usize| {
-        if total >= 200 && (done.is_multiple_of(100) || done == total) {
-            eprintln!("imported {done}/{total} entries");
-        }
-    };
-    let fetcher = Fetcher::new(FetchPolicy::new(settings.feeds.allow_private_addresses));
-    let result = import_file(
-        &db,
-        feed,
-        &details,
-        &fetcher,
-        FeedRules::from_settings(&settings),
-        progress,
-    )
-    .await;
-    db.close().await;
-    let report = result.map_err(anyhow::Error::msg)?;
-    for rejection in &report.rejected {
-        eprintln!(
-            "rejected {}",
-            escape(&format!("{}: {}", rejection.entry, rejection.reason))
-        );
+async fn import_articles(settings: Settings, feeds: &[String], details: PlainTextDetails) -> anyhow::Result<()> {
+    let plain_text = details.url.is_some() || details.author.is_some() || details.published.is_some();
+    if plain_text && feeds.len() > 1 {
+        anyhow::bail!("--url, --author and --published describe one plain-text article: give one FILE with them");
     }
-    say!(
-        "{}: {} added, {} updated, {} unchanged, {} rejected",
-        escape(feed),
-        report.added,
-        report.updated,
-        report.unchanged + report.kept_staff_edit,
-        report.rejected.len()
-    );
-    Ok(())
+    let db = gazette::app::database(&settings, Schema::Check).await?;
+    let fetcher = Fetcher::new(FetchPolicy::new(settings.feeds.allow_private_addresses));
+    let rules = FeedRules::from_settings(&settings);
+    let mut failed = 0;
+    for feed in feeds {
+        let progress = |done: usize, total: usize| {
+            if total >= 200 && (done.is_multiple_of(100) || done == total) {
+                eprintln!("imported {done}/{total} entries");
+            }
+        };
+        match import_file(&db, feed, &details, &fetcher, rules, progress).await {
+            Ok(report) => {
+                for rejection in &report.rejected {
+                    eprintln!(
+                        "rejected {}",
+                        escape(&format!("{}: {}", rejection.entry, rejection.reason))
+                    );
+                }
+                for warning in &report.warnings {
+                    eprintln!("warning {}", escape(&format!("{}: {}", warning.entry, warning.message)));
+                }
+                say!("{}: {}", escape(feed), Counts::from(&report));
+            }
+            // One feed that cannot be imported does not stop the others.
+            Err(e) if feeds.len() > 1 => {
+                eprintln!("gazette: {}", escape(&e.to_string()));
+                failed += 1;
+            }
+            Err(e) => {
+                db.close().await;
+                return Err(anyhow::Error::msg(e));
+            }
+        }
+    }
+    db.close().await;
+    match failed {
+        0 => Ok(()),
+        1 => anyhow::bail!("1 of {} feeds was not imported", feeds.len()),
+        n => anyhow::bail!("{n} of {} feeds were not imported", feeds.len()),
+    }
 }
 
 async fn feeds(settings: Settings, command: FeedsCommand) -> anyhow::Result<()> {

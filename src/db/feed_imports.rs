@@ -21,9 +21,17 @@ pub struct FeedImport {
     pub added: i32,
     pub updated: i32,
     pub unchanged: i32,
+    /// Entries staff had edited, left as they made them.
+    pub kept_staff_edit: i32,
+    /// New articles without a usable date, given the import time.
+    pub dated_at_import: i32,
     pub rejected: i32,
     /// The first rejected entries, one per line, with their reasons.
     pub rejections: String,
+    /// How many warnings the import had, and the first of them, one per
+    /// line (entries imported with something staff should know).
+    pub warned: i32,
+    pub warnings: String,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -32,6 +40,18 @@ pub struct FeedImport {
 
 /// Rejected entries kept for the page; the count has them all.
 pub const REJECTIONS_KEPT: usize = 20;
+
+/// Warnings kept for the page; the count has them all.
+pub const WARNINGS_KEPT: usize = 20;
+
+/// The first `kept` of `lines`, one per line (a line break in one becomes a space).
+fn first_lines(lines: impl Iterator<Item = String>, kept: usize) -> String {
+    lines
+        .take(kept)
+        .map(|line| line.replace(['\r', '\n'], " "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 fn count(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
@@ -81,25 +101,31 @@ pub async fn progress(db: &Db, id: Uuid, done: usize, total: usize, now: DateTim
 }
 
 pub async fn finish(db: &Db, id: Uuid, report: &ImportReport, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-    let rejections = report
-        .rejected
-        .iter()
-        .take(REJECTIONS_KEPT)
-        .map(|r| format!("{}: {}", r.entry, r.reason).replace(['\r', '\n'], " "))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let rejections = first_lines(
+        report.rejected.iter().map(|r| format!("{}: {}", r.entry, r.reason)),
+        REJECTIONS_KEPT,
+    );
+    let warnings = first_lines(
+        report.warnings.iter().map(|w| format!("{}: {}", w.entry, w.message)),
+        WARNINGS_KEPT,
+    );
     with_pool!(db, pool => {
         sqlx::query(
             "UPDATE feed_imports SET status = 'done', added = $2, updated = $3, unchanged = $4, rejected = $5,
-                    rejections = $6, updated_at = $7, finished_at = $7
+                    rejections = $6, kept_staff_edit = $7, dated_at_import = $8, warned = $9, warnings = $10,
+                    updated_at = $11, finished_at = $11
              WHERE id = $1",
         )
         .bind(id)
         .bind(count(report.added))
         .bind(count(report.updated))
-        .bind(count(report.unchanged + report.kept_staff_edit))
+        .bind(count(report.unchanged))
         .bind(count(report.rejected.len()))
         .bind(rejections)
+        .bind(count(report.kept_staff_edit))
+        .bind(count(report.dated_at_import))
+        .bind(count(report.warnings.len()))
+        .bind(warnings)
         .bind(now)
         .execute(pool)
         .await?;
@@ -124,8 +150,9 @@ pub async fn fail(db: &Db, id: Uuid, error: &str, now: DateTime<Utc>) -> Result<
 pub async fn find(db: &Db, id: Uuid) -> Result<Option<FeedImport>, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query_as(
-            "SELECT id, url, requested_by, status, entries_total, entries_done, added, updated, unchanged, rejected,
-                    rejections, error, created_at, updated_at, finished_at
+            "SELECT id, url, requested_by, status, entries_total, entries_done, added, updated, unchanged,
+                    kept_staff_edit, dated_at_import, rejected, rejections, warned, warnings, error, created_at,
+                    updated_at, finished_at
              FROM feed_imports WHERE id = $1",
         )
         .bind(id)

@@ -42,10 +42,13 @@ const RESERVE: [&str; 2] = [
     // would be stale by however long the statement waited for the row lock.
     // The `now` returned is read after the update's, never before it, so a
     // worker can only think its slots later than they are.
+    // The binds are typed (`$2::BIGINT * $4::BIGINT`): without a type,
+    // preparing it alone (tests/api/schema.rs) finds `unknown * unknown`.
     "INSERT INTO relay_send_slots AS r (relay, next_slot_us)
-     VALUES ($1, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT - $3 + $2::BIGINT * $4::BIGINT)
+     VALUES ($1, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT - $3::BIGINT + $2::BIGINT * $4::BIGINT)
      ON CONFLICT (relay) DO UPDATE
-     SET next_slot_us = GREATEST(r.next_slot_us, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT - $3) + $2::BIGINT * $4::BIGINT
+     SET next_slot_us = GREATEST(r.next_slot_us, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT - $3::BIGINT)
+                        + $2::BIGINT * $4::BIGINT
      RETURNING r.next_slot_us - $2::BIGINT * $4::BIGINT, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT",
 ];
 

@@ -70,6 +70,7 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
             author: a.author,
             published_at: a.published_at,
             summary: a.summary,
+            source_name: a.source_name,
         })
         .collect();
     let recipients = subscribers::count_by_status(db, SubscriberStatus::Confirmed)

@@ -3,6 +3,8 @@
 //! the body). Every entry is parsed on its own: a bad entry is rejected with
 //! its reason and the rest still import.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 
 use crate::db::Db;
@@ -10,7 +12,7 @@ use crate::db::articles::{self, NewArticle, Saved};
 pub use crate::digest::feed::FeedRules;
 use crate::digest::feed::{NotAFeed, ParsedFeed, parse_feed, parse_plain_text, starts_like_a_feed};
 use crate::digest::fetch::{FetchError, Fetcher};
-use crate::domain::{ArticleUrl, ArticleUrlError, ImportReport, Rejection};
+use crate::domain::{ArticleUrl, ArticleUrlError, ImportReport, Rejection, Warning};
 
 /// Why an import stopped before saving anything more.
 #[derive(Debug, thiserror::Error)]
@@ -37,8 +39,8 @@ pub enum ImportError {
     Url(ArticleUrlError),
     #[error("--published: `{0}` is not a date like 2026-11-27T09:00:00Z")]
     Published(String),
-    #[error("cannot save {url}: {error}")]
-    Save { url: String, error: sqlx::Error },
+    #[error("cannot save {entries}: {error}")]
+    Save { entries: String, error: sqlx::Error },
 }
 
 /// What a plain-text article cannot say about itself.
@@ -181,39 +183,190 @@ fn parse_loaded(
     }))
 }
 
-/// Saves parsed entries; `progress(done, total)` is called after each.
+/// What an import did, as its summary line says it (the CLI's and the
+/// admin import page's): `3 added, 1 updated, 40 unchanged, 0 rejected`,
+/// then `, 2 kept as staff edited` and `, 1 without a usable date (given
+/// the import time)` when there are any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub rejected: usize,
+    pub kept_staff_edit: usize,
+    pub dated_at_import: usize,
+}
+
+impl From<&ImportReport> for Counts {
+    fn from(report: &ImportReport) -> Self {
+        Self {
+            added: report.added,
+            updated: report.updated,
+            unchanged: report.unchanged,
+            rejected: report.rejected.len(),
+            kept_staff_edit: report.kept_staff_edit,
+            dated_at_import: report.dated_at_import,
+        }
+    }
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} added, {} updated, {} unchanged, {} rejected",
+            self.added, self.updated, self.unchanged, self.rejected
+        )?;
+        if self.kept_staff_edit > 0 {
+            write!(f, ", {} kept as staff edited", self.kept_staff_edit)?;
+        }
+        if self.dated_at_import > 0 {
+            write!(
+                f,
+                ", {} without a usable date (given the import time)",
+                self.dated_at_import
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Entries saved in one transaction by [`save_all`].
+pub const ENTRIES_PER_TRANSACTION: usize = 250;
+
+/// Saves one import's entries, a batch at a time (one transaction each,
+/// see [`articles::save_batch`]), and counts what became of them. An entry
+/// that repeats an earlier one of the same feed (the same id, or the same
+/// link and no id) is turned away with the reason: saving both would
+/// overwrite one with the other, on every import.
+pub struct Saver<'a> {
+    db: &'a Db,
+    now: DateTime<Utc>,
+    /// Entries handed in so far, rejected ones included (as the parser
+    /// numbers them).
+    position: usize,
+    /// Each identity seen in this import, by feed: the entry that had it.
+    seen: HashMap<(Option<String>, String), usize>,
+    report: ImportReport,
+}
+
+impl<'a> Saver<'a> {
+    /// A saver for one feed's entries; its report starts with the feed's
+    /// own `warnings` (the parser's), the entries' follow in feed order.
+    pub fn new(db: &'a Db, now: DateTime<Utc>, warnings: Vec<Warning>) -> Self {
+        Self {
+            db,
+            now,
+            position: 0,
+            seen: HashMap::new(),
+            report: ImportReport {
+                warnings,
+                ..ImportReport::default()
+            },
+        }
+    }
+
+    /// Saves the next entries of the import in one transaction.
+    pub async fn save(&mut self, entries: Vec<Result<NewArticle, Rejection>>) -> Result<(), ImportError> {
+        let first = self.position + 1;
+        let mut batch = Vec::with_capacity(entries.len());
+        let mut numbers = Vec::with_capacity(entries.len());
+        for entry in entries {
+            self.position += 1;
+            let article = match entry {
+                Ok(article) => article,
+                Err(rejection) => {
+                    self.report.rejected.push(rejection);
+                    continue;
+                }
+            };
+            let key = (article.feed.clone(), article.identity().to_owned());
+            if let Some(earlier) = self.seen.get(&key) {
+                let same = match article.guid {
+                    Some(_) => "the same id",
+                    None => "the same link, and no id",
+                };
+                self.report.rejected.push(Rejection {
+                    entry: entry_name(self.position, &article),
+                    reason: format!("it repeats entry {earlier} ({same})"),
+                });
+                continue;
+            }
+            self.seen.insert(key, self.position);
+            batch.push(article);
+            numbers.push(self.position);
+        }
+        let saved = articles::save_batch(self.db, &batch, self.now)
+            .await
+            .map_err(|error| ImportError::Save {
+                entries: match self.position {
+                    last if last == first => format!("entry {first}"),
+                    last => format!("entries {first} to {last}"),
+                },
+                error,
+            })?;
+        for ((article, saved), number) in batch.iter().zip(saved).zip(numbers) {
+            match saved {
+                Saved::Added => self.report.added += 1,
+                Saved::Updated => self.report.updated += 1,
+                Saved::Unchanged => self.report.unchanged += 1,
+                Saved::KeptStaffEdit => self.report.kept_staff_edit += 1,
+            }
+            if saved == Saved::Added && article.published_at.is_none() {
+                self.report.dated_at_import += 1;
+                self.report.warnings.push(Warning {
+                    entry: entry_name(number, article),
+                    message: format!(
+                        "no usable date: dated with the import time, {}",
+                        self.now.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// What the import did.
+    pub fn report(self) -> ImportReport {
+        self.report
+    }
+}
+
+/// An entry as the import report names it, like the parser names the
+/// entries it rejects: `entry 3 (“Its title”)`.
+fn entry_name(number: usize, article: &NewArticle) -> String {
+    format!("entry {number} (“{}”)", article.title.as_str())
+}
+
+/// Saves a parsed feed's entries, [`ENTRIES_PER_TRANSACTION`] at a time;
+/// `progress(done, total)` is called for each entry once it is saved.
 pub async fn save_all(
     db: &Db,
-    entries: Vec<Result<NewArticle, Rejection>>,
+    parsed: ParsedFeed,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ImportReport, ImportError> {
-    let total = entries.len();
-    let now = Utc::now();
-    let mut report = ImportReport::default();
-    for (done, entry) in entries.into_iter().enumerate() {
-        match entry {
-            Ok(article) => match articles::save(db, &article, now).await {
-                Ok(Saved::Added) => report.added += 1,
-                Ok(Saved::Updated) => report.updated += 1,
-                Ok(Saved::Unchanged) => report.unchanged += 1,
-                Ok(Saved::KeptStaffEdit) => report.kept_staff_edit += 1,
-                Err(error) => {
-                    return Err(ImportError::Save {
-                        url: article.url.to_string(),
-                        error,
-                    });
-                }
-            },
-            Err(rejection) => report.rejected.push(rejection),
+    let total = parsed.entries.len();
+    let mut saver = Saver::new(db, Utc::now(), parsed.warnings);
+    let mut entries = parsed.entries.into_iter();
+    let mut done = 0;
+    loop {
+        let batch: Vec<_> = entries.by_ref().take(ENTRIES_PER_TRANSACTION).collect();
+        if batch.is_empty() {
+            break;
         }
-        progress(done + 1, total);
+        let size = batch.len();
+        saver.save(batch).await?;
+        for _ in 0..size {
+            done += 1;
+            progress(done, total);
+        }
     }
-    Ok(report)
+    Ok(saver.report())
 }
 
 /// Imports a feed (a file or an http(s) URL), or one plain-text article,
 /// into the database.
-/// `progress(done, total)` is called after each entry.
+/// `progress(done, total)` is called for each entry once it is saved.
 pub async fn import_file(
     db: &Db,
     source: &str,
@@ -222,9 +375,15 @@ pub async fn import_file(
     rules: FeedRules,
     progress: impl FnMut(usize, usize),
 ) -> Result<ImportReport, ImportError> {
+    let started = std::time::Instant::now();
     let loaded = load(source, fetcher).await?;
     let parsed = parse(source, loaded, details, rules).await?;
-    let mut report = save_all(db, parsed.entries, progress).await?;
-    report.warnings.extend(parsed.warnings);
+    let entries = parsed.entries.len();
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::debug!(feed = %source, entries, seconds, "feed parsed");
+    let started = std::time::Instant::now();
+    let report = save_all(db, parsed, progress).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::debug!(feed = %source, entries, seconds, "entries saved");
     Ok(report)
 }

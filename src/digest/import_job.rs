@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::db::Db;
 use crate::db::feed_imports;
 use crate::digest::fetch::Fetcher;
-use crate::digest::import::{self, FeedRules, PlainTextDetails};
-use crate::domain::{FeedImportStatus, ImportReport};
+use crate::digest::import::{self, FeedRules, PlainTextDetails, Saver};
+use crate::domain::FeedImportStatus;
 
 /// Imports running at once in one process; later ones wait, queued.
 const CONCURRENT_IMPORTS: usize = 2;
@@ -71,21 +71,19 @@ impl ImportJobs {
         feed_imports::set_status(db, id, FeedImportStatus::Saving, Utc::now()).await?;
         let total = parsed.entries.len();
         feed_imports::progress(db, id, 0, total, Utc::now()).await?;
-        let mut report = ImportReport {
-            warnings: parsed.warnings,
-            ..ImportReport::default()
-        };
+        // Each part is saved in its own transaction, and its progress
+        // written once it is.
+        let mut saver = Saver::new(db, Utc::now(), parsed.warnings);
         let mut entries = parsed.entries.into_iter();
         let mut done = 0;
         let saved = loop {
             let part: Vec<_> = entries.by_ref().take(PROGRESS_EVERY).collect();
             if part.is_empty() {
-                break Ok(report);
+                break Ok(saver.report());
             }
             done += part.len();
-            match import::save_all(db, part, |_, _| {}).await {
-                Ok(part) => report.absorb(part),
-                Err(why) => break Err(why),
+            if let Err(why) = saver.save(part).await {
+                break Err(why);
             }
             feed_imports::progress(db, id, done, total, Utc::now()).await?;
         };

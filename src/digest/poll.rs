@@ -414,10 +414,9 @@ impl Poller {
             _ => source.name.clone(),
         };
         let parsed = parsed.attribute(&source.url, Some(&name));
-        let mut report = import::save_all(&self.db, parsed.entries, |_, _| {})
+        let report = import::save_all(&self.db, parsed, |_, _| {})
             .await
             .map_err(|e| e.to_string())?;
-        report.warnings.extend(parsed.warnings);
         Ok(Read::Saved {
             report,
             name,

@@ -27,6 +27,9 @@ pub struct DigestArticle {
     pub author: Option<String>,
     pub published_at: DateTime<Utc>,
     pub summary: String,
+    /// Where the story came from (a source's name or its feed's title);
+    /// shown first in its line when known.
+    pub source_name: Option<String>,
 }
 
 /// What the digest is made of, besides its articles.
@@ -71,6 +74,7 @@ struct ShownArticle {
     title_wrapped: String,
     url: String,
     byline: String,
+    byline_wrapped: String,
     summary: String,
     summary_wrapped: String,
 }
@@ -153,14 +157,13 @@ fn render_exactly(
                 .with_timezone(&frame.timezone)
                 .format("%-d %B %Y")
                 .to_string();
+            let line = byline(a, &date);
             ShownArticle {
                 title: a.title.clone(),
                 title_wrapped: wrap(&a.title, 72),
                 url: a.url.clone(),
-                byline: match &a.author {
-                    Some(author) => format!("{author} · {date}"),
-                    None => date,
-                },
+                byline_wrapped: wrap(&line, 72),
+                byline: line,
                 summary: a.summary.clone(),
                 summary_wrapped: wrap(&a.summary, 72),
             }
@@ -202,6 +205,27 @@ fn render_exactly(
         text: cut("text", &text, TEXT_TEMPLATE)?,
         articles: articles.len(),
     })
+}
+
+/// A story's line under its title: where it came from, who wrote it and
+/// when, each left out when unknown ("Eurasianet · Ada Lovelace · 27
+/// November 2026").
+fn byline(article: &DigestArticle, date: &str) -> String {
+    // Outside text: one line, whatever spacing it came with.
+    let known = |s: &Option<String>| {
+        s.as_deref()
+            .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|s| !s.is_empty())
+    };
+    [
+        known(&article.source_name),
+        known(&article.author),
+        Some(date.to_owned()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" · ")
 }
 
 /// The line mail programs show after the subject: the week's titles.
@@ -257,6 +281,7 @@ mod tests {
             author: Some("Konstantin Parshin".into()),
             published_at: Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap(),
             summary: summary.into(),
+            source_name: None,
         }
     }
 
@@ -301,6 +326,40 @@ mod tests {
         );
         assert!(text.contains("Unsubscribe: READER-LINK\n"));
         assert_eq!((digest.html.segments().len(), digest.text.segments().len()), (2, 2));
+    }
+
+    #[test]
+    fn each_story_names_its_source_when_known_in_both_parts() {
+        let mut named = article("Talks resume", "Talks resume in Dushanbe.");
+        named.source_name = Some("Eurasianet".into());
+        let mut anonymous = article("Floods in the north", "The river rose.");
+        anonymous.source_name = Some("Rock & Roll <Weekly>".into());
+        anonymous.author = None;
+        let unnamed = article("Markets calm", "Prices held.");
+        let digest = render(
+            &frame(),
+            IssueWeek::of(at(), Tz::UTC),
+            at(),
+            &[named, anonymous, unnamed],
+        )
+        .unwrap();
+        let copy = digest.reader_copy("READER-LINK");
+        let (html, text) = (copy.html, copy.text);
+        for part in [&html, &text] {
+            assert!(
+                part.contains("Eurasianet · Konstantin Parshin · 26 November 2026"),
+                "{part}"
+            );
+        }
+        // No author: the source and the date; no source: as before.
+        assert!(
+            html.contains(">Rock &#38; Roll &#60;Weekly&#62; · 26 November 2026<")
+                || html.contains(">Rock &amp; Roll &lt;Weekly&gt; · 26 November 2026<"),
+            "escaped: {html}"
+        );
+        assert!(text.contains("\nRock & Roll <Weekly> · 26 November 2026\n"), "{text}");
+        assert!(html.contains(">Konstantin Parshin · 26 November 2026<"), "{html}");
+        assert!(text.contains("\nKonstantin Parshin · 26 November 2026\n"), "{text}");
     }
 
     #[test]

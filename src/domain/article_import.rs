@@ -29,6 +29,9 @@ pub struct ImportReport {
     pub unchanged: usize,
     /// Already there and edited by staff: left as staff made it.
     pub kept_staff_edit: usize,
+    /// New articles that had no usable date and were given the import
+    /// time (each also has a warning naming it).
+    pub dated_at_import: usize,
     pub rejected: Vec<Rejection>,
     pub warnings: Vec<Warning>,
 }
@@ -40,6 +43,7 @@ impl ImportReport {
         self.updated += part.updated;
         self.unchanged += part.unchanged;
         self.kept_staff_edit += part.kept_staff_edit;
+        self.dated_at_import += part.dated_at_import;
         self.rejected.extend(part.rejected);
         self.warnings.extend(part.warnings);
     }

@@ -558,14 +558,30 @@ pub async fn staff_import_a_feed_by_its_address(backend: Backend) {
     let feed = format!("http://127.0.0.1:{port}/feed.rss");
     let page = crate::trust_feeds::import_by_url(&mut staff, &feed).await;
     assert!(
-        page.contains("Feed imported: 2 added, 0 updated, 0 unchanged, 1 rejected."),
+        page.contains(
+            "Feed imported: 2 added, 0 updated, 0 unchanged, 1 rejected, 1 without a usable date (given the import time)."
+        ),
         "{page}"
     );
     assert!(page.contains("Rejected entries"), "{page}");
+    assert!(
+        page.contains("<h2>Warnings</h2>")
+            && page.contains(
+                "<li>entry 2 (“Ташкент открывает новый рынок”): no usable date: dated with the import time, "
+            ),
+        "{page}"
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM articles").await, 2);
     staff.page("/admin/articles").await;
     let page = crate::trust_feeds::import_by_url(&mut staff, &feed).await;
-    assert!(page.contains("0 added, 0 updated, 2 unchanged"), "{page}");
+    assert!(
+        page.contains("Feed imported: 0 added, 0 updated, 2 unchanged, 1 rejected."),
+        "{page}"
+    );
+    assert!(
+        !page.contains("<h2>Warnings</h2>"),
+        "the entry has its date now: {page}"
+    );
     staff.page("/admin/articles").await;
     let gone = format!("http://127.0.0.1:{port}/gone.rss");
     let page = crate::trust_feeds::import_by_url(&mut staff, &gone).await;

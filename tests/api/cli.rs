@@ -459,6 +459,19 @@ pub async fn an_rss_feed_with_cdata_entities_relative_links_and_no_dates_imports
         text(&output.stdout)
     );
     assert!(text(&output.stderr).contains("rejected entry 3 (“An item that lost its link”): it has no link"));
+    // The undated entry got the import time, and the report says which.
+    assert!(
+        text(&output.stdout).contains(", 1 rejected, 1 without a usable date (given the import time)\n"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert!(
+        text(&output.stderr).contains(
+            "warning entry 2 (“Ташкент открывает новый рынок”): no usable date: dated with the import time, "
+        ),
+        "{}",
+        text(&output.stderr)
+    );
 
     let settings = crate::helpers::test_settings(&backend, 25);
     let db = gazette::db::Db::connect(&settings.database).await.unwrap();
@@ -631,7 +644,7 @@ pub async fn a_large_json_feed_shows_progress_and_staff_edits_survive_reimport(b
     std::fs::write(&feed, json_feed(250, &["Feed renames story 0", "Feed renames story 1"])).unwrap();
     let second = import(&backend, &[&feed]).await;
     assert!(
-        text(&second.stdout).contains("0 added, 1 updated, 249 unchanged, 0 rejected"),
+        text(&second.stdout).contains("0 added, 1 updated, 248 unchanged, 0 rejected, 1 kept as staff edited"),
         "{}",
         text(&second.stdout)
     );

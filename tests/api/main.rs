@@ -14,6 +14,7 @@ mod deploy;
 mod digest;
 mod dispatch_door;
 mod engine;
+mod feed_identity;
 mod feed_sources;
 mod health;
 mod helpers;
@@ -117,6 +118,12 @@ fn main() {
         cli::a_large_json_feed_shows_progress_and_staff_edits_survive_reimport,
         cli::bad_import_arguments_get_errors_naming_them,
         cli::dispatch_dry_run_previews_the_week_and_writes_nothing,
+        feed_identity::two_feeds_numbering_their_items_1_are_two_articles,
+        feed_identity::a_podcast_whose_items_share_a_link_imports_every_episode_and_again_changes_nothing,
+        feed_identity::a_changed_entry_is_updated_and_one_staff_edited_is_kept,
+        feed_identity::entries_without_an_id_are_identified_by_their_link,
+        feed_identity::the_digest_names_each_storys_source,
+        feed_identity::a_database_of_the_previous_schema_migrates_and_its_articles_are_adopted_not_lost,
         cli::staff_users_get_argon2id_passwords_from_stdin_and_can_change_them,
         cli::serve_says_how_to_create_the_first_staff_user,
         configuration::config_check_reports_whether_the_database_answers,

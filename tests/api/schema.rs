@@ -34,7 +34,7 @@ async fn open(backend: &Backend) -> Db {
 }
 
 /// Empties the test's database (the harness migrated it): no table left.
-async fn reset(backend: &Backend) {
+pub async fn reset(backend: &Backend) {
     match backend {
         Backend::Sqlite { url } => {
             let path = url.trim_start_matches("sqlite://");
@@ -86,7 +86,7 @@ async fn migrator(backend: &Backend) -> sqlx::migrate::Migrator {
 
 /// Applies migrations up to `version` with sqlx, as an earlier release
 /// would have, each followed by its seed file when `seed` is set.
-async fn build_at(backend: &Backend, version: i64, seed: bool) {
+pub async fn build_at(backend: &Backend, version: i64, seed: bool) {
     let migrator = migrator(backend).await;
     let db = open(backend).await;
     for step in migrator.iter().map(|m| m.version).filter(|v| *v <= version) {

@@ -334,7 +334,7 @@ pub async fn an_import_by_url_returns_at_once_and_its_page_shows_progress_then_t
     gate.add_permits(1);
     let done = poll_until(&staff, &job, |page| page.contains("Feed imported:")).await;
     assert!(
-        done.contains("Feed imported: 2 added, 0 updated, 0 unchanged, 1 rejected."),
+        done.contains("Feed imported: 2 added, 0 updated, 0 unchanged, 1 rejected"),
         "{done}"
     );
     assert!(
@@ -406,7 +406,10 @@ pub async fn outside_text_with_control_characters_is_escaped_on_the_terminal(bac
     )
     .unwrap();
     let (out, err) = run_quiet(&backend, &["articles", "import", feed.to_str().unwrap()]).await;
-    assert!(out.contains("1 added, 0 updated, 0 unchanged, 1 rejected"), "{out}{err}");
+    assert!(
+        out.contains("1 added, 0 updated, 0 unchanged, 1 rejected"),
+        "{out}{err}"
+    );
     assert!(err.contains(r"\e[2J\e[31mPwned\e[0m\rOK"), "{err}");
 
     let (shown, _) = run_quiet(&backend, &["dispatch", "--dry-run"]).await;

@@ -3,7 +3,6 @@
 //! size at a paragraph boundary. And outside text made safe to name in a
 //! message.
 
-
 use crate::digest::html_text::{MarkedText, as_windows_1252_meant, html_title_to_text, html_to_marked_text, is_drawn};
 use crate::digest::summary;
 

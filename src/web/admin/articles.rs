@@ -15,6 +15,7 @@ use super::chrome::{Chrome, html};
 use super::session::{self, Staff, StaffForm};
 use crate::db::articles::{self, ArticleEdit, NewArticle, Saved, StaffArticle};
 use crate::db::feed_imports::{self, FeedImport};
+use crate::digest::import::Counts;
 use crate::digest::summary::lead_summary;
 use crate::domain::FeedImportStatus as ImportStatus;
 use crate::domain::{ArticleTitle, ArticleUrl, SummarySource};
@@ -221,7 +222,10 @@ struct ImportPage {
     i: FeedImport,
     state: &'static str,
     running: bool,
+    /// The summary line, as `gazette articles import` prints it.
+    counts: String,
     rejections: Vec<String>,
+    warnings: Vec<String>,
 }
 
 pub async fn import_progress(
@@ -244,6 +248,17 @@ pub async fn import_progress(
         ImportStatus::Failed => "failed",
     };
     let rejections = i.rejections.lines().map(str::to_owned).collect();
+    let warnings = i.warnings.lines().map(str::to_owned).collect();
+    let n = |count: i32| usize::try_from(count).unwrap_or(0);
+    let counts = Counts {
+        added: n(i.added),
+        updated: n(i.updated),
+        unchanged: n(i.unchanged),
+        rejected: n(i.rejected),
+        kept_staff_edit: n(i.kept_staff_edit),
+        dated_at_import: n(i.dated_at_import),
+    }
+    .to_string();
     let c = Chrome::new(&state.site, &session, Some(&staff));
     Ok(html(
         StatusCode::OK,
@@ -251,7 +266,9 @@ pub async fn import_progress(
             c,
             running: !i.status.is_finished() && !stalled,
             state: state_text,
+            counts,
             rejections,
+            warnings,
             i,
         },
     ))
