@@ -268,16 +268,14 @@ fn settle(
                     ));
                     Some(date)
                 }
+                // The saver names the new articles that get the import time.
                 None => {
-                    warn(format!("its date `{raw}` could not be read; it got the import time"));
+                    warn(format!("its date `{raw}` could not be read"));
                     None
                 }
             }
         }
-        Dated::Missing => {
-            warn("it has no date; it got the import time".to_owned());
-            None
-        }
+        Dated::Missing => None,
     };
     for note in entry.notes {
         warn(note);

@@ -1,9 +1,10 @@
 -- The SQL statements Gazette ran on sqlite during `cargo test --test api -- sqlite::`,
 -- recorded from sqlx's `sqlx::query` events by GAZETTE_RECORD_STATEMENTS
 -- (README, "Upgrading"). One statement a line; the schema they ran on:
--- schema: 0013
+-- schema: 0014
 DELETE FROM articles WHERE id = $1;
 DELETE FROM confirmation_tokens WHERE subscriber_id = $1;
+DELETE FROM feed_sources WHERE id = $1 RETURNING id, url, name, named_by_staff, created_at, last_polled_at, last_result, last_error, last_added, last_updated, last_rejected, total_added, failures, failing_since, next_poll_at, etag, last_modified, claimed_by, claimed_until;
 DELETE FROM outgoing_mail WHERE subscriber_id = $1;
 DELETE FROM staff_sessions WHERE expires_at <= $1;
 DELETE FROM staff_sessions WHERE id_hash = $1;
@@ -16,6 +17,7 @@ INSERT INTO confirmation_tokens (token_hash, subscriber_id, created_at, expires_
 INSERT INTO confirmation_tokens (token_hash, subscriber_id, created_at, expires_at) SELECT v.column3, s.id, ?, ? FROM (VALUES (?, ?, ?)) AS v CROSS JOIN subscribers s ON s.id = v.column2 WHERE +s.status = 'pending' AND s.mails_in_window <= ?;
 INSERT INTO deliveries (issue_id, subscriber_id, status, attempts, next_attempt_at) SELECT $1, id, 'queued', 0, $2 FROM subscribers WHERE status = 'confirmed';
 INSERT INTO feed_imports (id, url, requested_by, status, created_at, updated_at) VALUES ($1, $2, $3, 'queued', $4, $4);
+INSERT INTO feed_sources (url, name, named_by_staff, created_at, next_poll_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (url) DO NOTHING RETURNING id, url, name, named_by_staff, created_at, last_polled_at, last_result, last_error, last_added, last_updated, last_rejected, total_added, failures, failing_since, next_poll_at, etag, last_modified, claimed_by, claimed_until;
 INSERT INTO issues (id, week, subject, html, html_links, text, text_links, article_count, window_start, window_end, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'sending', $11) ON CONFLICT (week) DO NOTHING;
 INSERT INTO outgoing_mail (id, kind, recipient, recipient_name, status, attempts, next_attempt_at, created_at, test_send_id) VALUES ($1, 'digest_test', $2, '', 'queued', 0, $3, $3, $4);
 INSERT INTO outgoing_mail (id, kind, subscriber_id, recipient, recipient_name, token, status, attempts, next_attempt_at, created_at) SELECT v.column3, 'confirmation', s.id, s.email, s.name, v.column4, 'queued', 0, ?, ? FROM (VALUES (?, ?, ?, ?)) AS v CROSS JOIN subscribers s ON s.email_key = v.column1 WHERE +s.status = 'pending' AND s.mails_in_window <= ?;
@@ -32,6 +34,8 @@ SELECT CAST(COALESCE(SUM(sent), 0) AS BIGINT), CAST(COALESCE(SUM(failed), 0) AS 
 SELECT COUNT(*) FROM admin_submissions;
 SELECT COUNT(*) FROM deliveries;
 SELECT COUNT(*) FROM deliveries WHERE status IN ('queued', 'sending');
+SELECT COUNT(*) FROM feed_sources;
+SELECT COUNT(*) FROM feed_sources WHERE (last_polled_at IS NULL OR last_polled_at < $1) AND claimed_until > $2;
 SELECT COUNT(*) FROM issues;
 SELECT COUNT(*) FROM outgoing_mail;
 SELECT COUNT(*) FROM outgoing_mail WHERE kind = 'confirmation' AND created_at > $1;
@@ -44,6 +48,7 @@ SELECT COUNT(*) FROM subscribers WHERE erased_at IS NULL AND ($1 = '' OR email_k
 SELECT COUNT(*) FROM subscribers WHERE status = $1;
 SELECT COUNT(*) FROM subscribers WHERE status = 'confirmed';
 SELECT COUNT(*) FROM test_sends;
+SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_until > next_poll_at THEN claimed_until ELSE next_poll_at END) FROM feed_sources;
 SELECT changes();
 SELECT confirmed_at FROM subscribers WHERE confirmed_at >= $1;
 SELECT created_at FROM outgoing_mail WHERE kind = 'confirmation' AND created_at > $1 ORDER BY created_at LIMIT 1 OFFSET $2;
@@ -53,6 +58,8 @@ SELECT email_key, email, name, status, signup_source, created_at, confirmed_at, 
 SELECT i.id FROM issues i WHERE i.status = 'sent' AND i.created_at < $1 AND EXISTS (SELECT 1 FROM deliveries d WHERE d.issue_id = i.id) ORDER BY i.created_at;
 SELECT i.id, i.week, i.subject, i.article_count, i.status, i.created_at, i.paused_at, i.cancelled_at, COALESCE(SUM(CASE WHEN d.status = 'queued' THEN 1 ELSE 0 END), 0) AS queued, COALESCE(SUM(CASE WHEN d.status = 'sending' THEN 1 ELSE 0 END), 0) AS sending, COALESCE(SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.sent), 0) AS sent, COALESCE(SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.failed), 0) AS failed, COALESCE(SUM(CASE WHEN d.status = 'skipped' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.skipped), 0) AS skipped, COALESCE(SUM(CASE WHEN d.status = 'sent' AND d.sent_at >= $1 THEN 1 ELSE 0 END), 0) AS sent_last_minute FROM issues i LEFT JOIN deliveries d ON d.issue_id = i.id LEFT JOIN delivery_summaries p ON p.issue_id = i.id GROUP BY i.id ORDER BY i.week DESC LIMIT $2;
 SELECT i.id, i.week, i.subject, i.article_count, i.status, i.created_at, i.paused_at, i.cancelled_at, COALESCE(SUM(CASE WHEN d.status = 'queued' THEN 1 ELSE 0 END), 0) AS queued, COALESCE(SUM(CASE WHEN d.status = 'sending' THEN 1 ELSE 0 END), 0) AS sending, COALESCE(SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.sent), 0) AS sent, COALESCE(SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.failed), 0) AS failed, COALESCE(SUM(CASE WHEN d.status = 'skipped' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.skipped), 0) AS skipped, COALESCE(SUM(CASE WHEN d.status = 'sent' AND d.sent_at >= $1 THEN 1 ELSE 0 END), 0) AS sent_last_minute FROM issues i LEFT JOIN deliveries d ON d.issue_id = i.id LEFT JOIN delivery_summaries p ON p.issue_id = i.id WHERE i.week = $2 GROUP BY i.id;
+SELECT id FROM feed_sources WHERE (last_polled_at IS NULL OR last_polled_at < $1) AND (claimed_until IS NULL OR claimed_until <= $2) ORDER BY id;
+SELECT id FROM feed_sources WHERE next_poll_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY next_poll_at, id LIMIT $2;
 SELECT id, email, name, status, signed_up_at, confirmed_at FROM subscribers WHERE erased_at IS NULL AND ($1 = '' OR email_key LIKE $2 ESCAPE '\' OR LOWER(name) LIKE $2 ESCAPE '\') AND ($3 = '' OR status = $3) ORDER BY signed_up_at DESC, id DESC LIMIT $4 OFFSET $5;
 SELECT id, email, name, status, signup_ip, signup_source, created_at, signed_up_at, confirmed_at, unsubscribed_at, erased_at FROM subscribers WHERE id = $1;
 SELECT id, email, password_hash, password_changed_at FROM staff_users WHERE email_key = $1;
@@ -60,6 +67,9 @@ SELECT id, email, password_hash, password_changed_at FROM staff_users WHERE id =
 SELECT id, url, feed, guid, source_name, title, author, published_at, body, summary, summary_source, edited_by_staff FROM articles WHERE feed = ? AND guid IN (?);
 SELECT id, url, feed, guid, source_name, title, author, published_at, body, summary, summary_source, edited_by_staff FROM articles WHERE feed IS NULL AND guid IN (?) UNION ALL SELECT id, url, feed, guid, source_name, title, author, published_at, body, summary, summary_source, edited_by_staff FROM articles WHERE feed IS NULL AND url IN (?);
 SELECT id, url, feed, guid, source_name, title, author, published_at, body, summary, summary_source, edited_by_staff FROM articles WHERE url = $1 ORDER BY CASE WHEN feed IS NULL THEN 0 ELSE 1 END, created_at, id LIMIT 1;
+SELECT id, url, name, named_by_staff, created_at, last_polled_at, last_result, last_error, last_added, last_updated, last_rejected, total_added, failures, failing_since, next_poll_at, etag, last_modified, claimed_by, claimed_until FROM feed_sources ORDER BY id;
+SELECT id, url, name, named_by_staff, created_at, last_polled_at, last_result, last_error, last_added, last_updated, last_rejected, total_added, failures, failing_since, next_poll_at, etag, last_modified, claimed_by, claimed_until FROM feed_sources WHERE id = $1;
+SELECT id, url, name, named_by_staff, created_at, last_polled_at, last_result, last_error, last_added, last_updated, last_rejected, total_added, failures, failing_since, next_poll_at, etag, last_modified, claimed_by, claimed_until FROM feed_sources WHERE url = $1;
 SELECT id, url, requested_by, status, entries_total, entries_done, added, updated, unchanged, kept_staff_edit, dated_at_import, rejected, rejections, warned, warnings, error, created_at, updated_at, finished_at FROM feed_imports WHERE id = $1;
 SELECT id, url, title, author, published_at, body, summary, summary_source, excluded FROM articles WHERE $1 = '' OR LOWER(title) LIKE $2 ESCAPE '\' OR LOWER(url) LIKE $2 ESCAPE '\' ORDER BY published_at DESC, id DESC LIMIT $3 OFFSET $4;
 SELECT id, url, title, author, published_at, body, summary, summary_source, excluded FROM articles WHERE id = $1;
@@ -87,6 +97,11 @@ UPDATE feed_imports SET entries_done = $2, entries_total = $3, updated_at = $4 W
 UPDATE feed_imports SET status = $2, updated_at = $3 WHERE id = $1;
 UPDATE feed_imports SET status = 'done', added = $2, updated = $3, unchanged = $4, rejected = $5, rejections = $6, kept_staff_edit = $7, dated_at_import = $8, warned = $9, warnings = $10, updated_at = $11, finished_at = $11 WHERE id = $1;
 UPDATE feed_imports SET status = 'failed', error = $2, updated_at = $3, finished_at = $3 WHERE id = $1;
+UPDATE feed_sources SET claimed_by = $2, claimed_until = $3 WHERE id = $1 AND (claimed_until IS NULL OR claimed_until <= $4) AND (last_polled_at IS NULL OR last_polled_at < $5) RETURNING id, url, name, named_by_staff, created_at, last_polled_at, last_result, last_error, last_added, last_updated, last_rejected, total_added, failures, failing_since, next_poll_at, etag, last_modified, claimed_by, claimed_until;
+UPDATE feed_sources SET claimed_by = $2, claimed_until = $3 WHERE id = $1 AND (claimed_until IS NULL OR claimed_until <= $4) AND next_poll_at <= $5 RETURNING id, url, name, named_by_staff, created_at, last_polled_at, last_result, last_error, last_added, last_updated, last_rejected, total_added, failures, failing_since, next_poll_at, etag, last_modified, claimed_by, claimed_until;
+UPDATE feed_sources SET last_polled_at = $3, last_result = 'failed', last_error = $5, last_added = 0, last_updated = 0, last_rejected = 0, failures = failures + 1, failing_since = COALESCE(failing_since, $3), next_poll_at = $4, claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND claimed_by = $2;
+UPDATE feed_sources SET last_polled_at = $3, last_result = 'not_modified', last_error = NULL, last_added = 0, last_updated = 0, last_rejected = 0, failures = 0, failing_since = NULL, next_poll_at = $4, claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND claimed_by = $2;
+UPDATE feed_sources SET last_polled_at = $3, last_result = 'ok', last_error = NULL, last_added = $5, last_updated = $6, last_rejected = $7, total_added = total_added + $11, failures = 0, failing_since = NULL, next_poll_at = $4, etag = $8, last_modified = $9, name = $10, claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND claimed_by = $2;
 UPDATE issues SET cancelled_at = $2, paused_at = NULL WHERE id = $1 AND status = 'sending' AND cancelled_at IS NULL;
 UPDATE issues SET paused_at = $2 WHERE id = $1 AND status = 'sending' AND paused_at IS NULL AND cancelled_at IS NULL;
 UPDATE issues SET paused_at = NULL WHERE id = $1 AND status = 'sending' AND paused_at IS NOT NULL AND cancelled_at IS NULL;
