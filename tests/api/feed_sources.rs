@@ -9,10 +9,8 @@
 //! `feeds.allow_private_addresses = true`; one shows that without it such a
 //! source is refused and never requested.
 
-use std::net::TcpListener;
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
@@ -23,8 +21,7 @@ use gazette::with_pool;
 use crate::admin::staff_session;
 use crate::cli::text;
 use crate::helpers::{Backend, ServeProcess, gazette_command, spawn_app_with, test_settings, wait_until};
-
-const NGINX: &str = "/usr/sbin/nginx";
+use crate::nginx::Nginx;
 
 /// A request as nginx's access log records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,104 +33,53 @@ struct Logged {
     if_modified_since: String,
 }
 
-/// nginx in the foreground serving the files of `www/` in a directory of
-/// its own, with a log line per request naming its conditional headers.
-/// A file named `broken` in `www/` makes every answer a 500. Stopped and
-/// cleaned up when dropped.
-struct FeedServer {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-}
+/// nginx serving the files of `www/` in its directory, with a log line
+/// per request naming its conditional headers. A file named `broken` in
+/// `www/` makes every answer a 500.
+struct FeedServer(Nginx);
 
 impl FeedServer {
-    /// Binds the listening socket itself and hands it to nginx (as in
-    /// `trust_proxy`), so the port cannot be taken in between.
     async fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("gazette-feeds-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(dir.join("www")).unwrap();
-        // nginx's workers run as an unprivileged user when started as root.
-        use std::os::unix::fs::PermissionsExt;
-        for d in [dir.clone(), dir.join("www")] {
-            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let d = dir.display();
-        let conf = format!(
-            "worker_processes 1;\n\
-             pid {d}/nginx.pid;\n\
-             error_log {d}/error.log notice;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{\n\
-             log_format polls escape=none '$request_method|$request_uri|$status|$http_if_none_match|$http_if_modified_since';\n\
-             access_log {d}/access.log polls;\n\
-             client_body_temp_path {d}/body;\n\
-             proxy_temp_path {d}/proxy;\n\
-             fastcgi_temp_path {d}/fastcgi;\n\
-             uwsgi_temp_path {d}/uwsgi;\n\
-             scgi_temp_path {d}/scgi;\n\
-             types {{ application/rss+xml xml; application/feed+json json; text/plain txt; }}\n\
-             server {{\n\
-             listen 127.0.0.1:{port};\n\
-             root {d}/www;\n\
-             location / {{ if (-f $document_root/broken) {{ return 500; }} }}\n\
-             }}\n\
-             }}\n"
-        );
-        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-        std::fs::write(dir.join("www/ready.txt"), "ready").unwrap();
-        let child = Command::new(NGINX)
-            .arg("-p")
-            .arg(&dir)
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .args(["-g", "daemon off;"])
-            .stdin(Stdio::from(OwnedFd::from(listener)))
-            .env("NGINX", "0;")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx starts");
-        let mut server = Self { child, dir, port };
-        server.wait_until_ready().await;
-        server
-    }
-
-    async fn wait_until_ready(&mut self) {
+        let nginx = Nginx::start(|dir, port| {
+            let www = dir.join("www");
+            std::fs::create_dir_all(&www).unwrap();
+            // nginx's workers run as an unprivileged user when started as root.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&www, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::write(www.join("ready.txt"), "ready").unwrap();
+            let d = dir.display();
+            format!(
+                "log_format polls escape=none '$request_method|$request_uri|$status|$http_if_none_match|$http_if_modified_since';\n\
+                 access_log {d}/access.log polls;\n\
+                 types {{ application/rss+xml xml; application/feed+json json; text/plain txt; }}\n\
+                 server {{\n\
+                 listen 127.0.0.1:{port};\n\
+                 root {d}/www;\n\
+                 location / {{ if (-f $document_root/broken) {{ return 500; }} }}\n\
+                 }}"
+            )
+        });
+        let mut server = Self(nginx);
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
             .unwrap();
-        let url = self.url("/ready.txt");
-        for _ in 0..100 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("nginx exited ({status}): {}", self.error_log());
-            }
-            if let Ok(response) = client.get(&url).send().await
-                && response.status() == 200
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("nginx did not answer within 10 s: {}", self.error_log());
-    }
-
-    fn error_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+        server.0.wait_until_it_answers(&client, "/ready.txt").await;
+        server
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        self.0.url(path)
+    }
+
+    fn www(&self) -> PathBuf {
+        self.0.dir().join("www")
     }
 
     /// Writes `www/NAME` with the given modification time (nginx's ETag and
     /// Last-Modified are made of it and the size).
     fn publish(&self, name: &str, body: &str, modified: SystemTime) {
-        let path = self.dir.join("www").join(name);
+        let path = self.www().join(name);
         std::fs::write(&path, body).unwrap();
         std::fs::File::options()
             .write(true)
@@ -145,16 +91,16 @@ impl FeedServer {
 
     /// Every answer is a 500 until [`FeedServer::mend`].
     fn break_down(&self) {
-        std::fs::write(self.dir.join("www/broken"), "").unwrap();
+        std::fs::write(self.www().join("broken"), "").unwrap();
     }
 
     fn mend(&self) {
-        std::fs::remove_file(self.dir.join("www/broken")).unwrap();
+        std::fs::remove_file(self.www().join("broken")).unwrap();
     }
 
     /// The requests for `path` (query included) nginx logged, in order.
     fn requests(&self, path: &str) -> Vec<Logged> {
-        let log = std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(self.0.dir().join("access.log")).unwrap_or_default();
         log.lines()
             .map(|line| {
                 let fields: Vec<&str> = line.split('|').collect();
@@ -171,30 +117,6 @@ impl FeedServer {
             })
             .filter(|l| l.uri == path)
             .collect()
-    }
-}
-
-impl Drop for FeedServer {
-    /// Asks the master to stop (it stops its workers), and kills it only if
-    /// it does not.
-    fn drop(&mut self) {
-        let _ = Command::new(NGINX)
-            .arg("-p")
-            .arg(&self.dir)
-            .arg("-c")
-            .arg(self.dir.join("nginx.conf"))
-            .arg("-e")
-            .arg(self.dir.join("error.log"))
-            .args(["-s", "stop"])
-            .stderr(Stdio::null())
-            .status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

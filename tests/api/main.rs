@@ -20,6 +20,7 @@ mod health;
 mod helpers;
 mod hostile;
 mod logs;
+mod nginx;
 mod ops;
 mod relay_rate;
 mod restart;
@@ -235,7 +236,7 @@ fn main() {
     for backend in Backend::all() {
         for (name, test) in &nginx_tests {
             let trial = helpers::trial(backend.clone(), name, *test);
-            trials.push(match trust_proxy::missing_nginx() {
+            trials.push(match nginx::missing() {
                 Some(why) if !in_ci => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
                 _ => trial,
             });

@@ -7,138 +7,35 @@
 //! Also here: what a client talking to Gazette directly can and cannot
 //! claim in `Forwarded` / `X-Forwarded-For`.
 
-use std::net::{IpAddr, TcpListener};
-use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
 use gazette::config::TrustedProxies;
 
 use crate::helpers::{Backend, TestApp, spawn_app_with};
-
-const NGINX: &str = "/usr/sbin/nginx";
-
-/// Why the nginx test cannot run here, if it cannot.
-pub fn missing_nginx() -> Option<String> {
-    (!Path::new(NGINX).is_file()).then(|| format!("{NGINX} is not installed (apt-get install nginx)"))
-}
+use crate::nginx::Nginx;
 
 fn shipped_proxy_conf() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/nginx/gazette-proxy.conf")
 }
 
-/// nginx in the foreground, with its configuration, pid, logs and buffers in
-/// a directory of its own; stopped and cleaned up when dropped.
-struct Nginx {
-    child: Child,
-    dir: PathBuf,
-    address: String,
-}
-
-impl Nginx {
-    /// Serves on a port of its own in front of Gazette on `upstream_port`,
-    /// with the shipped proxy directives. The test binds the listening
-    /// socket itself and hands it to nginx (nginx takes inherited sockets
-    /// from the `NGINX` variable, as in a binary upgrade), so no other
-    /// process can take the port between choosing it and listening on it.
-    fn start(upstream_port: u16) -> Self {
-        let dir = std::env::temp_dir().join(format!("gazette-nginx-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        // nginx's workers run as an unprivileged user when started as root:
-        // they must reach the buffer directories inside.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let d = dir.display();
-        let conf = format!(
-            "worker_processes 1;\n\
-             pid {d}/nginx.pid;\n\
-             error_log {d}/error.log notice;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{\n\
-             access_log {d}/access.log;\n\
-             client_body_temp_path {d}/body;\n\
-             proxy_temp_path {d}/proxy;\n\
-             fastcgi_temp_path {d}/fastcgi;\n\
-             uwsgi_temp_path {d}/uwsgi;\n\
-             scgi_temp_path {d}/scgi;\n\
+/// nginx with the shipped proxy directives, in front of Gazette on
+/// `upstream_port`.
+fn proxy_in_front_of(upstream_port: u16) -> Nginx {
+    Nginx::start(|dir, port| {
+        format!(
+            "access_log {}/access.log;\n\
              upstream gazette {{ server 127.0.0.1:{upstream_port}; }}\n\
              server {{\n\
              listen 127.0.0.1:{port};\n\
              include {};\n\
-             }}\n\
-             }}\n",
+             }}",
+            dir.display(),
             shipped_proxy_conf().display()
-        );
-        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-        let child = Command::new(NGINX)
-            .arg("-p")
-            .arg(&dir)
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .args(["-g", "daemon off;"])
-            // The listening socket is the child's fd 0.
-            .stdin(Stdio::from(OwnedFd::from(listener)))
-            .env("NGINX", "0;")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx starts");
-        Self {
-            child,
-            dir,
-            address: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    fn error_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
-    }
-
-    /// Waits until nginx passes a request through to Gazette.
-    async fn wait_until_ready(&mut self, client: &reqwest::Client) {
-        let url = format!("{}/health_check", self.address);
-        for _ in 0..100 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("nginx exited ({status}): {}", self.error_log());
-            }
-            if let Ok(response) = client.get(&url).send().await
-                && response.status() == 200
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("nginx did not pass requests on within 10 s: {}", self.error_log());
-    }
-}
-
-impl Drop for Nginx {
-    /// Asks the master to stop (it stops its workers; a killed master
-    /// would leave them running), and kills it only if it does not.
-    fn drop(&mut self) {
-        let _ = Command::new(NGINX)
-            .arg("-p")
-            .arg(&self.dir)
-            .arg("-c")
-            .arg(self.dir.join("nginx.conf"))
-            .arg("-e")
-            .arg(self.dir.join("error.log"))
-            .args(["-s", "stop"])
-            .stderr(Stdio::null())
-            .status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+        )
+    })
 }
 
 /// A client whose connections come from `source` (a loopback address).
@@ -184,10 +81,10 @@ async fn app_behind_a_proxy(backend: &Backend) -> TestApp {
 pub async fn two_clients_behind_nginx_are_limited_apart_and_recorded_with_their_own_addresses(backend: Backend) {
     let app = app_behind_a_proxy(&backend).await;
     let upstream_port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
-    let mut nginx = Nginx::start(upstream_port);
+    let mut nginx = proxy_in_front_of(upstream_port);
     let (ada, bob) = (client_from("127.0.0.2"), client_from("127.0.0.3"));
-    nginx.wait_until_ready(&ada).await;
-    let site = nginx.address.clone();
+    nginx.wait_until_it_answers(&ada, "/health_check").await;
+    let site = nginx.url("");
 
     // Ada uses up her two signups; her claim to be Bob changes nothing.
     assert_eq!(sign_up(&ada, &site, "ada1@example.com", &[]).await, 200);
