@@ -44,6 +44,31 @@ pub struct NewArticle {
 }
 
 impl NewArticle {
+    /// An article added by hand (the staff form, a plain-text file): it has
+    /// no feed, so it is known by its address alone.
+    pub fn by_hand(
+        url: ArticleUrl,
+        title: ArticleTitle,
+        author: Option<String>,
+        published_at: Option<DateTime<Utc>>,
+        body: String,
+        summary: String,
+        summary_source: SummarySource,
+    ) -> Self {
+        Self {
+            url,
+            feed: None,
+            guid: None,
+            source_name: None,
+            title,
+            author,
+            published_at,
+            body,
+            summary,
+            summary_source,
+        }
+    }
+
     /// What the article is known by within its feed: the entry's id, or
     /// its link when it has none. Stored as the row's `guid`.
     pub fn identity(&self) -> &str {

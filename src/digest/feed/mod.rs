@@ -194,18 +194,15 @@ pub fn parse_plain_text(
         return Err(EntryError::NoBody);
     }
     let summary = summary::lead_summary(&body, summary_max);
-    Ok(NewArticle {
+    Ok(NewArticle::by_hand(
         url,
-        feed: None,
-        guid: None,
-        source_name: None,
         title,
         author,
         published_at,
         body,
         summary,
-        summary_source: SummarySource::Generated,
-    })
+        SummarySource::Generated,
+    ))
 }
 
 #[cfg(test)]

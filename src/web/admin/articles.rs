@@ -163,18 +163,7 @@ pub async fn create(
         (given, SummarySource::Staff)
     };
     let author = Some(fields.get("author").trim().to_owned()).filter(|a| !a.is_empty());
-    let article = NewArticle {
-        url,
-        feed: None,
-        guid: None,
-        source_name: None,
-        title,
-        author,
-        published_at: Some(published),
-        body: body_text,
-        summary,
-        summary_source,
-    };
+    let article = NewArticle::by_hand(url, title, author, Some(published), body_text, summary, summary_source);
     let message = match articles::save(&state.db, &article, now).await? {
         Saved::Added => "Article added.",
         Saved::Updated => "An article with that address existed; it is updated.",
