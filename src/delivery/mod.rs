@@ -143,8 +143,12 @@ impl Shared {
         match self.mailer.send(&composed.message).await {
             Ok(()) => Sent::Delivered,
             Err(SendError::Permanent(reply)) => Sent::Failed(reply),
-            Err(SendError::Transient(reply)) if attempts >= self.settings.max_attempts as i32 => Sent::Failed(reply),
-            Err(SendError::Transient(reply)) => Sent::Retry(reply),
+            Err(SendError::Transient(reply) | SendError::Unreachable(reply))
+                if attempts >= self.settings.max_attempts as i32 =>
+            {
+                Sent::Failed(reply)
+            }
+            Err(SendError::Transient(reply) | SendError::Unreachable(reply)) => Sent::Retry(reply),
         }
     }
 

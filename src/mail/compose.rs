@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use askama::Template;
 use lettre::Message;
-use lettre::address::Envelope;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Body, Mailbox, MultiPart};
 use uuid::Uuid;
 
 use super::dkim::{DkimSigner, SignError};
+use super::message::OutgoingMessage;
 
 use crate::config::Settings;
 use crate::domain::{IssueWeek, RenderedIssue, UnsubscribeToken};
@@ -78,24 +78,6 @@ fn quoted_printable(text: &str) -> String {
 pub struct Composed {
     pub message: OutgoingMessage,
     pub message_id: String,
-}
-
-/// A message as it goes on the wire: its bytes (signed, with DKIM on) and
-/// the envelope. Transports send exactly these bytes, so the signature
-/// covers what the receiver gets.
-pub struct OutgoingMessage {
-    envelope: Envelope,
-    bytes: Vec<u8>,
-}
-
-impl OutgoingMessage {
-    pub fn envelope(&self) -> &Envelope {
-        &self.envelope
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        &self.bytes
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -325,10 +307,7 @@ impl Composer {
             Some(signer) => signer.sign(&formatted, unix_now())?,
             None => formatted,
         };
-        let message = OutgoingMessage {
-            envelope: message.envelope().clone(),
-            bytes,
-        };
+        let message = OutgoingMessage::from_bytes(message.envelope().clone(), bytes);
         Ok(Composed { message, message_id })
     }
 }
@@ -409,10 +388,12 @@ mod tests {
             format!("<https://news.example.org/unsubscribe?token={}>", token.as_string())
         );
         assert!(parsed.header_raw("DKIM-Signature").is_none(), "no key, no signature");
-        let plain = composer().confirmation("reader@example.com", "t").unwrap();
-        let parsed_plain = mail_parser::MessageParser::default()
-            .parse(plain.message.bytes())
-            .unwrap();
+        let plain = composer()
+            .confirmation("reader@example.com", "t")
+            .unwrap()
+            .message
+            .bytes();
+        let parsed_plain = mail_parser::MessageParser::default().parse(&plain).unwrap();
         assert!(parsed_plain.header_raw("Feedback-ID").is_none());
     }
 

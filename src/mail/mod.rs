@@ -3,10 +3,12 @@
 
 mod compose;
 mod dkim;
+mod message;
 mod smtp;
 mod transport;
 
-pub use compose::{ComposeError, Composed, Composer, OutgoingMessage, PreparedIssue};
+pub use compose::{ComposeError, Composed, Composer, PreparedIssue};
 pub use dkim::{DkimSetupError, DkimSigner, KeyError, SIGNED_HEADERS as DKIM_SIGNED_HEADERS};
+pub use message::{OutgoingMessage, Piece};
 pub use smtp::SmtpSetupError;
 pub use transport::{Mailer, MailerSetupError, SendError, is_hard_bounce};

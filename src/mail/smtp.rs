@@ -29,7 +29,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::config::{HeloName, SmtpSettings, SmtpTls};
-use crate::mail::SendError;
+use crate::mail::{OutgoingMessage, SendError};
 
 /// An idle connection older than this is closed rather than reused: many
 /// relays drop idle clients after a minute or so.
@@ -142,7 +142,8 @@ impl SmtpPool {
     /// Sends one message to the envelope's recipients. When a reused
     /// connection turns out dead (or closing, 421) before the content was
     /// written, the message goes out at once on a fresh one.
-    pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SendError> {
+    pub async fn send(&self, message: &OutgoingMessage) -> Result<(), SendError> {
+        let (envelope, message) = (message.envelope(), &message.bytes());
         let (connection, reused) = match self.take_idle() {
             Some(connection) => (connection, true),
             None => (self.connect().await?, false),
@@ -242,7 +243,7 @@ impl SmtpPool {
 
     async fn connect(&self) -> Result<Connection, SendError> {
         let unreachable =
-            |why: String| SendError::Transient(format!("cannot connect to {}:{}: {why}", self.host, self.port));
+            |why: String| SendError::Unreachable(format!("cannot connect to {}:{}: {why}", self.host, self.port));
         let smtp = tokio::time::timeout(self.timeout, self.open())
             .await
             .map_err(|_| unreachable(format!("no answer within {} s", self.timeout.as_secs())))?
@@ -252,7 +253,7 @@ impl SmtpPool {
                     let error = classify(e);
                     // A relay that turns us away at the door is not the
                     // message's fault: try again later, whatever the code.
-                    SendError::Transient(error.to_string())
+                    SendError::Unreachable(error.to_string())
                 }
                 OpenError::Smtp(e) => unreachable(e.to_string()),
             })?;

@@ -25,6 +25,12 @@ pub enum SendError {
     /// A 5xx reply: the server will never take this message.
     #[error("{0}")]
     Permanent(String),
+    /// The relay could not be reached, or turned us away before this
+    /// message's transaction began (no connection, a timeout, 421 at the
+    /// greeting): the message itself was not tried, so it may go to
+    /// another relay at once, and it costs no attempt.
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 /// Why the mail settings give no transport.
@@ -79,16 +85,14 @@ impl Mailer {
 
     /// Sends the message's bytes as they are (a DKIM signature covers them).
     pub async fn send(&self, message: &OutgoingMessage) -> Result<(), SendError> {
-        let (envelope, raw) = (message.envelope(), message.bytes());
         match self {
             Mailer::File(transport) => transport
-                .send_raw(envelope, raw)
+                .send_raw(message.envelope(), &message.bytes())
                 .await
                 .map(|_| ())
                 .map_err(|e| SendError::Transient(format!("cannot write the .eml file: {e}"))),
             Mailer::Smtp(pool) => {
-                crate::metrics::timed_smtp_send(pool.send(envelope, raw), |e| matches!(e, SendError::Permanent(_)))
-                    .await
+                crate::metrics::timed_smtp_send(pool.send(message), |e| matches!(e, SendError::Permanent(_))).await
             }
         }
     }
