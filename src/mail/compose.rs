@@ -4,15 +4,17 @@
 //! carries. Every URL comes from [`Links`].
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use askama::Template;
 use lettre::Message;
-use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
-use lettre::message::{Body, Mailbox, MultiPart};
+use lettre::address::{Address, Envelope};
+use lettre::message::header::{self, ContentType, Header, HeaderName, HeaderValue, Headers};
+use lettre::message::{Body, Mailbox, Mailboxes, MultiPart};
 use uuid::Uuid;
 
-use super::dkim::{DkimSigner, SignError};
-use super::message::OutgoingMessage;
+use super::dkim::{BodyHash, CanonicalPiece, DkimSigner, SignError};
+use super::message::{OutgoingMessage, Piece};
 
 use crate::config::Settings;
 use crate::domain::{IssueWeek, RenderedIssue, UnsubscribeToken};
@@ -36,32 +38,64 @@ struct Parts {
 }
 
 /// An issue made ready once for all its readers ([`Composer::prepare`]):
-/// the text of its parts between the link places is quoted-printable
-/// already, and what its headers say about the issue is written, so a
-/// reader's copy costs encoding one URL instead of the whole issue.
+/// its MIME structure and the quoted-printable text of its parts between
+/// the link places are made once, as shared, dot-stuffed [`Piece`]s, and so
+/// are the headers that say the same in every copy. A reader's copy adds
+/// only its header block and one piece for its link, so it costs encoding
+/// one URL instead of the whole issue; with DKIM, its body hash only feeds
+/// cached canonical bytes besides the link.
 pub struct PreparedIssue {
     week: IssueWeek,
-    encoded: RenderedIssue,
-    list_archive: String,
+    /// The header text every copy shares, in the four runs that the
+    /// reader's own headers go between (see [`Composer::digest_at`]).
+    head: [String; 4],
+    /// The body between the link places, in order: a reader's link piece
+    /// goes between each two. Every piece but the last ends with a soft
+    /// line break, so the link piece begins at a line start.
+    body: Vec<Arc<Piece>>,
+    dkim: Option<PreparedBodyHash>,
+}
+
+/// The body's DKIM hash, as far as every copy shares it.
+struct PreparedBodyHash {
+    /// The hash state after the body's first piece.
+    after_first: BodyHash,
+    /// The canonical form of every body piece after the first.
+    rest: Vec<CanonicalPiece>,
 }
 
 impl PreparedIssue {
     pub fn week(&self) -> IssueWeek {
         self.week
     }
+}
 
-    /// A reader's copy, ready for the wire. Soft line breaks on either side
-    /// of the encoded URL keep each segment's line lengths as they were.
-    fn reader_parts(&self, unsubscribe_url: &str) -> Parts {
-        let link = format!("=\r\n{}=\r\n", quoted_printable(unsubscribe_url));
-        let copy = self.encoded.reader_copy(&link);
-        let encoded =
-            |part: String| Body::dangerous_pre_encoded(part.into_bytes(), ContentTransferEncoding::QuotedPrintable);
-        Parts {
-            text: encoded(copy.text),
-            html: encoded(copy.html),
-        }
-    }
+/// The boundary between an issue's parts. Quoted-printable text cannot hold
+/// `=_` (an `=` is always encoded or ends a line), so no line of a part can
+/// match it, and one boundary serves every copy of the issue; the random
+/// rest keeps it from matching a boundary of another message.
+fn issue_boundary() -> String {
+    use rand::Rng;
+    let random: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(38)
+        .map(char::from)
+        .collect();
+    format!("=_{random}")
+}
+
+/// How lettre writes a header (encoded, folded), so the prepared path says
+/// exactly what lettre's builder says.
+fn header_text<H: Header>(header: H) -> String {
+    let mut headers = Headers::with_capacity(1);
+    headers.set(header);
+    headers.to_string()
+}
+
+fn raw_header_text(name: &'static str, value: String) -> String {
+    let mut headers = Headers::with_capacity(1);
+    headers.insert_raw(HeaderValue::new(HeaderName::new_from_ascii_str(name), value));
+    headers.to_string()
 }
 
 /// Quoted-printable (RFC 2045 §6.7) with CRLF line ends, wrapped one column
@@ -202,15 +236,80 @@ impl Composer {
     /// The week's issue made ready for [`Composer::digest_prepared`], once
     /// for all its readers.
     pub fn prepare(&self, week: IssueWeek, issue: &RenderedIssue) -> PreparedIssue {
+        let domain = self.from.email.domain();
+        let boundary = issue_boundary();
+        let list_archive = format!("<{}>", self.links.archive_issue(week));
+        let mut middle = raw_header_text("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into())
+            + &raw_header_text("List-Archive", list_archive)
+            + &raw_header_text("Precedence", "bulk".into())
+            + &raw_header_text("Auto-Submitted", "auto-generated".into());
+        if let Some(feedback_id) = &self.feedback_id {
+            middle += &raw_header_text("Feedback-ID", feedback_id.clone());
+        }
+        middle += &header_text(header::From::from(Mailboxes::from(self.from.clone())));
+        let multipart = ContentType::parse(&format!("multipart/alternative; boundary=\"{boundary}\""))
+            .expect("a boundary of letters, digits, `=` and `_` makes a valid Content-Type");
+        let head = [
+            raw_header_text("List-Id", format!("{} <weekly.{domain}>", self.publication)),
+            middle,
+            header_text(header::Subject::from(issue.subject.clone())),
+            header_text(header::MIME_VERSION_1_0) + &header_text(multipart) + "\r\n",
+        ];
+
+        // The parts as lettre's multipart writes them, cut at the link
+        // places; a link sits between two soft line breaks, so the cut
+        // falls at line starts.
+        let encoded = issue.encoded(quoted_printable);
+        let part_head = |content_type: ContentType| {
+            format!(
+                "--{boundary}\r\n{}Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+                header_text(content_type)
+            )
+        };
+        let mut body = Vec::new();
+        let mut current = part_head(ContentType::TEXT_PLAIN);
+        for (part, next) in [
+            (&encoded.text, part_head(ContentType::TEXT_HTML)),
+            (&encoded.html, format!("--{boundary}--\r\n")),
+        ] {
+            let segments = part.segments();
+            for (i, segment) in segments.iter().enumerate() {
+                current += segment;
+                if i + 1 < segments.len() {
+                    current += "=\r\n";
+                    body.push(std::mem::take(&mut current));
+                }
+            }
+            current += "\r\n";
+            current += &next;
+        }
+        body.push(current);
+
+        let dkim = self.dkim.as_ref().map(|_| {
+            let mut after_first = BodyHash::new();
+            after_first.feed(body[0].as_bytes());
+            PreparedBodyHash {
+                after_first,
+                rest: body[1..]
+                    .iter()
+                    .map(|piece| CanonicalPiece::new(piece.as_bytes()))
+                    .collect(),
+            }
+        });
         PreparedIssue {
             week,
-            encoded: issue.encoded(quoted_printable),
-            list_archive: format!("<{}>", self.links.archive_issue(week)),
+            head,
+            body: body
+                .into_iter()
+                .map(|piece| Arc::new(Piece::new(piece.into_bytes())))
+                .collect(),
+            dkim,
         }
     }
 
-    /// Like [`Composer::digest`], from an issue encoded once for all its
-    /// readers (the worker's path: per reader, only the link is encoded).
+    /// Like [`Composer::digest`], from an issue made ready once for all its
+    /// readers (the worker's path): per reader, only the header block and
+    /// the link are made.
     pub fn digest_prepared(
         &self,
         recipient: &str,
@@ -218,22 +317,23 @@ impl Composer {
         unsubscribe: &UnsubscribeToken,
         issue: &PreparedIssue,
     ) -> Result<Composed, ComposeError> {
+        self.digest_at(recipient, name, unsubscribe, issue, SystemTime::now())
+    }
+
+    /// [`Composer::digest_prepared`] as if it were `now` (the Date header
+    /// and the signature's time).
+    fn digest_at(
+        &self,
+        recipient: &str,
+        name: &str,
+        unsubscribe: &UnsubscribeToken,
+        issue: &PreparedIssue,
+        now: SystemTime,
+    ) -> Result<Composed, ComposeError> {
+        let address: Address = recipient
+            .parse()
+            .map_err(|_| ComposeError::Recipient(recipient.to_owned()))?;
         let unsubscribe_url = self.links.unsubscribe(unsubscribe);
-        let parts = issue.reader_parts(&unsubscribe_url);
-        let header = |name: &'static str, value: String| HeaderValue::new(HeaderName::new_from_ascii_str(name), value);
-        let headers = vec![
-            header(
-                "List-Id",
-                format!("{} <weekly.{}>", self.publication, self.from.email.domain()),
-            ),
-            // No mailto: until Gazette processes mail sent to one, a mailto
-            // would advertise an unsubscribe that does nothing.
-            header("List-Unsubscribe", format!("<{unsubscribe_url}>")),
-            header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
-            header("List-Archive", issue.list_archive.clone()),
-            header("Precedence", "bulk".into()),
-            header("Auto-Submitted", "auto-generated".into()),
-        ];
         // One Message-ID per (issue, reader), the same on every attempt: if a
         // crash makes a copy go out twice, mail programs can tell.
         let message_id = format!(
@@ -242,7 +342,50 @@ impl Composer {
             unsubscribe.subscriber_id().simple(),
             self.from.email.domain()
         );
-        self.build(recipient, name, &issue.encoded.subject, message_id, parts, headers)
+        let envelope = Envelope::new(Some(self.from.email.clone()), vec![address.clone()])?;
+        // No name, no display-name phrase: a bare `To: reader@example.com`.
+        let display_name = (!name.is_empty()).then(|| name.to_owned());
+        let [list_id, middle, subject, tail] = &issue.head;
+        let mut head = String::with_capacity(list_id.len() + middle.len() + subject.len() + tail.len() + 400);
+        head += list_id;
+        // No mailto: until Gazette processes mail sent to one, a mailto
+        // would advertise an unsubscribe that does nothing.
+        head += &raw_header_text("List-Unsubscribe", format!("<{unsubscribe_url}>"));
+        head += middle;
+        head += &header_text(header::To::from(Mailboxes::from(Mailbox::new(display_name, address))));
+        head += subject;
+        head += &header_text(header::MessageId::from(message_id.clone()));
+        head += &header_text(header::Date::new(now));
+        head += tail;
+
+        let link = Arc::new(Piece::new(
+            format!("{}=\r\n", quoted_printable(&unsubscribe_url)).into_bytes(),
+        ));
+        let head = match (&self.dkim, &issue.dkim) {
+            (Some(signer), Some(prepared)) => {
+                let mut body_hash = prepared.after_first.clone();
+                for piece in &prepared.rest {
+                    body_hash.feed(link.plain());
+                    body_hash.feed_canonical(piece);
+                }
+                let now_unix = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                let headers = &head.as_bytes()[..head.len() - 2];
+                let mut signed = signer.signature_field(headers, &body_hash.finish(), now_unix)?;
+                signed.extend_from_slice(head.as_bytes());
+                signed
+            }
+            _ => head.into_bytes(),
+        };
+        let mut pieces = Vec::with_capacity(issue.body.len() * 2);
+        pieces.push(Arc::new(Piece::new(head)));
+        for (i, piece) in issue.body.iter().enumerate() {
+            if i > 0 {
+                pieces.push(link.clone());
+            }
+            pieces.push(piece.clone());
+        }
+        let message = OutgoingMessage::new(envelope, pieces);
+        Ok(Composed { message, message_id })
     }
 
     /// A draft issue sent to staff as a test: its unsubscribe link leads
@@ -321,8 +464,9 @@ fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::BaseUrl;
+    use crate::config::{BaseUrl, DkimAlgorithm, DkimSettings};
     use crate::domain::LinkedText;
+    use proptest::prelude::*;
 
     fn composer() -> Composer {
         Composer::new(
@@ -443,5 +587,237 @@ mod tests {
             html.replace("{LINK}", &url)
         );
         assert_eq!(parsed.body_html(0).unwrap().matches(&url).count(), 1);
+    }
+
+    /// A reader's copy as Gazette made it before issue 14: the issue's
+    /// parts filled in whole and given to lettre's builder, the message
+    /// signed whole. The prepared path must say the same.
+    fn digest_via_lettre(
+        composer: &Composer,
+        recipient: &str,
+        name: &str,
+        unsubscribe: &UnsubscribeToken,
+        week: IssueWeek,
+        issue: &RenderedIssue,
+    ) -> Composed {
+        let unsubscribe_url = composer.links.unsubscribe(unsubscribe);
+        let link = format!("=\r\n{}=\r\n", quoted_printable(&unsubscribe_url));
+        let encoded_issue = issue.encoded(quoted_printable);
+        let copy = encoded_issue.reader_copy(&link);
+        let encoded = |part: String| {
+            Body::dangerous_pre_encoded(
+                part.into_bytes(),
+                lettre::message::header::ContentTransferEncoding::QuotedPrintable,
+            )
+        };
+        let parts = Parts {
+            text: encoded(copy.text),
+            html: encoded(copy.html),
+        };
+        let header = |name: &'static str, value: String| HeaderValue::new(HeaderName::new_from_ascii_str(name), value);
+        let headers = vec![
+            header(
+                "List-Id",
+                format!("{} <weekly.{}>", composer.publication, composer.from.email.domain()),
+            ),
+            header("List-Unsubscribe", format!("<{unsubscribe_url}>")),
+            header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
+            header("List-Archive", format!("<{}>", composer.links.archive_issue(week))),
+            header("Precedence", "bulk".into()),
+            header("Auto-Submitted", "auto-generated".into()),
+        ];
+        let message_id = format!(
+            "<{}.{}@{}>",
+            week,
+            unsubscribe.subscriber_id().simple(),
+            composer.from.email.domain()
+        );
+        composer
+            .build(recipient, name, &issue.subject, message_id, parts, headers)
+            .unwrap()
+    }
+
+    /// The message with its MIME boundary and its Date made constant:
+    /// the two things two copies of one issue may differ in.
+    fn normalised(raw: &[u8]) -> String {
+        let text = String::from_utf8(raw.to_vec()).unwrap();
+        let start = text.find("boundary=\"").unwrap() + "boundary=\"".len();
+        let boundary = &text[start..start + text[start..].find('"').unwrap()];
+        let date_start = text.find("\r\nDate: ").unwrap() + 2;
+        let date_end = date_start + text[date_start..].find("\r\n").unwrap();
+        let text = format!("{}Date: DATE{}", &text[..date_start], &text[date_end..]);
+        text.replace(boundary, "BOUNDARY")
+    }
+
+    /// What mail-parser reads in a message: every header but Date (name
+    /// and value, the Content-Type without its boundary), and each part's
+    /// headers and decoded text.
+    fn as_parsed(raw: &[u8]) -> Vec<String> {
+        use mail_parser::{HeaderName as Name, HeaderValue as Value};
+        let parsed = mail_parser::MessageParser::default().parse(raw).unwrap();
+        let mut seen = Vec::new();
+        for (i, part) in parsed.parts.iter().enumerate() {
+            for header in &part.headers {
+                let value = match (&header.name, &header.value) {
+                    (Name::Date, _) => continue,
+                    (_, Value::ContentType(content_type)) => {
+                        let mut content_type = content_type.clone();
+                        if let Some(attributes) = content_type.attributes.as_mut() {
+                            attributes.retain(|a| a.name != "boundary");
+                        }
+                        format!("{content_type:?}")
+                    }
+                    (_, value) => format!("{value:?}"),
+                };
+                seen.push(format!("{i} {}: {value}", header.name.as_str()));
+            }
+            seen.push(format!("{i} body: {:?}", part.text_contents()));
+        }
+        seen
+    }
+
+    fn ed25519_signer() -> DkimSigner {
+        use base64::Engine;
+        let dir = std::env::temp_dir().join(format!("gazette-compose-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ed25519.key");
+        let seed: [u8; 32] = rand::random();
+        std::fs::write(&file, base64::engine::general_purpose::STANDARD.encode(seed)).unwrap();
+        let signer = signer(DkimAlgorithm::Ed25519, &file);
+        let _ = std::fs::remove_dir_all(dir);
+        signer
+    }
+
+    fn rsa_signer() -> DkimSigner {
+        signer(
+            DkimAlgorithm::Rsa,
+            std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/dkim-rsa.pem")),
+        )
+    }
+
+    fn signer(algorithm: DkimAlgorithm, file: &std::path::Path) -> DkimSigner {
+        DkimSigner::from_settings(&DkimSettings {
+            domain: "example.org".into(),
+            selector: "weekly".into(),
+            private_key_file: file.to_owned(),
+            algorithm,
+        })
+        .unwrap()
+        .unwrap()
+    }
+
+    /// The prepared copy says what the lettre-built copy says, byte for
+    /// byte but for the boundary and the Date, and mail-parser reads the
+    /// same headers and parts in both; signed with Ed25519 (deterministic),
+    /// its signature is the one signing the whole message gives.
+    fn assert_same_as_lettre(issue: &RenderedIssue, name: &str, feedback_id: &str) {
+        let composer = composer().with_feedback_id(feedback_id);
+        let token = UnsubscribeToken::generate(Uuid::new_v4());
+        let now = SystemTime::now();
+        let prepared = composer
+            .digest_at(
+                "reader@example.com",
+                name,
+                &token,
+                &composer.prepare(week(), issue),
+                now,
+            )
+            .unwrap();
+        let reference = digest_via_lettre(&composer, "reader@example.com", name, &token, week(), issue);
+        let (ours, theirs) = (prepared.message.bytes(), reference.message.bytes());
+        assert_eq!(normalised(&ours), normalised(&theirs));
+        assert_eq!(as_parsed(&ours), as_parsed(&theirs));
+        assert_eq!(prepared.message_id, reference.message_id);
+        assert_eq!(prepared.message.envelope(), reference.message.envelope());
+        assert_eq!(prepared.message.len(), ours.len());
+        // What goes on the wire is the message dot-stuffed.
+        let wire: Vec<u8> = prepared.message.wire_pieces().flatten().copied().collect();
+        assert_eq!(wire, Piece::new(ours.clone()).wire());
+
+        let signer = ed25519_signer();
+        let signing = composer.clone().with_dkim(signer);
+        let signed = signing
+            .digest_at("reader@example.com", name, &token, &signing.prepare(week(), issue), now)
+            .unwrap()
+            .message
+            .bytes();
+        let unsigned_at = signed.windows(4).position(|w| w == b"\r\nLi").unwrap() + 2;
+        let now_unix = now.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let whole = signing
+            .dkim
+            .as_ref()
+            .unwrap()
+            .sign(&signed[unsigned_at..], now_unix)
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&signed), String::from_utf8_lossy(&whole));
+    }
+
+    /// A digest shaped like the templates' (articles, then a footer with
+    /// the link) made of the fixture article and text that makes trouble.
+    fn fixture_issue() -> RenderedIssue {
+        let article = include_str!("../../tests/fixtures/article-tajikistan-multi-vector.txt");
+        let awkward = "Ünïcödé “news” — .NET 10 ships;\n.NET tools   and\ttabs \n\n\n.\n".repeat(4) + &"x".repeat(1100);
+        let text = format!("The Weekly\n\n{article}\n{awkward}\n\n-- \nUnsubscribe: {{LINK}}\n\n\n");
+        let html = format!(
+            "<html><body><p>{}</p><pre>{awkward}</pre><a href=\"{{LINK}}\">Unsubscribe</a>\n<a href=\"{{LINK}}\">again</a></body></html>\n",
+            article.replace('\n', "</p>\n<p>")
+        );
+        RenderedIssue {
+            subject:
+                "Weekly digest — 28 November 2026: Tajikistan’s “multi-vector” policy tests the Kremlin’s patience"
+                    .into(),
+            ..issue(&html, &text)
+        }
+    }
+
+    #[test]
+    fn a_prepared_copy_of_the_fixture_issue_is_the_copy_lettre_makes() {
+        assert_same_as_lettre(
+            &fixture_issue(),
+            "Ada Lovelace-Byron, Gräfin von Ünïcödé",
+            "2026:weekly",
+        );
+        assert_same_as_lettre(&fixture_issue(), "", "");
+        // No link place at all (an issue stored before they were recorded).
+        assert_same_as_lettre(&issue(".html\n", ". text\n\n"), "Ada", "");
+    }
+
+    /// Text of the kinds that make trouble for QP, canonicalisation and
+    /// dot-stuffing: dots, spaces and tabs at line starts and ends, empty
+    /// lines, `=`, non-ASCII, long lines.
+    fn awkward_text() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just(".".to_owned()),
+                Just(" ".to_owned()),
+                Just("\t".to_owned()),
+                Just("\n".to_owned()),
+                Just("\r\n".to_owned()),
+                Just("=".to_owned()),
+                Just("x".repeat(90)),
+                "[a-zA-Z0-9 .=]{1,12}",
+                "[ÄÖÜéè—“”ü ]{1,4}",
+            ],
+            0..24,
+        )
+        .prop_map(|pieces| pieces.concat())
+    }
+
+    fn awkward_part() -> impl Strategy<Value = LinkedText> {
+        proptest::collection::vec(awkward_text(), 1..4).prop_map(LinkedText::from_segments)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn a_prepared_copy_of_any_issue_is_the_copy_lettre_makes(
+            html in awkward_part(),
+            text in awkward_part(),
+            subject in "[a-zA-Z .Ü—]{1,90}",
+            name in "[a-zA-Z .,Ü]{0,30}",
+        ) {
+            let issue = RenderedIssue { subject, html, text, articles: 1 };
+            assert_same_as_lettre(&issue, name.trim(), "feedback");
+        }
     }
 }
