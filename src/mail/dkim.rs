@@ -579,4 +579,39 @@ mod tests {
         );
         assert!(rsa_as_ed.is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn a_body_hashed_in_pieces_hashes_as_it_does_whole(
+            lines in proptest::collection::vec("[ \t.a=]{0,6}", 0..40),
+            cuts in proptest::collection::vec(proptest::prelude::any::<bool>(), 40),
+            cached in proptest::collection::vec(proptest::prelude::any::<bool>(), 40),
+            last_line_end in proptest::prelude::any::<bool>(),
+        ) {
+            let mut pieces = vec![Vec::new()];
+            for (i, line) in lines.iter().enumerate() {
+                let piece = pieces.last_mut().unwrap();
+                piece.extend_from_slice(line.as_bytes());
+                if i + 1 < lines.len() || last_line_end {
+                    piece.extend_from_slice(b"\r\n");
+                }
+                if cuts[i] {
+                    pieces.push(Vec::new());
+                }
+            }
+            let body: Vec<u8> = pieces.concat();
+            let mut whole = BodyHash::new();
+            whole.feed(&body);
+            // Each piece either canonicalised on the spot or beforehand.
+            let mut by_piece = BodyHash::new();
+            for (i, piece) in pieces.iter().enumerate() {
+                match cached[i] {
+                    true => by_piece.feed_canonical(&CanonicalPiece::new(piece)),
+                    false => by_piece.feed(piece),
+                }
+            }
+            let (whole, by_piece) = (whole.finish(), by_piece.finish());
+            proptest::prop_assert_eq!(whole.0.as_ref(), by_piece.0.as_ref());
+        }
+    }
 }
