@@ -590,19 +590,19 @@ mod tests {
     }
 
     /// A reader's copy as Gazette made it before issue 14: the issue's
-    /// parts filled in whole and given to lettre's builder, the message
-    /// signed whole. The prepared path must say the same.
+    /// parts (`encoded` once per issue by the caller) filled in whole and
+    /// given to lettre's builder, the message signed whole. The prepared
+    /// path must say the same.
     fn digest_via_lettre(
         composer: &Composer,
         recipient: &str,
         name: &str,
         unsubscribe: &UnsubscribeToken,
         week: IssueWeek,
-        issue: &RenderedIssue,
+        encoded_issue: &RenderedIssue,
     ) -> Composed {
         let unsubscribe_url = composer.links.unsubscribe(unsubscribe);
         let link = format!("=\r\n{}=\r\n", quoted_printable(&unsubscribe_url));
-        let encoded_issue = issue.encoded(quoted_printable);
         let copy = encoded_issue.reader_copy(&link);
         let encoded = |part: String| {
             Body::dangerous_pre_encoded(
@@ -633,7 +633,7 @@ mod tests {
             composer.from.email.domain()
         );
         composer
-            .build(recipient, name, &issue.subject, message_id, parts, headers)
+            .build(recipient, name, &encoded_issue.subject, message_id, parts, headers)
             .unwrap()
     }
 
@@ -723,7 +723,8 @@ mod tests {
                 now,
             )
             .unwrap();
-        let reference = digest_via_lettre(&composer, "reader@example.com", name, &token, week(), issue);
+        let encoded = issue.encoded(quoted_printable);
+        let reference = digest_via_lettre(&composer, "reader@example.com", name, &token, week(), &encoded);
         let (ours, theirs) = (prepared.message.bytes(), reference.message.bytes());
         assert_eq!(normalised(&ours), normalised(&theirs));
         assert_eq!(as_parsed(&ours), as_parsed(&theirs));
@@ -934,6 +935,70 @@ while data:
                 verdicts[copies.len()..],
                 [false, false],
                 "{what}: a forged copy verified"
+            );
+        }
+    }
+
+    /// `bench/compose`: the time a reader's copy of an issue of typical
+    /// size costs, before issue 14 (lettre's builder over the issue encoded
+    /// once, the whole message signed) and now (shared pieces, the body
+    /// hash fed cached canonical bytes), unsigned and signed with each
+    /// algorithm. Run in release: `bench/compose`.
+    #[test]
+    #[ignore = "a benchmark: bench/compose runs it in release"]
+    fn bench_compose() {
+        use std::time::Instant;
+        // Eight articles of the fixture's size: about the HTML Gazette
+        // sends each week, well under the Gmail clipping size.
+        let article = include_str!("../../tests/fixtures/article-tajikistan-multi-vector.txt");
+        let text = format!("The Weekly\n\n{}\n-- \nUnsubscribe: {{LINK}}\n", article.repeat(8));
+        let html = format!(
+            "<html><body><p>{}</p><a href=\"{{LINK}}\">Unsubscribe</a></body></html>\n",
+            article.replace('\n', "</p>\n<p>").repeat(8)
+        );
+        let issue = issue(&html, &text);
+        let encoded = issue.encoded(quoted_printable);
+        let tokens: Vec<UnsubscribeToken> = (0..64).map(|_| UnsubscribeToken::generate(Uuid::new_v4())).collect();
+        let size = composer()
+            .digest("r@example.com", "Ada", &tokens[0], week(), &issue)
+            .unwrap()
+            .message
+            .len();
+        println!(
+            "issue: {} bytes per copy (text {} + html {} before encoding)",
+            size,
+            text.len(),
+            html.len()
+        );
+        for (what, copies, signing) in [
+            ("unsigned", 20_000, None),
+            ("ed25519-sha256", 10_000, Some(ed25519_signer())),
+            ("rsa-sha256 (2048)", 1_000, Some(rsa_signer())),
+        ] {
+            let composer = match signing {
+                Some(signer) => composer().with_dkim(signer),
+                None => composer(),
+            };
+            let prepared = composer.prepare(week(), &issue);
+            let time = |copy: &dyn Fn(&UnsubscribeToken) -> Composed| {
+                for token in &tokens {
+                    std::hint::black_box(copy(token));
+                }
+                let start = Instant::now();
+                for i in 0..copies {
+                    std::hint::black_box(copy(&tokens[i % tokens.len()]));
+                }
+                start.elapsed().as_nanos() / copies as u128
+            };
+            let before = time(&|token| digest_via_lettre(&composer, "r@example.com", "Ada", token, week(), &encoded));
+            let after = time(&|token| {
+                composer
+                    .digest_prepared("r@example.com", "Ada", token, &prepared)
+                    .unwrap()
+            });
+            println!(
+                "{what:<18} before {before:>9} ns/copy   after {after:>9} ns/copy   ({:.1}x)",
+                before as f64 / after as f64
             );
         }
     }
