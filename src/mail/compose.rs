@@ -1,7 +1,9 @@
 //! Turns what a message is about (a reader, a link, a copy of an issue)
-//! into a MIME message: askama templates for the confirmation, the issue's
-//! copies as [`RenderedIssue`] makes them, and the headers every message
-//! carries. Every URL comes from [`Links`].
+//! into a MIME message: askama templates for the confirmation and lettre's
+//! builder for it and the staff's test sends; an issue's copies from
+//! pieces made once per issue ([`PreparedIssue`]), which write what
+//! lettre's builder writes (the tests hold them to it); and the headers
+//! every message carries. Every URL comes from [`Links`].
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};

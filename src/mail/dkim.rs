@@ -4,6 +4,12 @@
 //! `Content-Type`, so receivers computed another header hash and every
 //! signature failed; signing the formatted message removes that gap.
 //!
+//! An issue's copies share all of their body but the reader's link, so the
+//! body hash can be fed in parts ([`BodyHash`]): the parts every copy
+//! shares are canonicalised once ([`CanonicalPiece`]) and the hash state
+//! after the first of them is cloned, leaving a copy only its link to
+//! canonicalise and its headers to hash and sign.
+//!
 //! The list of signed headers is explicit: lettre's default leaves out
 //! Message-ID and the list headers, and RFC 8058 §4 asks that
 //! List-Unsubscribe and List-Unsubscribe-Post be signed, or a one-click
