@@ -4,6 +4,12 @@
 //! `Content-Type`, so receivers computed another header hash and every
 //! signature failed; signing the formatted message removes that gap.
 //!
+//! An issue's copies share all of their body but the reader's link, so the
+//! body hash can be fed in parts ([`BodyHash`]): the parts every copy
+//! shares are canonicalised once ([`CanonicalPiece`]) and the hash state
+//! after the first of them is cloned, leaving a copy only its link to
+//! canonicalise and its headers to hash and sign.
+//!
 //! The list of signed headers is explicit: lettre's default leaves out
 //! Message-ID and the list headers, and RFC 8058 §4 asks that
 //! List-Unsubscribe and List-Unsubscribe-Post be signed, or a one-click
@@ -150,10 +156,21 @@ impl DkimSigner {
     /// whole message with CRLF line ends, as a transport sends it.
     pub fn sign(&self, message: &[u8], now_unix: u64) -> Result<Vec<u8>, SignError> {
         let (headers, body) = split_message(message);
-        let mut body_hash = Context::new(&SHA256);
-        relaxed_body(body, &mut body_hash);
-        let body_hash = BASE64.encode(body_hash.finish());
+        let mut body_hash = BodyHash::new();
+        body_hash.feed(body);
+        let signature = self.signature_field(headers, &body_hash.finish(), now_unix)?;
+        let mut out = Vec::with_capacity(signature.len() + message.len());
+        out.extend_from_slice(&signature);
+        out.extend_from_slice(message);
+        Ok(out)
+    }
 
+    /// The `DKIM-Signature` field (with its CRLF) for a message whose
+    /// header block is `headers` (each field ending in CRLF, without the
+    /// empty line) and whose body's hash is `body_hash`: the per-copy half
+    /// of [`DkimSigner::sign`], for bodies hashed from cached pieces.
+    pub fn signature_field(&self, headers: &[u8], body_hash: &BodyDigest, now_unix: u64) -> Result<Vec<u8>, SignError> {
+        let body_hash = BASE64.encode(body_hash.0.as_ref());
         let algorithm = match self.key {
             SigningKey::Rsa(_) => "rsa-sha256",
             SigningKey::Ed25519(_) => "ed25519-sha256",
@@ -198,8 +215,7 @@ impl DkimSigner {
         };
         let signature = BASE64.encode(signature);
 
-        let mut out =
-            Vec::with_capacity(unsigned.len() + signature.len() + signature.len() / 70 * 3 + 2 + message.len());
+        let mut out = Vec::with_capacity(unsigned.len() + signature.len() + signature.len() / 70 * 3 + 2);
         out.extend_from_slice(unsigned.as_bytes());
         for (i, chunk) in signature.as_bytes().chunks(70).enumerate() {
             if i > 0 {
@@ -208,8 +224,81 @@ impl DkimSigner {
             out.extend_from_slice(chunk);
         }
         out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(message);
         Ok(out)
+    }
+}
+
+/// The SHA-256 of a body's relaxed canonical form, fed a piece at a time.
+/// Cloning it clones the hash state, so the hash of what every copy of an
+/// issue begins with is computed once.
+#[derive(Clone)]
+pub struct BodyHash {
+    hash: Context,
+    relaxed: Relaxed,
+}
+
+/// A finished body hash, for [`DkimSigner::signature_field`].
+pub struct BodyDigest(ring::digest::Digest);
+
+impl Default for BodyHash {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BodyHash {
+    pub fn new() -> Self {
+        Self {
+            hash: Context::new(&SHA256),
+            relaxed: Relaxed::default(),
+        }
+    }
+
+    /// Canonicalises and hashes `bytes`, the next part of the body. Every
+    /// part but the last must end at a line end: a line is canonicalised
+    /// whole, and a last line without CRLF is given one.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let hash = &mut self.hash;
+        self.relaxed.lines(bytes, |b| hash.update(b));
+    }
+
+    /// Hashes a piece canonicalised beforehand, as [`BodyHash::feed`] would.
+    pub fn feed_canonical(&mut self, piece: &CanonicalPiece) {
+        if piece.lines.is_empty() {
+            self.relaxed.empty_lines += piece.trailing_empty_lines;
+            return;
+        }
+        self.relaxed.flush_empty_lines(|b| self.hash.update(b));
+        self.hash.update(&piece.lines);
+        self.relaxed.empty_lines = piece.trailing_empty_lines;
+    }
+
+    /// The hash; empty lines at the end of the body are left out, as
+    /// relaxed canonicalisation asks.
+    pub fn finish(self) -> BodyDigest {
+        BodyDigest(self.hash.finish())
+    }
+}
+
+/// A part of a body (beginning at a line start, ending at a line end) in
+/// relaxed canonical form, made once and hashed into many bodies. Empty
+/// lines at its end are only counted: whether they are part of the
+/// canonical body depends on what follows the piece.
+#[derive(Debug, Clone)]
+pub struct CanonicalPiece {
+    lines: Vec<u8>,
+    trailing_empty_lines: usize,
+}
+
+impl CanonicalPiece {
+    pub fn new(bytes: &[u8]) -> Self {
+        let mut relaxed = Relaxed::default();
+        let mut lines = Vec::with_capacity(bytes.len());
+        relaxed.lines(bytes, |b| lines.extend_from_slice(b));
+        Self {
+            lines,
+            trailing_empty_lines: relaxed.empty_lines,
+        }
     }
 }
 
@@ -352,55 +441,67 @@ fn relaxed_header(field: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// RFC 6376 §3.4.4, fed to the hash line by line: whitespace at line ends
-/// dropped, runs of it made one space, empty lines at the end dropped, and
-/// a last line without CRLF given one. Lines needing no change (nearly all
-/// of a quoted-printable body) go to the hash as they are.
-fn relaxed_body(body: &[u8], hash: &mut Context) {
-    let mut empty_lines = 0usize;
-    let mut scratch = Vec::new();
-    let mut rest = body;
-    while !rest.is_empty() {
-        let (line, next) = match crlf(rest) {
-            Some(at) => (&rest[..at], &rest[at + 2..]),
-            None => (rest, &rest[rest.len()..]),
-        };
-        rest = next;
-        let is_wsp = |b: &u8| *b == b' ' || *b == b'\t';
-        let trimmed_len = line.len() - line.iter().rev().take_while(|b| is_wsp(b)).count();
-        let line = &line[..trimmed_len];
-        if line.is_empty() {
-            empty_lines += 1;
-            continue;
+/// RFC 6376 §3.4.4, line by line: whitespace at line ends dropped, runs
+/// of it made one space, empty lines at the end dropped, and a last line
+/// without CRLF given one. Empty lines are held back until a line with
+/// text follows, so a body may be canonicalised in parts that each end at
+/// a line end. Lines needing no change (nearly all of a quoted-printable
+/// body) go out as they are.
+#[derive(Debug, Clone, Default)]
+struct Relaxed {
+    empty_lines: usize,
+    scratch: Vec<u8>,
+}
+
+impl Relaxed {
+    fn flush_empty_lines(&mut self, mut out: impl FnMut(&[u8])) {
+        for _ in 0..self.empty_lines {
+            out(b"\r\n");
         }
-        for _ in 0..empty_lines {
-            hash.update(b"\r\n");
-        }
-        empty_lines = 0;
-        let needs_change = line
-            .iter()
-            .zip(&line[1..])
-            .any(|(&a, &b)| b == b'\t' || (a == b' ' && b == b' '))
-            || line[0] == b'\t';
-        if needs_change {
-            scratch.clear();
-            let mut space = false;
-            for &b in line {
-                if is_wsp(&b) {
-                    space = true;
-                } else {
-                    if space {
-                        scratch.push(b' ');
-                        space = false;
-                    }
-                    scratch.push(b);
-                }
+        self.empty_lines = 0;
+    }
+
+    fn lines(&mut self, body: &[u8], mut out: impl FnMut(&[u8])) {
+        let mut rest = body;
+        while !rest.is_empty() {
+            let (line, next) = match crlf(rest) {
+                Some(at) => (&rest[..at], &rest[at + 2..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            rest = next;
+            let is_wsp = |b: &u8| *b == b' ' || *b == b'\t';
+            let trimmed_len = line.len() - line.iter().rev().take_while(|b| is_wsp(b)).count();
+            let line = &line[..trimmed_len];
+            if line.is_empty() {
+                self.empty_lines += 1;
+                continue;
             }
-            hash.update(&scratch);
-        } else {
-            hash.update(line);
+            self.flush_empty_lines(&mut out);
+            let needs_change = line
+                .iter()
+                .zip(&line[1..])
+                .any(|(&a, &b)| b == b'\t' || (a == b' ' && b == b' '))
+                || line[0] == b'\t';
+            if needs_change {
+                self.scratch.clear();
+                let mut space = false;
+                for &b in line {
+                    if is_wsp(&b) {
+                        space = true;
+                    } else {
+                        if space {
+                            self.scratch.push(b' ');
+                            space = false;
+                        }
+                        self.scratch.push(b);
+                    }
+                }
+                out(&self.scratch);
+            } else {
+                out(line);
+            }
+            out(b"\r\n");
         }
-        hash.update(b"\r\n");
     }
 }
 
@@ -423,9 +524,9 @@ mod tests {
 
     fn canonical_body(body: &[u8]) -> Vec<u8> {
         // The hash of the canonical form equals the hash of what we expect.
-        let mut hash = Context::new(&SHA256);
-        relaxed_body(body, &mut hash);
-        hash.finish().as_ref().to_vec()
+        let mut hash = BodyHash::new();
+        hash.feed(body);
+        hash.finish().0.as_ref().to_vec()
     }
 
     fn sha(bytes: &[u8]) -> Vec<u8> {
@@ -483,5 +584,40 @@ mod tests {
             DkimAlgorithm::Ed25519,
         );
         assert!(rsa_as_ed.is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_body_hashed_in_pieces_hashes_as_it_does_whole(
+            lines in proptest::collection::vec("[ \t.a=]{0,6}", 0..40),
+            cuts in proptest::collection::vec(proptest::prelude::any::<bool>(), 40),
+            cached in proptest::collection::vec(proptest::prelude::any::<bool>(), 40),
+            last_line_end in proptest::prelude::any::<bool>(),
+        ) {
+            let mut pieces = vec![Vec::new()];
+            for (i, line) in lines.iter().enumerate() {
+                let piece = pieces.last_mut().unwrap();
+                piece.extend_from_slice(line.as_bytes());
+                if i + 1 < lines.len() || last_line_end {
+                    piece.extend_from_slice(b"\r\n");
+                }
+                if cuts[i] {
+                    pieces.push(Vec::new());
+                }
+            }
+            let body: Vec<u8> = pieces.concat();
+            let mut whole = BodyHash::new();
+            whole.feed(&body);
+            // Each piece either canonicalised on the spot or beforehand.
+            let mut by_piece = BodyHash::new();
+            for (i, piece) in pieces.iter().enumerate() {
+                match cached[i] {
+                    true => by_piece.feed_canonical(&CanonicalPiece::new(piece)),
+                    false => by_piece.feed(piece),
+                }
+            }
+            let (whole, by_piece) = (whole.finish(), by_piece.finish());
+            proptest::prop_assert_eq!(whole.0.as_ref(), by_piece.0.as_ref());
+        }
     }
 }
