@@ -249,9 +249,14 @@ fn worker(settings: &Settings, db: Db, mailer: Mailer, dkim: Option<DkimSigner>,
         mailer,
         composer,
         settings.delivery.clone(),
-        Duration::from_secs(settings.mail.smtp.timeout_seconds),
+        // The slowest relay's: a message may go to any of them.
+        Duration::from_secs(
+            (settings.mail.relay_list().iter())
+                .map(|relay| relay.smtp.timeout_seconds)
+                .max()
+                .unwrap_or(settings.mail.smtp.timeout_seconds),
+        ),
         wakeup,
-        crate::delivery::relay_identity(&settings.mail),
     )
 }
 

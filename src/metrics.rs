@@ -252,6 +252,78 @@ impl GaugeCache {
     }
 }
 
+/// What one relay did, as a worker counted it (since it started), and
+/// whether it is cooling down; `/metrics` of `serve` and the staff
+/// dashboard read the same from every worker's row in the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayFigures {
+    /// `smtp://host:port`.
+    pub relay: String,
+    pub sent: u64,
+    /// Not taken now (4xx, a dropped connection): tried again later.
+    pub deferred: u64,
+    /// Refused for good (5xx).
+    pub failed: u64,
+    /// Not reached (no connection, a timeout, 421 at the greeting): the
+    /// message went to another relay, or was tried again later.
+    pub unreachable: u64,
+    /// Until when no message picks it; `None`: healthy.
+    pub cooling_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The per-relay series: messages by outcome, and the cool-down state.
+pub fn render_relays(out: &mut String, relays: &[RelayFigures]) {
+    let name = "gazette_relay_messages_total";
+    let _ = write!(
+        out,
+        "# HELP {name} Messages handed to each SMTP relay, by outcome.\n# TYPE {name} counter\n"
+    );
+    for figures in relays {
+        let relay = escape(&figures.relay);
+        for (outcome, count) in [
+            ("sent", figures.sent),
+            ("deferred", figures.deferred),
+            ("failed", figures.failed),
+            ("unreachable", figures.unreachable),
+        ] {
+            let _ = writeln!(out, "{name}{{relay=\"{relay}\",outcome=\"{outcome}\"}} {count}");
+        }
+    }
+    let name = "gazette_relay_cooling_down";
+    let _ = write!(
+        out,
+        "# HELP {name} 1 while the relay is cooling down (it could not be reached; its mail goes to the others), else 0.\n# TYPE {name} gauge\n"
+    );
+    for figures in relays {
+        let cooling = u8::from(figures.cooling_until.is_some());
+        let _ = writeln!(out, "{name}{{relay=\"{}\"}} {cooling}", escape(&figures.relay));
+    }
+    let name = "gazette_relay_cooling_down_until_seconds";
+    let _ = write!(
+        out,
+        "# HELP {name} When the relay's cool-down ends (Unix time), for relays cooling down.\n# TYPE {name} gauge\n"
+    );
+    for figures in relays {
+        if let Some(until) = figures.cooling_until {
+            let _ = writeln!(
+                out,
+                "{name}{{relay=\"{}\"}} {}",
+                escape(&figures.relay),
+                until.timestamp()
+            );
+        }
+    }
+}
+
+/// What `gazette worker` serves on `metrics.listen`: its send histogram
+/// and its relays' figures (the queue gauges are `serve`'s).
+pub fn render_worker(relays: &[RelayFigures]) -> String {
+    let mut out = String::new();
+    SMTP_SENDS.render(&mut out);
+    render_relays(&mut out, relays);
+    out
+}
+
 /// The outcome of one SMTP send, as the histogram labels it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SmtpOutcome {
