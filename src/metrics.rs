@@ -186,6 +186,7 @@ impl Metrics {
             let _ = writeln!(out, "gazette_deliveries{{outcome=\"{}\"}} {count}", escape(status));
         }
 
+        render_relays(&mut out, &gauges.relays);
         SMTP_SENDS.render(&mut out);
         Ok(out)
     }
@@ -210,6 +211,8 @@ pub struct Gauges {
     /// Digest deliveries by outcome; every outcome should be listed, zero
     /// when none has it, so its series exists from the first scrape on.
     pub deliveries: Vec<(String, i64)>,
+    /// Every worker's relays, added up per relay.
+    pub relays: Vec<RelayFigures>,
 }
 
 /// The last [`Gauges`] read and when; one reading at a time, so a burst of
@@ -460,6 +463,7 @@ mod tests {
             transactional: 0,
             digest,
             deliveries: vec![],
+            relays: vec![],
         })
     }
 
@@ -485,6 +489,42 @@ mod tests {
         let failed = expired + Duration::from_secs(6);
         assert!(cache.current(failed, || async { Err(()) }).await.is_err());
         assert_eq!(cache.current(failed, || read(4)).await.unwrap().digest, 4);
+    }
+
+    #[test]
+    fn each_relay_has_its_outcomes_and_its_state() {
+        let until = chrono::DateTime::from_timestamp(1_770_465_630, 0).unwrap();
+        let relays = [
+            RelayFigures {
+                relay: "smtp://a.example.org:25".into(),
+                sent: 7,
+                deferred: 1,
+                failed: 2,
+                unreachable: 0,
+                cooling_until: None,
+            },
+            RelayFigures {
+                relay: "smtp://b.example.org:25".into(),
+                sent: 0,
+                deferred: 0,
+                failed: 0,
+                unreachable: 3,
+                cooling_until: Some(until),
+            },
+        ];
+        let mut out = String::new();
+        render_relays(&mut out, &relays);
+        for line in [
+            "gazette_relay_messages_total{relay=\"smtp://a.example.org:25\",outcome=\"sent\"} 7\n",
+            "gazette_relay_messages_total{relay=\"smtp://a.example.org:25\",outcome=\"failed\"} 2\n",
+            "gazette_relay_messages_total{relay=\"smtp://b.example.org:25\",outcome=\"unreachable\"} 3\n",
+            "gazette_relay_cooling_down{relay=\"smtp://a.example.org:25\"} 0\n",
+            "gazette_relay_cooling_down{relay=\"smtp://b.example.org:25\"} 1\n",
+            "gazette_relay_cooling_down_until_seconds{relay=\"smtp://b.example.org:25\"} 1770465630\n",
+        ] {
+            assert!(out.contains(line), "{line} in {out}");
+        }
+        assert!(!out.contains("until_seconds{relay=\"smtp://a"), "{out}");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 mod digest;
 mod rate;
+mod relay_report;
 mod transactional;
 
 use std::num::NonZeroU32;
@@ -106,10 +107,16 @@ impl Worker {
                 "the relay's rate is held with every worker sending to it");
         }
         let transactional = tokio::spawn(transactional::run(self.shared.clone(), shutdown.clone()));
+        let relay_report = tokio::spawn(relay_report::run(
+            self.shared.db.clone(),
+            self.shared.mailer.clone(),
+            shutdown.clone(),
+        ));
         digest::run(self.shared.clone(), shutdown).await;
         if let Err(e) = transactional.await {
             tracing::error!(error = %e, "the transactional mail lane stopped abnormally");
         }
+        let _ = relay_report.await;
         self.shared.mailer.close().await;
         tracing::info!("delivery worker stopped");
     }
