@@ -70,6 +70,7 @@ fn main() {
         engine::sigterm_mid_issue_stops_promptly_and_returns_unsent_claims,
         engine::a_killed_worker_loses_no_reader_and_repeats_at_most_its_unrecorded_sends,
         relay_rate::two_workers_together_keep_to_the_relays_rate_confirmations_included,
+        relay_rate::two_workers_keep_each_relays_own_rate,
         relays::a_relay_down_from_the_start_cools_down_and_every_reader_gets_the_issue_once_through_the_other,
         relays::a_relay_that_goes_down_mid_issue_and_comes_back_is_used_again_and_nobody_is_lost,
         relays::messages_are_spread_over_the_relays_by_weight,
