@@ -175,10 +175,12 @@ impl Application {
                 (Some(address), Some(mailer)) => match bind(&address.to_string()) {
                     Ok((listener, port)) => {
                         let render = move || crate::metrics::render_worker(&mailer.relay_figures());
-                        let server = web::metrics_listener::serve_worker(listener, Arc::new(render))
-                            .map_err(|source| BuildError::Listen {
-                                address: address.to_string(),
-                                source,
+                        let server =
+                            web::metrics_listener::serve_worker(listener, Arc::new(render)).map_err(|source| {
+                                BuildError::Listen {
+                                    address: address.to_string(),
+                                    source,
+                                }
                             })?;
                         (Some(server), Some(port))
                     }

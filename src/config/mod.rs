@@ -1183,7 +1183,10 @@ mod tests {
         let single = load_local("[mail.smtp]\nhost = \"relay.example.org\"\nport = 2525\n").unwrap();
         let relays = single.mail.relay_list();
         assert_eq!(relays.len(), 1);
-        assert_eq!((relays[0].smtp.host.as_str(), relays[0].smtp.port), ("relay.example.org", 2525));
+        assert_eq!(
+            (relays[0].smtp.host.as_str(), relays[0].smtp.port),
+            ("relay.example.org", 2525)
+        );
         assert_eq!((relays[0].weight, relays[0].rate_per_second), (1, None));
     }
 
@@ -1203,7 +1206,10 @@ mod tests {
                 "mail.relays[0].tls: is \"none\"",
             ),
             ("[[mail.relays]]\nhost = \"\"\n", "mail.relays[0].host: must be set"),
-            ("[[mail.relays]]\nhost = \"a.example.org\"\nwieght = 2\n", "mail.relays[0]: unknown field `wieght`"),
+            (
+                "[[mail.relays]]\nhost = \"a.example.org\"\nwieght = 2\n",
+                "mail.relays[0]: unknown field `wieght`",
+            ),
             ("[mail]\nrelays = 5\n", "must be a list of relays"),
         ] {
             let error = load_local(toml).unwrap_err().to_string();

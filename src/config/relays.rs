@@ -188,9 +188,8 @@ fn parse_url(entry: &str, at: &str) -> Result<RelaySettings, String> {
         .host_str()
         .filter(|h| !h.is_empty())
         .ok_or_else(|| url_error(entry, "has no host"))?;
-    let decode = |s: &str| {
-        percent_decode(s).ok_or_else(|| url_error(entry, "has a user name or password that is not UTF-8"))
-    };
+    let decode =
+        |s: &str| percent_decode(s).ok_or_else(|| url_error(entry, "has a user name or password that is not UTF-8"));
     let mut raw = RawRelay {
         host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
         port: url.port(),
@@ -231,9 +230,7 @@ fn parse_url(entry: &str, at: &str) -> Result<RelaySettings, String> {
             "timeout_seconds" => raw.timeout_seconds = number("a number of seconds")?,
             "weight" => raw.weight = small(number("a whole number")?)?,
             "rate_per_second" => raw.rate_per_second = Some(small(number("a whole number")?)?),
-            "connections" => {
-                raw.connections = Some(usize::try_from(number("a whole number")?).unwrap_or(usize::MAX))
-            }
+            "connections" => raw.connections = Some(usize::try_from(number("a whole number")?).unwrap_or(usize::MAX)),
             "max_messages_per_connection" => raw.max_messages_per_connection = small(number("a whole number")?)?,
             other => {
                 return Err(url_error(
@@ -335,7 +332,10 @@ mod tests {
         );
         assert_eq!((a.rate_per_second, a.connections.map(|c| c.get())), (Some(20), Some(4)));
         assert_eq!((b.smtp.port, b.smtp.tls, b.weight), (465, SmtpTls::Tls, 0));
-        assert_eq!((b.smtp.username.as_str(), b.smtp.password.as_str()), ("mailer", "s@cret"));
+        assert_eq!(
+            (b.smtp.username.as_str(), b.smtp.password.as_str()),
+            ("mailer", "s@cret")
+        );
         assert_eq!((b.smtp.timeout_seconds, b.smtp.max_messages_per_connection), (5, 7));
         assert_eq!((c.smtp.host.as_str(), c.smtp.port, c.weight), ("::1", 25, 1));
         assert_eq!((c.rate_per_second, c.connections), (None, None));
@@ -348,7 +348,10 @@ mod tests {
             ("smtp://relay.example.org?tls=ssl", "tls=ssl"),
             ("smtp://relay.example.org?colour=blue", "unknown key `colour`"),
             ("smtp://relay.example.org?connections=0", "mail.relays[0].connections"),
-            ("smtp://ok.example.org, smtp://relay.example.org:0", "mail.relays[1].port"),
+            (
+                "smtp://ok.example.org, smtp://relay.example.org:0",
+                "mail.relays[1].port",
+            ),
         ] {
             let error = RelayList::parse(bad).unwrap_err();
             assert!(error.contains(named), "{bad}: {error}");

@@ -23,7 +23,8 @@ pub struct RelayStatus {
 
 /// Binds: `$1` relay, `$2` worker, `$3`…`$6` sent, deferred, failed,
 /// unreachable, `$7` cooling until, `$8` now.
-const REPORT: &str = "INSERT INTO relay_status (relay, worker, sent, deferred, failed, unreachable, cooling_until, updated_at)
+const REPORT: &str =
+    "INSERT INTO relay_status (relay, worker, sent, deferred, failed, unreachable, cooling_until, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (relay, worker) DO UPDATE
      SET sent = excluded.sent, deferred = excluded.deferred, failed = excluded.failed,
@@ -67,13 +68,15 @@ pub async fn read(db: &Db, now: DateTime<Utc>) -> Result<Vec<RelayStatus>, sqlx:
     let rows: Vec<Row> = with_pool!(db, pool => sqlx::query_as(sql).fetch_all(pool).await?);
     Ok(rows
         .into_iter()
-        .map(|(relay, sent, deferred, failed, unreachable, cooling_until)| RelayStatus {
-            relay,
-            sent,
-            deferred,
-            failed,
-            unreachable,
-            cooling_until: cooling_until.filter(|until| *until > now),
-        })
+        .map(
+            |(relay, sent, deferred, failed, unreachable, cooling_until)| RelayStatus {
+                relay,
+                sent,
+                deferred,
+                failed,
+                unreachable,
+                cooling_until: cooling_until.filter(|until| *until > now),
+            },
+        )
         .collect())
 }

@@ -103,8 +103,12 @@ impl Worker {
             "delivery worker started"
         );
         for rate in self.shared.rates.iter().flatten() {
-            tracing::info!(relay = rate.relay(), rate_per_second = rate.per_second(), burst = rate.burst(),
-                "the relay's rate is held with every worker sending to it");
+            tracing::info!(
+                relay = rate.relay(),
+                rate_per_second = rate.per_second(),
+                burst = rate.burst(),
+                "the relay's rate is held with every worker sending to it"
+            );
         }
         let transactional = tokio::spawn(transactional::run(self.shared.clone(), shutdown.clone()));
         let relay_report = tokio::spawn(relay_report::run(

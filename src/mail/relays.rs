@@ -323,7 +323,14 @@ mod tests {
     fn relays_are_chosen_by_weight_among_the_healthy_ones() {
         let relays = [healthy(3), healthy(1)];
         // Rolls 0..4: three land on the first relay, one on the second.
-        let picks: Vec<_> = (0..4).map(|r| choose(&relays, &[], |n| { assert_eq!(n, 4); r })).collect();
+        let picks: Vec<_> = (0..4)
+            .map(|r| {
+                choose(&relays, &[], |n| {
+                    assert_eq!(n, 4);
+                    r
+                })
+            })
+            .collect();
         assert_eq!(picks, [Some(0), Some(0), Some(0), Some(1)]);
         // The one already tried is left out: the other takes the message.
         assert_eq!(choose(&relays, &[0], |n| n - 1), Some(1));

@@ -104,7 +104,10 @@ pub async fn a_relay_down_from_the_start_cools_down_and_every_reader_gets_the_is
         if row.as_ref().is_some_and(|r| r.contains("cooling down until")) {
             break;
         }
-        assert!(Instant::now() < deadline, "the dashboard never showed the down relay cooling down: {row:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the dashboard never showed the down relay cooling down: {row:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let cooling = format!("gazette_relay_cooling_down{{relay=\"{}\"}}", identity(down));
@@ -117,12 +120,19 @@ pub async fn a_relay_down_from_the_start_cools_down_and_every_reader_gets_the_is
 
     let counts = up.counts();
     for reader in &everyone {
-        assert_eq!(counts.get(reader), Some(&1), "{reader}: one copy, through the relay that is up");
+        assert_eq!(
+            counts.get(reader),
+            Some(&1),
+            "{reader}: one copy, through the relay that is up"
+        );
     }
     assert_eq!(up.received().len(), READERS, "nothing else arrived");
     // The relay it could not reach cost no attempt: each copy went out on
     // its first claim.
-    assert_eq!(app.count("SELECT CAST(MAX(attempts) AS BIGINT) FROM deliveries").await, 1);
+    assert_eq!(
+        app.count("SELECT CAST(MAX(attempts) AS BIGINT) FROM deliveries").await,
+        1
+    );
 
     // Tried only until it cooled down (the sends already on their way,
     // and one try after each cool-down: 1, 2, 4 s), not for every other
