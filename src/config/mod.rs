@@ -1218,6 +1218,26 @@ mod tests {
     }
 
     #[test]
+    fn config_check_masks_the_relays_passwords_in_both_forms() {
+        let flat = |toml: &str| {
+            let values = config::Config::builder()
+                .add_source(config::File::from_str(toml, config::FileFormat::Toml))
+                .build()
+                .and_then(|c| config::Source::collect(&c))
+                .unwrap();
+            let mut out = Vec::new();
+            flatten("", values, &mut out);
+            out
+        };
+        let tables = flat("[[mail.relays]]\nhost = \"a.example.org\"\npassword = \"hunter2\"\nweight = 3\n");
+        assert!(tables.contains(&("mail.relays[0].password".into(), "***".into())), "{tables:?}");
+        assert!(tables.contains(&("mail.relays[0].weight".into(), "3".into())), "{tables:?}");
+        let urls = flat("[mail]\nrelays = \"smtp://u:hunter2@a.example.org?weight=3, smtp://b.example.org\"\n");
+        let shown = &urls.iter().find(|(k, _)| k == "mail.relays").unwrap().1;
+        assert!(!shown.contains("hunter2") && shown.contains("u:***@a.example.org"), "{shown}");
+    }
+
+    #[test]
     fn smtp_password_is_masked_in_debug_output() {
         let smtp = SmtpSettings {
             host: "mail".into(),
