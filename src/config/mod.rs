@@ -1230,11 +1230,20 @@ mod tests {
             out
         };
         let tables = flat("[[mail.relays]]\nhost = \"a.example.org\"\npassword = \"hunter2\"\nweight = 3\n");
-        assert!(tables.contains(&("mail.relays[0].password".into(), "***".into())), "{tables:?}");
-        assert!(tables.contains(&("mail.relays[0].weight".into(), "3".into())), "{tables:?}");
+        assert!(
+            tables.contains(&("mail.relays[0].password".into(), "***".into())),
+            "{tables:?}"
+        );
+        assert!(
+            tables.contains(&("mail.relays[0].weight".into(), "3".into())),
+            "{tables:?}"
+        );
         let urls = flat("[mail]\nrelays = \"smtp://u:hunter2@a.example.org?weight=3, smtp://b.example.org\"\n");
         let shown = &urls.iter().find(|(k, _)| k == "mail.relays").unwrap().1;
-        assert!(!shown.contains("hunter2") && shown.contains("u:***@a.example.org"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("u:***@a.example.org"),
+            "{shown}"
+        );
     }
 
     #[test]

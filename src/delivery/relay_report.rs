@@ -1,5 +1,5 @@
-//! Writes this worker's figures of each relay to the database every few
-//! seconds (`db::relay_status`), so that `/metrics` of `serve` and the
+//! Writes this worker's figures of each relay to the database every
+//! second while they change (`db::relay_status`), so that `/metrics` of `serve` and the
 //! staff dashboard show every worker's relays, wherever the workers run.
 
 use std::time::Duration;
@@ -22,6 +22,9 @@ pub(super) async fn run(db: Db, mailer: Mailer, mut shutdown: watch::Receiver<bo
     }
     // Each process is its own worker: its counts start at 0.
     let worker = uuid::Uuid::now_v7().to_string();
+    // What the database holds of this worker: an idle worker writes nothing
+    // (a cool-down that ended needs no write: readers compare it with now).
+    let mut written: Option<Vec<RelayStatus>> = None;
     loop {
         let stopping = tokio::select! {
             _ = tokio::time::sleep(REPORT_EVERY) => false,
@@ -39,8 +42,13 @@ pub(super) async fn run(db: Db, mailer: Mailer, mut shutdown: watch::Receiver<bo
                 cooling_until: f.cooling_until,
             })
             .collect();
-        if let Err(e) = relay_status::report(&db, &worker, &figures, Utc::now()).await {
-            tracing::warn!(error = %e, "cannot write the relays' figures to the database; trying again shortly");
+        if written.as_ref() != Some(&figures) {
+            match relay_status::report(&db, &worker, &figures, Utc::now()).await {
+                Ok(()) => written = Some(figures),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot write the relays' figures to the database; trying again shortly")
+                }
+            }
         }
         if stopping {
             return;
