@@ -12,7 +12,7 @@ use gazette::config::{RelayList, RelaySettings, Settings};
 
 use crate::admin::staff_session;
 use crate::engine::queue_issue;
-use crate::helpers::{Backend, SmtpSink, TestApp, free_port, spawn_app_with_smtp, wait_until};
+use crate::helpers::{Backend, Outage, SmtpSink, TestApp, free_port, spawn_app_with_smtp, wait_until};
 
 fn readers(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("reader{i}@example.com")).collect()
@@ -243,5 +243,36 @@ pub async fn messages_are_spread_over_the_relays_by_weight(backend: Backend) {
         (265..=335).contains(&on_heavy),
         "{on_heavy} of {READERS} through the relay of weight 3, {} through the one of weight 1",
         light.received().len()
+    );
+}
+
+pub async fn a_relay_that_answers_421_at_the_greeting_passes_its_mail_to_the_other_at_no_attempt(backend: Backend) {
+    const READERS: usize = 30;
+    let up = SmtpSink::start();
+    let busy = SmtpSink::start();
+    busy.go_down_as(Outage::Busy);
+    let app = spawn_app_with_smtp(&backend, up.clone(), |s| {
+        s.mail.relays = RelayList(vec![relay(s, busy.port, 1, None), relay(s, up.port, 1, None)]);
+        s.delivery.concurrency = 4;
+    })
+    .await;
+    let everyone = readers(READERS);
+    queue_issue(&backend, &everyone).await;
+    wait_for_issue_sent(&app).await;
+
+    let counts = up.counts();
+    assert!(
+        everyone.iter().all(|r| counts.get(r) == Some(&1)),
+        "one copy each, through the relay that greets: {counts:?}"
+    );
+    assert!(busy.received().is_empty());
+    assert!(
+        busy.connections() >= 2,
+        "the busy relay was tried: {}",
+        busy.connections()
+    );
+    assert_eq!(
+        app.count("SELECT CAST(MAX(attempts) AS BIGINT) FROM deliveries").await,
+        1
     );
 }
