@@ -128,6 +128,8 @@ impl Application {
         let db = database(&settings, schema).await?;
         // Lets a handler that queued mail wake this process's worker at once.
         let mail_wakeup = Arc::new(Notify::new());
+        // `gazette worker` serves its own metrics (its sends and relays).
+        let worker_metrics = mailer.clone().filter(|_| !roles.web);
         let worker = mailer.map(|mailer| worker(&settings, db.clone(), mailer, dkim, mail_wakeup.clone()));
         // The scheduler belongs to the web role (`gazette serve`); operators
         // turn it off per process with --no-scheduler or schedule.enabled.
@@ -167,7 +169,30 @@ impl Application {
                     .map_err(|source| BuildError::Listen { address, source })?;
                 (Some(server), Some(port))
             }
-            None => (None, None),
+            None => match (settings.metrics.listen, worker_metrics) {
+                // A worker beside a `serve` on one machine finds the default
+                // port taken: it sends all the same, and says how to fix it.
+                (Some(address), Some(mailer)) => match bind(&address.to_string()) {
+                    Ok((listener, port)) => {
+                        let render = move || crate::metrics::render_worker(&mailer.relay_figures());
+                        let server =
+                            web::metrics_listener::serve_worker(listener, Arc::new(render)).map_err(|source| {
+                                BuildError::Listen {
+                                    address: address.to_string(),
+                                    source,
+                                }
+                            })?;
+                        (Some(server), Some(port))
+                    }
+                    Err(e) => {
+                        tracing::warn!(%address, error = %e,
+                            "the worker serves no metrics: metrics.listen is taken (by `gazette serve`?); \
+                             give the worker its own, e.g. GAZETTE_METRICS__LISTEN=127.0.0.1:9101");
+                        (None, None)
+                    }
+                },
+                _ => (None, None),
+            },
         };
         Ok(Self {
             port,
@@ -249,9 +274,14 @@ fn worker(settings: &Settings, db: Db, mailer: Mailer, dkim: Option<DkimSigner>,
         mailer,
         composer,
         settings.delivery.clone(),
-        Duration::from_secs(settings.mail.smtp.timeout_seconds),
+        // The slowest relay's: a message may go to any of them.
+        Duration::from_secs(
+            (settings.mail.relay_list().iter())
+                .map(|relay| relay.smtp.timeout_seconds)
+                .max()
+                .unwrap_or(settings.mail.smtp.timeout_seconds),
+        ),
         wakeup,
-        crate::delivery::relay_identity(&settings.mail),
     )
 }
 

@@ -186,6 +186,7 @@ impl Metrics {
             let _ = writeln!(out, "gazette_deliveries{{outcome=\"{}\"}} {count}", escape(status));
         }
 
+        render_relays(&mut out, &gauges.relays);
         SMTP_SENDS.render(&mut out);
         Ok(out)
     }
@@ -210,6 +211,8 @@ pub struct Gauges {
     /// Digest deliveries by outcome; every outcome should be listed, zero
     /// when none has it, so its series exists from the first scrape on.
     pub deliveries: Vec<(String, i64)>,
+    /// Every worker's relays, added up per relay.
+    pub relays: Vec<RelayFigures>,
 }
 
 /// The last [`Gauges`] read and when; one reading at a time, so a burst of
@@ -250,6 +253,78 @@ impl GaugeCache {
         *last = Some((now, gauges.clone()));
         Ok(gauges)
     }
+}
+
+/// What one relay did, as a worker counted it (since it started), and
+/// whether it is cooling down; `/metrics` of `serve` and the staff
+/// dashboard read the same from every worker's row in the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayFigures {
+    /// `smtp://host:port`.
+    pub relay: String,
+    pub sent: u64,
+    /// Not taken now (4xx, a dropped connection): tried again later.
+    pub deferred: u64,
+    /// Refused for good (5xx).
+    pub failed: u64,
+    /// Not reached (no connection, a timeout, 421 at the greeting): the
+    /// message went to another relay, or was tried again later.
+    pub unreachable: u64,
+    /// Until when no message picks it; `None`: healthy.
+    pub cooling_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The per-relay series: messages by outcome, and the cool-down state.
+pub fn render_relays(out: &mut String, relays: &[RelayFigures]) {
+    let name = "gazette_relay_messages_total";
+    let _ = write!(
+        out,
+        "# HELP {name} Messages handed to each SMTP relay, by outcome.\n# TYPE {name} counter\n"
+    );
+    for figures in relays {
+        let relay = escape(&figures.relay);
+        for (outcome, count) in [
+            ("sent", figures.sent),
+            ("deferred", figures.deferred),
+            ("failed", figures.failed),
+            ("unreachable", figures.unreachable),
+        ] {
+            let _ = writeln!(out, "{name}{{relay=\"{relay}\",outcome=\"{outcome}\"}} {count}");
+        }
+    }
+    let name = "gazette_relay_cooling_down";
+    let _ = write!(
+        out,
+        "# HELP {name} 1 while the relay is cooling down (it could not be reached; its mail goes to the others), else 0.\n# TYPE {name} gauge\n"
+    );
+    for figures in relays {
+        let cooling = u8::from(figures.cooling_until.is_some());
+        let _ = writeln!(out, "{name}{{relay=\"{}\"}} {cooling}", escape(&figures.relay));
+    }
+    let name = "gazette_relay_cooling_down_until_seconds";
+    let _ = write!(
+        out,
+        "# HELP {name} When the relay's cool-down ends (Unix time), for relays cooling down.\n# TYPE {name} gauge\n"
+    );
+    for figures in relays {
+        if let Some(until) = figures.cooling_until {
+            let _ = writeln!(
+                out,
+                "{name}{{relay=\"{}\"}} {}",
+                escape(&figures.relay),
+                until.timestamp()
+            );
+        }
+    }
+}
+
+/// What `gazette worker` serves on `metrics.listen`: its send histogram
+/// and its relays' figures (the queue gauges are `serve`'s).
+pub fn render_worker(relays: &[RelayFigures]) -> String {
+    let mut out = String::new();
+    SMTP_SENDS.render(&mut out);
+    render_relays(&mut out, relays);
+    out
 }
 
 /// The outcome of one SMTP send, as the histogram labels it.
@@ -388,6 +463,7 @@ mod tests {
             transactional: 0,
             digest,
             deliveries: vec![],
+            relays: vec![],
         })
     }
 
@@ -413,6 +489,42 @@ mod tests {
         let failed = expired + Duration::from_secs(6);
         assert!(cache.current(failed, || async { Err(()) }).await.is_err());
         assert_eq!(cache.current(failed, || read(4)).await.unwrap().digest, 4);
+    }
+
+    #[test]
+    fn each_relay_has_its_outcomes_and_its_state() {
+        let until = chrono::DateTime::from_timestamp(1_770_465_630, 0).unwrap();
+        let relays = [
+            RelayFigures {
+                relay: "smtp://a.example.org:25".into(),
+                sent: 7,
+                deferred: 1,
+                failed: 2,
+                unreachable: 0,
+                cooling_until: None,
+            },
+            RelayFigures {
+                relay: "smtp://b.example.org:25".into(),
+                sent: 0,
+                deferred: 0,
+                failed: 0,
+                unreachable: 3,
+                cooling_until: Some(until),
+            },
+        ];
+        let mut out = String::new();
+        render_relays(&mut out, &relays);
+        for line in [
+            "gazette_relay_messages_total{relay=\"smtp://a.example.org:25\",outcome=\"sent\"} 7\n",
+            "gazette_relay_messages_total{relay=\"smtp://a.example.org:25\",outcome=\"failed\"} 2\n",
+            "gazette_relay_messages_total{relay=\"smtp://b.example.org:25\",outcome=\"unreachable\"} 3\n",
+            "gazette_relay_cooling_down{relay=\"smtp://a.example.org:25\"} 0\n",
+            "gazette_relay_cooling_down{relay=\"smtp://b.example.org:25\"} 1\n",
+            "gazette_relay_cooling_down_until_seconds{relay=\"smtp://b.example.org:25\"} 1770465630\n",
+        ] {
+            assert!(out.contains(line), "{line} in {out}");
+        }
+        assert!(!out.contains("until_seconds{relay=\"smtp://a"), "{out}");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 mod database;
 mod proxies;
+mod relays;
 mod schedule;
 mod secrets;
 mod session_key;
@@ -23,6 +24,7 @@ use serde::Deserialize;
 pub(crate) use database::is_secret_parameter;
 pub use database::{DatabaseSettings, redact};
 pub use proxies::{BadProxyEntry, TrustedProxies};
+pub use relays::{RelayList, RelaySettings};
 pub use schedule::{CronSchedule, ScheduleError, ScheduleTimezone};
 pub use session_key::{BadSessionKey, MIN_SESSION_KEY_BYTES, SessionKey, SessionKeyError};
 
@@ -210,6 +212,10 @@ pub struct MailSettings {
     #[serde(deserialize_with = "deserialize_mailbox")]
     pub from: Mailbox,
     pub smtp: SmtpSettings,
+    /// Several relays instead of `mail.smtp` (see `config/relays.rs`);
+    /// empty: `mail.smtp` is the one relay.
+    #[serde(default)]
+    pub relays: RelayList,
     pub dkim: DkimSettings,
     /// The `Feedback-ID` header on every message; empty: none.
     pub feedback_id: String,
@@ -301,6 +307,15 @@ pub enum DkimAlgorithm {
 }
 
 impl MailSettings {
+    /// The relays mail goes through: `mail.relays`, or `mail.smtp` alone.
+    pub fn relay_list(&self) -> Vec<RelaySettings> {
+        if self.relays.0.is_empty() {
+            vec![RelaySettings::single(&self.smtp)]
+        } else {
+            self.relays.0.clone()
+        }
+    }
+
     /// The publication's name, on pages and in emails: the display name of
     /// `mail.from`, or "Gazette" when it has none.
     pub fn publication(&self) -> String {
@@ -319,7 +334,7 @@ pub enum MailTransportKind {
     Smtp,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpSettings {
     pub host: String,
@@ -638,6 +653,17 @@ fn flatten(prefix: &str, values: config::Map<String, config::Value>, out: &mut V
         };
         match value.kind {
             config::ValueKind::Table(table) => flatten(&key, table, out),
+            // A list of tables (`mail.relays`) shows each table's keys, so
+            // that their secrets are masked like any other.
+            config::ValueKind::Array(items)
+                if !items.is_empty() && items.iter().all(|i| matches!(i.kind, config::ValueKind::Table(_))) =>
+            {
+                for (i, item) in items.into_iter().enumerate() {
+                    if let config::ValueKind::Table(table) = item.kind {
+                        flatten(&format!("{key}[{i}]"), table, out);
+                    }
+                }
+            }
             config::ValueKind::Array(items) => {
                 let shown: Vec<String> = items.into_iter().map(|item| item.to_string()).collect();
                 out.push((key, format!("[{}]", shown.join(", "))));
@@ -649,6 +675,8 @@ fn flatten(prefix: &str, values: config::Map<String, config::Value>, out: &mut V
                     "***".to_owned()
                 } else if key == "database.url" {
                     redact(&shown)
+                } else if key == "mail.relays" {
+                    relays::without_passwords(&shown)
                 } else {
                     shown
                 };
@@ -763,11 +791,13 @@ impl Settings {
     /// Gazette out: a default secret, the file transport, a site on this
     /// machine, a database found relative to wherever a command runs.
     fn check_production(&self) -> Result<(), ConfigError> {
-        let smtp = &self.mail.smtp;
-        if !smtp.username.is_empty() && smtp.password.is_empty() {
-            return Err(ConfigError(
-                "mail.smtp.password: must be set in production when mail.smtp.username is set".into(),
-            ));
+        for (key, relay) in self.mail.relay_keys() {
+            let smtp = &relay.smtp;
+            if !smtp.username.is_empty() && smtp.password.is_empty() {
+                return Err(ConfigError(format!(
+                    "{key}.password: must be set in production when {key}.username is set"
+                )));
+            }
         }
         if !self.server.base_url.is_https() && !self.server.allow_http_base_url {
             return Err(ConfigError(format!(
@@ -860,14 +890,7 @@ impl Settings {
                 "must be one line of printable ASCII, at most 200 characters (e.g. `weekly:gazette`)",
             );
         }
-        let smtp = &self.mail.smtp;
-        if smtp.tls == SmtpTls::None && !smtp.username.is_empty() && !is_loopback_host(&smtp.host) {
-            return fail(
-                "mail.smtp.tls",
-                "is \"none\" but mail.smtp.username is set and mail.smtp.host is not loopback: \
-                 the password would cross the network unencrypted; use starttls or tls",
-            );
-        }
+        self.check_relays()?;
         if self.server.max_body_bytes < 1024 {
             return fail("server.max_body_bytes", "must be at least 1024");
         }
@@ -883,11 +906,75 @@ impl Settings {
         if !(1..=64).contains(&self.limits.concurrent_password_checks) {
             return fail("limits.concurrent_password_checks", "must be between 1 and 64");
         }
-        if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp.host.trim().is_empty() {
+        if self.mail.transport == MailTransportKind::Smtp
+            && self.mail.relays.0.is_empty()
+            && self.mail.smtp.host.trim().is_empty()
+        {
             return fail("mail.smtp.host", "must be set when mail.transport is \"smtp\"");
         }
         Ok(())
     }
+
+    /// `mail.relays` and `mail.smtp` are two ways to say where mail goes:
+    /// with both, one would be silently ignored. Each relay is checked as
+    /// `mail.smtp` is, and no two may be the same host and port (the rate
+    /// and the figures are kept per relay).
+    fn check_relays(&self) -> Result<(), ConfigError> {
+        if !self.mail.relays.0.is_empty() && self.mail.smtp != embedded_smtp_defaults() {
+            return Err(ConfigError(
+                "mail.relays and mail.smtp are both set: keep one (mail.relays lists every relay; \
+                 mail.smtp is the single-relay form)"
+                    .into(),
+            ));
+        }
+        let mut seen = std::collections::BTreeMap::new();
+        for (key, relay) in self.mail.relay_keys() {
+            let smtp = &relay.smtp;
+            if smtp.tls == SmtpTls::None && !smtp.username.is_empty() && !is_loopback_host(&smtp.host) {
+                return Err(ConfigError(format!(
+                    "{key}.tls: is \"none\" but {key}.username is set and {key}.host is not loopback: \
+                     the password would cross the network unencrypted; use starttls or tls"
+                )));
+            }
+            let identity = (smtp.host.trim().trim_end_matches('.').to_ascii_lowercase(), smtp.port);
+            if let Some(first) = seen.insert(identity, key.clone()) {
+                return Err(ConfigError(format!(
+                    "{key}: {}:{} is also {first}; list each relay once",
+                    smtp.host.escape_debug(),
+                    smtp.port
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl MailSettings {
+    /// Each relay with the key that names it in messages: `mail.smtp`, or
+    /// `mail.relays[i]`.
+    fn relay_keys(&self) -> Vec<(String, RelaySettings)> {
+        if self.relays.0.is_empty() {
+            return vec![("mail.smtp".into(), RelaySettings::single(&self.smtp))];
+        }
+        self.relays
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, relay)| (format!("mail.relays[{i}]"), relay.clone()))
+            .collect()
+    }
+}
+
+/// `mail.smtp` as the embedded defaults give it: what it is when nobody set it.
+fn embedded_smtp_defaults() -> SmtpSettings {
+    static DEFAULTS: std::sync::LazyLock<SmtpSettings> = std::sync::LazyLock::new(|| {
+        config::Config::builder()
+            .add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.get::<SmtpSettings>("mail.smtp"))
+            .expect("the embedded defaults hold mail.smtp")
+    });
+    DEFAULTS.clone()
 }
 
 /// The host of an `http(s)://host[:port]/…` URL.
@@ -1064,6 +1151,99 @@ mod tests {
         assert!(!debug.contains("hunter2-smtp"), "{debug}");
         assert!(!debug.contains("db-secret-7"), "{debug}");
         assert!(debug.contains("mailer") && debug.contains("gazette:***@db"), "{debug}");
+    }
+
+    fn load_local(toml: &str) -> Result<Settings, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("gazette-config-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("local.toml"), toml).unwrap();
+        let settings = Settings::load(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        settings
+    }
+
+    #[test]
+    fn mail_relays_are_tables_in_a_file_and_mail_smtp_is_the_one_relay_without_them() {
+        let settings = load_local(
+            "[[mail.relays]]\nhost = \"relay-a.example.org\"\nport = 587\ntls = \"starttls\"\nweight = 3\n\
+             rate_per_second = 20\n\n[[mail.relays]]\nhost = \"relay-b.example.org\"\nconnections = 2\n",
+        )
+        .unwrap();
+        let relays = settings.mail.relay_list();
+        assert_eq!(relays.len(), 2);
+        assert_eq!(
+            (relays[0].smtp.host.as_str(), relays[0].smtp.port, relays[0].smtp.tls),
+            ("relay-a.example.org", 587, SmtpTls::Starttls)
+        );
+        assert_eq!((relays[0].weight, relays[0].rate_per_second), (3, Some(20)));
+        assert_eq!((relays[1].smtp.port, relays[1].weight), (25, 1));
+        assert_eq!(relays[1].connections.map(|c| c.get()), Some(2));
+        assert_eq!(relays[1].smtp.timeout_seconds, 30);
+
+        let single = load_local("[mail.smtp]\nhost = \"relay.example.org\"\nport = 2525\n").unwrap();
+        let relays = single.mail.relay_list();
+        assert_eq!(relays.len(), 1);
+        assert_eq!(
+            (relays[0].smtp.host.as_str(), relays[0].smtp.port),
+            ("relay.example.org", 2525)
+        );
+        assert_eq!((relays[0].weight, relays[0].rate_per_second), (1, None));
+    }
+
+    #[test]
+    fn bad_relay_lists_are_refused_with_the_key_named() {
+        for (toml, named) in [
+            (
+                "[mail.smtp]\nhost = \"relay.example.org\"\n[[mail.relays]]\nhost = \"relay-b.example.org\"\n",
+                "mail.relays and mail.smtp are both set",
+            ),
+            (
+                "[[mail.relays]]\nhost = \"a.example.org\"\n[[mail.relays]]\nhost = \"A.example.org.\"\n",
+                "mail.relays[1]: A.example.org.:25 is also mail.relays[0]",
+            ),
+            (
+                "[[mail.relays]]\nhost = \"a.example.org\"\nusername = \"u\"\npassword = \"p\"\n",
+                "mail.relays[0].tls: is \"none\"",
+            ),
+            ("[[mail.relays]]\nhost = \"\"\n", "mail.relays[0].host: must be set"),
+            (
+                "[[mail.relays]]\nhost = \"a.example.org\"\nwieght = 2\n",
+                "mail.relays[0]: unknown field `wieght`",
+            ),
+            ("[mail]\nrelays = 5\n", "must be a list of relays"),
+        ] {
+            let error = load_local(toml).unwrap_err().to_string();
+            assert!(error.contains(named), "{toml}: {error}");
+        }
+    }
+
+    #[test]
+    fn config_check_masks_the_relays_passwords_in_both_forms() {
+        let flat = |toml: &str| {
+            let values = config::Config::builder()
+                .add_source(config::File::from_str(toml, config::FileFormat::Toml))
+                .build()
+                .and_then(|c| config::Source::collect(&c))
+                .unwrap();
+            let mut out = Vec::new();
+            flatten("", values, &mut out);
+            out
+        };
+        let tables = flat("[[mail.relays]]\nhost = \"a.example.org\"\npassword = \"hunter2\"\nweight = 3\n");
+        assert!(
+            tables.contains(&("mail.relays[0].password".into(), "***".into())),
+            "{tables:?}"
+        );
+        assert!(
+            tables.contains(&("mail.relays[0].weight".into(), "3".into())),
+            "{tables:?}"
+        );
+        let urls = flat("[mail]\nrelays = \"smtp://u:hunter2@a.example.org?weight=3, smtp://b.example.org\"\n");
+        let shown = &urls.iter().find(|(k, _)| k == "mail.relays").unwrap().1;
+        assert!(
+            !shown.contains("hunter2") && shown.contains("u:***@a.example.org"),
+            "{shown}"
+        );
     }
 
     #[test]

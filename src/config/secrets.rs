@@ -1,4 +1,5 @@
 //! Secrets from files: `server.session_key_file`, `mail.smtp.password_file`
+//! (and each `mail.relays[i].password_file`)
 //! and `database.url_file` name a file whose content is the value, so a
 //! secret can live in a file only the service reads, or in a systemd
 //! credential (`LoadCredential=` with `%d/NAME` in the unit), instead of in
@@ -27,6 +28,12 @@ impl Settings {
             !self.mail.smtp.password.is_empty()
         })? {
             self.mail.smtp.password = text;
+        }
+        for (i, relay) in self.mail.relays.0.iter_mut().enumerate() {
+            let key = format!("mail.relays[{i}].password");
+            if let Some(text) = read(&key, &relay.smtp.password_file, || !relay.smtp.password.is_empty())? {
+                relay.smtp.password = text;
+            }
         }
         if let Some(text) = read("database.url", &self.database.url_file, || false)? {
             // database.url always has a value (its default); the file wins.

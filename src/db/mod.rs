@@ -12,6 +12,7 @@ pub mod issues;
 pub mod new_readers;
 pub mod outgoing_mail;
 pub mod relay_rate;
+pub mod relay_status;
 pub mod retention;
 pub mod schema;
 pub mod signup_writer;

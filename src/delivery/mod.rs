@@ -12,9 +12,8 @@
 
 mod digest;
 mod rate;
+mod relay_report;
 mod transactional;
-
-pub use rate::relay_identity;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -39,9 +38,10 @@ struct Shared {
     composer: Composer,
     settings: DeliverySettings,
     wakeup: Arc<Notify>,
-    /// `None` (rate 0): unlimited, and nothing on the send path asks the
-    /// database anything.
-    rate: Option<rate::RelayRate>,
+    /// Each relay's rate, in the mailer's order of relays; `None` (rate
+    /// 0): unlimited, and nothing on the send path asks the database
+    /// anything.
+    rates: Vec<Option<rate::RelayRate>>,
     /// The longest one SMTP exchange may take.
     smtp_timeout: Duration,
 }
@@ -60,8 +60,9 @@ enum Sent {
 }
 
 impl Worker {
-    /// `relay` ([`relay_identity`]) names the relay whose rate this worker
-    /// shares with every other worker sending to it.
+    /// Each relay of `mailer` has its rate (its own, or
+    /// `delivery.rate_per_second`), shared with every other worker sending
+    /// to it.
     pub fn new(
         db: Db,
         mailer: Mailer,
@@ -69,9 +70,15 @@ impl Worker {
         settings: DeliverySettings,
         smtp_timeout: Duration,
         wakeup: Arc<Notify>,
-        relay: String,
     ) -> Self {
-        let rate = NonZeroU32::new(settings.rate_per_second).map(|r| rate::RelayRate::new(db.clone(), relay, r));
+        let rates = mailer
+            .rates()
+            .into_iter()
+            .map(|(relay, rate)| {
+                NonZeroU32::new(rate.unwrap_or(settings.rate_per_second))
+                    .map(|r| rate::RelayRate::new(db.clone(), relay, r))
+            })
+            .collect();
         Self {
             shared: Arc::new(Shared {
                 db,
@@ -79,7 +86,7 @@ impl Worker {
                 composer,
                 settings,
                 wakeup,
-                rate,
+                rates,
                 smtp_timeout,
             }),
         }
@@ -93,27 +100,42 @@ impl Worker {
             concurrency = settings.concurrency,
             batch_size = settings.batch_size,
             rate_per_second = settings.rate_per_second,
-            relay = self.shared.rate.as_ref().map(|r| r.relay()),
-            burst = self.shared.rate.as_ref().map(|r| r.burst()),
             "delivery worker started"
         );
+        for rate in self.shared.rates.iter().flatten() {
+            tracing::info!(
+                relay = rate.relay(),
+                rate_per_second = rate.per_second(),
+                burst = rate.burst(),
+                "the relay's rate is held with every worker sending to it"
+            );
+        }
         let transactional = tokio::spawn(transactional::run(self.shared.clone(), shutdown.clone()));
+        let relay_report = tokio::spawn(relay_report::run(
+            self.shared.db.clone(),
+            self.shared.mailer.clone(),
+            shutdown.clone(),
+        ));
         digest::run(self.shared.clone(), shutdown).await;
         if let Err(e) = transactional.await {
             tracing::error!(error = %e, "the transactional mail lane stopped abnormally");
         }
+        let _ = relay_report.await;
         self.shared.mailer.close().await;
         tracing::info!("delivery worker stopped");
     }
 }
 
 impl Shared {
-    /// Sends one message (in a slot of the relay's rate, when there is
+    /// Sends one message (in a slot of its relay's rate, when there is
     /// one) and sorts the result: a 5xx reply is final, anything else is
-    /// retried until `max_attempts`. Every message to the relay comes
-    /// through here, confirmations as well as digests: the relay counts
-    /// them all. The slot must come while the claim's lease (`lease_until`)
-    /// still has room for the exchange, or the message is not sent.
+    /// retried until `max_attempts`. A relay that cannot be reached
+    /// (`SendError::Unreachable`) passes the message to another relay at
+    /// once, without counting an attempt; only when every relay was tried
+    /// does it count as one. Every message to a relay comes through here,
+    /// confirmations as well as digests: the relay counts them all. The
+    /// slot must come while the claim's lease (`lease_until`) still has
+    /// room for the exchange, or the message is not sent.
     async fn send(
         &self,
         composed: &Composed,
@@ -121,34 +143,48 @@ impl Shared {
         lease_until: DateTime<Utc>,
         shutdown: &watch::Receiver<bool>,
     ) -> Sent {
-        if let Some(rate) = &self.rate {
-            let margin = digest::send_margin(&self.settings, self.smtp_timeout);
-            let room = (lease_until - margin - Utc::now()).to_std().unwrap_or_default();
-            let mut shutdown = shutdown.clone();
-            let waited = async {
-                let due = rate.next_slot(std::time::Instant::now() + room).await?;
-                tokio::time::sleep_until(due.into()).await;
-                Some(())
-            };
-            let stopping = async {
-                // A dropped sender means the worker is going away too.
-                let _ = shutdown.wait_for(|stop| *stop).await;
-            };
-            tokio::select! {
-                biased;
-                _ = stopping => return Sent::NoSlot,
-                slot = waited => if slot.is_none() { return Sent::NoSlot },
+        let mut tried = Vec::new();
+        let mut unreachable = String::new();
+        while let Some(relay) = self.mailer.pick(&tried) {
+            tried.push(relay);
+            if let Some(rate) = self.rates.get(relay).and_then(Option::as_ref) {
+                let margin = digest::send_margin(&self.settings, self.smtp_timeout);
+                let room = (lease_until - margin - Utc::now()).to_std().unwrap_or_default();
+                let mut shutdown = shutdown.clone();
+                let waited = async {
+                    let due = rate.next_slot(std::time::Instant::now() + room).await?;
+                    tokio::time::sleep_until(due.into()).await;
+                    Some(())
+                };
+                let stopping = async {
+                    // A dropped sender means the worker is going away too.
+                    let _ = shutdown.wait_for(|stop| *stop).await;
+                };
+                tokio::select! {
+                    biased;
+                    _ = stopping => return Sent::NoSlot,
+                    slot = waited => if slot.is_none() { return Sent::NoSlot },
+                }
+            }
+            match self.mailer.send_via(relay, &composed.message).await {
+                Ok(()) => return Sent::Delivered,
+                Err(SendError::Permanent(reply)) => return Sent::Failed(reply),
+                Err(SendError::Transient(reply)) => return self.retry_or_fail(attempts, reply),
+                Err(SendError::Unreachable(reply)) => {
+                    tracing::debug!(relay = self.mailer.identity(relay), error = %reply,
+                        "the relay cannot be reached; trying the next one");
+                    unreachable = reply;
+                }
             }
         }
-        match self.mailer.send(&composed.message).await {
-            Ok(()) => Sent::Delivered,
-            Err(SendError::Permanent(reply)) => Sent::Failed(reply),
-            Err(SendError::Transient(reply) | SendError::Unreachable(reply))
-                if attempts >= self.settings.max_attempts as i32 =>
-            {
-                Sent::Failed(reply)
-            }
-            Err(SendError::Transient(reply) | SendError::Unreachable(reply)) => Sent::Retry(reply),
+        self.retry_or_fail(attempts, unreachable)
+    }
+
+    fn retry_or_fail(&self, attempts: i32, reply: String) -> Sent {
+        if attempts >= self.settings.max_attempts as i32 {
+            Sent::Failed(reply)
+        } else {
+            Sent::Retry(reply)
         }
     }
 

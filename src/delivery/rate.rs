@@ -1,5 +1,7 @@
-//! `delivery.rate_per_second`: a rate per relay, held by every worker
-//! process together, not by each one.
+//! `delivery.rate_per_second` (or a relay's own `rate_per_second` in
+//! `mail.relays`): a rate per relay, held by every worker process
+//! together, not by each one. A relay is known by its identity
+//! (`smtp://host:port`, see `crate::mail`), the same in every worker.
 //!
 //! The relay's next free send slot lives in the database
 //! ([`crate::db::relay_rate`]). Slots are one interval (1/rate) apart. A
@@ -28,7 +30,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-use crate::config::{MailSettings, MailTransportKind};
 use crate::db::Db;
 use crate::db::relay_rate::{self, Reservation};
 
@@ -39,19 +40,6 @@ pub(super) struct RelayRate {
     pace: Pace,
     /// Taken one at a time, in the order senders ask (tokio's mutex is fair).
     slots: Mutex<Slots>,
-}
-
-/// The identity the rate is kept under: every worker sending to the same
-/// relay shares one rate. Host names are compared without case or a final
-/// dot; the file transport (no relay) is keyed by its directory.
-pub fn relay_identity(mail: &MailSettings) -> String {
-    match mail.transport {
-        MailTransportKind::Smtp => {
-            let host = mail.smtp.host.trim().trim_end_matches('.').to_ascii_lowercase();
-            format!("smtp://{host}:{}", mail.smtp.port)
-        }
-        MailTransportKind::File => format!("file://{}", mail.outbox_dir.display()),
-    }
 }
 
 impl RelayRate {
@@ -66,6 +54,10 @@ impl RelayRate {
 
     pub(super) fn relay(&self) -> &str {
         &self.relay
+    }
+
+    pub(super) fn per_second(&self) -> u64 {
+        1_000_000 / self.pace.interval_us.max(1) as u64
     }
 
     pub(super) fn burst(&self) -> i64 {

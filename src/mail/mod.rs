@@ -1,9 +1,10 @@
 //! Outgoing email: composing messages from templates, and the transports
-//! that carry them (`.eml` files for the embedded default, or SMTP).
+//! that carry them (`.eml` files for the embedded default, or SMTP relays).
 
 mod compose;
 mod dkim;
 mod message;
+mod relays;
 mod smtp;
 mod transport;
 

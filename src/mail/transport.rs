@@ -1,19 +1,24 @@
 //! Where composed messages go: `.eml` files (the embedded default, so a
-//! fresh checkout works without a mail server) or an SMTP relay.
+//! fresh checkout works without a mail server) or SMTP relays (see
+//! [`crate::mail::relays`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use lettre::{AsyncFileTransport, AsyncTransport, Tokio1Executor};
 
-use crate::config::{MailSettings, MailTransportKind, SmtpTls};
+use crate::config::{MailSettings, MailTransportKind};
 use crate::mail::OutgoingMessage;
-use crate::mail::smtp::{SmtpPool, SmtpSetupError};
+use crate::mail::relays::Relays;
+use crate::mail::smtp::SmtpSetupError;
+use crate::metrics::RelayFigures;
 
 #[derive(Clone)]
 pub enum Mailer {
-    File(AsyncFileTransport<Tokio1Executor>),
-    Smtp(Arc<SmtpPool>),
+    /// `.eml` files in the directory (its identity, for the rate, is its
+    /// `file://` path).
+    File(AsyncFileTransport<Tokio1Executor>, String),
+    Smtp(Arc<Relays>),
 }
 
 /// Why a message did not leave, and whether trying again can help.
@@ -50,9 +55,13 @@ impl Mailer {
                     dir: mail.outbox_dir.clone(),
                     cause,
                 })?;
-                Ok(Mailer::File(AsyncFileTransport::new(&mail.outbox_dir)))
+                let identity = format!("file://{}", mail.outbox_dir.display());
+                Ok(Mailer::File(AsyncFileTransport::new(&mail.outbox_dir), identity))
             }
-            MailTransportKind::Smtp => Ok(Mailer::Smtp(Arc::new(SmtpPool::new(&mail.smtp, &mail.helo_name)?))),
+            MailTransportKind::Smtp => Ok(Mailer::Smtp(Arc::new(Relays::new(
+                &mail.relay_list(),
+                &mail.helo_name,
+            )?))),
         }
     }
 
@@ -62,7 +71,7 @@ impl Mailer {
     pub fn check_settings(mail: &MailSettings) -> Result<(), MailerSetupError> {
         match mail.transport {
             MailTransportKind::File => Ok(()),
-            MailTransportKind::Smtp => SmtpPool::new(&mail.smtp, &mail.helo_name)
+            MailTransportKind::Smtp => Relays::new(&mail.relay_list(), &mail.helo_name)
                 .map(drop)
                 .map_err(MailerSetupError::from),
         }
@@ -72,35 +81,61 @@ impl Mailer {
     pub fn describe(mail: &MailSettings) -> String {
         match mail.transport {
             MailTransportKind::File => format!("written as .eml files to {}", mail.outbox_dir.display()),
-            MailTransportKind::Smtp => {
-                let tls = match mail.smtp.tls {
-                    SmtpTls::None => "no TLS",
-                    SmtpTls::Starttls => "STARTTLS",
-                    SmtpTls::Tls => "TLS",
-                };
-                format!("sent over SMTP to {}:{} ({tls})", mail.smtp.host, mail.smtp.port)
-            }
+            MailTransportKind::Smtp => Relays::describe(&mail.relay_list()),
         }
     }
 
-    /// Sends the message's bytes as they are (a DKIM signature covers them).
-    pub async fn send(&self, message: &OutgoingMessage) -> Result<(), SendError> {
+    /// Each relay's identity (the key of its rate, shared by every worker
+    /// sending to it) and its own rate (`None`: `delivery.rate_per_second`).
+    pub fn rates(&self) -> Vec<(String, Option<u32>)> {
         match self {
-            Mailer::File(transport) => transport
+            Mailer::File(_, identity) => vec![(identity.clone(), None)],
+            Mailer::Smtp(relays) => relays.rates(),
+        }
+    }
+
+    /// The identity of relay number `relay` (as in [`Mailer::rates`]).
+    pub fn identity(&self, relay: usize) -> &str {
+        match self {
+            Mailer::File(_, identity) => identity,
+            Mailer::Smtp(relays) => relays.identity(relay),
+        }
+    }
+
+    /// The relay for the next try of a message that already tried those in
+    /// `tried` (see [`Relays::pick`]); `None` when it tried them all.
+    pub fn pick(&self, tried: &[usize]) -> Option<usize> {
+        match self {
+            Mailer::File(..) => (!tried.contains(&0)).then_some(0),
+            Mailer::Smtp(relays) => relays.pick(tried),
+        }
+    }
+
+    /// Sends the message's bytes as they are (a DKIM signature covers
+    /// them) through relay number `relay`, from [`Mailer::pick`].
+    pub async fn send_via(&self, relay: usize, message: &OutgoingMessage) -> Result<(), SendError> {
+        match self {
+            Mailer::File(transport, _) => transport
                 .send_raw(message.envelope(), &message.bytes())
                 .await
                 .map(|_| ())
                 .map_err(|e| SendError::Transient(format!("cannot write the .eml file: {e}"))),
-            Mailer::Smtp(pool) => {
-                crate::metrics::timed_smtp_send(pool.send(message), |e| matches!(e, SendError::Permanent(_))).await
-            }
+            Mailer::Smtp(relays) => relays.send_via(relay, message).await,
+        }
+    }
+
+    /// Each relay's figures since this process started (none for files).
+    pub fn relay_figures(&self) -> Vec<RelayFigures> {
+        match self {
+            Mailer::File(..) => Vec::new(),
+            Mailer::Smtp(relays) => relays.figures(),
         }
     }
 
     /// Closes idle connections politely (at shutdown).
     pub async fn close(&self) {
-        if let Mailer::Smtp(pool) = self {
-            pool.close().await;
+        if let Mailer::Smtp(relays) = self {
+            relays.close().await;
         }
     }
 }

@@ -8,8 +8,9 @@ use std::net::TcpListener;
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::db::Db;
+use crate::db::relay_status::{self, RelayStatus};
 use crate::db::stats::{self, QueueStats};
-use crate::metrics::{Gauges, Metrics};
+use crate::metrics::{Gauges, Metrics, RelayFigures};
 
 /// The metrics server on `listener`; it answers `/metrics` and 404 for
 /// anything else, and stops when the application stops it.
@@ -30,6 +31,38 @@ pub fn serve(listener: TcpListener, metrics: web::Data<Metrics>, db: Db) -> std:
     Ok(server)
 }
 
+/// What a process without the web role (`gazette worker`) serves on
+/// `metrics.listen`: `render` gives its exposition (no database gauges:
+/// those are `serve`'s).
+pub fn serve_worker(
+    listener: TcpListener,
+    render: std::sync::Arc<dyn Fn() -> String + Send + Sync>,
+) -> std::io::Result<actix_web::dev::Server> {
+    let server = HttpServer::new(move || {
+        let render = render.clone();
+        App::new()
+            .route(
+                "/metrics",
+                web::get().to(move || {
+                    let text = render();
+                    async move {
+                        HttpResponse::Ok()
+                            .content_type("text/plain; version=0.0.4; charset=utf-8")
+                            .insert_header(("Cache-Control", "no-store"))
+                            .body(text)
+                    }
+                }),
+            )
+            .default_service(web::to(HttpResponse::NotFound))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .shutdown_timeout(1)
+    .run();
+    Ok(server)
+}
+
 async fn exposition(db: web::Data<Db>, metrics: web::Data<Metrics>) -> HttpResponse {
     let read_gauges = || async {
         let QueueStats {
@@ -37,10 +70,12 @@ async fn exposition(db: web::Data<Db>, metrics: web::Data<Metrics>) -> HttpRespo
             digest_waiting,
             deliveries_by_status,
         } = stats::queue_stats(&db).await?;
+        let relays = relay_status::read(&db, chrono::Utc::now()).await?;
         Ok::<_, sqlx::Error>(Gauges {
             transactional: transactional_waiting,
             digest: digest_waiting,
             deliveries: deliveries_by_status,
+            relays: relays.into_iter().map(figures).collect(),
         })
     };
     match metrics.render(read_gauges).await {
@@ -52,5 +87,18 @@ async fn exposition(db: web::Data<Db>, metrics: web::Data<Metrics>) -> HttpRespo
             tracing::error!(error = %e, "cannot read the queue for /metrics");
             HttpResponse::ServiceUnavailable().finish()
         }
+    }
+}
+
+/// A relay's row as the exposition counts it.
+fn figures(status: RelayStatus) -> RelayFigures {
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    RelayFigures {
+        relay: status.relay,
+        sent: count(status.sent),
+        deferred: count(status.deferred),
+        failed: count(status.failed),
+        unreachable: count(status.unreachable),
+        cooling_until: status.cooling_until,
     }
 }

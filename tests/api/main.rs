@@ -23,6 +23,7 @@ mod logs;
 mod nginx;
 mod ops;
 mod relay_rate;
+mod relays;
 mod restart;
 mod retention;
 mod schema;
@@ -69,6 +70,11 @@ fn main() {
         engine::sigterm_mid_issue_stops_promptly_and_returns_unsent_claims,
         engine::a_killed_worker_loses_no_reader_and_repeats_at_most_its_unrecorded_sends,
         relay_rate::two_workers_together_keep_to_the_relays_rate_confirmations_included,
+        relay_rate::two_workers_keep_each_relays_own_rate,
+        relays::a_relay_down_from_the_start_cools_down_and_every_reader_gets_the_issue_once_through_the_other,
+        relays::a_relay_that_goes_down_mid_issue_and_comes_back_is_used_again_and_nobody_is_lost,
+        relays::messages_are_spread_over_the_relays_by_weight,
+        relays::a_relay_that_answers_421_at_the_greeting_passes_its_mail_to_the_other_at_no_attempt,
         signup::a_reader_signs_up_confirms_by_email_and_is_subscribed,
         signup::invalid_signups_get_a_400_page_with_the_reason_and_their_values,
         signup::a_form_that_is_not_utf8_gets_a_400_page,

@@ -1,6 +1,7 @@
 //! `/admin`: readers by status, signups and confirmations over 30 days as
 //! a chart drawn on the server (SVG, no script), this week's draft, and the
-//! last issues with their delivery progress.
+//! last issues with their delivery progress, and the SMTP relays' figures
+//! as the workers report them.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -12,7 +13,7 @@ use super::AdminState;
 use super::chrome::{Chrome, html};
 use super::issues::ProgressView;
 use super::session::Staff;
-use crate::db::{issues, subscriber_admin};
+use crate::db::{issues, relay_status, subscriber_admin};
 use crate::digest::dispatch;
 use crate::web::error::PageError;
 
@@ -89,6 +90,33 @@ pub struct Draft {
     pub subject: Option<String>,
 }
 
+/// A relay's line: every worker's figures added up (`db::relay_status`).
+pub struct RelayView {
+    pub relay: String,
+    /// "healthy", or "cooling down until 14:05:09 UTC".
+    pub state: String,
+    pub sent: i64,
+    pub deferred: i64,
+    pub failed: i64,
+    pub unreachable: i64,
+}
+
+impl From<relay_status::RelayStatus> for RelayView {
+    fn from(status: relay_status::RelayStatus) -> Self {
+        Self {
+            state: match status.cooling_until {
+                Some(until) => format!("cooling down until {}", until.format("%H:%M:%S UTC")),
+                None => "healthy".into(),
+            },
+            relay: status.relay,
+            sent: status.sent,
+            deferred: status.deferred,
+            failed: status.failed,
+            unreachable: status.unreachable,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "web/admin/dashboard.html")]
 struct DashboardPage {
@@ -100,6 +128,7 @@ struct DashboardPage {
     next_run: Option<String>,
     cron: String,
     issues: Vec<ProgressView>,
+    relays: Vec<RelayView>,
 }
 
 pub async fn page(
@@ -135,6 +164,11 @@ pub async fn page(
         .into_iter()
         .map(ProgressView::from)
         .collect();
+    let relays = relay_status::read(&state.db, now)
+        .await?
+        .into_iter()
+        .map(RelayView::from)
+        .collect();
     let schedule = &state.settings.schedule;
     let next_run = state.settings.schedule.next_run(now).map(|at| {
         at.with_timezone(&schedule.timezone.0)
@@ -152,6 +186,7 @@ pub async fn page(
             next_run,
             cron: schedule.cron.as_str().to_owned(),
             issues,
+            relays,
         },
     ))
 }

@@ -1,7 +1,7 @@
 -- The SQL statements Gazette ran on postgres during `cargo test --test api -- postgres::`,
 -- recorded from sqlx's `sqlx::query` events by GAZETTE_RECORD_STATEMENTS
 -- (README, "Upgrading"). One statement a line; the schema they ran on:
--- schema: 0014
+-- schema: 0016
 DELETE FROM articles WHERE id = $1;
 DELETE FROM confirmation_tokens WHERE subscriber_id = $1;
 DELETE FROM feed_sources WHERE id = $1 RETURNING id, url, name, named_by_staff, created_at, last_polled_at, last_result, last_error, last_added, last_updated, last_rejected, total_added, failures, failing_since, next_poll_at, etag, last_modified, claimed_by, claimed_until;
@@ -19,6 +19,7 @@ INSERT INTO feed_sources (url, name, named_by_staff, created_at, next_poll_at) V
 INSERT INTO issues (id, week, subject, html, html_links, text, text_links, article_count, window_start, window_end, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'sending', $11) ON CONFLICT (week) DO NOTHING;
 INSERT INTO outgoing_mail (id, kind, recipient, recipient_name, status, attempts, next_attempt_at, created_at, test_send_id) VALUES ($1, 'digest_test', $2, '', 'queued', 0, $3, $3, $4);
 INSERT INTO relay_send_slots AS r (relay, next_slot_us) VALUES ($1, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT - $3::BIGINT + $2::BIGINT * $4::BIGINT) ON CONFLICT (relay) DO UPDATE SET next_slot_us = GREATEST(r.next_slot_us, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT - $3::BIGINT) + $2::BIGINT * $4::BIGINT RETURNING r.next_slot_us - $2::BIGINT * $4::BIGINT, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT;
+INSERT INTO relay_status (relay, worker, sent, deferred, failed, unreachable, cooling_until, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (relay, worker) DO UPDATE SET sent = excluded.sent, deferred = excluded.deferred, failed = excluded.failed, unreachable = excluded.unreachable, cooling_until = excluded.cooling_until, updated_at = excluded.updated_at;
 INSERT INTO staff_sessions (id_hash, staff_id, created_at, expires_at) VALUES ($1, $2, $3, $4);
 INSERT INTO staff_users (id, email, email_key, password_hash, created_at, password_changed_at) VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (email_key) DO NOTHING;
 INSERT INTO test_sends (id, subject, html, html_links, text, text_links, article_count, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
@@ -36,6 +37,7 @@ SELECT COUNT(*) FROM outgoing_mail WHERE kind = 'confirmation' AND created_at > 
 SELECT COUNT(*) FROM outgoing_mail WHERE status IN ('queued', 'sending');
 SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database());
 SELECT COUNT(*) FROM relay_send_slots;
+SELECT COUNT(*) FROM relay_status;
 SELECT COUNT(*) FROM staff_sessions;
 SELECT COUNT(*) FROM staff_users;
 SELECT COUNT(*) FROM subscribers;
@@ -98,6 +100,7 @@ SELECT pg_advisory_unlock($1);
 SELECT pg_advisory_xact_lock($1);
 SELECT pg_type.oid, pg_type.oid::regtype::text pretty_name, typname catalog_name, original_name, typtype, typcategory, NULLIF(typelem, 0::oid) typelem, NULLIF(typbasetype, 0::oid) typbasetype, rngsubtype, COALESCE((SELECT array_agg(enumlabel) FROM (SELECT * FROM pg_catalog.pg_enum WHERE enumtypid = pg_type.oid ORDER BY enumsortorder) labels), '{}') enum_labels, COALESCE( (SELECT array_agg((attname, atttypid)) FROM (SELECT * FROM pg_catalog.pg_attribute WHERE attrelid = pg_type.typrelid AND NOT attisdropped AND attnum > 0 ORDER BY attnum) attributes), '{}') record_attributes FROM (SELECT DISTINCT ON(lookup_oid) original_name, lookup_oid FROM (VALUES (E'text', to_regtype(E'text')), (E'text[]', to_regtype(E'text[]')::oid)) lookup_inner(original_name, lookup_oid) ORDER BY lookup_oid) type_lookup INNER JOIN pg_catalog.pg_type ON type_lookup.lookup_oid = pg_type.oid LEFT JOIN pg_catalog.pg_range ON pg_type.oid = pg_range.rngtypid;
 SELECT pg_type.oid, pg_type.oid::regtype::text pretty_name, typname catalog_name, original_name, typtype, typcategory, NULLIF(typelem, 0::oid) typelem, NULLIF(typbasetype, 0::oid) typbasetype, rngsubtype, COALESCE((SELECT array_agg(enumlabel) FROM (SELECT * FROM pg_catalog.pg_enum WHERE enumtypid = pg_type.oid ORDER BY enumsortorder) labels), '{}') enum_labels, COALESCE( (SELECT array_agg((attname, atttypid)) FROM (SELECT * FROM pg_catalog.pg_attribute WHERE attrelid = pg_type.typrelid AND NOT attisdropped AND attnum > 0 ORDER BY attnum) attributes), '{}') record_attributes FROM (SELECT DISTINCT ON(lookup_oid) original_name, lookup_oid FROM (VALUES (E'text', to_regtype(E'text')::oid)) lookup_inner(original_name, lookup_oid) ORDER BY lookup_oid) type_lookup INNER JOIN pg_catalog.pg_type ON type_lookup.lookup_oid = pg_type.oid LEFT JOIN pg_catalog.pg_range ON pg_type.oid = pg_range.rngtypid;
+SELECT relay, SUM(sent)::BIGINT, SUM(deferred)::BIGINT, SUM(failed)::BIGINT, SUM(unreachable)::BIGINT, MAX(cooling_until) FROM relay_status GROUP BY relay ORDER BY relay;
 SELECT s.status, t.expires_at FROM confirmation_tokens t JOIN subscribers s ON s.id = t.subscriber_id WHERE t.token_hash = $1;
 SELECT signed_up_at FROM subscribers WHERE signed_up_at >= $1;
 SELECT status, COUNT(*) FROM deliveries GROUP BY status;

@@ -1,7 +1,7 @@
 -- The SQL statements Gazette ran on sqlite during `cargo test --test api -- sqlite::`,
 -- recorded from sqlx's `sqlx::query` events by GAZETTE_RECORD_STATEMENTS
 -- (README, "Upgrading"). One statement a line; the schema they ran on:
--- schema: 0014
+-- schema: 0016
 DELETE FROM articles WHERE id = $1;
 DELETE FROM confirmation_tokens WHERE subscriber_id = $1;
 DELETE FROM feed_sources WHERE id = $1 RETURNING id, url, name, named_by_staff, created_at, last_polled_at, last_result, last_error, last_added, last_updated, last_rejected, total_added, failures, failing_since, next_poll_at, etag, last_modified, claimed_by, claimed_until;
@@ -23,6 +23,7 @@ INSERT INTO outgoing_mail (id, kind, recipient, recipient_name, status, attempts
 INSERT INTO outgoing_mail (id, kind, subscriber_id, recipient, recipient_name, token, status, attempts, next_attempt_at, created_at) SELECT v.column3, 'confirmation', s.id, s.email, s.name, v.column4, 'queued', 0, ?, ? FROM (VALUES (?, ?, ?, ?)) AS v CROSS JOIN subscribers s ON s.email_key = v.column1 WHERE +s.status = 'pending' AND s.mails_in_window <= ?;
 INSERT INTO outgoing_mail (id, kind, subscriber_id, recipient, recipient_name, token, status, attempts, next_attempt_at, created_at) SELECT v.column3, 'confirmation', s.id, s.email, s.name, v.column4, 'queued', 0, ?, ? FROM (VALUES (?, ?, ?, ?)) AS v CROSS JOIN subscribers s ON s.id = v.column2 WHERE +s.status = 'pending' AND s.mails_in_window <= ?;
 INSERT INTO relay_send_slots (relay, next_slot_us) VALUES ($1, CAST(unixepoch('subsec') * 1000000 AS INTEGER) - $3 + $2 * $4) ON CONFLICT (relay) DO UPDATE SET next_slot_us = MAX(next_slot_us, CAST(unixepoch('subsec') * 1000000 AS INTEGER) - $3) + $2 * $4 RETURNING next_slot_us - $2 * $4, CAST(unixepoch('subsec') * 1000000 AS INTEGER);
+INSERT INTO relay_status (relay, worker, sent, deferred, failed, unreachable, cooling_until, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (relay, worker) DO UPDATE SET sent = excluded.sent, deferred = excluded.deferred, failed = excluded.failed, unreachable = excluded.unreachable, cooling_until = excluded.cooling_until, updated_at = excluded.updated_at;
 INSERT INTO staff_sessions (id_hash, staff_id, created_at, expires_at) VALUES ($1, $2, $3, $4);
 INSERT INTO staff_users (id, email, email_key, password_hash, created_at, password_changed_at) VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (email_key) DO NOTHING;
 INSERT INTO subscribers (id, email, email_key, name, status, signup_ip, signup_source, created_at, signed_up_at, confirmed_at, mail_window_started_at, mails_in_window, unsubscribe_secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email_key) DO NOTHING;
@@ -41,6 +42,7 @@ SELECT COUNT(*) FROM outgoing_mail;
 SELECT COUNT(*) FROM outgoing_mail WHERE kind = 'confirmation' AND created_at > $1;
 SELECT COUNT(*) FROM outgoing_mail WHERE status IN ('queued', 'sending');
 SELECT COUNT(*) FROM relay_send_slots;
+SELECT COUNT(*) FROM relay_status;
 SELECT COUNT(*) FROM staff_sessions;
 SELECT COUNT(*) FROM staff_users;
 SELECT COUNT(*) FROM subscribers;
@@ -74,6 +76,7 @@ SELECT id, url, requested_by, status, entries_total, entries_done, added, update
 SELECT id, url, title, author, published_at, body, summary, summary_source, excluded FROM articles WHERE $1 = '' OR LOWER(title) LIKE $2 ESCAPE '\' OR LOWER(url) LIKE $2 ESCAPE '\' ORDER BY published_at DESC, id DESC LIMIT $3 OFFSET $4;
 SELECT id, url, title, author, published_at, body, summary, summary_source, excluded FROM articles WHERE id = $1;
 SELECT name, email, status FROM subscribers WHERE id = $1 AND unsubscribe_secret = $2;
+SELECT relay, SUM(sent), SUM(deferred), SUM(failed), SUM(unreachable), MAX(cooling_until) FROM relay_status GROUP BY relay ORDER BY relay;
 SELECT s.status, t.expires_at FROM confirmation_tokens t JOIN subscribers s ON s.id = t.subscriber_id WHERE t.token_hash = $1;
 SELECT signed_up_at FROM subscribers WHERE signed_up_at >= $1;
 SELECT status, COUNT(*) FROM deliveries GROUP BY status;
