@@ -7,8 +7,11 @@
 //! two batches' worth of sends: with a rate limit, batches shrink so that
 //! takes a quarter of the lease at most. A row whose lease is about to run
 //! out before its turn is returned, not sent: another claim may own it by
-//! then. The recorder writes outcomes in batches: one transaction for many
-//! messages.
+//! then, and so is a row claimed under a proof of life the worker has
+//! since lost (see [`super::liveness`]). The recorder writes outcomes in
+//! batches, one transaction for many messages, and keeps a batch it cannot
+//! write until the database answers again: a sent copy whose outcome were
+//! dropped would be sent twice.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,10 +35,14 @@ struct Job {
     delivery: ClaimedDelivery,
     issue: Arc<PreparedIssue>,
     lease_until: DateTime<Utc>,
+    /// The proof of life the row was claimed under.
+    claimed_by: Uuid,
 }
 
 /// How long the recorder waits to fill a batch before writing what it has.
 const GATHER: Duration = Duration::from_millis(25);
+/// The longest wait between two tries to record outcomes.
+const MAX_WRITE_DELAY: Duration = Duration::from_secs(2);
 /// How often a long send logs its progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
@@ -95,9 +102,16 @@ async fn claim(
             },
             _ = shutdown.changed() => return,
         };
+        let Some(me) = shared.liveness.current() else {
+            // Nothing is claimed without a proof of life: no other worker
+            // could tell whether this one still sends what it took.
+            drop(permits);
+            shared.idle(&mut shutdown, Duration::ZERO).await;
+            continue;
+        };
         let now = Utc::now();
         let lease_until = shared.lease_until(now);
-        let claimed = match deliveries::claim_due(&shared.db, now, lease_until, batch as i64).await {
+        let claimed = match deliveries::claim_due(&shared.db, now, lease_until, batch as i64, me).await {
             Ok(claimed) => claimed,
             Err(e) => {
                 drop(permits);
@@ -140,6 +154,7 @@ async fn claim(
                         delivery,
                         issue,
                         lease_until,
+                        claimed_by: me,
                     });
                     continue;
                 }
@@ -177,7 +192,7 @@ async fn send(
         let outcomes = outcomes.clone();
         let stopping = *shutdown.borrow();
         async move {
-            let settled = if stopping {
+            let settled = if stopping || !shared.liveness.holds(job.claimed_by) {
                 Settled::Released
             } else if Utc::now() + margin >= job.lease_until {
                 tracing::warn!(reader = %job.delivery.subscriber_id,
@@ -208,6 +223,7 @@ async fn deliver(shared: &Shared, job: &Job, shutdown: &watch::Receiver<bool>) -
         delivery,
         issue,
         lease_until,
+        claimed_by,
     } = job;
     let reader = delivery.subscriber_id;
     let week = issue.week();
@@ -234,6 +250,9 @@ async fn deliver(shared: &Shared, job: &Job, shutdown: &watch::Receiver<bool>) -
             };
         }
     };
+    if !shared.liveness.holds(*claimed_by) {
+        return Settled::Released;
+    }
     match shared.send(&composed, delivery.attempts, *lease_until, shutdown).await {
         Sent::Delivered => Settled::Sent {
             message_id: composed.message_id,
@@ -291,20 +310,25 @@ async fn record(shared: Arc<Shared>, mut settled: mpsc::Receiver<Outcome>, recor
     progress.log();
 }
 
-/// Writes one batch, trying a few times: a batch that cannot be written is
-/// not lost (its leases return the rows to the queue) but may be sent again.
+/// Writes one batch, trying until the database takes it (it may be
+/// restarting). Meanwhile the senders wait for room to report to, so the
+/// worker starts no new sends whose outcome it could not keep.
 async fn write(shared: &Shared, outcomes: &[Outcome]) {
     let mut delay = Duration::from_millis(200);
-    for attempt in 1..=5 {
+    for attempt in 1u32.. {
         match deliveries::record(&shared.db, outcomes).await {
-            Ok(()) => return,
-            Err(e) if attempt < 5 => {
-                tracing::warn!(error = %e, attempt, "cannot record delivery outcomes; trying again");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
+            Ok(()) => {
+                if attempt > 1 {
+                    tracing::info!(attempt, messages = outcomes.len(), "delivery outcomes recorded");
+                }
+                return;
             }
-            Err(e) => tracing::error!(error = %e, messages = outcomes.len(),
-                "cannot record delivery outcomes; their leases will return them to the queue"),
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, messages = outcomes.len(),
+                    "cannot record delivery outcomes; keeping them and trying again");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_WRITE_DELAY);
+            }
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The delivery worker: claim → render → send → record.
 //!
 //! Messages wait in the database, never in memory, so a crash loses
-//! nothing: a claimed message carries a lease, and when the worker that
-//! claimed it dies, the lease runs out and another claim picks it up.
+//! nothing: a claimed message names the worker that claimed it, and when
+//! that worker dies (its proof of life, see [`liveness`], goes with it)
+//! any other worker returns it to the queue within seconds. The claim's
+//! lease stays as the last resort.
 //!
 //! Two lanes share the SMTP connections and the relay's rate but nothing
 //! else: transactional mail (confirmations) has a lane of its own, so it
@@ -11,6 +13,7 @@
 //! shared with every other worker through the database (see [`rate`]).
 
 mod digest;
+mod liveness;
 mod rate;
 mod transactional;
 
@@ -30,6 +33,7 @@ use crate::mail::{Composed, Composer, Mailer, SendError};
 
 pub struct Worker {
     shared: Arc<Shared>,
+    prover: liveness::Prover,
 }
 
 /// What both lanes use.
@@ -44,6 +48,8 @@ struct Shared {
     rate: Option<rate::RelayRate>,
     /// The longest one SMTP exchange may take.
     smtp_timeout: Duration,
+    /// The proof of life the lanes claim under.
+    liveness: liveness::Liveness,
 }
 
 /// The result of handing a message to the transport.
@@ -72,8 +78,11 @@ impl Worker {
         relay: String,
     ) -> Self {
         let rate = NonZeroU32::new(settings.rate_per_second).map(|r| rate::RelayRate::new(db.clone(), relay, r));
+        let (prover, liveness) = liveness::new(db.clone());
         Self {
+            prover,
             shared: Arc::new(Shared {
+                liveness,
                 db,
                 mailer,
                 composer,
@@ -97,12 +106,20 @@ impl Worker {
             burst = self.shared.rate.as_ref().map(|r| r.burst()),
             "delivery worker started"
         );
+        let (stop_proving, proving_stopped) = watch::channel(false);
+        let prover = tokio::spawn(self.prover.run(proving_stopped));
         let transactional = tokio::spawn(transactional::run(self.shared.clone(), shutdown.clone()));
         digest::run(self.shared.clone(), shutdown).await;
         if let Err(e) = transactional.await {
             tracing::error!(error = %e, "the transactional mail lane stopped abnormally");
         }
         self.shared.mailer.close().await;
+        // Only now: every row claimed under the proof is recorded or
+        // released, so no other worker may take one back while it is sent.
+        let _ = stop_proving.send(true);
+        if let Err(e) = prover.await {
+            tracing::error!(error = %e, "the worker's proof of life stopped abnormally");
+        }
         tracing::info!("delivery worker stopped");
     }
 }
