@@ -19,6 +19,7 @@ mod feed_sources;
 mod health;
 mod helpers;
 mod hostile;
+mod liveness;
 mod logs;
 mod nginx;
 mod ops;
@@ -68,6 +69,8 @@ fn main() {
         engine::a_confirmation_leaves_within_seconds_while_a_large_issue_is_sending,
         engine::sigterm_mid_issue_stops_promptly_and_returns_unsent_claims,
         engine::a_killed_worker_loses_no_reader_and_repeats_at_most_its_unrecorded_sends,
+        liveness::a_killed_workers_claims_are_sent_within_seconds_not_after_its_lease,
+        liveness::a_live_but_slow_worker_keeps_its_claims,
         relay_rate::two_workers_together_keep_to_the_relays_rate_confirmations_included,
         signup::a_reader_signs_up_confirms_by_email_and_is_subscribed,
         signup::invalid_signups_get_a_400_page_with_the_reason_and_their_values,
