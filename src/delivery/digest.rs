@@ -73,9 +73,10 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let (jobs, queued) = mpsc::channel::<Job>(batch * 2);
     let (outcomes, settled) = mpsc::channel::<Outcome>(batch * 2);
     let recorded = Arc::new(AtomicBool::new(false));
-    let recorder = tokio::spawn(record(shared.clone(), settled, recorded.clone()));
+    let behind = Arc::new(AtomicBool::new(false));
+    let recorder = tokio::spawn(record(shared.clone(), settled, recorded.clone(), behind.clone()));
     tokio::join!(
-        claim(&shared, jobs, outcomes.clone(), recorded, shutdown.clone()),
+        claim(&shared, jobs, outcomes.clone(), recorded, behind, shutdown.clone()),
         send(&shared, queued, outcomes, shutdown),
     );
     if let Err(e) = recorder.await {
@@ -89,6 +90,7 @@ async fn claim(
     jobs: mpsc::Sender<Job>,
     outcomes: mpsc::Sender<Outcome>,
     recorded: Arc<AtomicBool>,
+    behind: Arc<AtomicBool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let batch = claim_size(&shared.settings);
@@ -102,9 +104,12 @@ async fn claim(
             },
             _ = shutdown.changed() => return,
         };
-        let Some(me) = shared.liveness.current() else {
-            // Nothing is claimed without a proof of life: no other worker
-            // could tell whether this one still sends what it took.
+        // Nothing is claimed without a proof of life (no other worker could
+        // tell whether this one still sends what it took), nor while
+        // outcomes wait to be written: a row sent during a database outage
+        // must be recorded before it can be claimed again.
+        let me = shared.liveness.current();
+        let Some(me) = me.filter(|_| !behind.load(Ordering::Acquire)) else {
             drop(permits);
             shared.idle(&mut shutdown, Duration::ZERO).await;
             continue;
@@ -250,10 +255,10 @@ async fn deliver(shared: &Shared, job: &Job, shutdown: &watch::Receiver<bool>) -
             };
         }
     };
-    if !shared.liveness.holds(*claimed_by) {
-        return Settled::Released;
-    }
-    match shared.send(&composed, delivery.attempts, *lease_until, shutdown).await {
+    match shared
+        .send(&composed, delivery.attempts, *lease_until, *claimed_by, shutdown)
+        .await
+    {
         Sent::Delivered => Settled::Sent {
             message_id: composed.message_id,
             at: Utc::now(),
@@ -276,7 +281,7 @@ async fn deliver(shared: &Shared, job: &Job, shutdown: &watch::Receiver<bool>) -
             Settled::Failed { error: reply, bounced }
         }
         Sent::NoSlot => {
-            if !*shutdown.borrow() {
+            if !*shutdown.borrow() && shared.liveness.holds(*claimed_by) {
                 tracing::warn!(%week, %reader,
                     "no send slot of the relay's rate came before the lease ran short; returning the delivery");
             }
@@ -286,7 +291,12 @@ async fn deliver(shared: &Shared, job: &Job, shutdown: &watch::Receiver<bool>) -
 }
 
 /// Writes outcomes in batches until every sender is done.
-async fn record(shared: Arc<Shared>, mut settled: mpsc::Receiver<Outcome>, recorded: Arc<AtomicBool>) {
+async fn record(
+    shared: Arc<Shared>,
+    mut settled: mpsc::Receiver<Outcome>,
+    recorded: Arc<AtomicBool>,
+    behind: Arc<AtomicBool>,
+) {
     let batch = claim_size(&shared.settings);
     let mut pending = Vec::with_capacity(batch);
     let mut progress = Progress::default();
@@ -302,7 +312,7 @@ async fn record(shared: Arc<Shared>, mut settled: mpsc::Receiver<Outcome>, recor
                 Ok(_) => {}
             }
         }
-        write(&shared, &pending).await;
+        write(&shared, &pending, &behind).await;
         recorded.store(true, Ordering::Release);
         progress.count(&pending);
         pending.clear();
@@ -313,17 +323,19 @@ async fn record(shared: Arc<Shared>, mut settled: mpsc::Receiver<Outcome>, recor
 /// Writes one batch, trying until the database takes it (it may be
 /// restarting). Meanwhile the senders wait for room to report to, so the
 /// worker starts no new sends whose outcome it could not keep.
-async fn write(shared: &Shared, outcomes: &[Outcome]) {
+async fn write(shared: &Shared, outcomes: &[Outcome], behind: &AtomicBool) {
     let mut delay = Duration::from_millis(200);
     for attempt in 1u32.. {
         match deliveries::record(&shared.db, outcomes).await {
             Ok(()) => {
+                behind.store(false, Ordering::Release);
                 if attempt > 1 {
                     tracing::info!(attempt, messages = outcomes.len(), "delivery outcomes recorded");
                 }
                 return;
             }
             Err(e) => {
+                behind.store(true, Ordering::Release);
                 tracing::warn!(error = %e, attempt, messages = outcomes.len(),
                     "cannot record delivery outcomes; keeping them and trying again");
                 tokio::time::sleep(delay).await;

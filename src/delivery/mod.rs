@@ -130,12 +130,15 @@ impl Shared {
     /// retried until `max_attempts`. Every message to the relay comes
     /// through here, confirmations as well as digests: the relay counts
     /// them all. The slot must come while the claim's lease (`lease_until`)
-    /// still has room for the exchange, or the message is not sent.
+    /// still has room for the exchange and the worker's proof of life is
+    /// still the one it claimed under (`claimed_by`), or the message is not
+    /// sent.
     async fn send(
         &self,
         composed: &Composed,
         attempts: i32,
         lease_until: DateTime<Utc>,
+        claimed_by: uuid::Uuid,
         shutdown: &watch::Receiver<bool>,
     ) -> Sent {
         if let Some(rate) = &self.rate {
@@ -156,6 +159,12 @@ impl Shared {
                 _ = stopping => return Sent::NoSlot,
                 slot = waited => if slot.is_none() { return Sent::NoSlot },
             }
+        }
+        // Only under the proof of life the row was claimed under: the slot
+        // may have come after it was lost (a database restart), and then the
+        // row may be another worker's.
+        if !self.liveness.holds(claimed_by) {
+            return Sent::NoSlot;
         }
         match self.mailer.send(&composed.message).await {
             Ok(()) => Sent::Delivered,

@@ -78,15 +78,12 @@ async fn deliver(
             return;
         }
     };
-    // A row claimed under a proof of life since lost may be another
-    // worker's by now.
-    let sent = match shared.liveness.holds(claimed_by) {
-        // Confirmations take slots of the relay's rate like digests do: the
-        // relay counts every message, whatever it is.
-        true => shared.send(&composed, mail.attempts, lease_until, shutdown).await,
-        false => Sent::NoSlot,
-    };
-    match sent {
+    // Confirmations take slots of the relay's rate like digests do: the
+    // relay counts every message, whatever it is.
+    match shared
+        .send(&composed, mail.attempts, lease_until, claimed_by, shutdown)
+        .await
+    {
         Sent::Delivered => {
             let message_id = &composed.message_id;
             tracing::info!(mail_id = %mail.id, kind = %mail.kind, %message_id, "mail sent");

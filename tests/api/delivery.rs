@@ -103,7 +103,9 @@ pub async fn a_worker_whose_lease_ran_out_cannot_overwrite_the_next_claim(backen
     });
 
     // A slow worker claims it; its lease runs out; a second worker claims it.
-    let slow = outgoing_mail::claim_due(&app.db, a_day_later, now, 10, uuid::Uuid::new_v4()).await.unwrap();
+    let slow = outgoing_mail::claim_due(&app.db, a_day_later, now, 10, uuid::Uuid::new_v4())
+        .await
+        .unwrap();
     assert_eq!(slow.len(), 1);
     let second = outgoing_mail::claim_due(
         &app.db,
@@ -112,8 +114,8 @@ pub async fn a_worker_whose_lease_ran_out_cannot_overwrite_the_next_claim(backen
         10,
         uuid::Uuid::new_v4(),
     )
-        .await
-        .unwrap();
+    .await
+    .unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].attempts, slow[0].attempts + 1);
     assert!(

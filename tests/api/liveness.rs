@@ -114,7 +114,9 @@ pub async fn a_killed_workers_claims_are_sent_within_seconds_not_after_its_lease
     let received = settled_received(&app).await;
     assert!(received < readers.len(), "the kill came mid-issue");
     let recorded = app.count("SELECT COUNT(*) FROM deliveries WHERE status = 'sent'").await as usize;
-    let claimed = app.count("SELECT COUNT(*) FROM deliveries WHERE status = 'sending'").await;
+    let claimed = app
+        .count("SELECT COUNT(*) FROM deliveries WHERE status = 'sending'")
+        .await;
     assert!(claimed > 0, "the dead worker left claimed rows behind");
     // What may be sent twice: the copies the server took whose outcome the
     // dead worker had not recorded. Measured at the server; bounded by the
@@ -195,4 +197,100 @@ pub async fn a_live_but_slow_worker_keeps_its_claims(backend: Backend) {
     assert!(second.stop().await.success());
     let repeated = check_copies(&app, &readers);
     assert_eq!(repeated, 0, "no reader gets a second copy from two live workers");
+}
+
+/// Stops the test's own PostgreSQL database as a restart would, without
+/// touching the server other tests share: new connections are refused and
+/// every open one is ended. Returns the connection that did it, the only
+/// one left.
+async fn take_database_down(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    let name = database_name(url);
+    // From another database: PostgreSQL refuses to close the one a
+    // connection is in.
+    let (server, _) = url.rsplit_once('/').unwrap();
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .unwrap();
+    // The name is checked to be a plain identifier (see `database_name`).
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&name)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    admin
+}
+
+async fn bring_database_back(url: &str, mut admin: sqlx::PgConnection) {
+    use sqlx::Connection;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE \"{}\" ALLOW_CONNECTIONS true",
+        database_name(url)
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    admin.close().await.unwrap();
+}
+
+fn database_name(url: &str) -> String {
+    let path = url.rsplit('/').next().unwrap();
+    let name = path.split('?').next().unwrap();
+    assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{name}");
+    name.to_owned()
+}
+
+pub async fn a_database_outage_mid_issue_loses_no_outcome_and_everyone_reconnects(backend: Backend) {
+    let app = spawn_web_only(&backend).await;
+    let readers: Vec<String> = (0..300).map(reader).collect();
+    queue_issue(&backend, &readers).await;
+    let worker = start_worker(&backend, &app, &fast_env());
+    wait_until(Duration::from_secs(20), "the first copies to arrive", || async {
+        app.smtp.received().len() >= 80
+    })
+    .await;
+    let proven_before: uuid::Uuid = gazette::with_pool!(&app.db, pool => {
+        sqlx::query_scalar("SELECT id FROM workers").fetch_one(pool).await.unwrap()
+    });
+
+    let admin = take_database_down(backend.database_url()).await;
+    let health = app.get("/health_check").await;
+    assert_eq!(health.status(), 503, "the outage is reported while it lasts");
+    assert_eq!(health.text().await.unwrap(), "database unavailable\n");
+    // The worker notices within a second that its proof is gone and starts
+    // no send after that: a row it claimed may be another worker's now.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let during = app.smtp.received().len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        app.smtp.received().len(),
+        during,
+        "no send started while the worker had no proof of life"
+    );
+    assert!(during < readers.len(), "the outage came mid-issue");
+    bring_database_back(backend.database_url(), admin).await;
+
+    wait_for_issue_sent(&app, Duration::from_secs(30)).await;
+    assert_eq!(app.get("/health_check").await.status(), 200, "serve reconnected");
+    let proven_after: uuid::Uuid = gazette::with_pool!(&app.db, pool => {
+        sqlx::query_scalar("SELECT id FROM workers").fetch_one(pool).await.unwrap()
+    });
+    assert_ne!(proven_after, proven_before, "the worker proved itself again");
+    assert!(worker.stop().await.success());
+    // Every outcome was kept through the outage and written after it, so
+    // no copy went out twice.
+    let repeated = check_copies(&app, &readers);
+    assert_eq!(repeated, 0, "readers with a second copy");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM deliveries WHERE status = 'sent'").await,
+        readers.len() as i64
+    );
 }

@@ -268,6 +268,12 @@ fn main() {
         "ops::commands_print_no_database_notices",
         |backend| Box::pin(ops::commands_print_no_database_notices(backend)),
     ));
+    // The test takes its own PostgreSQL database down (SQLite has no server).
+    trials.push(helpers::trial(
+        Backend::postgres(),
+        "liveness::a_database_outage_mid_issue_loses_no_outcome_and_everyone_reconnects",
+        |backend| Box::pin(liveness::a_database_outage_mid_issue_loses_no_outcome_and_everyone_reconnects(backend)),
+    ));
     // Only PostgreSQL has a dispatch lock to wait for.
     trials.push(helpers::trial(
         Backend::postgres(),
