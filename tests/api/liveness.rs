@@ -161,7 +161,7 @@ pub async fn a_live_but_slow_worker_keeps_its_claims(backend: Backend) {
     ];
     let slow = start_worker(&backend, &app, &env);
     wait_until(Duration::from_secs(20), "the first copy to arrive", || async {
-        app.smtp.received().len() >= 1
+        !app.smtp.received().is_empty()
     })
     .await;
     let first: String = gazette::with_pool!(&app.db, pool => {
