@@ -1,7 +1,7 @@
 -- The SQL statements Gazette ran on sqlite during `cargo test --test api -- sqlite::`,
 -- recorded from sqlx's `sqlx::query` events by GAZETTE_RECORD_STATEMENTS
 -- (README, "Upgrading"). One statement a line; the schema they ran on:
--- schema: 0014
+-- schema: 0015
 DELETE FROM articles WHERE id = $1;
 DELETE FROM confirmation_tokens WHERE subscriber_id = $1;
 DELETE FROM feed_sources WHERE id = $1 RETURNING id, url, name, named_by_staff, created_at, last_polled_at, last_result, last_error, last_added, last_updated, last_rejected, total_added, failures, failing_since, next_poll_at, etag, last_modified, claimed_by, claimed_until;
@@ -11,6 +11,7 @@ DELETE FROM staff_sessions WHERE id_hash = $1;
 DELETE FROM staff_sessions WHERE staff_id = $1 AND id_hash <> $2;
 DELETE FROM staff_sessions WHERE staff_id IN (SELECT id FROM staff_users WHERE email_key = $1);
 DELETE FROM subscribers WHERE status = 'pending' AND confirmed_at IS NULL AND signed_up_at < $1 AND NOT EXISTS (SELECT 1 FROM confirmation_tokens t WHERE t.subscriber_id = subscribers.id AND t.expires_at > $2) AND NOT EXISTS (SELECT 1 FROM outgoing_mail m WHERE m.subscriber_id = subscribers.id AND m.status IN ('queued', 'sending')) AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscriber_id = subscribers.id);
+DELETE FROM workers WHERE id = $1;
 INSERT INTO admin_submissions (idempotency_key, action, created_at) VALUES ($1, $2, $3) ON CONFLICT (idempotency_key) DO NOTHING;
 INSERT INTO articles (id, url, feed, guid, source_name, title, author, published_at, body, summary, summary_source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (feed, guid) WHERE feed IS NOT NULL DO NOTHING RETURNING id;
 INSERT INTO confirmation_tokens (token_hash, subscriber_id, created_at, expires_at) SELECT v.column3, s.id, ?, ? FROM (VALUES (?, ?, ?)) AS v CROSS JOIN subscribers s ON s.email_key = v.column1 WHERE +s.status = 'pending' AND s.mails_in_window <= ?;
@@ -28,6 +29,7 @@ INSERT INTO staff_users (id, email, email_key, password_hash, created_at, passwo
 INSERT INTO subscribers (id, email, email_key, name, status, signup_ip, signup_source, created_at, signed_up_at, confirmed_at, mail_window_started_at, mails_in_window, unsubscribe_secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email_key) DO NOTHING;
 INSERT INTO subscribers (id, email, email_key, name, status, signup_ip, signup_source, created_at, signed_up_at, confirmed_at, mail_window_started_at, mails_in_window, unsubscribe_secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email_key) DO UPDATE SET status = CASE WHEN subscribers.status = 'confirmed' THEN 'confirmed' ELSE 'pending' END, email = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.email ELSE excluded.email END, name = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.name ELSE excluded.name END, signup_ip = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.signup_ip ELSE excluded.signup_ip END, signup_source = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.signup_source ELSE excluded.signup_source END, signed_up_at = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.signed_up_at ELSE excluded.signed_up_at END, mail_window_started_at = CASE WHEN subscribers.mail_window_started_at <= ? THEN excluded.mail_window_started_at ELSE subscribers.mail_window_started_at END, mails_in_window = CASE WHEN subscribers.mail_window_started_at <= ? THEN 1 ELSE subscribers.mails_in_window + 1 END;
 INSERT INTO test_sends (id, subject, html, html_links, text, text_links, article_count, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
+INSERT INTO workers (id, started_at, host, pid, lock_key, last_seen) VALUES ($1, $2, $3, $4, $5, $2);
 SELECT 1;
 SELECT 1 FROM issues WHERE week = $1;
 SELECT CAST(COALESCE(SUM(sent), 0) AS BIGINT), CAST(COALESCE(SUM(failed), 0) AS BIGINT), CAST(COALESCE(SUM(skipped), 0) AS BIGINT) FROM delivery_summaries;
@@ -60,6 +62,7 @@ SELECT i.id, i.week, i.subject, i.article_count, i.status, i.created_at, i.pause
 SELECT i.id, i.week, i.subject, i.article_count, i.status, i.created_at, i.paused_at, i.cancelled_at, COALESCE(SUM(CASE WHEN d.status = 'queued' THEN 1 ELSE 0 END), 0) AS queued, COALESCE(SUM(CASE WHEN d.status = 'sending' THEN 1 ELSE 0 END), 0) AS sending, COALESCE(SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.sent), 0) AS sent, COALESCE(SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.failed), 0) AS failed, COALESCE(SUM(CASE WHEN d.status = 'skipped' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.skipped), 0) AS skipped, COALESCE(SUM(CASE WHEN d.status = 'sent' AND d.sent_at >= $1 THEN 1 ELSE 0 END), 0) AS sent_last_minute FROM issues i LEFT JOIN deliveries d ON d.issue_id = i.id LEFT JOIN delivery_summaries p ON p.issue_id = i.id WHERE i.week = $2 GROUP BY i.id;
 SELECT id FROM feed_sources WHERE (last_polled_at IS NULL OR last_polled_at < $1) AND (claimed_until IS NULL OR claimed_until <= $2) ORDER BY id;
 SELECT id FROM feed_sources WHERE next_poll_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY next_poll_at, id LIMIT $2;
+SELECT id FROM workers WHERE id <> $1;
 SELECT id, email, name, status, signed_up_at, confirmed_at FROM subscribers WHERE erased_at IS NULL AND ($1 = '' OR email_key LIKE $2 ESCAPE '\' OR LOWER(name) LIKE $2 ESCAPE '\') AND ($3 = '' OR status = $3) ORDER BY signed_up_at DESC, id DESC LIMIT $4 OFFSET $5;
 SELECT id, email, name, status, signup_ip, signup_source, created_at, signed_up_at, confirmed_at, unsubscribed_at, erased_at FROM subscribers WHERE id = $1;
 SELECT id, email, password_hash, password_changed_at FROM staff_users WHERE email_key = $1;
@@ -88,10 +91,11 @@ SELECT window_end FROM issues ORDER BY window_end DESC LIMIT 1;
 UPDATE articles SET title = $2, summary = $3, summary_source = $4, published_at = $5, excluded = $6, edited_by_staff = $7, updated_at = $8 WHERE id = $1;
 UPDATE deliveries SET last_error = NULL WHERE subscriber_id = $1;
 UPDATE deliveries SET next_attempt_at = $2 WHERE issue_id = $1 AND status = 'queued';
-UPDATE deliveries SET status = $4, next_attempt_at = COALESCE($5, next_attempt_at), last_error = COALESCE($6, last_error), message_id = COALESCE($7, message_id), sent_at = COALESCE($8, sent_at), attempts = attempts - $9, locked_until = NULL WHERE issue_id = $1 AND subscriber_id = $2 AND attempts = $3 AND status = 'sending';
+UPDATE deliveries SET status = $4, next_attempt_at = COALESCE($5, next_attempt_at), last_error = COALESCE($6, last_error), message_id = COALESCE($7, message_id), sent_at = COALESCE($8, sent_at), attempts = attempts - $9, locked_until = NULL, claimed_by = NULL WHERE issue_id = $1 AND subscriber_id = $2 AND attempts = $3 AND (status = 'sending' OR (status = 'queued' AND $4 = 'sent'));
 UPDATE deliveries SET status = 'queued', attempts = 0, next_attempt_at = $2, locked_until = NULL WHERE issue_id = $1 AND status = 'failed' AND EXISTS (SELECT 1 FROM issues WHERE id = $1 AND status = 'sent' AND cancelled_at IS NULL);
-UPDATE deliveries SET status = 'queued', locked_until = NULL WHERE status = 'sending' AND locked_until <= $1;
-UPDATE deliveries SET status = 'sending', locked_until = $2, attempts = attempts + 1 WHERE (issue_id, subscriber_id) IN (SELECT issue_id, subscriber_id FROM deliveries WHERE status = 'queued' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3 );
+UPDATE deliveries SET status = 'queued', locked_until = NULL, claimed_by = NULL WHERE status = 'sending' AND claimed_by = $1;
+UPDATE deliveries SET status = 'queued', locked_until = NULL, claimed_by = NULL WHERE status = 'sending' AND locked_until <= $1;
+UPDATE deliveries SET status = 'sending', locked_until = $2, attempts = attempts + 1, claimed_by = $4 WHERE (issue_id, subscriber_id) IN (SELECT issue_id, subscriber_id FROM deliveries WHERE status = 'queued' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3 );
 UPDATE deliveries SET status = 'skipped', last_error = 'the send was cancelled by staff' WHERE issue_id = $1 AND status = 'queued';
 UPDATE feed_imports SET entries_done = $2, entries_total = $3, updated_at = $4 WHERE id = $1;
 UPDATE feed_imports SET status = $2, updated_at = $3 WHERE id = $1;
@@ -108,11 +112,12 @@ UPDATE issues SET paused_at = NULL WHERE id = $1 AND status = 'sending' AND paus
 UPDATE issues SET status = 'sending' WHERE id = $1;
 UPDATE issues SET status = 'sent' WHERE status = 'sending' AND NOT EXISTS ( SELECT 1 FROM deliveries d WHERE d.issue_id = issues.id AND d.status IN ('queued', 'sending') );
 UPDATE outgoing_mail SET recipient = '', recipient_name = '', last_error = NULL, token = NULL WHERE created_at < $1 AND status IN ('sent', 'failed') AND recipient <> '';
-UPDATE outgoing_mail SET status = 'failed', last_error = $3, token = NULL, locked_until = NULL WHERE id = $1 AND attempts = $2 AND status = 'sending';
-UPDATE outgoing_mail SET status = 'queued', locked_until = NULL WHERE status = 'sending' AND locked_until <= $1;
-UPDATE outgoing_mail SET status = 'queued', next_attempt_at = $3, last_error = $4, locked_until = NULL WHERE id = $1 AND attempts = $2 AND status = 'sending';
-UPDATE outgoing_mail SET status = 'sending', locked_until = $2, attempts = attempts + 1 WHERE (id) IN (SELECT id FROM outgoing_mail WHERE status = 'queued' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3 ) RETURNING id, kind, subscriber_id, recipient, recipient_name, token, attempts, test_send_id;
-UPDATE outgoing_mail SET status = 'sent', sent_at = $2, message_id = $3, token = NULL, locked_until = NULL WHERE id = $1;
+UPDATE outgoing_mail SET status = 'failed', last_error = $3, token = NULL, locked_until = NULL, claimed_by = NULL WHERE id = $1 AND attempts = $2 AND status = 'sending';
+UPDATE outgoing_mail SET status = 'queued', locked_until = NULL, claimed_by = NULL WHERE status = 'sending' AND claimed_by = $1;
+UPDATE outgoing_mail SET status = 'queued', locked_until = NULL, claimed_by = NULL WHERE status = 'sending' AND locked_until <= $1;
+UPDATE outgoing_mail SET status = 'queued', next_attempt_at = $3, last_error = $4, locked_until = NULL, claimed_by = NULL WHERE id = $1 AND attempts = $2 AND status = 'sending';
+UPDATE outgoing_mail SET status = 'sending', locked_until = $2, attempts = attempts + 1, claimed_by = $4 WHERE (id) IN (SELECT id FROM outgoing_mail WHERE status = 'queued' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3 ) RETURNING id, kind, subscriber_id, recipient, recipient_name, token, attempts, test_send_id;
+UPDATE outgoing_mail SET status = 'sent', sent_at = $2, message_id = $3, token = NULL, locked_until = NULL, claimed_by = NULL WHERE id = $1;
 UPDATE staff_users SET password_hash = $2, password_changed_at = $3 WHERE email_key = $1;
 UPDATE staff_users SET password_hash = $2, password_changed_at = $3 WHERE id = $1;
 UPDATE subscribers SET email = $2, email_key = $2, name = '', signup_ip = NULL, signup_source = 'erased', status = 'unsubscribed', unsubscribed_at = COALESCE(unsubscribed_at, $3), erased_at = $3, unsubscribe_secret = $4 WHERE id = $1 AND erased_at IS NULL;
