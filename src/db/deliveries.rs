@@ -36,14 +36,15 @@ const CLAIM: [&str; 2] = [
     ),
 ];
 
-/// Claims up to `limit` due deliveries until `lease_until`, with each
-/// reader's details. The issues themselves are read once per issue by
+/// Claims up to `limit` due deliveries until `lease_until` for the worker
+/// `worker` (the id of its proof of life), with each reader's details. The issues themselves are read once per issue by
 /// [`crate::db::issues::rendered`], not once per reader.
 pub async fn claim_due(
     db: &Db,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     limit: i64,
+    worker: Uuid,
 ) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
     with_pool!(db, pool => sqlx::query(requeue_expired_sql!("deliveries")).bind(now).execute(pool).await.map(|_| ()))?;
     let sql = db.pick(&CLAIM);
@@ -53,6 +54,7 @@ pub async fn claim_due(
                 .bind(now)
                 .bind(lease_until)
                 .bind(limit)
+                .bind(worker)
                 .fetch_all(pool)
                 .await
         }
@@ -61,6 +63,7 @@ pub async fn claim_due(
                 .bind(now)
                 .bind(lease_until)
                 .bind(limit)
+                .bind(worker)
                 .execute(pool)
                 .await?;
             if claimed.rows_affected() == 0 {
@@ -164,23 +167,28 @@ impl Outcome {
 const RECORD_ONE: &str = "UPDATE deliveries
      SET status = $4, next_attempt_at = COALESCE($5, next_attempt_at), last_error = COALESCE($6, last_error),
          message_id = COALESCE($7, message_id), sent_at = COALESCE($8, sent_at), attempts = attempts - $9,
-         locked_until = NULL
-     WHERE issue_id = $1 AND subscriber_id = $2 AND attempts = $3 AND status = 'sending'";
+         locked_until = NULL, claimed_by = NULL
+     WHERE issue_id = $1 AND subscriber_id = $2 AND attempts = $3
+       AND (status = 'sending' OR (status = 'queued' AND $4 = 'sent'))";
 
 const RECORD_MANY: &str = "UPDATE deliveries d
      SET status = u.status, next_attempt_at = COALESCE(u.next_at, d.next_attempt_at),
          last_error = COALESCE(u.error, d.last_error), message_id = COALESCE(u.message_id, d.message_id),
-         sent_at = COALESCE(u.sent_at, d.sent_at), attempts = d.attempts - u.unclaimed, locked_until = NULL
+         sent_at = COALESCE(u.sent_at, d.sent_at), attempts = d.attempts - u.unclaimed, locked_until = NULL,
+         claimed_by = NULL
      FROM UNNEST($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::timestamptz[], $6::text[], $7::text[],
                  $8::timestamptz[], $9::int4[])
           AS u(issue_id, subscriber_id, attempts, status, next_at, error, message_id, sent_at, unclaimed)
      WHERE d.issue_id = u.issue_id AND d.subscriber_id = u.subscriber_id AND d.attempts = u.attempts
-       AND d.status = 'sending'";
+       AND (d.status = 'sending' OR (d.status = 'queued' AND u.status = 'sent'))";
 
 /// Records a batch of outcomes in one transaction (one statement on
 /// PostgreSQL, and one more for bounced readers). Each is tied to its
-/// claim: if a lease ran out and another worker claimed the row since, that
-/// worker's state stands.
+/// claim: if the row went back to the queue (its lease ran out, or its
+/// worker was taken for dead) and another worker claimed it since, that
+/// worker's state stands. A sent copy is recorded on a row that went back
+/// but was not claimed again (the same attempt number): it left, and
+/// sending it again would be a second copy.
 pub async fn record(db: &Db, outcomes: &[Outcome]) -> Result<(), sqlx::Error> {
     if outcomes.is_empty() {
         return Ok(());

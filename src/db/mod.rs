@@ -23,6 +23,7 @@ pub mod subscriber_admin;
 pub mod subscriber_import;
 pub mod subscribers;
 pub mod test_sends;
+pub mod workers;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -63,7 +64,8 @@ macro_rules! with_pool {
 /// walk the `(status, next_attempt_at)` index in order and sorted every
 /// queued row on each claim (0.7 s a claim with a million queued).
 /// `$key` is the key's column list, without parentheses.
-/// Binds: `$1` now, `$2` lease end, `$3` limit.
+/// Binds: `$1` now, `$2` lease end, `$3` limit, `$4` the claiming worker's
+/// id (its proof of life, see [`workers`]).
 macro_rules! lease_claim_sql {
     ($table:literal, $key:literal, $returning:literal) => {
         [
@@ -73,7 +75,8 @@ macro_rules! lease_claim_sql {
     };
     (@one $table:literal, $key:literal, $returning:literal, $lock:literal) => {
         concat!(
-            "UPDATE ", $table, " SET status = 'sending', locked_until = $2, attempts = attempts + 1 WHERE (", $key,
+            "UPDATE ", $table, " SET status = 'sending', locked_until = $2, attempts = attempts + 1, claimed_by = $4",
+            " WHERE (", $key,
             ") IN (SELECT ", $key, " FROM ", $table, " WHERE status = 'queued' AND next_attempt_at <= $1",
             " ORDER BY next_attempt_at LIMIT $3 ", $lock, ") ", $returning
         )
@@ -81,14 +84,16 @@ macro_rules! lease_claim_sql {
 }
 pub(crate) use lease_claim_sql;
 
-/// Puts rows whose lease ran out by `$1` (their worker died) back in the
-/// queue, as they were when claimed; the next claim counts the attempt.
+/// Puts rows whose lease ran out by `$1` back in the queue, as they were
+/// when claimed; the next claim counts the attempt. The last resort: a dead
+/// worker's rows normally go back at once (see [`workers::reap`]); this
+/// catches the claims of a worker that proved nothing (a previous release).
 macro_rules! requeue_expired_sql {
     ($table:literal) => {
         concat!(
             "UPDATE ",
             $table,
-            " SET status = 'queued', locked_until = NULL",
+            " SET status = 'queued', locked_until = NULL, claimed_by = NULL",
             " WHERE status = 'sending' AND locked_until <= $1"
         )
     };

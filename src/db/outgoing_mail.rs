@@ -1,9 +1,9 @@
 //! The queue of transactional mail: confirmation emails and staff test
 //! sends of a draft issue (see [`MailKind`]). Each row is one message in
 //! the states of [`crate::domain::DeliveryStatus`]: `queued → sending → sent`, or `failed`
-//! once given up; never `skipped`. A row still `sending` when its lease
-//! runs out belonged to a worker that died: the next claim puts it back in
-//! the queue first, so it is sent again rather than lost.
+//! once given up; never `skipped`. A row still `sending` whose worker died
+//! goes back to the queue (at once, see [`crate::db::workers`], or when its
+//! lease runs out), so it is sent again rather than lost.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -32,17 +32,19 @@ const CLAIM: [&str; 2] = lease_claim_sql!(
     "RETURNING id, kind, subscriber_id, recipient, recipient_name, token, attempts, test_send_id"
 );
 
-/// Claims up to `limit` due messages until `lease_until`.
+/// Claims up to `limit` due messages until `lease_until` for the worker
+/// `worker` (the id of its proof of life).
 pub async fn claim_due(
     db: &Db,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     limit: i64,
+    worker: Uuid,
 ) -> Result<Vec<QueuedMail>, sqlx::Error> {
     let sql = db.pick(&CLAIM);
     with_pool!(db, pool => {
         sqlx::query(requeue_expired_sql!("outgoing_mail")).bind(now).execute(pool).await?;
-        sqlx::query_as(sql).bind(now).bind(lease_until).bind(limit).fetch_all(pool).await
+        sqlx::query_as(sql).bind(now).bind(lease_until).bind(limit).bind(worker).fetch_all(pool).await
     })
 }
 
@@ -52,7 +54,7 @@ pub async fn mark_sent(db: &Db, id: Uuid, message_id: &str, now: DateTime<Utc>) 
     with_pool!(db, pool => {
         sqlx::query(
             "UPDATE outgoing_mail
-             SET status = 'sent', sent_at = $2, message_id = $3, token = NULL, locked_until = NULL
+             SET status = 'sent', sent_at = $2, message_id = $3, token = NULL, locked_until = NULL, claimed_by = NULL
              WHERE id = $1",
         )
         .bind(id)
@@ -79,7 +81,7 @@ pub async fn schedule_retry(
     with_pool!(db, pool => {
         sqlx::query(
             "UPDATE outgoing_mail
-             SET status = 'queued', next_attempt_at = $3, last_error = $4, locked_until = NULL
+             SET status = 'queued', next_attempt_at = $3, last_error = $4, locked_until = NULL, claimed_by = NULL
              WHERE id = $1 AND attempts = $2 AND status = 'sending'",
         )
         .bind(id)
@@ -106,7 +108,7 @@ pub async fn mark_failed(
         let mut tx = pool.begin().await?;
         sqlx::query(
             "UPDATE outgoing_mail
-             SET status = 'failed', last_error = $3, token = NULL, locked_until = NULL
+             SET status = 'failed', last_error = $3, token = NULL, locked_until = NULL, claimed_by = NULL
              WHERE id = $1 AND attempts = $2 AND status = 'sending'",
         )
         .bind(id)

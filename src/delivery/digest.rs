@@ -7,8 +7,11 @@
 //! two batches' worth of sends: with a rate limit, batches shrink so that
 //! takes a quarter of the lease at most. A row whose lease is about to run
 //! out before its turn is returned, not sent: another claim may own it by
-//! then. The recorder writes outcomes in batches: one transaction for many
-//! messages.
+//! then, and so is a row claimed under a proof of life the worker has
+//! since lost (see [`super::liveness`]). The recorder writes outcomes in
+//! batches, one transaction for many messages, and keeps a batch it cannot
+//! write until the database answers again: a sent copy whose outcome were
+//! dropped would be sent twice.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,10 +35,14 @@ struct Job {
     delivery: ClaimedDelivery,
     issue: Arc<PreparedIssue>,
     lease_until: DateTime<Utc>,
+    /// The proof of life the row was claimed under.
+    claimed_by: Uuid,
 }
 
 /// How long the recorder waits to fill a batch before writing what it has.
 const GATHER: Duration = Duration::from_millis(25);
+/// The longest wait between two tries to record outcomes.
+const MAX_WRITE_DELAY: Duration = Duration::from_secs(2);
 /// How often a long send logs its progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
@@ -66,9 +73,10 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let (jobs, queued) = mpsc::channel::<Job>(batch * 2);
     let (outcomes, settled) = mpsc::channel::<Outcome>(batch * 2);
     let recorded = Arc::new(AtomicBool::new(false));
-    let recorder = tokio::spawn(record(shared.clone(), settled, recorded.clone()));
+    let behind = Arc::new(AtomicBool::new(false));
+    let recorder = tokio::spawn(record(shared.clone(), settled, recorded.clone(), behind.clone()));
     tokio::join!(
-        claim(&shared, jobs, outcomes.clone(), recorded, shutdown.clone()),
+        claim(&shared, jobs, outcomes.clone(), recorded, behind, shutdown.clone()),
         send(&shared, queued, outcomes, shutdown),
     );
     if let Err(e) = recorder.await {
@@ -82,6 +90,7 @@ async fn claim(
     jobs: mpsc::Sender<Job>,
     outcomes: mpsc::Sender<Outcome>,
     recorded: Arc<AtomicBool>,
+    behind: Arc<AtomicBool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let batch = claim_size(&shared.settings);
@@ -95,9 +104,19 @@ async fn claim(
             },
             _ = shutdown.changed() => return,
         };
+        // Nothing is claimed without a proof of life (no other worker could
+        // tell whether this one still sends what it took), nor while
+        // outcomes wait to be written: a row sent during a database outage
+        // must be recorded before it can be claimed again.
+        let me = shared.liveness.current();
+        let Some(me) = me.filter(|_| !behind.load(Ordering::Acquire)) else {
+            drop(permits);
+            shared.idle(&mut shutdown, Duration::ZERO).await;
+            continue;
+        };
         let now = Utc::now();
         let lease_until = shared.lease_until(now);
-        let claimed = match deliveries::claim_due(&shared.db, now, lease_until, batch as i64).await {
+        let claimed = match deliveries::claim_due(&shared.db, now, lease_until, batch as i64, me).await {
             Ok(claimed) => claimed,
             Err(e) => {
                 drop(permits);
@@ -140,6 +159,7 @@ async fn claim(
                         delivery,
                         issue,
                         lease_until,
+                        claimed_by: me,
                     });
                     continue;
                 }
@@ -177,7 +197,7 @@ async fn send(
         let outcomes = outcomes.clone();
         let stopping = *shutdown.borrow();
         async move {
-            let settled = if stopping {
+            let settled = if stopping || !shared.liveness.holds(job.claimed_by) {
                 Settled::Released
             } else if Utc::now() + margin >= job.lease_until {
                 tracing::warn!(reader = %job.delivery.subscriber_id,
@@ -208,6 +228,7 @@ async fn deliver(shared: &Shared, job: &Job, shutdown: &watch::Receiver<bool>) -
         delivery,
         issue,
         lease_until,
+        claimed_by,
     } = job;
     let reader = delivery.subscriber_id;
     let week = issue.week();
@@ -234,7 +255,10 @@ async fn deliver(shared: &Shared, job: &Job, shutdown: &watch::Receiver<bool>) -
             };
         }
     };
-    match shared.send(&composed, delivery.attempts, *lease_until, shutdown).await {
+    match shared
+        .send(&composed, delivery.attempts, *lease_until, *claimed_by, shutdown)
+        .await
+    {
         Sent::Delivered => Settled::Sent {
             message_id: composed.message_id,
             at: Utc::now(),
@@ -257,7 +281,7 @@ async fn deliver(shared: &Shared, job: &Job, shutdown: &watch::Receiver<bool>) -
             Settled::Failed { error: reply, bounced }
         }
         Sent::NoSlot => {
-            if !*shutdown.borrow() {
+            if !*shutdown.borrow() && shared.liveness.holds(*claimed_by) {
                 tracing::warn!(%week, %reader,
                     "no send slot of the relay's rate came before the lease ran short; returning the delivery");
             }
@@ -267,7 +291,12 @@ async fn deliver(shared: &Shared, job: &Job, shutdown: &watch::Receiver<bool>) -
 }
 
 /// Writes outcomes in batches until every sender is done.
-async fn record(shared: Arc<Shared>, mut settled: mpsc::Receiver<Outcome>, recorded: Arc<AtomicBool>) {
+async fn record(
+    shared: Arc<Shared>,
+    mut settled: mpsc::Receiver<Outcome>,
+    recorded: Arc<AtomicBool>,
+    behind: Arc<AtomicBool>,
+) {
     let batch = claim_size(&shared.settings);
     let mut pending = Vec::with_capacity(batch);
     let mut progress = Progress::default();
@@ -283,7 +312,7 @@ async fn record(shared: Arc<Shared>, mut settled: mpsc::Receiver<Outcome>, recor
                 Ok(_) => {}
             }
         }
-        write(&shared, &pending).await;
+        write(&shared, &pending, &behind).await;
         recorded.store(true, Ordering::Release);
         progress.count(&pending);
         pending.clear();
@@ -291,20 +320,27 @@ async fn record(shared: Arc<Shared>, mut settled: mpsc::Receiver<Outcome>, recor
     progress.log();
 }
 
-/// Writes one batch, trying a few times: a batch that cannot be written is
-/// not lost (its leases return the rows to the queue) but may be sent again.
-async fn write(shared: &Shared, outcomes: &[Outcome]) {
+/// Writes one batch, trying until the database takes it (it may be
+/// restarting). Meanwhile the senders wait for room to report to, so the
+/// worker starts no new sends whose outcome it could not keep.
+async fn write(shared: &Shared, outcomes: &[Outcome], behind: &AtomicBool) {
     let mut delay = Duration::from_millis(200);
-    for attempt in 1..=5 {
+    for attempt in 1u32.. {
         match deliveries::record(&shared.db, outcomes).await {
-            Ok(()) => return,
-            Err(e) if attempt < 5 => {
-                tracing::warn!(error = %e, attempt, "cannot record delivery outcomes; trying again");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
+            Ok(()) => {
+                behind.store(false, Ordering::Release);
+                if attempt > 1 {
+                    tracing::info!(attempt, messages = outcomes.len(), "delivery outcomes recorded");
+                }
+                return;
             }
-            Err(e) => tracing::error!(error = %e, messages = outcomes.len(),
-                "cannot record delivery outcomes; their leases will return them to the queue"),
+            Err(e) => {
+                behind.store(true, Ordering::Release);
+                tracing::warn!(error = %e, attempt, messages = outcomes.len(),
+                    "cannot record delivery outcomes; keeping them and trying again");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_WRITE_DELAY);
+            }
         }
     }
 }

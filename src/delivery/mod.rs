@@ -1,8 +1,10 @@
 //! The delivery worker: claim → render → send → record.
 //!
 //! Messages wait in the database, never in memory, so a crash loses
-//! nothing: a claimed message carries a lease, and when the worker that
-//! claimed it dies, the lease runs out and another claim picks it up.
+//! nothing: a claimed message names the worker that claimed it, and when
+//! that worker dies (its proof of life, see [`liveness`], goes with it)
+//! any other worker returns it to the queue within seconds. The claim's
+//! lease stays as the last resort.
 //!
 //! Two lanes share the SMTP connections and the relay's rate but nothing
 //! else: transactional mail (confirmations) has a lane of its own, so it
@@ -11,6 +13,7 @@
 //! shared with every other worker through the database (see [`rate`]).
 
 mod digest;
+mod liveness;
 mod rate;
 mod relay_report;
 mod transactional;
@@ -29,6 +32,7 @@ use crate::mail::{Composed, Composer, Mailer, SendError};
 
 pub struct Worker {
     shared: Arc<Shared>,
+    prover: liveness::Prover,
 }
 
 /// What both lanes use.
@@ -44,6 +48,8 @@ struct Shared {
     rates: Vec<Option<rate::RelayRate>>,
     /// The longest one SMTP exchange may take.
     smtp_timeout: Duration,
+    /// The proof of life the lanes claim under.
+    liveness: liveness::Liveness,
 }
 
 /// The result of handing a message to the transport.
@@ -79,8 +85,11 @@ impl Worker {
                     .map(|r| rate::RelayRate::new(db.clone(), relay, r))
             })
             .collect();
+        let (prover, liveness) = liveness::new(db.clone());
         Self {
+            prover,
             shared: Arc::new(Shared {
+                liveness,
                 db,
                 mailer,
                 composer,
@@ -110,6 +119,8 @@ impl Worker {
                 "the relay's rate is held with every worker sending to it"
             );
         }
+        let (stop_proving, proving_stopped) = watch::channel(false);
+        let prover = tokio::spawn(self.prover.run(proving_stopped));
         let transactional = tokio::spawn(transactional::run(self.shared.clone(), shutdown.clone()));
         let relay_report = tokio::spawn(relay_report::run(
             self.shared.db.clone(),
@@ -122,6 +133,12 @@ impl Worker {
         }
         let _ = relay_report.await;
         self.shared.mailer.close().await;
+        // Only now: every row claimed under the proof is recorded or
+        // released, so no other worker may take one back while it is sent.
+        let _ = stop_proving.send(true);
+        if let Err(e) = prover.await {
+            tracing::error!(error = %e, "the worker's proof of life stopped abnormally");
+        }
         tracing::info!("delivery worker stopped");
     }
 }
@@ -135,12 +152,14 @@ impl Shared {
     /// does it count as one. Every message to a relay comes through here,
     /// confirmations as well as digests: the relay counts them all. The
     /// slot must come while the claim's lease (`lease_until`) still has
-    /// room for the exchange, or the message is not sent.
+    /// room for the exchange and the worker's proof of life is still the
+    /// one it claimed under (`claimed_by`), or the message is not sent.
     async fn send(
         &self,
         composed: &Composed,
         attempts: i32,
         lease_until: DateTime<Utc>,
+        claimed_by: uuid::Uuid,
         shutdown: &watch::Receiver<bool>,
     ) -> Sent {
         let mut tried = Vec::new();
@@ -165,6 +184,12 @@ impl Shared {
                     _ = stopping => return Sent::NoSlot,
                     slot = waited => if slot.is_none() { return Sent::NoSlot },
                 }
+            }
+            // Only under the proof of life the row was claimed under: the
+            // slot may have come after it was lost (a database restart), and
+            // then the row may be another worker's.
+            if !self.liveness.holds(claimed_by) {
+                return Sent::NoSlot;
             }
             match self.mailer.send_via(relay, &composed.message).await {
                 Ok(()) => return Sent::Delivered,

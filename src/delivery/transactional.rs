@@ -1,6 +1,8 @@
 //! The lane for transactional mail (confirmations, and staff test sends of
 //! a draft issue): small batches, sent as soon as they are queued, on their
-//! own so a large issue never delays them.
+//! own so a large issue never delays them. Outcomes are written whatever
+//! it takes: a sent confirmation whose outcome were lost would be sent
+//! again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use tokio::sync::watch;
+use uuid::Uuid;
 
 use super::{Sent, Shared};
 use crate::db::outgoing_mail::{self, QueuedMail};
@@ -21,14 +24,19 @@ const CONCURRENCY: usize = 4;
 
 pub(super) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow() {
+        // Nothing is claimed without a proof of life (see `super::liveness`).
+        let Some(me) = shared.liveness.current() else {
+            shared.idle(&mut shutdown, Duration::ZERO).await;
+            continue;
+        };
         let now = Utc::now();
         let lease_until = shared.lease_until(now);
-        match outgoing_mail::claim_due(&shared.db, now, lease_until, BATCH).await {
+        match outgoing_mail::claim_due(&shared.db, now, lease_until, BATCH, me).await {
             Ok(batch) if batch.is_empty() => shared.idle_or_woken(&mut shutdown).await,
             Ok(batch) => {
                 let shutdown = &shutdown;
                 futures_util::stream::iter(batch)
-                    .for_each_concurrent(CONCURRENCY, |mail| deliver(&shared, mail, lease_until, shutdown))
+                    .for_each_concurrent(CONCURRENCY, |mail| deliver(&shared, mail, me, lease_until, shutdown))
                     .await;
             }
             Err(e) => {
@@ -55,7 +63,13 @@ enum RenderError {
     Compose(#[from] ComposeError),
 }
 
-async fn deliver(shared: &Shared, mail: QueuedMail, lease_until: DateTime<Utc>, shutdown: &watch::Receiver<bool>) {
+async fn deliver(
+    shared: &Shared,
+    mail: QueuedMail,
+    claimed_by: Uuid,
+    lease_until: DateTime<Utc>,
+    shutdown: &watch::Receiver<bool>,
+) {
     let composed = match render(shared, &mail).await {
         Ok(composed) => composed,
         Err(why) => {
@@ -66,22 +80,23 @@ async fn deliver(shared: &Shared, mail: QueuedMail, lease_until: DateTime<Utc>, 
     };
     // Confirmations take slots of the relay's rate like digests do: the
     // relay counts every message, whatever it is.
-    match shared.send(&composed, mail.attempts, lease_until, shutdown).await {
+    match shared
+        .send(&composed, mail.attempts, lease_until, claimed_by, shutdown)
+        .await
+    {
         Sent::Delivered => {
             let message_id = &composed.message_id;
             tracing::info!(mail_id = %mail.id, kind = %mail.kind, %message_id, "mail sent");
-            if let Err(e) = outgoing_mail::mark_sent(&shared.db, mail.id, message_id, Utc::now()).await {
-                // The message left; if this write is lost the lease runs
-                // out and the reader may get it twice, never zero times.
-                tracing::error!(mail_id = %mail.id, error = %e, "mail sent but not recorded");
-            }
+            let now = Utc::now();
+            persist(&mail, || outgoing_mail::mark_sent(&shared.db, mail.id, message_id, now)).await;
         }
         Sent::Retry(reply) => {
             tracing::warn!(mail_id = %mail.id, kind = %mail.kind, attempt = mail.attempts, %reply, "mail not sent; will retry");
             let next = shared.next_attempt_at(mail.attempts);
-            if let Err(e) = outgoing_mail::schedule_retry(&shared.db, mail.id, mail.attempts, next, &reply).await {
-                tracing::error!(mail_id = %mail.id, error = %e, "cannot record the outcome; the lease will return the message to the queue");
-            }
+            persist(&mail, || {
+                outgoing_mail::schedule_retry(&shared.db, mail.id, mail.attempts, next, &reply)
+            })
+            .await;
         }
         Sent::Failed(reply) => {
             tracing::warn!(mail_id = %mail.id, kind = %mail.kind, attempt = mail.attempts, %reply, "mail refused for good");
@@ -96,17 +111,45 @@ async fn deliver(shared: &Shared, mail: QueuedMail, lease_until: DateTime<Utc>, 
         Sent::NoSlot => {
             // Back in the queue at once, for the next claim here or in
             // another worker (the claim counted an attempt; none was made).
-            let why = "not sent: no send slot of the relay's rate before the lease ran short, or the worker stopped";
-            if let Err(e) = outgoing_mail::schedule_retry(&shared.db, mail.id, mail.attempts, Utc::now(), why).await {
-                tracing::error!(mail_id = %mail.id, error = %e, "cannot record the outcome; the lease will return the message to the queue");
-            }
+            let why = "not sent: no send slot of the relay's rate before the lease ran short, the worker stopped, \
+                       or it lost its proof of life";
+            let now = Utc::now();
+            persist(&mail, || {
+                outgoing_mail::schedule_retry(&shared.db, mail.id, mail.attempts, now, why)
+            })
+            .await;
         }
     }
 }
 
-async fn record_failed(shared: &Shared, mail: &QueuedMail, error: &str, bounced: Option<uuid::Uuid>) {
-    if let Err(e) = outgoing_mail::mark_failed(&shared.db, mail.id, mail.attempts, error, bounced).await {
-        tracing::error!(mail_id = %mail.id, error = %e, "cannot record the outcome; the lease will return the message to the queue");
+async fn record_failed(shared: &Shared, mail: &QueuedMail, error: &str, bounced: Option<Uuid>) {
+    persist(mail, || {
+        outgoing_mail::mark_failed(&shared.db, mail.id, mail.attempts, error, bounced)
+    })
+    .await;
+}
+
+/// The longest wait between two tries to record an outcome.
+const MAX_WRITE_DELAY: Duration = Duration::from_secs(2);
+
+/// Writes one message's outcome, trying until the database takes it (it
+/// may be restarting).
+async fn persist<F, W>(mail: &QueuedMail, write: W)
+where
+    W: Fn() -> F,
+    F: Future<Output = Result<(), sqlx::Error>>,
+{
+    let mut delay = Duration::from_millis(200);
+    for attempt in 1u32.. {
+        match write().await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(mail_id = %mail.id, error = %e, attempt,
+                    "cannot record the outcome of a message; keeping it and trying again");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_WRITE_DELAY);
+            }
+        }
     }
 }
 

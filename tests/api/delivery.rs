@@ -103,15 +103,23 @@ pub async fn a_worker_whose_lease_ran_out_cannot_overwrite_the_next_claim(backen
     });
 
     // A slow worker claims it; its lease runs out; a second worker claims it.
-    let slow = outgoing_mail::claim_due(&app.db, a_day_later, now, 10).await.unwrap();
-    assert_eq!(slow.len(), 1);
-    let second = outgoing_mail::claim_due(&app.db, a_day_later, a_day_later + chrono::Duration::minutes(5), 10)
+    let slow = outgoing_mail::claim_due(&app.db, a_day_later, now, 10, uuid::Uuid::new_v4())
         .await
         .unwrap();
+    assert_eq!(slow.len(), 1);
+    let second = outgoing_mail::claim_due(
+        &app.db,
+        a_day_later,
+        a_day_later + chrono::Duration::minutes(5),
+        10,
+        uuid::Uuid::new_v4(),
+    )
+    .await
+    .unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].attempts, slow[0].attempts + 1);
     assert!(
-        outgoing_mail::claim_due(&app.db, a_day_later, a_day_later, 10)
+        outgoing_mail::claim_due(&app.db, a_day_later, a_day_later, 10, uuid::Uuid::new_v4())
             .await
             .unwrap()
             .is_empty(),

@@ -19,6 +19,7 @@ mod feed_sources;
 mod health;
 mod helpers;
 mod hostile;
+mod liveness;
 mod logs;
 mod nginx;
 mod ops;
@@ -69,6 +70,8 @@ fn main() {
         engine::a_confirmation_leaves_within_seconds_while_a_large_issue_is_sending,
         engine::sigterm_mid_issue_stops_promptly_and_returns_unsent_claims,
         engine::a_killed_worker_loses_no_reader_and_repeats_at_most_its_unrecorded_sends,
+        liveness::a_killed_workers_claims_are_sent_within_seconds_not_after_its_lease,
+        liveness::a_live_but_slow_worker_keeps_its_claims,
         relay_rate::two_workers_together_keep_to_the_relays_rate_confirmations_included,
         relay_rate::two_workers_keep_each_relays_own_rate,
         relays::a_relay_down_from_the_start_cools_down_and_every_reader_gets_the_issue_once_through_the_other,
@@ -270,6 +273,12 @@ fn main() {
         Backend::postgres(),
         "ops::commands_print_no_database_notices",
         |backend| Box::pin(ops::commands_print_no_database_notices(backend)),
+    ));
+    // The test takes its own PostgreSQL database down (SQLite has no server).
+    trials.push(helpers::trial(
+        Backend::postgres(),
+        "liveness::a_database_outage_mid_issue_loses_no_outcome_and_everyone_reconnects",
+        |backend| Box::pin(liveness::a_database_outage_mid_issue_loses_no_outcome_and_everyone_reconnects(backend)),
     ));
     // Only PostgreSQL has a dispatch lock to wait for.
     trials.push(helpers::trial(
