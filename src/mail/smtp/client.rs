@@ -216,9 +216,7 @@ impl Client {
         // reason to wait for the peer's ACK of the previous one.
         tcp.set_nodelay(true)?;
         let stream = match dial.security {
-            Security::Implicit(connector, name) => {
-                Stream::Tls(Box::new(connector.connect(name.clone(), tcp).await?))
-            }
+            Security::Implicit(connector, name) => Stream::Tls(Box::new(connector.connect(name.clone(), tcp).await?)),
             _ => Stream::Plain(tcp),
         };
         let mut client = Self {
@@ -377,7 +375,9 @@ impl Client {
         loop {
             let Some(end) = self.input[consumed..].iter().position(|b| *b == b'\n') else {
                 if self.input.len() > REPLY_LIMIT {
-                    return Err(ClientError::Malformed(format!("a reply longer than {REPLY_LIMIT} octets")));
+                    return Err(ClientError::Malformed(format!(
+                        "a reply longer than {REPLY_LIMIT} octets"
+                    )));
                 }
                 self.fill().await?;
                 continue;
@@ -540,6 +540,9 @@ mod tests {
         assert_eq!(reply(550, &["Mailbox unavailable"]).enhanced(), None);
         assert_eq!(reply(250, &["1.2.3 odd"]).enhanced(), None);
         assert_eq!(escape(b"no\x1b[31mred\r"), "no\\u{1b}[31mred\\r");
-        assert_eq!(reply(421, &["4.7.0 closing", "bye"]).to_string(), "421 4.7.0 closing bye");
+        assert_eq!(
+            reply(421, &["4.7.0 closing", "bye"]).to_string(),
+            "421 4.7.0 closing bye"
+        );
     }
 }

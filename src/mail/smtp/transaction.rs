@@ -91,7 +91,11 @@ pub(super) async fn send(client: &mut Client, message: &OutgoingMessage) -> Resu
             }
         }
     }
-    let end: &[u8] = if message.ends_with_line_end() { b".\r\n" } else { b"\r\n.\r\n" };
+    let end: &[u8] = if message.ends_with_line_end() {
+        b".\r\n"
+    } else {
+        b"\r\n.\r\n"
+    };
     let content = |e| Failure::Broken(e, Stage::Content);
     client
         .write_all(message.wire_pieces().chain([end]))
