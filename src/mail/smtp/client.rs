@@ -8,7 +8,7 @@
 //! stream, a 421) marks itself broken so that it is never reused.
 
 use std::fmt;
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -22,6 +22,9 @@ use tokio::net::TcpStream;
 /// More than any honest reply (an EHLO list is a few hundred octets): a
 /// relay that sends an endless reply is cut off rather than filling memory.
 const REPLY_LIMIT: usize = 64 * 1024;
+
+/// At most this many buffers go to one gathering write (Linux's IOV_MAX).
+const MAX_SLICES: usize = 1024;
 
 /// A server's reply: its code and its lines of text, with control
 /// characters escaped (the text is the relay's, and may reach a log).
@@ -199,7 +202,7 @@ pub(super) struct Client {
     stream: Stream,
     /// Bytes read from the relay and not yet taken as a reply.
     input: Vec<u8>,
-    /// The bytes of the next write, kept to reuse its allocation.
+    /// The bytes of the next command, kept to reuse its allocation.
     output: Vec<u8>,
     extensions: Extensions,
     timeout: Duration,
@@ -323,17 +326,26 @@ impl Client {
         result
     }
 
-    /// Writes `parts` in one write (commands in a pipeline, or a message's
-    /// pieces and its end-of-data line).
+    /// Writes `parts` as one write (commands in a pipeline, or a message's
+    /// pieces and its end-of-data line): a gathering write, so the pieces
+    /// an issue shares with every copy are not copied for each.
     pub async fn write_all<'a>(&mut self, parts: impl IntoIterator<Item = &'a [u8]>) -> Result<(), ClientError> {
-        let mut bytes = std::mem::take(&mut self.output);
-        bytes.clear();
-        for part in parts {
-            bytes.extend_from_slice(part);
-        }
-        let result = self.write(&bytes).await;
-        self.output = bytes;
-        result
+        let mut slices: Vec<IoSlice<'a>> = parts.into_iter().filter(|p| !p.is_empty()).map(IoSlice::new).collect();
+        let stream = &mut self.stream;
+        let written = tokio::time::timeout(self.timeout, async {
+            let mut left = &mut slices[..];
+            while !left.is_empty() {
+                let at_once = left.len().min(MAX_SLICES);
+                let n = stream.write_vectored(&left[..at_once]).await?;
+                if n == 0 {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                IoSlice::advance_slices(&mut left, n);
+            }
+            stream.flush().await
+        })
+        .await;
+        self.check(written)
     }
 
     async fn write(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
@@ -342,6 +354,11 @@ impl Client {
             self.stream.flush().await
         })
         .await;
+        self.check(written)
+    }
+
+    /// A write's outcome; a failed one leaves the client broken.
+    fn check(&mut self, written: Result<io::Result<()>, tokio::time::error::Elapsed>) -> Result<(), ClientError> {
         let result = match written {
             Err(_) => Err(ClientError::Timeout(self.timeout)),
             Ok(result) => result.map_err(ClientError::Io),
@@ -467,6 +484,26 @@ impl AsyncWrite for Stream {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+            Stream::Gone => false,
         }
     }
 
