@@ -158,7 +158,9 @@ pub async fn a_relay_without_pipelining_gets_one_command_at_a_time(backend: Back
 
 pub async fn a_stalled_relay_times_out_and_the_message_is_retried_and_delivered_once(backend: Backend) {
     let app = spawn_app_with(&backend, |s| s.mail.smtp.timeout_seconds = 1).await;
-    let stall = Duration::from_secs(3);
+    // Far longer than the 1 s timeout, so that a client that waited it out
+    // is told apart from one that gave up, however busy the machine.
+    let stall = Duration::from_secs(20);
     // One message after another on the worker's one connection at a time:
     // ada's greeting stalls (a connection that never opens: retried);
     // bob's MAIL stalls on the connection ada's went on (a reused one that
@@ -186,8 +188,8 @@ pub async fn a_stalled_relay_times_out_and_the_message_is_retried_and_delivered_
             "{point:?}: one connection given up"
         );
         assert!(
-            elapsed < stall + Duration::from_secs(2),
-            "{point:?}: given up after the 1 s timeout, not the 3 s stall ({elapsed:?})"
+            elapsed < stall / 2,
+            "{point:?}: given up after the 1 s timeout, not at the end of the stall ({elapsed:?})"
         );
         assert_eq!(app.smtp.count_for(email), 1, "{point:?}: accepted once");
     }
