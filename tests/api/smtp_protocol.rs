@@ -268,7 +268,12 @@ pub async fn lines_beginning_with_a_dot_arrive_as_they_were_written(backend: Bac
         .iter()
         .position(|l| l == "Intro")
         .expect("the summary in the text part");
-    assert_eq!(lines[at..at + 5], ["Intro", one.as_str(), ".", two.as_str(), ".end"]);
+    let expected = ["Intro", one.as_str(), ".", two.as_str(), ".end"];
+    assert_eq!(
+        lines.get(at..at + 5),
+        Some(&expected.map(String::from)[..]),
+        "{lines:?}"
+    );
     // Un-stuffed by the server, the raw message still has lines beginning
     // with a dot: the client doubled them on the wire.
     let raw = String::from_utf8_lossy(&copy.raw);
