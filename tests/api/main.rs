@@ -30,6 +30,7 @@ mod retention;
 mod schema;
 mod signup;
 mod smtp_faults;
+mod smtp_protocol;
 mod smtp_server;
 mod subscribers_csv;
 mod trust_dkim;
@@ -111,6 +112,13 @@ fn main() {
         smtp_faults::a_connection_dropped_at_any_point_is_retried_until_the_message_is_accepted,
         smtp_faults::mail_waits_out_an_outage_and_arrives_once_after_it,
         smtp_faults::a_server_limit_on_messages_per_connection_is_never_exceeded,
+        smtp_protocol::a_refused_recipient_in_a_pipeline_fails_alone_and_the_connection_goes_on,
+        smtp_protocol::a_421_mid_pipeline_moves_the_message_to_a_new_connection_at_once,
+        smtp_protocol::a_connection_dropped_mid_pipeline_loses_no_one_and_repeats_no_one,
+        smtp_protocol::a_relay_without_pipelining_gets_one_command_at_a_time,
+        smtp_protocol::a_stalled_relay_times_out_and_the_message_is_retried_and_delivered_once,
+        smtp_protocol::an_oversize_message_fails_at_once_and_is_not_retried,
+        smtp_protocol::lines_beginning_with_a_dot_arrive_as_they_were_written,
         health::health_check_answers_200_when_the_database_answers,
         health::health_check_answers_503_when_the_database_does_not,
         health::unknown_pages_get_a_404_page,

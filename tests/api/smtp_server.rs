@@ -12,6 +12,16 @@
 //! - outages on the same port: [`SmtpSink::go_down`] /
 //!   [`SmtpSink::go_down_as`] and [`SmtpSink::come_back`];
 //! - a limit on messages per connection: [`SmtpSink::limit_messages_per_connection`];
+//! - closing every open connection: [`SmtpSink::hang_up_all`];
+//! - the extensions it offers (PIPELINING, SIZE, ENHANCEDSTATUSCODES, all on
+//!   by default): [`SmtpSink::advertise`]; a size limit, answered with
+//!   `552 5.3.4` whether advertised or not: [`SmtpSink::limit_size`];
+//! - stalls (no answer for a while, at a chosen point): [`SmtpSink::stall`];
+//! - the protocol's rules it enforces, refusing with a 5xx and recording
+//!   what the client got wrong: lines of at most 998 octets, CRLF line ends
+//!   only ([`SmtpSink::protocol_violations`]);
+//! - which connections pipelined (a command arrived before the reply to
+//!   the previous one was written): [`SmtpSink::pipelined_connections`];
 //! - what arrived: [`SmtpSink::received`], [`SmtpSink::received_for`],
 //!   [`SmtpSink::count_for`], [`SmtpSink::counts`], [`SmtpSink::unacknowledged`],
 //!   [`SmtpSink::connections`], [`SmtpSink::wait_for`].
@@ -19,7 +29,7 @@
 //! Rules match a recipient when its address contains the fragment
 //! (ignoring ASCII case); the first matching rule with uses left applies.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::TcpListener as StdTcpListener;
 use std::path::{Path, PathBuf};
@@ -66,6 +76,28 @@ pub enum DropPoint {
     /// cannot know whether it arrived. The message is kept apart, in
     /// [`SmtpSink::unacknowledged`], not in [`SmtpSink::received`].
     AfterData,
+}
+
+/// Where [`SmtpSink::stall`] stops answering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StallPoint {
+    /// Before the 220 greeting.
+    Greeting,
+    /// After reading `MAIL FROM`, before answering it.
+    MailReply,
+    /// After reading the whole message, before the reply to it. The client
+    /// cannot know whether it arrived: the message is kept apart, in
+    /// [`SmtpSink::unacknowledged`], and the connection is closed after the
+    /// stall.
+    EndOfData,
+}
+
+/// An extension [`SmtpSink::advertise`] can turn off (and on again).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extension {
+    Pipelining,
+    Size,
+    EnhancedStatusCodes,
 }
 
 /// How the server behaves while it is down.
@@ -169,7 +201,20 @@ struct State {
     messages_per_connection: Mutex<Option<usize>>,
     /// A reply to every MAIL FROM, instead of accepting it.
     refuse_senders: Mutex<Option<String>>,
+    /// What EHLO lists: PIPELINING, SIZE, ENHANCEDSTATUSCODES.
+    advertised: Mutex<[bool; 3]>,
+    /// The largest message taken, in octets (after dot-unstuffing).
+    size_limit: Mutex<Option<usize>>,
+    /// Stalls to come: where, for how long, how many more times.
+    stalls: Mutex<Vec<(StallPoint, Duration, usize)>>,
+    /// What clients got wrong (bare CR or LF, a line over 998 octets).
+    violations: Mutex<Vec<String>>,
+    /// The connections on which a command arrived before the reply to the
+    /// previous one was written.
+    pipelined: Mutex<BTreeSet<usize>>,
     connections: AtomicUsize,
+    /// Wakes every open connection to close it ([`SmtpSink::hang_up_all`]).
+    hang_up: tokio::sync::Notify,
     tls: Option<(SinkTls, TlsAcceptor)>,
     /// Every task of this server watches it: a change of mode, or the
     /// last handle going away (the sender dropped), ends what must end.
@@ -239,7 +284,13 @@ impl SmtpSink {
             rules: Mutex::default(),
             messages_per_connection: Mutex::default(),
             refuse_senders: Mutex::default(),
+            advertised: Mutex::new([true; 3]),
+            size_limit: Mutex::default(),
+            stalls: Mutex::default(),
+            violations: Mutex::default(),
+            pipelined: Mutex::default(),
             connections: AtomicUsize::new(0),
+            hang_up: tokio::sync::Notify::new(),
             tls: tls.map(|tls| {
                 let acceptor = tls.acceptor();
                 (tls, acceptor)
@@ -341,6 +392,41 @@ impl SmtpSink {
     /// with `421 4.7.0` and closes the connection. `None` lifts the limit.
     pub fn limit_messages_per_connection(&self, limit: Option<usize>) {
         *self.state.messages_per_connection.lock().unwrap() = limit;
+    }
+
+    /// Lists `extension` in the EHLO reply (`true`, the default) or not.
+    pub fn advertise(&self, extension: Extension, on: bool) {
+        self.state.advertised.lock().unwrap()[extension as usize] = on;
+    }
+
+    /// Takes messages of at most `limit` octets (`None`: any size),
+    /// answering `552 5.3.4` to a larger one: to a `MAIL FROM` whose
+    /// `SIZE=` declares it, else after its content.
+    pub fn limit_size(&self, limit: Option<usize>) {
+        *self.state.size_limit.lock().unwrap() = limit;
+    }
+
+    /// Stops answering for `duration` at `point`, the next `times` times
+    /// that point is reached (counted across connections).
+    pub fn stall(&self, point: StallPoint, duration: Duration, times: usize) {
+        self.state.stalls.lock().unwrap().push((point, duration, times));
+    }
+
+    /// Closes every open connection, as a relay does with idle ones: the
+    /// client's next message needs a new connection (and EHLO).
+    pub fn hang_up_all(&self) {
+        self.state.hang_up.notify_waiters();
+    }
+
+    /// What clients sent against the protocol's rules (each one refused).
+    pub fn protocol_violations(&self) -> Vec<String> {
+        self.state.violations.lock().unwrap().clone()
+    }
+
+    /// The connections (numbered as in [`Received::connection`]) on which
+    /// the client pipelined.
+    pub fn pipelined_connections(&self) -> BTreeSet<usize> {
+        self.state.pipelined.lock().unwrap().clone()
     }
 
     fn add_rule(&self, fragment: &str, action: Action, uses_left: Option<usize>) {
@@ -469,6 +555,7 @@ async fn serve_connection(state: Arc<State>, stream: TcpStream, number: usize) {
     let session = Session::new(state.clone(), number);
     tokio::select! {
         _ = session.run(stream) => {}
+        _ = state.hang_up.notified() => {}
         _ = async {
             while mode.changed().await.is_ok() {
                 if *mode.borrow() != Mode::Up {
@@ -528,12 +615,23 @@ impl Session {
             }
             _ => BufReader::new(Box::new(stream)),
         };
+        if let Some(duration) = self.state.take_stall(StallPoint::Greeting) {
+            tokio::time::sleep(duration).await;
+        }
         io.get_mut()
             .write_all(format!("220 {HOSTNAME} ESMTP Gazette test sink\r\n").as_bytes())
             .await?;
         loop {
             let Some(line) = read_line(&mut io).await? else {
                 return Ok(());
+            };
+            let line = match line {
+                Line::Command(line) => line,
+                Line::Violation(why) => {
+                    self.state.violations.lock().unwrap().push(why);
+                    self.reply(&mut io, "500 5.5.2 Command lines end with CRLF\r\n").await?;
+                    continue;
+                }
             };
             match self.command(&mut io, &line).await? {
                 Next::Continue => {}
@@ -576,6 +674,17 @@ impl Session {
                 self.helo = Some(rest.to_owned());
                 self.reset();
                 let mut lines = vec![HOSTNAME.to_owned(), "8BITMIME".into(), "SMTPUTF8".into()];
+                let [pipelining, size, enhanced] = *self.state.advertised.lock().unwrap();
+                if pipelining {
+                    lines.push("PIPELINING".into());
+                }
+                if size {
+                    let limit = self.state.size_limit.lock().unwrap().unwrap_or(0);
+                    lines.push(format!("SIZE {limit}"));
+                }
+                if enhanced {
+                    lines.push("ENHANCEDSTATUSCODES".into());
+                }
                 match (&self.state.tls, self.secured) {
                     (Some(_), false) => lines.push("STARTTLS".into()),
                     (Some(_), true) => lines.push("AUTH PLAIN LOGIN".into()),
@@ -596,13 +705,19 @@ impl Session {
             }
             "STARTTLS" => match (&self.state.tls, self.secured) {
                 (Some(_), false) => {
-                    write(io, "220 2.0.0 Ready to start TLS\r\n").await?;
+                    self.reply(io, "220 2.0.0 Ready to start TLS\r\n").await?;
                     return Ok(Next::StartTls);
                 }
                 _ => answer("502 5.5.1 STARTTLS not available"),
             },
             "AUTH" => self.auth(io, rest).await?,
-            "MAIL" => self.mail(rest),
+            "MAIL" => {
+                let reply = self.mail(rest);
+                if let Some(duration) = self.state.take_stall(StallPoint::MailReply) {
+                    tokio::time::sleep(duration).await;
+                }
+                reply
+            }
             "RCPT" => match self.rcpt(rest) {
                 Some(reply) => reply,
                 None => return Ok(Next::Close),
@@ -615,12 +730,12 @@ impl Session {
             "NOOP" => answer("250 2.0.0 Ok"),
             "VRFY" => answer("252 2.0.0 Cannot verify, but will accept"),
             "QUIT" => {
-                write(io, "221 2.0.0 Bye\r\n").await?;
+                self.reply(io, "221 2.0.0 Bye\r\n").await?;
                 return Ok(Next::Close);
             }
             _ => answer("500 5.5.2 Command not recognised"),
         };
-        write(io, &out).await?;
+        self.reply(io, &out).await?;
         if out.starts_with("421") {
             return Ok(Next::Close);
         }
@@ -694,6 +809,19 @@ impl Session {
         if let Some(reply) = self.state.refuse_senders.lock().unwrap().clone() {
             return reply;
         }
+        let declared = rest
+            .split_whitespace()
+            .skip(1)
+            .find_map(|p| p.get(..5).filter(|k| k.eq_ignore_ascii_case("SIZE=")).map(|_| &p[5..]))
+            .map(|n| n.parse::<usize>());
+        let limit = *self.state.size_limit.lock().unwrap();
+        match declared {
+            Some(Err(_)) => return "501 5.5.4 SIZE takes a number\r\n".into(),
+            Some(Ok(size)) if limit.is_some_and(|limit| size > limit) => {
+                return "552 5.3.4 Message size exceeds fixed maximum message size\r\n".into();
+            }
+            _ => {}
+        }
         match path_argument(rest, "FROM:") {
             Some(from) => {
                 self.mail_from = Some(from);
@@ -728,15 +856,16 @@ impl Session {
 
     async fn data(&mut self, io: &mut BufReader<Box<dyn Stream>>) -> io::Result<Next> {
         if self.mail_from.is_none() {
-            write(io, "503 5.5.1 Need MAIL command\r\n").await?;
+            self.reply(io, "503 5.5.1 Need MAIL command\r\n").await?;
             return Ok(Next::Continue);
         }
         if self.recipients.is_empty() {
-            write(io, "554 5.5.1 No valid recipients\r\n").await?;
+            self.reply(io, "554 5.5.1 No valid recipients\r\n").await?;
             return Ok(Next::Continue);
         }
-        write(io, "354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+        self.reply(io, "354 End data with <CR><LF>.<CR><LF>\r\n").await?;
         let mut raw = Vec::new();
+        let mut violation = None;
         loop {
             let mut line = Vec::new();
             if io.read_until(b'\n', &mut line).await? == 0 {
@@ -745,12 +874,36 @@ impl Session {
             if self.drop_in_data == Some(DropPoint::DuringData) {
                 return Ok(Next::Close);
             }
-            if line == b".\r\n" || line == b".\n" {
+            if line == b".\r\n" {
                 break;
+            }
+            if violation.is_none() {
+                violation = data_line_violation(&line);
+            }
+            if line == b".\n" {
+                break; // a bare LF, already recorded, but the end all the same
             }
             // Dot-unstuffing (RFC 5321 §4.5.2).
             let line = line.strip_prefix(b".").unwrap_or(&line);
             raw.extend_from_slice(line);
+        }
+        if let Some(why) = violation {
+            self.state.violations.lock().unwrap().push(why.clone());
+            self.reset();
+            self.reply(io, &format!("550 5.6.0 Message refused: {why}\r\n")).await?;
+            return Ok(Next::Continue);
+        }
+        if self
+            .state
+            .size_limit
+            .lock()
+            .unwrap()
+            .is_some_and(|limit| raw.len() > limit)
+        {
+            self.reset();
+            self.reply(io, "552 5.3.4 Message size exceeds fixed maximum message size\r\n")
+                .await?;
+            return Ok(Next::Continue);
         }
         let received = Received {
             mail_from: self.mail_from.take().unwrap_or_default(),
@@ -765,19 +918,32 @@ impl Session {
             self.state.unacknowledged.lock().unwrap().push(received);
             return Ok(Next::Close);
         }
+        if let Some(duration) = self.state.take_stall(StallPoint::EndOfData) {
+            self.state.unacknowledged.lock().unwrap().push(received);
+            tokio::time::sleep(duration).await;
+            return Ok(Next::Close);
+        }
         self.messages += 1;
         let queued = {
             let mut inbox = self.state.inbox.lock().unwrap();
             inbox.push(received);
             inbox.len()
         };
-        write(io, &format!("250 2.0.0 Ok: queued as {queued}\r\n")).await?;
+        self.reply(io, &format!("250 2.0.0 Ok: queued as {queued}\r\n")).await?;
         self.reset();
         Ok(Next::Continue)
     }
 }
 
 impl State {
+    /// The duration of the next stall at `point`, using one up.
+    fn take_stall(&self, point: StallPoint) -> Option<Duration> {
+        let mut stalls = self.stalls.lock().unwrap();
+        let stall = stalls.iter_mut().find(|(p, _, left)| *p == point && *left > 0)?;
+        stall.2 -= 1;
+        Some(stall.1)
+    }
+
     /// The action of the first rule matching `recipient` that has uses
     /// left, using one up.
     fn take_rule(&self, recipient: &str) -> Option<Action> {
@@ -793,16 +959,78 @@ impl State {
     }
 }
 
-/// One command line without its line ending; `None` at the end of the stream.
-async fn read_line(io: &mut BufReader<Box<dyn Stream>>) -> io::Result<Option<String>> {
+/// A command line as read.
+enum Line {
+    /// Without its CRLF.
+    Command(String),
+    /// A line the protocol does not allow, and why.
+    Violation(String),
+}
+
+/// One command line; `None` at the end of the stream.
+async fn read_line(io: &mut BufReader<Box<dyn Stream>>) -> io::Result<Option<Line>> {
     let mut line = Vec::new();
     if io.read_until(b'\n', &mut line).await? == 0 {
         return Ok(None);
     }
-    while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-        line.pop();
+    if let Some(why) = data_line_violation(&line) {
+        return Ok(Some(Line::Violation(format!("command: {why}"))));
     }
-    Ok(Some(String::from_utf8_lossy(&line).into_owned()))
+    line.truncate(line.len() - 2);
+    Ok(Some(Line::Command(String::from_utf8_lossy(&line).into_owned())))
+}
+
+/// What is wrong with a line as read (up to its LF, if it has one): a line
+/// end other than CRLF, a CR elsewhere, more than 998 octets before the
+/// CRLF (RFC 5321 §2.3.8, §4.5.3.1.6).
+fn data_line_violation(line: &[u8]) -> Option<String> {
+    let Some(body) = line.strip_suffix(b"\r\n") else {
+        return Some(match line.last() {
+            Some(b'\n') => format!("a bare LF ends a line of {} octets", line.len() - 1),
+            _ => "the last line has no CRLF".to_owned(),
+        });
+    };
+    if body.contains(&b'\r') {
+        return Some("a bare CR within a line".to_owned());
+    }
+    if body.contains(&b'\n') {
+        return Some("a bare LF within a line".to_owned());
+    }
+    (body.len() > 998).then(|| format!("a line of {} octets (at most 998)", body.len()))
+}
+
+impl Session {
+    /// Writes a reply, noting whether the client pipelined (the next
+    /// command is already here) and leaving out the enhanced status codes
+    /// when they are not advertised.
+    async fn reply(&mut self, io: &mut BufReader<Box<dyn Stream>>, text: &str) -> io::Result<()> {
+        if !io.buffer().is_empty() {
+            self.state.pipelined.lock().unwrap().insert(self.connection);
+        }
+        let enhanced = self.state.advertised.lock().unwrap()[Extension::EnhancedStatusCodes as usize];
+        if enhanced {
+            return write(io, text).await;
+        }
+        let plain: String = text
+            .split_inclusive("\r\n")
+            .map(|line| match line.get(..4).zip(line.get(4..)) {
+                Some((code, rest)) => {
+                    let (first, after) = rest.split_once(' ').unwrap_or((rest, ""));
+                    let is_enhanced = first.split('.').count() == 3
+                        && first
+                            .split('.')
+                            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+                    if is_enhanced {
+                        format!("{code}{after}")
+                    } else {
+                        line.to_owned()
+                    }
+                }
+                None => line.to_owned(),
+            })
+            .collect();
+        write(io, &plain).await
+    }
 }
 
 async fn write(io: &mut BufReader<Box<dyn Stream>>, text: &str) -> io::Result<()> {
@@ -823,7 +1051,12 @@ async fn challenge(
         Some(initial) => initial,
         None => {
             write(io, &format!("334 {prompt}\r\n")).await?;
-            read_line(io).await?.unwrap_or_default()
+            match read_line(io).await? {
+                Some(Line::Command(line)) => line,
+                // Not base64 either: answered as such.
+                Some(Line::Violation(why)) => why,
+                None => String::new(),
+            }
         }
     };
     if response == "*" {
