@@ -204,7 +204,9 @@ async fn send(
                     "a claimed delivery waited too long for its turn; returning it rather than risk a second copy");
                 Settled::Released
             } else {
-                deliver(shared, &job, shutdown).await
+                // Boxed: a send's future is large (the SMTP dialogue's state),
+                // and the concurrent stream would copy it in for every job.
+                Box::pin(deliver(shared, &job, shutdown)).await
             };
             let _ = outcomes.send(outcome_of(&job.delivery, settled)).await;
         }

@@ -418,13 +418,14 @@ impl Client {
         }
     }
 
+    /// Reads what has arrived into `input`'s spare room: no buffer on the
+    /// stack, where it would sit in every send's future and be copied with it.
     async fn fill(&mut self) -> Result<(), ClientError> {
-        let mut chunk = [0u8; 4096];
-        let n = self.stream.read(&mut chunk).await?;
+        self.input.reserve(4096);
+        let n = self.stream.read_buf(&mut self.input).await?;
         if n == 0 {
             return Err(ClientError::Closed);
         }
-        self.input.extend_from_slice(&chunk[..n]);
         Ok(())
     }
 
