@@ -17,13 +17,17 @@ pub struct Piece {
     plain: Vec<u8>,
     /// `None` when no line begins with `.`: the wire form is the plain one.
     stuffed: Option<Vec<u8>>,
+    /// Whether every octet is 7-bit (else `BODY=8BITMIME` where offered),
+    /// found once rather than on every copy that shares the piece.
+    ascii: bool,
 }
 
 impl Piece {
     /// `plain` must begin at the start of a line of the message.
     pub fn new(plain: Vec<u8>) -> Self {
         let stuffed = needs_stuffing(&plain).then(|| dot_stuff(&plain));
-        Self { plain, stuffed }
+        let ascii = plain.is_ascii();
+        Self { plain, stuffed, ascii }
     }
 
     /// The bytes as they are in the message.
@@ -109,6 +113,11 @@ impl OutgoingMessage {
     /// else `\r\n.\r\n`.
     pub fn wire_pieces(&self) -> impl Iterator<Item = &[u8]> {
         self.pieces.iter().map(|p| p.wire())
+    }
+
+    /// Whether the message is 7-bit throughout.
+    pub fn is_ascii(&self) -> bool {
+        self.pieces.iter().all(|p| p.ascii)
     }
 
     pub fn ends_with_line_end(&self) -> bool {

@@ -58,7 +58,8 @@ fn copies(app: &TestApp, readers: &[String]) -> (BTreeMap<String, usize>, Vec<St
     (counts, missing)
 }
 
-async fn delivery_row(app: &TestApp, email: &str) -> (String, i64) {
+/// (status, attempts) of a reader's copy of the issue.
+pub(crate) async fn delivery_row(app: &TestApp, email: &str) -> (String, i64) {
     gazette::with_pool!(&app.db, pool => {
         sqlx::query_as::<_, (String, i64)>(
             "SELECT d.status, CAST(d.attempts AS BIGINT) FROM deliveries d

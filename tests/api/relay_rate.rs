@@ -75,16 +75,7 @@ pub async fn two_workers_together_keep_to_the_relays_rate_confirmations_included
     // worker alone at the full rate would send about twice as many.
     let mut arrivals: Vec<_> = received.iter().map(|m| m.at).collect();
     arrivals.sort();
-    let busiest = arrivals
-        .iter()
-        .map(|&start| {
-            arrivals
-                .iter()
-                .filter(|&&at| at >= start && at < start + Duration::from_secs(1))
-                .count()
-        })
-        .max()
-        .unwrap();
+    let busiest = busiest_second(&arrivals);
     assert!(
         busiest <= RATE + BURST,
         "{busiest} messages arrived within one second; the relay allows {RATE} a second and a burst of {BURST}"

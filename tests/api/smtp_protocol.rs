@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::admin::{add_confirmed_reader, staff_session};
 use crate::cli::{run, text};
-use crate::engine::queue_issue;
+use crate::engine::{delivery_row as delivery, queue_issue};
 use crate::helpers::{Backend, TestApp, WorkerProcess, spawn_app, spawn_app_with, spawn_web_only, wait_until};
 use crate::smtp_server::{DropPoint, Extension, SmtpSink, StallPoint};
 
@@ -27,20 +27,6 @@ async fn deliver_with_one_connection(backend: &Backend, app: &TestApp, readers: 
     })
     .await;
     assert!(worker.stop().await.success());
-}
-
-/// (status, attempts) of a reader's copy of the issue.
-async fn delivery(app: &TestApp, email: &str) -> (String, i64) {
-    gazette::with_pool!(&app.db, pool => {
-        sqlx::query_as::<_, (String, i64)>(
-            "SELECT d.status, CAST(d.attempts AS BIGINT) FROM deliveries d
-             JOIN subscribers s ON s.id = d.subscriber_id WHERE s.email_key = $1",
-        )
-        .bind(email)
-        .fetch_one(pool)
-        .await
-        .unwrap()
-    })
 }
 
 /// (status, attempts, last error) of the transactional mail to `email`.

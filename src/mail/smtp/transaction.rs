@@ -136,7 +136,7 @@ fn envelope_commands(client: &Client, message: &OutgoingMessage) -> Vec<String> 
         .into_iter()
         .chain(envelope.to())
         .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
-    if extensions.eight_bit_mime && !message.wire_pieces().all(|p| p.is_ascii()) {
+    if extensions.eight_bit_mime && !message.is_ascii() {
         mail.push_str(" BODY=8BITMIME");
     }
     if non_ascii_addresses && extensions.smtp_utf8 {
