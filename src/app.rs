@@ -17,6 +17,7 @@ use crate::db::schema::{SchemaAccessError, SchemaError};
 use crate::db::{ConnectError, Db};
 use crate::delivery::Worker;
 use crate::digest::poll::Poller;
+use crate::inbound::{self, Inbound};
 use crate::mail::{Composer, DkimSigner, Mailer, MailerSetupError};
 use crate::maintenance::DailyPrune;
 use crate::metrics::Metrics;
@@ -45,6 +46,8 @@ pub enum BuildError {
     SessionKey(#[from] SessionKeyError),
     #[error(transparent)]
     Web(#[from] WebStateError),
+    #[error("inbound mail: {0}")]
+    Inbound(String),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: String, source: std::io::Error },
 }
@@ -101,6 +104,12 @@ pub struct Application {
     scheduler: Option<Scheduler>,
     pruner: Option<DailyPrune>,
     poller: Option<Poller>,
+    inbound_listener: Option<inbound::smtp_listener::Listener>,
+    inbound_listener_port: Option<u16>,
+    imap_poller: Option<inbound::imap::Poller>,
+    /// Set when a way in for inbound mail runs: messages a crash left
+    /// stored but unread are applied at start.
+    inbound: Option<Inbound>,
     db: Db,
 }
 
@@ -194,6 +203,8 @@ impl Application {
                 _ => (None, None),
             },
         };
+        let (inbound_listener, inbound_listener_port, imap_poller, inbound) =
+            inbound_roles(&settings, roles, &db).await?;
         Ok(Self {
             port,
             server,
@@ -203,6 +214,10 @@ impl Application {
             scheduler,
             pruner,
             poller,
+            inbound_listener,
+            inbound_listener_port,
+            imap_poller,
+            inbound,
             db,
         })
     }
@@ -221,6 +236,11 @@ impl Application {
         &self.db
     }
 
+    /// The port of the inbound SMTP/LMTP listener, when one runs.
+    pub fn inbound_listener_port(&self) -> Option<u16> {
+        self.inbound_listener_port
+    }
+
     /// Runs every role until the web server stops (SIGINT/SIGTERM) or, for a
     /// worker-only process, until a signal; then lets the worker finish its
     /// batch, the scheduler its dispatch and the poller its polls in
@@ -230,6 +250,15 @@ impl Application {
         let scheduler = self.scheduler.map(|s| tokio::spawn(s.run(stopped.clone())));
         let pruner = self.pruner.map(|p| tokio::spawn(p.run(stopped.clone())));
         let poller = self.poller.map(|p| tokio::spawn(p.run(stopped.clone())));
+        if let Some(inbound) = &self.inbound {
+            match inbound.process_received().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(messages = n, "applied inbound mail left unread by the last run"),
+                Err(e) => tracing::warn!(error = %e, "could not apply the inbound mail left unread by the last run"),
+            }
+        }
+        let inbound_listener = self.inbound_listener.map(|l| tokio::spawn(l.run(stopped.clone())));
+        let imap_poller = self.imap_poller.map(|p| tokio::spawn(p.run(stopped.clone())));
         let worker = self.worker.map(|w| tokio::spawn(w.run(stopped)));
         let metrics_server = self.metrics_server.map(|server| {
             let handle = server.handle();
@@ -260,9 +289,51 @@ impl Application {
             // 30 seconds, and a claim left behind runs out by itself.
             let _ = tokio::time::timeout(Duration::from_secs(30), poller).await;
         }
+        for task in [inbound_listener, imap_poller].into_iter().flatten() {
+            let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+        }
         self.db.close().await;
         result
     }
+}
+
+/// The ways in for inbound mail that `gazette serve` runs: the SMTP/LMTP
+/// listener (`inbound.smtp_listen`) and the IMAP poller
+/// (`inbound.imap_url`), each when configured.
+#[allow(clippy::type_complexity)]
+async fn inbound_roles(
+    settings: &Settings,
+    roles: Roles,
+    db: &Db,
+) -> Result<
+    (
+        Option<inbound::smtp_listener::Listener>,
+        Option<u16>,
+        Option<inbound::imap::Poller>,
+        Option<Inbound>,
+    ),
+    BuildError,
+> {
+    let wanted = roles.web && (settings.inbound.smtp_listen.is_some() || !settings.inbound.imap_url.trim().is_empty());
+    if !wanted {
+        return Ok((None, None, None, None));
+    }
+    let pipeline = Inbound::new(db.clone(), settings)
+        .await
+        .map_err(|e| BuildError::Inbound(e.to_string()))?;
+    let (listener, port) = match settings.inbound.smtp_listen {
+        Some(address) => {
+            let (listener, port) = bind(&address.to_string())?;
+            (
+                Some(inbound::smtp_listener::Listener::new(listener, pipeline.clone())),
+                Some(port),
+            )
+        }
+        None => (None, None),
+    };
+    let imap =
+        inbound::imap::Poller::from_settings(&settings.inbound, pipeline.clone()).map_err(BuildError::Inbound)?;
+    Ok((listener, port, imap, Some(pipeline)))
 }
 
 /// The delivery worker the settings describe, sending through `mailer`

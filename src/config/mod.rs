@@ -8,6 +8,7 @@
 //! crate but `domain`: the types a setting parses into live beside it.
 
 mod database;
+mod inbound;
 mod proxies;
 mod relays;
 mod schedule;
@@ -23,6 +24,7 @@ use serde::Deserialize;
 
 pub(crate) use database::is_secret_parameter;
 pub use database::{DatabaseSettings, redact};
+pub use inbound::InboundSettings;
 pub use proxies::{BadProxyEntry, TrustedProxies};
 pub use relays::{RelayList, RelaySettings};
 pub use schedule::{CronSchedule, ScheduleError, ScheduleTimezone};
@@ -43,6 +45,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub feeds: FeedSettings,
     pub retention: RetentionSettings,
+    pub inbound: InboundSettings,
     /// Where they came from (`GAZETTE_ENV` as it was, the files and
     /// variables read), for the line every command starts with.
     #[serde(skip)]
@@ -221,6 +224,11 @@ pub struct MailSettings {
     pub feedback_id: String,
     /// The name given in EHLO on every SMTP connection.
     pub helo_name: HeloName,
+    /// The domain of the return path (VERP: `bounces+…@bounce_domain`)
+    /// and of the per-reader `unsubscribe+…@` mailto, whose mail comes
+    /// back to Gazette (`[inbound]`); empty: the return path is `mail.from`
+    /// and `List-Unsubscribe` carries only the https link.
+    pub bounce_domain: String,
 }
 
 /// What Gazette calls itself in SMTP's EHLO (`mail.helo_name`). Relays

@@ -8,6 +8,7 @@ pub mod deliveries;
 pub mod dispatch_lock;
 pub mod feed_imports;
 pub mod feed_sources;
+pub mod inbound;
 pub mod issues;
 pub mod new_readers;
 pub mod outgoing_mail;

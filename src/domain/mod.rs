@@ -19,6 +19,9 @@ pub use email::{AddressPolicy, EmailError, SubscriberEmail};
 pub use issue::{IssueCopy, LinkPlacesError, LinkedText, RenderedIssue, StoredPartError};
 pub use name::{NameError, SubscriberName};
 pub use password::{MIN_PASSWORD_CHARS, PasswordError, StaffPassword};
-pub use status::{DeliveryStatus, FeedImportStatus, IssueState, IssueStatus, MailKind, SubscriberStatus};
+pub use status::{
+    DeliveryStatus, FeedImportStatus, InboundKind, InboundSource, InboundStatus, IssueState, IssueStatus, MailKind,
+    SubscriberStatus,
+};
 pub use token::{Token, UnsubscribeToken};
 pub use week::IssueWeek;

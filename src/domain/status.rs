@@ -89,6 +89,57 @@ stored_as_text! {
 }
 
 stored_as_text! {
+    /// Where an inbound message came from (`inbound_messages.source`).
+    pub enum InboundSource {
+        /// The SMTP/LMTP listener (`inbound.smtp_listen`).
+        Smtp = "smtp",
+        /// The IMAP mailbox (`inbound.imap_url`).
+        Imap = "imap",
+        /// Amazon SES through an SNS notification.
+        Ses = "ses",
+        Postmark = "postmark",
+        Mailgun = "mailgun",
+    }
+}
+
+stored_as_text! {
+    /// Where an inbound message is: stored as it came, then read.
+    pub enum InboundStatus {
+        /// Stored, not read yet (a crash in between leaves it here; the
+        /// next start reads it).
+        Received = "received",
+        /// Read, and what it says was done to the reader it names.
+        Applied = "applied",
+        /// Read, and nothing is to be done (an auto-reply, a reader who
+        /// already left, a delivery report that is not a failure).
+        Ignored = "ignored",
+        /// Read but not understood, or naming no reader Gazette knows:
+        /// kept and shown to staff.
+        Unknown = "unknown",
+    }
+}
+
+stored_as_text! {
+    /// What an inbound message is, as `gazette inbound classify` prints it.
+    pub enum InboundKind {
+        /// The address does not exist or refuses mail for good.
+        Hard = "hard",
+        /// A temporary failure (mailbox full, 4.x.x).
+        Soft = "soft",
+        /// The receiver refused the sender (reputation, spam filters, 5.7.x):
+        /// never the reader's fault.
+        Policy = "policy",
+        /// The reader reported the message as spam.
+        Complaint = "complaint",
+        /// Mail to the reader's `unsubscribe+…` address.
+        Unsubscribe = "unsubscribe",
+        /// Out of office, vacation, `Auto-Submitted`.
+        AutoReply = "auto_reply",
+        Unknown = "unknown",
+    }
+}
+
+stored_as_text! {
     /// An issue as stored: still going out, or every copy settled. Pausing
     /// and cancelling are recorded beside it (see [`IssueState`]).
     pub enum IssueStatus {

@@ -23,6 +23,14 @@ impl IssueWeek {
         }
     }
 
+    pub fn year(&self) -> i32 {
+        self.year
+    }
+
+    pub fn week(&self) -> u32 {
+        self.week
+    }
+
     /// Parses `2026-W48`.
     pub fn parse(raw: &str) -> Option<Self> {
         let (year, week) = raw.trim().split_once("-W")?;

@@ -7,6 +7,7 @@ mod message;
 mod relays;
 mod smtp;
 mod transport;
+pub mod verp;
 
 pub use compose::{ComposeError, Composed, Composer, PreparedIssue};
 pub use dkim::{DkimSetupError, DkimSigner, KeyError, SIGNED_HEADERS as DKIM_SIGNED_HEADERS};
