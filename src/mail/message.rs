@@ -59,7 +59,7 @@ fn dot_stuff(plain: &[u8]) -> Vec<u8> {
 }
 
 /// A message ready for a transport.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct OutgoingMessage {
     envelope: Envelope,
     pieces: Vec<Arc<Piece>>,

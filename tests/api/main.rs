@@ -119,6 +119,7 @@ fn main() {
         smtp_protocol::a_stalled_relay_times_out_and_the_message_is_retried_and_delivered_once,
         smtp_protocol::an_oversize_message_fails_at_once_and_is_not_retried,
         smtp_protocol::lines_beginning_with_a_dot_arrive_as_they_were_written,
+        smtp_protocol::each_message_goes_out_with_the_next_ones_envelope_in_one_round_trip,
         health::health_check_answers_200_when_the_database_answers,
         health::health_check_answers_503_when_the_database_does_not,
         health::unknown_pages_get_a_404_page,

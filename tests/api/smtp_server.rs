@@ -22,6 +22,8 @@
 //!   only ([`SmtpSink::protocol_violations`]);
 //! - which connections pipelined (a command arrived before the reply to
 //!   the previous one was written): [`SmtpSink::pipelined_connections`];
+//!   how many messages' end of data came with the next command
+//!   (pipelining across messages): [`SmtpSink::ends_of_data_with_next_command`];
 //! - what arrived: [`SmtpSink::received`], [`SmtpSink::received_for`],
 //!   [`SmtpSink::count_for`], [`SmtpSink::counts`], [`SmtpSink::unacknowledged`],
 //!   [`SmtpSink::connections`], [`SmtpSink::wait_for`].
@@ -212,6 +214,9 @@ struct State {
     /// The connections on which a command arrived before the reply to the
     /// previous one was written.
     pipelined: Mutex<BTreeSet<usize>>,
+    /// Messages whose end-of-data line arrived together with the next
+    /// command (before the reply to it was written).
+    ends_with_next: AtomicUsize,
     connections: AtomicUsize,
     /// Wakes every open connection to close it ([`SmtpSink::hang_up_all`]).
     hang_up: tokio::sync::Notify,
@@ -289,6 +294,7 @@ impl SmtpSink {
             stalls: Mutex::default(),
             violations: Mutex::default(),
             pipelined: Mutex::default(),
+            ends_with_next: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
             hang_up: tokio::sync::Notify::new(),
             tls: tls.map(|tls| {
@@ -427,6 +433,13 @@ impl SmtpSink {
     /// the client pipelined.
     pub fn pipelined_connections(&self) -> BTreeSet<usize> {
         self.state.pipelined.lock().unwrap().clone()
+    }
+
+    /// How many accepted messages had the next command arrive with their
+    /// end of data: the client sent a message's content and the next
+    /// message's envelope in one go (RFC 2920 pipelining across messages).
+    pub fn ends_of_data_with_next_command(&self) -> usize {
+        self.state.ends_with_next.load(Ordering::SeqCst)
     }
 
     fn add_rule(&self, fragment: &str, action: Action, uses_left: Option<usize>) {
@@ -924,6 +937,14 @@ impl Session {
             return Ok(Next::Close);
         }
         self.messages += 1;
+        // Whatever the client sent with the end of data is in the buffer,
+        // or (when the buffer ended exactly at the end-of-data line) ready
+        // to read without waiting.
+        let next_command_here = !io.buffer().is_empty()
+            || futures_util::FutureExt::now_or_never(io.fill_buf()).is_some_and(|r| r.is_ok_and(|b| !b.is_empty()));
+        if next_command_here {
+            self.state.ends_with_next.fetch_add(1, Ordering::SeqCst);
+        }
         let queued = {
             let mut inbox = self.state.inbox.lock().unwrap();
             inbox.push(received);

@@ -3,33 +3,49 @@
 //! lettre's connection cannot pipeline and dot-stuffs every message byte
 //! by byte as it writes it; here a message's pieces come dot-stuffed
 //! already (`OutgoingMessage::wire_pieces`) and go out in one write, and
-//! with PIPELINING a transaction costs two round trips instead of four.
-//! `client` speaks SMTP on one connection, `transaction` sends one message
-//! on it, and the pool keeps the connection policy: reuse, a
-//! per-connection message limit, RSET after a refused message instead of
-//! a new connection, one retry on a fresh connection when a reused one
-//! turns out to be dead, and an idle limit.
+//! with PIPELINING one message costs one write and one round trip: its
+//! content goes out with the next message's MAIL, RCPT and DATA.
+//! `client` speaks SMTP on one connection, `transaction` holds the steps of
+//! one message, `driver` runs one connection as a task fed by a queue, and
+//! the pool keeps the connection policy: reuse (a message goes to the least
+//! busy connection, a new one opens when each already has a message in
+//! flight and one waiting), a per-connection message limit, RSET after a
+//! refused message instead of a new connection, one retry on a fresh
+//! connection when a reused one turns out to be dead, and an idle limit.
 
 mod client;
+mod driver;
 mod transaction;
 
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
+use tokio::sync::oneshot;
+
 use self::client::{Client, ClientError, Dial, Reply, Security};
+use self::driver::{Job, Outcome};
 use self::transaction::{Failure, Stage};
 use crate::config::{HeloName, SmtpSettings, SmtpTls};
 use crate::mail::{OutgoingMessage, SendError};
 
-/// An idle connection older than this is closed rather than reused: many
-/// relays drop idle clients after a minute or so.
+/// A connection idle this long is closed: many relays drop idle clients
+/// after a minute or so.
 const IDLE_LIMIT: Duration = Duration::from_secs(30);
+
+/// A connection keeps at most this many messages in flight before the pool
+/// opens another: one whose content is going out and one whose envelope
+/// goes with it.
+const PIPELINE_DEPTH: usize = 2;
+
+/// A message handed back untried this often (its connections kept ending
+/// before they reached it) is deferred.
+const MAX_UNTRIED: u32 = 5;
 
 /// Why `mail.smtp` gives no relay Gazette can connect to. Each message
 /// names the setting and carries its cause, since the process stops with
@@ -51,27 +67,33 @@ pub enum SmtpSetupError {
 
 /// Connections to one relay, opened on demand and reused.
 pub struct SmtpPool {
+    relay: Arc<Relay>,
+    max_messages_per_connection: u32,
+    connections: Mutex<Vec<Open>>,
+}
+
+/// How to open a connection to the relay (shared with the drivers, which
+/// connect in their own task).
+struct Relay {
     host: String,
     port: u16,
     security: Security,
     credentials: Option<(String, String)>,
     hello: String,
     timeout: Duration,
-    max_messages_per_connection: u32,
-    idle: Mutex<Vec<Connection>>,
 }
 
-struct Connection {
-    client: Client,
-    sent: u32,
-    last_used: Instant,
+/// A connection's driver task and the way to feed it.
+struct Open {
+    handle: driver::Handle,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl fmt::Debug for SmtpPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SmtpPool")
-            .field("host", &self.host)
-            .field("port", &self.port)
+            .field("host", &self.relay.host)
+            .field("port", &self.relay.port)
             .finish_non_exhaustive()
     }
 }
@@ -100,14 +122,16 @@ impl SmtpPool {
         };
         let credentials = (!smtp.username.is_empty()).then(|| (smtp.username.clone(), smtp.password.clone()));
         Ok(Self {
-            host: smtp.host.clone(),
-            port: smtp.port,
-            security,
-            credentials,
-            hello: hello_argument(helo),
-            timeout: Duration::from_secs(smtp.timeout_seconds.max(1)),
+            relay: Arc::new(Relay {
+                host: smtp.host.clone(),
+                port: smtp.port,
+                security,
+                credentials,
+                hello: hello_argument(helo),
+                timeout: Duration::from_secs(smtp.timeout_seconds.max(1)),
+            }),
             max_messages_per_connection: smtp.max_messages_per_connection,
-            idle: Mutex::new(Vec::new()),
+            connections: Mutex::new(Vec::new()),
         })
     }
 
@@ -115,114 +139,120 @@ impl SmtpPool {
     /// connection turns out dead (or closing, 421) before the content was
     /// written, the message goes out at once on a fresh one.
     pub async fn send(&self, message: &OutgoingMessage) -> Result<(), SendError> {
-        let (connection, reused) = match self.take_idle() {
-            Some(connection) => (connection, true),
-            None => (self.connect().await?, false),
-        };
-        match self.attempt(connection, message).await {
-            Err((error, Some(Stage::Envelope))) if reused => {
-                tracing::debug!(%error, "a reused SMTP connection failed before the content; trying a fresh one");
-                let fresh = self.connect().await?;
-                self.attempt(fresh, message).await.map_err(|(error, _)| error)
+        let mut fresh_only = false;
+        let mut untried = 0;
+        loop {
+            let (connection, fresh) = match self.joinable().filter(|_| !fresh_only) {
+                Some(connection) => (connection, false),
+                None => (self.open(), true),
+            };
+            let (done, outcome) = oneshot::channel();
+            let job = Job {
+                message: message.clone(),
+                done,
+            };
+            if connection.submit(job).is_err() {
+                continue; // it ended just now: pick again
             }
-            outcome => outcome.map_err(|(error, _)| error),
+            let (result, broken) = match outcome.await {
+                Ok(Outcome::Done(result, broken)) => (result, broken),
+                Ok(Outcome::NotConnected(error)) => return Err(error),
+                Ok(Outcome::NotTried) | Err(_) => {
+                    untried += 1;
+                    if untried >= MAX_UNTRIED {
+                        return Err(SendError::Transient(format!(
+                            "the connections to {}:{} kept closing before this message's turn",
+                            self.relay.host, self.relay.port
+                        )));
+                    }
+                    continue;
+                }
+            };
+            match self.outcome(result, broken) {
+                Err((error, Some(Stage::Envelope))) if !fresh && !fresh_only => {
+                    tracing::debug!(%error, "a reused SMTP connection failed before the content; trying a fresh one");
+                    fresh_only = true;
+                }
+                outcome => return outcome.map_err(|(error, _)| error),
+            }
         }
     }
 
-    /// One transaction on `connection`, which goes back to the pool if it
-    /// is still good. On failure, the stage at which the connection itself
-    /// failed (`None` when the server refused the message and the
-    /// connection is fine).
-    async fn attempt(
-        &self,
-        mut connection: Connection,
-        message: &OutgoingMessage,
-    ) -> Result<(), (SendError, Option<Stage>)> {
-        let failure = match transaction::send(&mut connection.client, message).await {
-            Ok(()) => {
-                self.give_back(connection, true).await;
-                return Ok(());
-            }
-            Err(failure) => failure,
-        };
-        let broken = connection.client.is_broken();
+    /// What one message's result means. On failure, the stage at which the
+    /// connection itself failed (`None` when the server refused the
+    /// message and the connection is fine).
+    fn outcome(&self, result: Result<(), Failure>, broken: bool) -> Result<(), (SendError, Option<Stage>)> {
+        let Err(failure) = result else { return Ok(()) };
         Err(match failure {
             Failure::TooBig { size, limit } => {
-                // Nothing was sent: the connection is as it was.
-                self.give_back(connection, false).await;
                 let error = SendError::Permanent(format!(
                     "the message is {size} octets and {}:{} takes at most {limit} (its SIZE)",
-                    self.host, self.port
+                    self.relay.host, self.relay.port
                 ));
                 (error, None)
             }
             // 421, or a refusal the connection could not survive: another
             // connection may work.
             Failure::Refused(reply, stage) if broken => (classify(reply), Some(stage)),
-            Failure::Refused(reply, _) => {
-                self.reset(connection).await;
-                (classify(reply), None)
-            }
+            Failure::Refused(reply, _) => (classify(reply), None),
             Failure::Sender(reply) if broken => (sender_refused(reply), Some(Stage::Envelope)),
-            Failure::Sender(reply) => {
-                self.reset(connection).await;
-                (sender_refused(reply), None)
-            }
+            Failure::Sender(reply) => (sender_refused(reply), None),
             Failure::Broken(why, stage) => {
-                let error =
-                    SendError::Transient(format!("the connection to {}:{} failed: {why}", self.host, self.port));
+                let error = SendError::Transient(format!(
+                    "the connection to {}:{} failed: {why}",
+                    self.relay.host, self.relay.port
+                ));
                 (error, Some(stage))
             }
         })
     }
 
-    /// Says goodbye on every idle connection.
+    /// Says goodbye on every connection, once each has finished what it
+    /// was given.
     pub async fn close(&self) {
-        let idle = std::mem::take(&mut *self.idle.lock().expect("pool lock"));
-        for connection in idle {
-            let _ = tokio::time::timeout(Duration::from_secs(1), connection.client.quit()).await;
+        let open = std::mem::take(&mut *self.connections.lock().expect("pool lock"));
+        let tasks: Vec<_> = open
+            .into_iter()
+            .map(|Open { handle, task }| {
+                drop(handle);
+                task
+            })
+            .collect();
+        for task in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
         }
     }
 
-    fn take_idle(&self) -> Option<Connection> {
-        let mut idle = self.idle.lock().expect("pool lock");
-        while let Some(connection) = idle.pop() {
-            if connection.last_used.elapsed() < IDLE_LIMIT && !connection.client.is_broken() {
-                return Some(connection);
-            }
-            // Too old to trust; dropping it closes the socket.
-        }
-        None
+    /// The open connection with the most messages in flight below
+    /// [`PIPELINE_DEPTH`]: a message that joins one already in flight goes
+    /// out with that one's content, where on an idle connection it would
+    /// cost a round trip of its own. `None` when each is full (then a new
+    /// one is better).
+    fn joinable(&self) -> Option<driver::Handle> {
+        let mut open = self.connections.lock().expect("pool lock");
+        open.retain(|o| !o.handle.is_closed());
+        open.iter()
+            .map(|o| &o.handle)
+            .filter(|h| h.load() < PIPELINE_DEPTH)
+            .max_by_key(|h| h.load())
+            .cloned()
     }
 
-    /// Keeps `connection` for the next message, or says goodbye once it
-    /// carried `max_messages_per_connection`. `sent`: it carried one more.
-    async fn give_back(&self, mut connection: Connection, sent: bool) {
-        connection.sent += u32::from(sent);
-        connection.last_used = Instant::now();
-        let limit = self.max_messages_per_connection;
-        if limit > 0 && connection.sent >= limit {
-            connection.client.quit().await;
-            return;
-        }
-        self.idle.lock().expect("pool lock").push(connection);
+    /// Starts a new connection's driver, which connects in its own task:
+    /// the connection takes messages at once, so senders that arrive while
+    /// it connects join it instead of each opening their own.
+    fn open(&self) -> driver::Handle {
+        let (handle, task) = driver::start(self.relay.clone(), self.max_messages_per_connection, IDLE_LIMIT);
+        self.connections.lock().expect("pool lock").push(Open {
+            handle: handle.clone(),
+            task,
+        });
+        handle
     }
+}
 
-    /// After a refused message the connection is fine, once RSET clears the
-    /// half-finished transaction.
-    async fn reset(&self, mut connection: Connection) {
-        let client = &mut connection.client;
-        let reset = match client.command("RSET").await {
-            Ok(()) => client.read_reply().await.is_ok_and(|reply| reply.is_success()),
-            Err(_) => false,
-        };
-        if reset {
-            connection.last_used = Instant::now();
-            self.idle.lock().expect("pool lock").push(connection);
-        }
-    }
-
-    async fn connect(&self) -> Result<Connection, SendError> {
+impl Relay {
+    async fn connect(&self) -> Result<Client, SendError> {
         let dial = Dial {
             host: &self.host,
             port: self.port,
@@ -242,11 +272,7 @@ impl SmtpPool {
                 ClientError::Reply(reply) => SendError::Unreachable(classify(reply).to_string()),
                 other => unreachable(other.to_string()),
             })?;
-        Ok(Connection {
-            client,
-            sent: 0,
-            last_used: Instant::now(),
-        })
+        Ok(client)
     }
 }
 

@@ -33,53 +33,32 @@ pub(super) enum Failure {
     Broken(ClientError, Stage),
 }
 
-/// Sends `message` on `client`, pipelined when the relay offers it.
-pub(super) async fn send(client: &mut Client, message: &OutgoingMessage) -> Result<(), Failure> {
-    let extensions = client.extensions();
-    if let Some(limit) = extensions.size_limit()
-        && message.len() as u64 > limit
-    {
-        return Err(Failure::TooBig {
+/// Fails at once, before anything is written, when the relay's SIZE says
+/// it would refuse `message`.
+pub(super) fn check_size(client: &Client, message: &OutgoingMessage) -> Result<(), Failure> {
+    match client.extensions().size_limit() {
+        Some(limit) if message.len() as u64 > limit => Err(Failure::TooBig {
             size: message.len(),
             limit,
-        });
+        }),
+        _ => Ok(()),
     }
+}
+
+/// Sends `message` on `client` and reads the end-of-data reply: the
+/// envelope pipelined when the relay offers PIPELINING, else one command
+/// at a time. (A driver that pipelines across messages uses the parts:
+/// [`envelope_commands`], [`read_envelope_replies`], [`end_of_data`].)
+pub(super) async fn send(client: &mut Client, message: &OutgoingMessage) -> Result<(), Failure> {
+    check_size(client, message)?;
     let commands = envelope_commands(client, message);
-    let pipelining = client.extensions().pipelining;
     let broken = |e| Failure::Broken(e, Stage::Envelope);
-    if pipelining {
+    if client.extensions().pipelining {
         client
             .write_all(commands.iter().map(|c| c.as_bytes()))
             .await
             .map_err(broken)?;
-        // Every reply is read, even after a refusal, so that the next
-        // transaction reads its own; only a 421 (the server hangs up)
-        // stops the reading.
-        let mut refusal = None;
-        for (i, _) in commands.iter().enumerate() {
-            let reply = client.read_reply().await.map_err(broken)?;
-            if reply.is_closing() {
-                return Err(Failure::Refused(reply, Stage::Envelope));
-            }
-            let is_data = i == commands.len() - 1;
-            match (is_data, reply.code) {
-                (false, code) if (200..300).contains(&code) => {}
-                (true, 354) => {
-                    if let Some(failure) = refusal {
-                        // The server waits for a message some recipient was
-                        // refused for; ending it would deliver an empty one
-                        // to the others. Hanging up discards it.
-                        client.mark_broken();
-                        return Err(failure);
-                    }
-                }
-                _ if refusal.is_some() => {} // the 503/554 that follows a refusal
-                _ => refusal = Some(refused(i, reply)),
-            }
-        }
-        if let Some(failure) = refusal {
-            return Err(failure);
-        }
+        read_envelope_replies(client, commands.len()).await?;
     } else {
         for (i, command) in commands.iter().enumerate() {
             client.write_all([command.as_bytes()]).await.map_err(broken)?;
@@ -91,17 +70,64 @@ pub(super) async fn send(client: &mut Client, message: &OutgoingMessage) -> Resu
             }
         }
     }
-    let end: &[u8] = if message.ends_with_line_end() {
+    let content = |e| Failure::Broken(e, Stage::Content);
+    client
+        .write_all(message.wire_pieces().chain([end_of_data(message)]))
+        .await
+        .map_err(content)?;
+    read_end_of_data_reply(client).await
+}
+
+/// Reads the replies to `count` pipelined envelope commands (MAIL, the
+/// RCPTs, DATA): `Ok` once DATA got its 354, so the content may follow.
+pub(super) async fn read_envelope_replies(client: &mut Client, count: usize) -> Result<(), Failure> {
+    let broken = |e| Failure::Broken(e, Stage::Envelope);
+    // Every reply is read, even after a refusal, so that the next
+    // transaction reads its own; only a 421 (the server hangs up) stops
+    // the reading.
+    let mut refusal = None;
+    for i in 0..count {
+        let reply = client.read_reply().await.map_err(broken)?;
+        if reply.is_closing() {
+            return Err(Failure::Refused(reply, Stage::Envelope));
+        }
+        let is_data = i == count - 1;
+        match (is_data, reply.code) {
+            (false, code) if (200..300).contains(&code) => {}
+            (true, 354) => {
+                if let Some(failure) = refusal {
+                    // The server waits for a message some recipient was
+                    // refused for; ending it would deliver an empty one
+                    // to the others. Hanging up discards it.
+                    client.mark_broken();
+                    return Err(failure);
+                }
+            }
+            _ if refusal.is_some() => {} // the 503/554 that follows a refusal
+            _ => refusal = Some(refused(i, reply)),
+        }
+    }
+    match refusal {
+        Some(failure) => Err(failure),
+        None => Ok(()),
+    }
+}
+
+/// The end-of-data line after `message`'s content.
+pub(super) fn end_of_data(message: &OutgoingMessage) -> &'static [u8] {
+    if message.ends_with_line_end() {
         b".\r\n"
     } else {
         b"\r\n.\r\n"
-    };
-    let content = |e| Failure::Broken(e, Stage::Content);
-    client
-        .write_all(message.wire_pieces().chain([end]))
+    }
+}
+
+/// Reads the reply to the end of a message's content.
+pub(super) async fn read_end_of_data_reply(client: &mut Client) -> Result<(), Failure> {
+    let reply = client
+        .read_reply()
         .await
-        .map_err(content)?;
-    let reply = client.read_reply().await.map_err(content)?;
+        .map_err(|e| Failure::Broken(e, Stage::Content))?;
     if reply.is_success() {
         Ok(())
     } else {
@@ -123,7 +149,7 @@ fn refused(i: usize, reply: Reply) -> Failure {
 
 /// MAIL FROM (with SIZE, BODY and SMTPUTF8 as the relay offers and the
 /// message needs), one RCPT TO per recipient, DATA; each with its line end.
-fn envelope_commands(client: &Client, message: &OutgoingMessage) -> Vec<String> {
+pub(super) fn envelope_commands(client: &Client, message: &OutgoingMessage) -> Vec<String> {
     let extensions = client.extensions();
     let envelope: &Envelope = message.envelope();
     let from: &str = envelope.from().map(|a| a.as_ref()).unwrap_or("");
