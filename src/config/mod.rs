@@ -887,8 +887,18 @@ impl Settings {
         if !self.digest.unsubscribe_mailto.trim().is_empty() {
             return fail(
                 "digest.unsubscribe_mailto",
-                "is not supported until Gazette processes inbound mail (nothing would read mail sent there); \
-                 leave it empty: List-Unsubscribe carries the one-click https link",
+                "is replaced by mail.bounce_domain: with it set, every digest's List-Unsubscribe carries a \
+                 mailto: of the reader's own at that domain, which Gazette reads as inbound mail ([inbound]); \
+                 one fixed address could not tell which reader wrote. Leave it empty",
+            );
+        }
+        // Every return path and mailto is an address at this domain: one
+        // that makes no address would stop the worker at its first message.
+        let bounce_domain = self.mail.bounce_domain.trim();
+        if !bounce_domain.is_empty() && lettre::Address::new("bounces", bounce_domain).is_err() {
+            return fail(
+                "mail.bounce_domain",
+                "must be a domain name (e.g. `bounces.example.org`), or empty",
             );
         }
         let feedback_id = &self.mail.feedback_id;
