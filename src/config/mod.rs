@@ -1171,6 +1171,22 @@ mod tests {
         assert!(debug.contains("mailer") && debug.contains("gazette:***@db"), "{debug}");
     }
 
+    #[test]
+    fn a_bounce_domain_must_make_addresses() {
+        let load = |domain: &str| {
+            Settings::load_with(Path::new("/nonexistent"), |builder| {
+                builder.set_override("mail.bounce_domain", domain).unwrap()
+            })
+        };
+        for good in ["", "bounces.example.org", "[192.0.2.1]"] {
+            assert!(load(good).is_ok(), "{good}");
+        }
+        for bad in ["bounces example.org", "a@b.example", "bounces..example"] {
+            let error = load(bad).unwrap_err().to_string();
+            assert!(error.contains("mail.bounce_domain"), "{bad}: {error}");
+        }
+    }
+
     fn load_local(toml: &str) -> Result<Settings, ConfigError> {
         let dir = std::env::temp_dir().join(format!("gazette-config-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
