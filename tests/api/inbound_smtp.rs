@@ -22,7 +22,9 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use uuid::Uuid;
 
 use crate::admin::{add_article, add_confirmed_reader, hidden_field, staff_session};
-use crate::helpers::{Backend, Received, TestApp, free_port, spawn_app, spawn_app_with, wait_until};
+use crate::helpers::{
+    Backend, Received, TestApp, WorkerProcess, free_port, spawn_app, spawn_app_with, spawn_web_only, wait_until,
+};
 
 const BOUNCE_DOMAIN: &str = "bounces.gazette.test";
 
@@ -687,4 +689,31 @@ pub async fn a_message_the_database_cannot_store_gets_451_and_its_retry_is_store
     let sent = swaks(port, "", &postmaster, &small_message(&postmaster), &[]).await;
     assert!(sent.delivered, "{}", sent.transcript);
     assert_eq!(stored_messages(&app).await.len(), 1);
+}
+
+pub async fn a_worker_process_signs_return_paths_with_the_key_every_process_shares(backend: Backend) {
+    // The web role here has no bounce domain: only the worker process
+    // composes, and it makes the key (first to ask) in the database.
+    let app = spawn_web_only(&backend).await;
+    assert_eq!(app.sign_up("Ada", "ada@example.com").await.status(), 200);
+    let worker = WorkerProcess::start_with(
+        &backend,
+        app.smtp.port,
+        &[("GAZETTE_MAIL__BOUNCE_DOMAIN", BOUNCE_DOMAIN)],
+    );
+    let confirmation = app.smtp.wait_for("ada@example.com", 1).await.remove(0);
+    assert!(worker.stop().await.success());
+    // Read back with the key as this process finds it in the database, as
+    // the listener of another process would.
+    let row: Uuid = with_pool!(&app.db, pool => sqlx::query_scalar("SELECT id FROM outgoing_mail")
+        .fetch_one(pool)
+        .await
+        .unwrap());
+    assert_eq!(
+        return_paths(&app).await.read(&confirmation.mail_from),
+        Some(Addressed::Bounce(Origin::Mail { id: row })),
+        "{}",
+        confirmation.mail_from
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM app_secrets").await, 1);
 }

@@ -284,6 +284,7 @@ fn main() {
         inbound_smtp::with_a_bounce_domain_every_message_leaves_with_a_return_path_naming_it,
         inbound_smtp::without_a_bounce_domain_mail_leaves_as_before,
         inbound_smtp::connections_past_the_limit_get_421_until_one_closes,
+        inbound_smtp::a_worker_process_signs_return_paths_with_the_key_every_process_shares,
     ];
     let swaks_tests = suite![
         inbound_smtp::a_dsn_for_a_digest_delivered_with_swaks_bounces_that_reader,
