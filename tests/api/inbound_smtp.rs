@@ -717,3 +717,63 @@ pub async fn a_worker_process_signs_return_paths_with_the_key_every_process_shar
     );
     assert_eq!(app.count("SELECT COUNT(*) FROM app_secrets").await, 1);
 }
+
+pub async fn a_silent_client_times_out_and_stopping_closes_idle_connections_with_421(backend: Backend) {
+    use gazette::inbound::Inbound;
+    use gazette::inbound::smtp_listener::{Limits, Listener};
+    // A listener of its own, with a read timeout a test can wait out.
+    let app = spawn_app(&backend).await;
+    let mut settings = crate::helpers::test_settings(&backend, app.smtp.port);
+    settings.mail.bounce_domain = BOUNCE_DOMAIN.into();
+    let inbound = Inbound::new(app.db.clone(), &settings).await.unwrap();
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let listener = Listener::new(socket, inbound).with_limits(Limits {
+        read_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(listener.run(stopped));
+
+    // Silent between commands.
+    let (mut idle, _) = Raw::connect(port).await;
+    let started = std::time::Instant::now();
+    let reply = idle.reply().await;
+    assert!(reply.starts_with("421 4.4.2"), "{reply}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    // Silent in the middle of a message: nothing is stored.
+    let postmaster = format!("postmaster@{BOUNCE_DOMAIN}");
+    let (mut stalled, _) = Raw::connect(port).await;
+    assert!(stalled.command("HELO mta.example.net").await.starts_with("250"));
+    assert!(stalled.command("MAIL FROM:<>").await.starts_with("250"));
+    assert!(
+        stalled
+            .command(&format!("RCPT TO:<{postmaster}>"))
+            .await
+            .starts_with("250")
+    );
+    assert!(stalled.command("DATA").await.starts_with("354"));
+    stalled.send(b"Subject: half\r\n\r\nhalf a mess").await;
+    let reply = stalled.reply().await;
+    assert!(reply.starts_with("421 4.4.2"), "{reply}");
+    assert!(stored_messages(&app).await.is_empty());
+
+    // Stopping: an idle connection is told at once, and the listener ends.
+    let (mut open, _) = Raw::connect(port).await;
+    assert!(open.command("NOOP").await.starts_with("250"));
+    stop.send(true).unwrap();
+    let reply = open.reply().await;
+    assert!(reply.starts_with("421 4.3.2"), "{reply}");
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the listener stops")
+        .unwrap();
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).await.is_err(),
+        "nothing listens any more"
+    );
+}

@@ -285,6 +285,7 @@ fn main() {
         inbound_smtp::without_a_bounce_domain_mail_leaves_as_before,
         inbound_smtp::connections_past_the_limit_get_421_until_one_closes,
         inbound_smtp::a_worker_process_signs_return_paths_with_the_key_every_process_shares,
+        inbound_smtp::a_silent_client_times_out_and_stopping_closes_idle_connections_with_421,
     ];
     let swaks_tests = suite![
         inbound_smtp::a_dsn_for_a_digest_delivered_with_swaks_bounces_that_reader,
