@@ -325,7 +325,10 @@ async fn inbound_roles(
         Some(address) => {
             let (listener, port) = bind(&address.to_string())?;
             (
-                Some(inbound::smtp_listener::Listener::new(listener, pipeline.clone())),
+                Some(
+                    inbound::smtp_listener::Listener::new(listener, pipeline.clone())
+                        .with_limits(inbound::smtp_listener::Limits::from_settings(&settings.inbound)),
+                ),
                 Some(port),
             )
         }

@@ -887,8 +887,18 @@ impl Settings {
         if !self.digest.unsubscribe_mailto.trim().is_empty() {
             return fail(
                 "digest.unsubscribe_mailto",
-                "is not supported until Gazette processes inbound mail (nothing would read mail sent there); \
-                 leave it empty: List-Unsubscribe carries the one-click https link",
+                "is replaced by mail.bounce_domain: with it set, every digest's List-Unsubscribe carries a \
+                 mailto: of the reader's own at that domain, which Gazette reads as inbound mail ([inbound]); \
+                 one fixed address could not tell which reader wrote. Leave it empty",
+            );
+        }
+        // Every return path and mailto is an address at this domain: one
+        // that makes no address would stop the worker at its first message.
+        let bounce_domain = self.mail.bounce_domain.trim();
+        if !bounce_domain.is_empty() && lettre::Address::new("bounces", bounce_domain).is_err() {
+            return fail(
+                "mail.bounce_domain",
+                "must be a domain name (e.g. `bounces.example.org`), or empty",
             );
         }
         let feedback_id = &self.mail.feedback_id;
@@ -1159,6 +1169,22 @@ mod tests {
         assert!(!debug.contains("hunter2-smtp"), "{debug}");
         assert!(!debug.contains("db-secret-7"), "{debug}");
         assert!(debug.contains("mailer") && debug.contains("gazette:***@db"), "{debug}");
+    }
+
+    #[test]
+    fn a_bounce_domain_must_make_addresses() {
+        let load = |domain: &str| {
+            Settings::load_with(Path::new("/nonexistent"), |builder| {
+                builder.set_override("mail.bounce_domain", domain).unwrap()
+            })
+        };
+        for good in ["", "bounces.example.org", "[192.0.2.1]"] {
+            assert!(load(good).is_ok(), "{good}");
+        }
+        for bad in ["bounces example.org", "a@b.example", "bounces..example"] {
+            let error = load(bad).unwrap_err().to_string();
+            assert!(error.contains("mail.bounce_domain"), "{bad}: {error}");
+        }
     }
 
     fn load_local(toml: &str) -> Result<Settings, ConfigError> {

@@ -103,7 +103,13 @@ impl Worker {
 
     /// Delivers until `shutdown` turns true. Messages being sent then are
     /// finished; claimed messages not yet started go back to the queue.
-    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+    pub async fn run(mut self, shutdown: watch::Receiver<bool>) {
+        // Before anything is claimed: with `mail.bounce_domain`, no message
+        // may leave without the return path that lets its bounce find it.
+        if !self.load_return_paths(&shutdown).await {
+            tracing::info!("delivery worker stopped before it started");
+            return;
+        }
         let settings = &self.shared.settings;
         tracing::info!(
             concurrency = settings.concurrency,
@@ -140,6 +146,38 @@ impl Worker {
             tracing::error!(error = %e, "the worker's proof of life stopped abnormally");
         }
         tracing::info!("delivery worker stopped");
+    }
+}
+
+impl Worker {
+    /// Gives the composer the return paths of `mail.bounce_domain`, with
+    /// the key every process shares through the database
+    /// (`db::inbound::return_path_secret`), trying until the database
+    /// answers; `false` if the worker was stopped first.
+    async fn load_return_paths(&mut self, shutdown: &watch::Receiver<bool>) -> bool {
+        let Some(domain) = self.shared.composer.needs_return_paths().map(str::to_owned) else {
+            return true;
+        };
+        let mut delay = Duration::from_millis(200);
+        let secret = loop {
+            match crate::db::inbound::return_path_secret(&self.shared.db).await {
+                Ok(secret) => break secret,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the return-path key from the database; trying again");
+                    let mut shutdown = shutdown.clone();
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.wait_for(|stop| *stop) => return false,
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        let paths = crate::mail::verp::ReturnPaths::new(&domain, &secret);
+        let shared = Arc::get_mut(&mut self.shared).expect("nothing shares the worker's state before it runs");
+        shared.composer = shared.composer.clone().with_return_paths(paths);
+        tracing::info!(bounce_domain = %domain, "mail is sent with return paths at the bounce domain");
+        true
     }
 }
 

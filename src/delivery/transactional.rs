@@ -157,7 +157,7 @@ async fn render(shared: &Shared, mail: &QueuedMail) -> Result<Composed, RenderEr
     match mail.kind {
         MailKind::Confirmation => {
             let token = mail.token.as_deref().ok_or(RenderError::NoToken)?;
-            Ok(shared.composer.confirmation(&mail.recipient, token)?)
+            Ok(shared.composer.confirmation(mail.id, &mail.recipient, token)?)
         }
         // The draft lives in its own table, rendered once for every recipient.
         MailKind::DigestTest => {
@@ -165,7 +165,7 @@ async fn render(shared: &Shared, mail: &QueuedMail) -> Result<Composed, RenderEr
             let draft = crate::db::test_sends::find(&shared.db, id)
                 .await?
                 .ok_or(RenderError::DraftGone)?;
-            Ok(shared.composer.digest_test(&mail.recipient, &draft)?)
+            Ok(shared.composer.digest_test(mail.id, &mail.recipient, &draft)?)
         }
     }
 }

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::dkim::{BodyHash, CanonicalPiece, DkimSigner, SignError};
 use super::message::{OutgoingMessage, Piece};
+use super::verp::{Origin, ReturnPaths};
 
 use crate::config::Settings;
 use crate::domain::{IssueWeek, RenderedIssue, UnsubscribeToken};
@@ -31,6 +32,14 @@ pub struct Composer {
     confirmation_ttl_hours: u32,
     feedback_id: Option<String>,
     dkim: Option<Arc<DkimSigner>>,
+    /// `mail.bounce_domain`, when set: the worker reads the shared key
+    /// from the database at start and gives the composer its
+    /// [`ReturnPaths`] ([`Composer::with_return_paths`]).
+    bounce_domain: Option<String>,
+    /// With a bounce domain, every message's envelope sender is a VERP
+    /// address naming it, and digests add the reader's `mailto:`
+    /// unsubscribe address to `List-Unsubscribe`.
+    return_paths: Option<Arc<ReturnPaths>>,
 }
 
 /// The two renderings of one message, encoded for the wire.
@@ -155,6 +164,8 @@ impl Composer {
             confirmation_ttl_hours,
             feedback_id: None,
             dkim: None,
+            bounce_domain: None,
+            return_paths: None,
         }
     }
 
@@ -168,6 +179,11 @@ impl Composer {
             settings.subscriptions.confirmation_ttl_hours,
         )
         .with_feedback_id(&settings.mail.feedback_id);
+        let bounce_domain = settings.mail.bounce_domain.trim();
+        let composer = Self {
+            bounce_domain: (!bounce_domain.is_empty()).then(|| bounce_domain.to_owned()),
+            ..composer
+        };
         match dkim {
             Some(signer) => composer.with_dkim(signer),
             None => composer,
@@ -182,6 +198,31 @@ impl Composer {
         self
     }
 
+    /// The bounce domain whose key the composer still needs: `Some` when
+    /// `mail.bounce_domain` is set and [`Composer::with_return_paths`] has
+    /// not been called yet.
+    pub fn needs_return_paths(&self) -> Option<&str> {
+        self.bounce_domain.as_deref().filter(|_| self.return_paths.is_none())
+    }
+
+    /// Sends every message with a return path at `paths`' domain that
+    /// names it (VERP), and adds the reader's `mailto:` unsubscribe address
+    /// to every digest's `List-Unsubscribe`.
+    pub fn with_return_paths(mut self, paths: ReturnPaths) -> Self {
+        self.bounce_domain = Some(paths.domain().to_owned());
+        self.return_paths = Some(Arc::new(paths));
+        self
+    }
+
+    /// The envelope sender for the message `origin` names: its VERP address
+    /// with a bounce domain, else `mail.from`.
+    fn sender(&self, origin: &Origin) -> Address {
+        match &self.return_paths {
+            Some(paths) => paths.return_path(origin),
+            None => self.from.email.clone(),
+        }
+    }
+
     /// Signs every message with this DKIM key.
     pub fn with_dkim(mut self, signer: DkimSigner) -> Self {
         self.dkim = Some(Arc::new(signer));
@@ -194,7 +235,8 @@ impl Composer {
     /// itself: no name in `To:` or in the text, since anyone may type any
     /// address into the form, and a name like "Claim your prize at …"
     /// would turn this email into their message to a stranger.
-    pub fn confirmation(&self, recipient: &str, token: &str) -> Result<Composed, ComposeError> {
+    /// `mail_id` is its `outgoing_mail` row, which its return path names.
+    pub fn confirmation(&self, mail_id: Uuid, recipient: &str, token: &str) -> Result<Composed, ComposeError> {
         let confirm_url = self.links.confirm(token);
         let (publication, site_url) = (self.publication.as_str(), self.links.home());
         let ttl_hours = self.confirmation_ttl_hours;
@@ -218,7 +260,8 @@ impl Composer {
             text: Body::new(text),
             html: Body::new(html),
         };
-        self.build(recipient, "", &subject, message_id, parts, Vec::new())
+        let origin = Origin::Mail { id: mail_id };
+        self.build(recipient, "", &subject, message_id, parts, Vec::new(), &origin)
     }
 
     /// A reader's copy of an issue: the reader's unsubscribe link at the
@@ -344,15 +387,20 @@ impl Composer {
             unsubscribe.subscriber_id().simple(),
             self.from.email.domain()
         );
-        let envelope = Envelope::new(Some(self.from.email.clone()), vec![address.clone()])?;
+        let origin = Origin::Digest {
+            week: issue.week,
+            subscriber: unsubscribe.subscriber_id(),
+        };
+        let envelope = Envelope::new(Some(self.sender(&origin)), vec![address.clone()])?;
         // No name, no display-name phrase: a bare `To: reader@example.com`.
         let display_name = (!name.is_empty()).then(|| name.to_owned());
         let [list_id, middle, subject, tail] = &issue.head;
         let mut head = String::with_capacity(list_id.len() + middle.len() + subject.len() + tail.len() + 400);
         head += list_id;
-        // No mailto: until Gazette processes mail sent to one, a mailto
-        // would advertise an unsubscribe that does nothing.
-        head += &raw_header_text("List-Unsubscribe", format!("<{unsubscribe_url}>"));
+        // The https link first (RFC 8058's one-click needs it, and mail
+        // programs take the first they can use); the mailto only with a
+        // bounce domain, whose mail Gazette reads (`crate::inbound`).
+        head += &raw_header_text("List-Unsubscribe", self.list_unsubscribe(&unsubscribe_url, unsubscribe));
         head += middle;
         head += &header_text(header::To::from(Mailboxes::from(Mailbox::new(display_name, address))));
         head += subject;
@@ -393,7 +441,8 @@ impl Composer {
     /// A draft issue sent to staff as a test: its unsubscribe link leads
     /// to a page that unsubscribes nobody (a random token that matches no
     /// reader).
-    pub fn digest_test(&self, recipient: &str, draft: &RenderedIssue) -> Result<Composed, ComposeError> {
+    /// `mail_id` is its `outgoing_mail` row, which its return path names.
+    pub fn digest_test(&self, mail_id: Uuid, recipient: &str, draft: &RenderedIssue) -> Result<Composed, ComposeError> {
         let nobody = UnsubscribeToken::generate(Uuid::nil());
         let copy = draft.test_copy(&self.links.unsubscribe(&nobody));
         let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
@@ -401,9 +450,11 @@ impl Composer {
             text: Body::new(copy.text),
             html: Body::new(copy.html),
         };
-        self.build(recipient, "", &copy.subject, message_id, parts, Vec::new())
+        let origin = Origin::Mail { id: mail_id };
+        self.build(recipient, "", &copy.subject, message_id, parts, Vec::new(), &origin)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn build(
         &self,
         recipient: &str,
@@ -412,6 +463,7 @@ impl Composer {
         message_id: String,
         Parts { text, html }: Parts,
         mut headers: Vec<HeaderValue>,
+        origin: &Origin,
     ) -> Result<Composed, ComposeError> {
         let address = recipient
             .parse()
@@ -452,8 +504,19 @@ impl Composer {
             Some(signer) => signer.sign(&formatted, unix_now())?,
             None => formatted,
         };
-        let message = OutgoingMessage::from_bytes(message.envelope().clone(), bytes);
+        let envelope = Envelope::new(Some(self.sender(origin)), message.envelope().to().to_vec())?;
+        let message = OutgoingMessage::from_bytes(envelope, bytes);
         Ok(Composed { message, message_id })
+    }
+}
+
+impl Composer {
+    /// The `List-Unsubscribe` value of a reader's copy.
+    fn list_unsubscribe(&self, unsubscribe_url: &str, token: &UnsubscribeToken) -> String {
+        match &self.return_paths {
+            Some(paths) => format!("<{unsubscribe_url}>, <mailto:{}>", paths.unsubscribe_address(token)),
+            None => format!("<{unsubscribe_url}>"),
+        }
     }
 }
 
@@ -481,7 +544,9 @@ mod tests {
 
     #[test]
     fn confirmation_is_multipart_with_the_link_in_both_parts() {
-        let composed = composer().confirmation("reader@example.com", "tok123").unwrap();
+        let composed = composer()
+            .confirmation(Uuid::now_v7(), "reader@example.com", "tok123")
+            .unwrap();
         let raw = composed.message.bytes().to_vec();
         let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
         use mail_parser::MimeHeaders;
@@ -535,7 +600,7 @@ mod tests {
         );
         assert!(parsed.header_raw("DKIM-Signature").is_none(), "no key, no signature");
         let plain = composer()
-            .confirmation("reader@example.com", "t")
+            .confirmation(Uuid::now_v7(), "reader@example.com", "t")
             .unwrap()
             .message
             .bytes();
@@ -622,7 +687,10 @@ mod tests {
                 "List-Id",
                 format!("{} <weekly.{}>", composer.publication, composer.from.email.domain()),
             ),
-            header("List-Unsubscribe", format!("<{unsubscribe_url}>")),
+            header(
+                "List-Unsubscribe",
+                composer.list_unsubscribe(&unsubscribe_url, unsubscribe),
+            ),
             header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
             header("List-Archive", format!("<{}>", composer.links.archive_issue(week))),
             header("Precedence", "bulk".into()),
@@ -635,7 +703,18 @@ mod tests {
             composer.from.email.domain()
         );
         composer
-            .build(recipient, name, &encoded_issue.subject, message_id, parts, headers)
+            .build(
+                recipient,
+                name,
+                &encoded_issue.subject,
+                message_id,
+                parts,
+                headers,
+                &Origin::Digest {
+                    week,
+                    subscriber: unsubscribe.subscriber_id(),
+                },
+            )
             .unwrap()
     }
 
@@ -713,7 +792,10 @@ mod tests {
     /// same headers and parts in both; signed with Ed25519 (deterministic),
     /// its signature is the one signing the whole message gives.
     fn assert_same_as_lettre(issue: &RenderedIssue, name: &str, feedback_id: &str) {
-        let composer = composer().with_feedback_id(feedback_id);
+        assert_same_as_lettre_from(composer().with_feedback_id(feedback_id), issue, name);
+    }
+
+    fn assert_same_as_lettre_from(composer: Composer, issue: &RenderedIssue, name: &str) {
         let token = UnsubscribeToken::generate(Uuid::new_v4());
         let now = SystemTime::now();
         let prepared = composer
@@ -783,6 +865,101 @@ mod tests {
         assert_same_as_lettre(&fixture_issue(), "", "");
         // No link place at all (an issue stored before they were recorded).
         assert_same_as_lettre(&issue(".html\n", ". text\n\n"), "Ada", "");
+        // With a bounce domain: the return path and the mailto.
+        assert_same_as_lettre_from(composer().with_return_paths(return_paths()), &fixture_issue(), "Ada");
+    }
+
+    fn return_paths() -> ReturnPaths {
+        ReturnPaths::new("bounces.example.org", b"a return-path key for the tests")
+    }
+
+    #[test]
+    fn with_a_bounce_domain_each_message_has_a_return_path_naming_it_and_a_digest_a_mailto() {
+        let paths = return_paths();
+        let composer = composer().with_return_paths(return_paths());
+        let token = UnsubscribeToken::generate(Uuid::new_v4());
+        let digest = composer
+            .digest(
+                "reader@example.com",
+                "Ada",
+                &token,
+                week(),
+                &issue("<p>Hi {LINK}</p>", "Hi {LINK}"),
+            )
+            .unwrap();
+        let sender = digest.message.envelope().from().unwrap().to_string();
+        assert!(
+            sender.starts_with("bounces+") && sender.ends_with("@bounces.example.org"),
+            "{sender}"
+        );
+        assert_eq!(
+            paths.read(&sender),
+            Some(crate::mail::verp::Addressed::Bounce(Origin::Digest {
+                week: week(),
+                subscriber: token.subscriber_id(),
+            }))
+        );
+        let raw = digest.message.bytes();
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        let unsubscribe: String = parsed
+            .header_raw("List-Unsubscribe")
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        let mailto = paths.unsubscribe_address(&token).to_string();
+        assert_eq!(
+            unsubscribe,
+            format!(
+                "<https://news.example.org/unsubscribe?token={}>,<mailto:{mailto}>",
+                token.as_string()
+            ),
+            "the https link first, then the reader's own mailto"
+        );
+        assert_eq!(
+            paths.read(&mailto),
+            Some(crate::mail::verp::Addressed::Unsubscribe(token.clone()))
+        );
+        // The From header stays the publication's.
+        assert_eq!(
+            parsed.from().unwrap().first().unwrap().address(),
+            Some("news@example.org")
+        );
+
+        let id = Uuid::now_v7();
+        for composed in [
+            composer.confirmation(id, "reader@example.com", "t").unwrap(),
+            composer
+                .digest_test(id, "editor@example.com", &issue("x {LINK}", "x {LINK}"))
+                .unwrap(),
+        ] {
+            let sender = composed.message.envelope().from().unwrap().to_string();
+            assert_eq!(
+                paths.read(&sender),
+                Some(crate::mail::verp::Addressed::Bounce(Origin::Mail { id }))
+            );
+            let raw = composed.message.bytes();
+            let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+            assert!(parsed.header_raw("List-Unsubscribe").is_none());
+        }
+    }
+
+    #[test]
+    fn without_a_bounce_domain_the_return_path_is_the_sender() {
+        let composer = composer();
+        assert!(composer.needs_return_paths().is_none());
+        let token = UnsubscribeToken::generate(Uuid::new_v4());
+        let digest = composer
+            .digest("reader@example.com", "Ada", &token, week(), &issue("x", "x"))
+            .unwrap();
+        let confirmation = composer
+            .confirmation(Uuid::now_v7(), "reader@example.com", "t")
+            .unwrap();
+        for composed in [digest, confirmation] {
+            assert_eq!(
+                composed.message.envelope().from().map(ToString::to_string).as_deref(),
+                Some("news@example.org")
+            );
+        }
     }
 
     /// Text of the kinds that make trouble for QP, canonicalisation and
@@ -896,8 +1073,17 @@ while data:
             issue("{LINK}", "{LINK}{LINK}"),
             issue("", ""),
         ];
-        for (what, signer) in [("rsa-sha256", rsa_signer()), ("ed25519-sha256", ed25519_signer())] {
+        for (what, signer, bounce_domain) in [
+            ("rsa-sha256", rsa_signer(), false),
+            ("ed25519-sha256", ed25519_signer(), false),
+            ("rsa-sha256 with the mailto", rsa_signer(), true),
+            ("ed25519-sha256 with the mailto", ed25519_signer(), true),
+        ] {
             let composer = composer().with_feedback_id("2026:weekly").with_dkim(signer);
+            let composer = match bounce_domain {
+                true => composer.with_return_paths(return_paths()),
+                false => composer,
+            };
             let signer = composer.dkim.as_deref().unwrap();
             let mut copies = Vec::new();
             for issue in &issues {
@@ -925,6 +1111,19 @@ while data:
 
             let mut messages: Vec<Vec<u8>> = copies.iter().map(|(_, raw)| raw.clone()).collect();
             messages.extend([forged_header.into_bytes(), forged_body.into_bytes()]);
+            if bounce_domain {
+                // Another reader's mailto in the header.
+                let paths = return_paths();
+                let mine = paths.unsubscribe_address(token).to_string();
+                let theirs = paths
+                    .unsubscribe_address(&UnsubscribeToken::generate(Uuid::new_v4()))
+                    .to_string();
+                assert!(
+                    text.contains(&format!("<mailto:{mine}>")),
+                    "the mailto is in the header"
+                );
+                messages.push(text.replacen(&mine, &theirs, 1).into_bytes());
+            }
             let verdicts = dkimpy(&messages, signer);
             for (i, raw) in messages.iter().enumerate().take(copies.len()) {
                 assert!(
@@ -933,10 +1132,10 @@ while data:
                     String::from_utf8_lossy(raw)
                 );
             }
-            assert_eq!(
-                verdicts[copies.len()..],
-                [false, false],
-                "{what}: a forged copy verified"
+            assert!(
+                verdicts[copies.len()..].iter().all(|verified| !verified),
+                "{what}: a forged copy verified: {:?}",
+                &verdicts[copies.len()..]
             );
         }
     }

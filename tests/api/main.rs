@@ -19,6 +19,7 @@ mod feed_sources;
 mod health;
 mod helpers;
 mod hostile;
+mod inbound_smtp;
 mod liveness;
 mod logs;
 mod nginx;
@@ -276,6 +277,38 @@ fn main() {
             Some(why) if !in_ci => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
             _ => trial,
         });
+    }
+    // Inbound mail by SMTP/LMTP: the tests deliver with Debian's swaks (and
+    // lettre); without swaks they are skipped with the reason, except with
+    // CI=true, where they must run.
+    let sending_tests = suite![
+        inbound_smtp::with_a_bounce_domain_every_message_leaves_with_a_return_path_naming_it,
+        inbound_smtp::without_a_bounce_domain_mail_leaves_as_before,
+        inbound_smtp::connections_past_the_limit_get_421_until_one_closes,
+        inbound_smtp::a_worker_process_signs_return_paths_with_the_key_every_process_shares,
+        inbound_smtp::a_silent_client_times_out_and_stopping_closes_idle_connections_with_421,
+    ];
+    let swaks_tests = suite![
+        inbound_smtp::a_dsn_for_a_digest_delivered_with_swaks_bounces_that_reader,
+        inbound_smtp::a_complaint_through_the_listener_unsubscribes_the_reader_and_marks_them,
+        inbound_smtp::mail_to_the_mailto_in_list_unsubscribe_unsubscribes_the_reader,
+        inbound_smtp::recipients_that_are_not_ours_get_550_and_nothing_is_stored,
+        inbound_smtp::an_oversize_message_gets_552_declared_or_counted_and_the_connection_goes_on,
+        inbound_smtp::lmtp_answers_once_for_each_recipient_it_took,
+        inbound_smtp::a_message_the_database_cannot_store_gets_451_and_its_retry_is_stored,
+    ];
+    let missing_swaks = inbound_smtp::missing_swaks();
+    for backend in Backend::all() {
+        for (name, test) in &sending_tests {
+            trials.push(helpers::trial(backend.clone(), name, *test));
+        }
+        for (name, test) in &swaks_tests {
+            let trial = helpers::trial(backend.clone(), name, *test);
+            trials.push(match &missing_swaks {
+                Some(why) if !in_ci => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
+                _ => trial,
+            });
+        }
     }
     // Only PostgreSQL sends notices.
     trials.push(helpers::trial(
