@@ -71,7 +71,11 @@ impl Mailbox {
         let tls = match url.scheme() {
             "imap" => false,
             "imaps" => true,
-            other => return Err(format!("inbound.imap_url: the scheme is {other:?}; use imap:// or imaps://")),
+            other => {
+                return Err(format!(
+                    "inbound.imap_url: the scheme is {other:?}; use imap:// or imaps://"
+                ));
+            }
         };
         let host = url
             .host_str()
@@ -85,7 +89,11 @@ impl Mailbox {
             return Err("inbound.imap_url: no user (imaps://USER@host/INBOX)".into());
         }
         let mailbox = percent_decoded(url.path().trim_start_matches('/'))?;
-        let mailbox = if mailbox.is_empty() { "INBOX".to_owned() } else { mailbox };
+        let mailbox = if mailbox.is_empty() {
+            "INBOX".to_owned()
+        } else {
+            mailbox
+        };
         for (what, value) in [("user", &user), ("mailbox", &mailbox), ("password", &password)] {
             if value.chars().any(|c| c.is_control()) {
                 return Err(format!("inbound.imap_url: the {what} has a control character"));
@@ -157,10 +165,17 @@ impl Poller {
     /// One connection: log in, select, then drain the mailbox, wait (IDLE
     /// where offered, else the poll interval) and drain again, until the
     /// server or `stopped` ends it.
-    async fn session(&self, stopped: &mut watch::Receiver<bool>, skipped: &mut HashSet<(u32, u32)>) -> Result<(), ImapError> {
-        let tcp = tokio::time::timeout(READ_TIMEOUT, TcpStream::connect((self.mailbox.host.as_str(), self.mailbox.port)))
-            .await
-            .map_err(|_| ImapError::Timeout)??;
+    async fn session(
+        &self,
+        stopped: &mut watch::Receiver<bool>,
+        skipped: &mut HashSet<(u32, u32)>,
+    ) -> Result<(), ImapError> {
+        let tcp = tokio::time::timeout(
+            READ_TIMEOUT,
+            TcpStream::connect((self.mailbox.host.as_str(), self.mailbox.port)),
+        )
+        .await
+        .map_err(|_| ImapError::Timeout)??;
         let stream: Box<dyn Stream> = match &self.tls {
             Some(connector) => {
                 let name = ServerName::try_from(self.mailbox.host.clone())
@@ -178,7 +193,11 @@ impl Poller {
         if !greeting.line.starts_with(b"* OK") && !greeting.line.starts_with(b"* PREAUTH") {
             return Err(ImapError::Protocol(format!("greeting: {}", printable(&greeting.line))));
         }
-        let login = format!("LOGIN {} {}", quoted(&self.mailbox.user), quoted(&self.mailbox.password));
+        let login = format!(
+            "LOGIN {} {}",
+            quoted(&self.mailbox.user),
+            quoted(&self.mailbox.password)
+        );
         c.command_secret(&login).await?;
         let capabilities = c.capabilities().await?;
         let has = |name: &str| capabilities.iter().any(|c| c.eq_ignore_ascii_case(name));
@@ -187,7 +206,10 @@ impl Poller {
             // NO [ALREADYEXISTS] is the usual answer after the first time.
             let _ = c.command(&format!("CREATE {}", quoted(&self.done_folder))).await?;
         }
-        let selected = c.command(&format!("SELECT {}", quoted(&self.mailbox.mailbox))).await?.ok()?;
+        let selected = c
+            .command(&format!("SELECT {}", quoted(&self.mailbox.mailbox)))
+            .await?
+            .ok()?;
         let uidvalidity = selected
             .iter()
             .find_map(|r| response_code_number(&r.line, b"UIDVALIDITY"))
@@ -264,7 +286,10 @@ impl Poller {
             return Ok(());
         }
         let fetched = c.command(&format!("UID FETCH {uid} (BODY.PEEK[])")).await?.ok()?;
-        let Some(raw) = fetched.into_iter().find(|r| r.line.starts_with(b"* ")).and_then(|r| r.literals.into_iter().next())
+        let Some(raw) = fetched
+            .into_iter()
+            .find(|r| r.line.starts_with(b"* "))
+            .and_then(|r| r.literals.into_iter().next())
         else {
             return Ok(());
         };
@@ -294,10 +319,16 @@ impl Poller {
             }
             c.command(&format!("UID COPY {uid} {folder}")).await?.ok()?;
         }
-        c.command(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)")).await?.ok()?;
+        c.command(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"))
+            .await?
+            .ok()?;
         // Without UIDPLUS, EXPUNGE also removes others' \Deleted messages:
         // in a mailbox kept for Gazette, that is what they were marked for.
-        let expunge = if ways.uidplus { format!("UID EXPUNGE {uid}") } else { "EXPUNGE".into() };
+        let expunge = if ways.uidplus {
+            format!("UID EXPUNGE {uid}")
+        } else {
+            "EXPUNGE".into()
+        };
         c.command(&expunge).await?.ok().map(drop)
     }
 }
@@ -341,11 +372,14 @@ fn connector(ca_file: &Path) -> Result<tokio_rustls::TlsConnector, String> {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
     if !ca_file.as_os_str().is_empty() {
-        let pem = std::fs::read(ca_file).map_err(|e| format!("inbound.imap_ca_file: cannot read {}: {e}", ca_file.display()))?;
+        let pem = std::fs::read(ca_file)
+            .map_err(|e| format!("inbound.imap_ca_file: cannot read {}: {e}", ca_file.display()))?;
         let mut found = false;
         for certificate in CertificateDer::pem_slice_iter(&pem) {
             let certificate = certificate.map_err(|e| format!("inbound.imap_ca_file: {e}"))?;
-            roots.add(certificate).map_err(|e| format!("inbound.imap_ca_file: {e}"))?;
+            roots
+                .add(certificate)
+                .map_err(|e| format!("inbound.imap_ca_file: {e}"))?;
             found = true;
         }
         if !found {
@@ -445,7 +479,11 @@ impl Connection {
         let mut untagged = Vec::new();
         loop {
             let response = self.read_response(READ_TIMEOUT).await?;
-            if let Some(rest) = response.line.strip_prefix(tag.as_bytes()).and_then(|r| r.strip_prefix(b" ")) {
+            if let Some(rest) = response
+                .line
+                .strip_prefix(tag.as_bytes())
+                .and_then(|r| r.strip_prefix(b" "))
+            {
                 return Ok(Answer {
                     command: shown.to_owned(),
                     untagged,
@@ -478,7 +516,10 @@ impl Connection {
     async fn idle(&mut self, limit: Duration, stopped: &mut watch::Receiver<bool>) -> Result<(), ImapError> {
         self.next_tag += 1;
         let tag = format!("g{}", self.next_tag);
-        self.stream.get_mut().write_all(format!("{tag} IDLE\r\n").as_bytes()).await?;
+        self.stream
+            .get_mut()
+            .write_all(format!("{tag} IDLE\r\n").as_bytes())
+            .await?;
         self.stream.get_mut().flush().await?;
         let started = self.read_response(READ_TIMEOUT).await?;
         if !started.line.starts_with(b"+") {
@@ -536,7 +577,10 @@ impl Connection {
         let mut response = Response::default();
         loop {
             let mut line = Vec::new();
-            let n = (&mut self.stream).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut line).await?;
+            let n = (&mut self.stream)
+                .take(MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .await?;
             if n == 0 {
                 return Err(ImapError::Closed);
             }
@@ -600,7 +644,9 @@ fn quoted(value: &str) -> String {
 
 /// A server's words for a log: control characters escaped.
 fn printable(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).escape_debug().to_string()
+    String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+        .escape_debug()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -609,7 +655,11 @@ mod tests {
 
     #[test]
     fn a_mailbox_url_names_the_server_user_and_folder() {
-        let m = Mailbox::parse("imaps://bounces%40example.org@mail.example.org/Bounces%20In", "pw".into()).unwrap();
+        let m = Mailbox::parse(
+            "imaps://bounces%40example.org@mail.example.org/Bounces%20In",
+            "pw".into(),
+        )
+        .unwrap();
         assert_eq!(
             (m.tls, m.host.as_str(), m.port, m.user.as_str(), m.mailbox.as_str()),
             (true, "mail.example.org", 993, "bounces@example.org", "Bounces In")
@@ -629,8 +679,14 @@ mod tests {
             response_code_number(b"* OK [UIDVALIDITY 1796067421] UIDs valid", b"UIDVALIDITY"),
             Some(1_796_067_421)
         );
-        assert_eq!(fetch_number(b"* 2 FETCH (UID 9 RFC822.SIZE 1234)", b"RFC822.SIZE"), Some(1234));
-        assert_eq!(fetch_number(b"* 2 FETCH (RFC822.SIZE 77 UID 9)", b"RFC822.SIZE"), Some(77));
+        assert_eq!(
+            fetch_number(b"* 2 FETCH (UID 9 RFC822.SIZE 1234)", b"RFC822.SIZE"),
+            Some(1234)
+        );
+        assert_eq!(
+            fetch_number(b"* 2 FETCH (RFC822.SIZE 77 UID 9)", b"RFC822.SIZE"),
+            Some(77)
+        );
         assert_eq!(quoted(r#"a"b\c"#), r#""a\"b\\c""#);
     }
 }
