@@ -24,6 +24,9 @@ pub struct InboundSettings {
     pub imap_url: String,
     /// The IMAP password, read from this file (never from the config).
     pub imap_password_file: PathBuf,
+    /// A PEM file with extra root certificates to trust for `imaps://`
+    /// (a server with a private CA's certificate); empty: public roots.
+    pub imap_ca_file: PathBuf,
     /// Processed messages are moved here; empty: deleted.
     pub imap_done_folder: String,
     /// The mailbox is polled this often (and watched with IDLE in between
@@ -45,4 +48,9 @@ pub struct InboundSettings {
     /// Mailgun's webhook signing key (HMAC-SHA256 over timestamp and
     /// token), read from this file; empty: `POST /inbound/mailgun` answers 404.
     pub mailgun_signing_key_file: PathBuf,
+    /// Where an SNS message's `SigningCertURL` may point besides
+    /// `https://sns.<region>.amazonaws.com/…`: a URL prefix
+    /// (`http://127.0.0.1:PORT/`). For tests and private deployments only:
+    /// empty in production.
+    pub ses_extra_cert_url_prefix: String,
 }

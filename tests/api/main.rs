@@ -19,6 +19,7 @@ mod feed_sources;
 mod health;
 mod helpers;
 mod hostile;
+mod inbound_imap;
 mod inbound_smtp;
 mod liveness;
 mod logs;
@@ -256,6 +257,21 @@ fn main() {
         for (name, test) in &nginx_tests {
             let trial = helpers::trial(backend.clone(), name, *test);
             trials.push(match nginx::missing() {
+                Some(why) if !in_ci => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
+                _ => trial,
+            });
+        }
+    }
+    // The IMAP poller's tests run Debian's Dovecot; skipped with the reason
+    // without it, and must run with CI=true.
+    let dovecot_tests = suite![
+        inbound_imap::imap_mail_is_stored_once_moved_and_new_mail_comes_through_idle,
+        inbound_imap::a_poller_killed_midway_over_tls_stores_nothing_twice_after_a_restart,
+    ];
+    for backend in Backend::all() {
+        for (name, test) in &dovecot_tests {
+            let trial = helpers::trial(backend.clone(), name, *test);
+            trials.push(match inbound_imap::missing() {
                 Some(why) if !in_ci => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
                 _ => trial,
             });
