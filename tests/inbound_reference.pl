@@ -1,29 +1,31 @@
 #!/usr/bin/perl
-# Reads each file named on the command line with sisimai (Debian's
-# libsisimai-perl) and prints one JSON object: file => what sisimai found
-# (its first reading: reason, recipient, deliverystatus), or null where
-# sisimai finds no bounce, complaint or auto-reply. Used by
-# tests/inbound_reference.rs.
+# sisimai's reading of each message named on the command line, for
+# tests/inbound_reference.rs: a JSON object from the path to
+# {"reason": ..., "recipient": ...} (its first reading), or null where
+# sisimai finds nothing. Each file is read as one message from memory, so a
+# file without an mbox "From " line is not mistaken for an empty mailbox.
 use strict;
 use warnings;
 use Sisimai;
 use JSON::PP;
 
-my $out = {};
-for my $file (@ARGV) {
-    my $found = eval {
-        # delivered and vacation: sisimai skips them unless asked.
-        Sisimai->make($file, 'delivered' => 1, 'vacation' => 1);
-    };
-    if ($@ || !$found || !@$found) {
-        $out->{$file} = undef;
-        next;
+my %out;
+for my $path (@ARGV) {
+    open(my $fh, '<:raw', $path) or die "$path: $!\n";
+    my $text = do { local $/; <$fh> };
+    close $fh;
+    # Delivered and vacation readings are asked for: a DSN saying
+    # "delivered" or an auto-reply is then compared too, not just dropped.
+    my $data = length($text) ? eval { Sisimai->make(\$text, 'delivered' => 1, 'vacation' => 1) } : undef;
+    if ($@) { warn "$path: sisimai died: $@"; $data = undef }
+    if (ref $data eq 'ARRAY' && @$data) {
+        my $first = $data->[0];
+        $out{$path} = {
+            'reason'    => $first->reason . '',
+            'recipient' => ($first->recipient ? $first->recipient->address : ''),
+        };
+    } else {
+        $out{$path} = undef;
     }
-    my $first = $found->[0];
-    $out->{$file} = {
-        'reason'    => $first->reason // '',
-        'recipient' => $first->recipient ? $first->recipient->address : '',
-        'status'    => $first->deliverystatus // '',
-    };
 }
-print JSON::PP->new->canonical->encode($out), "\n";
+print JSON::PP->new->canonical->encode(\%out);

@@ -934,6 +934,27 @@ mod corpus {
         ]
     }
 
+    /// The pipeline finds the reader by the return path: every bounce and
+    /// complaint in the corpus must lead back to it, from the envelope
+    /// headers, the returned copy or the quoted headers.
+    #[test]
+    fn every_failure_and_complaint_names_the_return_path() {
+        const VERP: &str = "bounces+2026w48-k3v9qd7m2xgtae0a.f4r8hz2kqm@bounces.gazette.example";
+        for (file, want) in expected() {
+            if !["hard", "soft", "policy", "complaint"].contains(&want[0].as_str()) {
+                continue;
+            }
+            let raw = std::fs::read(dir().join(&file)).unwrap();
+            let report = message(&raw, &[]);
+            assert!(report.addressed_to.iter().any(|a| a == VERP), "{file}: {:?}", report.addressed_to);
+        }
+        // Only in the quoted headers of a plain bounce.
+        let raw = b"From: MAILER-DAEMON@mx.example\nSubject: failure notice\n\n<gone@example.org>:\nSorry, no mailbox here by that name. (#5.1.1)\n\n--- Below this line is a copy of the message.\n\nReturn-Path: <bounces+x.y@b.example>\nTo: gone@example.org\n";
+        let report = message(raw, &[]);
+        assert_eq!(report.addressed_to, vec!["bounces+x.y@b.example".to_owned()]);
+        assert_eq!(report.recipient.as_deref(), Some("gone@example.org"));
+    }
+
     #[test]
     fn every_fixture_reads_as_its_table_says() {
         let expected = expected();
