@@ -1023,7 +1023,11 @@ fn inbound_classify(files: &[PathBuf]) -> anyhow::Result<()> {
             }
         };
         let report = gazette::inbound::classify::message(&raw, &[]);
-        let or_dash = |value: Option<&str>| value.filter(|v| !v.is_empty()).map_or("-".to_owned(), |v| escape(v).into_owned());
+        let or_dash = |value: Option<&str>| {
+            value
+                .filter(|v| !v.is_empty())
+                .map_or("-".to_owned(), |v| escape(v).into_owned())
+        };
         let reason = match report.reason {
             gazette::inbound::Reason::Undefined => "-",
             reason => reason.as_str(),

@@ -88,7 +88,11 @@ fn compare() -> Result<(), Failed> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/inbound_reference.pl");
     let output = Command::new("perl").arg(script).args(&files).output()?;
     if !output.status.success() {
-        return Err(format!("inbound_reference.pl failed: {}", String::from_utf8_lossy(&output.stderr)).into());
+        return Err(format!(
+            "inbound_reference.pl failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
     }
     let found: BTreeMap<String, Value> = serde_json::from_slice(&output.stdout)?;
     let listed = listed()?;
@@ -104,7 +108,11 @@ fn compare() -> Result<(), Failed> {
             Value::Null => ("-".to_owned(), "-".to_owned()),
             v => (
                 v["reason"].as_str().unwrap_or("-").to_owned(),
-                v["recipient"].as_str().filter(|r| !r.is_empty()).unwrap_or("-").to_owned(),
+                v["recipient"]
+                    .as_str()
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or("-")
+                    .to_owned(),
             ),
         };
         let our_reason = match report.reason {
@@ -114,7 +122,11 @@ fn compare() -> Result<(), Failed> {
         let our_recipient = report.recipient.clone().unwrap_or_else(|| "-".to_owned());
         for (field, ours, theirs) in [
             ("reason", our_reason, their_reason),
-            ("recipient", our_recipient.to_lowercase(), their_recipient.to_lowercase()),
+            (
+                "recipient",
+                our_recipient.to_lowercase(),
+                their_recipient.to_lowercase(),
+            ),
         ] {
             let entry = listed.iter().position(|l| l.file == file && l.field == field);
             match (ours == theirs, entry) {

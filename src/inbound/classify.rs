@@ -59,7 +59,10 @@ fn read(raw: &[u8], envelope_to: &[String], depth: usize) -> Report {
             reason: Reason::Vacation,
             // Who is away (sisimai names them too).
             recipient: sender(&parsed),
-            original_message_id: header_texts(&parsed, "In-Reply-To").into_iter().next().map(strip_brackets),
+            original_message_id: header_texts(&parsed, "In-Reply-To")
+                .into_iter()
+                .next()
+                .map(strip_brackets),
             ..Report::unknown(Vec::new())
         }
     } else {
@@ -224,7 +227,9 @@ fn part_text(part: &MessagePart<'_>) -> String {
 fn find_status(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     for (i, &b) in bytes.iter().enumerate() {
-        if !(b == b'2' || b == b'4' || b == b'5') || (i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.')) {
+        if !(b == b'2' || b == b'4' || b == b'5')
+            || (i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.'))
+        {
             continue;
         }
         let rest = &text[i..];
@@ -354,7 +359,9 @@ fn first_address(text: &str) -> Option<String> {
 /// Addresses in free text: `<a@b>` or a bare `a@b` word.
 fn addresses_in(text: &str) -> Vec<String> {
     let mut found = Vec::new();
-    for word in text.split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '(' | ')' | '"' | ',' | ';' | '[' | ']' | '\'')) {
+    for word in text
+        .split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '(' | ')' | '"' | ',' | ';' | '[' | ']' | '\''))
+    {
         let word = word.trim_matches(|c: char| matches!(c, '.' | ':' | '!' | '?'));
         let Some((local, domain)) = word.split_once('@') else {
             continue;
@@ -410,10 +417,12 @@ fn delivery_status(message: &Message<'_>) -> Option<Report> {
         .and_then(typed_address)
         .or_else(|| field(chosen, "original-recipient").and_then(typed_address));
     let diagnostic = field(chosen, "diagnostic-code").map(|d| {
-        let d = d.split_once(';').map_or(d, |(kind, rest)| match kind.trim().len() < 12 {
-            true => rest,
-            false => d,
-        });
+        let d = d
+            .split_once(';')
+            .map_or(d, |(kind, rest)| match kind.trim().len() < 12 {
+                true => rest,
+                false => d,
+            });
         one_line(d)
     });
     let mut status = field(chosen, "status").and_then(find_status);
@@ -428,7 +437,9 @@ fn delivery_status(message: &Message<'_>) -> Option<Report> {
     // A vague status (5.0.0) with a precise one in the server's words.
     if status.as_deref().is_none_or(|s| s.ends_with(".0.0"))
         && let Some(better) = diagnostic.as_deref().and_then(find_status)
-        && status.as_deref().is_none_or(|s| s.as_bytes()[0] == better.as_bytes()[0])
+        && status
+            .as_deref()
+            .is_none_or(|s| s.as_bytes()[0] == better.as_bytes()[0])
     {
         status = Some(better);
     }
@@ -504,9 +515,9 @@ fn is_bounce(message: &Message<'_>) -> bool {
     ]
     .iter()
     .any(|s| subject.contains(s));
-    let report = message
-        .content_type()
-        .is_some_and(|ct| ct.ctype().eq_ignore_ascii_case("multipart") && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report")));
+    let report = message.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart") && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    });
     bounce_subject || report || (daemon && !subject.is_empty() && !subject.contains("out of office"))
 }
 
@@ -588,7 +599,12 @@ fn plain_bounce(message: &Message<'_>) -> Report {
 // ---------------------------------------------------------------- auto-replies
 
 fn is_auto_reply(message: &Message<'_>) -> bool {
-    let first = |name: &str| header_texts(message, name).into_iter().next().map(|v| v.to_ascii_lowercase());
+    let first = |name: &str| {
+        header_texts(message, name)
+            .into_iter()
+            .next()
+            .map(|v| v.to_ascii_lowercase())
+    };
     let subject = message.subject().unwrap_or_default().to_lowercase();
     let vacation_subject = [
         "out of office",
@@ -639,8 +655,8 @@ fn reason_of_status(status: &str) -> Option<Reason> {
         "4.2.4" | "5.1.4" | "5.2.0" | "5.2.4" => Filtered,
         "4.3.1" | "4.4.5" | "5.3.1" => SystemFull,
         "4.3.2" | "5.3.2" => NotAccept,
-        "4.1.9" | "4.3.3" | "4.3.5" | "4.5.3" | "4.5.5" | "5.1.9" | "5.3.0" | "5.3.3" | "5.3.5" | "5.4.3"
-        | "5.5.4" | "5.5.5" => SystemError,
+        "4.1.9" | "4.3.3" | "4.3.5" | "4.5.3" | "4.5.5" | "5.1.9" | "5.3.0" | "5.3.3" | "5.3.5" | "5.4.3" | "5.5.4"
+        | "5.5.5" => SystemError,
         "4.4.1" | "4.4.7" => Expired,
         "4.4.2" | "4.4.4" | "4.4.6" | "5.4.0" => NetworkError,
         "4.6.0" | "4.6.2" | "4.6.5" => ContentError,
@@ -690,7 +706,13 @@ const WORDINGS: &[(Reason, &[&str])] = &[
     ),
     (
         Reason::MesgTooBig,
-        &["message size exceeds", "message too large", "message too big", "size limit exceeded", "message is too big"],
+        &[
+            "message size exceeds",
+            "message too large",
+            "message too big",
+            "size limit exceeded",
+            "message is too big",
+        ],
     ),
     (
         Reason::Suspend,
@@ -708,7 +730,16 @@ const WORDINGS: &[(Reason, &[&str])] = &[
         ],
     ),
     (Reason::HasMoved, &["has been replaced by", "has moved"]),
-    (Reason::NoRelaying, &["relay access denied", "relaying denied", "not permitted to relay", "relay not permitted", "unable to relay"]),
+    (
+        Reason::NoRelaying,
+        &[
+            "relay access denied",
+            "relaying denied",
+            "not permitted to relay",
+            "relay not permitted",
+            "unable to relay",
+        ],
+    ),
     (
         Reason::UserUnknown,
         &[
@@ -740,11 +771,37 @@ const WORDINGS: &[(Reason, &[&str])] = &[
             "нет такого пользователя",
         ],
     ),
-    (Reason::Filtered, &["user reject", "refused due to recipient preferences", "you have been blocked by the recipient", "is not accepting any mail"]),
-    (Reason::Rejected, &["sender rejected", "sender address rejected", "invalid sender", "sender verify failed", "domain of sender address"]),
+    (
+        Reason::Filtered,
+        &[
+            "user reject",
+            "refused due to recipient preferences",
+            "you have been blocked by the recipient",
+            "is not accepting any mail",
+        ],
+    ),
+    (
+        Reason::Rejected,
+        &[
+            "sender rejected",
+            "sender address rejected",
+            "invalid sender",
+            "sender verify failed",
+            "domain of sender address",
+        ],
+    ),
     (
         Reason::HostUnknown,
-        &["host unknown", "unknown host", "no such domain", "domain does not exist", "host or domain name not found", "name or service not known", "unroutable address", "unrouteable address"],
+        &[
+            "host unknown",
+            "unknown host",
+            "no such domain",
+            "domain does not exist",
+            "host or domain name not found",
+            "name or service not known",
+            "unroutable address",
+            "unrouteable address",
+        ],
     ),
     (
         Reason::SpamDetected,
@@ -770,8 +827,20 @@ const WORDINGS: &[(Reason, &[&str])] = &[
         ],
     ),
     // Before `blocked`: "blocked because the sender is unauthenticated".
-    (Reason::SecurityError, &["unauthenticated", "authentication required", "spf", "dkim", "authentication failed"]),
-    (Reason::TooManyConn, &["too many connections", "too many recipients", "too many simultaneous"]),
+    (
+        Reason::SecurityError,
+        &[
+            "unauthenticated",
+            "authentication required",
+            "spf",
+            "dkim",
+            "authentication failed",
+        ],
+    ),
+    (
+        Reason::TooManyConn,
+        &["too many connections", "too many recipients", "too many simultaneous"],
+    ),
     (
         Reason::Blocked,
         &[
@@ -790,11 +859,36 @@ const WORDINGS: &[(Reason, &[&str])] = &[
             "denied by policy",
         ],
     ),
-    (Reason::PolicyViolation, &["policy violation", "violates our policy", "dmarc policy"]),
-    (Reason::Expired, &["delivery time expired", "giving up on", "retry timeout exceeded", "message timed out", "has been delayed", "could not be delivered for more than", "too long in the queue", "in the queue too long", "connection timed out"]),
+    (
+        Reason::PolicyViolation,
+        &["policy violation", "violates our policy", "dmarc policy"],
+    ),
+    (
+        Reason::Expired,
+        &[
+            "delivery time expired",
+            "giving up on",
+            "retry timeout exceeded",
+            "message timed out",
+            "has been delayed",
+            "could not be delivered for more than",
+            "too long in the queue",
+            "in the queue too long",
+            "connection timed out",
+        ],
+    ),
     (Reason::SystemFull, &["mail system full", "insufficient disk space"]),
     (Reason::NotAccept, &["does not accept mail", "null mx"]),
-    (Reason::NetworkError, &["mail loops back", "routing loop", "too many hops", "mail for", "loops back to myself"]),
+    (
+        Reason::NetworkError,
+        &[
+            "mail loops back",
+            "routing loop",
+            "too many hops",
+            "mail for",
+            "loops back to myself",
+        ],
+    ),
 ];
 
 fn reason_of_words(words: &str) -> Option<Reason> {
@@ -861,7 +955,10 @@ mod tests {
 
     #[test]
     fn status_codes_are_found_in_words_and_not_in_versions() {
-        assert_eq!(find_status("550 5.1.1 <a@b.example>: User unknown").as_deref(), Some("5.1.1"));
+        assert_eq!(
+            find_status("550 5.1.1 <a@b.example>: User unknown").as_deref(),
+            Some("5.1.1")
+        );
         assert_eq!(find_status("#5.2.2 mailbox full").as_deref(), Some("5.2.2"));
         assert_eq!(find_status("version 15.2.1.3 of the server"), None);
         assert_eq!(find_status("IP 10.5.7.1 listed"), None);
@@ -871,7 +968,10 @@ mod tests {
     #[test]
     fn a_vague_status_gives_way_to_the_wording() {
         assert_eq!(reason_for(Some("5.1.1"), "mailbox is full", false), Reason::MailboxFull);
-        assert_eq!(reason_for(Some("5.7.1"), "blocked using zen.spamhaus.org", false), Reason::Blocked);
+        assert_eq!(
+            reason_for(Some("5.7.1"), "blocked using zen.spamhaus.org", false),
+            Reason::Blocked
+        );
         assert_eq!(reason_for(Some("5.2.2"), "user unknown", false), Reason::MailboxFull);
         assert_eq!(reason_for(None, "", true), Reason::Expired);
     }
@@ -880,7 +980,10 @@ mod tests {
     fn mailbox_full_is_soft_even_when_permanent_and_5_7_is_policy() {
         assert_eq!(kind_for(Reason::MailboxFull, Some("5.2.2"), false), InboundKind::Soft);
         assert_eq!(kind_for(Reason::UserUnknown, Some("4.1.1"), false), InboundKind::Soft);
-        assert_eq!(kind_for(Reason::SecurityError, Some("5.7.1"), false), InboundKind::Policy);
+        assert_eq!(
+            kind_for(Reason::SecurityError, Some("5.7.1"), false),
+            InboundKind::Policy
+        );
         assert_eq!(kind_for(Reason::Filtered, Some("5.2.1"), false), InboundKind::Hard);
     }
 
@@ -946,7 +1049,11 @@ mod corpus {
             }
             let raw = std::fs::read(dir().join(&file)).unwrap();
             let report = message(&raw, &[]);
-            assert!(report.addressed_to.iter().any(|a| a == VERP), "{file}: {:?}", report.addressed_to);
+            assert!(
+                report.addressed_to.iter().any(|a| a == VERP),
+                "{file}: {:?}",
+                report.addressed_to
+            );
         }
         // Only in the quoted headers of a plain bounce.
         let raw = b"From: MAILER-DAEMON@mx.example\nSubject: failure notice\n\n<gone@example.org>:\nSorry, no mailbox here by that name. (#5.1.1)\n\n--- Below this line is a copy of the message.\n\nReturn-Path: <bounces+x.y@b.example>\nTo: gone@example.org\n";
@@ -972,7 +1079,12 @@ mod corpus {
                 problems.push(format!("{name}: no row in expected.tsv"));
             }
         }
-        assert!(problems.is_empty(), "{} disagreements:\n{}", problems.len(), problems.join("\n"));
+        assert!(
+            problems.is_empty(),
+            "{} disagreements:\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
         assert!(expected.len() >= 30, "the corpus has {} messages", expected.len());
     }
 }

@@ -108,7 +108,10 @@ pub fn outside_text_is_escaped_for_the_terminal() -> Result<(), libtest_mimic::F
     assert!(output.status.success(), "{stderr}");
     let stdout = String::from_utf8(output.stdout)?;
     assert!(!stdout.chars().any(|c| c.is_control() && c != '\n'), "{stdout:?}");
-    assert!(stdout.contains(" hard ") && stdout.contains("5.1.1 userunknown"), "{stdout:?}");
+    assert!(
+        stdout.contains(" hard ") && stdout.contains("5.1.1 userunknown"),
+        "{stdout:?}"
+    );
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
