@@ -130,6 +130,24 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Inbound mail: bounces, complaints, auto-replies.
+    Inbound {
+        #[command(subcommand)]
+        command: InboundCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum InboundCommand {
+    /// Read saved messages (.eml) as the inbound pipeline would and print
+    /// one line per file: `FILE: KIND ADDRESS STATUS REASON` (`-` where the
+    /// message does not say). Needs no database. Exits 1 when a file could
+    /// not be read, after printing the others.
+    Classify {
+        /// The message files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -243,7 +261,8 @@ fn main() -> ExitCode {
         let settings = Settings::load(&dir)?;
         // Only `gazette migrate` (and `restore`, from a backup) makes a new
         // database in production; config check reports a missing one itself.
-        if !matches!(command, Command::Config { .. }) {
+        // `inbound classify` reads files only: it works without a database.
+        if !matches!(command, Command::Config { .. } | Command::Inbound { .. }) {
             let makes_it = matches!(command, Command::Migrate { status: false } | Command::Restore { .. });
             settings.check_database_exists(makes_it)?;
         }
@@ -351,6 +370,9 @@ fn main() -> ExitCode {
             Command::Backup { file } => backup(settings, &file).await,
             Command::Restore { file } => restore(settings, &file).await,
             Command::Prune { dry_run } => prune(settings, dry_run).await,
+            Command::Inbound {
+                command: InboundCommand::Classify { files },
+            } => inbound_classify(&files),
         }
     });
     match result {
@@ -981,4 +1003,46 @@ async fn prune(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
         kept(retention.outbox_days, "days")
     );
     Ok(())
+}
+
+/// `gazette inbound classify FILE…`: what each message says, one line per
+/// file. The file name and the address come from outside (a file name may
+/// hold control characters, the address is what a stranger wrote), so both
+/// are escaped for the terminal. An unreadable file is named on standard
+/// error and the rest are still read; the command then exits 1.
+fn inbound_classify(files: &[PathBuf]) -> anyhow::Result<()> {
+    let mut unreadable = 0;
+    for file in files {
+        let name = file.display().to_string();
+        let raw = match std::fs::read(file) {
+            Ok(raw) => raw,
+            Err(e) => {
+                eprintln!("gazette: {}: {e}", escape(&name));
+                unreadable += 1;
+                continue;
+            }
+        };
+        let report = gazette::inbound::classify::message(&raw, &[]);
+        let or_dash = |value: Option<&str>| {
+            value
+                .filter(|v| !v.is_empty())
+                .map_or("-".to_owned(), |v| escape(v).into_owned())
+        };
+        let reason = match report.reason {
+            gazette::inbound::Reason::Undefined => "-",
+            reason => reason.as_str(),
+        };
+        say!(
+            "{}: {} {} {} {}",
+            escape(&name),
+            report.kind.as_str(),
+            or_dash(report.recipient.as_deref()),
+            or_dash(report.status_code.as_deref()),
+            reason
+        );
+    }
+    match unreadable {
+        0 => Ok(()),
+        n => Err(anyhow::anyhow!("{n} of {} files could not be read", files.len())),
+    }
 }

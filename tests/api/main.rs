@@ -19,6 +19,7 @@ mod feed_sources;
 mod health;
 mod helpers;
 mod hostile;
+mod inbound_classify;
 mod inbound_imap;
 mod inbound_smtp;
 mod liveness;
@@ -351,6 +352,22 @@ fn main() {
     trials.push(libtest_mimic::Trial::test(
         "admin::production_needs_a_session_key_and_refuses_a_short_one",
         admin::production_needs_a_session_key_and_refuses_a_short_one,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "inbound_classify::every_fixture_prints_the_line_its_table_row_says",
+        inbound_classify::every_fixture_prints_the_line_its_table_row_says,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "inbound_classify::an_unreadable_file_is_named_and_the_others_still_print",
+        inbound_classify::an_unreadable_file_is_named_and_the_others_still_print,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "inbound_classify::it_needs_no_database",
+        inbound_classify::it_needs_no_database,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "inbound_classify::outside_text_is_escaped_for_the_terminal",
+        inbound_classify::outside_text_is_escaped_for_the_terminal,
     ));
     trials.push(libtest_mimic::Trial::test(
         "cli::help_lists_every_command",
