@@ -191,7 +191,11 @@ impl Metrics {
         );
         out.push_str("# TYPE gazette_inbound_messages_total counter\n");
         for (kind, count) in &gauges.inbound {
-            let _ = writeln!(out, "gazette_inbound_messages_total{{kind=\"{}\"}} {count}", escape(kind));
+            let _ = writeln!(
+                out,
+                "gazette_inbound_messages_total{{kind=\"{}\"}} {count}",
+                escape(kind)
+            );
         }
 
         render_relays(&mut out, &gauges.relays);

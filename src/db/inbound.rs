@@ -135,9 +135,15 @@ pub async fn return_path_secret(db: &Db) -> Result<Vec<u8>, sqlx::Error> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReaderKey {
     /// The reader's unsubscribe token: their id and link secret.
-    Token { subscriber: Uuid, secret: Vec<u8> },
+    Token {
+        subscriber: Uuid,
+        secret: Vec<u8>,
+    },
     /// A reader's copy of the issue of `week` (`2026-W48`).
-    Digest { subscriber: Uuid, week: String },
+    Digest {
+        subscriber: Uuid,
+        week: String,
+    },
     /// A transactional message (`outgoing_mail`), by its id.
     Mail(Uuid),
     /// An address, by its key (`subscribers.email_key`).

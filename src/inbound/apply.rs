@@ -25,9 +25,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::db::Db;
-use crate::db::inbound::{
-    self as stored, Decision, Found, ReaderChange, ReaderKey, Reading, SentCopy, StoredInbound,
-};
+use crate::db::inbound::{self as stored, Decision, Found, ReaderChange, ReaderKey, Reading, SentCopy, StoredInbound};
 use crate::db::subscriber_events::EventKind;
 use crate::domain::{AddressPolicy, InboundKind, InboundSource, InboundStatus, SubscriberEmail, SubscriberStatus};
 use crate::mail::verp::{Addressed, Origin, ReturnPaths};
@@ -143,7 +141,11 @@ pub fn decide(kind: InboundKind, report: &Report, policy: Policy, found: &Found)
     };
     // Mail still goes to pending and confirmed readers only.
     let mailed = matches!(reader.status, SubscriberStatus::Pending | SubscriberStatus::Confirmed);
-    let code = report.status_code.as_deref().map(|c| format!(" {c}")).unwrap_or_default();
+    let code = report
+        .status_code
+        .as_deref()
+        .map(|c| format!(" {c}"))
+        .unwrap_or_default();
     let why = format!("{code} ({})", report.reason);
     match kind {
         InboundKind::Unsubscribe if reader.status == SubscriberStatus::Unsubscribed || reader.erased => {
@@ -158,10 +160,7 @@ pub fn decide(kind: InboundKind, report: &Report, policy: Policy, found: &Found)
         InboundKind::Complaint => Decision {
             status: InboundStatus::Applied,
             change: ReaderChange::Complain,
-            event: Some((
-                EventKind::Complained,
-                "reported a message as spam: unsubscribed".into(),
-            )),
+            event: Some((EventKind::Complained, "reported a message as spam: unsubscribed".into())),
         },
         InboundKind::Hard if !mailed => nothing(InboundStatus::Ignored),
         InboundKind::Hard => Decision {
@@ -207,11 +206,7 @@ pub fn decide(kind: InboundKind, report: &Report, policy: Policy, found: &Found)
 /// about looks delivered too: it is left out, by its issue when the
 /// bounce names one, else as the latest copy sent (the one a bounce
 /// arriving now is most likely about).
-pub fn soft_bounces_in_a_row(
-    bounces: &[DateTime<Utc>],
-    copies: &[SentCopy],
-    this_issue: Option<uuid::Uuid>,
-) -> usize {
+pub fn soft_bounces_in_a_row(bounces: &[DateTime<Utc>], copies: &[SentCopy], this_issue: Option<uuid::Uuid>) -> usize {
     let mut copies: Vec<&SentCopy> = copies.iter().filter(|c| Some(c.issue_id) != this_issue).collect();
     copies.sort_by_key(|c| c.sent_at);
     if this_issue.is_none() {
@@ -248,7 +243,10 @@ mod tests {
     use uuid::Uuid;
 
     fn at(hours: i64) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").unwrap().with_timezone(&Utc) + Duration::hours(hours)
+        DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+            + Duration::hours(hours)
     }
 
     fn copy(issue: Uuid, hours: i64, bounced: bool) -> SentCopy {
@@ -313,7 +311,10 @@ mod tests {
             POLICY,
             &found(confirmed(), None),
         );
-        assert_eq!((hard.status, hard.change), (InboundStatus::Applied, ReaderChange::Bounce));
+        assert_eq!(
+            (hard.status, hard.change),
+            (InboundStatus::Applied, ReaderChange::Bounce)
+        );
         assert_eq!(hard.event.unwrap().0, EventKind::Bounced);
         let policy = decide(
             InboundKind::Policy,
@@ -328,14 +329,21 @@ mod tests {
             POLICY,
             &found(Some(reader(SubscriberStatus::Unsubscribed)), None),
         );
-        assert_eq!(complaint.change, ReaderChange::Complain, "a complaint counts even after leaving");
+        assert_eq!(
+            complaint.change,
+            ReaderChange::Complain,
+            "a complaint counts even after leaving"
+        );
         let auto = decide(
             InboundKind::AutoReply,
             &report(InboundKind::AutoReply, Reason::Vacation),
             POLICY,
             &found(confirmed(), None),
         );
-        assert_eq!((auto.status, auto.change), (InboundStatus::Ignored, ReaderChange::Nothing));
+        assert_eq!(
+            (auto.status, auto.change),
+            (InboundStatus::Ignored, ReaderChange::Nothing)
+        );
         let delivered = decide(
             InboundKind::Unknown,
             &report(InboundKind::Unknown, Reason::Delivered),
@@ -356,7 +364,10 @@ mod tests {
             POLICY,
             &found(Some(reader(SubscriberStatus::Unsubscribed)), None),
         );
-        assert_eq!((gone.status, gone.change), (InboundStatus::Ignored, ReaderChange::Nothing));
+        assert_eq!(
+            (gone.status, gone.change),
+            (InboundStatus::Ignored, ReaderChange::Nothing)
+        );
     }
 
     #[test]
@@ -409,7 +420,10 @@ mod tests {
         report.addressed_to = vec![];
         // Mail without a return path names nobody while there is a bounce
         // domain; a signed provider post names the address.
-        assert_eq!(reader_key(Some(&paths), InboundSource::Smtp, &report), ReaderKey::Nobody);
+        assert_eq!(
+            reader_key(Some(&paths), InboundSource::Smtp, &report),
+            ReaderKey::Nobody
+        );
         assert_eq!(
             reader_key(Some(&paths), InboundSource::Ses, &report),
             ReaderKey::Address("ada@example.org".into())
@@ -422,7 +436,10 @@ mod tests {
 
     #[test]
     fn a_diagnostic_is_stored_on_one_bounded_line() {
-        assert_eq!(one_line("550 5.1.1\r\n  no\tsuch\x1b[31m user"), "550 5.1.1 no such [31m user");
+        assert_eq!(
+            one_line("550 5.1.1\r\n  no\tsuch\x1b[31m user"),
+            "550 5.1.1 no such [31m user"
+        );
         assert_eq!(one_line(&"é".repeat(5000)).chars().count(), 1000);
     }
 }

@@ -39,7 +39,9 @@ async fn inbound(app: &TestApp, backend: &Backend) -> Inbound {
     settings.mail.bounce_domain = BOUNCE_DOMAIN.into();
     settings.inbound.soft_bounce_limit = POLICY.soft_bounce_limit;
     settings.inbound.soft_bounce_days = POLICY.soft_bounce_days;
-    Inbound::new(app.db.clone(), &settings).await.expect("the pipeline starts")
+    Inbound::new(app.db.clone(), &settings)
+        .await
+        .expect("the pipeline starts")
 }
 
 async fn readers(app: &TestApp, emails: &[&str]) {
@@ -99,7 +101,9 @@ async fn arrive(inbound: &Inbound, source: InboundSource, envelope_to: &[String]
     )
     .await
     .unwrap();
-    let Stored::New(id) = stored else { panic!("a new message") };
+    let Stored::New(id) = stored else {
+        panic!("a new message")
+    };
     let message = stored::load(inbound.db(), id).await.unwrap().unwrap();
     apply::apply(inbound.db(), inbound.return_paths(), &POLICY, &message, &report)
         .await
@@ -130,9 +134,7 @@ fn metric(body: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
 }
 
-pub async fn bounces_complaints_and_blocks_each_do_what_the_policy_says_and_show_in_the_staff_area(
-    backend: Backend,
-) {
+pub async fn bounces_complaints_and_blocks_each_do_what_the_policy_says_and_show_in_the_staff_area(backend: Backend) {
     let app = spawn_app(&backend).await;
     let inbound = inbound(&app, &backend).await;
     let paths = inbound.return_paths().expect("a bounce domain").clone();
@@ -165,7 +167,13 @@ pub async fn bounces_complaints_and_blocks_each_do_what_the_policy_says_and_show
         InboundSource::Smtp,
         &verp(ada),
         raw,
-        report(InboundKind::Hard, Reason::UserUnknown, "ada@example.com", Some("5.1.1"), &verp(ada)),
+        report(
+            InboundKind::Hard,
+            Reason::UserUnknown,
+            "ada@example.com",
+            Some("5.1.1"),
+            &verp(ada),
+        ),
     )
     .await;
     assert_eq!(status_of(&app, "ada@example.com").await, "bounced");
@@ -180,13 +188,23 @@ pub async fn bounces_complaints_and_blocks_each_do_what_the_policy_says_and_show
 
     // Bob's mailbox is full: the third soft bounce in a row bounces him.
     for n in 1..=3 {
-        assert_eq!(status_of(&app, "bob@example.com").await, "confirmed", "before soft bounce {n}");
+        assert_eq!(
+            status_of(&app, "bob@example.com").await,
+            "confirmed",
+            "before soft bounce {n}"
+        );
         arrive(
             &inbound,
             InboundSource::Imap,
             &[],
             "Subject: Delivery delayed\r\n\r\nmailbox full\r\n",
-            report(InboundKind::Soft, Reason::MailboxFull, "bob@example.com", Some("4.2.2"), &verp(bob)),
+            report(
+                InboundKind::Soft,
+                Reason::MailboxFull,
+                "bob@example.com",
+                Some("4.2.2"),
+                &verp(bob),
+            ),
         )
         .await;
     }
@@ -206,7 +224,13 @@ pub async fn bounces_complaints_and_blocks_each_do_what_the_policy_says_and_show
         InboundSource::Smtp,
         &verp(cal),
         "Subject: blocked\r\n\r\n554 5.7.1 blocked\r\n",
-        report(InboundKind::Policy, Reason::Blocked, "cal@example.net", Some("5.7.1"), &verp(cal)),
+        report(
+            InboundKind::Policy,
+            Reason::Blocked,
+            "cal@example.net",
+            Some("5.7.1"),
+            &verp(cal),
+        ),
     )
     .await;
     assert_eq!(status_of(&app, "cal@example.net").await, "confirmed");
@@ -219,7 +243,13 @@ pub async fn bounces_complaints_and_blocks_each_do_what_the_policy_says_and_show
         InboundSource::Imap,
         &[],
         "Subject: FW: spam report\r\n\r\nfeedback report\r\n",
-        report(InboundKind::Complaint, Reason::Feedback, "dan@example.com", None, &verp(dan)),
+        report(
+            InboundKind::Complaint,
+            Reason::Feedback,
+            "dan@example.com",
+            None,
+            &verp(dan),
+        ),
     )
     .await;
     assert_eq!(status_of(&app, "dan@example.com").await, "unsubscribed");
@@ -249,30 +279,57 @@ pub async fn bounces_complaints_and_blocks_each_do_what_the_policy_says_and_show
         InboundSource::Smtp,
         &[],
         "Subject: Undelivered\r\n\r\nno such user\r\n",
-        report(InboundKind::Hard, Reason::UserUnknown, "eve@example.com", Some("5.1.1"), &[]),
+        report(
+            InboundKind::Hard,
+            Reason::UserUnknown,
+            "eve@example.com",
+            Some("5.1.1"),
+            &[],
+        ),
     )
     .await;
     assert_eq!(status_of(&app, "eve@example.com").await, "confirmed");
-    assert_eq!(row(&app.db, forged).await, ("unknown".into(), Some("hard".into()), None, None));
+    assert_eq!(
+        row(&app.db, forged).await,
+        ("unknown".into(), Some("hard".into()), None, None)
+    );
 
     // Applying a message twice does nothing twice.
     let message = stored::load(&app.db, hard).await.unwrap().unwrap();
-    let again = report(InboundKind::Hard, Reason::UserUnknown, "ada@example.com", Some("5.1.1"), &verp(ada));
-    apply::apply(&app.db, Some(&paths), &POLICY, &message, &again).await.unwrap();
+    let again = report(
+        InboundKind::Hard,
+        Reason::UserUnknown,
+        "ada@example.com",
+        Some("5.1.1"),
+        &verp(ada),
+    );
+    apply::apply(&app.db, Some(&paths), &POLICY, &message, &again)
+        .await
+        .unwrap();
     assert_eq!(events(&app.db, "ada@example.com").await.len(), 1);
 
     // The staff area: the unknown message first, the raw text escaped.
     let mut staff = staff_session(&app).await;
     let list = staff.page("/admin/inbound").await;
-    assert!(list.contains("1 unknown") && list.contains("could not be read"), "{list}");
-    assert_eq!(first_id(&list, "/admin/inbound/"), forged.to_string(), "the unknown one first");
+    assert!(
+        list.contains("1 unknown") && list.contains("could not be read"),
+        "{list}"
+    );
+    assert_eq!(
+        first_id(&list, "/admin/inbound/"),
+        forged.to_string(),
+        "the unknown one first"
+    );
     assert!(list.contains("ada@example.com") && list.contains("userunknown") && list.contains("mailboxfull"));
     let page = staff.page(&format!("/admin/inbound/{hard}")).await;
     // askama escapes < and > as numeric references
     assert!(page.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{page}");
     assert!(!page.contains("<script>alert(1)") && !page.contains('\x1b'), "{page}");
     assert!(page.contains("\\u{1b}[31m") && page.contains(&week) && page.contains("userunknown"));
-    assert_eq!(staff.get(&format!("/admin/inbound/{}", Uuid::now_v7())).await.status(), 404);
+    assert_eq!(
+        staff.get(&format!("/admin/inbound/{}", Uuid::now_v7())).await.status(),
+        404
+    );
     assert_eq!(staff.get("/admin/inbound/not-an-id").await.status(), 404);
     let reader = staff.page(&format!("/admin/subscribers/{bob}")).await;
     assert!(
@@ -285,11 +342,20 @@ pub async fn bounces_complaints_and_blocks_each_do_what_the_policy_says_and_show
     // The dashboard: 2 of 5 copies bounced (40 %), 1 complaint (20 %), both
     // over their warnings; one policy block at example.net.
     let dashboard = staff.page("/admin").await;
-    assert!(dashboard.contains(&format!("What came back from {week}")), "{dashboard}");
+    assert!(
+        dashboard.contains(&format!("What came back from {week}")),
+        "{dashboard}"
+    );
     assert!(dashboard.contains("<strong>40.00 %</strong>bounced (0 refused, 2 bounced later, of 5 copies)"));
-    assert!(dashboard.contains("<strong>20.00 %</strong>complained (1)"), "{dashboard}");
+    assert!(
+        dashboard.contains("<strong>20.00 %</strong>complained (1)"),
+        "{dashboard}"
+    );
     assert!(dashboard.contains("more than 2 %") && dashboard.contains("more than 0.1 %"));
-    assert!(dashboard.contains("<tr><td>example.net</td><td>1</td></tr>"), "{dashboard}");
+    assert!(
+        dashboard.contains("<tr><td>example.net</td><td>1</td></tr>"),
+        "{dashboard}"
+    );
 
     // `/metrics` counts what every process stored, by kind.
     let body = app.scrape_metrics().await.text().await.unwrap();
@@ -337,10 +403,7 @@ pub async fn mail_to_the_unsubscribe_address_unsubscribes_the_reader_whatever_it
         ["unsubscribed: wrote to their unsubscribe address"]
     );
     // The same message again (a retry by the sending MTA) is one message.
-    let again = inbound
-        .accept(arrival(mail, &address, Some("smtp:1")))
-        .await
-        .unwrap();
+    let again = inbound.accept(arrival(mail, &address, Some("smtp:1"))).await.unwrap();
     assert_eq!(again, Stored::Duplicate(stored.id()));
     // A second mail finds her already gone: ignored, no second event.
     let second = inbound.accept(arrival(mail, &address, None)).await.unwrap();
@@ -351,7 +414,7 @@ pub async fn mail_to_the_unsubscribe_address_unsubscribes_the_reader_whatever_it
     let bob = subscriber_id(&app.db, "bob@example.com").await;
     let forged = UnsubscribeToken::from_parts(bob, &[7u8; 16]).unwrap();
     let forged = inbound
-        .accept(arrival(mail, &paths.unsubscribe_address(&forged).to_string(), None))
+        .accept(arrival(mail, paths.unsubscribe_address(&forged).as_ref(), None))
         .await
         .unwrap();
     assert_eq!(status_of(&app, "bob@example.com").await, "confirmed");
@@ -392,7 +455,12 @@ pub async fn a_bounced_or_complained_reader_gets_no_further_copy(backend: Backen
     let inbound = inbound(&app, &backend).await;
     readers(
         &app,
-        &["ada@example.com", "bob@example.com", "cal@example.com", "dan@example.com"],
+        &[
+            "ada@example.com",
+            "bob@example.com",
+            "cal@example.com",
+            "dan@example.com",
+        ],
     )
     .await;
     // A provider's webhook names only the address.
@@ -442,13 +510,24 @@ pub async fn a_bounced_or_complained_reader_gets_no_further_copy(backend: Backen
     worker.stop().await;
     app.smtp.wait_for("cal@example.com", 1).await;
     let received = app.smtp.received();
-    let to = |who: &str| received.iter().filter(|m| m.recipients.iter().any(|r| r == who)).count();
+    let to = |who: &str| {
+        received
+            .iter()
+            .filter(|m| m.recipients.iter().any(|r| r == who))
+            .count()
+    };
     assert_eq!(
-        (to("ada@example.com"), to("bob@example.com"), to("cal@example.com"), to("dan@example.com")),
+        (
+            to("ada@example.com"),
+            to("bob@example.com"),
+            to("cal@example.com"),
+            to("dan@example.com")
+        ),
         (0, 0, 1, 0)
     );
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM deliveries WHERE status = 'skipped'").await,
+        app.count("SELECT COUNT(*) FROM deliveries WHERE status = 'skipped'")
+            .await,
         2
     );
 }

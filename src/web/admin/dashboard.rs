@@ -260,9 +260,20 @@ mod tests {
         };
         let at_the_limits = view(1000, 0, 20, 1);
         assert!(!at_the_limits.bounce_warning && !at_the_limits.complaint_warning);
-        assert_eq!((at_the_limits.bounce_rate.as_str(), at_the_limits.complaint_rate.as_str()), ("2.00 %", "0.10 %"));
+        assert_eq!(
+            (
+                at_the_limits.bounce_rate.as_str(),
+                at_the_limits.complaint_rate.as_str()
+            ),
+            ("2.00 %", "0.10 %")
+        );
         let over = view(990, 10, 11, 2);
-        assert!(over.bounce_warning && over.complaint_warning, "{} {}", over.bounce_rate, over.complaint_rate);
+        assert!(
+            over.bounce_warning && over.complaint_warning,
+            "{} {}",
+            over.bounce_rate,
+            over.complaint_rate
+        );
         let none_sent = view(0, 0, 0, 0);
         assert!(!none_sent.bounce_warning && none_sent.bounce_rate == "0.00 %");
     }

@@ -128,7 +128,12 @@ pub async fn view(
             received: when(m.received_at),
             processed: m.processed_at.map(when).unwrap_or_default(),
             kind: m.kind.map(|k| k.to_string()).unwrap_or_default(),
-            envelope_to: m.envelope_to.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect(),
+            envelope_to: m
+                .envelope_to
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect(),
             raw,
             cut,
             size,
@@ -151,7 +156,9 @@ fn visible(raw: &[u8]) -> (String, bool) {
         match c {
             '\n' | '\t' => out.push(c),
             '\r' => {}
-            c if c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') => {
+            c if c.is_control()
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
                 out.push_str(&format!("\\u{{{:x}}}", c as u32));
             }
             c => out.push(c),
