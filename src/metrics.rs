@@ -186,6 +186,18 @@ impl Metrics {
             let _ = writeln!(out, "gazette_deliveries{{outcome=\"{}\"}} {count}", escape(status));
         }
 
+        out.push_str(
+            "# HELP gazette_inbound_messages_total Inbound messages (bounces, complaints, replies) read, by kind.\n",
+        );
+        out.push_str("# TYPE gazette_inbound_messages_total counter\n");
+        for (kind, count) in &gauges.inbound {
+            let _ = writeln!(
+                out,
+                "gazette_inbound_messages_total{{kind=\"{}\"}} {count}",
+                escape(kind)
+            );
+        }
+
         render_relays(&mut out, &gauges.relays);
         SMTP_SENDS.render(&mut out);
         Ok(out)
@@ -213,6 +225,8 @@ pub struct Gauges {
     pub deliveries: Vec<(String, i64)>,
     /// Every worker's relays, added up per relay.
     pub relays: Vec<RelayFigures>,
+    /// Inbound messages read, by kind; every kind listed, zero when none.
+    pub inbound: Vec<(String, i64)>,
 }
 
 /// The last [`Gauges`] read and when; one reading at a time, so a burst of
@@ -464,6 +478,7 @@ mod tests {
             digest,
             deliveries: vec![],
             relays: vec![],
+            inbound: vec![],
         })
     }
 

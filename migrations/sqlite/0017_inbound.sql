@@ -18,6 +18,9 @@ CREATE TABLE inbound_messages (
     subscriber_id BLOB REFERENCES subscribers (id) ON DELETE SET NULL,
     issue_id BLOB REFERENCES issues (id) ON DELETE SET NULL,
     recipient TEXT,
+    -- the recipient's domain (or the reader's), lowercased: policy blocks
+    -- are counted per receiving domain
+    recipient_domain TEXT,
     status_code TEXT,
     reason TEXT,
     diagnostic TEXT,
@@ -27,6 +30,7 @@ CREATE TABLE inbound_messages (
 CREATE INDEX inbound_messages_received ON inbound_messages (received_at);
 CREATE INDEX inbound_messages_status ON inbound_messages (status);
 CREATE INDEX inbound_messages_subscriber ON inbound_messages (subscriber_id);
+CREATE INDEX inbound_messages_issue ON inbound_messages (issue_id);
 
 -- What happened to a reader, in order: bounces, complaints, unsubscribes
 -- by mail, status changes. Shown on the reader's page in the staff area.

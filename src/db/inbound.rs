@@ -127,3 +127,354 @@ pub async fn return_path_secret(db: &Db) -> Result<Vec<u8>, sqlx::Error> {
         Ok(secret)
     })
 }
+
+// ---------------------------------------------------------------------------
+// Applying a reading (`inbound::apply`): one transaction per message.
+
+/// Who a message names, as the pipeline found it in the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReaderKey {
+    /// The reader's unsubscribe token: their id and link secret.
+    Token {
+        subscriber: Uuid,
+        secret: Vec<u8>,
+    },
+    /// A reader's copy of the issue of `week` (`2026-W48`).
+    Digest {
+        subscriber: Uuid,
+        week: String,
+    },
+    /// A transactional message (`outgoing_mail`), by its id.
+    Mail(Uuid),
+    /// An address, by its key (`subscribers.email_key`).
+    Address(String),
+    Nobody,
+}
+
+/// A reader as the transaction found them (locked on PostgreSQL).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Reader {
+    pub id: Uuid,
+    pub status: crate::domain::SubscriberStatus,
+    pub email_key: String,
+    pub complained: bool,
+    pub erased: bool,
+}
+
+/// A reader's copy of an issue that was handed to the relay.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SentCopy {
+    pub issue_id: Uuid,
+    pub sent_at: DateTime<Utc>,
+    /// A soft or hard bounce about this copy is on record.
+    pub bounced: bool,
+}
+
+/// What a soft bounce is counted against: the reader's earlier soft
+/// bounces and the copies sent to them since a moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SoftHistory {
+    /// When the earlier soft bounces (not this one) were received.
+    pub bounces: Vec<DateTime<Utc>>,
+    pub copies: Vec<SentCopy>,
+}
+
+/// What the transaction found before anything is decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub reader: Option<Reader>,
+    /// The issue the message is about: named by the return path, or, for a
+    /// reader found by address, the last issue handed to the relay for them.
+    pub issue_id: Option<Uuid>,
+    /// Only for a soft bounce with a reader.
+    pub soft: Option<SoftHistory>,
+}
+
+/// What a decision does to the reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReaderChange {
+    Nothing,
+    /// `bounced`, from pending or confirmed.
+    Bounce,
+    /// `unsubscribed` (by their unsubscribe address).
+    Unsubscribe,
+    /// `unsubscribed` and `complained_at`.
+    Complain,
+}
+
+/// The decision for one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub status: InboundStatus,
+    pub change: ReaderChange,
+    pub event: Option<(crate::db::subscriber_events::EventKind, String)>,
+}
+
+/// The reading of a message, as it is stored on its row.
+#[derive(Debug, Clone)]
+pub struct Reading<'a> {
+    pub kind: crate::domain::InboundKind,
+    pub reason: &'a str,
+    pub recipient: Option<&'a str>,
+    pub status_code: Option<&'a str>,
+    pub diagnostic: Option<&'a str>,
+}
+
+/// Marks the row as being read; nothing when it was read already (by
+/// another process, or a second `process` of the same id). The write comes
+/// first so SQLite takes its write lock before any read, and PostgreSQL
+/// holds the row until the transaction ends.
+const START: &str = "UPDATE inbound_messages SET processed_at = $2 WHERE id = $1 AND status = 'received'";
+
+macro_rules! reader_sql {
+    ($where:literal) => {
+        [
+            concat!(
+                "SELECT id, status, email_key, complained_at IS NOT NULL AS complained, erased_at IS NOT NULL AS erased
+                 FROM subscribers ",
+                $where
+            ),
+            concat!(
+                "SELECT id, status, email_key, complained_at IS NOT NULL AS complained, erased_at IS NOT NULL AS erased
+                 FROM subscribers ",
+                $where,
+                " FOR UPDATE"
+            ),
+        ]
+    };
+}
+
+const READER_BY_TOKEN: [&str; 2] = reader_sql!("WHERE id = $1 AND unsubscribe_secret = $2");
+const READER_BY_ID: [&str; 2] = reader_sql!("WHERE id = $1");
+const READER_BY_ADDRESS: [&str; 2] = reader_sql!("WHERE email_key = $1 AND erased_at IS NULL");
+const ISSUE_OF_WEEK: &str = "SELECT id FROM issues WHERE week = $1";
+const MAIL_READER: &str = "SELECT subscriber_id FROM outgoing_mail WHERE id = $1";
+const LAST_COPY: &str = "SELECT issue_id FROM deliveries
+     WHERE subscriber_id = $1 AND status = 'sent' AND sent_at <= $2 ORDER BY sent_at DESC LIMIT 1";
+const EARLIER_SOFT_BOUNCES: &str = "SELECT received_at FROM inbound_messages
+     WHERE subscriber_id = $1 AND kind = 'soft' AND received_at > $2 AND id <> $3";
+const SENT_COPIES: &str = "SELECT d.issue_id, d.sent_at,
+            EXISTS (SELECT 1 FROM inbound_messages m
+                    WHERE m.subscriber_id = d.subscriber_id AND m.issue_id = d.issue_id
+                      AND m.kind IN ('soft', 'hard')) AS bounced
+     FROM deliveries d WHERE d.subscriber_id = $1 AND d.status = 'sent' AND d.sent_at > $2";
+const UNSUBSCRIBE: &str = "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = $2
+     WHERE id = $1 AND status <> 'unsubscribed' AND erased_at IS NULL";
+const COMPLAIN: &str = "UPDATE subscribers
+     SET unsubscribed_at = CASE WHEN status = 'unsubscribed' THEN unsubscribed_at ELSE $2 END,
+         status = 'unsubscribed', complained_at = COALESCE(complained_at, $2)
+     WHERE id = $1";
+const FINISH: &str = "UPDATE inbound_messages
+     SET status = $2, kind = $3, reason = $4, recipient = $5, recipient_domain = $6, status_code = $7,
+         diagnostic = $8, subscriber_id = $9, issue_id = $10, processed_at = $11
+     WHERE id = $1";
+
+/// The domain policy blocks are counted under: the failed recipient's,
+/// else the reader's.
+fn receiving_domain(recipient: Option<&str>, reader: Option<&Reader>) -> Option<String> {
+    let from = |address: &str| {
+        let address = address.trim().trim_start_matches('<').trim_end_matches('>');
+        address
+            .rsplit_once('@')
+            .map(|(_, domain)| domain.trim().to_ascii_lowercase())
+            .filter(|d| !d.is_empty() && d.len() <= 255)
+    };
+    recipient
+        .and_then(from)
+        .or_else(|| reader.and_then(|r| from(&r.email_key)))
+}
+
+/// Reads message `id` as `reading` says, in one transaction: finds the
+/// reader `key` names, asks `decide` what to do (with the reader's soft
+/// bounces since `soft_since`, when that is given and there is a reader),
+/// changes the reader, records the event, and stores the status and
+/// reading on the row. `None` when the row was read already: nothing is
+/// done twice.
+pub async fn apply_reading(
+    db: &Db,
+    id: Uuid,
+    key: &ReaderKey,
+    reading: &Reading<'_>,
+    soft_since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    decide: impl Fn(&Found) -> Decision,
+) -> Result<Option<(Found, Decision)>, sqlx::Error> {
+    use crate::db::{subscriber_events, subscribers};
+    let reader_sql = |pair: &[&'static str; 2]| db.pick(pair);
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let started = sqlx::query(START).bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
+        if started == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let mut issue_id = None;
+        let reader: Option<Reader> = match key {
+            ReaderKey::Token { subscriber, secret } => {
+                sqlx::query_as(reader_sql(&READER_BY_TOKEN))
+                    .bind(subscriber)
+                    .bind(secret)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+            ReaderKey::Digest { subscriber, week } => {
+                issue_id = sqlx::query_scalar(ISSUE_OF_WEEK).bind(week).fetch_optional(&mut *tx).await?;
+                sqlx::query_as(reader_sql(&READER_BY_ID)).bind(subscriber).fetch_optional(&mut *tx).await?
+            }
+            ReaderKey::Mail(mail) => {
+                let subscriber: Option<Option<Uuid>> =
+                    sqlx::query_scalar(MAIL_READER).bind(mail).fetch_optional(&mut *tx).await?;
+                match subscriber.flatten() {
+                    Some(subscriber) => {
+                        sqlx::query_as(reader_sql(&READER_BY_ID)).bind(subscriber).fetch_optional(&mut *tx).await?
+                    }
+                    None => None,
+                }
+            }
+            ReaderKey::Address(email_key) => {
+                let reader: Option<Reader> =
+                    sqlx::query_as(reader_sql(&READER_BY_ADDRESS)).bind(email_key).fetch_optional(&mut *tx).await?;
+                if let Some(reader) = &reader {
+                    issue_id = sqlx::query_scalar(LAST_COPY)
+                        .bind(reader.id)
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                }
+                reader
+            }
+            ReaderKey::Nobody => None,
+        };
+        let soft = match (&reader, soft_since) {
+            (Some(reader), Some(since)) => Some(SoftHistory {
+                bounces: sqlx::query_scalar(EARLIER_SOFT_BOUNCES)
+                    .bind(reader.id)
+                    .bind(since)
+                    .bind(id)
+                    .fetch_all(&mut *tx)
+                    .await?,
+                copies: sqlx::query_as(SENT_COPIES).bind(reader.id).bind(since).fetch_all(&mut *tx).await?,
+            }),
+            _ => None,
+        };
+        let found = Found { reader, issue_id, soft };
+        let decision = decide(&found);
+        if let Some(reader) = &found.reader {
+            let statement = match decision.change {
+                ReaderChange::Nothing => None,
+                ReaderChange::Bounce => Some(subscribers::MARK_BOUNCED),
+                ReaderChange::Unsubscribe => Some(UNSUBSCRIBE),
+                ReaderChange::Complain => Some(COMPLAIN),
+            };
+            if let Some(statement) = statement {
+                let query = sqlx::query(statement).bind(reader.id);
+                let query = if decision.change == ReaderChange::Bounce { query } else { query.bind(now) };
+                query.execute(&mut *tx).await?;
+            }
+            if let Some((kind, detail)) = &decision.event {
+                sqlx::query(subscriber_events::INSERT)
+                    .bind(Uuid::now_v7())
+                    .bind(reader.id)
+                    .bind(now)
+                    .bind(kind.as_str())
+                    .bind(detail)
+                    .bind(id)
+                    .bind(found.issue_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query(FINISH)
+            .bind(id)
+            .bind(decision.status)
+            .bind(reading.kind)
+            .bind(reading.reason)
+            .bind(reading.recipient)
+            .bind(receiving_domain(reading.recipient, found.reader.as_ref()))
+            .bind(reading.status_code)
+            .bind(reading.diagnostic)
+            .bind(found.reader.as_ref().map(|r| r.id))
+            .bind(found.issue_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some((found, decision)))
+    })
+}
+
+// ---------------------------------------------------------------------------
+// The staff area's view.
+
+/// One message in the staff area's list.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Listed {
+    pub id: Uuid,
+    pub received_at: DateTime<Utc>,
+    pub source: InboundSource,
+    pub status: InboundStatus,
+    pub kind: Option<crate::domain::InboundKind>,
+    pub reason: Option<String>,
+    pub recipient: Option<String>,
+    pub status_code: Option<String>,
+    pub subscriber_id: Option<Uuid>,
+    /// The reader's address (not for an erased reader).
+    pub email: Option<String>,
+}
+
+/// The latest `limit` messages, those nobody could read (`unknown`) first,
+/// then those not read yet, then the rest, each newest first.
+pub async fn recent(db: &Db, limit: i64) -> Result<Vec<Listed>, sqlx::Error> {
+    with_pool!(db, pool => sqlx::query_as(
+        "SELECT m.id, m.received_at, m.source, m.status, m.kind, m.reason, m.recipient, m.status_code,
+                m.subscriber_id, CASE WHEN s.erased_at IS NULL THEN s.email END AS email
+         FROM inbound_messages m LEFT JOIN subscribers s ON s.id = m.subscriber_id
+         ORDER BY CASE m.status WHEN 'unknown' THEN 0 WHEN 'received' THEN 1 ELSE 2 END, m.received_at DESC, m.id DESC
+         LIMIT $1")
+        .bind(limit)
+        .fetch_all(pool)
+        .await)
+}
+
+/// How many messages have each status.
+pub async fn count_by_status(db: &Db) -> Result<Vec<(InboundStatus, i64)>, sqlx::Error> {
+    with_pool!(db, pool => sqlx::query_as("SELECT status, COUNT(*) FROM inbound_messages GROUP BY status")
+        .fetch_all(pool)
+        .await)
+}
+
+/// One message with everything stored about it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Detail {
+    pub id: Uuid,
+    pub received_at: DateTime<Utc>,
+    pub source: InboundSource,
+    pub dedupe_key: Option<String>,
+    pub envelope_to: String,
+    pub raw: Vec<u8>,
+    pub status: InboundStatus,
+    pub kind: Option<crate::domain::InboundKind>,
+    pub reason: Option<String>,
+    pub recipient: Option<String>,
+    pub recipient_domain: Option<String>,
+    pub status_code: Option<String>,
+    pub diagnostic: Option<String>,
+    pub subscriber_id: Option<Uuid>,
+    pub email: Option<String>,
+    pub week: Option<String>,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+pub async fn detail(db: &Db, id: Uuid) -> Result<Option<Detail>, sqlx::Error> {
+    with_pool!(db, pool => sqlx::query_as(
+        "SELECT m.id, m.received_at, m.source, m.dedupe_key, m.envelope_to, m.raw, m.status, m.kind, m.reason,
+                m.recipient, m.recipient_domain, m.status_code, m.diagnostic, m.subscriber_id,
+                CASE WHEN s.erased_at IS NULL THEN s.email END AS email, i.week, m.processed_at
+         FROM inbound_messages m
+         LEFT JOIN subscribers s ON s.id = m.subscriber_id
+         LEFT JOIN issues i ON i.id = m.issue_id
+         WHERE m.id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await)
+}

@@ -21,6 +21,7 @@ pub mod staff;
 pub mod stats;
 pub mod submissions;
 pub mod subscriber_admin;
+pub mod subscriber_events;
 pub mod subscriber_import;
 pub mod subscribers;
 pub mod test_sends;

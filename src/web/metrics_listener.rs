@@ -69,6 +69,7 @@ async fn exposition(db: web::Data<Db>, metrics: web::Data<Metrics>) -> HttpRespo
             transactional_waiting,
             digest_waiting,
             deliveries_by_status,
+            inbound_by_kind,
         } = stats::queue_stats(&db).await?;
         let relays = relay_status::read(&db, chrono::Utc::now()).await?;
         Ok::<_, sqlx::Error>(Gauges {
@@ -76,6 +77,7 @@ async fn exposition(db: web::Data<Db>, metrics: web::Data<Metrics>) -> HttpRespo
             digest: digest_waiting,
             deliveries: deliveries_by_status,
             relays: relays.into_iter().map(figures).collect(),
+            inbound: inbound_by_kind,
         })
     };
     match metrics.render(read_gauges).await {

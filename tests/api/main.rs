@@ -21,6 +21,7 @@ mod helpers;
 mod hostile;
 mod inbound_classify;
 mod inbound_imap;
+mod inbound_policy;
 mod inbound_smtp;
 mod liveness;
 mod logs;
@@ -219,6 +220,9 @@ fn main() {
         logs::human_logs_into_a_pipe_have_no_colour_codes,
         logs::the_worker_greets_the_relay_with_the_configured_helo_name,
         logs::a_role_that_stops_on_an_error_says_why_in_its_json_log,
+        inbound_policy::bounces_complaints_and_blocks_each_do_what_the_policy_says_and_show_in_the_staff_area,
+        inbound_policy::mail_to_the_unsubscribe_address_unsubscribes_the_reader_whatever_it_says,
+        inbound_policy::a_bounced_or_complained_reader_gets_no_further_copy,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {

@@ -13,7 +13,8 @@ use super::AdminState;
 use super::chrome::{Chrome, html};
 use super::issues::ProgressView;
 use super::session::Staff;
-use crate::db::{issues, relay_status, subscriber_admin};
+use crate::db::stats::IssueFeedback;
+use crate::db::{issues, relay_status, stats, subscriber_admin};
 use crate::digest::dispatch;
 use crate::web::error::PageError;
 
@@ -129,6 +130,52 @@ struct DashboardPage {
     cron: String,
     issues: Vec<ProgressView>,
     relays: Vec<RelayView>,
+    feedback: Option<FeedbackView>,
+    /// Policy blocks over the last [`POLICY_DAYS`] days, per receiving domain.
+    policy_blocks: Vec<(String, i64)>,
+    policy_days: i64,
+}
+
+/// Above these, mailbox providers start to distrust the sender (Gmail's
+/// bulk-sender rules want complaints well under 0.3 %).
+const BOUNCE_WARNING: f64 = 0.02;
+const COMPLAINT_WARNING: f64 = 0.001;
+/// The window of the policy blocks per domain.
+const POLICY_DAYS: i64 = 30;
+
+/// The last issue's bounce and complaint rates, as the dashboard shows them.
+pub struct FeedbackView {
+    pub week: String,
+    pub sent: i64,
+    pub failed: i64,
+    pub bounced: i64,
+    pub complained: i64,
+    pub bounce_rate: String,
+    pub complaint_rate: String,
+    pub bounce_warning: bool,
+    pub complaint_warning: bool,
+}
+
+impl From<IssueFeedback> for FeedbackView {
+    fn from(f: IssueFeedback) -> Self {
+        let (bounce, complaint) = (f.bounce_rate(), f.complaint_rate());
+        Self {
+            bounce_rate: percent(bounce),
+            complaint_rate: percent(complaint),
+            bounce_warning: bounce > BOUNCE_WARNING,
+            complaint_warning: complaint > COMPLAINT_WARNING,
+            week: f.week,
+            sent: f.sent,
+            failed: f.failed,
+            bounced: f.bounced,
+            complained: f.complained,
+        }
+    }
+}
+
+/// A rate as a percentage, with enough places to tell 0.1 % apart.
+fn percent(rate: f64) -> String {
+    format!("{:.2} %", rate * 100.0)
 }
 
 pub async fn page(
@@ -169,6 +216,8 @@ pub async fn page(
         .into_iter()
         .map(RelayView::from)
         .collect();
+    let feedback = stats::last_issue_feedback(&state.db).await?.map(FeedbackView::from);
+    let policy_blocks = stats::policy_blocks_by_domain(&state.db, now - Duration::days(POLICY_DAYS), 20).await?;
     let schedule = &state.settings.schedule;
     let next_run = state.settings.schedule.next_run(now).map(|at| {
         at.with_timezone(&schedule.timezone.0)
@@ -187,6 +236,9 @@ pub async fn page(
             cron: schedule.cron.as_str().to_owned(),
             issues,
             relays,
+            feedback,
+            policy_blocks,
+            policy_days: POLICY_DAYS,
         },
     ))
 }
@@ -194,6 +246,37 @@ pub async fn page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_warnings_start_above_two_percent_bounces_and_a_tenth_of_a_percent_complaints() {
+        let view = |sent, failed, bounced, complained| {
+            FeedbackView::from(IssueFeedback {
+                week: "2026-W48".into(),
+                sent,
+                failed,
+                bounced,
+                complained,
+            })
+        };
+        let at_the_limits = view(1000, 0, 20, 1);
+        assert!(!at_the_limits.bounce_warning && !at_the_limits.complaint_warning);
+        assert_eq!(
+            (
+                at_the_limits.bounce_rate.as_str(),
+                at_the_limits.complaint_rate.as_str()
+            ),
+            ("2.00 %", "0.10 %")
+        );
+        let over = view(990, 10, 11, 2);
+        assert!(
+            over.bounce_warning && over.complaint_warning,
+            "{} {}",
+            over.bounce_rate,
+            over.complaint_rate
+        );
+        let none_sent = view(0, 0, 0, 0);
+        assert!(!none_sent.bounce_warning && none_sent.bounce_rate == "0.00 %");
+    }
 
     #[test]
     fn the_chart_counts_each_day_and_scales_to_the_busiest() {

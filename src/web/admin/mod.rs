@@ -1,5 +1,5 @@
 //! The staff area under `/admin`: login, the dashboard, articles, feed
-//! sources, issues and subscribers.
+//! sources, issues, subscribers and the mail that came back (inbound).
 //!
 //! Every route is listed once, in [`routes`]; the whole scope sits behind
 //! [`session::guard`], which sends anonymous requests to the login page, so
@@ -11,6 +11,7 @@ mod articles;
 mod auth;
 mod chrome;
 mod dashboard;
+mod inbound;
 mod issues;
 pub mod session;
 mod sources;
@@ -106,6 +107,8 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
             "/issues/{week}/retry",
             web::post().to(issues::retry_failed),
         ),
+        (Method::GET, "/inbound", web::get().to(inbound::list)),
+        (Method::GET, "/inbound/{id}", web::get().to(inbound::view)),
         (Method::GET, "/subscribers", web::get().to(subscribers::list)),
         (
             Method::GET,

@@ -18,6 +18,7 @@ use super::chrome::{Chrome, html};
 use super::session::{self, Staff, StaffForm};
 use super::{AdminState, MAX_IMPORT_BYTES};
 use crate::db::subscriber_admin::{self, Filter, SubscriberRecord};
+use crate::db::subscriber_events;
 use crate::db::subscriber_import::Consent;
 use crate::domain::SubscriberStatus;
 use crate::links::paths;
@@ -249,7 +250,20 @@ struct ViewPage {
     s: SubscriberRecord,
     signed_up: String,
     history: Vec<(String, &'static str)>,
+    /// Bounces, complaints and unsubscribes by mail, newest first.
+    events: Vec<EventRow>,
 }
+
+pub struct EventRow {
+    pub at: String,
+    pub kind: String,
+    pub detail: String,
+    pub inbound_message_id: Option<Uuid>,
+    pub week: Option<String>,
+}
+
+/// The most events a reader's page lists.
+const EVENTS_SHOWN: i64 = 100;
 
 /// The reader an address names.
 async fn load(state: &AdminState, raw_id: &str) -> Result<SubscriberRecord, PageError> {
@@ -274,6 +288,17 @@ pub async fn view(
     history.extend(s.erased_at.map(|t| (t, "personal data erased")));
     history.sort_by_key(|(t, _)| *t);
     let history = history.into_iter().map(|(t, what)| (when(Some(t)), what)).collect();
+    let events = subscriber_events::for_subscriber(&state.db, s.id, EVENTS_SHOWN)
+        .await?
+        .into_iter()
+        .map(|e| EventRow {
+            at: when(Some(e.at)),
+            kind: e.kind.replace('_', " "),
+            detail: e.detail,
+            inbound_message_id: e.inbound_message_id,
+            week: e.week,
+        })
+        .collect();
     let c = Chrome::new(&state.site, &session, Some(&staff));
     let signed_up = when(Some(s.signed_up_at));
     Ok(html(
@@ -283,6 +308,7 @@ pub async fn view(
             s,
             signed_up,
             history,
+            events,
         },
     ))
 }

@@ -1,0 +1,67 @@
+//! What happened to a reader (`subscriber_events`): bounces, complaints and
+//! unsubscribes by mail, each with the inbound message that caused it.
+//! Written by [`crate::db::inbound::apply_reading`] in the transaction that
+//! changes the reader; read for the reader's page in the staff area.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::with_pool;
+
+/// What an event says happened. Stored as its word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// The reader became `bounced` (a hard bounce, or the last soft bounce
+    /// of a run).
+    Bounced,
+    /// A soft bounce that was counted but changed nothing yet.
+    SoftBounce,
+    /// The reader reported a message as spam, and is unsubscribed.
+    Complained,
+    /// The reader wrote to their unsubscribe address.
+    Unsubscribed,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bounced => "bounced",
+            Self::SoftBounce => "soft_bounce",
+            Self::Complained => "complained",
+            Self::Unsubscribed => "unsubscribed",
+        }
+    }
+}
+
+/// Binds: `$1` id, `$2` subscriber, `$3` at, `$4` kind, `$5` detail,
+/// `$6` inbound message, `$7` issue.
+pub(crate) const INSERT: &str =
+    "INSERT INTO subscriber_events (id, subscriber_id, at, kind, detail, inbound_message_id, issue_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// One event as the reader's page shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub detail: String,
+    pub inbound_message_id: Option<Uuid>,
+    /// The week of the issue it is about, when known.
+    pub week: Option<String>,
+}
+
+/// A reader's events, newest first, at most `limit`.
+pub async fn for_subscriber(db: &Db, subscriber_id: Uuid, limit: i64) -> Result<Vec<Event>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT e.at, e.kind, e.detail, e.inbound_message_id, i.week
+             FROM subscriber_events e LEFT JOIN issues i ON i.id = e.issue_id
+             WHERE e.subscriber_id = $1 ORDER BY e.at DESC, e.id DESC LIMIT $2",
+        )
+        .bind(subscriber_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })
+}
