@@ -95,11 +95,15 @@ pub async fn load(db: &Db, id: Uuid) -> Result<Option<StoredInbound>, sqlx::Erro
         .await)
 }
 
-/// The ids of messages stored but not read yet, oldest first.
-pub async fn received(db: &Db, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
+/// The ids of messages stored but not read yet, oldest first (ids are
+/// UUIDv7, so in the order they were stored), after `after` when given: a
+/// caller walks them once, and a message whose reading keeps failing is
+/// not read again and again.
+pub async fn received(db: &Db, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
     let rows: Vec<(Uuid,)> = with_pool!(db, pool => sqlx::query_as(
-        "SELECT id FROM inbound_messages WHERE status = $1 ORDER BY received_at LIMIT $2")
+        "SELECT id FROM inbound_messages WHERE status = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3")
         .bind(InboundStatus::Received)
+        .bind(after)
         .bind(limit)
         .fetch_all(pool)
         .await?);

@@ -108,18 +108,23 @@ impl Inbound {
     }
 
     /// Applies every message left `received` (by a crash between storing
-    /// and applying); returns how many.
+    /// and applying), each once; returns how many were read. One that
+    /// fails again stays `received` (and is logged) for the next start.
     pub async fn process_received(&self) -> Result<usize, sqlx::Error> {
         let mut done = 0;
+        let mut after = None;
         loop {
-            let ids = stored::received(&self.db, 100).await?;
-            if ids.is_empty() {
+            let ids = stored::received(&self.db, after, 100).await?;
+            let Some(last) = ids.last().copied() else {
                 return Ok(done);
-            }
+            };
             for id in ids {
-                self.process(id).await?;
+                if let Err(e) = self.process(id).await {
+                    tracing::warn!(inbound_message = %id, error = %e, "an inbound message left unread could not be applied");
+                }
                 done += 1;
             }
+            after = Some(last);
         }
     }
 }
