@@ -18,7 +18,7 @@ pub struct InboundSettings {
     /// A message larger than this is refused (552) by the listener and
     /// skipped (left in place) in the IMAP mailbox.
     pub max_message_bytes: usize,
-    /// At most this many listener connections at once; more wait.
+    /// At most this many listener connections at once; more get 421.
     pub max_connections: usize,
     /// `imap://` or `imaps://user@host[:port]/MAILBOX`; empty: no polling.
     pub imap_url: String,
