@@ -414,7 +414,6 @@ pub async fn a_dsn_for_a_digest_delivered_with_swaks_bounces_that_reader(backend
         "stored as it came"
     );
 
-    // Needs issue 15's classification and policy.
     wait_until(Duration::from_secs(10), "ada to be bounced", || async {
         app.subscriber_status("ada@example.com").await.as_deref() == Some("bounced")
     })
@@ -433,7 +432,6 @@ pub async fn a_complaint_through_the_listener_unsubscribes_the_reader_and_marks_
     assert!(sent.delivered, "{}", sent.transcript);
     assert_eq!(stored_messages(&app).await.len(), 1);
 
-    // Needs issue 15's classification and policy.
     wait_until(Duration::from_secs(10), "bob to be unsubscribed", || async {
         app.subscriber_status("bob@example.com").await.as_deref() == Some("unsubscribed")
     })
@@ -470,7 +468,6 @@ pub async fn mail_to_the_mailto_in_list_unsubscribe_unsubscribes_the_reader(back
     assert!(response.is_positive());
     assert_eq!(stored_messages(&app).await[0].1, mailto);
 
-    // Needs issue 15's policy.
     wait_until(Duration::from_secs(10), "ada to be unsubscribed", || async {
         app.subscriber_status("ada@example.com").await.as_deref() == Some("unsubscribed")
     })
