@@ -21,6 +21,7 @@ mod helpers;
 mod hostile;
 mod inbound_imap;
 mod inbound_smtp;
+mod inbound_webhooks;
 mod liveness;
 mod logs;
 mod nginx;
@@ -218,6 +219,9 @@ fn main() {
         logs::human_logs_into_a_pipe_have_no_colour_codes,
         logs::the_worker_greets_the_relay_with_the_configured_helo_name,
         logs::a_role_that_stops_on_an_error_says_why_in_its_json_log,
+        inbound_webhooks::the_webhook_routes_answer_404_until_configured,
+        inbound_webhooks::mailgun_posts_are_refused_unless_signed_and_fresh_stored_once_and_bounce_the_reader,
+        inbound_webhooks::postmark_posts_need_the_credentials_are_stored_once_and_a_complaint_unsubscribes,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
