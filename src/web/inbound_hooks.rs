@@ -172,7 +172,14 @@ pub async fn postmark(
     };
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     if !crate::inbound::providers::postmark_credentials_ok(authorization, username, password) {
-        return Err(unauthorized());
+        // HTTP requires a 401 to name the scheme it wants.
+        return Ok(HttpResponse::Unauthorized()
+            .insert_header((
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"gazette inbound\", charset=\"UTF-8\"",
+            ))
+            .content_type("text/plain; charset=utf-8")
+            .body("This address takes only posts with the configured credentials.\n"));
     }
     let body = form::read_body(&req, payload, MAX_HOOK_BODY_BYTES).await?;
     let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| malformed())?;

@@ -230,6 +230,10 @@ pub async fn postmark_posts_need_the_credentials_are_stored_once_and_a_complaint
     ] {
         let response = post(&app, "/inbound/postmark", authorization.as_deref(), complaint.clone()).await;
         assert_eq!(response.status(), 401, "{authorization:?}");
+        assert!(
+            (response.headers()["www-authenticate"].to_str().unwrap()).starts_with("Basic realm="),
+            "{authorization:?}"
+        );
     }
     assert_eq!(stored(&app).await, 0, "a refused post stores nothing");
 
