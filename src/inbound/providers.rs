@@ -17,6 +17,7 @@ pub fn report(source: InboundSource, body: &[u8]) -> Report {
     match source {
         InboundSource::Mailgun => mailgun(&value),
         InboundSource::Postmark => postmark(&value),
+        InboundSource::Ses => ses(&value),
         _ => Report::unknown(Vec::new()),
     }
 }
@@ -57,6 +58,66 @@ fn mailgun(post: &Value) -> Report {
         diagnostic,
         addressed_to: Vec::new(),
         original_message_id: text(&event["message"]["headers"]["message-id"]),
+    }
+}
+
+/// An SNS notification whose `Message` is SES's JSON: `Bounce`
+/// (`Permanent`, `Transient`) and `Complaint`.
+fn ses(post: &Value) -> Report {
+    let Some(message) = post["Message"]
+        .as_str()
+        .and_then(|m| serde_json::from_str::<Value>(m).ok())
+    else {
+        return Report::unknown(Vec::new());
+    };
+    let kind = message["notificationType"].as_str().or(message["eventType"].as_str());
+    let original_message_id = text(&message["mail"]["messageId"]);
+    match kind {
+        Some("Complaint") => Report {
+            kind: InboundKind::Complaint,
+            reason: Reason::Feedback,
+            recipient: text(&message["complaint"]["complainedRecipients"][0]["emailAddress"]),
+            status_code: None,
+            diagnostic: text(&message["complaint"]["complaintFeedbackType"]),
+            addressed_to: Vec::new(),
+            original_message_id,
+        },
+        Some("Bounce") => {
+            let bounce = &message["bounce"];
+            let first = &bounce["bouncedRecipients"][0];
+            let diagnostic = text(&first["diagnosticCode"]);
+            let status_code = text(&first["status"])
+                .filter(|c| is_status_code(c))
+                .or_else(|| diagnostic.as_deref().and_then(find_status_code));
+            let words = format!(
+                "{} {}",
+                bounce["bounceSubType"].as_str().unwrap_or(""),
+                diagnostic.as_deref().unwrap_or("")
+            );
+            let (kind, reason) = match (bounce["bounceType"].as_str(), bounce["bounceSubType"].as_str()) {
+                (Some("Permanent"), Some("Suppressed" | "OnAccountSuppressionList")) => {
+                    (InboundKind::Hard, Reason::Suspend)
+                }
+                (Some("Permanent"), _) => failure(true, status_code.as_deref(), &words),
+                (Some("Transient"), Some("MailboxFull")) => (InboundKind::Soft, Reason::MailboxFull),
+                (Some("Transient"), Some("MessageTooLarge")) => (InboundKind::Soft, Reason::MesgTooBig),
+                (Some("Transient"), Some("ContentRejected" | "AttachmentRejected")) => {
+                    (InboundKind::Policy, Reason::ContentError)
+                }
+                (Some("Transient"), _) => failure(false, status_code.as_deref(), &words),
+                _ => (InboundKind::Unknown, Reason::Undefined),
+            };
+            Report {
+                kind,
+                reason,
+                recipient: text(&first["emailAddress"]),
+                status_code,
+                diagnostic: diagnostic.map(|d| one_line(&d)),
+                addressed_to: Vec::new(),
+                original_message_id,
+            }
+        }
+        _ => Report::unknown(Vec::new()),
     }
 }
 
@@ -274,6 +335,37 @@ mod tests {
         let delivered = report(InboundSource::Mailgun, &mailgun_post("delivered", "", 250, "", "OK"));
         assert_eq!(delivered.kind, InboundKind::Unknown);
         assert_eq!(report(InboundSource::Mailgun, b"not json").kind, InboundKind::Unknown);
+    }
+
+    #[test]
+    fn ses_bounces_and_complaints_are_read() {
+        let notification = |message: serde_json::Value| {
+            serde_json::json!({"Type": "Notification", "Message": message.to_string()})
+                .to_string()
+                .into_bytes()
+        };
+        let hard = report(
+            InboundSource::Ses,
+            &notification(serde_json::json!({
+                "notificationType": "Bounce",
+                "bounce": {"bounceType": "Permanent", "bounceSubType": "General", "bouncedRecipients": [
+                    {"emailAddress": "reader@example.org", "status": "5.1.1",
+                     "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]},
+                "mail": {"messageId": "m1"},
+            })),
+        );
+        assert_eq!((hard.kind, hard.reason), (InboundKind::Hard, Reason::UserUnknown));
+        assert_eq!(hard.recipient.as_deref(), Some("reader@example.org"));
+        assert_eq!(hard.status_code.as_deref(), Some("5.1.1"));
+        let complaint = report(
+            InboundSource::Ses,
+            &notification(serde_json::json!({
+                "notificationType": "Complaint",
+                "complaint": {"complainedRecipients": [{"emailAddress": "reader@example.org"}]},
+            })),
+        );
+        assert_eq!(complaint.kind, InboundKind::Complaint);
+        assert_eq!(complaint.recipient.as_deref(), Some("reader@example.org"));
     }
 
     #[test]

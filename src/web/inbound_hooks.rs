@@ -1,6 +1,7 @@
-//! The provider webhooks (`POST /inbound/mailgun`, `POST /inbound/postmark`):
-//! a post is authenticated (Mailgun's HMAC signature, Postmark's Basic
-//! credentials), then handed as it came to the inbound pipeline, which
+//! The provider webhooks (`POST /inbound/mailgun`, `POST /inbound/postmark`,
+//! `POST /inbound/ses`): a post is authenticated (Mailgun's HMAC signature,
+//! Postmark's Basic credentials, SNS's RSA signature under the certificate
+//! at its `SigningCertURL`), then handed as it came to the inbound pipeline, which
 //! stores it and reads it with `inbound::providers::report`. A route
 //! answers 404 while its setting is empty; a post that cannot be
 //! authenticated gets 401 and stores nothing.
@@ -34,12 +35,24 @@ pub struct Hooks {
     inbound: Option<Inbound>,
     mailgun_key: Option<Vec<u8>>,
     postmark: Option<(String, String)>,
+    ses: Option<Ses>,
+}
+
+/// Amazon SES through SNS: the topics taken, where certificates may come
+/// from, and the certificates already fetched (by URL).
+struct Ses {
+    topics: Vec<String>,
+    extra_cert_url_prefix: String,
+    client: reqwest::Client,
+    certificates: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
 }
 
 /// Whether any provider webhook is configured (and so the inbound
 /// pipeline must be built for the web server).
 pub fn configured(settings: &InboundSettings) -> bool {
-    !settings.mailgun_signing_key_file.as_os_str().is_empty() || !settings.postmark_password_file.as_os_str().is_empty()
+    !settings.mailgun_signing_key_file.as_os_str().is_empty()
+        || !settings.postmark_password_file.as_os_str().is_empty()
+        || !settings.ses_topic_arns.is_empty()
 }
 
 impl Hooks {
@@ -62,13 +75,27 @@ impl Hooks {
                 Some((settings.postmark_username.clone(), password))
             }
         };
-        if (mailgun_key.is_some() || postmark.is_some()) && inbound.is_none() {
+        let ses = match settings.ses_topic_arns.is_empty() {
+            true => None,
+            false => Some(Ses {
+                topics: settings.ses_topic_arns.clone(),
+                extra_cert_url_prefix: settings.ses_extra_cert_url_prefix.trim().to_owned(),
+                client: reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(10))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| format!("inbound.ses_topic_arns: cannot build an HTTP client: {e}"))?,
+                certificates: Default::default(),
+            }),
+        };
+        if (mailgun_key.is_some() || postmark.is_some() || ses.is_some()) && inbound.is_none() {
             return Err("a provider webhook is configured but the inbound pipeline was not built".into());
         }
         Ok(Self {
             inbound,
             mailgun_key,
             postmark,
+            ses,
         })
     }
 }
@@ -217,4 +244,171 @@ async fn store(
         Stored::Duplicate(_) => "already stored\n",
     };
     Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(text))
+}
+
+/// An SNS message, as posted (the fields its signature covers and the
+/// signature).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnsMessage {
+    #[serde(rename = "Type")]
+    kind: String,
+    message_id: String,
+    topic_arn: String,
+    message: String,
+    timestamp: String,
+    signature_version: String,
+    signature: String,
+    #[serde(rename = "SigningCertURL")]
+    signing_cert_url: String,
+    subject: Option<String>,
+    #[serde(rename = "SubscribeURL")]
+    subscribe_url: Option<String>,
+    token: Option<String>,
+}
+
+impl SnsMessage {
+    /// The string SNS signs: chosen fields as `Name\nvalue\n`, in order.
+    fn string_to_sign(&self) -> Option<String> {
+        let mut fields: Vec<(&str, &str)> = vec![("Message", &self.message), ("MessageId", &self.message_id)];
+        match self.kind.as_str() {
+            "Notification" => {
+                if let Some(subject) = &self.subject {
+                    fields.push(("Subject", subject));
+                }
+                fields.extend([("Timestamp", self.timestamp.as_str()), ("TopicArn", &self.topic_arn)]);
+            }
+            "SubscriptionConfirmation" | "UnsubscribeConfirmation" => fields.extend([
+                ("SubscribeURL", self.subscribe_url.as_deref()?),
+                ("Timestamp", &self.timestamp),
+                ("Token", self.token.as_deref()?),
+                ("TopicArn", &self.topic_arn),
+            ]),
+            _ => return None,
+        }
+        fields.push(("Type", &self.kind));
+        Some(
+            fields
+                .iter()
+                .map(|(name, value)| format!("{name}\n{value}\n"))
+                .collect(),
+        )
+    }
+}
+
+impl Ses {
+    /// Whether `url` is one SNS signs with or subscribes from: https on
+    /// `sns.<region>.amazonaws.com`, or under the configured extra prefix.
+    fn trusted_url(&self, url: &str) -> bool {
+        if !self.extra_cert_url_prefix.is_empty() && url.starts_with(&self.extra_cert_url_prefix) {
+            return true;
+        }
+        let Ok(parsed) = url::Url::parse(url) else {
+            return false;
+        };
+        let host = parsed.host_str().unwrap_or("");
+        let region_ok = host
+            .strip_prefix("sns.")
+            .and_then(|h| h.strip_suffix(".amazonaws.com"))
+            .is_some_and(|region| {
+                !region.is_empty()
+                    && region
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            });
+        parsed.scheme() == "https" && region_ok && parsed.port().is_none() && parsed.username().is_empty()
+    }
+
+    /// The public key (PKCS#1) of the certificate at `url`.
+    async fn public_key(&self, url: &str) -> Result<Vec<u8>, String> {
+        if let Some(key) = self.certificates.lock().expect("not poisoned").get(url) {
+            return Ok(key.clone());
+        }
+        let response = self.client.get(url).send().await.map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("status {}", response.status()));
+        }
+        let pem = response.bytes().await.map_err(|e| e.to_string())?;
+        if pem.len() > 64 * 1024 {
+            return Err("the certificate is too large".into());
+        }
+        let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).map_err(|e| e.to_string())?;
+        let certificate = pem.parse_x509().map_err(|e| e.to_string())?;
+        let key = certificate.public_key().subject_public_key.data.to_vec();
+        self.certificates
+            .lock()
+            .expect("not poisoned")
+            .insert(url.to_owned(), key.clone());
+        Ok(key)
+    }
+
+    async fn signature_ok(&self, message: &SnsMessage) -> bool {
+        use base64::Engine;
+        let algorithm: &dyn ring::signature::VerificationAlgorithm = match message.signature_version.as_str() {
+            "1" => &ring::signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            "2" => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            _ => return false,
+        };
+        let (Some(text), Ok(signature)) = (
+            message.string_to_sign(),
+            base64::engine::general_purpose::STANDARD.decode(message.signature.trim()),
+        ) else {
+            return false;
+        };
+        if !self.trusted_url(&message.signing_cert_url) {
+            return false;
+        }
+        match self.public_key(&message.signing_cert_url).await {
+            Ok(key) => ring::signature::UnparsedPublicKey::new(algorithm, key)
+                .verify(text.as_bytes(), &signature)
+                .is_ok(),
+            Err(e) => {
+                tracing::warn!(error = %crate::terminal::escape(&e), "cannot fetch SNS's signing certificate");
+                false
+            }
+        }
+    }
+}
+
+/// `POST /inbound/ses`: SNS notifications (SES `Bounce` and `Complaint`)
+/// from a topic in `inbound.ses_topic_arns`, and the subscription's
+/// confirmation.
+pub async fn ses(req: HttpRequest, payload: web::Payload, hooks: web::Data<Hooks>) -> Result<HttpResponse, PageError> {
+    let (Some(ses), Some(inbound)) = (&hooks.ses, &hooks.inbound) else {
+        return Err(not_found());
+    };
+    let body = form::read_body(&req, payload, MAX_HOOK_BODY_BYTES).await?;
+    let Ok(message) = serde_json::from_slice::<SnsMessage>(&body) else {
+        return Err(unauthorized());
+    };
+    if !ses.topics.iter().any(|t| t == &message.topic_arn) || !ses.signature_ok(&message).await {
+        return Err(unauthorized());
+    }
+    match message.kind.as_str() {
+        "Notification" => {
+            let dedupe_key = format!("ses:{}", message.message_id);
+            store(inbound, InboundSource::Ses, dedupe_key, &body).await
+        }
+        "SubscriptionConfirmation" => {
+            let url = message.subscribe_url.as_deref().unwrap_or("");
+            if !ses.trusted_url(url) {
+                return Err(malformed());
+            }
+            let confirmed = ses.client.get(url).send().await.is_ok_and(|r| r.status().is_success());
+            if !confirmed {
+                return Err(PageError::public(
+                    StatusCode::BAD_GATEWAY,
+                    "Not confirmed",
+                    "The subscription could not be confirmed.",
+                ));
+            }
+            tracing::info!(topic = %crate::terminal::escape(&message.topic_arn), "confirmed the SNS subscription");
+            Ok(HttpResponse::Ok()
+                .content_type("text/plain; charset=utf-8")
+                .body("confirmed\n"))
+        }
+        _ => Ok(HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body("ignored\n")),
+    }
 }

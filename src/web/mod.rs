@@ -207,6 +207,7 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
             "/inbound/postmark",
             web::post().to(inbound_hooks::postmark),
         ),
+        (Method::POST, "/inbound/ses", web::post().to(inbound_hooks::ses)),
     ]
 }
 

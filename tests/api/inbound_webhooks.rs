@@ -90,6 +90,7 @@ async fn reading(app: &TestApp, dedupe_key: &str) -> gazette::inbound::Report {
     let source = match source.as_str() {
         "mailgun" => gazette::domain::InboundSource::Mailgun,
         "postmark" => gazette::domain::InboundSource::Postmark,
+        "ses" => gazette::domain::InboundSource::Ses,
         other => panic!("stored from {other}"),
     };
     gazette::inbound::classify(source, &raw, &[])
@@ -301,5 +302,246 @@ pub async fn postmark_posts_need_the_credentials_are_stored_once_and_a_complaint
     assert_eq!(
         app.subscriber_status("cyd@example.com").await.as_deref(),
         Some("bounced")
+    );
+}
+
+const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:gazette-bounces";
+
+/// A certificate and key made by Python's `cryptography` (as SNS's
+/// would be), and a local HTTP server that hands out the certificate and
+/// records the paths asked for (the subscription's confirmation).
+struct SnsSide {
+    dir: PathBuf,
+    port: u16,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+const MAKE_CERT: &str = r#"
+import datetime, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.eu-west-1.amazonaws.com")])
+now = datetime.datetime.now(datetime.timezone.utc)
+cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+    .serial_number(x509.random_serial_number()).not_valid_before(now)
+    .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+open(sys.argv[1] + "/key.pem", "wb").write(key.private_bytes(serialization.Encoding.PEM,
+    serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+open(sys.argv[1] + "/cert.pem", "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+"#;
+
+const SIGN: &str = r#"
+import base64, sys
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+key = serialization.load_pem_private_key(open(sys.argv[1], "rb").read(), password=None)
+digest = hashes.SHA1() if sys.argv[2] == "1" else hashes.SHA256()
+print(base64.b64encode(key.sign(sys.stdin.buffer.read(), padding.PKCS1v15(), digest)).decode())
+"#;
+
+impl SnsSide {
+    fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("gazette-sns-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = Command::new("python3")
+            .args(["-c", MAKE_CERT])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let pem = std::fs::read(dir.join("cert.pem")).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = asked.clone();
+        std::thread::spawn(move || {
+            use std::io::{BufRead, BufReader, Write};
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let path = line.split(' ').nth(1).unwrap_or("").to_owned();
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                        break;
+                    }
+                }
+                seen.lock().unwrap().push(path.clone());
+                let body = if path == "/cert.pem" {
+                    pem.clone()
+                } else {
+                    b"ok".to_vec()
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            }
+        });
+        Self { dir, port, asked }
+    }
+
+    fn prefix(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// The SNS message with its signature (Python's, over SNS's string to
+    /// sign), as SNS posts it.
+    fn signed(&self, version: &str, fields: &[(&str, &str)]) -> serde_json::Value {
+        let order = [
+            "Message",
+            "MessageId",
+            "Subject",
+            "SubscribeURL",
+            "Timestamp",
+            "Token",
+            "TopicArn",
+            "Type",
+        ];
+        let text: String = order
+            .iter()
+            .filter_map(|name| fields.iter().find(|(n, _)| n == name))
+            .map(|(name, value)| format!("{name}\n{value}\n"))
+            .collect();
+        let mut child = Command::new("python3")
+            .args(["-c", SIGN])
+            .arg(self.dir.join("key.pem"))
+            .arg(version)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let mut message = serde_json::Map::new();
+        for (name, value) in fields {
+            message.insert((*name).to_owned(), json!(value));
+        }
+        message.insert("SignatureVersion".into(), json!(version));
+        message.insert("Signature".into(), json!(String::from_utf8(out.stdout).unwrap().trim()));
+        message.insert("SigningCertURL".into(), json!(format!("{}cert.pem", self.prefix())));
+        serde_json::Value::Object(message)
+    }
+}
+
+fn ses_notification<'a>(id: &'a str, message: &'a str, topic: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("Type", "Notification"),
+        ("MessageId", id),
+        ("TopicArn", topic),
+        ("Message", message),
+        ("Timestamp", "2026-11-30T10:00:00.000Z"),
+    ]
+}
+
+pub async fn ses_notifications_are_checked_against_the_sns_certificate_stored_once_and_applied(backend: Backend) {
+    let sns = SnsSide::start();
+    let prefix = sns.prefix();
+    let app = spawn_app_with(&backend, |settings| {
+        settings.inbound.ses_topic_arns = vec![TOPIC.to_owned()];
+        settings.inbound.ses_extra_cert_url_prefix = prefix;
+    })
+    .await;
+    add_confirmed_reader(&app, "ada@example.com", "Ada").await;
+    add_confirmed_reader(&app, "bob@example.com", "Bob").await;
+    let ses_post = |message: &serde_json::Value| message.to_string().into_bytes();
+
+    // The subscription is confirmed by fetching its SubscribeURL.
+    let confirm_url = format!("{}confirm?Token=abc", sns.prefix());
+    let confirmation = sns.signed(
+        "1",
+        &[
+            ("Type", "SubscriptionConfirmation"),
+            ("MessageId", "c-1"),
+            ("Token", "abc"),
+            ("TopicArn", TOPIC),
+            ("Message", "You have chosen to subscribe to the topic."),
+            ("SubscribeURL", &confirm_url),
+            ("Timestamp", "2026-11-30T10:00:00.000Z"),
+        ],
+    );
+    assert_eq!(
+        post(&app, "/inbound/ses", None, ses_post(&confirmation)).await.status(),
+        200
+    );
+    assert!(sns.asked.lock().unwrap().iter().any(|p| p == "/confirm?Token=abc"));
+
+    let bounce = json!({
+        "notificationType": "Bounce",
+        "bounce": {"bounceType": "Permanent", "bounceSubType": "General", "bouncedRecipients": [
+            {"emailAddress": "ada@example.com", "action": "failed", "status": "5.1.1",
+             "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]},
+        "mail": {"messageId": "0100018c-aaaa"},
+    })
+    .to_string();
+    let good = sns.signed("2", &ses_notification("n-1", &bounce, TOPIC));
+
+    // What is not signed by the certificate, or not from the topic, is refused.
+    let mut tampered = good.clone();
+    tampered["Message"] = json!(bounce.replace("ada@", "bob@"));
+    assert_eq!(
+        post(&app, "/inbound/ses", None, ses_post(&tampered)).await.status(),
+        401
+    );
+    let other_topic = sns.signed("2", &ses_notification("n-2", &bounce, "arn:aws:sns:eu-west-1:1:other"));
+    assert_eq!(
+        post(&app, "/inbound/ses", None, ses_post(&other_topic)).await.status(),
+        401
+    );
+    let mut elsewhere = good.clone();
+    elsewhere["SigningCertURL"] = json!("https://sns.eu-west-1.amazonaws.com.evil.example/cert.pem");
+    assert_eq!(
+        post(&app, "/inbound/ses", None, ses_post(&elsewhere)).await.status(),
+        401
+    );
+    let mut unsigned = good.clone();
+    unsigned.as_object_mut().unwrap().remove("Signature");
+    assert_eq!(
+        post(&app, "/inbound/ses", None, ses_post(&unsigned)).await.status(),
+        401
+    );
+    assert_eq!(stored(&app).await, 0, "a refused post stores nothing");
+
+    assert_eq!(post(&app, "/inbound/ses", None, ses_post(&good)).await.status(), 200);
+    assert_eq!(post(&app, "/inbound/ses", None, ses_post(&good)).await.status(), 200);
+    assert_eq!(stored(&app).await, 1, "a replay is not stored twice");
+    let report = reading(&app, "ses:n-1").await;
+    assert_eq!(report.kind, gazette::domain::InboundKind::Hard);
+    assert_eq!(report.recipient.as_deref(), Some("ada@example.com"));
+
+    let complaint = json!({
+        "notificationType": "Complaint",
+        "complaint": {"complainedRecipients": [{"emailAddress": "bob@example.com"}], "complaintFeedbackType": "abuse"},
+        "mail": {"messageId": "0100018c-bbbb"},
+    })
+    .to_string();
+    let signed_v1 = sns.signed("1", &ses_notification("n-3", &complaint, TOPIC));
+    assert_eq!(
+        post(&app, "/inbound/ses", None, ses_post(&signed_v1)).await.status(),
+        200
+    );
+    assert_eq!(stored(&app).await, 2);
+    assert_eq!(
+        reading(&app, "ses:n-3").await.kind,
+        gazette::domain::InboundKind::Complaint
+    );
+
+    // Needs the policy work (`inbound::apply`).
+    assert_eq!(
+        app.subscriber_status("ada@example.com").await.as_deref(),
+        Some("bounced")
+    );
+    assert_eq!(
+        app.subscriber_status("bob@example.com").await.as_deref(),
+        Some("unsubscribed")
     );
 }

@@ -222,6 +222,7 @@ fn main() {
         inbound_webhooks::the_webhook_routes_answer_404_until_configured,
         inbound_webhooks::mailgun_posts_are_refused_unless_signed_and_fresh_stored_once_and_bounce_the_reader,
         inbound_webhooks::postmark_posts_need_the_credentials_are_stored_once_and_a_complaint_unsubscribes,
+        inbound_webhooks::ses_notifications_are_checked_against_the_sns_certificate_stored_once_and_applied,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
