@@ -128,6 +128,10 @@ pub async fn the_webhook_routes_answer_404_until_configured(backend: Backend) {
     let body = json!({"RecordType": "Bounce", "ID": 1}).to_string().into_bytes();
     let auth = basic(POSTMARK_USER, POSTMARK_PASSWORD);
     assert_eq!(post(&app, "/inbound/postmark", Some(&auth), body).await.status(), 404);
+    let sns = json!({"Type": "Notification", "TopicArn": TOPIC})
+        .to_string()
+        .into_bytes();
+    assert_eq!(post(&app, "/inbound/ses", None, sns).await.status(), 404);
     assert_eq!(stored(&app).await, 0);
 }
 
@@ -303,6 +307,15 @@ pub async fn postmark_posts_need_the_credentials_are_stored_once_and_a_complaint
         app.subscriber_status("cyd@example.com").await.as_deref(),
         Some("bounced")
     );
+}
+
+/// Why the SES test cannot run here, if it cannot.
+pub fn missing_cryptography() -> Option<String> {
+    match Command::new("python3").args(["-c", "import cryptography"]).output() {
+        Ok(out) if out.status.success() => None,
+        Ok(_) => Some("python3 cannot import cryptography (`python3 -m pip install cryptography`)".to_owned()),
+        Err(e) => Some(format!("python3 does not run: {e}")),
+    }
 }
 
 const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:gazette-bounces";
