@@ -412,3 +412,54 @@ pub async fn ses(req: HttpRequest, payload: web::Payload, hooks: web::Data<Hooks
             .body("ignored\n")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ses(prefix: &str) -> Ses {
+        Ses {
+            topics: Vec::new(),
+            extra_cert_url_prefix: prefix.to_owned(),
+            client: reqwest::Client::new(),
+            certificates: Default::default(),
+        }
+    }
+
+    #[test]
+    fn sns_certificates_come_only_from_sns_over_https_or_the_configured_prefix() {
+        let ses = ses("");
+        assert!(ses.trusted_url("https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem"));
+        assert!(ses.trusted_url("https://sns.us-gov-west-1.amazonaws.com/x.pem"));
+        for url in [
+            "http://sns.eu-west-1.amazonaws.com/x.pem",
+            "https://sns.eu-west-1.amazonaws.com.evil.example/x.pem",
+            "https://evil.example/sns.eu-west-1.amazonaws.com/x.pem",
+            "https://sns..amazonaws.com/x.pem",
+            "https://sns.eu-west-1.amazonaws.com:8443/x.pem",
+            "https://user@sns.eu-west-1.amazonaws.com/x.pem",
+            "https://s3.amazonaws.com/x.pem",
+            "http://127.0.0.1:8080/cert.pem",
+            "not a url",
+        ] {
+            assert!(!ses.trusted_url(url), "{url}");
+        }
+        let with_prefix = self::ses("http://127.0.0.1:8080/");
+        assert!(with_prefix.trusted_url("http://127.0.0.1:8080/cert.pem"));
+        assert!(!with_prefix.trusted_url("http://127.0.0.1:8081/cert.pem"));
+    }
+
+    #[test]
+    fn the_sns_string_to_sign_follows_the_documented_order() {
+        let message: SnsMessage = serde_json::from_value(serde_json::json!({
+            "Type": "Notification", "MessageId": "m", "TopicArn": "t", "Message": "hi",
+            "Timestamp": "ts", "SignatureVersion": "1", "Signature": "", "SigningCertURL": "",
+            "Subject": "s",
+        }))
+        .unwrap();
+        assert_eq!(
+            message.string_to_sign().unwrap(),
+            "Message\nhi\nMessageId\nm\nSubject\ns\nTimestamp\nts\nTopicArn\nt\nType\nNotification\n"
+        );
+    }
+}
