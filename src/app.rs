@@ -153,6 +153,8 @@ impl Application {
         let metrics = Arc::new(Metrics::with_gauge_cache(Duration::from_secs(
             settings.metrics.cache_seconds,
         )));
+        let (inbound_listener, inbound_listener_port, imap_poller, inbound) =
+            inbound_roles(&settings, roles, &db).await?;
         let (server, port) = if let Some(session_key) = session_key {
             let (listener, port, address) = match inherited_listener()? {
                 Some((listener, port)) => (listener, port, "the socket systemd passed".to_owned()),
@@ -162,7 +164,15 @@ impl Application {
                     (listener, port, address)
                 }
             };
-            let state = WebState::new(&settings, db.clone(), mail_wakeup, metrics.clone(), session_key).await?;
+            let state = WebState::new(
+                &settings,
+                db.clone(),
+                mail_wakeup,
+                metrics.clone(),
+                session_key,
+                inbound.clone(),
+            )
+            .await?;
             let server = web::server(listener, state).map_err(|source| BuildError::Listen { address, source })?;
             (Some(server), port)
         } else {
@@ -203,8 +213,6 @@ impl Application {
                 _ => (None, None),
             },
         };
-        let (inbound_listener, inbound_listener_port, imap_poller, inbound) =
-            inbound_roles(&settings, roles, &db).await?;
         Ok(Self {
             port,
             server,
@@ -299,7 +307,8 @@ impl Application {
 
 /// The ways in for inbound mail that `gazette serve` runs: the SMTP/LMTP
 /// listener (`inbound.smtp_listen`) and the IMAP poller
-/// (`inbound.imap_url`), each when configured.
+/// (`inbound.imap_url`), each when configured; the pipeline is built for
+/// them and for the provider webhooks the web server serves.
 #[allow(clippy::type_complexity)]
 async fn inbound_roles(
     settings: &Settings,
@@ -314,7 +323,10 @@ async fn inbound_roles(
     ),
     BuildError,
 > {
-    let wanted = roles.web && (settings.inbound.smtp_listen.is_some() || !settings.inbound.imap_url.trim().is_empty());
+    let wanted = roles.web
+        && (settings.inbound.smtp_listen.is_some()
+            || !settings.inbound.imap_url.trim().is_empty()
+            || web::inbound_hooks::configured(&settings.inbound));
     if !wanted {
         return Ok((None, None, None, None));
     }

@@ -11,6 +11,7 @@ mod error;
 mod form;
 mod head;
 mod health;
+pub mod inbound_hooks;
 pub mod metrics_listener;
 mod observe;
 mod pages;
@@ -54,6 +55,8 @@ pub struct AppState {
 pub enum WebStateError {
     #[error("cannot prepare the staff login: {0}")]
     StaffLogin(#[from] crate::staff::HashError),
+    #[error("inbound webhooks: {0}")]
+    Hooks(String),
 }
 
 /// Everything the web server's handlers and middleware share, built once
@@ -62,6 +65,7 @@ pub struct WebState {
     app: web::Data<AppState>,
     admin: web::Data<admin::AdminState>,
     metrics: web::Data<Metrics>,
+    hooks: web::Data<inbound_hooks::Hooks>,
     session_key: Vec<u8>,
     edge: Edge,
 }
@@ -77,14 +81,18 @@ impl WebState {
     /// The state the settings describe, with the rate limits' janitors and
     /// the signup writer running. `mail_wakeup` wakes this process's
     /// delivery worker, if it has one, when a handler queues mail;
-    /// `session_key` signs and encrypts the staff session cookie.
+    /// `session_key` signs and encrypts the staff session cookie;
+    /// `inbound`, the inbound pipeline, is needed when a provider webhook
+    /// is configured ([`inbound_hooks::configured`]).
     pub async fn new(
         settings: &Settings,
         db: Db,
         mail_wakeup: Arc<Notify>,
         metrics: Arc<Metrics>,
         session_key: Vec<u8>,
+        inbound: Option<crate::inbound::Inbound>,
     ) -> Result<Self, WebStateError> {
+        let hooks = inbound_hooks::Hooks::from_settings(&settings.inbound, inbound).map_err(WebStateError::Hooks)?;
         let signup_limit = IpRateLimit::per_minute(settings.limits.signups_per_ip_per_minute);
         let signup_policy = SignupPolicy {
             token_ttl: chrono::Duration::hours(i64::from(settings.subscriptions.confirmation_ttl_hours)),
@@ -110,6 +118,7 @@ impl WebState {
             app,
             admin,
             metrics: web::Data::from(metrics),
+            hooks: web::Data::new(hooks),
             session_key,
             edge,
         })
@@ -192,6 +201,13 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET, "/static/site.css", web::get().to(stylesheet)),
         (Method::GET, "/static/admin.js", web::get().to(admin_script)),
         (Method::GET, "/favicon.ico", web::get().to(favicon)),
+        (Method::POST, "/inbound/mailgun", web::post().to(inbound_hooks::mailgun)),
+        (
+            Method::POST,
+            "/inbound/postmark",
+            web::post().to(inbound_hooks::postmark),
+        ),
+        (Method::POST, "/inbound/ses", web::post().to(inbound_hooks::ses)),
     ]
 }
 
@@ -210,6 +226,7 @@ pub fn server(listener: TcpListener, web_state: WebState) -> std::io::Result<act
         app: state,
         admin,
         metrics,
+        hooks,
         session_key,
         edge,
     } = web_state;
@@ -237,6 +254,7 @@ pub fn server(listener: TcpListener, web_state: WebState) -> std::io::Result<act
             .wrap(from_fn(drain::close_connections_when_stopping))
             .app_data(state.clone())
             .app_data(metrics.clone())
+            .app_data(hooks.clone())
             .app_data(edge.trusted_proxies.clone())
             .app_data(edge.body_timeout);
         for (_, path, route) in routes() {

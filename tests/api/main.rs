@@ -23,6 +23,7 @@ mod inbound_classify;
 mod inbound_imap;
 mod inbound_policy;
 mod inbound_smtp;
+mod inbound_webhooks;
 mod liveness;
 mod logs;
 mod nginx;
@@ -223,6 +224,9 @@ fn main() {
         inbound_policy::bounces_complaints_and_blocks_each_do_what_the_policy_says_and_show_in_the_staff_area,
         inbound_policy::mail_to_the_unsubscribe_address_unsubscribes_the_reader_whatever_it_says,
         inbound_policy::a_bounced_or_complained_reader_gets_no_further_copy,
+        inbound_webhooks::the_webhook_routes_answer_404_until_configured,
+        inbound_webhooks::mailgun_posts_are_refused_unless_signed_and_fresh_stored_once_and_bounce_the_reader,
+        inbound_webhooks::postmark_posts_need_the_credentials_are_stored_once_and_a_complaint_unsubscribes,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
@@ -330,6 +334,25 @@ fn main() {
                 _ => trial,
             });
         }
+    }
+    // The SES webhook test signs with Python's cryptography; skipped with
+    // the reason without it, and must run with CI=true.
+    for backend in Backend::all() {
+        let trial = helpers::trial(
+            backend,
+            "inbound_webhooks::ses_notifications_are_checked_against_the_sns_certificate_stored_once_and_applied",
+            |backend| {
+                Box::pin(
+                    inbound_webhooks::ses_notifications_are_checked_against_the_sns_certificate_stored_once_and_applied(
+                        backend,
+                    ),
+                )
+            },
+        );
+        trials.push(match inbound_webhooks::missing_cryptography() {
+            Some(why) if !in_ci => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
+            _ => trial,
+        });
     }
     // Only PostgreSQL sends notices.
     trials.push(helpers::trial(
