@@ -445,9 +445,12 @@ where
             }
             Some(raw) => {
                 let size = raw.len();
+                // An MTA whose 250 got lost sends the same bytes again:
+                // stored once, or a soft bounce would count twice.
+                let dedupe_key = Some(same_message_key(&recipients, &raw));
                 let arrival = Arrival {
                     source: InboundSource::Smtp,
-                    dedupe_key: None,
+                    dedupe_key,
                     envelope_to: recipients.clone(),
                     raw,
                 };
@@ -633,6 +636,21 @@ async fn read_data<R: AsyncBufRead + Unpin>(
         }
         message.extend_from_slice(text);
     }
+}
+
+/// Names a message by its envelope recipients and bytes: the same
+/// message delivered again gets the same key.
+fn same_message_key(recipients: &[String], raw: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for recipient in recipients {
+        hash.update(recipient.as_bytes());
+        hash.update(b"\n");
+    }
+    hash.update(raw);
+    let digest = hash.finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("smtp:{hex}")
 }
 
 #[cfg(test)]

@@ -422,6 +422,12 @@ pub async fn a_dsn_for_a_digest_delivered_with_swaks_bounces_that_reader(backend
         app.subscriber_status("bob@example.com").await.as_deref(),
         Some("confirmed")
     );
+
+    // The same message again (an MTA whose 250 got lost retries): taken,
+    // and still stored once.
+    let again = swaks(port, "", verp, &dsn, &[]).await;
+    assert!(again.delivered, "{}", again.transcript);
+    assert_eq!(stored_messages(&app).await.len(), 1, "a retried message is stored once");
 }
 
 pub async fn a_complaint_through_the_listener_unsubscribes_the_reader_and_marks_them(backend: Backend) {

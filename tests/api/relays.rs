@@ -275,8 +275,10 @@ pub async fn a_relay_that_answers_421_at_the_greeting_passes_its_mail_to_the_oth
         "one copy each, through the relay that greets: {counts:?}"
     );
     assert!(busy.received().is_empty());
+    // Tried (the messages that picked it while it was not yet cooling down
+    // may have waited on one connection together, so one is enough).
     assert!(
-        busy.connections() >= 2,
+        busy.connections() >= 1,
         "the busy relay was tried: {}",
         busy.connections()
     );
