@@ -100,10 +100,12 @@ pub async fn load(db: &Db, id: Uuid) -> Result<Option<StoredInbound>, sqlx::Erro
 /// caller walks them once, and a message whose reading keeps failing is
 /// not read again and again.
 pub async fn received(db: &Db, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
+    // The nil UUID sorts before every id (a typed bind, where `$2 IS NULL`
+    // would leave PostgreSQL unable to tell the parameter's type).
     let rows: Vec<(Uuid,)> = with_pool!(db, pool => sqlx::query_as(
-        "SELECT id FROM inbound_messages WHERE status = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3")
+        "SELECT id FROM inbound_messages WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3")
         .bind(InboundStatus::Received)
-        .bind(after)
+        .bind(after.unwrap_or(Uuid::nil()))
         .bind(limit)
         .fetch_all(pool)
         .await?);

@@ -72,7 +72,7 @@ SELECT i.id, i.week, i.subject, i.article_count, i.status, i.created_at, i.pause
 SELECT id FROM feed_sources WHERE (last_polled_at IS NULL OR last_polled_at < $1) AND (claimed_until IS NULL OR claimed_until <= $2) ORDER BY id;
 SELECT id FROM feed_sources WHERE next_poll_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY next_poll_at, id LIMIT $2;
 SELECT id FROM inbound_messages WHERE dedupe_key = $1;
-SELECT id FROM inbound_messages WHERE status = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3;
+SELECT id FROM inbound_messages WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3;
 SELECT id FROM issues;
 SELECT id FROM issues WHERE week = $1;
 SELECT id FROM workers;
