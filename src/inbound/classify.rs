@@ -486,12 +486,7 @@ fn human_text(message: &Message<'_>) -> String {
 /// A bounce without a report part: sent by the mail system (null return
 /// path, a mailer-daemon sender) with one of the usual subjects.
 fn is_bounce(message: &Message<'_>) -> bool {
-    let from = message
-        .from()
-        .and_then(|a| a.first())
-        .and_then(|a| a.address())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let from = sender(message).unwrap_or_default().to_ascii_lowercase();
     let daemon = ["mailer-daemon@", "postmaster@", "mail-daemon@", "mailer_daemon@"]
         .iter()
         .any(|p| from.starts_with(p))
@@ -546,12 +541,7 @@ fn plain_bounce(message: &Message<'_>) -> Report {
         .min()
         .unwrap_or(lower.len());
     let own = &text[..end];
-    let from = message
-        .from()
-        .and_then(|a| a.first())
-        .and_then(|a| a.address())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let from = sender(message).unwrap_or_default().to_ascii_lowercase();
     let recipient = addresses_in(own).into_iter().find(|a| {
         let a = a.to_ascii_lowercase();
         a != from && !a.starts_with("mailer-daemon@") && !a.starts_with("postmaster@")
