@@ -141,8 +141,11 @@ enum Command {
 enum InboundCommand {
     /// Read saved messages (.eml) as the inbound pipeline would and print
     /// one line per file: `FILE: KIND ADDRESS STATUS REASON` (`-` where the
-    /// message does not say). Needs no database. Exits 1 when a file could
-    /// not be read, after printing the others.
+    /// message does not say). ADDRESS is the reader's when
+    /// `mail.bounce_domain` is set and the database names them by the
+    /// message's return path or unsubscribe address (it is only read),
+    /// else the address the message gives. Exits 1 when a file could not
+    /// be read, after printing the others.
     Classify {
         /// The message files.
         #[arg(required = true)]
@@ -261,7 +264,8 @@ fn main() -> ExitCode {
         let settings = Settings::load(&dir)?;
         // Only `gazette migrate` (and `restore`, from a backup) makes a new
         // database in production; config check reports a missing one itself.
-        // `inbound classify` reads files only: it works without a database.
+        // `inbound classify` looks readers up only when it can: it works
+        // without a database.
         if !matches!(command, Command::Config { .. } | Command::Inbound { .. }) {
             let makes_it = matches!(command, Command::Migrate { status: false } | Command::Restore { .. });
             settings.check_database_exists(makes_it)?;
@@ -372,7 +376,7 @@ fn main() -> ExitCode {
             Command::Prune { dry_run } => prune(settings, dry_run).await,
             Command::Inbound {
                 command: InboundCommand::Classify { files },
-            } => inbound_classify(&files),
+            } => inbound_classify(&settings, &files).await,
         }
     });
     match result {
@@ -1006,11 +1010,32 @@ async fn prune(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
 }
 
 /// `gazette inbound classify FILE…`: what each message says, one line per
-/// file. The file name and the address come from outside (a file name may
-/// hold control characters, the address is what a stranger wrote), so both
-/// are escaped for the terminal. An unreadable file is named on standard
-/// error and the rest are still read; the command then exits 1.
-fn inbound_classify(files: &[PathBuf]) -> anyhow::Result<()> {
+/// file. With `mail.bounce_domain` set, the database is asked who a return
+/// path or unsubscribe address names (looking only), so the line shows the
+/// reader's address, as the pipeline would find them; without it, or when
+/// the database cannot be opened (said once on standard error), the line
+/// shows the address the message gives. The file name and the address come
+/// from outside (a file name may hold control characters, the address is
+/// what a stranger wrote), so both are escaped for the terminal. An
+/// unreadable file is named on standard error and the rest are still read;
+/// the command then exits 1.
+async fn inbound_classify(settings: &Settings, files: &[PathBuf]) -> anyhow::Result<()> {
+    use gazette::db::inbound as stored;
+    use gazette::domain::InboundSource;
+    use gazette::inbound::{Reason, apply};
+    let lookup = match settings.mail.bounce_domain.trim() {
+        "" => None,
+        domain => match reader_lookup(settings, domain).await {
+            Ok(lookup) => lookup,
+            Err(e) => {
+                eprintln!(
+                    "gazette: {}; the addresses below are the ones the messages give",
+                    escape(&format!("{e:#}"))
+                );
+                None
+            }
+        },
+    };
     let mut unreadable = 0;
     for file in files {
         let name = file.display().to_string();
@@ -1023,26 +1048,62 @@ fn inbound_classify(files: &[PathBuf]) -> anyhow::Result<()> {
             }
         };
         let report = gazette::inbound::classify::message(&raw, &[]);
+        let paths = lookup.as_ref().map(|(_, paths)| paths);
+        let key = apply::reader_key(paths, InboundSource::Smtp, &report);
+        let (kind, reason) = apply::kind_and_reason(&key, &report);
+        let reader = match &lookup {
+            Some((db, _)) => stored::named_reader(db, &key).await?,
+            None => None,
+        };
+        let address = reader.map(|r| r.email).or(report.recipient);
         let or_dash = |value: Option<&str>| {
             value
                 .filter(|v| !v.is_empty())
                 .map_or("-".to_owned(), |v| escape(v).into_owned())
         };
-        let reason = match report.reason {
-            gazette::inbound::Reason::Undefined => "-",
+        let reason = match reason {
+            Reason::Undefined => "-",
             reason => reason.as_str(),
         };
         say!(
             "{}: {} {} {} {}",
             escape(&name),
-            report.kind.as_str(),
-            or_dash(report.recipient.as_deref()),
+            kind.as_str(),
+            or_dash(address.as_deref()),
             or_dash(report.status_code.as_deref()),
             reason
         );
     }
+    if let Some((db, _)) = lookup {
+        db.close().await;
+    }
     match unreadable {
         0 => Ok(()),
         n => Err(anyhow::anyhow!("{n} of {} files could not be read", files.len())),
+    }
+}
+
+/// The database and the return paths it keys, for looking readers up;
+/// `None` when no process has made the key yet (no mail went out with a
+/// return path). Opening it creates nothing.
+async fn reader_lookup(
+    settings: &Settings,
+    domain: &str,
+) -> anyhow::Result<Option<(gazette::db::Db, gazette::mail::verp::ReturnPaths)>> {
+    let db = gazette::app::database(settings, Schema::Check)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot look readers up in the database: {e}"))?;
+    match gazette::db::inbound::existing_return_path_secret(&db).await {
+        Ok(Some(secret)) => Ok(Some((db, gazette::mail::verp::ReturnPaths::new(domain, &secret)))),
+        Ok(None) => {
+            db.close().await;
+            Ok(None)
+        }
+        Err(e) => {
+            db.close().await;
+            Err(anyhow::anyhow!(
+                "cannot read the return-path key from the database: {e}"
+            ))
+        }
     }
 }

@@ -126,13 +126,17 @@ pub async fn return_path_secret(db: &Db) -> Result<Vec<u8>, sqlx::Error> {
             .bind(&fresh[..])
             .execute(pool)
             .await?;
-        let (secret,): (Vec<u8>,) = sqlx::query_as("SELECT secret FROM app_secrets WHERE name = $1")
-            .bind(RETURN_PATH_SECRET)
-            .fetch_one(pool)
-            .await?;
-        Ok(secret)
+        sqlx::query_scalar(SECRET).bind(RETURN_PATH_SECRET).fetch_one(pool).await
     })
 }
+
+/// The return-path key if a process made it already; makes none (nothing
+/// was sent with a return path before it exists).
+pub async fn existing_return_path_secret(db: &Db) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    with_pool!(db, pool => sqlx::query_scalar(SECRET).bind(RETURN_PATH_SECRET).fetch_optional(pool).await)
+}
+
+const SECRET: &str = "SELECT secret FROM app_secrets WHERE name = $1";
 
 // ---------------------------------------------------------------------------
 // Applying a reading (`inbound::apply`): one transaction per message.
@@ -162,6 +166,8 @@ pub enum ReaderKey {
 pub struct Reader {
     pub id: Uuid,
     pub status: crate::domain::SubscriberStatus,
+    /// As the reader wrote it (a placeholder once erased).
+    pub email: String,
     pub email_key: String,
     pub complained: bool,
     pub erased: bool,
@@ -236,12 +242,14 @@ macro_rules! reader_sql {
     ($where:literal) => {
         [
             concat!(
-                "SELECT id, status, email_key, complained_at IS NOT NULL AS complained, erased_at IS NOT NULL AS erased
+                "SELECT id, status, email, email_key, complained_at IS NOT NULL AS complained,
+                        erased_at IS NOT NULL AS erased
                  FROM subscribers ",
                 $where
             ),
             concat!(
-                "SELECT id, status, email_key, complained_at IS NOT NULL AS complained, erased_at IS NOT NULL AS erased
+                "SELECT id, status, email, email_key, complained_at IS NOT NULL AS complained,
+                        erased_at IS NOT NULL AS erased
                  FROM subscribers ",
                 $where,
                 " FOR UPDATE"
@@ -290,6 +298,77 @@ fn receiving_domain(recipient: Option<&str>, reader: Option<&Reader>) -> Option<
         .or_else(|| reader.and_then(|r| from(&r.email_key)))
 }
 
+/// The reader `key` names, and the issue the message is about (named by
+/// the return path, or, for a reader found by address, the last issue
+/// handed to the relay for them before `now`): one lookup for applying a
+/// message (in its transaction, rows locked) and for looking only
+/// ([`named_reader`]). A macro because the two run on different executors
+/// of each backend's own connection type.
+macro_rules! find_reader {
+    ($conn:expr, $reader_sql:expr, $key:expr, $now:expr) => {{
+        let mut issue_id: Option<Uuid> = None;
+        let reader: Option<Reader> = match $key {
+            ReaderKey::Token { subscriber, secret } => {
+                sqlx::query_as($reader_sql(&READER_BY_TOKEN))
+                    .bind(subscriber)
+                    .bind(secret)
+                    .fetch_optional($conn)
+                    .await?
+            }
+            ReaderKey::Digest { subscriber, week } => {
+                issue_id = sqlx::query_scalar(ISSUE_OF_WEEK)
+                    .bind(week)
+                    .fetch_optional($conn)
+                    .await?;
+                sqlx::query_as($reader_sql(&READER_BY_ID))
+                    .bind(subscriber)
+                    .fetch_optional($conn)
+                    .await?
+            }
+            ReaderKey::Mail(mail) => {
+                let subscriber: Option<Option<Uuid>> =
+                    sqlx::query_scalar(MAIL_READER).bind(mail).fetch_optional($conn).await?;
+                match subscriber.flatten() {
+                    Some(subscriber) => {
+                        sqlx::query_as($reader_sql(&READER_BY_ID))
+                            .bind(subscriber)
+                            .fetch_optional($conn)
+                            .await?
+                    }
+                    None => None,
+                }
+            }
+            ReaderKey::Address(email_key) => {
+                let reader: Option<Reader> = sqlx::query_as($reader_sql(&READER_BY_ADDRESS))
+                    .bind(email_key)
+                    .fetch_optional($conn)
+                    .await?;
+                if let Some(reader) = &reader {
+                    issue_id = sqlx::query_scalar(LAST_COPY)
+                        .bind(reader.id)
+                        .bind($now)
+                        .fetch_optional($conn)
+                        .await?;
+                }
+                reader
+            }
+            ReaderKey::Nobody => None,
+        };
+        (reader, issue_id)
+    }};
+}
+
+/// The reader `key` names, as [`apply_reading`] would find them, changing
+/// nothing (`gazette inbound classify`).
+pub async fn named_reader(db: &Db, key: &ReaderKey) -> Result<Option<Reader>, sqlx::Error> {
+    let without_lock = |pair: &[&'static str; 2]| pair[0];
+    let now = Utc::now();
+    with_pool!(db, pool => {
+        let (reader, _issue) = find_reader!(pool, without_lock, key, now);
+        Ok(reader)
+    })
+}
+
 /// Reads message `id` as `reading` says, in one transaction: finds the
 /// reader `key` names, asks `decide` what to do (with the reader's soft
 /// bounces since `soft_since`, when that is given and there is a reader),
@@ -314,43 +393,7 @@ pub async fn apply_reading(
             tx.rollback().await?;
             return Ok(None);
         }
-        let mut issue_id = None;
-        let reader: Option<Reader> = match key {
-            ReaderKey::Token { subscriber, secret } => {
-                sqlx::query_as(reader_sql(&READER_BY_TOKEN))
-                    .bind(subscriber)
-                    .bind(secret)
-                    .fetch_optional(&mut *tx)
-                    .await?
-            }
-            ReaderKey::Digest { subscriber, week } => {
-                issue_id = sqlx::query_scalar(ISSUE_OF_WEEK).bind(week).fetch_optional(&mut *tx).await?;
-                sqlx::query_as(reader_sql(&READER_BY_ID)).bind(subscriber).fetch_optional(&mut *tx).await?
-            }
-            ReaderKey::Mail(mail) => {
-                let subscriber: Option<Option<Uuid>> =
-                    sqlx::query_scalar(MAIL_READER).bind(mail).fetch_optional(&mut *tx).await?;
-                match subscriber.flatten() {
-                    Some(subscriber) => {
-                        sqlx::query_as(reader_sql(&READER_BY_ID)).bind(subscriber).fetch_optional(&mut *tx).await?
-                    }
-                    None => None,
-                }
-            }
-            ReaderKey::Address(email_key) => {
-                let reader: Option<Reader> =
-                    sqlx::query_as(reader_sql(&READER_BY_ADDRESS)).bind(email_key).fetch_optional(&mut *tx).await?;
-                if let Some(reader) = &reader {
-                    issue_id = sqlx::query_scalar(LAST_COPY)
-                        .bind(reader.id)
-                        .bind(now)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                }
-                reader
-            }
-            ReaderKey::Nobody => None,
-        };
+        let (reader, issue_id) = find_reader!(&mut *tx, reader_sql, key, now);
         let soft = match (&reader, soft_since) {
             (Some(reader), Some(since)) => Some(SoftHistory {
                 bounces: sqlx::query_scalar(EARLIER_SOFT_BOUNCES)

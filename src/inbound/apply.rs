@@ -42,14 +42,7 @@ pub async fn apply(
 ) -> Result<(), sqlx::Error> {
     let now = Utc::now();
     let key = reader_key(paths, message.source, report);
-    let kind = match key {
-        ReaderKey::Token { .. } => InboundKind::Unsubscribe,
-        _ => report.kind,
-    };
-    let reason = match kind {
-        InboundKind::Unsubscribe => Reason::Unsubscribe,
-        _ => report.reason,
-    };
+    let (kind, reason) = kind_and_reason(&key, report);
     let diagnostic = report.diagnostic.as_deref().map(one_line);
     let reading = Reading {
         kind,
@@ -75,6 +68,16 @@ pub async fn apply(
         );
     }
     Ok(())
+}
+
+/// What the message is, once it is known whom it names: mail to a
+/// reader's unsubscribe address is an unsubscribe, whatever it says.
+pub fn kind_and_reason(key: &ReaderKey, report: &Report) -> (InboundKind, Reason) {
+    match key {
+        ReaderKey::Token { .. } => (InboundKind::Unsubscribe, Reason::Unsubscribe),
+        _ if report.kind == InboundKind::Unsubscribe => (InboundKind::Unsubscribe, Reason::Unsubscribe),
+        _ => (report.kind, report.reason),
+    }
 }
 
 /// Who the message names, as far as the message itself says (see the
@@ -269,6 +272,7 @@ mod tests {
         Reader {
             id: Uuid::new_v4(),
             status,
+            email: "ada@example.org".into(),
             email_key: "ada@example.org".into(),
             complained: false,
             erased: false,

@@ -13,7 +13,7 @@ use gazette::config::{CronSchedule, ScheduleSettings, ScheduleTimezone};
 use gazette::domain::IssueWeek;
 
 use crate::cli::{FIXTURE, import, run, text};
-use crate::helpers::{Backend, gazette_command, test_settings, wait_until};
+use crate::helpers::{Backend, gazette_command, test_settings};
 
 const UNITS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/systemd");
 const SYSTEMD_ANALYZE: &str = "/usr/bin/systemd-analyze";
@@ -342,6 +342,12 @@ pub async fn serve_started_after_an_outage_dispatches_the_missed_runs_week_as_of
         .local_addr()
         .unwrap()
         .port();
+    // One pool for the whole wait (not one per poll), and serve's log kept
+    // so a run that does not come shows why.
+    let db = gazette::app::database(&test_settings(&backend, 25), gazette::app::Schema::Check)
+        .await
+        .unwrap();
+    let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{}.log", uuid::Uuid::new_v4().simple()));
     let mut serve = gazette_command()
         .args(["serve", "--no-worker"])
         .env("GAZETTE_DATABASE__URL", backend.database_url())
@@ -351,19 +357,32 @@ pub async fn serve_started_after_an_outage_dispatches_the_missed_runs_week_as_of
         .env("GAZETTE_SCHEDULE__TIMEZONE", "UTC")
         .env("GAZETTE_SCHEDULE__GRACE_HOURS", "264")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    wait_until(Duration::from_secs(20), "the missed run to be made up", || async {
-        !issue_weeks(&backend).await.is_empty()
+    let weeks = || async {
+        gazette::with_pool!(&db, pool => {
+            sqlx::query_scalar::<_, String>("SELECT week FROM issues ORDER BY week")
+                .fetch_all(pool)
+                .await
+                .unwrap()
+        })
+    };
+    let made_up = tokio::time::timeout(Duration::from_secs(20), async {
+        while weeks().await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     })
     .await;
     let _ = serve.kill();
     let _ = serve.wait();
-    assert_eq!(issue_weeks(&backend).await, [week]);
-    let db = gazette::app::database(&test_settings(&backend, 25), gazette::app::Schema::Check)
-        .await
-        .unwrap();
+    let printed = std::fs::read_to_string(&log).unwrap_or_default();
+    std::fs::remove_file(&log).unwrap();
+    assert!(
+        made_up.is_ok(),
+        "serve did not make up the missed run within 20 s; it printed:\n{printed}"
+    );
+    assert_eq!(weeks().await, [week], "{printed}");
     let deliveries: i64 = gazette::with_pool!(&db, pool => {
         sqlx::query_scalar("SELECT COUNT(*) FROM deliveries").fetch_one(pool).await.unwrap()
     });

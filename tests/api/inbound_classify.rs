@@ -2,7 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::helpers::gazette_command as gazette;
+use gazette::domain::{IssueWeek, UnsubscribeToken};
+use gazette::mail::verp::{Origin, ReturnPaths};
+
+use crate::admin::add_confirmed_readers;
+use crate::helpers::{Backend, gazette_command as gazette, spawn_app};
+use crate::inbound_smtp::postfix_dsn;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/inbound")
@@ -114,4 +119,103 @@ pub fn outside_text_is_escaped_for_the_terminal() -> Result<(), libtest_mimic::F
     );
     std::fs::remove_dir_all(&dir)?;
     Ok(())
+}
+
+/// With a bounce domain, the command asks the database whom a return path
+/// or an unsubscribe address names and prints that reader's address, as
+/// the pipeline would find them; it changes nothing. A return path that
+/// does not verify names nobody: the line keeps the message's address.
+pub async fn with_a_bounce_domain_it_prints_the_reader_a_return_path_names(backend: Backend) {
+    const DOMAIN: &str = "bounces.gazette.test";
+    let app = spawn_app(&backend).await;
+    add_confirmed_readers(
+        &app,
+        &[
+            ("ada@example.com".into(), "Ada".into()),
+            ("bob@example.com".into(), "Bob".into()),
+        ],
+    )
+    .await;
+    let secret = gazette::db::inbound::return_path_secret(&app.db).await.unwrap();
+    let paths = ReturnPaths::new(DOMAIN, &secret);
+    let ada: uuid::Uuid = gazette::with_pool!(&app.db, pool => {
+        sqlx::query_scalar("SELECT id FROM subscribers WHERE email_key = 'ada@example.com'")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    let week = IssueWeek::parse("2026-W48").unwrap();
+    let return_path = paths.return_path(&Origin::Digest { week, subscriber: ada }).to_string();
+    let token = UnsubscribeToken::parse(&app.unsubscribe_token("bob@example.com").await).unwrap();
+    let unsubscribe = paths.unsubscribe_address(&token).to_string();
+    // Ada's mail was forwarded: the bounce names the address it was
+    // forwarded to, which is nobody's here.
+    let forwarded = "ada.old@forwarded.example";
+    let forged = {
+        let (local, domain) = return_path.split_once('@').unwrap();
+        let mut local = local.to_owned();
+        let last = local.pop();
+        local.push(if last == Some('a') { 'b' } else { 'a' });
+        format!("{local}@{domain}")
+    };
+    let dir = std::env::temp_dir().join(format!("gazette-classify-lookup-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = [
+        (
+            "bounce.eml",
+            postfix_dsn(&return_path, forwarded, "5.1.1", "550 5.1.1 no such user"),
+        ),
+        (
+            "unsubscribe.eml",
+            format!("From: bob@example.com\r\nTo: {unsubscribe}\r\nSubject: keep me!\r\n\r\nI love it.\r\n")
+                .into_bytes(),
+        ),
+        (
+            "forged.eml",
+            postfix_dsn(&forged, forwarded, "5.1.1", "550 5.1.1 no such user"),
+        ),
+    ];
+    let mut paths_given = Vec::new();
+    for (name, raw) in &files {
+        let path = dir.join(name);
+        std::fs::write(&path, raw).unwrap();
+        paths_given.push(path);
+    }
+    let url = backend.database_url().to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        gazette()
+            .env("GAZETTE_DATABASE__URL", url)
+            .env("GAZETTE_MAIL__BOUNCE_DOMAIN", DOMAIN)
+            .args(["inbound", "classify"])
+            .args(&paths_given)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    let d = dir.display();
+    assert_eq!(
+        lines,
+        [
+            format!("{d}/bounce.eml: hard ada@example.com 5.1.1 userunknown"),
+            format!("{d}/unsubscribe.eml: unsubscribe bob@example.com - unsubscribe"),
+            format!("{d}/forged.eml: hard {forwarded} 5.1.1 userunknown"),
+        ],
+        "{stderr}"
+    );
+    // Looked at, not applied.
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbound_messages").await, 0);
+    assert_eq!(
+        app.subscriber_status("ada@example.com").await.as_deref(),
+        Some("confirmed")
+    );
+    assert_eq!(
+        app.subscriber_status("bob@example.com").await.as_deref(),
+        Some("confirmed")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

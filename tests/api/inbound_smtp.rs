@@ -218,7 +218,7 @@ impl Raw {
 
 /// A DSN as postfix writes it (RFC 3464), for `original_to` (the digest's
 /// recipient) sent back to `return_path`.
-fn postfix_dsn(return_path: &str, original_to: &str, status: &str, diagnostic: &str) -> Vec<u8> {
+pub fn postfix_dsn(return_path: &str, original_to: &str, status: &str, diagnostic: &str) -> Vec<u8> {
     format!(
         "Return-Path: <>\r\n\
          From: MAILER-DAEMON@mx.example.com (Mail Delivery System)\r\n\

@@ -224,6 +224,7 @@ fn main() {
         inbound_policy::bounces_complaints_and_blocks_each_do_what_the_policy_says_and_show_in_the_staff_area,
         inbound_policy::mail_to_the_unsubscribe_address_unsubscribes_the_reader_whatever_it_says,
         inbound_policy::a_bounced_or_complained_reader_gets_no_further_copy,
+        inbound_classify::with_a_bounce_domain_it_prints_the_reader_a_return_path_names,
         inbound_webhooks::the_webhook_routes_answer_404_until_configured,
         inbound_webhooks::mailgun_posts_are_refused_unless_signed_and_fresh_stored_once_and_bounce_the_reader,
         inbound_webhooks::postmark_posts_need_the_credentials_are_stored_once_and_a_complaint_unsubscribes,

@@ -82,9 +82,9 @@ SELECT id, email, name, status, signup_ip, signup_source, created_at, signed_up_
 SELECT id, email, password_hash, password_changed_at FROM staff_users WHERE email_key = $1;
 SELECT id, email, password_hash, password_changed_at FROM staff_users WHERE id = $1;
 SELECT id, source, envelope_to, raw, received_at FROM inbound_messages WHERE id = $1;
-SELECT id, status, email_key, complained_at IS NOT NULL AS complained, erased_at IS NOT NULL AS erased FROM subscribers WHERE email_key = $1 AND erased_at IS NULL;
-SELECT id, status, email_key, complained_at IS NOT NULL AS complained, erased_at IS NOT NULL AS erased FROM subscribers WHERE id = $1;
-SELECT id, status, email_key, complained_at IS NOT NULL AS complained, erased_at IS NOT NULL AS erased FROM subscribers WHERE id = $1 AND unsubscribe_secret = $2;
+SELECT id, status, email, email_key, complained_at IS NOT NULL AS complained, erased_at IS NOT NULL AS erased FROM subscribers WHERE email_key = $1 AND erased_at IS NULL;
+SELECT id, status, email, email_key, complained_at IS NOT NULL AS complained, erased_at IS NOT NULL AS erased FROM subscribers WHERE id = $1;
+SELECT id, status, email, email_key, complained_at IS NOT NULL AS complained, erased_at IS NOT NULL AS erased FROM subscribers WHERE id = $1 AND unsubscribe_secret = $2;
 SELECT id, url, feed, guid, source_name, title, author, published_at, body, summary, summary_source, edited_by_staff FROM articles WHERE feed = ? AND guid IN (?);
 SELECT id, url, feed, guid, source_name, title, author, published_at, body, summary, summary_source, edited_by_staff FROM articles WHERE feed IS NULL AND guid IN (?) UNION ALL SELECT id, url, feed, guid, source_name, title, author, published_at, body, summary, summary_source, edited_by_staff FROM articles WHERE feed IS NULL AND url IN (?);
 SELECT id, url, feed, guid, source_name, title, author, published_at, body, summary, summary_source, edited_by_staff FROM articles WHERE url = $1 ORDER BY CASE WHEN feed IS NULL THEN 0 ELSE 1 END, created_at, id LIMIT 1;
