@@ -7,6 +7,7 @@ pub mod db;
 pub mod delivery;
 pub mod digest;
 pub mod domain;
+pub mod i18n;
 pub mod inbound;
 pub mod links;
 pub mod mail;

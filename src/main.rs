@@ -729,7 +729,12 @@ async fn import_subscribers(settings: Settings, file: &std::path::Path, confirme
     let result = subscriber_csv::import(
         &db,
         input,
-        ImportOptions::new(consent, token_ttl, settings.subscriptions.address_policy()),
+        ImportOptions::new(
+            consent,
+            token_ttl,
+            settings.subscriptions.address_policy(),
+            settings.site.default_language,
+        ),
         |event| match event {
             ImportEvent::Rejected(row) => eprintln!("rejected {}", escape(&row.to_string())),
             ImportEvent::Progress(report) if report.rows >= next_progress => {

@@ -24,6 +24,7 @@ use crate::db::new_readers::NewReader;
 use crate::db::subscriber_admin::{self, ExportedSubscriber, Filter};
 use crate::db::subscriber_import::{self, Consent};
 use crate::domain::{AddressPolicy, SubscriberEmail, SubscriberName, SubscriberStatus};
+use crate::i18n::Language;
 
 /// Readers per batch (and per transaction).
 pub const BATCH_ROWS: usize = 5_000;
@@ -245,15 +246,23 @@ pub struct ImportOptions {
     pub batch_rows: usize,
     /// Which addresses the rows may have (`subscriptions.allow_test_domains`).
     pub address_policy: AddressPolicy,
+    /// The imported readers' language (`site.default_language`).
+    pub language: Language,
 }
 
 impl ImportOptions {
-    pub fn new(consent: Consent, token_ttl: chrono::Duration, address_policy: AddressPolicy) -> Self {
+    pub fn new(
+        consent: Consent,
+        token_ttl: chrono::Duration,
+        address_policy: AddressPolicy,
+        language: Language,
+    ) -> Self {
         Self {
             consent,
             token_ttl,
             batch_rows: BATCH_ROWS,
             address_policy,
+            language,
         }
     }
 }
@@ -332,8 +341,9 @@ pub async fn import<R: Read + Send + 'static>(
     // is written; the channel holds one batch, so memory stays bounded.
     let (batches, mut incoming) = mpsc::channel(1);
     let batch_rows = options.batch_rows.max(1);
-    let (consent, policy) = (options.consent, options.address_policy);
-    let reading = tokio::task::spawn_blocking(move || read_batches(input, consent, policy, batch_rows, batches));
+    let (consent, policy, language) = (options.consent, options.address_policy, options.language);
+    let reading =
+        tokio::task::spawn_blocking(move || read_batches(input, consent, policy, language, batch_rows, batches));
     let mut report = ImportReport::default();
     while let Some(parsed) = incoming.recv().await {
         let batch = match parsed {
@@ -368,6 +378,7 @@ fn read_batches<R: Read>(
     input: R,
     consent: Consent,
     policy: AddressPolicy,
+    language: Language,
     batch_rows: usize,
     out: mpsc::Sender<Parsed>,
 ) {
@@ -382,7 +393,7 @@ fn read_batches<R: Read>(
             }
             Ok(Err(rejected)) => batch.rejected.push(rejected),
             Ok(Ok(row)) => {
-                let reader = consent.reader(&row.email, &row.name);
+                let reader = consent.reader(&row.email, &row.name, language);
                 if addresses.insert(reader.email_key().to_owned()) {
                     batch.readers.push(reader);
                 } else {

@@ -46,6 +46,8 @@ pub struct Settings {
     pub feeds: FeedSettings,
     pub retention: RetentionSettings,
     pub inbound: InboundSettings,
+    pub site: SiteSettings,
+    pub signup: SignupSettings,
     /// Where they came from (`GAZETTE_ENV` as it was, the files and
     /// variables read), for the line every command starts with.
     #[serde(skip)]
@@ -403,6 +405,23 @@ impl DeliverySettings {
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms)
     }
+}
+
+/// The public site as a whole.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSettings {
+    /// The pages' language when a reader has not chosen one and their
+    /// browser asks for none Gazette has; the imported readers' language.
+    pub default_language: crate::i18n::Language,
+}
+
+/// The signup form.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupSettings {
+    /// Whether the form asks for a name (the address is all it needs).
+    pub ask_name: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

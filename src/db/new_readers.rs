@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus, Token, UnsubscribeToken};
+use crate::i18n::Language;
 
 /// A reader to add, with every value their rows get worked out beforehand
 /// (ids, the address's key, the hashes), so the writer only binds.
@@ -18,6 +19,9 @@ pub struct NewReader {
     email: String,
     email_key: String,
     name: String,
+    /// Every mail to them is in it: the signup page's, or the site's for
+    /// an import.
+    language: Language,
     /// The consent record: where and how they signed up.
     ip: Option<String>,
     source: String,
@@ -40,6 +44,7 @@ impl NewReader {
     pub fn to_confirm(
         email: &SubscriberEmail,
         name: &SubscriberName,
+        language: Language,
         ip: Option<String>,
         source: &str,
         token: Token,
@@ -49,18 +54,19 @@ impl NewReader {
             token,
             mail_id: Uuid::now_v7(),
         };
-        Self::new(email, name, ip, source, Some(link))
+        Self::new(email, name, language, ip, source, Some(link))
     }
 
     /// A reader who consented elsewhere (`subscribers import --confirmed`):
     /// added confirmed, with no link and no email.
-    pub fn confirmed(email: &SubscriberEmail, name: &SubscriberName, source: &str) -> Self {
-        Self::new(email, name, None, source, None)
+    pub fn confirmed(email: &SubscriberEmail, name: &SubscriberName, language: Language, source: &str) -> Self {
+        Self::new(email, name, language, None, source, None)
     }
 
     fn new(
         email: &SubscriberEmail,
         name: &SubscriberName,
+        language: Language,
         ip: Option<String>,
         source: &str,
         link: Option<ConfirmationLink>,
@@ -71,6 +77,7 @@ impl NewReader {
             email: email.as_str().to_owned(),
             email_key: email.dedupe_key(),
             name: name.as_str().to_owned(),
+            language,
             ip,
             source: source.to_owned(),
             unsubscribe_secret: UnsubscribeToken::generate(id).secret().to_vec(),
@@ -134,6 +141,8 @@ macro_rules! renew_sql {
              status = CASE WHEN subscribers.status = 'confirmed' THEN 'confirmed' ELSE 'pending' END,
              email = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.email ELSE excluded.email END,
              name = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.name ELSE excluded.name END,
+             language = CASE WHEN subscribers.status = 'confirmed'
+                 THEN subscribers.language ELSE excluded.language END,
              signup_ip = CASE WHEN subscribers.status = 'confirmed'
                  THEN subscribers.signup_ip ELSE excluded.signup_ip END,
              signup_source = CASE WHEN subscribers.status = 'confirmed'
@@ -159,7 +168,7 @@ macro_rules! insert_subscribers {
     () => {
         "INSERT INTO subscribers (id, email, email_key, name, status, signup_ip, signup_source, created_at,
                                   signed_up_at, confirmed_at, mail_window_started_at, mails_in_window,
-                                  unsubscribe_secret)"
+                                  unsubscribe_secret, language)"
     };
 }
 macro_rules! insert_tokens {
@@ -178,7 +187,7 @@ const INSERT_SUBSCRIBERS: &str = insert_subscribers!();
 const INSERT_TOKENS: &str = insert_tokens!();
 const INSERT_MAIL: &str = insert_mail!();
 
-/// Rows per SQLite statement: 13 parameters each, under SQLite's limit of
+/// Rows per SQLite statement: 14 parameters each, under SQLite's limit of
 /// 32 766 per statement.
 pub const SQLITE_ROWS_PER_STATEMENT: usize = 2_000;
 
@@ -233,7 +242,7 @@ pub(crate) async fn insert_sqlite(
         }
         sql.push_str(&format!(
             "{INSERT_SUBSCRIBERS} VALUES {}{conflict};\nSELECT changes();\n",
-            anonymous(chunk.len(), 13)
+            anonymous(chunk.len(), 14)
         ));
         if !links.is_empty() {
             // CROSS JOIN keeps the chunk's rows as the outer loop and `+`
@@ -268,7 +277,8 @@ pub(crate) async fn insert_sqlite(
                 .bind(r.confirmed_at(now))
                 .bind(now)
                 .bind(r.mails_in_window())
-                .bind(&r.unsubscribe_secret);
+                .bind(&r.unsubscribe_secret)
+                .bind(r.language.tag());
         }
         if existing == Existing::Renew {
             query = query.bind(window_start).bind(window_start);
@@ -307,14 +317,14 @@ macro_rules! insert_postgres_sql {
             "WITH input AS (
                 SELECT * FROM UNNEST($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
                                      $11::bytea[], $12::text[], $13::timestamptz[], $14::int4[], $15::bytea[],
-                                     $16::uuid[], $17::text[])
+                                     $16::uuid[], $17::text[], $18::text[])
                     AS i(id, email, email_key, name, ip, source, unsubscribe_secret, status, confirmed_at,
-                         mails_in_window, token_hash, mail_id, token)
+                         mails_in_window, token_hash, mail_id, token, language)
             ), subscriber AS (",
             insert_subscribers!(),
             "
                 SELECT id, email, email_key, name, status, ip, source, $1, $1, confirmed_at, $1, mails_in_window,
-                       unsubscribe_secret
+                       unsubscribe_secret, language
                 FROM input ORDER BY email_key",
             $($conflict)*,
             " RETURNING id, email_key, email, name, status, mails_in_window
@@ -378,6 +388,7 @@ pub(crate) async fn insert_postgres<'e>(
         .bind(links().map(|l| l.map(|l| l.token_hash.as_slice())).collect::<Vec<_>>())
         .bind(links().map(|l| l.map(|l| l.mail_id)).collect::<Vec<_>>())
         .bind(links().map(|l| l.map(|l| l.token.as_str())).collect::<Vec<_>>())
+        .bind(sorted.iter().map(|r| r.language.tag()).collect::<Vec<_>>())
         .fetch_one(executor)
         .await?;
     Ok(u64::try_from(written).unwrap_or(0))

@@ -24,12 +24,15 @@ pub struct QueuedMail {
     pub attempts: i32,
     /// For [`MailKind::DigestTest`]: the rendered draft in `test_sends`.
     pub test_send_id: Option<Uuid>,
+    /// The reader's language, as stored (none for a staff test send).
+    pub language: Option<String>,
 }
 
 const CLAIM: [&str; 2] = lease_claim_sql!(
     "outgoing_mail",
     "id",
-    "RETURNING id, kind, subscriber_id, recipient, recipient_name, token, attempts, test_send_id"
+    "RETURNING id, kind, subscriber_id, recipient, recipient_name, token, attempts, test_send_id,
+               (SELECT s.language FROM subscribers s WHERE s.id = outgoing_mail.subscriber_id) AS language"
 );
 
 /// Claims up to `limit` due messages until `lease_until` for the worker

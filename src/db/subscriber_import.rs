@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::db::Db;
 use crate::db::new_readers::{self, Existing, LinkRules, NewReader, SqliteTransaction};
 use crate::domain::{SubscriberEmail, SubscriberName, Token};
+use crate::i18n::Language;
 
 /// Whether imported readers still have to confirm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,10 +30,10 @@ impl Consent {
     }
 
     /// An imported reader, ready to be written.
-    pub fn reader(self, email: &SubscriberEmail, name: &SubscriberName) -> NewReader {
+    pub fn reader(self, email: &SubscriberEmail, name: &SubscriberName, language: Language) -> NewReader {
         match self {
-            Consent::OptIn => NewReader::to_confirm(email, name, None, self.source(), Token::generate()),
-            Consent::ConfirmedElsewhere => NewReader::confirmed(email, name, self.source()),
+            Consent::OptIn => NewReader::to_confirm(email, name, language, None, self.source(), Token::generate()),
+            Consent::ConfirmedElsewhere => NewReader::confirmed(email, name, language, self.source()),
         }
     }
 }

@@ -157,7 +157,10 @@ async fn render(shared: &Shared, mail: &QueuedMail) -> Result<Composed, RenderEr
     match mail.kind {
         MailKind::Confirmation => {
             let token = mail.token.as_deref().ok_or(RenderError::NoToken)?;
-            Ok(shared.composer.confirmation(mail.id, &mail.recipient, token)?)
+            let language = shared.composer.language(mail.language.as_deref());
+            Ok(shared
+                .composer
+                .confirmation(mail.id, &mail.recipient, token, language)?)
         }
         // The draft lives in its own table, rendered once for every recipient.
         MailKind::DigestTest => {

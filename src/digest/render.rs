@@ -82,6 +82,9 @@ struct ShownArticle {
 #[derive(Template)]
 #[template(path = "email/digest.html")]
 struct DigestHtml<'a> {
+    /// The layout's `<html lang>`. The digest's own words are English
+    /// still: rendering it once per language is the next step of issue 16.
+    lang: crate::i18n::Language,
     subject: &'a str,
     preheader: &'a str,
     publication: &'a str,
@@ -172,6 +175,7 @@ fn render_exactly(
     let preheader = preheader(articles);
     let archive_url = frame.links.archive_issue(week);
     let html = DigestHtml {
+        lang: crate::i18n::Language::ENGLISH,
         subject: &subject,
         preheader: &preheader,
         publication: frame.publication,

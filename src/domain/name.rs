@@ -38,6 +38,15 @@ impl SubscriberName {
         Ok(Self(name.to_owned()))
     }
 
+    /// A name the reader may leave out (the signup form's is optional):
+    /// empty is no name; anything else must be a name [`Self::parse`] takes.
+    pub fn parse_optional(raw: &str) -> Result<Self, NameError> {
+        match raw.trim() {
+            "" => Ok(Self(String::new())),
+            _ => Self::parse(raw),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

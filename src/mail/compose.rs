@@ -21,6 +21,7 @@ use super::verp::{Origin, ReturnPaths};
 
 use crate::config::Settings;
 use crate::domain::{IssueWeek, RenderedIssue, UnsubscribeToken};
+use crate::i18n::Language;
 use crate::links::Links;
 
 /// Builds messages with the sender and site address from the settings.
@@ -30,6 +31,9 @@ pub struct Composer {
     links: Links,
     publication: String,
     confirmation_ttl_hours: u32,
+    /// `site.default_language`: mail to a reader whose language has no
+    /// catalogue (any more) is in it.
+    default_language: Language,
     feedback_id: Option<String>,
     dkim: Option<Arc<DkimSigner>>,
     /// `mail.bounce_domain`, when set: the worker reads the shared key
@@ -140,6 +144,7 @@ pub enum ComposeError {
 #[derive(Template)]
 #[template(path = "email/confirmation.html")]
 struct ConfirmationHtml<'a> {
+    lang: Language,
     publication: &'a str,
     confirm_url: &'a str,
     ttl_hours: u32,
@@ -149,6 +154,7 @@ struct ConfirmationHtml<'a> {
 #[derive(Template)]
 #[template(path = "email/confirmation.txt")]
 struct ConfirmationText<'a> {
+    lang: Language,
     publication: &'a str,
     confirm_url: &'a str,
     ttl_hours: u32,
@@ -162,6 +168,7 @@ impl Composer {
             links,
             publication,
             confirmation_ttl_hours,
+            default_language: Language::ENGLISH,
             feedback_id: None,
             dkim: None,
             bounce_domain: None,
@@ -182,6 +189,7 @@ impl Composer {
         let bounce_domain = settings.mail.bounce_domain.trim();
         let composer = Self {
             bounce_domain: (!bounce_domain.is_empty()).then(|| bounce_domain.to_owned()),
+            default_language: settings.site.default_language,
             ..composer
         };
         match dkim {
@@ -223,6 +231,12 @@ impl Composer {
         }
     }
 
+    /// The language of mail to a reader whose stored language is `stored`:
+    /// it, when there is a catalogue for it, else `site.default_language`.
+    pub fn language(&self, stored: Option<&str>) -> Language {
+        stored.and_then(Language::parse).unwrap_or(self.default_language)
+    }
+
     /// Signs every message with this DKIM key.
     pub fn with_dkim(mut self, signer: DkimSigner) -> Self {
         self.dkim = Some(Arc::new(signer));
@@ -236,11 +250,18 @@ impl Composer {
     /// address into the form, and a name like "Claim your prize at …"
     /// would turn this email into their message to a stranger.
     /// `mail_id` is its `outgoing_mail` row, which its return path names.
-    pub fn confirmation(&self, mail_id: Uuid, recipient: &str, token: &str) -> Result<Composed, ComposeError> {
+    pub fn confirmation(
+        &self,
+        mail_id: Uuid,
+        recipient: &str,
+        token: &str,
+        lang: Language,
+    ) -> Result<Composed, ComposeError> {
         let confirm_url = self.links.confirm(token);
         let (publication, site_url) = (self.publication.as_str(), self.links.home());
         let ttl_hours = self.confirmation_ttl_hours;
         let html = ConfirmationHtml {
+            lang,
             publication,
             confirm_url: &confirm_url,
             ttl_hours,
@@ -248,13 +269,14 @@ impl Composer {
         }
         .render()?;
         let text = ConfirmationText {
+            lang,
             publication,
             confirm_url: &confirm_url,
             ttl_hours,
             site_url,
         }
         .render()?;
-        let subject = format!("Please confirm your subscription to {publication}");
+        let subject = lang.text1("confirmation-subject", "publication", publication);
         let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
         let parts = Parts {
             text: Body::new(text),
@@ -545,7 +567,7 @@ mod tests {
     #[test]
     fn confirmation_is_multipart_with_the_link_in_both_parts() {
         let composed = composer()
-            .confirmation(Uuid::now_v7(), "reader@example.com", "tok123")
+            .confirmation(Uuid::now_v7(), "reader@example.com", "tok123", Language::ENGLISH)
             .unwrap();
         let raw = composed.message.bytes().to_vec();
         let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
@@ -600,7 +622,7 @@ mod tests {
         );
         assert!(parsed.header_raw("DKIM-Signature").is_none(), "no key, no signature");
         let plain = composer()
-            .confirmation(Uuid::now_v7(), "reader@example.com", "t")
+            .confirmation(Uuid::now_v7(), "reader@example.com", "t", Language::ENGLISH)
             .unwrap()
             .message
             .bytes();
@@ -927,7 +949,9 @@ mod tests {
 
         let id = Uuid::now_v7();
         for composed in [
-            composer.confirmation(id, "reader@example.com", "t").unwrap(),
+            composer
+                .confirmation(id, "reader@example.com", "t", Language::ENGLISH)
+                .unwrap(),
             composer
                 .digest_test(id, "editor@example.com", &issue("x {LINK}", "x {LINK}"))
                 .unwrap(),
@@ -952,7 +976,7 @@ mod tests {
             .digest("reader@example.com", "Ada", &token, week(), &issue("x", "x"))
             .unwrap();
         let confirmation = composer
-            .confirmation(Uuid::now_v7(), "reader@example.com", "t")
+            .confirmation(Uuid::now_v7(), "reader@example.com", "t", Language::ENGLISH)
             .unwrap();
         for composed in [digest, confirmation] {
             assert_eq!(

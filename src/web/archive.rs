@@ -5,30 +5,35 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::db::issues;
 use crate::domain::IssueWeek;
 use crate::links::paths;
 use crate::web::AppState;
 use crate::web::error::PageError;
-use crate::web::pages::{self, ArchiveEntry, ArchivePage};
+use crate::web::language::PageLanguage;
+use crate::web::pages::{self, ArchiveEntry, ArchivePage, Chrome};
 
-pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub async fn index(
+    req: HttpRequest,
+    PageLanguage(lang): PageLanguage,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
     let entries: Vec<ArchiveEntry> = issues::archive(&state.db)
         .await?
         .into_iter()
         .map(|issue| ArchiveEntry {
             week: issue.week,
             subject: issue.subject,
-            date: issue.created_at.format("%-d %B %Y").to_string(),
-            articles: issue.article_count,
+            date: lang.long_date(issue.created_at.date_naive()),
+            stories: lang.text1("article-count", "count", i64::from(issue.article_count)),
         })
         .collect();
     Ok(pages::html(
         StatusCode::OK,
         &ArchivePage {
-            site: &state.site,
+            chrome: Chrome::of(&state.site, lang, &req),
             entries,
         },
     ))
@@ -96,7 +101,7 @@ fn escape(text: &str) -> String {
 fn no_such_issue() -> PageError {
     PageError::public(
         StatusCode::NOT_FOUND,
-        "No such issue",
-        "There is no issue for that week. The archive lists every issue sent so far.",
+        "error-no-such-issue-title",
+        "error-no-such-issue",
     )
 }

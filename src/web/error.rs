@@ -4,11 +4,14 @@
 //! and use `?`, and this module is the one place such a page is written
 //! and its cause logged.
 //!
-//! A page names the site, which an error made deep inside a handler does
-//! not know. So a [`PageError`]'s own response ([`ResponseError`]) carries
-//! the status, the headers and a plain-text fallback, and [`render`], which
-//! wraps the whole application, writes the page into it with the site's
-//! name, keeping every header the layers between them added.
+//! A page names the site and speaks the reader's language, which an error
+//! made deep inside a handler does not know. So a [`PageError`]'s own
+//! response ([`ResponseError`]) carries the status, the headers and a
+//! plain-text fallback, and [`render`], which wraps the whole application,
+//! writes the page into it with the site's name, in the request's language
+//! (public pages say what went wrong by message id, see [`crate::i18n`];
+//! the staff area is in English), keeping every header the layers between
+//! them added.
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
@@ -22,9 +25,10 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError, web};
 use askama::Template;
 
+use crate::i18n::{Arg, Language};
 use crate::links::paths;
 use crate::web::AppState;
-use crate::web::pages::{MessagePage, private};
+use crate::web::pages::{Chrome, MessagePage, private};
 
 /// Which frame a page about a problem is drawn in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +59,10 @@ enum Kind {
     Notice {
         frame: Frame,
         status: StatusCode,
-        title: Cow<'static, str>,
-        message: Cow<'static, str>,
+        title: Words,
+        message: Words,
+        /// The placeables of a title or message given by id.
+        args: Vec<(&'static str, OwnedArg)>,
         retry_after: Option<u64>,
         /// A failure on our side the page tells of in its own words.
         cause: Option<Box<dyn StdError + Send + Sync>>,
@@ -65,6 +71,21 @@ enum Kind {
 
 type Text = Cow<'static, str>;
 
+/// A title or sentence: the staff area's own English words, or a message
+/// of the catalogues, written in the request's language when the page is.
+#[derive(Debug)]
+enum Words {
+    Text(Text),
+    Message(&'static str),
+}
+
+/// A placeable's value, kept until the page is written.
+#[derive(Debug, Clone)]
+enum OwnedArg {
+    Text(String),
+    Number(i64),
+}
+
 impl PageError {
     /// Something failed on our side: the reader or staff member gets the
     /// server-error page, and the cause is logged once by [`render`].
@@ -72,19 +93,41 @@ impl PageError {
         Self::new(Kind::Unexpected(cause.into()))
     }
 
-    /// A public page about a problem.
-    pub fn public(status: StatusCode, title: impl Into<Text>, message: impl Into<Text>) -> Self {
+    /// A public page about a problem: its title and sentence are message
+    /// ids of the catalogues, their placeables given with [`Self::arg`].
+    pub fn public(status: StatusCode, title: &'static str, message: &'static str) -> Self {
         Self::notice(
             Frame::Public { offer_signup: false },
             status,
-            title.into(),
-            message.into(),
+            Words::Message(title),
+            Words::Message(message),
         )
     }
 
     /// A staff page about a problem.
     pub fn staff(status: StatusCode, title: impl Into<Text>, message: impl Into<Text>) -> Self {
-        Self::notice(Frame::Staff, status, title.into(), message.into())
+        Self::notice(
+            Frame::Staff,
+            status,
+            Words::Text(title.into()),
+            Words::Text(message.into()),
+        )
+    }
+
+    /// A number for the placeable `name` of a public page's words.
+    pub fn arg(mut self, name: &'static str, value: i64) -> Self {
+        if let Kind::Notice { args, .. } = &mut self.kind {
+            args.push((name, OwnedArg::Number(value)));
+        }
+        self
+    }
+
+    /// A text for the placeable `name` of a public page's words.
+    pub fn arg_text(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        if let Kind::Notice { args, .. } = &mut self.kind {
+            args.push((name, OwnedArg::Text(value.into())));
+        }
+        self
     }
 
     /// The staff page for an address naming no `what` (an article, an issue…).
@@ -151,12 +194,13 @@ impl PageError {
         Self { kind, private: false }
     }
 
-    fn notice(frame: Frame, status: StatusCode, title: Text, message: Text) -> Self {
+    fn notice(frame: Frame, status: StatusCode, title: Words, message: Words) -> Self {
         Self::new(Kind::Notice {
             frame,
             status,
             title,
             message,
+            args: Vec::new(),
             retry_after: None,
             cause: None,
         })
@@ -164,48 +208,64 @@ impl PageError {
 
     /// The frame, title and sentence of the page, drawn in the frame of
     /// `area` (the staff area or the public site) unless the error chose
-    /// its own.
-    fn words(&self, area: Frame) -> (Frame, &str, Cow<'_, str>) {
+    /// its own; a public page's in `lang`.
+    fn words(&self, area: Frame, lang: Language) -> (Frame, String, String) {
         match &self.kind {
-            Kind::Unexpected(_) => {
-                let message = match area {
-                    Frame::Staff => {
-                        "Something went wrong on our side and the change may not have been saved. Please try \
-                         again in a minute; the server log has the details."
-                    }
-                    Frame::Public { .. } => {
-                        "Something went wrong on our side and nothing was saved. Please try again in a minute."
-                    }
-                };
-                (area, "Something went wrong", Cow::Borrowed(message))
-            }
-            Kind::Form(e) => {
-                let title = match area {
-                    Frame::Staff => "The form could not be read",
-                    Frame::Public { .. } => "We could not read the form",
-                };
-                (area, title, Cow::Owned(e.to_string()))
-            }
+            Kind::Unexpected(_) => match area {
+                Frame::Staff => (
+                    area,
+                    "Something went wrong".into(),
+                    "Something went wrong on our side and the change may not have been saved. Please try again \
+                     in a minute; the server log has the details."
+                        .into(),
+                ),
+                Frame::Public { .. } => (area, lang.text("error-unexpected-title"), lang.text("error-unexpected")),
+            },
+            Kind::Form(e) => match area {
+                Frame::Staff => (area, "The form could not be read".into(), e.to_string()),
+                Frame::Public { .. } => (area, lang.text("form-unreadable-title"), e.message(lang)),
+            },
             Kind::Notice {
-                frame, title, message, ..
-            } => (*frame, title, Cow::Borrowed(message)),
+                frame,
+                title,
+                message,
+                args,
+                ..
+            } => {
+                let args: Vec<(&str, Arg<'_>)> = args
+                    .iter()
+                    .map(|(name, value)| {
+                        let value = match value {
+                            OwnedArg::Text(text) => Arg::Text(text),
+                            OwnedArg::Number(n) => Arg::Number(*n),
+                        };
+                        (*name, value)
+                    })
+                    .collect();
+                let write = |words: &Words| match words {
+                    Words::Text(text) => text.to_string(),
+                    Words::Message(id) => lang.text_with(id, &args),
+                };
+                (*frame, write(title), write(message))
+            }
         }
     }
 
-    /// The whole page, for a site called `site`.
-    fn page(&self, site: &str, area: Frame) -> askama::Result<String> {
-        let (frame, title, message) = self.words(area);
+    /// The whole page, for a site called `site`, in `lang`; a public
+    /// page's language switch leads to the page `req` asked for.
+    fn page(&self, site: &str, area: Frame, lang: Language, req: &actix_web::HttpRequest) -> askama::Result<String> {
+        let (frame, title, message) = self.words(area, lang);
         match frame {
             Frame::Public { offer_signup } => MessagePage {
-                site,
-                title,
+                chrome: Chrome::of(site, lang, req),
+                title: &title,
                 message: &message,
                 offer_signup,
             }
             .render(),
             Frame::Staff => StaffMessagePage {
                 site,
-                title,
+                title: &title,
                 message: &message,
             }
             .render(),
@@ -218,7 +278,7 @@ impl fmt::Display for PageError {
         match &self.kind {
             Kind::Unexpected(cause) => write!(f, "{cause}"),
             Kind::Form(e) => write!(f, "{e}"),
-            Kind::Notice { title, .. } => f.write_str(title),
+            Kind::Notice { .. } => f.write_str(&self.words(Frame::Staff, Language::ENGLISH).1),
         }
     }
 }
@@ -249,7 +309,7 @@ impl ResponseError for PageError {
     /// The status and headers; the body is plain text until [`render`]
     /// puts the page in.
     fn error_response(&self) -> HttpResponse {
-        let (_, title, message) = self.words(Frame::Public { offer_signup: false });
+        let (_, title, message) = self.words(Frame::Public { offer_signup: false }, Language::ENGLISH);
         let mut response = HttpResponse::build(self.status_code())
             .insert_header((CONTENT_TYPE, "text/plain; charset=utf-8"))
             .body(format!("{title}\n\n{message}\n"));
@@ -297,6 +357,19 @@ pub enum FormError {
 }
 
 impl FormError {
+    /// What a public page says about it, in `lang`.
+    pub fn message(&self, lang: Language) -> String {
+        match self {
+            FormError::TooLarge(bytes) => lang.text1("form-too-large", "count", *bytes),
+            FormError::WrongContentType => lang.text("form-wrong-content-type"),
+            FormError::NotUtf8 => lang.text("form-not-utf8"),
+            FormError::Incomplete => lang.text("form-incomplete"),
+            FormError::TimedOut(seconds) => {
+                lang.text1("form-timed-out", "count", i64::try_from(*seconds).unwrap_or(i64::MAX))
+            }
+        }
+    }
+
     /// The status a page about this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -340,7 +413,7 @@ pub async fn render(
     } else {
         Frame::Public { offer_signup: false }
     };
-    let page = error.page(&site, area);
+    let page = error.page(&site, area, super::language::of_request(request), request);
     Ok(response.map_body(|head, body| match page {
         Ok(page) => {
             head.headers
@@ -382,11 +455,15 @@ mod tests {
         assert!(!is_staff_area("/archive"));
     }
 
+    fn request() -> actix_web::HttpRequest {
+        actix_web::test::TestRequest::get().uri("/somewhere").to_http_request()
+    }
+
     #[test]
     fn a_server_error_page_never_shows_its_cause() {
         let error = PageError::unexpected(String::from("secret detail"));
         for area in [Frame::Staff, Frame::Public { offer_signup: false }] {
-            let page = error.page("Weekly", area).unwrap();
+            let page = error.page("Weekly", area, Language::ENGLISH, &request()).unwrap();
             assert!(page.contains("Something went wrong"), "{page}");
             assert!(!page.contains("secret detail"), "{page}");
         }
@@ -395,11 +472,36 @@ mod tests {
 
     #[test]
     fn notices_keep_their_frame_status_and_retry_after() {
-        let error = PageError::public(StatusCode::TOO_MANY_REQUESTS, "Too many", "Wait.").retry_after(0);
+        let error = PageError::public(
+            StatusCode::TOO_MANY_REQUESTS,
+            "error-too-many-signups-title",
+            "error-too-many-signups",
+        )
+        .arg("count", 7)
+        .retry_after(0);
         let response = error.error_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers().get(RETRY_AFTER).unwrap(), "1");
-        let page = error.page("Weekly", Frame::Staff).unwrap();
+        let page = error
+            .page("Weekly", Frame::Staff, Language::ENGLISH, &request())
+            .unwrap();
         assert!(page.contains("Back to the front page"), "{page}");
+        assert!(page.contains("Please try again in 7 seconds."), "{page}");
+    }
+
+    #[test]
+    fn a_public_page_is_written_in_the_requests_language() {
+        let russian = Language::parse("ru").unwrap();
+        let error = PageError::public(StatusCode::NOT_FOUND, "error-not-found-title", "error-not-found");
+        let page = error
+            .page("Weekly", Frame::Public { offer_signup: false }, russian, &request())
+            .unwrap();
+        assert!(page.contains("<html lang=\"ru\">"), "{page}");
+        assert!(page.contains("Страница не найдена"), "{page}");
+        assert!(
+            page.contains("href=\"/somewhere?lang=en\""),
+            "the switch leads back here: {page}"
+        );
+        assert_eq!(error.to_string(), "Page not found", "logs stay in English");
     }
 }

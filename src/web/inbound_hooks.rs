@@ -110,15 +110,12 @@ fn read_secret(file: &Path, key: &str) -> Result<String, String> {
 }
 
 fn not_found() -> PageError {
-    PageError::public(
-        StatusCode::NOT_FOUND,
-        "Page not found",
-        "There is no page at this address. It may have moved, or the link may be mistyped.",
-    )
+    PageError::public(StatusCode::NOT_FOUND, "error-not-found-title", "error-not-found")
 }
 
+/// Machines read these answers: in English, like the staff area's.
 fn unauthorized() -> PageError {
-    PageError::public(
+    PageError::staff(
         StatusCode::UNAUTHORIZED,
         "Not signed",
         "This address takes only posts signed by the mail provider.",
@@ -396,7 +393,7 @@ pub async fn ses(req: HttpRequest, payload: web::Payload, hooks: web::Data<Hooks
             }
             let confirmed = ses.client.get(url).send().await.is_ok_and(|r| r.status().is_success());
             if !confirmed {
-                return Err(PageError::public(
+                return Err(PageError::staff(
                     StatusCode::BAD_GATEWAY,
                     "Not confirmed",
                     "The subscription could not be confirmed.",

@@ -12,6 +12,7 @@ mod form;
 mod head;
 mod health;
 pub mod inbound_hooks;
+pub mod language;
 pub mod metrics_listener;
 mod observe;
 mod pages;
@@ -48,6 +49,10 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub links: Links,
     pub address_policy: crate::domain::AddressPolicy,
+    /// `site.default_language`: see [`language`].
+    pub default_language: crate::i18n::Language,
+    /// `signup.ask_name`.
+    pub ask_name: bool,
 }
 
 /// Why the web role's state could not be prepared.
@@ -109,6 +114,8 @@ impl WebState {
             max_body_bytes: settings.server.max_body_bytes,
             links: Links::new(settings.server.base_url.clone()),
             address_policy: settings.subscriptions.address_policy(),
+            default_language: settings.site.default_language,
+            ask_name: settings.signup.ask_name,
         });
         let edge = Edge {
             trusted_proxies: settings.server.trusted_proxies.clone(),
@@ -237,6 +244,7 @@ pub fn server(listener: TcpListener, web_state: WebState) -> std::io::Result<act
             .wrap(from_fn(head::as_get))
             // Inside `request_id`, so a logged cause carries the request's id.
             .wrap(from_fn(error::render))
+            .wrap(from_fn(language::remember_choice))
             .wrap(from_fn(observe::count_requests))
             // Outside the others: the access log sees the status they set.
             .wrap(from_fn(observe::request_id))
@@ -296,7 +304,7 @@ async fn favicon() -> HttpResponse {
 async fn not_found() -> Result<HttpResponse, error::PageError> {
     Err(error::PageError::public(
         StatusCode::NOT_FOUND,
-        "Page not found",
-        "There is no page at this address. It may have moved, or the link may be mistyped.",
+        "error-not-found-title",
+        "error-not-found",
     ))
 }

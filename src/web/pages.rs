@@ -1,43 +1,100 @@
 //! The public pages, one askama template each under `templates/web/`
 //! (the pages about problems are [`super::error`]'s).
 
-use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, REFERRER_POLICY};
+use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
+
+use crate::i18n::Language;
+use crate::web::language;
+
+/// What the frame of every public page shows: the site's name, the page's
+/// language (`<html lang>`, every string), and the language switch.
+pub struct Chrome<'a> {
+    pub site: &'a str,
+    pub lang: Language,
+    pub switch: Vec<SwitchLink>,
+}
+
+/// One entry of the language switch: a link to this page in `tag`, or the
+/// page's own language (`href` empty).
+pub struct SwitchLink {
+    pub href: String,
+    pub tag: &'static str,
+    pub name: String,
+}
+
+impl<'a> Chrome<'a> {
+    /// The frame of a page in `lang` whose switch links to `path?query` in
+    /// the other languages: the page itself for a GET, the form's page
+    /// (`/`) for one that answers a POST.
+    pub fn new(site: &'a str, lang: Language, path: &str, query: &str) -> Self {
+        let switch = Language::all()
+            .map(|other| SwitchLink {
+                href: match other == lang {
+                    true => String::new(),
+                    false => language::switch_href(path, query, other),
+                },
+                tag: other.tag(),
+                name: other.own_name(),
+            })
+            .collect();
+        Self { site, lang, switch }
+    }
+
+    /// The frame for the page `req` asked for, in `lang`.
+    pub fn of(site: &'a str, lang: Language, req: &HttpRequest) -> Self {
+        match req.method() == actix_web::http::Method::GET {
+            true => Self::new(site, lang, req.path(), req.query_string()),
+            false => Self::new(site, lang, crate::links::paths::HOME, ""),
+        }
+    }
+
+    /// Message `id` in the page's language.
+    pub fn t(&self, id: &str) -> String {
+        self.lang.text(id)
+    }
+}
 
 #[derive(Template)]
 #[template(path = "web/signup.html")]
 pub struct SignupPage<'a> {
-    pub site: &'a str,
+    pub chrome: Chrome<'a>,
     pub name: &'a str,
     pub email: &'a str,
-    pub errors: Vec<String>,
+    /// Whether the form asks for a name (`signup.ask_name`).
+    pub ask_name: bool,
+    /// What is wrong with the name, with the address, with the form as a
+    /// whole, each in the page's language.
+    pub name_error: Option<String>,
+    pub email_error: Option<String>,
+    pub form_error: Option<String>,
 }
 
 #[derive(Template)]
 #[template(path = "web/check_inbox.html")]
 pub struct CheckInboxPage<'a> {
-    pub site: &'a str,
+    pub chrome: Chrome<'a>,
 }
 
 #[derive(Template)]
 #[template(path = "web/confirm.html")]
 pub struct ConfirmPage<'a> {
-    pub site: &'a str,
+    pub chrome: Chrome<'a>,
     pub token: &'a str,
 }
 
 #[derive(Template)]
 #[template(path = "web/confirmed.html")]
 pub struct ConfirmedPage<'a> {
-    pub site: &'a str,
+    pub chrome: Chrome<'a>,
 }
 
 #[derive(Template)]
 #[template(path = "web/unsubscribe.html")]
 pub struct UnsubscribePage<'a> {
-    pub site: &'a str,
+    pub chrome: Chrome<'a>,
     pub token: &'a str,
     pub email: &'a str,
 }
@@ -45,7 +102,7 @@ pub struct UnsubscribePage<'a> {
 #[derive(Template)]
 #[template(path = "web/unsubscribed.html")]
 pub struct UnsubscribedPage<'a> {
-    pub site: &'a str,
+    pub chrome: Chrome<'a>,
     pub name: &'a str,
     pub email: &'a str,
 }
@@ -54,13 +111,14 @@ pub struct ArchiveEntry {
     pub week: String,
     pub subject: String,
     pub date: String,
-    pub articles: i32,
+    /// "7 stories", in the page's language.
+    pub stories: String,
 }
 
 #[derive(Template)]
 #[template(path = "web/archive.html")]
 pub struct ArchivePage<'a> {
-    pub site: &'a str,
+    pub chrome: Chrome<'a>,
     pub entries: Vec<ArchiveEntry>,
 }
 
@@ -69,7 +127,7 @@ pub struct ArchivePage<'a> {
 #[derive(Template)]
 #[template(path = "web/message.html")]
 pub struct MessagePage<'a> {
-    pub site: &'a str,
+    pub chrome: Chrome<'a>,
     pub title: &'a str,
     pub message: &'a str,
     pub offer_signup: bool,

@@ -8,30 +8,39 @@ use chrono::{DateTime, Utc};
 use crate::db::new_readers::NewReader;
 use crate::db::signup_writer::RecordError;
 use crate::db::subscribers::{self, TokenState};
-use crate::domain::{SubscriberEmail, SubscriberName, Token};
+use crate::domain::{EmailError, NameError, SubscriberEmail, SubscriberName, Token};
+use crate::i18n::Language;
 use crate::web::error::{FormError, PageError};
 use crate::web::form::{self, Form};
-use crate::web::pages::{self, CheckInboxPage, ConfirmPage, ConfirmedPage, SignupPage};
+use crate::web::language::PageLanguage;
+use crate::web::pages::{self, CheckInboxPage, Chrome, ConfirmPage, ConfirmedPage, SignupPage};
 use crate::web::{AppState, ClientAddr};
 
-pub async fn signup_form(state: web::Data<AppState>) -> HttpResponse {
+pub async fn signup_form(
+    req: HttpRequest,
+    PageLanguage(lang): PageLanguage,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     pages::html(
         StatusCode::OK,
         &SignupPage {
-            site: &state.site,
+            chrome: Chrome::of(&state.site, lang, &req),
             name: "",
             email: "",
-            errors: vec![],
+            ask_name: state.ask_name,
+            name_error: None,
+            email_error: None,
+            form_error: None,
         },
     )
 }
 
 pub async fn subscribe(
     req: HttpRequest,
+    PageLanguage(asked): PageLanguage,
     form: Result<Form, PageError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let site = state.site.as_str();
     let client = ClientAddr::of(&req);
     if let Some(client) = client
         && let Err(wait) = state.signup_limit.check(&client.rate_limit_key())
@@ -39,39 +48,51 @@ pub async fn subscribe(
         let seconds = wait.as_secs().max(1);
         return Err(PageError::public(
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many signups",
-            format!(
-                "We received too many signups from your network in a short time. Please try again in {seconds} seconds."
-            ),
+            "error-too-many-signups-title",
+            "error-too-many-signups",
         )
+        .arg("count", i64::try_from(seconds).unwrap_or(i64::MAX))
         .retry_after(seconds));
     }
+    let page = |lang: Language| SignupPage {
+        chrome: Chrome::of(&state.site, lang, &req),
+        name: "",
+        email: "",
+        ask_name: state.ask_name,
+        name_error: None,
+        email_error: None,
+        form_error: None,
+    };
     let fields = match form {
         Ok(fields) => fields,
         // Text we cannot decode: the form again, empty, with the reason.
         Err(e) if e.form_error() == Some(&FormError::NotUtf8) => {
             let page = SignupPage {
-                site,
-                name: "",
-                email: "",
-                errors: vec![e.to_string()],
+                form_error: Some(FormError::NotUtf8.message(asked)),
+                ..page(asked)
             };
             return Ok(pages::html(StatusCode::BAD_REQUEST, &page));
         }
         Err(e) => return Err(e),
     };
+    // The reader's language is the one of the page they signed up on,
+    // which the form carries; a form without it, the request's.
+    let lang = Language::parse(fields.get("language")).unwrap_or(asked);
     let (raw_name, raw_email) = (fields.get("name"), fields.get("email"));
-    let name = SubscriberName::parse(raw_name);
+    let name = match state.ask_name {
+        true => SubscriberName::parse_optional(raw_name),
+        false => SubscriberName::parse_optional(""),
+    };
     let email = SubscriberEmail::parse(raw_email, state.address_policy);
     let (name, email) = match (name, email) {
         (Ok(name), Ok(email)) => (name, email),
         (name, email) => {
-            let errors = [name.err().map(|e| e.to_string()), email.err().map(|e| e.to_string())];
             let page = SignupPage {
-                site,
                 name: raw_name,
                 email: raw_email,
-                errors: errors.into_iter().flatten().collect(),
+                name_error: name.err().map(|e| name_error(lang, &e)),
+                email_error: email.err().map(|e| email_error(lang, &e)),
+                ..page(lang)
             };
             return Ok(pages::html(StatusCode::BAD_REQUEST, &page));
         }
@@ -79,6 +100,7 @@ pub async fn subscribe(
     let reader = NewReader::to_confirm(
         &email,
         &name,
+        lang,
         client.map(|c| c.to_string()),
         "web form",
         Token::generate(),
@@ -88,7 +110,12 @@ pub async fn subscribe(
         // tell a stranger whether someone is subscribed.
         Ok(()) => {
             super::observe::count(&req, |m| m.signup());
-            Ok(pages::html(StatusCode::OK, &CheckInboxPage { site }))
+            Ok(pages::html(
+                StatusCode::OK,
+                &CheckInboxPage {
+                    chrome: Chrome::of(&state.site, lang, &req),
+                },
+            ))
         }
         Err(RecordError::CapReached { room_at }) => {
             super::observe::count(&req, |m| m.confirmation_withheld());
@@ -98,8 +125,39 @@ pub async fn subscribe(
     }
 }
 
-pub async fn confirm_page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let site = state.site.as_str();
+/// What the form says about a name it cannot take, in `lang`.
+fn name_error(lang: Language, error: &NameError) -> String {
+    lang.text(match error {
+        NameError::Empty => "name-empty",
+        NameError::TooLong => "name-too-long",
+        NameError::ControlCharacters => "name-control-characters",
+    })
+}
+
+/// What the form says about an address it cannot take, in `lang`.
+fn email_error(lang: Language, error: &EmailError) -> String {
+    let id = match error {
+        EmailError::Empty => "email-empty",
+        EmailError::TooLong => "email-too-long",
+        EmailError::LocalPartTooLong => "email-local-part-too-long",
+        EmailError::DisplayName => "email-display-name",
+        EmailError::IpLiteral => "email-ip-literal",
+        EmailError::MissingTld => "email-missing-tld",
+        EmailError::LocalPart => "email-local-part",
+        EmailError::NonAsciiLocalPart => "email-non-ascii-local-part",
+        EmailError::SpecialUseDomain(domain) => return lang.text1("email-special-use-domain", "domain", *domain),
+        EmailError::Domain => "email-domain",
+        EmailError::Malformed => "email-malformed",
+    };
+    lang.text(id)
+}
+
+pub async fn confirm_page(
+    req: HttpRequest,
+    PageLanguage(lang): PageLanguage,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let chrome = || Chrome::of(&state.site, lang, &req);
     let token = match form::parse(req.query_string().as_bytes()) {
         Ok(fields) => Token::parse(fields.get("token")),
         Err(_) => None,
@@ -113,18 +171,23 @@ pub async fn confirm_page(req: HttpRequest, state: web::Data<AppState>) -> Resul
         TokenState::Valid => pages::html(
             StatusCode::OK,
             &ConfirmPage {
-                site,
+                chrome: chrome(),
                 token: token.as_str(),
             },
         ),
-        TokenState::AlreadyConfirmed => pages::html(StatusCode::OK, &ConfirmedPage { site }),
+        TokenState::AlreadyConfirmed => pages::html(StatusCode::OK, &ConfirmedPage { chrome: chrome() }),
         state => return Err(link_problem(state)),
     };
     Ok(pages::private(page))
 }
 
-pub async fn confirm(req: HttpRequest, form: Form, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let site = state.site.as_str();
+pub async fn confirm(
+    req: HttpRequest,
+    PageLanguage(lang): PageLanguage,
+    form: Form,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let chrome = || Chrome::of(&state.site, lang, &req);
     let token = Token::parse(form.get("token")).ok_or_else(incomplete_link)?;
     let page = match subscribers::confirm(&state.db, &token, Utc::now())
         .await
@@ -133,9 +196,9 @@ pub async fn confirm(req: HttpRequest, form: Form, state: web::Data<AppState>) -
         TokenState::Valid => {
             tracing::info!("subscriber confirmed");
             super::observe::count(&req, |m| m.confirmation());
-            pages::html(StatusCode::OK, &ConfirmedPage { site })
+            pages::html(StatusCode::OK, &ConfirmedPage { chrome: chrome() })
         }
-        TokenState::AlreadyConfirmed => pages::html(StatusCode::OK, &ConfirmedPage { site }),
+        TokenState::AlreadyConfirmed => pages::html(StatusCode::OK, &ConfirmedPage { chrome: chrome() }),
         state => return Err(link_problem(state)),
     };
     Ok(pages::private(page))
@@ -147,28 +210,20 @@ pub async fn confirm(req: HttpRequest, form: Form, state: web::Data<AppState>) -
 fn cap_reached(room_at: DateTime<Utc>) -> PageError {
     let seconds = (room_at - Utc::now()).num_seconds().max(1);
     let minutes = (seconds + 59) / 60;
-    let when = if minutes <= 1 {
-        "in a minute".to_owned()
-    } else {
-        format!("in about {minutes} minutes")
-    };
     PageError::public(
         StatusCode::SERVICE_UNAVAILABLE,
-        "Signups are paused for a while",
-        format!(
-            "We have sent as many confirmation emails as we allow ourselves in an hour, so we are not \
-             taking new signups right now. Nothing was saved. Please try again {when}."
-        ),
+        "error-signups-paused-title",
+        "error-signups-paused",
     )
+    .arg("count", minutes)
     .retry_after(seconds as u64)
 }
 
 fn incomplete_link() -> PageError {
     PageError::public(
         StatusCode::BAD_REQUEST,
-        "This link is incomplete",
-        "The confirmation link is missing part of its code; some mail programs cut long links. \
-         Try copying the whole link from the email, or sign up again to get a new one.",
+        "error-link-incomplete-title",
+        "error-confirm-link-incomplete",
     )
     .offer_signup()
     .private()
@@ -176,17 +231,11 @@ fn incomplete_link() -> PageError {
 
 fn link_problem(state: TokenState) -> PageError {
     let (status, title, message) = match state {
-        TokenState::Expired => (
-            StatusCode::GONE,
-            "This link has expired",
-            "Confirmation links work for a limited time, and this one is no longer valid. \
-             Sign up again and we will send you a new link.",
-        ),
+        TokenState::Expired => (StatusCode::GONE, "error-link-expired-title", "error-link-expired"),
         _ => (
             StatusCode::NOT_FOUND,
-            "We don't recognise this link",
-            "This confirmation link is not valid: it may have been mistyped or replaced by a newer one. \
-             Sign up again and we will send you a new link.",
+            "error-link-unknown-title",
+            "error-confirm-link-unknown",
         ),
     };
     PageError::public(status, title, message).offer_signup().private()

@@ -13,19 +13,24 @@ use crate::domain::UnsubscribeToken;
 use crate::web::AppState;
 use crate::web::error::PageError;
 use crate::web::form;
-use crate::web::pages::{self, MessagePage, UnsubscribePage, UnsubscribedPage};
+use crate::web::language::PageLanguage;
+use crate::web::pages::{self, Chrome, MessagePage, UnsubscribePage, UnsubscribedPage};
 
-pub async fn unsubscribe_page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let site = state.site.as_str();
-    if req.query_string().is_empty() {
+pub async fn unsubscribe_page(
+    req: HttpRequest,
+    PageLanguage(lang): PageLanguage,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let chrome = Chrome::of(&state.site, lang, &req);
+    let has_token = url::form_urlencoded::parse(req.query_string().as_bytes()).any(|(name, _)| name == "token");
+    if !has_token {
         // The footer of the archive's web version links here: no one's token.
         return Ok(pages::html(
             StatusCode::OK,
             &MessagePage {
-                site,
-                title: "Unsubscribe",
-                message: "To unsubscribe, use the link at the bottom of any issue in your inbox: it is yours alone, \
-                          and one click on it is enough.",
+                title: &lang.text("unsubscribe-title"),
+                message: &lang.text("unsubscribe-without-token"),
+                chrome,
                 offer_signup: false,
             },
         ));
@@ -35,13 +40,13 @@ pub async fn unsubscribe_page(req: HttpRequest, state: web::Data<AppState>) -> R
         .await
         .map_err(|e| PageError::unexpected(e).private())?
     {
-        Some(reader) if reader.is_unsubscribed() => unsubscribed(site, &reader),
+        Some(reader) if reader.is_unsubscribed() => unsubscribed(chrome, &reader),
         Some(reader) => {
             let token = token.as_string();
             pages::html(
                 StatusCode::OK,
                 &UnsubscribePage {
-                    site,
+                    chrome,
                     token: &token,
                     email: &reader.email,
                 },
@@ -54,10 +59,10 @@ pub async fn unsubscribe_page(req: HttpRequest, state: web::Data<AppState>) -> R
 
 pub async fn unsubscribe(
     req: HttpRequest,
+    PageLanguage(lang): PageLanguage,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let site = state.site.as_str();
     // One-click POSTs carry the token in the URL and say nothing else we
     // need; the page's form carries it in the body.
     let token = match query_token(&req) {
@@ -75,7 +80,10 @@ pub async fn unsubscribe(
         Some(reader) => {
             tracing::info!("subscriber unsubscribed");
             super::observe::count(&req, |m| m.unsubscribe());
-            Ok(pages::private(unsubscribed(site, &reader)))
+            Ok(pages::private(unsubscribed(
+                Chrome::of(&state.site, lang, &req),
+                &reader,
+            )))
         }
         None => Err(unknown_link()),
     }
@@ -86,11 +94,11 @@ fn query_token(req: &HttpRequest) -> Option<UnsubscribeToken> {
     UnsubscribeToken::parse(fields.get("token"))
 }
 
-fn unsubscribed(site: &str, reader: &LinkedReader) -> HttpResponse {
+fn unsubscribed(chrome: Chrome<'_>, reader: &LinkedReader) -> HttpResponse {
     pages::html(
         StatusCode::OK,
         &UnsubscribedPage {
-            site,
+            chrome,
             name: &reader.name,
             email: &reader.email,
         },
@@ -100,9 +108,8 @@ fn unsubscribed(site: &str, reader: &LinkedReader) -> HttpResponse {
 fn bad_link() -> PageError {
     PageError::public(
         StatusCode::BAD_REQUEST,
-        "This link is incomplete",
-        "The unsubscribe link is missing part of its code; some mail programs cut long links. \
-         Copy the whole link from the email, or use the unsubscribe link in any other issue.",
+        "error-link-incomplete-title",
+        "error-unsubscribe-link-incomplete",
     )
     .private()
 }
@@ -110,9 +117,8 @@ fn bad_link() -> PageError {
 fn unknown_link() -> PageError {
     PageError::public(
         StatusCode::NOT_FOUND,
-        "We don't recognise this link",
-        "This unsubscribe link does not belong to any reader: it may have been mistyped, \
-         or the address was erased from our list.",
+        "error-link-unknown-title",
+        "error-unsubscribe-link-unknown",
     )
     .private()
 }

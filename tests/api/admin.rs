@@ -129,7 +129,11 @@ pub async fn add_confirmed_readers(app: &TestApp, readers: &[(String, String)]) 
         .iter()
         .map(|(email, name)| {
             let email = SubscriberEmail::parse(email, TEST_ADDRESSES).unwrap();
-            consent.reader(&email, &SubscriberName::parse(name).unwrap())
+            consent.reader(
+                &email,
+                &SubscriberName::parse(name).unwrap(),
+                gazette::i18n::Language::ENGLISH,
+            )
         })
         .collect();
     subscriber_import::write_batch(&app.db, &readers, consent, chrono::Duration::hours(1), Utc::now())

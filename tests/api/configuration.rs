@@ -347,3 +347,22 @@ fn wait_for_line(stream: impl std::io::Read, wanted: &str) -> Result<(), String>
     }
     Err(seen)
 }
+
+/// A default language without a catalogue stops every command, naming the
+/// key and the languages there are.
+pub fn a_default_language_without_a_catalogue_is_refused() -> Result<(), libtest_mimic::Failed> {
+    for command in [&["config", "check"][..], &["serve"]] {
+        let output = gazette()
+            .args(command)
+            .env("GAZETTE_SERVER__PORT", "0")
+            .env("GAZETTE_SITE__DEFAULT_LANGUAGE", "de")
+            .output()?;
+        assert_eq!(output.status.code(), Some(2), "{command:?}");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains("site.default_language") && stderr.contains("(en, ru)"),
+            "{command:?}: {stderr}"
+        );
+    }
+    Ok(())
+}

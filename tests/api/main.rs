@@ -24,6 +24,7 @@ mod inbound_imap;
 mod inbound_policy;
 mod inbound_smtp;
 mod inbound_webhooks;
+mod languages;
 mod liveness;
 mod logs;
 mod nginx;
@@ -225,6 +226,9 @@ fn main() {
         inbound_policy::mail_to_the_unsubscribe_address_unsubscribes_the_reader_whatever_it_says,
         inbound_policy::a_bounced_or_complained_reader_gets_no_further_copy,
         inbound_classify::with_a_bounce_domain_it_prints_the_reader_a_return_path_names,
+        languages::pages_speak_the_readers_choice_else_their_browsers_language,
+        languages::a_reader_who_signs_up_on_the_russian_page_gets_russian_mail,
+        languages::the_site_default_language_serves_browsers_that_ask_for_none_gazette_has,
         inbound_webhooks::the_webhook_routes_answer_404_until_configured,
         inbound_webhooks::mailgun_posts_are_refused_unless_signed_and_fresh_stored_once_and_bounce_the_reader,
         inbound_webhooks::postmark_posts_need_the_credentials_are_stored_once_and_a_complaint_unsubscribes,
@@ -448,6 +452,10 @@ fn main() {
     trials.push(libtest_mimic::Trial::test(
         "configuration::the_configuration_is_checked_before_the_database_is_touched",
         configuration::the_configuration_is_checked_before_the_database_is_touched,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "configuration::a_default_language_without_a_catalogue_is_refused",
+        configuration::a_default_language_without_a_catalogue_is_refused,
     ));
     trials.push(libtest_mimic::Trial::test(
         "configuration::secrets_come_from_files_and_the_session_key_instructions_make_a_working_key",

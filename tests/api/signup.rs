@@ -70,29 +70,30 @@ pub async fn invalid_signups_get_a_400_page_with_the_reason_and_their_values(bac
         "d".repeat(61)
     );
     assert_eq!(long_address.len(), 255);
-    let cases: &[(&str, &str, &str)] = &[
-        ("", "ada@example.com", "Please tell us your name."),
-        ("   ", "ada@example.com", "Please tell us your name."),
-        ("Ada", "", "Please enter your email address."),
+    // name, address, the reason shown, the field it is about
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("Ada", "", "Please enter your email address.", "email"),
         (
             "Eve\r\nBcc: victim@example.com",
             "eve@example.com",
             "invisible control characters",
+            "name",
         ),
-        ("Ada", &long_address, "at most 254 characters"),
+        ("Ada", &long_address, "at most 254 characters", "email"),
         (
             "Ada",
             "Ada Lovelace <ada@example.com>",
             "without a name or angle brackets",
+            "email",
         ),
-        ("Ada", "ada@[192.168.0.1]", "not an IP address"),
-        ("Ada", "ada@192.168.0.1", "not an IP address"),
-        ("Ada", "ada@localhost", "such as example.com"),
-        ("Ada", "ada.example.com", "should look like reader@example.com"),
-        ("Ada", "ada@exa mple.com", "not a valid domain name"),
-        (&"x".repeat(101), "ada@example.com", "at most 100 characters"),
+        ("Ada", "ada@[192.168.0.1]", "not an IP address", "email"),
+        ("Ada", "ada@192.168.0.1", "not an IP address", "email"),
+        ("Ada", "ada@localhost", "such as example.com", "email"),
+        ("Ada", "ada.example.com", "should look like reader@example.com", "email"),
+        ("Ada", "ada@exa mple.com", "not a valid domain name", "email"),
+        (&"x".repeat(101), "ada@example.com", "at most 100 characters", "name"),
     ];
-    for (name, email, reason) in cases {
+    for (name, email, reason, field) in cases {
         let response = app.sign_up(name, email).await;
         assert_eq!(response.status(), 400, "{name:?} / {email:?}");
         let page = response.text().await.unwrap();
@@ -103,13 +104,44 @@ pub async fn invalid_signups_get_a_400_page_with_the_reason_and_their_values(bac
         );
         let kept_email = format!(r#"value="{}""#, askama_escape(email));
         assert!(page.contains(&kept_email), "{email:?} kept in the form");
+        // The field at fault is marked, points at its message beside it,
+        // and has the focus.
+        let marked = format!(r#"aria-invalid="true" aria-describedby="{field}-error" autofocus>"#);
+        assert!(
+            page.contains(&marked),
+            "{name:?} / {email:?}: {field} not marked in {page}"
+        );
+        assert!(
+            page.contains(&format!(r#"<p class="field-error" id="{field}-error">"#)),
+            "{page}"
+        );
+        assert_eq!(
+            page.matches("aria-invalid").count(),
+            1,
+            "only the field at fault: {page}"
+        );
     }
+    // The name is optional: an address alone signs up.
+    for name in ["", "   "] {
+        let response = app.sign_up(name, "nameless@example.com").await;
+        assert_eq!(response.status(), 200, "{name:?}");
+    }
+    assert_eq!(
+        app.subscriber_status("nameless@example.com").await.as_deref(),
+        Some("pending")
+    );
+    app.smtp.wait_for("nameless@example.com", 2).await;
+    let kept: (i64, i64) = (
+        app.count("SELECT COUNT(*) FROM subscribers").await,
+        app.count("SELECT COUNT(*) FROM outgoing_mail").await,
+    );
     let missing = app
         .post_raw("/subscriptions", "application/x-www-form-urlencoded", b"".to_vec())
         .await;
     assert_eq!(missing.status(), 400);
-    assert_eq!(app.count("SELECT COUNT(*) FROM subscribers").await, 0);
-    assert_eq!(app.count("SELECT COUNT(*) FROM outgoing_mail").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM subscribers").await, kept.0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM outgoing_mail").await, kept.1);
+    assert_eq!(kept, (1, 2), "only the nameless reader and their two emails");
 }
 
 fn askama_escape(raw: &str) -> String {

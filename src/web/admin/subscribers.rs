@@ -208,6 +208,7 @@ pub async fn import(
         consent,
         state.signup_policy.token_ttl,
         state.settings.subscriptions.address_policy(),
+        state.settings.site.default_language,
     );
     let mut rejected = Vec::new();
     let input = std::io::Cursor::new(csv.into_bytes());

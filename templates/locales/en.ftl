@@ -1,0 +1,132 @@
+# Gazette's English catalogue: the source every other catalogue translates.
+# Every message here must be in every other catalogue too (a unit test
+# checks). Placeables: { $name }. Plurals: { $count -> [one] … *[other] … }.
+
+language-name = English
+
+## Dates in running text: "30 November 2026".
+date-long = { $day } { $month } { $year }
+month-1 = January
+month-2 = February
+month-3 = March
+month-4 = April
+month-5 = May
+month-6 = June
+month-7 = July
+month-8 = August
+month-9 = September
+month-10 = October
+month-11 = November
+month-12 = December
+
+article-count = { $count ->
+    [one] { $count } article
+   *[other] { $count } articles
+}
+
+## The frame of every page.
+language-switch = Language
+sign-up-again = Sign up again
+back-to-front-page = Back to the front page
+
+## The signup form (/).
+signup-title = Subscribe
+signup-heading = The week's news, once a week
+signup-intro = Once a week, one email with the week's articles and a short summary of each. No tracking, and you can leave with one click.
+signup-name = Your name
+signup-optional = (optional)
+signup-email = Your email address
+signup-button = Subscribe
+signup-confirm-note = We will send you an email to confirm the address. Until you confirm, you get nothing else from us.
+
+## What is wrong with a name or an address typed into the form.
+name-empty = Please tell us your name.
+name-too-long = That name is too long: please use at most 100 characters.
+name-control-characters = The name contains invisible control characters (such as line breaks); please type it on one line.
+email-empty = Please enter your email address.
+email-too-long = That address is too long: an email address has at most 254 characters.
+email-local-part-too-long = The part before the @ is too long: it can have at most 64 characters.
+email-display-name = Please enter only the address, like reader@example.com, without a name or angle brackets.
+email-ip-literal = Please use an address with a domain name, not an IP address.
+email-missing-tld = The address needs a full domain after the @, such as example.com.
+email-local-part = The part before the @ may only use letters, digits and . _ + - and similar characters.
+email-non-ascii-local-part = Addresses with characters beyond plain ASCII (such as accented letters) before the @ are not supported; please use an address without them.
+email-special-use-domain = Addresses ending in .{ $domain } cannot receive our mail: .{ $domain } is a special-use name that never reaches a mailbox on the internet. Please use your real address.
+email-domain = The domain after the @ is not a valid domain name.
+email-malformed = That doesn't look like an email address; it should look like reader@example.com.
+
+## A request body that is no readable form.
+form-unreadable-title = We could not read the form
+form-too-large = The form is too large (at most { $count } bytes).
+form-wrong-content-type = The form must be sent as application/x-www-form-urlencoded.
+form-not-utf8 = The form could not be read: it is not valid UTF-8 text.
+form-incomplete = The form could not be read: the connection broke off.
+form-timed-out = The form took too long to arrive (more than { $count } seconds). Please try again.
+
+## After signing up.
+check-inbox-title = Check your inbox
+check-inbox-body = We have sent you an email with a link to confirm your subscription. Open it to start receiving the weekly digest.
+check-inbox-nothing = Nothing there after a few minutes? Look in your spam folder, or
+check-inbox-again = sign up again to get a new link.
+
+## The confirmation link's page.
+confirm-title = Confirm your subscription
+confirm-body = One more step: press the button to start receiving the weekly digest.
+confirm-button = Confirm my subscription
+confirmed-title = You are subscribed
+confirmed-body = Thank you for confirming. The next weekly digest will be in your inbox.
+confirmed-leave = Every email has a link to unsubscribe with one click.
+
+## Leaving.
+unsubscribe-title = Unsubscribe
+unsubscribe-body = Press the button to stop receiving the weekly digest at
+unsubscribe-button = Unsubscribe
+unsubscribe-changed-mind = Changed your mind? Close this page and nothing changes.
+unsubscribe-without-token = To unsubscribe, use the link at the bottom of any issue in your inbox: it is yours alone, and one click on it is enough.
+unsubscribed-title = You are unsubscribed
+unsubscribed-body = We will send no more digests to
+unsubscribed-mistake = Left by mistake? Subscribe again; we will send you an email to confirm it.
+unsubscribed-again = Subscribe again
+
+## The archive.
+archive-title = Archive
+archive-heading = Past issues
+archive-empty = No issue has gone out yet.
+archive-subscribe = Subscribe
+archive-feed = Atom feed
+
+## Pages about problems.
+error-unexpected-title = Something went wrong
+error-unexpected = Something went wrong on our side and nothing was saved. Please try again in a minute.
+error-not-found-title = Page not found
+error-not-found = There is no page at this address. It may have moved, or the link may be mistyped.
+error-too-many-signups-title = Too many signups
+error-too-many-signups = We received too many signups from your network in a short time. Please try again in { $count } seconds.
+error-signups-paused-title = Signups are paused for a while
+error-signups-paused = We have sent as many confirmation emails as we allow ourselves in an hour, so we are not taking new signups right now. Nothing was saved. Please try again in { $count ->
+    [one] a minute
+   *[other] about { $count } minutes
+}.
+error-link-incomplete-title = This link is incomplete
+error-confirm-link-incomplete = The confirmation link is missing part of its code; some mail programs cut long links. Try copying the whole link from the email, or sign up again to get a new one.
+error-unsubscribe-link-incomplete = The unsubscribe link is missing part of its code; some mail programs cut long links. Copy the whole link from the email, or use the unsubscribe link in any other issue.
+error-link-expired-title = This link has expired
+error-link-expired = Confirmation links work for a limited time, and this one is no longer valid. Sign up again and we will send you a new link.
+error-link-unknown-title = We don't recognise this link
+error-confirm-link-unknown = This confirmation link is not valid: it may have been mistyped or replaced by a newer one. Sign up again and we will send you a new link.
+error-unsubscribe-link-unknown = This unsubscribe link does not belong to any reader: it may have been mistyped, or the address was erased from our list.
+error-no-such-issue-title = No such issue
+error-no-such-issue = There is no issue for that week. The archive lists every issue sent so far.
+
+## The confirmation email.
+confirmation-subject = Please confirm your subscription to { $publication }
+confirmation-preheader = One click to start receiving { $publication } every week.
+confirmation-hello = Hello,
+confirmation-thanks = Thank you for signing up for { $publication }, the weekly digest. Please confirm your subscription:
+confirmation-thanks-text = Thank you for signing up for { $publication }, the weekly digest.
+confirmation-open-link = Please confirm your subscription by opening this link:
+confirmation-paste = Or paste this link into your browser:
+confirmation-expiry = The link works for { $count ->
+    [one] { $count } hour
+   *[other] { $count } hours
+}. If you did not sign up, ignore this message: without a confirmation you will not hear from us again.
