@@ -14,6 +14,7 @@ mod relays;
 mod schedule;
 mod secrets;
 mod session_key;
+mod subject;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ pub use proxies::{BadProxyEntry, TrustedProxies};
 pub use relays::{RelayList, RelaySettings};
 pub use schedule::{CronSchedule, ScheduleError, ScheduleTimezone};
 pub use session_key::{BadSessionKey, MIN_SESSION_KEY_BYTES, SessionKey, SessionKeyError};
+pub use subject::{SubjectTemplate, SubjectValues};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -414,6 +416,12 @@ pub struct SiteSettings {
     /// The pages' language when a reader has not chosen one and their
     /// browser asks for none Gazette has; the imported readers' language.
     pub default_language: crate::i18n::Language,
+    /// Who runs the newsletter and answers for the readers' data (every
+    /// page's footer, the privacy notice); empty: the publication.
+    pub publisher: String,
+    /// Where readers write about their data (the footer, the privacy
+    /// notice); empty: `mail.from`'s address.
+    pub contact: String,
 }
 
 /// The signup form.
@@ -462,7 +470,7 @@ pub struct DigestSettings {
     /// Longest generated or feed summary, in characters.
     pub summary_max_chars: usize,
     pub max_articles: u32,
-    pub subject: String,
+    pub subject: SubjectTemplate,
     pub postal_address: String,
     pub unsubscribe_mailto: String,
 }
@@ -795,6 +803,22 @@ impl Settings {
         }
     }
 
+    /// [`SiteSettings::publisher`], or the publication when it is empty.
+    pub fn publisher(&self) -> String {
+        match self.site.publisher.trim() {
+            "" => self.mail.publication(),
+            publisher => publisher.to_owned(),
+        }
+    }
+
+    /// [`SiteSettings::contact`], or `mail.from`'s address when it is empty.
+    pub fn contact(&self) -> String {
+        match self.site.contact.trim() {
+            "" => self.mail.from.email.to_string(),
+            contact => contact.to_owned(),
+        }
+    }
+
     /// Whether these settings were loaded with `GAZETTE_ENV=production`,
     /// where nothing may rely on a default secret.
     pub fn is_production(&self) -> bool {
@@ -899,9 +923,6 @@ impl Settings {
         }
         if !(1..=100).contains(&self.digest.max_articles) {
             return fail("digest.max_articles", "must be between 1 and 100");
-        }
-        if self.digest.subject.trim().is_empty() || self.digest.subject.contains(['\r', '\n']) {
-            return fail("digest.subject", "must be one line of text");
         }
         if !self.digest.unsubscribe_mailto.trim().is_empty() {
             return fail(

@@ -9,7 +9,9 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use crate::config::{SubjectTemplate, SubjectValues};
 use crate::domain::{IssueWeek, LinkPlacesError, LinkedText, RenderedIssue};
+use crate::i18n::Language;
 use crate::links::Links;
 
 /// The templates, read for the places they use the reader's link.
@@ -39,7 +41,7 @@ pub struct DigestFrame<'a> {
     /// Where the site's home page and the issue's archive page are.
     pub links: Links,
     pub postal_address: &'a str,
-    pub subject_template: &'a str,
+    pub subject_template: &'a SubjectTemplate,
     /// The zone the issue's dates are written in (`schedule.timezone`).
     pub timezone: Tz,
 }
@@ -82,9 +84,9 @@ struct ShownArticle {
 #[derive(Template)]
 #[template(path = "email/digest.html")]
 struct DigestHtml<'a> {
-    /// The layout's `<html lang>`. The digest's own words are English
-    /// still: rendering it once per language is the next step of issue 16.
-    lang: crate::i18n::Language,
+    /// The digest's own words, from the catalogues. English for every
+    /// reader still: rendering once per language is the next step.
+    lang: Language,
     subject: &'a str,
     preheader: &'a str,
     publication: &'a str,
@@ -100,8 +102,13 @@ struct DigestHtml<'a> {
 #[template(path = "email/digest.txt")]
 struct DigestText<'a> {
     publication: &'a str,
-    date: &'a str,
+    dateline: &'a str,
     rule: &'a str,
+    contents_heading: &'a str,
+    why_wrapped: &'a str,
+    unsubscribe_label: &'a str,
+    web_version_label: &'a str,
+    website_label: &'a str,
     articles: &'a [ShownArticle],
     site_url: &'a str,
     unsubscribe_url: &'a str,
@@ -146,12 +153,12 @@ fn render_exactly(
     let marker = fresh_marker();
     let date = issued_at.with_timezone(&frame.timezone).format("%-d %B %Y").to_string();
     let lead_title = articles.first().map(|a| a.title.as_str()).unwrap_or_default();
-    let subject = frame
-        .subject_template
-        .replace("{date}", &date)
-        .replace("{lead_title}", lead_title)
-        .replace("{week}", &week.to_string())
-        .replace("{publication}", frame.publication);
+    let subject = frame.subject_template.fill(&SubjectValues {
+        date: &date,
+        lead_title,
+        week: &week.to_string(),
+        publication: frame.publication,
+    });
     let shown: Vec<ShownArticle> = articles
         .iter()
         .map(|a| {
@@ -174,8 +181,9 @@ fn render_exactly(
         .collect();
     let preheader = preheader(articles);
     let archive_url = frame.links.archive_issue(week);
+    let lang = Language::ENGLISH;
     let html = DigestHtml {
-        lang: crate::i18n::Language::ENGLISH,
+        lang,
         subject: &subject,
         preheader: &preheader,
         publication: frame.publication,
@@ -187,11 +195,15 @@ fn render_exactly(
         postal_address: frame.postal_address,
     }
     .render()?;
-    let heading = format!("{}: this week, {date}", frame.publication);
     let text = DigestText {
         publication: frame.publication,
-        date: &date,
-        rule: &"=".repeat(heading.chars().count()),
+        dateline: &lang.text1("digest-dateline", "date", date.as_str()),
+        rule: &"=".repeat(frame.publication.chars().count()),
+        contents_heading: &lang.text("digest-contents"),
+        why_wrapped: &wrap(&lang.text1("digest-why", "publication", frame.publication), 72),
+        unsubscribe_label: &lang.text("digest-unsubscribe"),
+        web_version_label: &lang.text("digest-web-version"),
+        website_label: &lang.text1("digest-website", "publication", frame.publication),
         articles: &shown,
         site_url: frame.links.home(),
         unsubscribe_url: &marker,
@@ -232,13 +244,14 @@ fn byline(article: &DigestArticle, date: &str) -> String {
     .join(" · ")
 }
 
-/// The line mail programs show after the subject: the week's titles.
+/// The line mail programs show after the subject: the lead story's
+/// summary, cut at 140 characters (the template pads it with invisible
+/// characters so no program pulls in the text after it).
 fn preheader(articles: &[DigestArticle]) -> String {
-    let titles: Vec<&str> = articles.iter().map(|a| a.title.as_str()).collect();
-    let joined = format!("This week: {}", titles.join(" · "));
-    match joined.char_indices().nth(140) {
-        Some((cut, _)) => format!("{}…", joined[..cut].trim_end()),
-        None => joined,
+    let lead = articles.first().map(|a| a.summary.trim()).unwrap_or_default();
+    match lead.char_indices().nth(140) {
+        Some((cut, _)) => format!("{}…", lead[..cut].trim_end()),
+        None => lead.to_owned(),
     }
 }
 
@@ -273,7 +286,9 @@ mod tests {
             publication: "The Weekly",
             links: Links::new(BaseUrl::parse("https://news.example.org").unwrap()),
             postal_address: "1 Press Lane, Dushanbe",
-            subject_template: "Weekly digest — {date}: {lead_title}",
+            subject_template: Box::leak(Box::new(
+                SubjectTemplate::parse("Weekly digest — {date}: {lead_title}").unwrap(),
+            )),
             timezone: Tz::UTC,
         }
     }
@@ -310,7 +325,21 @@ mod tests {
         let copy = digest.reader_copy("READER-LINK");
         let html = &copy.html;
         assert!(html.contains(r#"<html lang="en">"#) && html.contains(r#"name="color-scheme""#));
-        assert!(html.contains("display:none") && html.contains("This week: Tajikistan tests the Kremlin · Floods"));
+        // The preheader is the lead summary, padded so mail programs show
+        // nothing after it.
+        assert!(
+            html.contains("display:none")
+                && html.contains("Dushanbe&#39;s “multi-vector” policy &#38; Moscow.&#847;&zwnj;&nbsp;"),
+            "{html}"
+        );
+        // The masthead outranks the date line.
+        assert!(
+            html.contains("font-size:30px;line-height:1.15;font-weight:bold;color:#1a1a1a;\">The Weekly</td>"),
+            "{html}"
+        );
+        assert!(html.contains(">This week, 28 November 2026</p>"), "{html}");
+        assert!(!html.contains("In this issue"), "two stories need no contents");
+        assert!(html.contains("@media (prefers-color-scheme: dark)"));
         assert!(html.contains("<h2") && html.contains(r#"href="https://news.example.org/28""#));
         assert!(
             html.contains("Dushanbe&#39;s") || html.contains("Dushanbe&#x27;s"),
@@ -318,18 +347,43 @@ mod tests {
         );
         assert!(html.contains("Konstantin Parshin · 26 November 2026"));
         assert!(
-            html.contains(r#"<a href="READER-LINK" style="color:#666666;">Unsubscribe</a>"#)
-                && html.contains("https://news.example.org/archive/2026-W48")
+            html.contains(r#"<a class="muted" href="READER-LINK" style="color:#555555;">Unsubscribe</a>"#)
+                && html.contains(r#"href="https://news.example.org/archive/2026-W48" style="color:#555555;">Read this issue on the web</a>"#),
+            "{html}"
         );
+        assert!(
+            html.contains(">The Weekly on the web</a>"),
+            "the site's link says where it goes: {html}"
+        );
+        assert!(html.contains("font-size:14px"), "a readable footer");
         assert!(html.contains("1 Press Lane, Dushanbe"));
         let text = &copy.text;
-        assert!(text.contains("Read more: https://news.example.org/28"));
+        assert!(text.contains("1. Tajikistan tests the Kremlin\n"), "{text}");
+        assert!(text.contains("[1] https://news.example.org/28\n"), "{text}");
+        assert!(text.contains("\n-- \n"), "the signature separator: {text}");
         assert!(
             text.contains("Dushanbe's “multi-vector” policy & Moscow."),
             "not escaped in text: {text}"
         );
         assert!(text.contains("Unsubscribe: READER-LINK\n"));
         assert_eq!((digest.html.segments().len(), digest.text.segments().len()), (2, 2));
+    }
+
+    #[test]
+    fn more_than_four_stories_get_contents_in_both_parts() {
+        let articles: Vec<DigestArticle> = (1..=5)
+            .map(|i| article(&format!("Story number {i}{}", "x".repeat(i)), "Summary."))
+            .collect();
+        let digest = render(&frame(), IssueWeek::of(at(), Tz::UTC), at(), &articles).unwrap();
+        let copy = digest.reader_copy("READER-LINK");
+        assert!(copy.html.contains(">In this issue</h2>"), "{}", copy.html);
+        assert!(copy.html.contains(r##"href="#story-5""##) && copy.html.contains(r#"id="story-5""#));
+        assert!(
+            copy.text.contains("In this issue\n1. Story number 1x\n"),
+            "{}",
+            copy.text
+        );
+        assert!(copy.text.contains("\n5. Story number 5xxxxx\n"), "{}", copy.text);
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub async fn feed(state: web::Data<AppState>) -> Result<HttpResponse, PageError>
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n\
          <title>{}</title>\n<id>{archive}</id>\n<link rel=\"alternate\" href=\"{archive}\"/>\n\
          <link rel=\"self\" href=\"{}\"/>\n<updated>{updated}</updated>\n",
-        escape(&state.site),
+        escape(&state.site.name),
         links.archive_feed(),
     );
     for issue in &found {

@@ -28,7 +28,7 @@ use askama::Template;
 use crate::i18n::{Arg, Language};
 use crate::links::paths;
 use crate::web::AppState;
-use crate::web::pages::{Chrome, MessagePage, private};
+use crate::web::pages::{Chrome, MessagePage, SiteFrame, private};
 
 /// Which frame a page about a problem is drawn in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,7 +253,13 @@ impl PageError {
 
     /// The whole page, for a site called `site`, in `lang`; a public
     /// page's language switch leads to the page `req` asked for.
-    fn page(&self, site: &str, area: Frame, lang: Language, req: &actix_web::HttpRequest) -> askama::Result<String> {
+    fn page(
+        &self,
+        site: &SiteFrame,
+        area: Frame,
+        lang: Language,
+        req: &actix_web::HttpRequest,
+    ) -> askama::Result<String> {
         let (frame, title, message) = self.words(area, lang);
         match frame {
             Frame::Public { offer_signup } => MessagePage {
@@ -264,7 +270,7 @@ impl PageError {
             }
             .render(),
             Frame::Staff => StaffMessagePage {
-                site,
+                site: &site.name,
                 title: &title,
                 message: &message,
             }
@@ -455,6 +461,14 @@ mod tests {
         assert!(!is_staff_area("/archive"));
     }
 
+    fn weekly() -> SiteFrame {
+        SiteFrame {
+            name: "Weekly".into(),
+            publisher: "Weekly Ltd".into(),
+            contact: "privacy@weekly.example".into(),
+        }
+    }
+
     fn request() -> actix_web::HttpRequest {
         actix_web::test::TestRequest::get().uri("/somewhere").to_http_request()
     }
@@ -463,7 +477,7 @@ mod tests {
     fn a_server_error_page_never_shows_its_cause() {
         let error = PageError::unexpected(String::from("secret detail"));
         for area in [Frame::Staff, Frame::Public { offer_signup: false }] {
-            let page = error.page("Weekly", area, Language::ENGLISH, &request()).unwrap();
+            let page = error.page(&weekly(), area, Language::ENGLISH, &request()).unwrap();
             assert!(page.contains("Something went wrong"), "{page}");
             assert!(!page.contains("secret detail"), "{page}");
         }
@@ -483,7 +497,7 @@ mod tests {
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers().get(RETRY_AFTER).unwrap(), "1");
         let page = error
-            .page("Weekly", Frame::Staff, Language::ENGLISH, &request())
+            .page(&weekly(), Frame::Staff, Language::ENGLISH, &request())
             .unwrap();
         assert!(page.contains("Back to the front page"), "{page}");
         assert!(page.contains("Please try again in 7 seconds."), "{page}");
@@ -494,7 +508,7 @@ mod tests {
         let russian = Language::parse("ru").unwrap();
         let error = PageError::public(StatusCode::NOT_FOUND, "error-not-found-title", "error-not-found");
         let page = error
-            .page("Weekly", Frame::Public { offer_signup: false }, russian, &request())
+            .page(&weekly(), Frame::Public { offer_signup: false }, russian, &request())
             .unwrap();
         assert!(page.contains("<html lang=\"ru\">"), "{page}");
         assert!(page.contains("Страница не найдена"), "{page}");

@@ -43,7 +43,9 @@ pub use rate_limit::IpRateLimit;
 /// What every handler can reach.
 pub struct AppState {
     pub db: Db,
-    pub site: String,
+    pub site: pages::SiteFrame,
+    /// `retention`: what the privacy notice says is kept how long.
+    pub retention: crate::config::RetentionSettings,
     pub signup_limit: IpRateLimit,
     pub signups: SignupWriter,
     pub max_body_bytes: usize,
@@ -108,7 +110,8 @@ impl WebState {
         let admin = admin_state(settings, &db, signup_policy, mail_wakeup.clone(), &metrics).await?;
         let app = web::Data::new(AppState {
             db: db.clone(),
-            site: settings.mail.publication(),
+            site: pages::SiteFrame::from_settings(settings),
+            retention: settings.retention.clone(),
             signup_limit,
             signups: SignupWriter::start(db, signup_policy, mail_wakeup),
             max_body_bytes: settings.server.max_body_bytes,
@@ -201,6 +204,7 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
             web::get().to(unsubscribe::unsubscribe_page),
         ),
         (Method::POST, "/unsubscribe", web::post().to(unsubscribe::unsubscribe)),
+        (Method::GET, "/privacy", web::get().to(subscriptions::privacy)),
         (Method::GET, "/archive", web::get().to(archive::index)),
         (Method::GET, "/archive/feed.xml", web::get().to(archive::feed)),
         (Method::GET, "/archive/{week}", web::get().to(archive::issue)),

@@ -9,10 +9,32 @@ use askama::Template;
 use crate::i18n::Language;
 use crate::web::language;
 
-/// What the frame of every public page shows: the site's name, the page's
-/// language (`<html lang>`, every string), and the language switch.
+/// Who the site is, as every public page's header and footer say it.
+#[derive(Debug, Clone, Default)]
+pub struct SiteFrame {
+    /// The publication's name, the header's.
+    pub name: String,
+    /// Who runs it and answers for the readers' data (`site.publisher`).
+    pub publisher: String,
+    /// Where readers write about their data (`site.contact`).
+    pub contact: String,
+}
+
+impl SiteFrame {
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        Self {
+            name: settings.mail.publication(),
+            publisher: settings.publisher(),
+            contact: settings.contact(),
+        }
+    }
+}
+
+/// What the frame of every public page shows: the site's header and
+/// footer, the page's language (`<html lang>`, every string), and the
+/// language switch.
 pub struct Chrome<'a> {
-    pub site: &'a str,
+    pub site: &'a SiteFrame,
     pub lang: Language,
     pub switch: Vec<SwitchLink>,
 }
@@ -29,7 +51,7 @@ impl<'a> Chrome<'a> {
     /// The frame of a page in `lang` whose switch links to `path?query` in
     /// the other languages: the page itself for a GET, the form's page
     /// (`/`) for one that answers a POST.
-    pub fn new(site: &'a str, lang: Language, path: &str, query: &str) -> Self {
+    pub fn new(site: &'a SiteFrame, lang: Language, path: &str, query: &str) -> Self {
         let switch = Language::all()
             .map(|other| SwitchLink {
                 href: match other == lang {
@@ -44,7 +66,7 @@ impl<'a> Chrome<'a> {
     }
 
     /// The frame for the page `req` asked for, in `lang`.
-    pub fn of(site: &'a str, lang: Language, req: &HttpRequest) -> Self {
+    pub fn of(site: &'a SiteFrame, lang: Language, req: &HttpRequest) -> Self {
         match req.method() == actix_web::http::Method::GET {
             true => Self::new(site, lang, req.path(), req.query_string()),
             false => Self::new(site, lang, crate::links::paths::HOME, ""),
@@ -54,6 +76,11 @@ impl<'a> Chrome<'a> {
     /// Message `id` in the page's language.
     pub fn t(&self, id: &str) -> String {
         self.lang.text(id)
+    }
+
+    /// Message `id` with one text placeable.
+    pub fn t1(&self, id: &str, name: &str, value: &str) -> String {
+        self.lang.text1(id, name, value)
     }
 }
 
@@ -65,11 +92,31 @@ pub struct SignupPage<'a> {
     pub email: &'a str,
     /// Whether the form asks for a name (`signup.ask_name`).
     pub ask_name: bool,
+    pub latest: Option<LatestIssue>,
     /// What is wrong with the name, with the address, with the form as a
     /// whole, each in the page's language.
     pub name_error: Option<String>,
     pub email_error: Option<String>,
     pub form_error: Option<String>,
+}
+
+/// What the front page says besides the form: the latest issue, if any.
+pub struct LatestIssue {
+    pub week: String,
+    pub subject: String,
+    pub date: String,
+}
+
+/// The privacy notice, filled from the settings.
+#[derive(Template)]
+#[template(path = "web/privacy.html")]
+pub struct PrivacyPage<'a> {
+    pub chrome: Chrome<'a>,
+    /// `retention.unconfirmed_reader_days`, `retention.mail_address_days`,
+    /// `retention.delivery_months`; 0: kept.
+    pub unconfirmed_days: u32,
+    pub mail_address_days: u32,
+    pub delivery_months: u32,
 }
 
 #[derive(Template)]

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 
+use crate::db::issues;
 use crate::db::new_readers::NewReader;
 use crate::db::signup_writer::RecordError;
 use crate::db::subscribers::{self, TokenState};
@@ -13,24 +14,51 @@ use crate::i18n::Language;
 use crate::web::error::{FormError, PageError};
 use crate::web::form::{self, Form};
 use crate::web::language::PageLanguage;
-use crate::web::pages::{self, CheckInboxPage, Chrome, ConfirmPage, ConfirmedPage, SignupPage};
+use crate::web::pages::{
+    self, CheckInboxPage, Chrome, ConfirmPage, ConfirmedPage, LatestIssue, PrivacyPage, SignupPage,
+};
 use crate::web::{AppState, ClientAddr};
 
+/// The front page: what the reader will get, the form, the latest issue
+/// and what is kept about them.
 pub async fn signup_form(
     req: HttpRequest,
     PageLanguage(lang): PageLanguage,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    pages::html(
+) -> Result<HttpResponse, PageError> {
+    let latest = issues::archive(&state.db)
+        .await?
+        .into_iter()
+        .next()
+        .map(|issue| LatestIssue {
+            week: issue.week,
+            subject: issue.subject,
+            date: lang.long_date(issue.created_at.date_naive()),
+        });
+    Ok(pages::html(
         StatusCode::OK,
         &SignupPage {
             chrome: Chrome::of(&state.site, lang, &req),
             name: "",
             email: "",
             ask_name: state.ask_name,
+            latest,
             name_error: None,
             email_error: None,
             form_error: None,
+        },
+    ))
+}
+
+/// `GET /privacy`: the privacy notice, with the retention the settings say.
+pub async fn privacy(req: HttpRequest, PageLanguage(lang): PageLanguage, state: web::Data<AppState>) -> HttpResponse {
+    pages::html(
+        StatusCode::OK,
+        &PrivacyPage {
+            chrome: Chrome::of(&state.site, lang, &req),
+            unconfirmed_days: state.retention.unconfirmed_reader_days,
+            mail_address_days: state.retention.mail_address_days,
+            delivery_months: state.retention.delivery_months,
         },
     )
 }
@@ -59,6 +87,7 @@ pub async fn subscribe(
         name: "",
         email: "",
         ask_name: state.ask_name,
+        latest: None,
         name_error: None,
         email_error: None,
         form_error: None,

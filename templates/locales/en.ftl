@@ -118,6 +118,55 @@ error-unsubscribe-link-unknown = This unsubscribe link does not belong to any re
 error-no-such-issue-title = No such issue
 error-no-such-issue = There is no issue for that week. The archive lists every issue sent so far.
 
+## The site's header and footer.
+footer-publisher = Published by { $publisher }.
+footer-archive = Past issues
+footer-privacy = Privacy
+
+## The front page, besides the form.
+home-latest = Latest issue:
+home-archive = all past issues
+home-privacy-heading = Your data
+home-privacy = We keep your address, your name if you give it, your language, and the time and network address of your signup and of your confirmation, to prove you asked for the newsletter. We use them only to send it. Every email has a link to leave at once.
+home-privacy-more = The privacy notice in full.
+
+## The privacy notice (/privacy).
+privacy-title = Privacy notice
+privacy-who = { $publisher } sends this newsletter and is responsible for the data it keeps about its readers.
+privacy-what-heading = What we keep
+privacy-what-address = Your email address, and your name if you gave one.
+privacy-what-language = The language you read the newsletter in.
+privacy-what-consent = When you signed up and confirmed, and the network (IP) address both came from: the proof that you asked for the newsletter yourself.
+privacy-what-deliveries = Which issues were sent to you and whether your mail server accepted them, and the bounces and complaints it sent back.
+privacy-no-tracking = The emails carry no tracking pixels and their links lead straight to the articles: we do not know whether or when you open them.
+privacy-why-heading = Why
+privacy-why = To send you the newsletter you asked for, to stop sending it to addresses that no longer work or that complained, and to be able to show that you consented.
+privacy-how-long-heading = How long
+privacy-keep-unconfirmed = A signup that is never confirmed is deleted after { $count ->
+    [one] { $count } day
+   *[other] { $count } days
+}.
+privacy-keep-mail = The address in a confirmation email we sent is removed from our records after { $count ->
+    [one] { $count } day
+   *[other] { $count } days
+}.
+privacy-keep-deliveries = The record of each issue sent to you is reduced to anonymous counts after { $count ->
+    [one] { $count } month
+   *[other] { $count } months
+}.
+privacy-keep-reader = Your address and consent record stay while you are subscribed, and afterwards as the record that you left, until you ask us to erase them.
+privacy-leave-heading = How to leave, or have your data erased
+privacy-leave = Every email has an unsubscribe link: one click and you get nothing more. To have your data erased, or to see what we keep about you, write to us.
+privacy-contact = Contact:
+
+## The weekly digest.
+digest-dateline = This week, { $date }
+digest-contents = In this issue
+digest-why = You get this email because you subscribed to { $publication }.
+digest-unsubscribe = Unsubscribe
+digest-web-version = Read this issue on the web
+digest-website = { $publication } on the web
+
 ## The confirmation email.
 confirmation-subject = Please confirm your subscription to { $publication }
 confirmation-preheader = One click to start receiving { $publication } every week.

@@ -299,11 +299,11 @@ pub async fn dispatch_dry_run_previews_the_week_and_writes_nothing(backend: Back
     let out = text(&preview.stdout);
     let week = gazette::domain::IssueWeek::of(chrono::Utc::now(), chrono_tz::UTC).to_string();
     assert!(out.starts_with(&format!("{week} (dry run")), "{out}");
-    let date = chrono::Utc::now().format("%-d %B %Y").to_string();
+    // The default subject: the lead story, then the publication.
     assert!(
-        out.contains(&format!(
-            "Subject: Weekly digest — {date}: Tajikistan’s “multi-vector” foreign policy is testing the Kremlin’s patience."
-        )),
+        out.contains(
+            "Subject: Tajikistan’s “multi-vector” foreign policy is testing the Kremlin’s patience. — The Test Gazette"
+        ),
         "{out}"
     );
     assert!(out.contains("Articles (1 of 1, newest first"), "{out}");

@@ -35,6 +35,7 @@ mod restart;
 mod retention;
 mod schema;
 mod signup;
+mod site;
 mod smtp_faults;
 mod smtp_protocol;
 mod smtp_server;
@@ -229,6 +230,7 @@ fn main() {
         languages::pages_speak_the_readers_choice_else_their_browsers_language,
         languages::a_reader_who_signs_up_on_the_russian_page_gets_russian_mail,
         languages::the_site_default_language_serves_browsers_that_ask_for_none_gazette_has,
+        site::every_page_names_the_publisher_and_the_privacy_notice_follows_the_settings,
         inbound_webhooks::the_webhook_routes_answer_404_until_configured,
         inbound_webhooks::mailgun_posts_are_refused_unless_signed_and_fresh_stored_once_and_bounce_the_reader,
         inbound_webhooks::postmark_posts_need_the_credentials_are_stored_once_and_a_complaint_unsubscribes,

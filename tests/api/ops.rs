@@ -55,10 +55,7 @@ fn scheduled(cron: &str, grace_hours: u32) -> impl FnOnce(&mut gazette::config::
 }
 
 fn is_digest(message: &crate::helpers::Received) -> bool {
-    message
-        .parsed()
-        .subject()
-        .is_some_and(|s| s.starts_with("Weekly digest"))
+    message.is_digest()
 }
 
 pub async fn two_instances_scheduled_for_the_same_moment_dispatch_one_issue(backend: Backend) {

@@ -70,7 +70,9 @@ fn assert_link_only_in_headers_and_footer(message: &Received, link: &str) {
     let (html, plain) = (message.html(), message.text().replace("\r\n", "\n"));
     assert_eq!(html.matches(token).count(), 1, "{html}");
     assert!(
-        html.contains(&format!(r#"<a href="{link}" style="color:#666666;">Unsubscribe</a>"#)),
+        html.contains(&format!(
+            r#"<a class="muted" href="{link}" style="color:#555555;">Unsubscribe</a>"#
+        )),
         "{html}"
     );
     assert_eq!(plain.matches(token).count(), 1, "{plain}");
@@ -78,7 +80,7 @@ fn assert_link_only_in_headers_and_footer(message: &Received, link: &str) {
     // The article, literally: its link leads where it said, with no one's token.
     assert!(html.contains(&format!(r#"href="{EVIL_URL}""#)), "{html}");
     assert!(html.contains(EVIL_TITLE) && html.contains(EVIL_SUMMARY), "{html}");
-    assert!(plain.contains(&format!("Read more: {EVIL_URL}\n")), "{plain}");
+    assert!(plain.contains(&format!("[1] {EVIL_URL}\n")), "{plain}");
     assert!(plain.contains(EVIL_TITLE) && plain.contains(EVIL_SUMMARY), "{plain}");
     let subject = message.parsed().subject().unwrap_or_default().to_owned();
     assert!(subject.contains(EVIL_TITLE), "{subject}");
@@ -126,7 +128,7 @@ pub async fn a_placeholder_in_an_article_never_receives_a_readers_link(backend: 
     assert!(preview.contains(&format!(r#"href="{EVIL_URL}""#)), "{preview}");
     let page = staff.page("/admin/issues").await;
     assert_eq!(page.matches("own unsubscribe link)").count(), 1, "{page}");
-    assert!(page.contains(&format!("Read more: {EVIL_URL}")), "{page}");
+    assert!(page.contains(&format!("[1] {EVIL_URL}")), "{page}");
 
     // A staff test send: its link unsubscribes nobody, and sits in the footer only.
     let key = hidden_field(&page, "key");
@@ -143,8 +145,10 @@ pub async fn a_placeholder_in_an_article_never_receives_a_readers_link(backend: 
     let html = test.html();
     assert_eq!(html.matches("/unsubscribe?token=").count(), 1, "{html}");
     assert_eq!(plain.matches("/unsubscribe?token=").count(), 1, "{plain}");
-    assert!(html.contains(&format!(r#"<a href="{nobody}" style="color:#666666;">Unsubscribe</a>"#)));
-    assert!(html.contains(&format!(r#"href="{EVIL_URL}""#)) && plain.contains(&format!("Read more: {EVIL_URL}")));
+    assert!(html.contains(&format!(
+        r#"<a class="muted" href="{nobody}" style="color:#555555;">Unsubscribe</a>"#
+    )));
+    assert!(html.contains(&format!(r#"href="{EVIL_URL}""#)) && plain.contains(&format!("[1] {EVIL_URL}")));
 
     // The issue, to each reader.
     let week = week_of(&send_now(&mut staff).await);
@@ -287,6 +291,9 @@ pub async fn the_scheduler_the_cli_and_send_now_agree_on_the_week_in_the_schedul
         settings.schedule.cron = CronSchedule::parse("0 0 * * MON").unwrap();
         settings.schedule.timezone = ScheduleTimezone::parse("Asia/Tokyo").unwrap();
         settings.schedule.grace_hours = 8 * 24;
+        // A subject that shows the issue's date.
+        settings.digest.subject =
+            gazette::config::SubjectTemplate::parse("Weekly digest — {date}: {lead_title}").unwrap();
     })
     .await;
     wait_until(Duration::from_secs(10), "the missed run to be caught up", || async {
