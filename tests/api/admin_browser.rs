@@ -47,13 +47,13 @@ pub fn artifacts_dir() -> PathBuf {
 }
 
 /// chromedriver on a free port, stopped when dropped.
-struct Driver {
+pub struct Driver {
     child: Child,
     port: u16,
 }
 
 impl Driver {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -82,6 +82,12 @@ impl Drop for Driver {
 }
 
 async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+    browser_with(driver, profile, &[]).await
+}
+
+/// A Chromium session with `extra` command-line arguments (such as
+/// `--blink-settings=preferredColorScheme=0` for a dark colour scheme).
+pub async fn browser_with(driver: &Driver, profile: &std::path::Path, extra: &[&str]) -> Client {
     let args = [
         "--headless",
         "--no-sandbox",
@@ -95,6 +101,7 @@ async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
     .map(String::from)
     .into_iter()
     .chain([format!("--user-data-dir={}", profile.display())])
+    .chain(extra.iter().map(|a| a.to_string()))
     .collect::<Vec<_>>();
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
@@ -112,7 +119,7 @@ async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
         .expect("a Chromium session")
 }
 
-async fn fill(client: &Client, id: &str, text: &str) {
+pub async fn fill(client: &Client, id: &str, text: &str) {
     let field = client
         .find(Locator::Id(id))
         .await
@@ -121,7 +128,7 @@ async fn fill(client: &Client, id: &str, text: &str) {
     field.send_keys(text).await.unwrap();
 }
 
-async fn click(client: &Client, css: &str) {
+pub async fn click(client: &Client, css: &str) {
     client
         .find(Locator::Css(css))
         .await
@@ -131,7 +138,7 @@ async fn click(client: &Client, css: &str) {
         .unwrap();
 }
 
-async fn wait_for_path(client: &Client, path: &str) {
+pub async fn wait_for_path(client: &Client, path: &str) {
     let start = Instant::now();
     loop {
         let url = client.current_url().await.unwrap();
@@ -143,7 +150,7 @@ async fn wait_for_path(client: &Client, path: &str) {
     }
 }
 
-async fn save_screenshot(client: &Client, name: &str) -> PathBuf {
+pub async fn save_screenshot(client: &Client, name: &str) -> PathBuf {
     let png = client.screenshot().await.expect("a screenshot");
     assert!(png.starts_with(b"\x89PNG"), "a PNG image");
     let dir = artifacts_dir();

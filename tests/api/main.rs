@@ -29,6 +29,7 @@ mod liveness;
 mod logs;
 mod nginx;
 mod ops;
+mod reader_browser;
 mod relay_rate;
 mod relays;
 mod restart;
@@ -256,6 +257,20 @@ fn main() {
             browser.with_ignored_flag(true).with_kind(format!("skipped: {why}"))
         }
         _ => browser,
+    });
+    let reader = helpers::trial(
+        Backend::all()[0].clone(),
+        "reader_browser::a_reader_signs_up_in_russian_and_every_public_page_passes_axe_in_chromium",
+        |backend| {
+            Box::pin(reader_browser::a_reader_signs_up_in_russian_and_every_public_page_passes_axe_in_chromium(backend))
+        },
+    );
+    trials.push(match reader_browser::missing() {
+        Some(why) if !in_ci => {
+            eprintln!("skipping the reader's browser test: {why}");
+            reader.with_ignored_flag(true).with_kind(format!("skipped: {why}"))
+        }
+        _ => reader,
     });
     // The tests that run Debian's nginx (the reverse proxy in front of the
     // app; the feeds the sources poll) are skipped with the reason without
