@@ -19,6 +19,8 @@ pub struct ClaimedDelivery {
     pub name: String,
     pub subscriber_status: SubscriberStatus,
     pub unsubscribe_secret: Vec<u8>,
+    /// The reader's language, as stored: their copy is the issue in it.
+    pub language: String,
 }
 
 /// SQLite claims, then reads the batch by its lease time (its single
@@ -31,7 +33,7 @@ const CLAIM: [&str; 2] = [
         lease_claim_sql!(@one "deliveries", "issue_id, subscriber_id", "RETURNING issue_id, subscriber_id, attempts",
             "FOR UPDATE SKIP LOCKED"),
         ") SELECT c.issue_id, c.subscriber_id, c.attempts, s.email, s.name, s.status AS subscriber_status,
-                  s.unsubscribe_secret
+                  s.unsubscribe_secret, s.language
            FROM claimed c JOIN subscribers s ON s.id = c.subscriber_id"
     ),
 ];
@@ -71,7 +73,7 @@ pub async fn claim_due(
             }
             sqlx::query_as(
                 "SELECT d.issue_id, d.subscriber_id, d.attempts, s.email, s.name, s.status AS subscriber_status,
-                        s.unsubscribe_secret
+                        s.unsubscribe_secret, s.language
                  FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
                  WHERE d.status = 'sending' AND d.locked_until = $1",
             )

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::db::Db;
 use crate::domain::{IssueState, IssueStatus, IssueWeek, LinkedText, RenderedIssue};
+use crate::i18n::Language;
 use crate::with_pool;
 
 /// Where the last issue's article window ended: the next one starts there.
@@ -24,13 +25,15 @@ pub struct Queued {
     pub recipients: u64,
 }
 
-/// Stores the week's issue and queues one delivery per confirmed reader, in
+/// Stores the week's issue (`issue` in the site's default language, and
+/// its `translations`) and queues one delivery per confirmed reader, in
 /// one transaction. `None` when the week has an issue already: dispatching
 /// twice queues nothing twice.
 pub async fn create_and_queue(
     db: &Db,
     week: IssueWeek,
     issue: &RenderedIssue,
+    translations: &[(Language, RenderedIssue)],
     window: (DateTime<Utc>, DateTime<Utc>),
     now: DateTime<Utc>,
 ) -> Result<Option<Queued>, sqlx::Error> {
@@ -60,6 +63,24 @@ pub async fn create_and_queue(
         .rows_affected();
         if created == 0 {
             return Ok(None);
+        }
+        for (language, translated) in translations {
+            let stored = StoredParts::of(translated);
+            sqlx::query(
+                "INSERT INTO issue_translations (issue_id, language, subject, html, html_links, text, text_links,
+                                                 article_count)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(issue_id)
+            .bind(language.tag())
+            .bind(&translated.subject)
+            .bind(&stored.html)
+            .bind(&stored.html_links)
+            .bind(&stored.text)
+            .bind(&stored.text_links)
+            .bind(stored.article_count)
+            .execute(&mut *tx)
+            .await?;
         }
         // Set-based: readers who confirm later are not added to this issue.
         let recipients = sqlx::query(
@@ -199,12 +220,25 @@ struct WeekColumns {
 }
 
 /// An issue's week and its rendering, as the sender needs them.
-pub async fn rendered(db: &Db, issue_id: Uuid) -> Result<Option<(IssueWeek, RenderedIssue)>, sqlx::Error> {
+pub async fn rendered(
+    db: &Db,
+    issue_id: Uuid,
+    language: Language,
+) -> Result<Option<(IssueWeek, RenderedIssue)>, sqlx::Error> {
+    // The issue in `language` where it was rendered in it; else as stored
+    // in `issues` (the default language, or an issue from before).
     let found: Option<WeekColumns> = with_pool!(db, pool => {
         sqlx::query_as(
-            "SELECT week, subject, html, html_links, text, text_links, article_count FROM issues WHERE id = $1",
+            "SELECT i.week, COALESCE(t.subject, i.subject) AS subject, COALESCE(t.html, i.html) AS html,
+                    CASE WHEN t.issue_id IS NULL THEN i.html_links ELSE t.html_links END AS html_links,
+                    COALESCE(t.text, i.text) AS text,
+                    CASE WHEN t.issue_id IS NULL THEN i.text_links ELSE t.text_links END AS text_links,
+                    COALESCE(t.article_count, i.article_count) AS article_count
+             FROM issues i LEFT JOIN issue_translations t ON t.issue_id = i.id AND t.language = $2
+             WHERE i.id = $1",
         )
         .bind(issue_id)
+        .bind(language.tag())
         .fetch_optional(pool)
         .await?
     });

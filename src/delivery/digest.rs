@@ -28,6 +28,7 @@ use crate::config::DeliverySettings;
 use crate::db::deliveries::{self, ClaimedDelivery, Outcome, Settled};
 use crate::db::issues;
 use crate::domain::{SubscriberStatus, UnsubscribeToken};
+use crate::i18n::Language;
 use crate::mail::{PreparedIssue, is_hard_bounce};
 
 /// One reader's copy to send, with the issue it belongs to.
@@ -95,7 +96,8 @@ async fn claim(
 ) {
     let batch = claim_size(&shared.settings);
     // Each issue is read and encoded once, not once per reader.
-    let mut prepared: HashMap<Uuid, Option<Arc<PreparedIssue>>> = HashMap::new();
+    // Keyed by issue and language: each reader's copy is the issue in theirs.
+    let mut prepared: HashMap<(Uuid, Language), Option<Arc<PreparedIssue>>> = HashMap::new();
     while !*shutdown.borrow() {
         let mut permits = tokio::select! {
             permits = jobs.reserve_many(batch) => match permits {
@@ -144,13 +146,17 @@ async fn claim(
             continue;
         }
         for delivery in claimed {
-            let issue = match prepared.get(&delivery.issue_id) {
+            let language = shared.composer.language(Some(&delivery.language));
+            let key = (delivery.issue_id, language);
+            let issue = match prepared.get(&key) {
                 Some(found) => Ok(found.clone()),
-                None => issues::rendered(&shared.db, delivery.issue_id).await.map(|found| {
-                    let found = found.map(|(week, issue)| Arc::new(shared.composer.prepare(week, &issue)));
-                    prepared.insert(delivery.issue_id, found.clone());
-                    found
-                }),
+                None => issues::rendered(&shared.db, delivery.issue_id, language)
+                    .await
+                    .map(|found| {
+                        let found = found.map(|(week, issue)| Arc::new(shared.composer.prepare(week, &issue)));
+                        prepared.insert(key, found.clone());
+                        found
+                    }),
             };
             let settled = match issue {
                 Ok(Some(issue)) => {

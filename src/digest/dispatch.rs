@@ -17,6 +17,7 @@ use crate::db::subscribers;
 use crate::digest::render::{self, DigestArticle, DigestFrame, RenderError};
 use crate::domain::SubscriberStatus;
 use crate::domain::{IssueWeek, RenderedIssue};
+use crate::i18n::Language;
 use crate::links::Links;
 
 /// Why this week's issue could not be previewed or queued. Each message
@@ -79,15 +80,13 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
     let issue = if articles.is_empty() {
         None
     } else {
-        let publication = settings.mail.publication();
-        let frame = DigestFrame {
-            publication: &publication,
-            links: Links::new(settings.server.base_url.clone()),
-            postal_address: &settings.digest.postal_address,
-            subject_template: &settings.digest.subject,
-            timezone: settings.schedule.timezone.0,
-        };
-        Some(render::render(&frame, week, now, &articles).map_err(DispatchError::Render)?)
+        Some(render_in(
+            settings,
+            settings.site.default_language,
+            week,
+            now,
+            &articles,
+        )?)
     };
     Ok(Preview {
         week,
@@ -115,6 +114,26 @@ pub enum Dispatched {
     },
 }
 
+/// The week's issue with the digest's own words in `language`.
+fn render_in(
+    settings: &Settings,
+    language: Language,
+    week: IssueWeek,
+    now: DateTime<Utc>,
+    articles: &[DigestArticle],
+) -> Result<RenderedIssue, DispatchError> {
+    let publication = settings.mail.publication();
+    let frame = DigestFrame {
+        publication: &publication,
+        links: Links::new(settings.server.base_url.clone()),
+        postal_address: &settings.digest.postal_address,
+        subject_template: &settings.digest.subject,
+        timezone: settings.schedule.timezone.0,
+        language,
+    };
+    render::render(&frame, week, now, articles).map_err(DispatchError::Render)
+}
+
 /// Stores this week's issue and queues it for every confirmed reader, once
 /// per week: a second run finds the week's issue and queues nothing.
 ///
@@ -140,7 +159,12 @@ async fn queue_issue(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
             since: preview.since,
         });
     };
-    let queued = issues::create_and_queue(db, week, &issue, (preview.since, now), now)
+    // Rendered once per language, each reader's copy is one of these.
+    let translations = Language::all()
+        .filter(|language| *language != settings.site.default_language)
+        .map(|language| Ok((language, render_in(settings, language, week, now, &preview.articles)?)))
+        .collect::<Result<Vec<_>, DispatchError>>()?;
+    let queued = issues::create_and_queue(db, week, &issue, &translations, (preview.since, now), now)
         .await
         .map_err(DispatchError::Queue)?;
     Ok(match queued {

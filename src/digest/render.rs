@@ -44,6 +44,9 @@ pub struct DigestFrame<'a> {
     pub subject_template: &'a SubjectTemplate,
     /// The zone the issue's dates are written in (`schedule.timezone`).
     pub timezone: Tz,
+    /// The digest's own words and dates are in it; the stories are as
+    /// they were published.
+    pub language: Language,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,8 +87,7 @@ struct ShownArticle {
 #[derive(Template)]
 #[template(path = "email/digest.html")]
 struct DigestHtml<'a> {
-    /// The digest's own words, from the catalogues. English for every
-    /// reader still: rendering once per language is the next step.
+    /// The digest's own words, from the catalogues.
     lang: Language,
     subject: &'a str,
     preheader: &'a str,
@@ -151,7 +153,8 @@ fn render_exactly(
     articles: &[DigestArticle],
 ) -> Result<RenderedIssue, RenderError> {
     let marker = fresh_marker();
-    let date = issued_at.with_timezone(&frame.timezone).format("%-d %B %Y").to_string();
+    let lang = frame.language;
+    let date = lang.long_date(issued_at.with_timezone(&frame.timezone).date_naive());
     let lead_title = articles.first().map(|a| a.title.as_str()).unwrap_or_default();
     let subject = frame.subject_template.fill(&SubjectValues {
         date: &date,
@@ -162,11 +165,7 @@ fn render_exactly(
     let shown: Vec<ShownArticle> = articles
         .iter()
         .map(|a| {
-            let date = a
-                .published_at
-                .with_timezone(&frame.timezone)
-                .format("%-d %B %Y")
-                .to_string();
+            let date = lang.long_date(a.published_at.with_timezone(&frame.timezone).date_naive());
             let line = byline(a, &date);
             ShownArticle {
                 title: a.title.clone(),
@@ -181,7 +180,6 @@ fn render_exactly(
         .collect();
     let preheader = preheader(articles);
     let archive_url = frame.links.archive_issue(week);
-    let lang = Language::ENGLISH;
     let html = DigestHtml {
         lang,
         subject: &subject,
@@ -290,6 +288,7 @@ mod tests {
                 SubjectTemplate::parse("Weekly digest — {date}: {lead_title}").unwrap(),
             )),
             timezone: Tz::UTC,
+            language: Language::ENGLISH,
         }
     }
 

@@ -172,3 +172,62 @@ pub async fn the_site_default_language_serves_browsers_that_ask_for_none_gazette
         .unwrap();
     assert!(page.contains(r#"<html lang="ru">"#), "{page}");
 }
+
+/// The issue is rendered once per language and each reader gets it in
+/// theirs: the same stories, the digest's own words and dates in Russian
+/// for a Russian reader.
+pub async fn each_reader_gets_the_issue_in_their_language(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    crate::admin::add_confirmed_readers(
+        &app,
+        &[
+            ("ada@example.com".into(), "Ada".into()),
+            ("aigerim@example.com".into(), "Айгерим".into()),
+        ],
+    )
+    .await;
+    gazette::with_pool!(&app.db, pool => {
+        sqlx::query("UPDATE subscribers SET language = 'ru' WHERE email_key = 'aigerim@example.com'")
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .unwrap()
+    });
+    crate::cli::import_fixture(&backend, chrono::Utc::now() - chrono::Duration::days(1)).await;
+    let dispatched = crate::cli::run(&backend, &["dispatch"]).await;
+    assert!(dispatched.status.success(), "{}", crate::cli::text(&dispatched.stderr));
+
+    let russian = app.smtp.wait_for("aigerim@example.com", 1).await.remove(0);
+    let english = app.smtp.wait_for("ada@example.com", 1).await.remove(0);
+    let (ru_text, ru_html) = (russian.text(), russian.html());
+    assert!(ru_html.contains(r#"<html lang="ru">"#), "{ru_html}");
+    assert!(ru_text.contains("\nЭта неделя, "), "{ru_text}");
+    assert!(ru_text.contains("\nОтписаться: "), "{ru_text}");
+    assert!(ru_html.contains(">Отписаться</a>"), "{ru_html}");
+    let month = [
+        "января",
+        "февраля",
+        "марта",
+        "апреля",
+        "мая",
+        "июня",
+        "июля",
+        "августа",
+        "сентября",
+        "октября",
+        "ноября",
+        "декабря",
+    ];
+    assert!(month.iter().any(|m| ru_text.contains(m)), "a Russian date: {ru_text}");
+    let (en_text, en_html) = (english.text(), english.html());
+    assert!(en_html.contains(r#"<html lang="en">"#), "{en_html}");
+    assert!(
+        en_text.contains("\nThis week, ") && en_text.contains("\nUnsubscribe: "),
+        "{en_text}"
+    );
+    // The same stories, each reader's own link.
+    assert!(ru_text.contains(crate::cli::FIXTURE_URL) && en_text.contains(crate::cli::FIXTURE_URL));
+    let token = app.unsubscribe_token("aigerim@example.com").await;
+    assert!(ru_text.contains(&token) && !en_text.contains(&token));
+    assert_eq!(russian.parsed().subject(), english.parsed().subject());
+}

@@ -231,6 +231,7 @@ fn main() {
         languages::pages_speak_the_readers_choice_else_their_browsers_language,
         languages::a_reader_who_signs_up_on_the_russian_page_gets_russian_mail,
         languages::the_site_default_language_serves_browsers_that_ask_for_none_gazette_has,
+        languages::each_reader_gets_the_issue_in_their_language,
         site::every_page_names_the_publisher_and_the_privacy_notice_follows_the_settings,
         inbound_webhooks::the_webhook_routes_answer_404_until_configured,
         inbound_webhooks::mailgun_posts_are_refused_unless_signed_and_fresh_stored_once_and_bounce_the_reader,

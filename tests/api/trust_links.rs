@@ -186,7 +186,10 @@ pub async fn an_issue_queued_before_the_upgrade_goes_out_with_the_link_in_its_fo
     let id: uuid::Uuid = gazette::with_pool!(&app.db, pool => {
         sqlx::query_scalar("SELECT id FROM issues").fetch_one(pool).await.unwrap()
     });
-    let (_, issue) = gazette::db::issues::rendered(&app.db, id).await.unwrap().unwrap();
+    let (_, issue) = gazette::db::issues::rendered(&app.db, id, gazette::i18n::Language::ENGLISH)
+        .await
+        .unwrap()
+        .unwrap();
     let copy = issue.reader_copy("%%UNSUBSCRIBE_URL%%");
     let (html, text) = (copy.html, copy.text);
     assert!(
