@@ -1,7 +1,7 @@
 -- The SQL statements Gazette ran on sqlite during `cargo test --test api -- sqlite::`,
 -- recorded from sqlx's `sqlx::query` events by GAZETTE_RECORD_STATEMENTS
 -- (README, "Upgrading"). One statement a line; the schema they ran on:
--- schema: 0018
+-- schema: 0020
 DELETE FROM articles WHERE id = $1;
 DELETE FROM confirmation_tokens WHERE subscriber_id = $1;
 DELETE FROM feed_sources WHERE id = $1 RETURNING id, url, name, named_by_staff, created_at, last_polled_at, last_result, last_error, last_added, last_updated, last_rejected, total_added, failures, failing_since, next_poll_at, etag, last_modified, claimed_by, claimed_until;
@@ -20,6 +20,7 @@ INSERT INTO deliveries (issue_id, subscriber_id, status, attempts, next_attempt_
 INSERT INTO feed_imports (id, url, requested_by, status, created_at, updated_at) VALUES ($1, $2, $3, 'queued', $4, $4);
 INSERT INTO feed_sources (url, name, named_by_staff, created_at, next_poll_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (url) DO NOTHING RETURNING id, url, name, named_by_staff, created_at, last_polled_at, last_result, last_error, last_added, last_updated, last_rejected, total_added, failures, failing_since, next_poll_at, etag, last_modified, claimed_by, claimed_until;
 INSERT INTO inbound_messages (id, received_at, source, dedupe_key, envelope_to, raw, status) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING;
+INSERT INTO issue_translations (issue_id, language, subject, html, html_links, text, text_links, article_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 INSERT INTO issues (id, week, subject, html, html_links, text, text_links, article_count, window_start, window_end, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'sending', $11) ON CONFLICT (week) DO NOTHING;
 INSERT INTO outgoing_mail (id, kind, recipient, recipient_name, status, attempts, next_attempt_at, created_at, test_send_id) VALUES ($1, 'digest_test', $2, '', 'queued', 0, $3, $3, $4);
 INSERT INTO outgoing_mail (id, kind, subscriber_id, recipient, recipient_name, token, status, attempts, next_attempt_at, created_at) SELECT v.column3, 'confirmation', s.id, s.email, s.name, v.column4, 'queued', 0, ?, ? FROM (VALUES (?, ?, ?, ?)) AS v CROSS JOIN subscribers s ON s.email_key = v.column1 WHERE +s.status = 'pending' AND s.mails_in_window <= ?;
@@ -42,6 +43,7 @@ SELECT COUNT(*) FROM deliveries;
 SELECT COUNT(*) FROM deliveries WHERE status IN ('queued', 'sending');
 SELECT COUNT(*) FROM feed_sources;
 SELECT COUNT(*) FROM feed_sources WHERE (last_polled_at IS NULL OR last_polled_at < $1) AND claimed_until > $2;
+SELECT COUNT(*) FROM issue_translations;
 SELECT COUNT(*) FROM issues;
 SELECT COUNT(*) FROM outgoing_mail;
 SELECT COUNT(*) FROM outgoing_mail WHERE kind = 'confirmation' AND created_at > $1;
@@ -62,13 +64,14 @@ SELECT changes();
 SELECT confirmed_at FROM subscribers WHERE confirmed_at >= $1;
 SELECT created_at FROM outgoing_mail WHERE kind = 'confirmation' AND created_at > $1 ORDER BY created_at LIMIT 1 OFFSET $2;
 SELECT d.issue_id, d.sent_at, EXISTS (SELECT 1 FROM inbound_messages m WHERE m.subscriber_id = d.subscriber_id AND m.issue_id = d.issue_id AND m.kind IN ('soft', 'hard')) AS bounced FROM deliveries d WHERE d.subscriber_id = $1 AND d.status = 'sent' AND d.sent_at > $2;
-SELECT d.issue_id, d.subscriber_id, d.attempts, s.email, s.name, s.status AS subscriber_status, s.unsubscribe_secret FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE d.status = 'sending' AND d.locked_until = $1;
+SELECT d.issue_id, d.subscriber_id, d.attempts, s.email, s.name, s.status AS subscriber_status, s.unsubscribe_secret, s.language FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE d.status = 'sending' AND d.locked_until = $1;
 SELECT d.status FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE s.email_key = $1;
 SELECT e.at, e.kind, e.detail, e.inbound_message_id, i.week FROM subscriber_events e LEFT JOIN issues i ON i.id = e.issue_id WHERE e.subscriber_id = $1 ORDER BY e.at DESC, e.id DESC LIMIT $2;
 SELECT email_key, email, name, status, signup_source, created_at, confirmed_at, unsubscribed_at FROM subscribers WHERE erased_at IS NULL AND ($1 = '' OR email_key LIKE $2 ESCAPE '\' OR LOWER(name) LIKE $2 ESCAPE '\') AND ($3 = '' OR status = $3) AND email_key > $4 ORDER BY email_key LIMIT $5;
 SELECT i.id FROM issues i WHERE i.status = 'sent' AND i.created_at < $1 AND EXISTS (SELECT 1 FROM deliveries d WHERE d.issue_id = i.id) ORDER BY i.created_at;
 SELECT i.id, i.week, i.subject, i.article_count, i.status, i.created_at, i.paused_at, i.cancelled_at, COALESCE(SUM(CASE WHEN d.status = 'queued' THEN 1 ELSE 0 END), 0) AS queued, COALESCE(SUM(CASE WHEN d.status = 'sending' THEN 1 ELSE 0 END), 0) AS sending, COALESCE(SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.sent), 0) AS sent, COALESCE(SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.failed), 0) AS failed, COALESCE(SUM(CASE WHEN d.status = 'skipped' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.skipped), 0) AS skipped, COALESCE(SUM(CASE WHEN d.status = 'sent' AND d.sent_at >= $1 THEN 1 ELSE 0 END), 0) AS sent_last_minute FROM issues i LEFT JOIN deliveries d ON d.issue_id = i.id LEFT JOIN delivery_summaries p ON p.issue_id = i.id GROUP BY i.id ORDER BY i.week DESC LIMIT $2;
 SELECT i.id, i.week, i.subject, i.article_count, i.status, i.created_at, i.paused_at, i.cancelled_at, COALESCE(SUM(CASE WHEN d.status = 'queued' THEN 1 ELSE 0 END), 0) AS queued, COALESCE(SUM(CASE WHEN d.status = 'sending' THEN 1 ELSE 0 END), 0) AS sending, COALESCE(SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.sent), 0) AS sent, COALESCE(SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.failed), 0) AS failed, COALESCE(SUM(CASE WHEN d.status = 'skipped' THEN 1 ELSE 0 END), 0) + COALESCE(MAX(p.skipped), 0) AS skipped, COALESCE(SUM(CASE WHEN d.status = 'sent' AND d.sent_at >= $1 THEN 1 ELSE 0 END), 0) AS sent_last_minute FROM issues i LEFT JOIN deliveries d ON d.issue_id = i.id LEFT JOIN delivery_summaries p ON p.issue_id = i.id WHERE i.week = $2 GROUP BY i.id;
+SELECT i.week, COALESCE(t.subject, i.subject) AS subject, COALESCE(t.html, i.html) AS html, CASE WHEN t.issue_id IS NULL THEN i.html_links ELSE t.html_links END AS html_links, COALESCE(t.text, i.text) AS text, CASE WHEN t.issue_id IS NULL THEN i.text_links ELSE t.text_links END AS text_links, COALESCE(t.article_count, i.article_count) AS article_count FROM issues i LEFT JOIN issue_translations t ON t.issue_id = i.id AND t.language = $2 WHERE i.id = $1;
 SELECT id FROM feed_sources WHERE (last_polled_at IS NULL OR last_polled_at < $1) AND (claimed_until IS NULL OR claimed_until <= $2) ORDER BY id;
 SELECT id FROM feed_sources WHERE next_poll_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY next_poll_at, id LIMIT $2;
 SELECT id FROM inbound_messages WHERE dedupe_key = $1;
@@ -116,7 +119,6 @@ SELECT subscriber_id FROM outgoing_mail WHERE id = $1;
 SELECT title, url, author, published_at, summary, source_name FROM articles WHERE published_at >= $1 AND published_at < $2 AND NOT excluded ORDER BY published_at DESC, id DESC LIMIT $3;
 SELECT u.id, u.email, u.password_hash, u.password_changed_at FROM staff_sessions s JOIN staff_users u ON u.id = s.staff_id WHERE s.id_hash = $1 AND s.expires_at > $2;
 SELECT week, subject, article_count, created_at FROM issues WHERE cancelled_at IS NULL ORDER BY week DESC;
-SELECT week, subject, html, html_links, text, text_links, article_count FROM issues WHERE id = $1;
 SELECT window_end FROM issues ORDER BY window_end DESC LIMIT 1;
 UPDATE articles SET title = $2, summary = $3, summary_source = $4, published_at = $5, excluded = $6, edited_by_staff = $7, updated_at = $8 WHERE id = $1;
 UPDATE deliveries SET last_error = NULL WHERE subscriber_id = $1;
