@@ -40,9 +40,14 @@ impl Preferences {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// The name (possibly none) and the language of every mail and page.
-    Details { name: SubscriberName, language: Language },
+    Details {
+        name: SubscriberName,
+        language: Language,
+    },
     /// No issue until `until`.
-    Pause { until: DateTime<Utc> },
+    Pause {
+        until: DateTime<Utc>,
+    },
     /// Issues again from the next one.
     Resume,
     Unsubscribe,
@@ -179,7 +184,10 @@ fn events(before: &Preferences, change: &Change, now: DateTime<Utc>) -> Vec<(Eve
         }
         Change::Pause { until } => vec![(EventKind::Paused, format!("until {}", until.to_rfc3339()))],
         Change::Resume => match before.paused_at(now) {
-            Some(until) => vec![(EventKind::Resumed, format!("early, was paused until {}", until.to_rfc3339()))],
+            Some(until) => vec![(
+                EventKind::Resumed,
+                format!("early, was paused until {}", until.to_rfc3339()),
+            )],
             None => Vec::new(),
         },
         Change::Unsubscribe => vec![(EventKind::Unsubscribed, FROM_PAGE.to_owned())],
@@ -213,7 +221,10 @@ mod tests {
             name: SubscriberName::parse_optional("").unwrap(),
             language: Language::ENGLISH,
         };
-        let kinds: Vec<_> = events(&reader("Ada", None), &renamed, now).into_iter().map(|(k, _)| k).collect();
+        let kinds: Vec<_> = events(&reader("Ada", None), &renamed, now)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(kinds, [EventKind::NameChanged]);
         // A pause that ran out is no pause to resume from.
         let ran_out = reader("Ada", Some(now - chrono::Duration::days(1)));

@@ -16,12 +16,20 @@ use crate::helpers::{BASE_URL, Backend, Received, TestApp, spawn_app, spawn_app_
 /// their confirmation email, and returns their welcome email.
 async fn signed_up_and_confirmed(app: &TestApp, name: &str, email: &str, language: &str) -> Received {
     let response = app
-        .post_form("/subscriptions", &[("name", name), ("email", email), ("language", language)])
+        .post_form(
+            "/subscriptions",
+            &[("name", name), ("email", email), ("language", language)],
+        )
         .await;
     assert_eq!(response.status(), 200);
     let link = app.smtp.wait_for(email, 1).await.remove(0).confirmation_link();
     let token = link.split("token=").nth(1).expect("a token in the link").to_owned();
-    assert_eq!(app.post_form("/subscriptions/confirm", &[("token", &token)]).await.status(), 200);
+    assert_eq!(
+        app.post_form("/subscriptions/confirm", &[("token", &token)])
+            .await
+            .status(),
+        200
+    );
     let mut mail = app.smtp.wait_for(email, 2).await;
     assert_eq!(mail.len(), 2, "the confirmation and the welcome email");
     mail.remove(1)
@@ -30,9 +38,14 @@ async fn signed_up_and_confirmed(app: &TestApp, name: &str, email: &str, languag
 /// The preferences link in a welcome email, which both parts must carry.
 fn preferences_link(welcome: &Received) -> String {
     let text = welcome.text();
-    let start = text.find(&format!("{BASE_URL}/preferences?token=")).expect("the link in the text part");
+    let start = text
+        .find(&format!("{BASE_URL}/preferences?token="))
+        .expect("the link in the text part");
     let link: String = text[start..].chars().take_while(|c| !c.is_whitespace()).collect();
-    assert!(welcome.html().contains(&format!("href=\"{link}\"")), "the HTML part links to {link}");
+    assert!(
+        welcome.html().contains(&format!("href=\"{link}\"")),
+        "the HTML part links to {link}"
+    );
     link
 }
 
@@ -51,15 +64,19 @@ async fn events(app: &TestApp, email: &str) -> Vec<(String, String)> {
 
 /// Name, language, whether paused now, and status.
 async fn reader(app: &TestApp, email: &str) -> (String, String, bool, String) {
-    let (name, language, paused_until, status): (String, String, Option<chrono::DateTime<Utc>>, String) =
-        gazette::with_pool!(&app.db, pool => {
-            sqlx::query_as("SELECT name, language, paused_until, status FROM subscribers WHERE email_key = $1")
-                .bind(email)
-                .fetch_one(pool)
-                .await
-                .unwrap()
-        });
-    (name, language, paused_until.is_some_and(|until| until > Utc::now()), status)
+    let (name, language, paused_until, status): (String, String, Option<chrono::DateTime<Utc>>, String) = gazette::with_pool!(&app.db, pool => {
+        sqlx::query_as("SELECT name, language, paused_until, status FROM subscribers WHERE email_key = $1")
+            .bind(email)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    (
+        name,
+        language,
+        paused_until.is_some_and(|until| until > Utc::now()),
+        status,
+    )
 }
 
 async fn change(app: &TestApp, token: &str, fields: &[(&str, &str)]) -> (u16, String) {
@@ -78,12 +95,21 @@ pub async fn confirming_sends_one_welcome_email_in_the_readers_language_with_a_w
     assert_eq!(welcome.parsed().subject(), Some("Добро пожаловать в The Test Gazette"));
     let (text, html) = (welcome.text(), welcome.html());
     assert!(text.starts_with("Добро пожаловать!"), "{text}");
-    assert!(text.contains("Раз в неделю") && text.contains(&format!("{BASE_URL}/archive")), "{text}");
-    assert!(html.contains(r#"<html lang="ru">"#) && html.contains("Мои настройки"), "{html}");
+    assert!(
+        text.contains("Раз в неделю") && text.contains(&format!("{BASE_URL}/archive")),
+        "{text}"
+    );
+    assert!(
+        html.contains(r#"<html lang="ru">"#) && html.contains("Мои настройки"),
+        "{html}"
+    );
     let link = preferences_link(&welcome);
     assert_eq!(
         link,
-        format!("{BASE_URL}/preferences?token={}", app.unsubscribe_token("aigerim@example.com").await)
+        format!(
+            "{BASE_URL}/preferences?token={}",
+            app.unsubscribe_token("aigerim@example.com").await
+        )
     );
 
     // The link opens the reader's page, private like the unsubscribe page's.
@@ -92,15 +118,24 @@ pub async fn confirming_sends_one_welcome_email_in_the_readers_language_with_a_w
     assert_eq!(page.headers()["cache-control"], "no-store");
     assert_eq!(page.headers()["referrer-policy"], "no-referrer");
     let page = page.text().await.unwrap();
-    assert!(page.contains("aigerim@example.com") && page.contains(r#"value="Айгерим""#), "{page}");
+    assert!(
+        page.contains("aigerim@example.com") && page.contains(r#"value="Айгерим""#),
+        "{page}"
+    );
     assert!(page.contains(r#"<option value="ru" lang="ru" selected>"#), "{page}");
 
     // Confirming again queues nothing more.
     let token = welcome_confirmation_token(&app, "aigerim@example.com").await;
-    assert_eq!(app.post_form("/subscriptions/confirm", &[("token", &token)]).await.status(), 200);
+    assert_eq!(
+        app.post_form("/subscriptions/confirm", &[("token", &token)])
+            .await
+            .status(),
+        200
+    );
     app.wait_for_empty_queue().await;
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE kind = 'welcome'").await,
+        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE kind = 'welcome'")
+            .await,
         1
     );
     assert_eq!(app.smtp.count_for("aigerim@example.com"), 2);
@@ -121,14 +156,31 @@ pub async fn without_signup_welcome_a_confirmed_reader_gets_no_welcome_email(bac
     let app = spawn_app_with(&backend, |settings| settings.signup.welcome = false).await;
     assert_eq!(app.sign_up("Ada", "ada@example.com").await.status(), 200);
     let token = {
-        let link = app.smtp.wait_for("ada@example.com", 1).await.remove(0).confirmation_link();
+        let link = app
+            .smtp
+            .wait_for("ada@example.com", 1)
+            .await
+            .remove(0)
+            .confirmation_link();
         link.split("token=").nth(1).unwrap().to_owned()
     };
-    assert_eq!(app.post_form("/subscriptions/confirm", &[("token", &token)]).await.status(), 200);
-    assert_eq!(app.subscriber_status("ada@example.com").await.as_deref(), Some("confirmed"));
+    assert_eq!(
+        app.post_form("/subscriptions/confirm", &[("token", &token)])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.subscriber_status("ada@example.com").await.as_deref(),
+        Some("confirmed")
+    );
     app.wait_for_empty_queue().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.count("SELECT COUNT(*) FROM outgoing_mail WHERE kind = 'welcome'").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE kind = 'welcome'")
+            .await,
+        0
+    );
     assert_eq!(app.smtp.count_for("ada@example.com"), 1, "only the confirmation");
 }
 
@@ -139,12 +191,28 @@ pub async fn each_preference_change_is_saved_as_an_event_and_bad_values_or_links
     let email = "ada@example.com";
 
     // Name and language in one form; the answer speaks the new language.
-    let (status, page) = change(&app, &token, &[("action", "save"), ("name", "Ada Lovelace"), ("language", "ru")]).await;
+    let (status, page) = change(
+        &app,
+        &token,
+        &[("action", "save"), ("name", "Ada Lovelace"), ("language", "ru")],
+    )
+    .await;
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains(r#"<html lang="ru">"#) && page.contains("Настройки сохранены."), "{page}");
-    assert_eq!(reader(&app, email).await, ("Ada Lovelace".into(), "ru".into(), false, "confirmed".into()));
+    assert!(
+        page.contains(r#"<html lang="ru">"#) && page.contains("Настройки сохранены."),
+        "{page}"
+    );
+    assert_eq!(
+        reader(&app, email).await,
+        ("Ada Lovelace".into(), "ru".into(), false, "confirmed".into())
+    );
     // Saving the same again changes nothing, so it is no event; no name is a name.
-    change(&app, &token, &[("action", "save"), ("name", "Ada Lovelace"), ("language", "ru")]).await;
+    change(
+        &app,
+        &token,
+        &[("action", "save"), ("name", "Ada Lovelace"), ("language", "ru")],
+    )
+    .await;
     let (status, _) = change(&app, &token, &[("action", "save"), ("name", ""), ("language", "ru")]).await;
     assert_eq!(status, 200);
     assert_eq!(reader(&app, email).await.0, "");
@@ -161,19 +229,43 @@ pub async fn each_preference_change_is_saved_as_an_event_and_bad_values_or_links
     assert!(!reader(&app, email).await.2, "resumed");
 
     let kinds: Vec<String> = events(&app, email).await.into_iter().map(|(kind, _)| kind).collect();
-    assert_eq!(kinds, ["name_changed", "language_changed", "name_changed", "paused", "resumed"]);
+    assert_eq!(
+        kinds,
+        ["name_changed", "language_changed", "name_changed", "paused", "resumed"]
+    );
     assert_eq!(events(&app, email).await[1].1, "en → ru");
 
     // Bad values: a 400 saying why, nothing written.
     let before = (reader(&app, email).await, events(&app, email).await.len());
     for (fields, why) in [
-        (vec![("action", "pause"), ("weeks", "9")], "A pause lasts from 1 to 8 weeks"),
-        (vec![("action", "pause"), ("weeks", "0")], "A pause lasts from 1 to 8 weeks"),
-        (vec![("action", "pause"), ("weeks", "two")], "A pause lasts from 1 to 8 weeks"),
-        (vec![("action", "save"), ("name", "Ada"), ("language", "de")], "We do not offer that language"),
-        (vec![("action", "save"), ("name", "Ada"), ("language", "")], "We do not offer that language"),
-        (vec![("action", "save"), ("name", "Ada\nLovelace"), ("language", "en")], "control characters"),
-        (vec![("action", "save"), ("name", &"A".repeat(101)), ("language", "en")], "too long"),
+        (
+            vec![("action", "pause"), ("weeks", "9")],
+            "A pause lasts from 1 to 8 weeks",
+        ),
+        (
+            vec![("action", "pause"), ("weeks", "0")],
+            "A pause lasts from 1 to 8 weeks",
+        ),
+        (
+            vec![("action", "pause"), ("weeks", "two")],
+            "A pause lasts from 1 to 8 weeks",
+        ),
+        (
+            vec![("action", "save"), ("name", "Ada"), ("language", "de")],
+            "We do not offer that language",
+        ),
+        (
+            vec![("action", "save"), ("name", "Ada"), ("language", "")],
+            "We do not offer that language",
+        ),
+        (
+            vec![("action", "save"), ("name", "Ada\nLovelace"), ("language", "en")],
+            "control characters",
+        ),
+        (
+            vec![("action", "save"), ("name", &"A".repeat(101)), ("language", "en")],
+            "too long",
+        ),
         (vec![("action", "erase")], "The form was incomplete"),
     ] {
         let response = app
@@ -186,14 +278,23 @@ pub async fn each_preference_change_is_saved_as_an_event_and_bad_values_or_links
             .unwrap();
         assert_eq!(response.status(), 400, "{fields:?}");
         let page = response.text().await.unwrap();
-        assert!(page.contains("Nothing was changed") && page.contains(why), "{fields:?}: {page}");
+        assert!(
+            page.contains("Nothing was changed") && page.contains(why),
+            "{fields:?}: {page}"
+        );
     }
     assert_eq!((reader(&app, email).await, events(&app, email).await.len()), before);
 
     // Bad and missing tokens: the unsubscribe link's pages.
     let missing = app.get("/preferences").await;
     assert_eq!(missing.status(), 200);
-    assert!(missing.text().await.unwrap().contains("use the link in your welcome email"));
+    assert!(
+        missing
+            .text()
+            .await
+            .unwrap()
+            .contains("use the link in your welcome email")
+    );
     let cut = app.get(&format!("/preferences?token={}", &token[..40])).await;
     assert_eq!(cut.status(), 400);
     assert!(cut.text().await.unwrap().contains("missing part of its code"));
@@ -217,7 +318,12 @@ pub async fn each_preference_change_is_saved_as_an_event_and_bad_values_or_links
     // A reader who left changes nothing more here; the page says they left.
     change(&app, &token, &[("action", "pause"), ("weeks", "2")]).await;
     assert!(!reader(&app, email).await.2);
-    let page = app.get(&format!("/preferences?token={token}")).await.text().await.unwrap();
+    let page = app
+        .get(&format!("/preferences?token={token}"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("/subscriptions"), "the way back: {page}");
 }
 
@@ -286,8 +392,15 @@ pub async fn a_paused_reader_gets_no_issue_dispatched_while_paused_and_the_next_
     // issue dispatched after its end has her copy.
     assert_eq!(change(&app, &ada, &[("action", "pause"), ("weeks", "1")]).await.0, 200);
     let later = Utc::now() + chrono::Duration::days(8);
-    article(&backend, "https://example.org/third", later - chrono::Duration::hours(1)).await;
-    gazette::digest::dispatch::dispatch(&app.db, &settings, later).await.unwrap();
+    article(
+        &backend,
+        "https://example.org/third",
+        later - chrono::Duration::hours(1),
+    )
+    .await;
+    gazette::digest::dispatch::dispatch(&app.db, &settings, later)
+        .await
+        .unwrap();
     assert_eq!(deliveries(&app, "ada@example.com").await, 2);
     assert_eq!(deliveries(&app, "bob@example.com").await, 3);
 }
