@@ -659,6 +659,27 @@ mod tests {
     }
 
     #[test]
+    fn a_welcome_links_the_readers_preferences_and_the_archive_in_both_parts_and_names_nobody() {
+        let reader = UnsubscribeToken::generate(Uuid::now_v7());
+        let composed = composer()
+            .with_feedback_id("welcome:gazette")
+            .welcome(Uuid::now_v7(), "reader@example.com", &reader, Language::ENGLISH)
+            .unwrap();
+        let raw = composed.message.bytes().to_vec();
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(parsed.subject(), Some("Welcome to The Weekly"));
+        let to = parsed.to().unwrap().first().unwrap();
+        assert_eq!((to.name(), to.address()), (None, Some("reader@example.com")));
+        assert!(String::from_utf8_lossy(&raw).contains("Feedback-ID: welcome:gazette"));
+        let preferences = format!("https://news.example.org/preferences?token={}", reader.as_string());
+        let archive = "https://news.example.org/archive";
+        let (text, html) = (parsed.body_text(0).unwrap(), parsed.body_html(0).unwrap());
+        assert!(text.contains(&preferences) && text.contains(archive), "{text}");
+        assert!(html.contains(&format!(r#"href="{preferences}""#)), "{html}");
+        assert!(html.contains(&format!(r#"href="{archive}""#)), "{html}");
+    }
+
+    #[test]
     fn a_digest_advertises_only_the_https_unsubscribe_and_carries_the_feedback_id() {
         // Whether signatures verify is checked by an independent verifier
         // in tests/api/trust_dkim.rs; here, what the headers say.
