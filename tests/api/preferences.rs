@@ -10,7 +10,13 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::cli::{FIXTURE, FIXTURE_URL, import, run, text};
-use crate::helpers::{BASE_URL, Backend, Received, TestApp, spawn_app, spawn_app_with, test_settings, wait_until};
+use crate::helpers::{BASE_URL, Backend, Received, TestApp, spawn_app_with, test_settings, wait_until};
+
+/// The application with `signup.welcome` as it ships (the other tests
+/// turn it off: they count each reader's mail).
+async fn welcoming_app(backend: &Backend) -> TestApp {
+    spawn_app_with(backend, |settings| settings.signup.welcome = true).await
+}
 
 /// Signs a reader up on the page in `language`, confirms with the link of
 /// their confirmation email, and returns their welcome email.
@@ -90,7 +96,7 @@ async fn change(app: &TestApp, token: &str, fields: &[(&str, &str)]) -> (u16, St
 pub async fn confirming_sends_one_welcome_email_in_the_readers_language_with_a_working_preferences_link(
     backend: Backend,
 ) {
-    let app = spawn_app(&backend).await;
+    let app = welcoming_app(&backend).await;
     let welcome = signed_up_and_confirmed(&app, "Айгерим", "aigerim@example.com", "ru").await;
     assert_eq!(welcome.parsed().subject(), Some("Добро пожаловать в The Test Gazette"));
     let (text, html) = (welcome.text(), welcome.html());
@@ -185,7 +191,7 @@ pub async fn without_signup_welcome_a_confirmed_reader_gets_no_welcome_email(bac
 }
 
 pub async fn each_preference_change_is_saved_as_an_event_and_bad_values_or_links_change_nothing(backend: Backend) {
-    let app = spawn_app(&backend).await;
+    let app = welcoming_app(&backend).await;
     signed_up_and_confirmed(&app, "Ada", "ada@example.com", "en").await;
     let token = app.unsubscribe_token("ada@example.com").await;
     let email = "ada@example.com";
@@ -351,7 +357,7 @@ fn is_digest(m: &Received) -> bool {
 }
 
 pub async fn a_paused_reader_gets_no_issue_dispatched_while_paused_and_the_next_after_it(backend: Backend) {
-    let app = spawn_app(&backend).await;
+    let app = welcoming_app(&backend).await;
     signed_up_and_confirmed(&app, "Ada", "ada@example.com", "en").await;
     signed_up_and_confirmed(&app, "Bob", "bob@example.com", "en").await;
     let ada = app.unsubscribe_token("ada@example.com").await;

@@ -1,7 +1,7 @@
 -- The SQL statements Gazette ran on sqlite during `cargo test --test api -- sqlite::`,
 -- recorded from sqlx's `sqlx::query` events by GAZETTE_RECORD_STATEMENTS
 -- (README, "Upgrading"). One statement a line; the schema they ran on:
--- schema: 0018
+-- schema: 0019
 DELETE FROM articles WHERE id = $1;
 DELETE FROM confirmation_tokens WHERE subscriber_id = $1;
 DELETE FROM feed_sources WHERE id = $1 RETURNING id, url, name, named_by_staff, created_at, last_polled_at, last_result, last_error, last_added, last_updated, last_rejected, total_added, failures, failing_since, next_poll_at, etag, last_modified, claimed_by, claimed_until;
@@ -16,12 +16,13 @@ INSERT INTO app_secrets (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOT
 INSERT INTO articles (id, url, feed, guid, source_name, title, author, published_at, body, summary, summary_source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (feed, guid) WHERE feed IS NOT NULL DO NOTHING RETURNING id;
 INSERT INTO confirmation_tokens (token_hash, subscriber_id, created_at, expires_at) SELECT v.column3, s.id, ?, ? FROM (VALUES (?, ?, ?)) AS v CROSS JOIN subscribers s ON s.email_key = v.column1 WHERE +s.status = 'pending' AND s.mails_in_window <= ?;
 INSERT INTO confirmation_tokens (token_hash, subscriber_id, created_at, expires_at) SELECT v.column3, s.id, ?, ? FROM (VALUES (?, ?, ?)) AS v CROSS JOIN subscribers s ON s.id = v.column2 WHERE +s.status = 'pending' AND s.mails_in_window <= ?;
-INSERT INTO deliveries (issue_id, subscriber_id, status, attempts, next_attempt_at) SELECT $1, id, 'queued', 0, $2 FROM subscribers WHERE status = 'confirmed';
+INSERT INTO deliveries (issue_id, subscriber_id, status, attempts, next_attempt_at) SELECT $1, id, 'queued', 0, $2 FROM subscribers WHERE status = 'confirmed' AND (paused_until IS NULL OR paused_until <= $2);
 INSERT INTO feed_imports (id, url, requested_by, status, created_at, updated_at) VALUES ($1, $2, $3, 'queued', $4, $4);
 INSERT INTO feed_sources (url, name, named_by_staff, created_at, next_poll_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (url) DO NOTHING RETURNING id, url, name, named_by_staff, created_at, last_polled_at, last_result, last_error, last_added, last_updated, last_rejected, total_added, failures, failing_since, next_poll_at, etag, last_modified, claimed_by, claimed_until;
 INSERT INTO inbound_messages (id, received_at, source, dedupe_key, envelope_to, raw, status) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING;
 INSERT INTO issues (id, week, subject, html, html_links, text, text_links, article_count, window_start, window_end, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'sending', $11) ON CONFLICT (week) DO NOTHING;
 INSERT INTO outgoing_mail (id, kind, recipient, recipient_name, status, attempts, next_attempt_at, created_at, test_send_id) VALUES ($1, 'digest_test', $2, '', 'queued', 0, $3, $3, $4);
+INSERT INTO outgoing_mail (id, kind, subscriber_id, recipient, recipient_name, status, attempts, next_attempt_at, created_at) SELECT $1, 'welcome', id, email, name, 'queued', 0, $3, $3 FROM subscribers WHERE id = $2;
 INSERT INTO outgoing_mail (id, kind, subscriber_id, recipient, recipient_name, token, status, attempts, next_attempt_at, created_at) SELECT v.column3, 'confirmation', s.id, s.email, s.name, v.column4, 'queued', 0, ?, ? FROM (VALUES (?, ?, ?, ?)) AS v CROSS JOIN subscribers s ON s.email_key = v.column1 WHERE +s.status = 'pending' AND s.mails_in_window <= ?;
 INSERT INTO outgoing_mail (id, kind, subscriber_id, recipient, recipient_name, token, status, attempts, next_attempt_at, created_at) SELECT v.column3, 'confirmation', s.id, s.email, s.name, v.column4, 'queued', 0, ?, ? FROM (VALUES (?, ?, ?, ?)) AS v CROSS JOIN subscribers s ON s.id = v.column2 WHERE +s.status = 'pending' AND s.mails_in_window <= ?;
 INSERT INTO relay_send_slots (relay, next_slot_us) VALUES ($1, CAST(unixepoch('subsec') * 1000000 AS INTEGER) - $3 + $2 * $4) ON CONFLICT (relay) DO UPDATE SET next_slot_us = MAX(next_slot_us, CAST(unixepoch('subsec') * 1000000 AS INTEGER) - $3) + $2 * $4 RETURNING next_slot_us - $2 * $4, CAST(unixepoch('subsec') * 1000000 AS INTEGER);
@@ -81,6 +82,7 @@ SELECT id, email, name, status, signed_up_at, confirmed_at FROM subscribers WHER
 SELECT id, email, name, status, signup_ip, signup_source, created_at, signed_up_at, confirmed_at, unsubscribed_at, erased_at FROM subscribers WHERE id = $1;
 SELECT id, email, password_hash, password_changed_at FROM staff_users WHERE email_key = $1;
 SELECT id, email, password_hash, password_changed_at FROM staff_users WHERE id = $1;
+SELECT id, name, email, status, language, paused_until FROM subscribers WHERE id = $1 AND unsubscribe_secret = $2;
 SELECT id, source, envelope_to, raw, received_at FROM inbound_messages WHERE id = $1;
 SELECT id, status, email, email_key, complained_at IS NOT NULL AS complained, erased_at IS NOT NULL AS erased FROM subscribers WHERE email_key = $1 AND erased_at IS NULL;
 SELECT id, status, email, email_key, complained_at IS NOT NULL AS complained, erased_at IS NOT NULL AS erased FROM subscribers WHERE id = $1;
@@ -209,15 +211,21 @@ UPDATE outgoing_mail SET recipient = '', recipient_name = '', last_error = NULL,
 UPDATE outgoing_mail SET status = 'failed', last_error = $3, token = NULL, locked_until = NULL, claimed_by = NULL WHERE id = $1 AND attempts = $2 AND status = 'sending';
 UPDATE outgoing_mail SET status = 'queued', locked_until = NULL, claimed_by = NULL WHERE status = 'sending' AND locked_until <= $1;
 UPDATE outgoing_mail SET status = 'queued', next_attempt_at = $3, last_error = $4, locked_until = NULL, claimed_by = NULL WHERE id = $1 AND attempts = $2 AND status = 'sending';
-UPDATE outgoing_mail SET status = 'sending', locked_until = $2, attempts = attempts + 1, claimed_by = $4 WHERE (id) IN (SELECT id FROM outgoing_mail WHERE status = 'queued' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3 ) RETURNING id, kind, subscriber_id, recipient, recipient_name, token, attempts, test_send_id, (SELECT s.language FROM subscribers s WHERE s.id = outgoing_mail.subscriber_id) AS language;
+UPDATE outgoing_mail SET status = 'sending', locked_until = $2, attempts = attempts + 1, claimed_by = $4 WHERE (id) IN (SELECT id FROM outgoing_mail WHERE status = 'queued' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3 ) RETURNING id, kind, subscriber_id, recipient, recipient_name, token, attempts, test_send_id, (SELECT s.language FROM subscribers s WHERE s.id = outgoing_mail.subscriber_id) AS language, (SELECT s.unsubscribe_secret FROM subscribers s WHERE s.id = outgoing_mail.subscriber_id) AS unsubscribe_secret;
 UPDATE outgoing_mail SET status = 'sent', sent_at = $2, message_id = $3, token = NULL, locked_until = NULL, claimed_by = NULL WHERE id = $1;
 UPDATE staff_users SET password_hash = $2, password_changed_at = $3 WHERE email_key = $1;
 UPDATE staff_users SET password_hash = $2, password_changed_at = $3 WHERE id = $1;
 UPDATE subscribers SET email = $2, email_key = $2, name = '', signup_ip = NULL, signup_source = 'erased', status = 'unsubscribed', unsubscribed_at = COALESCE(unsubscribed_at, $3), erased_at = $3, unsubscribe_secret = $4 WHERE id = $1 AND erased_at IS NULL;
+UPDATE subscribers SET id = id WHERE id = $1 AND unsubscribe_secret = $2;
+UPDATE subscribers SET language = $2 WHERE id = $1;
+UPDATE subscribers SET name = $2 WHERE id = $1;
+UPDATE subscribers SET paused_until = $2 WHERE id = $1;
+UPDATE subscribers SET paused_until = NULL WHERE id = $1;
 UPDATE subscribers SET status = 'bounced' WHERE id = $1 AND status IN ('pending', 'confirmed');
-UPDATE subscribers SET status = 'confirmed', confirmed_at = $2 WHERE status = 'pending' AND id = ( SELECT subscriber_id FROM confirmation_tokens WHERE token_hash = $1 AND expires_at > $2 );
+UPDATE subscribers SET status = 'confirmed', confirmed_at = $2 WHERE status = 'pending' AND id = ( SELECT subscriber_id FROM confirmation_tokens WHERE token_hash = $1 AND expires_at > $2 ) RETURNING id;
 UPDATE subscribers SET status = 'confirmed', confirmed_at = ?, signed_up_at = ?, signup_source = ?, signup_ip = NULL WHERE status = 'pending' AND email_key IN (?);
 UPDATE subscribers SET status = 'unsubscribed';
+UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = $2 WHERE id = $1 AND status <> 'unsubscribed';
 UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = $2 WHERE id = $1 AND status <> 'unsubscribed' AND erased_at IS NULL;
 UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = $3 WHERE id = $1 AND unsubscribe_secret = $2 AND status <> 'unsubscribed';
 UPDATE subscribers SET unsubscribed_at = CASE WHEN status = 'unsubscribed' THEN unsubscribed_at ELSE $2 END, status = 'unsubscribed', complained_at = COALESCE(complained_at, $2) WHERE id = $1;
