@@ -35,6 +35,12 @@ impl Links {
         format!("{}{}?token={}", self.base, paths::UNSUBSCRIBE, token.as_string())
     }
 
+    /// A reader's own preferences page: the same secret as their
+    /// unsubscribe link, which already lets its holder leave.
+    pub fn preferences(&self, token: &UnsubscribeToken) -> String {
+        format!("{}{}?token={}", self.base, paths::PREFERENCES, token.as_string())
+    }
+
     pub fn archive(&self) -> String {
         format!("{}{}", self.base, paths::ARCHIVE)
     }
@@ -54,6 +60,7 @@ pub mod paths {
 
     pub const HOME: &str = "/";
     pub const UNSUBSCRIBE: &str = "/unsubscribe";
+    pub const PREFERENCES: &str = "/preferences";
     pub const ARCHIVE: &str = "/archive";
     pub const ARCHIVE_FEED: &str = "/archive/feed.xml";
     pub const ADMIN: &str = "/admin";
@@ -104,6 +111,10 @@ mod tests {
         assert_eq!(
             links.unsubscribe(&token),
             format!("https://news.example.org/unsubscribe?token={}", token.as_string())
+        );
+        assert_eq!(
+            links.preferences(&token),
+            format!("https://news.example.org/preferences?token={}", token.as_string())
         );
         assert_eq!(paths::admin_issue(week), "/admin/issues/2026-W48");
     }

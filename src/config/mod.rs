@@ -430,6 +430,8 @@ pub struct SiteSettings {
 pub struct SignupSettings {
     /// Whether the form asks for a name (the address is all it needs).
     pub ask_name: bool,
+    /// Whether a reader who confirms is sent a welcome email.
+    pub welcome: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

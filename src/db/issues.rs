@@ -82,10 +82,13 @@ pub async fn create_and_queue(
             .execute(&mut *tx)
             .await?;
         }
-        // Set-based: readers who confirm later are not added to this issue.
+        // Set-based: readers who confirm later are not added to this issue,
+        // nor readers who paused the digest past it (a pause that has run
+        // out is no pause: resuming needs nothing written).
         let recipients = sqlx::query(
             "INSERT INTO deliveries (issue_id, subscriber_id, status, attempts, next_attempt_at)
-             SELECT $1, id, 'queued', 0, $2 FROM subscribers WHERE status = 'confirmed'",
+             SELECT $1, id, 'queued', 0, $2 FROM subscribers
+             WHERE status = 'confirmed' AND (paused_until IS NULL OR paused_until <= $2)",
         )
         .bind(issue_id)
         .bind(now)

@@ -12,6 +12,7 @@ pub mod inbound;
 pub mod issues;
 pub mod new_readers;
 pub mod outgoing_mail;
+pub mod preferences;
 pub mod relay_rate;
 pub mod relay_status;
 pub mod retention;

@@ -1,5 +1,5 @@
-//! The queue of transactional mail: confirmation emails and staff test
-//! sends of a draft issue (see [`MailKind`]). Each row is one message in
+//! The queue of transactional mail: confirmation and welcome emails and
+//! staff test sends of a draft issue (see [`MailKind`]). Each row is one message in
 //! the states of [`crate::domain::DeliveryStatus`]: `queued → sending → sent`, or `failed`
 //! once given up; never `skipped`. A row still `sending` whose worker died
 //! goes back to the queue (at once, see [`crate::db::workers`], or when its
@@ -26,13 +26,17 @@ pub struct QueuedMail {
     pub test_send_id: Option<Uuid>,
     /// The reader's language, as stored (none for a staff test send).
     pub language: Option<String>,
+    /// The reader's unsubscribe secret, which their preferences link
+    /// carries (for [`MailKind::Welcome`]).
+    pub unsubscribe_secret: Option<Vec<u8>>,
 }
 
 const CLAIM: [&str; 2] = lease_claim_sql!(
     "outgoing_mail",
     "id",
     "RETURNING id, kind, subscriber_id, recipient, recipient_name, token, attempts, test_send_id,
-               (SELECT s.language FROM subscribers s WHERE s.id = outgoing_mail.subscriber_id) AS language"
+               (SELECT s.language FROM subscribers s WHERE s.id = outgoing_mail.subscriber_id) AS language,
+               (SELECT s.unsubscribe_secret FROM subscribers s WHERE s.id = outgoing_mail.subscriber_id) AS unsubscribe_secret"
 );
 
 /// Claims up to `limit` due messages until `lease_until` for the worker

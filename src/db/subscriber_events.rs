@@ -1,7 +1,9 @@
 //! What happened to a reader (`subscriber_events`): bounces, complaints and
-//! unsubscribes by mail, each with the inbound message that caused it.
-//! Written by [`crate::db::inbound::apply_reading`] in the transaction that
-//! changes the reader; read for the reader's page in the staff area.
+//! unsubscribes by mail, each with the inbound message that caused it, and
+//! the reader's own changes on their preferences page. Written by
+//! [`crate::db::inbound::apply_reading`] and [`crate::db::preferences::apply`]
+//! in the transaction that changes the reader; read for the reader's page
+//! in the staff area.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -19,8 +21,17 @@ pub enum EventKind {
     SoftBounce,
     /// The reader reported a message as spam, and is unsubscribed.
     Complained,
-    /// The reader wrote to their unsubscribe address.
+    /// The reader wrote to their unsubscribe address, or left from their
+    /// preferences page (the detail says which).
     Unsubscribed,
+    /// The reader changed their name on their preferences page.
+    NameChanged,
+    /// The reader changed their language (the detail: from → to).
+    LanguageChanged,
+    /// The reader paused the digest (the detail: until when).
+    Paused,
+    /// The reader ended their pause early.
+    Resumed,
 }
 
 impl EventKind {
@@ -30,6 +41,10 @@ impl EventKind {
             Self::SoftBounce => "soft_bounce",
             Self::Complained => "complained",
             Self::Unsubscribed => "unsubscribed",
+            Self::NameChanged => "name_changed",
+            Self::LanguageChanged => "language_changed",
+            Self::Paused => "paused",
+            Self::Resumed => "resumed",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! steps through the subscription life cycle.
 
 use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
 
 use crate::db::Db;
 use crate::db::new_readers::{self, Existing, LinkRules, NewReader, SqliteTransaction};
@@ -203,28 +204,48 @@ pub async fn token_state(db: &Db, token: &Token, now: DateTime<Utc>) -> Result<T
     })
 }
 
-/// Confirms the reader behind a valid link. Safe to repeat: a second
-/// confirmation reports [`TokenState::AlreadyConfirmed`] and changes nothing.
-pub async fn confirm(db: &Db, token: &Token, now: DateTime<Utc>) -> Result<TokenState, sqlx::Error> {
-    let confirmed = with_pool!(db, pool => {
-        sqlx::query(
+/// Confirms the reader behind a valid link and, with `welcome`, queues
+/// their welcome email in the same transaction, so a confirmed reader is
+/// never left without it. Safe to repeat: a second confirmation reports
+/// [`TokenState::AlreadyConfirmed`] and changes (and queues) nothing.
+pub async fn confirm(db: &Db, token: &Token, welcome: bool, now: DateTime<Utc>) -> Result<TokenState, sqlx::Error> {
+    let confirmed: Option<Uuid> = with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let confirmed: Option<Uuid> = sqlx::query_scalar(
             "UPDATE subscribers SET status = 'confirmed', confirmed_at = $2
              WHERE status = 'pending' AND id = (
                  SELECT subscriber_id FROM confirmation_tokens
                  WHERE token_hash = $1 AND expires_at > $2
-             )",
+             )
+             RETURNING id",
         )
         .bind(token.hash())
         .bind(now)
-        .execute(pool)
-        .await?
-        .rows_affected()
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let (Some(reader), true) = (confirmed, welcome) {
+            sqlx::query(QUEUE_WELCOME)
+                .bind(Uuid::now_v7())
+                .bind(reader)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        confirmed
     });
-    if confirmed > 0 {
+    if confirmed.is_some() {
         return Ok(TokenState::Valid);
     }
     token_state(db, token, now).await
 }
+
+/// Queues reader `$2`'s welcome email as `$1` at `$3`. Its address and
+/// name are read when it is claimed, like a confirmation's.
+const QUEUE_WELCOME: &str =
+    "INSERT INTO outgoing_mail (id, kind, subscriber_id, recipient, recipient_name, status, attempts,
+                                next_attempt_at, created_at)
+     SELECT $1, 'welcome', id, email, name, 'queued', 0, $3, $3 FROM subscribers WHERE id = $2";
 
 /// Counts of subscribers by status, for logs, tests and the benchmark.
 pub async fn count_by_status(db: &Db, status: SubscriberStatus) -> Result<i64, sqlx::Error> {

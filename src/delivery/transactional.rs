@@ -1,4 +1,4 @@
-//! The lane for transactional mail (confirmations, and staff test sends of
+//! The lane for transactional mail (confirmations, welcome emails, and staff test sends of
 //! a draft issue): small batches, sent as soon as they are queued, on their
 //! own so a large issue never delays them. Outcomes are written whatever
 //! it takes: a sent confirmation whose outcome were lost would be sent
@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{Sent, Shared};
 use crate::db::outgoing_mail::{self, QueuedMail};
-use crate::domain::MailKind;
+use crate::domain::{MailKind, UnsubscribeToken};
 use crate::mail::{ComposeError, Composed, is_hard_bounce};
 
 /// Messages claimed at once; transactional mail comes a few at a time.
@@ -53,6 +53,8 @@ pub(super) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
 enum RenderError {
     #[error("confirmation without a token")]
     NoToken,
+    #[error("a welcome email whose reader is gone")]
+    NoReader,
     #[error("a test send without its draft")]
     NoDraft,
     #[error("cannot read the test send: {0}")]
@@ -161,6 +163,15 @@ async fn render(shared: &Shared, mail: &QueuedMail) -> Result<Composed, RenderEr
             Ok(shared
                 .composer
                 .confirmation(mail.id, &mail.recipient, token, language)?)
+        }
+        MailKind::Welcome => {
+            let reader = mail
+                .subscriber_id
+                .zip(mail.unsubscribe_secret.as_deref())
+                .and_then(|(id, secret)| UnsubscribeToken::from_parts(id, secret))
+                .ok_or(RenderError::NoReader)?;
+            let language = shared.composer.language(mail.language.as_deref());
+            Ok(shared.composer.welcome(mail.id, &mail.recipient, &reader, language)?)
         }
         // The draft lives in its own table, rendered once for every recipient.
         MailKind::DigestTest => {

@@ -69,6 +69,9 @@ stored_as_text! {
         Confirmation = "confirmation",
         /// A draft issue a staff member sends to themselves.
         DigestTest = "digest_test",
+        /// What a reader who just confirmed can expect, and their
+        /// preferences link (`signup.welcome`).
+        Welcome = "welcome",
     }
 }
 

@@ -152,6 +152,26 @@ struct ConfirmationHtml<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "email/welcome.html")]
+struct WelcomeHtml<'a> {
+    lang: Language,
+    publication: &'a str,
+    preferences_url: &'a str,
+    archive_url: &'a str,
+    site_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/welcome.txt")]
+struct WelcomeText<'a> {
+    lang: Language,
+    publication: &'a str,
+    preferences_url: &'a str,
+    archive_url: &'a str,
+    site_url: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "email/confirmation.txt")]
 struct ConfirmationText<'a> {
     lang: Language,
@@ -277,6 +297,47 @@ impl Composer {
         }
         .render()?;
         let subject = lang.text1("confirmation-subject", "publication", publication);
+        let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
+        let parts = Parts {
+            text: Body::new(text),
+            html: Body::new(html),
+        };
+        let origin = Origin::Mail { id: mail_id };
+        self.build(recipient, "", &subject, message_id, parts, Vec::new(), &origin)
+    }
+
+    /// The email a reader gets once they confirm: what to expect, where
+    /// the archive is, and the link to their preferences page (which
+    /// carries their unsubscribe secret). Like the confirmation, it names
+    /// nobody: the name came from the signup form.
+    /// `mail_id` is its `outgoing_mail` row, which its return path names.
+    pub fn welcome(
+        &self,
+        mail_id: Uuid,
+        recipient: &str,
+        reader: &UnsubscribeToken,
+        lang: Language,
+    ) -> Result<Composed, ComposeError> {
+        let preferences_url = self.links.preferences(reader);
+        let archive_url = self.links.archive();
+        let (publication, site_url) = (self.publication.as_str(), self.links.home());
+        let html = WelcomeHtml {
+            lang,
+            publication,
+            preferences_url: &preferences_url,
+            archive_url: &archive_url,
+            site_url,
+        }
+        .render()?;
+        let text = WelcomeText {
+            lang,
+            publication,
+            preferences_url: &preferences_url,
+            archive_url: &archive_url,
+            site_url,
+        }
+        .render()?;
+        let subject = lang.text1("welcome-subject", "publication", publication);
         let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
         let parts = Parts {
             text: Body::new(text),
@@ -595,6 +656,27 @@ mod tests {
         assert!(html.contains(link), "{html}");
         let to = parsed.to().unwrap().first().unwrap();
         assert_eq!((to.name(), to.address()), (None, Some("reader@example.com")));
+    }
+
+    #[test]
+    fn a_welcome_links_the_readers_preferences_and_the_archive_in_both_parts_and_names_nobody() {
+        let reader = UnsubscribeToken::generate(Uuid::now_v7());
+        let composed = composer()
+            .with_feedback_id("welcome:gazette")
+            .welcome(Uuid::now_v7(), "reader@example.com", &reader, Language::ENGLISH)
+            .unwrap();
+        let raw = composed.message.bytes().to_vec();
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(parsed.subject(), Some("Welcome to The Weekly"));
+        let to = parsed.to().unwrap().first().unwrap();
+        assert_eq!((to.name(), to.address()), (None, Some("reader@example.com")));
+        assert!(String::from_utf8_lossy(&raw).contains("Feedback-ID: welcome:gazette"));
+        let preferences = format!("https://news.example.org/preferences?token={}", reader.as_string());
+        let archive = "https://news.example.org/archive";
+        let (text, html) = (parsed.body_text(0).unwrap(), parsed.body_html(0).unwrap());
+        assert!(text.contains(&preferences) && text.contains(archive), "{text}");
+        assert!(html.contains(&format!(r#"href="{preferences}""#)), "{html}");
+        assert!(html.contains(&format!(r#"href="{archive}""#)), "{html}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod language;
 pub mod metrics_listener;
 mod observe;
 mod pages;
+mod preferences;
 mod rate_limit;
 #[cfg(test)]
 mod route_links;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub default_language: crate::i18n::Language,
     /// `signup.ask_name`.
     pub ask_name: bool,
+    /// `signup.welcome`.
+    pub welcome: bool,
 }
 
 /// Why the web role's state could not be prepared.
@@ -119,6 +122,7 @@ impl WebState {
             address_policy: settings.subscriptions.address_policy(),
             default_language: settings.site.default_language,
             ask_name: settings.signup.ask_name,
+            welcome: settings.signup.welcome,
         });
         let edge = Edge {
             trusted_proxies: settings.server.trusted_proxies.clone(),
@@ -205,6 +209,16 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
         ),
         (Method::POST, "/unsubscribe", web::post().to(unsubscribe::unsubscribe)),
         (Method::GET, "/privacy", web::get().to(subscriptions::privacy)),
+        (
+            Method::GET,
+            "/preferences",
+            web::get().to(preferences::preferences_page),
+        ),
+        (
+            Method::POST,
+            "/preferences",
+            web::post().to(preferences::change_preferences),
+        ),
         (Method::GET, "/archive", web::get().to(archive::index)),
         (Method::GET, "/archive/feed.xml", web::get().to(archive::feed)),
         (Method::GET, "/archive/{week}", web::get().to(archive::issue)),

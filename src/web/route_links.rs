@@ -58,6 +58,7 @@ fn every_path_links_writes_is_a_page_the_site_serves() {
         links.home().to_owned(),
         links.confirm("abc"),
         links.unsubscribe(&UnsubscribeToken::generate(id)),
+        links.preferences(&UnsubscribeToken::generate(id)),
         links.archive(),
         links.archive_issue(week),
         links.archive_feed(),

@@ -218,7 +218,7 @@ pub async fn confirm(
 ) -> Result<HttpResponse, PageError> {
     let chrome = || Chrome::of(&state.site, lang, &req);
     let token = Token::parse(form.get("token")).ok_or_else(incomplete_link)?;
-    let page = match subscribers::confirm(&state.db, &token, Utc::now())
+    let page = match subscribers::confirm(&state.db, &token, state.welcome, Utc::now())
         .await
         .map_err(|e| PageError::unexpected(e).private())?
     {

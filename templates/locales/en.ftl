@@ -179,3 +179,39 @@ confirmation-expiry = The link works for { $count ->
     [one] { $count } hour
    *[other] { $count } hours
 }. If you did not sign up, ignore this message: without a confirmation you will not hear from us again.
+
+## The welcome email.
+welcome-subject = Welcome to { $publication }
+welcome-preheader = What to expect from { $publication }, and how to change it.
+welcome-hello = Welcome!
+welcome-confirmed = Your subscription to { $publication } is confirmed.
+welcome-expect = Once a week you will receive the digest: the week's articles, each with a short summary and a link to read it in full.
+welcome-archive = Every issue sent so far is in the archive, the latest first:
+welcome-archive-link = Read the latest issue
+welcome-preferences = To change your name or language, pause the digest for a few weeks, or unsubscribe, use your preferences page. Its link is yours alone: please do not forward this email.
+welcome-preferences-button = My preferences
+welcome-preferences-text = Your preferences (name, language, a pause, unsubscribing), a link that is yours alone:
+
+## The reader's preferences page.
+preferences-title = Your preferences
+preferences-for = Preferences for
+preferences-name = Your name (optional)
+preferences-language = Language of our emails and pages
+preferences-save = Save
+preferences-saved = Your preferences are saved.
+preferences-pause-heading = Pause the digest
+preferences-pause-explain = Going away? Skip a few issues: the digest comes back by itself afterwards.
+preferences-pause-weeks = { $count ->
+    [one] { $count } week
+   *[other] { $count } weeks
+}
+preferences-pause-button = Pause
+preferences-paused-until = The digest is paused until { $date }.
+preferences-resume = Resume now
+preferences-leave-heading = Leave the list
+preferences-private = This page opens from the link in your emails, which is yours alone: please do not share it.
+preferences-without-token = To change your preferences, use the link in your welcome email: it is yours alone.
+error-preferences-invalid-title = Nothing was changed
+error-preferences-pause = A pause lasts from 1 to 8 weeks. Please choose one of the lengths offered.
+error-preferences-language = We do not offer that language. Please choose one of the languages listed.
+error-preferences-action = The form was incomplete. Please go back and try again.

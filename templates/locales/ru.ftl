@@ -187,3 +187,41 @@ confirmation-expiry = Ссылка действует { $count ->
     [many] { $count } часов
    *[other] { $count } часа
 }. Если вы не подписывались, просто не обращайте внимания на это письмо: без подтверждения мы вам больше не напишем.
+
+## Письмо-приветствие.
+welcome-subject = Добро пожаловать в { $publication }
+welcome-preheader = Чего ждать от { $publication } и как это изменить.
+welcome-hello = Добро пожаловать!
+welcome-confirmed = Ваша подписка на { $publication } подтверждена.
+welcome-expect = Раз в неделю вы будете получать дайджест: статьи недели, у каждой — краткое изложение и ссылка на полный текст.
+welcome-archive = Все выпуски, отправленные до сих пор, есть в архиве, начиная с последнего:
+welcome-archive-link = Читать последний выпуск
+welcome-preferences = Чтобы изменить имя или язык, приостановить дайджест на несколько недель или отписаться, откройте страницу настроек. Ссылка на неё только ваша: пожалуйста, не пересылайте это письмо.
+welcome-preferences-button = Мои настройки
+welcome-preferences-text = Ваши настройки (имя, язык, пауза, отписка) — по ссылке, которая есть только у вас:
+
+## Страница настроек читателя.
+preferences-title = Ваши настройки
+preferences-for = Настройки для адреса
+preferences-name = Ваше имя (необязательно)
+preferences-language = Язык писем и страниц
+preferences-save = Сохранить
+preferences-saved = Настройки сохранены.
+preferences-pause-heading = Приостановить дайджест
+preferences-pause-explain = Уезжаете? Пропустите несколько выпусков: потом дайджест снова начнёт приходить сам.
+preferences-pause-weeks = { $count ->
+    [one] { $count } неделя
+    [few] { $count } недели
+    [many] { $count } недель
+   *[other] { $count } недели
+}
+preferences-pause-button = Приостановить
+preferences-paused-until = Дайджест приостановлен до { $date }.
+preferences-resume = Возобновить сейчас
+preferences-leave-heading = Покинуть рассылку
+preferences-private = Эта страница открывается по ссылке из ваших писем, которая есть только у вас: пожалуйста, никому её не передавайте.
+preferences-without-token = Чтобы изменить настройки, воспользуйтесь ссылкой из письма-приветствия: она только ваша.
+error-preferences-invalid-title = Ничего не изменено
+error-preferences-pause = Пауза длится от 1 до 8 недель. Пожалуйста, выберите один из предложенных сроков.
+error-preferences-language = Такого языка у нас нет. Пожалуйста, выберите один из перечисленных.
+error-preferences-action = Форма пришла неполной. Пожалуйста, вернитесь и попробуйте ещё раз.

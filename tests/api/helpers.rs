@@ -280,6 +280,10 @@ pub fn test_settings(backend: &Backend, smtp_port: u16) -> Settings {
             .unwrap()
             .set_override("subscriptions.allow_test_domains", true)
             .unwrap()
+            // Tests count the mail a reader gets; those about the welcome
+            // email (tests/api/preferences.rs) turn it back on.
+            .set_override("signup.welcome", false)
+            .unwrap()
             // Tests that want the scheduler turn it on; a Friday-morning run
             // must not dispatch in the others.
             .set_override("schedule.enabled", false)

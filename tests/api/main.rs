@@ -29,6 +29,7 @@ mod liveness;
 mod logs;
 mod nginx;
 mod ops;
+mod preferences;
 mod reader_browser;
 mod relay_rate;
 mod relays;
@@ -233,6 +234,10 @@ fn main() {
         languages::the_site_default_language_serves_browsers_that_ask_for_none_gazette_has,
         languages::each_reader_gets_the_issue_in_their_language,
         site::every_page_names_the_publisher_and_the_privacy_notice_follows_the_settings,
+        preferences::confirming_sends_one_welcome_email_in_the_readers_language_with_a_working_preferences_link,
+        preferences::without_signup_welcome_a_confirmed_reader_gets_no_welcome_email,
+        preferences::each_preference_change_is_saved_as_an_event_and_bad_values_or_links_change_nothing,
+        preferences::a_paused_reader_gets_no_issue_dispatched_while_paused_and_the_next_after_it,
         inbound_webhooks::the_webhook_routes_answer_404_until_configured,
         inbound_webhooks::mailgun_posts_are_refused_unless_signed_and_fresh_stored_once_and_bounce_the_reader,
         inbound_webhooks::postmark_posts_need_the_credentials_are_stored_once_and_a_complaint_unsubscribes,
