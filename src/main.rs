@@ -820,7 +820,10 @@ async fn dispatch(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
             say!("      {}", escape(line));
         }
     }
-    say!("Recipients: {} confirmed subscribers", preview.recipients);
+    say!(
+        "Recipients: {} confirmed subscribers, paused ones left out",
+        preview.recipients
+    );
     Ok(())
 }
 

@@ -247,6 +247,20 @@ const QUEUE_WELCOME: &str =
                                 next_attempt_at, created_at)
      SELECT $1, 'welcome', id, email, name, 'queued', 0, $3, $3 FROM subscribers WHERE id = $2";
 
+/// Readers an issue dispatched at `now` goes to: the confirmed ones not
+/// paused past it (the same rule as the dispatch's own insert).
+pub async fn count_receiving(db: &Db, now: DateTime<Utc>) -> Result<i64, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM subscribers
+             WHERE status = 'confirmed' AND (paused_until IS NULL OR paused_until <= $1)",
+        )
+        .bind(now)
+        .fetch_one(pool)
+        .await
+    })
+}
+
 /// Counts of subscribers by status, for logs, tests and the benchmark.
 pub async fn count_by_status(db: &Db, status: SubscriberStatus) -> Result<i64, sqlx::Error> {
     with_pool!(db, pool => {

@@ -15,7 +15,6 @@ use crate::db::dispatch_lock::DispatchLock;
 use crate::db::issues;
 use crate::db::subscribers;
 use crate::digest::render::{self, DigestArticle, DigestFrame, RenderError};
-use crate::domain::SubscriberStatus;
 use crate::domain::{IssueWeek, RenderedIssue};
 use crate::i18n::Language;
 use crate::links::Links;
@@ -74,7 +73,7 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
             source_name: a.source_name,
         })
         .collect();
-    let recipients = subscribers::count_by_status(db, SubscriberStatus::Confirmed)
+    let recipients = subscribers::count_receiving(db, now)
         .await
         .map_err(DispatchError::CountSubscribers)?;
     let issue = if articles.is_empty() {

@@ -353,7 +353,7 @@ async fn deliveries(app: &TestApp, email: &str) -> i64 {
 }
 
 fn is_digest(m: &Received) -> bool {
-    m.parsed().subject().is_some_and(|s| s.starts_with("Weekly digest"))
+    m.is_digest()
 }
 
 pub async fn a_paused_reader_gets_no_issue_dispatched_while_paused_and_the_next_after_it(backend: Backend) {
@@ -369,6 +369,10 @@ pub async fn a_paused_reader_gets_no_issue_dispatched_while_paused_and_the_next_
     // An issue dispatched while Ada is paused (two days ago, so its copies
     // are due at once) reaches Bob only.
     article(&backend, FIXTURE_URL, now - chrono::Duration::days(3)).await;
+    // The preview counts whom the issue would reach: not Ada.
+    let preview = crate::cli::run(&backend, &["dispatch", "--dry-run"]).await;
+    let printed = crate::cli::text(&preview.stdout);
+    assert!(printed.contains("Recipients: 1 confirmed subscribers"), "{printed}");
     gazette::digest::dispatch::dispatch(&app.db, &settings, now - chrono::Duration::days(2))
         .await
         .unwrap();
