@@ -297,13 +297,7 @@ impl Composer {
         }
         .render()?;
         let subject = lang.text1("confirmation-subject", "publication", publication);
-        let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
-        let parts = Parts {
-            text: Body::new(text),
-            html: Body::new(html),
-        };
-        let origin = Origin::Mail { id: mail_id };
-        self.build(recipient, "", &subject, message_id, parts, Vec::new(), &origin)
+        self.transactional(mail_id, recipient, &subject, text, html)
     }
 
     /// The email a reader gets once they confirm: what to expect, where
@@ -338,13 +332,7 @@ impl Composer {
         }
         .render()?;
         let subject = lang.text1("welcome-subject", "publication", publication);
-        let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
-        let parts = Parts {
-            text: Body::new(text),
-            html: Body::new(html),
-        };
-        let origin = Origin::Mail { id: mail_id };
-        self.build(recipient, "", &subject, message_id, parts, Vec::new(), &origin)
+        self.transactional(mail_id, recipient, &subject, text, html)
     }
 
     /// A reader's copy of an issue: the reader's unsubscribe link at the
@@ -528,13 +516,26 @@ impl Composer {
     pub fn digest_test(&self, mail_id: Uuid, recipient: &str, draft: &RenderedIssue) -> Result<Composed, ComposeError> {
         let nobody = UnsubscribeToken::generate(Uuid::nil());
         let copy = draft.test_copy(&self.links.unsubscribe(&nobody));
+        self.transactional(mail_id, recipient, &copy.subject, copy.text, copy.html)
+    }
+
+    /// A message of the transactional queue (`outgoing_mail` row
+    /// `mail_id`, which its return path names), to an address and no name.
+    fn transactional(
+        &self,
+        mail_id: Uuid,
+        recipient: &str,
+        subject: &str,
+        text: String,
+        html: String,
+    ) -> Result<Composed, ComposeError> {
         let message_id = format!("<{}@{}>", Uuid::new_v4(), self.from.email.domain());
         let parts = Parts {
-            text: Body::new(copy.text),
-            html: Body::new(copy.html),
+            text: Body::new(text),
+            html: Body::new(html),
         };
         let origin = Origin::Mail { id: mail_id };
-        self.build(recipient, "", &copy.subject, message_id, parts, Vec::new(), &origin)
+        self.build(recipient, "", subject, message_id, parts, Vec::new(), &origin)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -19,6 +19,9 @@ use crate::web::error::PageError;
 use crate::web::form;
 use crate::web::language::PageLanguage;
 use crate::web::pages::{self, Chrome, MessagePage, UnsubscribedPage};
+// The same pages as `/unsubscribe`'s for a bad or unknown link: it is the
+// same link.
+use crate::web::unsubscribe::{bad_link, unknown_link};
 
 /// The longest pause a reader may choose, in weeks.
 const MAX_PAUSE_WEEKS: u8 = 8;
@@ -179,23 +182,4 @@ fn page(chrome: Chrome<'_>, token: &UnsubscribeToken, reader: &Preferences, save
 
 fn invalid(why: &'static str) -> PageError {
     PageError::public(StatusCode::BAD_REQUEST, "error-preferences-invalid-title", why)
-}
-
-// The same pages as `/unsubscribe`'s: it is the same link.
-fn bad_link() -> PageError {
-    PageError::public(
-        StatusCode::BAD_REQUEST,
-        "error-link-incomplete-title",
-        "error-unsubscribe-link-incomplete",
-    )
-    .private()
-}
-
-fn unknown_link() -> PageError {
-    PageError::public(
-        StatusCode::NOT_FOUND,
-        "error-link-unknown-title",
-        "error-unsubscribe-link-unknown",
-    )
-    .private()
 }

@@ -105,7 +105,7 @@ fn unsubscribed(chrome: Chrome<'_>, reader: &LinkedReader) -> HttpResponse {
     )
 }
 
-fn bad_link() -> PageError {
+pub(super) fn bad_link() -> PageError {
     PageError::public(
         StatusCode::BAD_REQUEST,
         "error-link-incomplete-title",
@@ -114,7 +114,7 @@ fn bad_link() -> PageError {
     .private()
 }
 
-fn unknown_link() -> PageError {
+pub(super) fn unknown_link() -> PageError {
     PageError::public(
         StatusCode::NOT_FOUND,
         "error-link-unknown-title",
