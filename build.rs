@@ -6,7 +6,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/locales");
+    // The checkout being built, read when the script runs: a script binary
+    // reused from another checkout of the same target directory must not
+    // read that checkout's catalogues.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest_dir).join("templates/locales");
     println!("cargo::rerun-if-changed={}", dir.display());
     let mut tags: Vec<String> = std::fs::read_dir(&dir)
         .expect("templates/locales is readable")

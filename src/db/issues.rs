@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::domain::{IssueState, IssueStatus, IssueWeek, LinkedText, RenderedIssue};
+use crate::domain::{IssueState, IssueStatus, IssueWeek, LinkedText, RenderedIssue, WebIssue};
 use crate::i18n::Language;
 use crate::with_pool;
 
@@ -43,8 +43,8 @@ pub async fn create_and_queue(
         let mut tx = pool.begin().await?;
         let created = sqlx::query(
             "INSERT INTO issues (id, week, subject, html, html_links, text, text_links, article_count, window_start,
-                                 window_end, status, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'sending', $11)
+                                 window_end, status, created_at, lead_title, web_html)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'sending', $11, $12, $13)
              ON CONFLICT (week) DO NOTHING",
         )
         .bind(issue_id)
@@ -58,6 +58,8 @@ pub async fn create_and_queue(
         .bind(window.0)
         .bind(window.1)
         .bind(now)
+        .bind(stored.lead_title)
+        .bind(stored.web_html)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -68,8 +70,8 @@ pub async fn create_and_queue(
             let stored = StoredParts::of(translated);
             sqlx::query(
                 "INSERT INTO issue_translations (issue_id, language, subject, html, html_links, text, text_links,
-                                                 article_count)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                                                 article_count, lead_title, web_html)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(issue_id)
             .bind(language.tag())
@@ -79,6 +81,8 @@ pub async fn create_and_queue(
             .bind(&stored.text)
             .bind(&stored.text_links)
             .bind(stored.article_count)
+            .bind(stored.lead_title)
+            .bind(stored.web_html)
             .execute(&mut *tx)
             .await?;
         }
@@ -131,35 +135,82 @@ pub async fn exists(db: &Db, week: IssueWeek) -> Result<bool, sqlx::Error> {
 pub struct ArchivedIssue {
     pub week: String,
     pub subject: String,
+    /// The lead story's title, in the rendering for the language asked
+    /// for; `None` for an issue stored before it was kept.
+    pub lead_title: Option<String>,
     pub article_count: i32,
     pub created_at: DateTime<Utc>,
 }
 
+impl ArchivedIssue {
+    /// What the archive lists the issue by: its lead story, or for an
+    /// issue stored before that was kept, its subject.
+    pub fn title(&self) -> &str {
+        self.lead_title.as_deref().unwrap_or(&self.subject)
+    }
+}
+
 /// Every dispatched issue but cancelled ones (most readers never got
-/// those), newest first.
-pub async fn archive(db: &Db) -> Result<Vec<ArchivedIssue>, sqlx::Error> {
+/// those), newest first, each as rendered in `language` where it was.
+pub async fn archive(db: &Db, language: Language) -> Result<Vec<ArchivedIssue>, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query_as(
-            "SELECT week, subject, article_count, created_at FROM issues WHERE cancelled_at IS NULL
-             ORDER BY week DESC",
+            "SELECT i.week, i.subject, COALESCE(t.lead_title, i.lead_title) AS lead_title,
+                    COALESCE(t.article_count, i.article_count) AS article_count, i.created_at
+             FROM issues i LEFT JOIN issue_translations t ON t.issue_id = i.id AND t.language = $1
+             WHERE i.cancelled_at IS NULL
+             ORDER BY i.week DESC",
         )
+        .bind(language.tag())
         .fetch_all(pool)
         .await
     })
 }
 
-/// One archived issue, by week; `None` for a cancelled one.
-pub async fn archived(db: &Db, week: IssueWeek) -> Result<Option<RenderedIssue>, sqlx::Error> {
-    let found: Option<RenderedColumns> = with_pool!(db, pool => {
+/// One archived issue as the site shows it.
+pub enum ArchivedPage {
+    /// Its page, in the language asked for where it was rendered in it.
+    Page { web: WebIssue, created_at: DateTime<Utc> },
+    /// An issue stored before pages were kept: its email as it was.
+    Email(RenderedIssue),
+}
+
+#[derive(sqlx::FromRow)]
+struct ArchivedColumns {
+    lead_title: Option<String>,
+    web_html: Option<String>,
+    created_at: DateTime<Utc>,
+    #[sqlx(flatten)]
+    columns: RenderedColumns,
+}
+
+/// One archived issue, by week, in `language` where it was rendered in it;
+/// `None` for a cancelled one.
+pub async fn archived(db: &Db, week: IssueWeek, language: Language) -> Result<Option<ArchivedPage>, sqlx::Error> {
+    let found: Option<ArchivedColumns> = with_pool!(db, pool => {
         sqlx::query_as(
-            "SELECT subject, html, html_links, text, text_links, article_count FROM issues
-             WHERE week = $1 AND cancelled_at IS NULL",
+            "SELECT CASE WHEN t.web_html IS NULL THEN i.lead_title ELSE t.lead_title END AS lead_title,
+                    COALESCE(t.web_html, i.web_html) AS web_html, i.created_at,
+                    i.subject, i.html, i.html_links, i.text, i.text_links, i.article_count
+             FROM issues i LEFT JOIN issue_translations t ON t.issue_id = i.id AND t.language = $2
+             WHERE i.week = $1 AND i.cancelled_at IS NULL",
         )
         .bind(week.to_string())
+        .bind(language.tag())
         .fetch_optional(pool)
         .await?
     });
-    found.map(RenderedColumns::into_issue).transpose()
+    let Some(found) = found else { return Ok(None) };
+    Ok(Some(match (found.lead_title, found.web_html) {
+        (Some(lead_title), Some(stories_html)) => ArchivedPage::Page {
+            web: WebIssue {
+                lead_title,
+                stories_html,
+            },
+            created_at: found.created_at,
+        },
+        _ => ArchivedPage::Email(found.columns.into_issue()?),
+    }))
 }
 
 /// A rendered issue's parts as they are written, in `issues` and
@@ -170,6 +221,9 @@ pub(crate) struct StoredParts {
     pub text: String,
     pub text_links: String,
     pub article_count: i32,
+    /// The issue's page for the site, where the rendering made one.
+    pub lead_title: Option<String>,
+    pub web_html: Option<String>,
 }
 
 impl StoredParts {
@@ -182,6 +236,8 @@ impl StoredParts {
             text,
             text_links,
             article_count: i32::try_from(issue.articles).unwrap_or(i32::MAX),
+            lead_title: issue.web.as_ref().map(|web| web.lead_title.clone()),
+            web_html: issue.web.as_ref().map(|web| web.stories_html.clone()),
         }
     }
 }
@@ -211,6 +267,7 @@ impl RenderedColumns {
             html: stored_part(self.html, self.html_links.as_deref())?,
             text: stored_part(self.text, self.text_links.as_deref())?,
             articles: usize::try_from(self.article_count).unwrap_or_default(),
+            web: None,
         })
     }
 }

@@ -1,16 +1,17 @@
 //! A week's digest as an email: the subject, and the HTML and text parts
 //! rendered once per issue from askama templates into a [`RenderedIssue`].
-//! What differs per reader (the unsubscribe link) goes at places recorded
-//! as the parts are rendered, so sending to many readers costs joining
-//! segments, not a render, and never a search through text that holds
-//! outside content.
+//! What differs per reader (their unsubscribe and preferences links) goes
+//! at places recorded as the parts are rendered, so sending to many readers
+//! costs joining segments, not a render, and never a search through text
+//! that holds outside content. The same render makes the issue's page for
+//! the site's archive ([`WebIssue`]), which has no reader's link at all.
 
 use askama::Template;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::config::{SubjectTemplate, SubjectValues};
-use crate::domain::{IssueWeek, LinkPlacesError, LinkedText, RenderedIssue};
+use crate::domain::{IssueWeek, LinkPlacesError, LinkedText, Marker, ReaderLink, RenderedIssue, WebIssue};
 use crate::i18n::Language;
 use crate::links::Links;
 
@@ -60,9 +61,17 @@ pub enum RenderError {
     },
 }
 
-/// How many times a template uses the reader's link.
-fn link_places(template: &str) -> usize {
-    template.matches("unsubscribe_url").count()
+/// How many times a template uses the reader's `link`.
+fn link_places(template: &str, link: ReaderLink) -> usize {
+    template.matches(template_field(link)).count()
+}
+
+/// The template field each of a reader's links is written with.
+fn template_field(link: ReaderLink) -> &'static str {
+    match link {
+        ReaderLink::Unsubscribe => "unsubscribe_url",
+        ReaderLink::Preferences => "preferences_url",
+    }
 }
 
 /// A marker no content can hold: 128 random bits, made per render after
@@ -96,8 +105,18 @@ struct DigestHtml<'a> {
     articles: &'a [ShownArticle],
     site_url: &'a str,
     unsubscribe_url: &'a str,
+    preferences_url: &'a str,
     archive_url: &'a str,
     postal_address: &'a str,
+}
+
+/// The stories as the site shows them, inside its own layout (the page is
+/// the archive's, [`crate::web::archive`]).
+#[derive(Template)]
+#[template(path = "web/issue_stories.html")]
+struct StoriesHtml<'a> {
+    lang: Language,
+    articles: &'a [ShownArticle],
 }
 
 #[derive(Template)]
@@ -108,12 +127,14 @@ struct DigestText<'a> {
     rule: &'a str,
     contents_heading: &'a str,
     why_wrapped: &'a str,
+    preferences_label: &'a str,
     unsubscribe_label: &'a str,
     web_version_label: &'a str,
     website_label: &'a str,
     articles: &'a [ShownArticle],
     site_url: &'a str,
     unsubscribe_url: &'a str,
+    preferences_url: &'a str,
     archive_url: &'a str,
     postal_address: &'a str,
 }
@@ -140,7 +161,7 @@ pub fn render(
     }
 }
 
-/// The HTML part's size with room for a reader's link at each place.
+/// The HTML part's size with room for a reader's links at their places.
 fn html_len(issue: &RenderedIssue) -> usize {
     let segments = issue.html.segments();
     segments.iter().map(String::len).sum::<usize>() + (segments.len() - 1) * 100
@@ -152,7 +173,8 @@ fn render_exactly(
     issued_at: DateTime<Utc>,
     articles: &[DigestArticle],
 ) -> Result<RenderedIssue, RenderError> {
-    let marker = fresh_marker();
+    let unsubscribe_marker = fresh_marker();
+    let preferences_marker = fresh_marker();
     let lang = frame.language;
     let date = lang.long_date(issued_at.with_timezone(&frame.timezone).date_naive());
     let lead_title = articles.first().map(|a| a.title.as_str()).unwrap_or_default();
@@ -188,7 +210,8 @@ fn render_exactly(
         date: &date,
         articles: &shown,
         site_url: frame.links.home(),
-        unsubscribe_url: &marker,
+        unsubscribe_url: &unsubscribe_marker,
+        preferences_url: &preferences_marker,
         archive_url: &archive_url,
         postal_address: frame.postal_address,
     }
@@ -199,25 +222,40 @@ fn render_exactly(
         rule: &"=".repeat(frame.publication.chars().count()),
         contents_heading: &lang.text("digest-contents"),
         why_wrapped: &wrap(&lang.text1("digest-why", "publication", frame.publication), 72),
+        preferences_label: &lang.text("digest-preferences"),
         unsubscribe_label: &lang.text("digest-unsubscribe"),
         web_version_label: &lang.text("digest-web-version"),
         website_label: &lang.text1("digest-website", "publication", frame.publication),
         articles: &shown,
         site_url: frame.links.home(),
-        unsubscribe_url: &marker,
+        unsubscribe_url: &unsubscribe_marker,
+        preferences_url: &preferences_marker,
         archive_url: &archive_url,
         postal_address: frame.postal_address,
     }
     .render()?;
     let cut = |part: &'static str, rendered: &str, template: &str| {
-        LinkedText::cut(rendered, &marker, link_places(template))
-            .map_err(|source| RenderError::LinkPlaces { part, source })
+        let markers = [
+            (unsubscribe_marker.as_str(), ReaderLink::Unsubscribe),
+            (preferences_marker.as_str(), ReaderLink::Preferences),
+        ]
+        .map(|(text, link)| Marker {
+            text,
+            link,
+            expected: link_places(template, link),
+        });
+        LinkedText::cut(rendered, &markers).map_err(|source| RenderError::LinkPlaces { part, source })
     };
+    let stories_html = StoriesHtml { lang, articles: &shown }.render()?;
     Ok(RenderedIssue {
         subject,
         html: cut("HTML", &html, HTML_TEMPLATE)?,
         text: cut("text", &text, TEXT_TEMPLATE)?,
         articles: articles.len(),
+        web: Some(WebIssue {
+            lead_title: lead_title.to_owned(),
+            stories_html,
+        }),
     })
 }
 
@@ -277,7 +315,13 @@ pub fn wrap(text: &str, width: usize) -> String {
 mod tests {
     use super::*;
     use crate::config::BaseUrl;
+    use crate::domain::ReaderLinks;
     use chrono::TimeZone;
+
+    const LINKS: ReaderLinks<'static> = ReaderLinks {
+        unsubscribe: "READER-LINK",
+        preferences: "READER-PREFERENCES",
+    };
 
     fn frame() -> DigestFrame<'static> {
         DigestFrame {
@@ -321,7 +365,7 @@ mod tests {
             digest.subject,
             "Weekly digest — 28 November 2026: Tajikistan tests the Kremlin"
         );
-        let copy = digest.reader_copy("READER-LINK");
+        let copy = digest.reader_copy(LINKS);
         let html = &copy.html;
         assert!(html.contains(r#"<html lang="en">"#) && html.contains(r#"name="color-scheme""#));
         // The preheader is the lead summary, padded so mail programs show
@@ -346,7 +390,9 @@ mod tests {
         );
         assert!(html.contains("Konstantin Parshin · 26 November 2026"));
         assert!(
-            html.contains(r#"<a class="muted" href="READER-LINK" style="color:#555555;">Unsubscribe</a>"#)
+            html.contains(
+                r#"<a class="muted" href="READER-PREFERENCES" style="color:#555555;">Manage your subscription</a> · <a class="muted" href="READER-LINK" style="color:#555555;">Unsubscribe</a>"#
+            )
                 && html.contains(r#"href="https://news.example.org/archive/2026-W48" style="color:#555555;">Read this issue on the web</a>"#),
             "{html}"
         );
@@ -364,8 +410,25 @@ mod tests {
             text.contains("Dushanbe's “multi-vector” policy & Moscow."),
             "not escaped in text: {text}"
         );
-        assert!(text.contains("Unsubscribe: READER-LINK\n"));
-        assert_eq!((digest.html.segments().len(), digest.text.segments().len()), (2, 2));
+        assert!(text.contains("Manage your subscription: READER-PREFERENCES\nUnsubscribe: READER-LINK\n"));
+        assert_eq!((digest.html.segments().len(), digest.text.segments().len()), (3, 3));
+        // The site's page of the issue: the stories, escaped, and nothing
+        // of a reader's.
+        let web = digest.web.as_ref().unwrap();
+        assert_eq!(web.lead_title, "Tajikistan tests the Kremlin");
+        assert!(
+            web.stories_html.contains(
+                r#"<h2 id="story-1"><a href="https://news.example.org/28">Tajikistan tests the Kremlin</a></h2>"#
+            ),
+            "{}",
+            web.stories_html
+        );
+        assert!(
+            web.stories_html
+                .contains("Dushanbe&#39;s “multi-vector” policy &#38; Moscow.")
+        );
+        assert!(!web.stories_html.contains("In this issue"));
+        assert!(!web.stories_html.contains("gazette-link-") && !web.stories_html.contains("unsubscribe"));
     }
 
     #[test]
@@ -374,7 +437,7 @@ mod tests {
             .map(|i| article(&format!("Story number {i}{}", "x".repeat(i)), "Summary."))
             .collect();
         let digest = render(&frame(), IssueWeek::of(at(), Tz::UTC), at(), &articles).unwrap();
-        let copy = digest.reader_copy("READER-LINK");
+        let copy = digest.reader_copy(LINKS);
         assert!(copy.html.contains(">In this issue</h2>"), "{}", copy.html);
         assert!(copy.html.contains(r##"href="#story-5""##) && copy.html.contains(r#"id="story-5""#));
         assert!(
@@ -383,6 +446,12 @@ mod tests {
             copy.text
         );
         assert!(copy.text.contains("\n5. Story number 5xxxxx\n"), "{}", copy.text);
+        let web = digest.web.unwrap().stories_html;
+        assert!(
+            web.contains(r##"<li><a href="#story-5">Story number 5xxxxx</a></li>"##),
+            "{web}"
+        );
+        assert!(web.contains(r#"<h2 id="contents-heading">In this issue</h2>"#), "{web}");
     }
 
     #[test]
@@ -400,7 +469,7 @@ mod tests {
             &[named, anonymous, unnamed],
         )
         .unwrap();
-        let copy = digest.reader_copy("READER-LINK");
+        let copy = digest.reader_copy(LINKS);
         let (html, text) = (copy.html, copy.text);
         for part in [&html, &text] {
             assert!(
@@ -435,7 +504,7 @@ mod tests {
             .collect();
         let digest = render(&frame(), IssueWeek::of(at(), Tz::UTC), at(), &articles).unwrap();
         assert!(html_len(&digest) < MAX_HTML_BYTES, "{} bytes", html_len(&digest));
-        let copy = digest.reader_copy("READER-LINK");
+        let copy = digest.reader_copy(LINKS);
         let (html, text) = (copy.html, copy.text);
         assert!(
             digest.articles > 10 && digest.articles < 100,
@@ -457,9 +526,10 @@ mod tests {
         let mut evil = article(&format!("Title {hostile}"), &format!("Summary {hostile}"));
         evil.url = "https://evil.example/r?u=%%UNSUBSCRIBE_URL%%".into();
         let digest = render(&frame(), IssueWeek::of(at(), Tz::UTC), at(), &[evil]).unwrap();
-        let copy = digest.reader_copy("READER-LINK");
+        let copy = digest.reader_copy(LINKS);
         for (part, filled) in [("html", copy.html), ("text", copy.text)] {
             assert_eq!(filled.matches("READER-LINK").count(), 1, "{part}: {filled}");
+            assert_eq!(filled.matches("READER-PREFERENCES").count(), 1, "{part}: {filled}");
             assert!(
                 filled.contains("https://evil.example/r?u=%%UNSUBSCRIBE_URL%%"),
                 "{part}"
@@ -469,8 +539,15 @@ mod tests {
                 "{part}"
             );
         }
-        assert_eq!(link_places(HTML_TEMPLATE), 1);
-        assert_eq!(link_places(TEXT_TEMPLATE), 1);
+        for template in [HTML_TEMPLATE, TEXT_TEMPLATE] {
+            assert_eq!(link_places(template, ReaderLink::Unsubscribe), 1);
+            assert_eq!(link_places(template, ReaderLink::Preferences), 1);
+        }
+        let web = digest.web.unwrap().stories_html;
+        assert!(
+            web.contains("Summary %%UNSUBSCRIBE_URL%% {{ unsubscribe_url }}"),
+            "{web}"
+        );
     }
 
     #[test]
@@ -486,7 +563,7 @@ mod tests {
         assert_eq!(digest.subject, "Weekly digest — 30 November 2026: Floods");
         assert!(
             digest
-                .reader_copy("")
+                .reader_copy(LINKS)
                 .html
                 .contains("https://news.example.org/archive/2026-W49")
         );

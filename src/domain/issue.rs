@@ -1,10 +1,11 @@
 //! An issue as rendered, from the render to every copy of it: what all its
-//! readers share, and the places where each reader's own unsubscribe link
-//! goes. The places are recorded when the issue is rendered, so a copy
-//! never searches text that holds outside content (an article's link,
-//! title or summary can say anything). Who a copy is for decides what
-//! stands at those places, and only there: a reader's own link, the
-//! archive's unsubscribe page, or a stand-in that unsubscribes nobody.
+//! readers share, and the places where each reader's own links go (their
+//! unsubscribe link and their preferences link). The places are recorded
+//! when the issue is rendered, so a copy never searches text that holds
+//! outside content (an article's link, title or summary can say anything).
+//! Who a copy is for decides what stands at those places, and only there:
+//! a reader's own links, the site's pages that belong to no one, or
+//! stand-ins that change nobody's subscription.
 
 use std::borrow::Cow;
 
@@ -12,10 +13,62 @@ use std::borrow::Cow;
 /// places were recorded. Only read back, to send and show those issues.
 const LEGACY_PLACEHOLDER: &str = "%%UNSUBSCRIBE_URL%%";
 
+/// Which of a reader's own links stands at a link place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReaderLink {
+    /// Their unsubscribe page (and RFC 8058 one-click target).
+    Unsubscribe,
+    /// Their preferences page.
+    Preferences,
+}
+
+impl ReaderLink {
+    /// How a place of this kind is written among a stored part's offsets:
+    /// an unsubscribe place is a bare offset, as every place was before
+    /// preferences links, so rows stored then read back unchanged.
+    fn stored_prefix(self) -> &'static str {
+        match self {
+            Self::Unsubscribe => "",
+            Self::Preferences => "p",
+        }
+    }
+}
+
+impl std::fmt::Display for ReaderLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Unsubscribe => "unsubscribe",
+            Self::Preferences => "preferences",
+        })
+    }
+}
+
+/// The links one copy puts at its places, one per kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReaderLinks<'a> {
+    pub unsubscribe: &'a str,
+    pub preferences: &'a str,
+}
+
+impl<'a> ReaderLinks<'a> {
+    pub fn get(&self, link: ReaderLink) -> &'a str {
+        match link {
+            ReaderLink::Unsubscribe => self.unsubscribe,
+            ReaderLink::Preferences => self.preferences,
+        }
+    }
+}
+
 /// What the staff preview shows at the link places of each part: nothing
-/// that unsubscribes anyone, and plain to see as a stand-in.
-const PREVIEW_HTML_LINK: &str = "#unsubscribe";
-const PREVIEW_TEXT_LINK: &str = "(the reader's own unsubscribe link)";
+/// that changes anyone's subscription, and plain to see as a stand-in.
+const PREVIEW_HTML_LINKS: ReaderLinks<'static> = ReaderLinks {
+    unsubscribe: "#unsubscribe",
+    preferences: "#preferences",
+};
+const PREVIEW_TEXT_LINKS: ReaderLinks<'static> = ReaderLinks {
+    unsubscribe: "(the reader's own unsubscribe link)",
+    preferences: "(the reader's own preferences link)",
+};
 
 /// A rendered issue: its subject, its HTML and text parts with their link
 /// places, and how many articles made it in.
@@ -26,6 +79,18 @@ pub struct RenderedIssue {
     pub text: LinkedText,
     /// How many of the given articles are in it (the first ones).
     pub articles: usize,
+    /// The issue as the site's archive shows it; `None` where it was not
+    /// kept (issues stored before, test sends, the sender's reads).
+    pub web: Option<WebIssue>,
+}
+
+/// An issue as a page of the public site shows it, inside the site's own
+/// layout: the lead story's title (the archive lists issues by it) and the
+/// stories as an HTML fragment, with nothing of any reader's in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebIssue {
+    pub lead_title: String,
+    pub stories_html: String,
 }
 
 /// One copy of an issue, with its link places filled.
@@ -37,45 +102,46 @@ pub struct IssueCopy<'a> {
 }
 
 impl RenderedIssue {
-    /// The copy a reader gets: their own unsubscribe link at each link
-    /// place, and nowhere else.
-    pub fn reader_copy(&self, unsubscribe_link: &str) -> IssueCopy<'_> {
+    /// The copy a reader gets: their own links at the link places, and
+    /// nowhere else.
+    pub fn reader_copy(&self, links: ReaderLinks<'_>) -> IssueCopy<'_> {
         IssueCopy {
             subject: Cow::Borrowed(&self.subject),
-            html: self.html.fill(unsubscribe_link),
-            text: self.text.fill(unsubscribe_link),
+            html: self.html.fill(links),
+            text: self.text.fill(links),
         }
     }
 
-    /// A staff member's test copy: marked in its subject, and its link
-    /// goes to `nobody_link`, an unsubscribe link that matches no reader.
-    pub fn test_copy(&self, nobody_link: &str) -> IssueCopy<'_> {
+    /// A staff member's test copy: marked in its subject, and its links
+    /// are `nobody`'s, links that match no reader.
+    pub fn test_copy(&self, nobody: ReaderLinks<'_>) -> IssueCopy<'_> {
         IssueCopy {
             subject: Cow::Owned(format!("[Test] {}", self.subject)),
-            html: self.html.fill(nobody_link),
-            text: self.text.fill(nobody_link),
+            html: self.html.fill(nobody),
+            text: self.text.fill(nobody),
         }
     }
 
-    /// The issue as staff preview it before it goes out: a stand-in at the
+    /// The issue as staff preview it before it goes out: stand-ins at the
     /// link places.
     pub fn preview(&self) -> IssueCopy<'_> {
         IssueCopy {
             subject: Cow::Borrowed(&self.subject),
-            html: self.html.fill(PREVIEW_HTML_LINK),
-            text: self.text.fill(PREVIEW_TEXT_LINK),
+            html: self.html.fill(PREVIEW_HTML_LINKS),
+            text: self.text.fill(PREVIEW_TEXT_LINKS),
         }
     }
 
-    /// The HTML part as the public archive shows it: the link places lead
-    /// to `unsubscribe_page`, which asks for nothing but belongs to no one.
-    pub fn archive_copy(&self, unsubscribe_page: &str) -> String {
-        self.html.fill(unsubscribe_page)
+    /// The whole HTML part as the public archive shows an issue stored
+    /// before [`WebIssue`]s were kept: the link places lead to `pages`,
+    /// which ask for nothing but belong to no one.
+    pub fn archive_copy(&self, pages: ReaderLinks<'_>) -> String {
+        self.html.fill(pages)
     }
 
     /// The same issue with the text of each part passed through `encode` (a
     /// transfer encoding, applied once per issue). The link places stay
-    /// where they were, so a copy of the result needs only its link
+    /// where they were, so a copy of the result needs only its links
     /// encoded the same way.
     pub fn encoded(&self, encode: impl Fn(&str) -> String) -> Self {
         Self {
@@ -83,22 +149,34 @@ impl RenderedIssue {
             html: self.html.encoded(&encode),
             text: self.text.encoded(&encode),
             articles: self.articles,
+            web: self.web.clone(),
         }
     }
 }
 
 /// A rendered part (HTML or text) cut at its link places: `segments` has
 /// one more element than there are places, and a copy is the segments
-/// joined by its link.
+/// joined by its links, each place's of its kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkedText {
     segments: Vec<String>,
+    places: Vec<ReaderLink>,
+}
+
+/// One kind of link place as a render marks it: `marker` stands at each
+/// place, and the template has `expected` of them.
+#[derive(Debug, Clone, Copy)]
+pub struct Marker<'a> {
+    pub text: &'a str,
+    pub link: ReaderLink,
+    pub expected: usize,
 }
 
 /// A part that does not have the link places its template gives it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the template puts the reader's link at {expected} places but {found} were found")]
+#[error("the template puts the reader's {link} link at {expected} places but {found} were found")]
 pub struct LinkPlacesError {
+    pub link: ReaderLink,
     pub expected: usize,
     pub found: usize,
 }
@@ -113,30 +191,54 @@ pub enum StoredPartError {
 }
 
 impl LinkedText {
-    /// Cuts a part rendered with `marker` at the link places. The marker is
-    /// fresh and random per render, made after the content was in hand, so
-    /// only the template can have put it there; a count other than the
-    /// template's `places` is refused rather than guessed at.
-    pub fn cut(rendered: &str, marker: &str, places: usize) -> Result<Self, LinkPlacesError> {
-        let segments: Vec<String> = rendered.split(marker).map(str::to_owned).collect();
-        let found = segments.len() - 1;
-        if found != places {
-            return Err(LinkPlacesError {
-                expected: places,
-                found,
-            });
+    /// Cuts a part rendered with `markers` at the link places. Each marker
+    /// is fresh and random per render, made after the content was in hand,
+    /// so only the template can have put it there; a count other than the
+    /// template's is refused rather than guessed at.
+    pub fn cut(rendered: &str, markers: &[Marker<'_>]) -> Result<Self, LinkPlacesError> {
+        let mut segments = Vec::new();
+        let mut places = Vec::new();
+        let mut rest = rendered;
+        loop {
+            let next = markers
+                .iter()
+                .filter_map(|marker| rest.find(marker.text).map(|at| (at, marker)))
+                .min_by_key(|(at, _)| *at);
+            let Some((at, marker)) = next else { break };
+            segments.push(rest[..at].to_owned());
+            places.push(marker.link);
+            rest = &rest[at + marker.text.len()..];
         }
-        Ok(Self { segments })
+        segments.push(rest.to_owned());
+        for marker in markers {
+            let found = places.iter().filter(|link| **link == marker.link).count();
+            if found != marker.expected {
+                return Err(LinkPlacesError {
+                    link: marker.link,
+                    expected: marker.expected,
+                    found,
+                });
+            }
+        }
+        Ok(Self { segments, places })
     }
 
-    /// A part made of these segments, with a link place between each two.
+    /// A part made of these segments, with an unsubscribe place between
+    /// each two (the shape of every part before preferences links).
     pub fn from_segments(segments: Vec<String>) -> Self {
+        let places = vec![ReaderLink::Unsubscribe; segments.len().saturating_sub(1)];
+        Self::with_places(segments, places)
+    }
+
+    /// A part made of these segments with `places` between them, in order;
+    /// places beyond one fewer than the segments are dropped, and missing
+    /// ones are unsubscribe places.
+    pub fn with_places(mut segments: Vec<String>, mut places: Vec<ReaderLink>) -> Self {
         if segments.is_empty() {
-            return Self {
-                segments: vec![String::new()],
-            };
+            segments.push(String::new());
         }
-        Self { segments }
+        places.resize(segments.len() - 1, ReaderLink::Unsubscribe);
+        Self { segments, places }
     }
 
     /// The text around the link places, in order.
@@ -144,27 +246,41 @@ impl LinkedText {
         &self.segments
     }
 
-    /// The part with `link` at each of its places, and nowhere else. Kept
-    /// to this module: a copy is made by one of [`RenderedIssue`]'s
-    /// operations, which say who it is for.
-    fn fill(&self, link: &str) -> String {
-        self.segments.join(link)
+    /// What stands between each two segments, in order.
+    pub fn places(&self) -> &[ReaderLink] {
+        &self.places
+    }
+
+    /// The part with `links` at its places, each of its kind, and nowhere
+    /// else. Kept to this module: a copy is made by one of
+    /// [`RenderedIssue`]'s operations, which say who it is for.
+    fn fill(&self, links: ReaderLinks<'_>) -> String {
+        let mut filled = String::with_capacity(self.segments.iter().map(String::len).sum::<usize>() + 200);
+        for (i, segment) in self.segments.iter().enumerate() {
+            if i > 0 {
+                filled.push_str(links.get(self.places[i - 1]));
+            }
+            filled.push_str(segment);
+        }
+        filled
     }
 
     fn encoded(&self, encode: impl Fn(&str) -> String) -> Self {
         Self {
             segments: self.segments.iter().map(|s| encode(s)).collect(),
+            places: self.places.clone(),
         }
     }
 
     /// How the part is stored: the segments one after the other, and the
-    /// byte offsets of the link places in that text (comma-separated).
+    /// link places in that text, comma-separated: a byte offset, after a
+    /// `p` for a preferences place.
     pub fn to_stored(&self) -> (String, String) {
         let mut text = String::with_capacity(self.segments.iter().map(String::len).sum());
-        let mut offsets = Vec::with_capacity(self.segments.len() - 1);
+        let mut offsets = Vec::with_capacity(self.places.len());
         for (i, segment) in self.segments.iter().enumerate() {
             if i > 0 {
-                offsets.push(text.len().to_string());
+                offsets.push(format!("{}{}", self.places[i - 1].stored_prefix(), text.len()));
             }
             text.push_str(segment);
         }
@@ -178,17 +294,25 @@ impl LinkedText {
             return Ok(Self::from_legacy(&text));
         };
         let mut segments = Vec::new();
+        let mut places = Vec::new();
         let mut start = 0;
         for raw in links.split(',').filter(|o| !o.is_empty()) {
-            let offset: usize = raw.parse().map_err(|_| StoredPartError::NotAnOffset(raw.to_owned()))?;
+            let (link, digits) = match raw.strip_prefix(ReaderLink::Preferences.stored_prefix()) {
+                Some(digits) => (ReaderLink::Preferences, digits),
+                None => (ReaderLink::Unsubscribe, raw),
+            };
+            let offset: usize = digits
+                .parse()
+                .map_err(|_| StoredPartError::NotAnOffset(raw.to_owned()))?;
             if offset < start || offset > text.len() || !text.is_char_boundary(offset) {
                 return Err(StoredPartError::OutOfOrder(offset));
             }
             segments.push(text[start..offset].to_owned());
+            places.push(link);
             start = offset;
         }
         segments.push(text[start..].to_owned());
-        Ok(Self { segments })
+        Ok(Self { segments, places })
     }
 
     /// A part stored with the old placeholder at its link place. The
@@ -202,7 +326,7 @@ impl LinkedText {
             Some((before, after)) => vec![before.to_owned(), after.to_owned()],
             None => vec![text.to_owned()],
         };
-        Self { segments }
+        Self::from_segments(segments)
     }
 }
 
@@ -210,51 +334,92 @@ impl LinkedText {
 mod tests {
     use super::*;
 
+    const LINKS: ReaderLinks<'static> = ReaderLinks {
+        unsubscribe: "U-LINK",
+        preferences: "P-LINK",
+    };
+
     fn issue(html: LinkedText, text: LinkedText) -> RenderedIssue {
         RenderedIssue {
             subject: "This week".into(),
             html,
             text,
             articles: 1,
+            web: None,
         }
     }
 
+    fn markers(unsubscribe: usize, preferences: usize) -> [Marker<'static>; 2] {
+        [
+            Marker {
+                text: "M1",
+                link: ReaderLink::Unsubscribe,
+                expected: unsubscribe,
+            },
+            Marker {
+                text: "M2",
+                link: ReaderLink::Preferences,
+                expected: preferences,
+            },
+        ]
+    }
+
     #[test]
-    fn a_part_is_cut_only_at_the_marker_and_filled_only_there() {
+    fn a_part_is_cut_only_at_the_markers_and_filled_only_there_each_with_its_own_link() {
         let part = LinkedText::cut(
-            "<a href=\"https://evil.example/r?u=%%UNSUBSCRIBE_URL%%\">x</a> <a href=\"M1\">Unsubscribe</a>",
-            "M1",
-            1,
+            "<a href=\"https://evil.example/r?u=%%UNSUBSCRIBE_URL%%\">x</a> <a href=\"M2\">Preferences</a> \
+             <a href=\"M1\">Unsubscribe</a>",
+            &markers(1, 1),
         )
         .unwrap();
+        assert_eq!(part.places(), [ReaderLink::Preferences, ReaderLink::Unsubscribe]);
         assert_eq!(
-            part.fill("LINK"),
-            "<a href=\"https://evil.example/r?u=%%UNSUBSCRIBE_URL%%\">x</a> <a href=\"LINK\">Unsubscribe</a>"
+            part.fill(LINKS),
+            "<a href=\"https://evil.example/r?u=%%UNSUBSCRIBE_URL%%\">x</a> <a href=\"P-LINK\">Preferences</a> \
+             <a href=\"U-LINK\">Unsubscribe</a>"
         );
         assert_eq!(
-            LinkedText::cut("M1 and M1", "M1", 1),
-            Err(LinkPlacesError { expected: 1, found: 2 })
+            LinkedText::cut("M1 and M1 M2", &markers(1, 1)),
+            Err(LinkPlacesError {
+                link: ReaderLink::Unsubscribe,
+                expected: 1,
+                found: 2
+            })
         );
         assert_eq!(
-            LinkedText::cut("nothing", "M1", 1),
-            Err(LinkPlacesError { expected: 1, found: 0 })
+            LinkedText::cut("M1 nothing else", &markers(1, 1)),
+            Err(LinkPlacesError {
+                link: ReaderLink::Preferences,
+                expected: 1,
+                found: 0
+            })
         );
     }
 
     #[test]
     fn stored_parts_read_back_the_same_and_bad_offsets_are_refused() {
-        for segments in [
-            vec!["Hello ".to_owned(), " — Ünïcödé".to_owned(), String::new()],
-            vec!["only text %%UNSUBSCRIBE_URL%%".to_owned()],
-            vec![String::new(), String::new()],
+        for (segments, places) in [
+            (
+                vec!["Hello ".to_owned(), " — Ünïcödé".to_owned(), String::new()],
+                vec![ReaderLink::Preferences, ReaderLink::Unsubscribe],
+            ),
+            (vec!["only text %%UNSUBSCRIBE_URL%%".to_owned()], vec![]),
+            (vec![String::new(), String::new()], vec![ReaderLink::Preferences]),
         ] {
-            let part = LinkedText::from_segments(segments);
+            let part = LinkedText::with_places(segments, places);
             let (text, links) = part.to_stored();
             assert_eq!(LinkedText::from_stored(text, Some(&links)).unwrap(), part);
         }
-        for bad in ["x", "3,1", "99", "1"] {
+        for bad in ["x", "3,1", "99", "1", "p", "q1", "p99", "1,p0"] {
             assert!(LinkedText::from_stored("Üb".into(), Some(bad)).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_part_stored_before_preferences_links_has_unsubscribe_places_only() {
+        let part = LinkedText::from_stored("Leave: . Or here: .".into(), Some("7,18")).unwrap();
+        assert_eq!(part.places(), [ReaderLink::Unsubscribe, ReaderLink::Unsubscribe]);
+        assert_eq!(part.fill(LINKS), "Leave: U-LINK. Or here: U-LINK.");
     }
 
     #[test]
@@ -262,49 +427,61 @@ mod tests {
         let text = "Read: https://evil.example/r?u=%%UNSUBSCRIBE_URL%%\n--\nUnsubscribe: %%UNSUBSCRIBE_URL%%\nArchive";
         let part = LinkedText::from_stored(text.into(), None).unwrap();
         assert_eq!(
-            part.fill("LINK"),
-            "Read: https://evil.example/r?u=%%UNSUBSCRIBE_URL%%\n--\nUnsubscribe: LINK\nArchive"
+            part.fill(LINKS),
+            "Read: https://evil.example/r?u=%%UNSUBSCRIBE_URL%%\n--\nUnsubscribe: U-LINK\nArchive"
         );
         let none = LinkedText::from_stored("no link".into(), None).unwrap();
         assert_eq!(none.segments().len(), 1);
     }
 
     #[test]
-    fn each_copy_puts_its_own_link_at_the_places_and_nowhere_else() {
-        let part = |s: &str| LinkedText::from_segments(s.split("{LINK}").map(str::to_owned).collect());
+    fn each_copy_puts_its_own_links_at_the_places_and_nowhere_else() {
+        let part = |s: &str| LinkedText::cut(&s.replace("{U}", "M1").replace("{P}", "M2"), &markers(1, 1)).unwrap();
         let issue = issue(
-            part("<a href=\"%%UNSUBSCRIBE_URL%%\">x</a><a href=\"{LINK}\">Unsubscribe</a>"),
-            part("x %%UNSUBSCRIBE_URL%%\nUnsubscribe: {LINK}\n"),
+            part("<a href=\"%%UNSUBSCRIBE_URL%%\">x</a><a href=\"{P}\">Preferences</a><a href=\"{U}\">Unsubscribe</a>"),
+            part("x %%UNSUBSCRIBE_URL%%\nPreferences: {P}\nUnsubscribe: {U}\n"),
         );
-        let reader = issue.reader_copy("https://s/u?token=abc");
+        let reader = issue.reader_copy(ReaderLinks {
+            unsubscribe: "https://s/u?token=abc",
+            preferences: "https://s/p?token=abc",
+        });
         assert_eq!(reader.subject, "This week");
         assert_eq!(
             reader.html,
-            "<a href=\"%%UNSUBSCRIBE_URL%%\">x</a><a href=\"https://s/u?token=abc\">Unsubscribe</a>"
+            "<a href=\"%%UNSUBSCRIBE_URL%%\">x</a><a href=\"https://s/p?token=abc\">Preferences</a>\
+             <a href=\"https://s/u?token=abc\">Unsubscribe</a>"
         );
         assert_eq!(
             reader.text,
-            "x %%UNSUBSCRIBE_URL%%\nUnsubscribe: https://s/u?token=abc\n"
+            "x %%UNSUBSCRIBE_URL%%\nPreferences: https://s/p?token=abc\nUnsubscribe: https://s/u?token=abc\n"
         );
-        let test = issue.test_copy("https://s/u?token=nobody");
+        let test = issue.test_copy(ReaderLinks {
+            unsubscribe: "https://s/u?token=nobody",
+            preferences: "https://s/p?token=nobody",
+        });
         assert_eq!(test.subject, "[Test] This week");
         assert_eq!(
             test.text,
-            "x %%UNSUBSCRIBE_URL%%\nUnsubscribe: https://s/u?token=nobody\n"
+            "x %%UNSUBSCRIBE_URL%%\nPreferences: https://s/p?token=nobody\nUnsubscribe: https://s/u?token=nobody\n"
         );
         let preview = issue.preview();
         assert_eq!(preview.html.matches("#unsubscribe").count(), 1);
-        assert!(
-            preview
-                .text
-                .ends_with("Unsubscribe: (the reader's own unsubscribe link)\n")
-        );
+        assert_eq!(preview.html.matches("#preferences").count(), 1);
+        assert!(preview.text.ends_with(
+            "Preferences: (the reader's own preferences link)\nUnsubscribe: (the reader's own unsubscribe link)\n"
+        ));
         assert_eq!(
-            issue.archive_copy("/unsubscribe"),
-            "<a href=\"%%UNSUBSCRIBE_URL%%\">x</a><a href=\"/unsubscribe\">Unsubscribe</a>"
+            issue.archive_copy(ReaderLinks {
+                unsubscribe: "/unsubscribe",
+                preferences: "/preferences"
+            }),
+            "<a href=\"%%UNSUBSCRIBE_URL%%\">x</a><a href=\"/preferences\">Preferences</a><a href=\"/unsubscribe\">Unsubscribe</a>"
         );
         let encoded = issue.encoded(|s| s.to_uppercase());
-        let shouted = encoded.reader_copy("link");
-        assert_eq!(shouted.text, "X %%UNSUBSCRIBE_URL%%\nUNSUBSCRIBE: link\n");
+        let shouted = encoded.reader_copy(LINKS);
+        assert_eq!(
+            shouted.text,
+            "X %%UNSUBSCRIBE_URL%%\nPREFERENCES: P-LINK\nUNSUBSCRIBE: U-LINK\n"
+        );
     }
 }

@@ -16,7 +16,9 @@ mod week;
 pub use article::{ArticleTitle, ArticleTitleError, ArticleUrl, ArticleUrlError, SummarySource};
 pub use article_import::{ImportReport, Rejection, Warning};
 pub use email::{AddressPolicy, EmailError, SubscriberEmail};
-pub use issue::{IssueCopy, LinkPlacesError, LinkedText, RenderedIssue, StoredPartError};
+pub use issue::{
+    IssueCopy, LinkPlacesError, LinkedText, Marker, ReaderLink, ReaderLinks, RenderedIssue, StoredPartError, WebIssue,
+};
 pub use name::{NameError, SubscriberName};
 pub use password::{MIN_PASSWORD_CHARS, PasswordError, StaffPassword};
 pub use status::{

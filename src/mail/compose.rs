@@ -20,7 +20,7 @@ use super::message::{OutgoingMessage, Piece};
 use super::verp::{Origin, ReturnPaths};
 
 use crate::config::Settings;
-use crate::domain::{IssueWeek, RenderedIssue, UnsubscribeToken};
+use crate::domain::{IssueWeek, ReaderLink, ReaderLinks, RenderedIssue, UnsubscribeToken};
 use crate::i18n::Language;
 use crate::links::Links;
 
@@ -56,9 +56,9 @@ struct Parts {
 /// its MIME structure and the quoted-printable text of its parts between
 /// the link places are made once, as shared, dot-stuffed [`Piece`]s, and so
 /// are the headers that say the same in every copy. A reader's copy adds
-/// only its header block and one piece for its link, so it costs encoding
-/// one URL instead of the whole issue; with DKIM, its body hash only feeds
-/// cached canonical bytes besides the link.
+/// only its header block and one piece per kind of link, so it costs
+/// encoding two URLs instead of the whole issue; with DKIM, its body hash
+/// only feeds cached canonical bytes besides the links.
 pub struct PreparedIssue {
     week: IssueWeek,
     /// The header text every copy shares, in the four runs that the
@@ -68,6 +68,8 @@ pub struct PreparedIssue {
     /// goes between each two. Every piece but the last ends with a soft
     /// line break, so the link piece begins at a line start.
     body: Vec<Arc<Piece>>,
+    /// Which of the reader's links goes between each two body pieces.
+    places: Vec<ReaderLink>,
     dkim: Option<PreparedBodyHash>,
 }
 
@@ -335,8 +337,8 @@ impl Composer {
         self.transactional(mail_id, recipient, &subject, text, html)
     }
 
-    /// A reader's copy of an issue: the reader's unsubscribe link at the
-    /// issue's link places, and the list headers mail programs use for
+    /// A reader's copy of an issue: the reader's unsubscribe and
+    /// preferences links at the issue's link places, and the list headers mail programs use for
     /// their own unsubscribe button (RFC 2369, RFC 8058).
     pub fn digest(
         &self,
@@ -383,6 +385,7 @@ impl Composer {
             )
         };
         let mut body = Vec::new();
+        let mut places = Vec::new();
         let mut current = part_head(ContentType::TEXT_PLAIN);
         for (part, next) in [
             (&encoded.text, part_head(ContentType::TEXT_HTML)),
@@ -391,9 +394,10 @@ impl Composer {
             let segments = part.segments();
             for (i, segment) in segments.iter().enumerate() {
                 current += segment;
-                if i + 1 < segments.len() {
+                if let Some(place) = part.places().get(i) {
                     current += "=\r\n";
                     body.push(std::mem::take(&mut current));
+                    places.push(*place);
                 }
             }
             current += "\r\n";
@@ -419,6 +423,7 @@ impl Composer {
                 .into_iter()
                 .map(|piece| Arc::new(Piece::new(piece.into_bytes())))
                 .collect(),
+            places,
             dkim,
         }
     }
@@ -479,14 +484,18 @@ impl Composer {
         head += &header_text(header::Date::new(now));
         head += tail;
 
-        let link = Arc::new(Piece::new(
-            format!("{}=\r\n", quoted_printable(&unsubscribe_url)).into_bytes(),
-        ));
+        let link_piece = |url: &str| Arc::new(Piece::new(format!("{}=\r\n", quoted_printable(url)).into_bytes()));
+        let unsubscribe_link = link_piece(&unsubscribe_url);
+        let preferences_link = link_piece(&self.links.preferences(unsubscribe));
+        let link = |place: ReaderLink| match place {
+            ReaderLink::Unsubscribe => &unsubscribe_link,
+            ReaderLink::Preferences => &preferences_link,
+        };
         let head = match (&self.dkim, &issue.dkim) {
             (Some(signer), Some(prepared)) => {
                 let mut body_hash = prepared.after_first.clone();
-                for piece in &prepared.rest {
-                    body_hash.feed(link.plain());
+                for (piece, place) in prepared.rest.iter().zip(&issue.places) {
+                    body_hash.feed(link(*place).plain());
                     body_hash.feed_canonical(piece);
                 }
                 let now_unix = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -501,7 +510,7 @@ impl Composer {
         pieces.push(Arc::new(Piece::new(head)));
         for (i, piece) in issue.body.iter().enumerate() {
             if i > 0 {
-                pieces.push(link.clone());
+                pieces.push(link(issue.places[i - 1]).clone());
             }
             pieces.push(piece.clone());
         }
@@ -509,13 +518,16 @@ impl Composer {
         Ok(Composed { message, message_id })
     }
 
-    /// A draft issue sent to staff as a test: its unsubscribe link leads
-    /// to a page that unsubscribes nobody (a random token that matches no
-    /// reader).
+    /// A draft issue sent to staff as a test: its unsubscribe and
+    /// preferences links lead to pages that belong to nobody (a random
+    /// token that matches no reader).
     /// `mail_id` is its `outgoing_mail` row, which its return path names.
     pub fn digest_test(&self, mail_id: Uuid, recipient: &str, draft: &RenderedIssue) -> Result<Composed, ComposeError> {
         let nobody = UnsubscribeToken::generate(Uuid::nil());
-        let copy = draft.test_copy(&self.links.unsubscribe(&nobody));
+        let copy = draft.test_copy(ReaderLinks {
+            unsubscribe: &self.links.unsubscribe(&nobody),
+            preferences: &self.links.preferences(&nobody),
+        });
         self.transactional(mail_id, recipient, &copy.subject, copy.text, copy.html)
     }
 
@@ -614,7 +626,7 @@ fn unix_now() -> u64 {
 mod tests {
     use super::*;
     use crate::config::{BaseUrl, DkimAlgorithm, DkimSettings};
-    use crate::domain::LinkedText;
+    use crate::domain::{LinkedText, Marker};
     use proptest::prelude::*;
 
     fn composer() -> Composer {
@@ -717,26 +729,39 @@ mod tests {
         IssueWeek::parse("2026-W48").unwrap()
     }
 
-    /// An issue whose parts are `html` and `text` cut at each `{LINK}`.
+    /// An issue whose parts are `html` and `text` cut at each `{LINK}` (an
+    /// unsubscribe place) and `{PREFS}` (a preferences place).
     fn issue(html: &str, text: &str) -> RenderedIssue {
-        let part = |s: &str| LinkedText::from_segments(s.split("{LINK}").map(str::to_owned).collect());
+        let part = |s: &str| {
+            let markers = [
+                ("{LINK}", ReaderLink::Unsubscribe),
+                ("{PREFS}", ReaderLink::Preferences),
+            ]
+            .map(|(text, link)| Marker {
+                text,
+                link,
+                expected: s.matches(text).count(),
+            });
+            LinkedText::cut(s, &markers).unwrap()
+        };
         RenderedIssue {
             subject: "This week".into(),
             html: part(html),
             text: part(text),
             articles: 1,
+            web: None,
         }
     }
 
     #[test]
-    fn a_prepared_issue_decodes_to_the_issue_with_the_readers_link_at_its_places_only() {
+    fn a_prepared_issue_decodes_to_the_issue_with_the_readers_links_at_their_places_only() {
         // The old placeholder, as an article may carry it, is text like any other.
         let long_line = "Ünïcödé — quoted “text” = sign, trailing space \n".repeat(3) + &"x".repeat(200);
         let text = format!(
-            "Hello\n{long_line}\nhttps://evil.example/r?u=%%UNSUBSCRIBE_URL%%\nLeave: {{LINK}} now\n.\nAgain {{LINK}}"
+            "Hello\n{long_line}\nhttps://evil.example/r?u=%%UNSUBSCRIBE_URL%%\nSettings: {{PREFS}}\nLeave: {{LINK}} now\n.\nAgain {{LINK}}"
         );
         let html = format!(
-            "<p>{long_line}</p><a href=\"https://evil.example/r?u=%%UNSUBSCRIBE_URL%%\">x</a><a href=\"{{LINK}}\">Unsubscribe</a>"
+            "<p>{long_line}</p><a href=\"https://evil.example/r?u=%%UNSUBSCRIBE_URL%%\">x</a><a href=\"{{PREFS}}\">Settings</a><a href=\"{{LINK}}\">Unsubscribe</a>"
         );
         let issue = issue(&html, &text);
         let token = UnsubscribeToken::generate(Uuid::new_v4());
@@ -750,15 +775,12 @@ mod tests {
         }
         let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
         let url = format!("https://news.example.org/unsubscribe?token={}", token.as_string());
-        assert_eq!(
-            parsed.body_text(0).unwrap().replace("\r\n", "\n"),
-            text.replace("{LINK}", &url)
-        );
-        assert_eq!(
-            parsed.body_html(0).unwrap().replace("\r\n", "\n"),
-            html.replace("{LINK}", &url)
-        );
+        let preferences = format!("https://news.example.org/preferences?token={}", token.as_string());
+        let filled = |part: &str| part.replace("{LINK}", &url).replace("{PREFS}", &preferences);
+        assert_eq!(parsed.body_text(0).unwrap().replace("\r\n", "\n"), filled(&text));
+        assert_eq!(parsed.body_html(0).unwrap().replace("\r\n", "\n"), filled(&html));
         assert_eq!(parsed.body_html(0).unwrap().matches(&url).count(), 1);
+        assert_eq!(parsed.body_html(0).unwrap().matches(&preferences).count(), 1);
     }
 
     /// A reader's copy as Gazette made it before issue 14: the issue's
@@ -774,8 +796,11 @@ mod tests {
         encoded_issue: &RenderedIssue,
     ) -> Composed {
         let unsubscribe_url = composer.links.unsubscribe(unsubscribe);
-        let link = format!("=\r\n{}=\r\n", quoted_printable(&unsubscribe_url));
-        let copy = encoded_issue.reader_copy(&link);
+        let link = |url: &str| format!("=\r\n{}=\r\n", quoted_printable(url));
+        let copy = encoded_issue.reader_copy(ReaderLinks {
+            unsubscribe: &link(&unsubscribe_url),
+            preferences: &link(&composer.links.preferences(unsubscribe)),
+        });
         let encoded = |part: String| {
             Body::dangerous_pre_encoded(
                 part.into_bytes(),
@@ -947,9 +972,10 @@ mod tests {
     fn fixture_issue() -> RenderedIssue {
         let article = include_str!("../../tests/fixtures/article-tajikistan-multi-vector.txt");
         let awkward = "Ünïcödé “news” — .NET 10 ships;\n.NET tools   and\ttabs \n\n\n.\n".repeat(4) + &"x".repeat(1100);
-        let text = format!("The Weekly\n\n{article}\n{awkward}\n\n-- \nUnsubscribe: {{LINK}}\n\n\n");
+        let text =
+            format!("The Weekly\n\n{article}\n{awkward}\n\n-- \nSettings: {{PREFS}}\nUnsubscribe: {{LINK}}\n\n\n");
         let html = format!(
-            "<html><body><p>{}</p><pre>{awkward}</pre><a href=\"{{LINK}}\">Unsubscribe</a>\n<a href=\"{{LINK}}\">again</a></body></html>\n",
+            "<html><body><p>{}</p><pre>{awkward}</pre><a href=\"{{PREFS}}\">Settings</a> <a href=\"{{LINK}}\">Unsubscribe</a>\n<a href=\"{{LINK}}\">again</a></body></html>\n",
             article.replace('\n', "</p>\n<p>")
         );
         RenderedIssue {
@@ -1091,7 +1117,20 @@ mod tests {
     }
 
     fn awkward_part() -> impl Strategy<Value = LinkedText> {
-        proptest::collection::vec(awkward_text(), 1..4).prop_map(LinkedText::from_segments)
+        (
+            proptest::collection::vec(awkward_text(), 1..4),
+            proptest::collection::vec(proptest::bool::ANY, 3),
+        )
+            .prop_map(|(segments, preferences)| {
+                let places = preferences
+                    .into_iter()
+                    .map(|p| match p {
+                        true => ReaderLink::Preferences,
+                        false => ReaderLink::Unsubscribe,
+                    })
+                    .collect();
+                LinkedText::with_places(segments, places)
+            })
     }
 
     proptest! {
@@ -1103,7 +1142,7 @@ mod tests {
             subject in "[a-zA-Z .Ü—]{1,90}",
             name in "[a-zA-Z .,Ü]{0,30}",
         ) {
-            let issue = RenderedIssue { subject, html, text, articles: 1 };
+            let issue = RenderedIssue { subject, html, text, articles: 1, web: None };
             assert_same_as_lettre(&issue, name.trim(), "feedback");
         }
     }

@@ -1,31 +1,33 @@
-//! Past issues on the web: `GET /archive` lists them, `GET /archive/{week}`
-//! shows one as readers got it (without anyone's unsubscribe link), and
-//! `GET /archive/feed.xml` is an Atom feed of them. A cancelled issue is in
+//! Past issues on the web: `GET /archive` lists them by their lead story,
+//! `GET /archive/{week}` shows one inside the site's layout (its stories,
+//! a call to subscribe, nothing of any reader's), and `GET
+//! /archive/feed.xml` is an Atom feed of them. Each is in the page's
+//! language where the issue was rendered in it. A cancelled issue is in
 //! none of them: most readers never got it.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::db::issues;
-use crate::domain::IssueWeek;
+use crate::db::issues::{self, ArchivedPage};
+use crate::domain::{IssueWeek, ReaderLinks};
 use crate::links::paths;
 use crate::web::AppState;
 use crate::web::error::PageError;
 use crate::web::language::PageLanguage;
-use crate::web::pages::{self, ArchiveEntry, ArchivePage, Chrome};
+use crate::web::pages::{self, ArchiveEntry, ArchivePage, ArchivedIssuePage, Chrome};
 
 pub async fn index(
     req: HttpRequest,
     PageLanguage(lang): PageLanguage,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let entries: Vec<ArchiveEntry> = issues::archive(&state.db)
+    let entries: Vec<ArchiveEntry> = issues::archive(&state.db, lang)
         .await?
         .into_iter()
         .map(|issue| ArchiveEntry {
+            title: issue.title().to_owned(),
             week: issue.week,
-            subject: issue.subject,
             date: lang.long_date(issue.created_at.date_naive()),
             stories: lang.text1("article-count", "count", i64::from(issue.article_count)),
         })
@@ -39,23 +41,49 @@ pub async fn index(
     ))
 }
 
-pub async fn issue(week: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub async fn issue(
+    req: HttpRequest,
+    PageLanguage(lang): PageLanguage,
+    week: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
     let week = IssueWeek::parse(&week).ok_or_else(no_such_issue)?;
-    let issue = issues::archived(&state.db, week).await?.ok_or_else(no_such_issue)?;
-    // The stored issue is a whole HTML document with inline styles; it
-    // is our own rendering of sanitised text, so its styles are allowed.
-    Ok(HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
-        .insert_header((
-            CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'none'; \
-             frame-ancestors 'none'; base-uri 'none'",
-        ))
-        .body(issue.archive_copy(paths::UNSUBSCRIBE)))
+    match issues::archived(&state.db, week, lang)
+        .await?
+        .ok_or_else(no_such_issue)?
+    {
+        ArchivedPage::Page { web, created_at } => Ok(pages::html(
+            StatusCode::OK,
+            &ArchivedIssuePage {
+                chrome: Chrome::of(&state.site, lang, &req),
+                heading: lang.text1(
+                    "archive-issue-heading",
+                    "date",
+                    lang.long_date(created_at.date_naive()).as_str(),
+                ),
+                lead_title: &web.lead_title,
+                stories_html: &web.stories_html,
+            },
+        )),
+        // The stored email is a whole HTML document with inline styles; it
+        // is our own rendering of sanitised text, so its styles are
+        // allowed.
+        ArchivedPage::Email(issue) => Ok(HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
+            .insert_header((
+                CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'none'; \
+                 frame-ancestors 'none'; base-uri 'none'",
+            ))
+            .body(issue.archive_copy(ReaderLinks {
+                unsubscribe: paths::UNSUBSCRIBE,
+                preferences: paths::PREFERENCES,
+            }))),
+    }
 }
 
 pub async fn feed(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let found = issues::archive(&state.db).await?;
+    let found = issues::archive(&state.db, state.default_language).await?;
     let links = &state.links;
     let updated = found
         .first()
@@ -79,7 +107,7 @@ pub async fn feed(state: web::Data<AppState>) -> Result<HttpResponse, PageError>
         xml.push_str(&format!(
             "<entry>\n<title>{}</title>\n<id>{url}</id>\n<link href=\"{url}\"/>\n\
              <updated>{}</updated>\n<summary>{} articles</summary>\n</entry>\n",
-            escape(&issue.subject),
+            escape(issue.title()),
             issue.created_at.to_rfc3339(),
             issue.article_count,
             url = links.archive_issue(week),

@@ -156,7 +156,8 @@ pub struct UnsubscribedPage<'a> {
 
 pub struct ArchiveEntry {
     pub week: String,
-    pub subject: String,
+    /// The lead story's title (an older issue's subject).
+    pub title: String,
     pub date: String,
     /// "7 stories", in the page's language.
     pub stories: String,
@@ -167,6 +168,18 @@ pub struct ArchiveEntry {
 pub struct ArchivePage<'a> {
     pub chrome: Chrome<'a>,
     pub entries: Vec<ArchiveEntry>,
+}
+
+/// One past issue inside the site's layout.
+#[derive(Template)]
+#[template(path = "web/archive_issue.html")]
+pub struct ArchivedIssuePage<'a> {
+    pub chrome: Chrome<'a>,
+    /// "The issue of 30 November 2026", in the page's language.
+    pub heading: String,
+    pub lead_title: &'a str,
+    /// The stories, as the render made them (escaped there).
+    pub stories_html: &'a str,
 }
 
 /// A page that explains something in a sentence or two and offers a way

@@ -26,13 +26,13 @@ pub async fn signup_form(
     PageLanguage(lang): PageLanguage,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let latest = issues::archive(&state.db)
+    let latest = issues::archive(&state.db, lang)
         .await?
         .into_iter()
         .next()
         .map(|issue| LatestIssue {
+            subject: issue.title().to_owned(),
             week: issue.week,
-            subject: issue.subject,
             date: lang.long_date(issue.created_at.date_naive()),
         });
     Ok(pages::html(

@@ -94,6 +94,11 @@ archive-heading = Past issues
 archive-empty = No issue has gone out yet.
 archive-subscribe = Subscribe
 archive-feed = Atom feed
+archive-issue-heading = The issue of { $date }
+archive-back = All past issues
+archive-cta-heading = Get the next issue by email
+archive-cta = One email a week with the stories that mattered, each with a short summary. Free, and you can leave with one click.
+archive-cta-button = Subscribe
 
 ## Pages about problems.
 error-unexpected-title = Something went wrong
@@ -163,6 +168,7 @@ privacy-contact = Contact:
 digest-dateline = This week, { $date }
 digest-contents = In this issue
 digest-why = You get this email because you subscribed to { $publication }.
+digest-preferences = Manage your subscription
 digest-unsubscribe = Unsubscribe
 digest-web-version = Read this issue on the web
 digest-website = { $publication } on the web

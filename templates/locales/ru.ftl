@@ -94,6 +94,11 @@ archive-heading = Прошлые выпуски
 archive-empty = Ещё не вышло ни одного выпуска.
 archive-subscribe = Подписаться
 archive-feed = Лента Atom
+archive-issue-heading = Выпуск от { $date }
+archive-back = Все выпуски
+archive-cta-heading = Получайте следующий выпуск на почту
+archive-cta = Одно письмо в неделю: главные материалы, к каждому краткое изложение. Бесплатно; отписаться можно одним щелчком.
+archive-cta-button = Подписаться
 
 ## Страницы о проблемах.
 error-unexpected-title = Что-то пошло не так
@@ -169,6 +174,7 @@ privacy-contact = Связаться с нами:
 digest-dateline = Эта неделя, { $date }
 digest-contents = В этом выпуске
 digest-why = Вы получаете это письмо, потому что подписались на { $publication }.
+digest-preferences = Настроить подписку
 digest-unsubscribe = Отписаться
 digest-web-version = Этот выпуск на сайте
 digest-website = Сайт { $publication }

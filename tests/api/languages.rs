@@ -3,7 +3,7 @@
 //! `site.default_language`; a reader who signs up on a page in one
 //! language keeps it, and their mail is in it.
 
-use crate::helpers::{Backend, spawn_app, spawn_app_with};
+use crate::helpers::{BASE_URL, Backend, spawn_app, spawn_app_with};
 
 const RUSSIAN_BROWSER: &str = "ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7";
 
@@ -230,4 +230,65 @@ pub async fn each_reader_gets_the_issue_in_their_language(backend: Backend) {
     let token = app.unsubscribe_token("aigerim@example.com").await;
     assert!(ru_text.contains(&token) && !en_text.contains(&token));
     assert_eq!(russian.parsed().subject(), english.parsed().subject());
+    // Each footer leads to the reader's own preferences page, in words of
+    // their language.
+    let preferences = format!("{BASE_URL}/preferences?token={token}");
+    let (ru_text, en_text) = (ru_text.replace("\r\n", "\n"), en_text.replace("\r\n", "\n"));
+    assert!(
+        ru_text.contains(&format!("\nНастроить подписку: {preferences}\n")),
+        "{ru_text}"
+    );
+    assert!(
+        ru_html.contains(&format!(
+            r#"href="{preferences}" style="color:#555555;">Настроить подписку</a>"#
+        )),
+        "{ru_html}"
+    );
+    let ada = app.unsubscribe_token("ada@example.com").await;
+    assert!(
+        en_text.contains(&format!(
+            "\nManage your subscription: {BASE_URL}/preferences?token={ada}\n"
+        )),
+        "{en_text}"
+    );
+
+    // The archive lists the issue by its lead story and shows it inside the
+    // site's layout, in the page's language, with nobody's links.
+    let week = gazette::domain::IssueWeek::of(chrono::Utc::now(), chrono_tz::UTC);
+    let page = |path: String| {
+        let request = app.client.get(format!("{}{path}", app.address));
+        async move { request.send().await.expect("GET").text().await.unwrap() }
+    };
+    let lead: String = gazette::with_pool!(&app.db, pool => {
+        sqlx::query_scalar("SELECT title FROM articles").fetch_one(pool).await.unwrap()
+    });
+    for language in ["en", "ru"] {
+        let listing = page(format!("/archive?lang={language}")).await;
+        assert!(
+            listing.contains(&format!(r#"<a href="/archive/{week}">{lead}</a>"#)),
+            "{listing}"
+        );
+        let issue = page(format!("/archive/{week}?lang={language}")).await;
+        assert!(issue.contains(&format!(r#"<html lang="{language}">"#)), "{issue}");
+        assert!(
+            issue.contains(&format!(
+                r#"<h2 id="story-1"><a href="{}">{lead}</a></h2>"#,
+                crate::cli::FIXTURE_URL
+            )),
+            "{issue}"
+        );
+        assert!(
+            issue.contains(r#"<header class="site">"#) && issue.contains(r#"<footer class="site">"#),
+            "the site's layout: {issue}"
+        );
+        assert!(
+            !issue.contains("token=") && !issue.contains("/unsubscribe") && !issue.contains("/preferences"),
+            "{issue}"
+        );
+        let (heading, cta) = match language {
+            "ru" => ("<h1>Выпуск от ", "Получайте следующий выпуск на почту"),
+            _ => ("<h1>The issue of ", "Get the next issue by email"),
+        };
+        assert!(issue.contains(heading) && issue.contains(cta), "{issue}");
+    }
 }

@@ -3,7 +3,8 @@
 //! reads the privacy notice, the archive and the issue on the web, and
 //! opens the unsubscribe page. Every public page it meets is checked with
 //! axe-core (Deque's accessibility engine, injected through the WebDriver
-//! session) against WCAG 2.1 A and AA: no violation. The issue is
+//! session) against WCAG 2.1 A and AA: no violation. The issue's page on
+//! the site and a reader's copy of the digest as it arrived over SMTP are
 //! photographed at 600 and 375 px, light and dark, next to the staff
 //! area's screenshots (`$CARGO_TARGET_DIR/tmp/admin-e2e/`).
 //!
@@ -101,6 +102,12 @@ pub async fn a_reader_signs_up_in_russian_and_every_public_page_passes_axe_in_ch
 
     let driver = Driver::start();
     let profile = std::env::temp_dir().join(format!("gazette-reader-{}", uuid::Uuid::new_v4().simple()));
+    // Ada's copy of the issue, as a file the browser opens.
+    let digest = app.smtp.wait_for("ada@example.com", 1).await.remove(0);
+    std::fs::create_dir_all(&profile).unwrap();
+    let digest_path = profile.join("digest.html");
+    std::fs::write(&digest_path, digest.html()).unwrap();
+    let digest_file = format!("file://{}", digest_path.display());
     let client = browser_with(&driver, &profile, &[]).await;
     let outcome = async {
         let url = |path: &str| format!("{}{path}", app.address);
@@ -164,13 +171,25 @@ pub async fn a_reader_signs_up_in_russian_and_every_public_page_passes_axe_in_ch
         client.goto(&url(&format!("/unsubscribe?token={token}"))).await.unwrap();
         accessible(&client, &axe, "unsubscribe (ru)").await;
 
-        // The issue on the web, as a reader's mail program would show it.
+        // The issue on the web: inside the site's layout, with its way
+        // back to the archive and the call to subscribe.
         let issue = url(&format!("/archive/{week}"));
         client.goto(&issue).await.unwrap();
         accessible(&client, &axe, "the issue on the web").await;
+        for wanted in [
+            r#"<header class="site">"#,
+            r#"<aside class="cta""#,
+            r#"<a href="/archive">"#,
+        ] {
+            wait_for_text(&client, wanted).await;
+        }
         for (width, height) in [(600, 1100), (375, 900)] {
             client.set_window_size(width, height).await.unwrap();
             client.goto(&issue).await.unwrap();
+            let shot = save_screenshot(&client, &format!("archive-issue-{width}-light.png")).await;
+            eprintln!("screenshot: {}", shot.display());
+            // The digest as Ada's mail program gets it, her links and all.
+            client.goto(&digest_file).await.unwrap();
             let shot = save_screenshot(&client, &format!("digest-{width}-light.png")).await;
             eprintln!("screenshot: {}", shot.display());
         }
@@ -178,20 +197,26 @@ pub async fn a_reader_signs_up_in_russian_and_every_public_page_passes_axe_in_ch
     .await;
     let _ = client.close().await;
 
-    // The same issue in a browser that prefers a dark colour scheme: the
-    // page's own dark styles apply.
+    // The same pages in a browser that prefers a dark colour scheme: their
+    // own dark styles apply.
     let dark = browser_with(&driver, &profile, &["--blink-settings=preferredColorScheme=0"]).await;
     let issue = format!("{}/archive/{week}", app.address);
     for (width, height) in [(600, 1100), (375, 900)] {
         dark.set_window_size(width, height).await.unwrap();
-        dark.goto(&issue).await.unwrap();
-        let background = dark
-            .execute("return getComputedStyle(document.body).backgroundColor;", vec![])
-            .await
-            .unwrap();
-        assert_eq!(background, serde_json::json!("rgb(22, 22, 22)"), "dark at {width} px");
-        let shot = save_screenshot(&dark, &format!("digest-{width}-dark.png")).await;
-        eprintln!("screenshot: {}", shot.display());
+        for (page, name) in [(&issue, "archive-issue"), (&digest_file, "digest")] {
+            dark.goto(page).await.unwrap();
+            let background = dark
+                .execute("return getComputedStyle(document.body).backgroundColor;", vec![])
+                .await
+                .unwrap();
+            assert_eq!(
+                background,
+                serde_json::json!("rgb(22, 22, 22)"),
+                "{name} dark at {width} px"
+            );
+            let shot = save_screenshot(&dark, &format!("{name}-{width}-dark.png")).await;
+            eprintln!("screenshot: {}", shot.display());
+        }
     }
     let _ = dark.close().await;
     drop(driver);

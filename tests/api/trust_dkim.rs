@@ -204,13 +204,22 @@ async fn sign_every_kind_of_message(backend: Backend, algorithm: DkimAlgorithm) 
             .parse()
             .unwrap();
         settings.digest.summary_max_chars = 2000;
+        settings.signup.welcome = true;
     })
     .await;
 
-    // A confirmation, as a signup sends it.
+    // A confirmation, as a signup sends it, and the welcome email its link
+    // leads to.
     app.sign_up("Zoë", "zoe@example.com").await;
-    let confirmation = app.smtp.wait_for("zoe@example.com", 1).await;
-    assert_verifies("confirmation", &confirmation[0], &name, &record);
+    let confirmation = app.smtp.wait_for("zoe@example.com", 1).await.remove(0);
+    assert_verifies("confirmation", &confirmation, &name, &record);
+    let link = confirmation.confirmation_link();
+    let token = link.split("token=").nth(1).expect("a token in the link");
+    let response = app.post_form("/subscriptions/confirm", &[("token", token)]).await;
+    assert_eq!(response.status(), 200);
+    let welcome = app.smtp.wait_for("zoe@example.com", 2).await.remove(1);
+    assert!(welcome.html().contains("/preferences?token="), "the welcome email");
+    assert_verifies("welcome", &welcome, &name, &record);
 
     // A staff test send of the draft, and the issue itself.
     let mut staff = staff_session(&app).await;
@@ -220,6 +229,14 @@ async fn sign_every_kind_of_message(backend: Backend, algorithm: DkimAlgorithm) 
         "Ada Lovelace-Byron, Gräfin von Ünïcödé und Überlänge",
     )
     .await;
+    add_confirmed_reader(&app, "aigerim@example.com", "Айгерим").await;
+    gazette::with_pool!(&app.db, pool => {
+        sqlx::query("UPDATE subscribers SET language = 'ru' WHERE email_key = 'aigerim@example.com'")
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .unwrap()
+    });
     staff.page("/admin/articles/new").await;
     let title = "Ünïcödé: a very long headline about .NET, quoted “text” and more words than fit on one line";
     let summary = awkward_summary();
@@ -254,10 +271,18 @@ async fn sign_every_kind_of_message(backend: Backend, algorithm: DkimAlgorithm) 
         digest.parsed().header_raw("List-Unsubscribe").is_some(),
         "a digest has its list headers"
     );
+    // The Russian rendering, with both of the reader's links in its footer.
+    let russian = app.smtp.wait_for("aigerim@example.com", 1).await.remove(0);
+    assert!(
+        russian.html().contains("Настроить подписку") && russian.html().contains("/preferences?token="),
+        "{}",
+        russian.html()
+    );
+    assert_verifies("Russian digest", &russian, &name, &record);
     wait_until(
         std::time::Duration::from_secs(10),
         "the issue to be recorded",
-        || async { app.count("SELECT COUNT(*) FROM deliveries WHERE status = 'sent'").await == 1 },
+        || async { app.count("SELECT COUNT(*) FROM deliveries WHERE status = 'sent'").await == 3 },
     )
     .await;
     let _ = std::fs::remove_dir_all(dir);

@@ -54,8 +54,11 @@ fn headers_of(message: &Received) -> String {
 /// `link` (an unsubscribe link with its token) is in the List-Unsubscribe
 /// header and in each part's footer, once, and nowhere else; the hostile
 /// article arrives as its literal text.
-fn assert_link_only_in_headers_and_footer(message: &Received, link: &str) {
+/// `preferences`: the reader's preferences link, which a copy rendered
+/// since issue 16 has in its footer too (and one from before has not).
+fn assert_link_only_in_headers_and_footer(message: &Received, link: &str, preferences: Option<&str>) {
     let token = link.split("token=").nth(1).expect("a token in the link");
+    let in_footer = 1 + usize::from(preferences.is_some());
     let headers = headers_of(message);
     assert_eq!(headers.matches(token).count(), 1, "{headers}");
     let list_unsubscribe = message
@@ -68,15 +71,27 @@ fn assert_link_only_in_headers_and_footer(message: &Received, link: &str) {
         "{list_unsubscribe}"
     );
     let (html, plain) = (message.html(), message.text().replace("\r\n", "\n"));
-    assert_eq!(html.matches(token).count(), 1, "{html}");
+    assert_eq!(html.matches(token).count(), in_footer, "{html}");
     assert!(
         html.contains(&format!(
             r#"<a class="muted" href="{link}" style="color:#555555;">Unsubscribe</a>"#
         )),
         "{html}"
     );
-    assert_eq!(plain.matches(token).count(), 1, "{plain}");
+    assert_eq!(plain.matches(token).count(), in_footer, "{plain}");
     assert!(plain.contains(&format!("\nUnsubscribe: {link}\n")), "{plain}");
+    if let Some(preferences) = preferences {
+        assert!(
+            html.contains(&format!(
+                r#"<a class="muted" href="{preferences}" style="color:#555555;">Manage your subscription</a>"#
+            )),
+            "{html}"
+        );
+        assert!(
+            plain.contains(&format!("\nManage your subscription: {preferences}\n")),
+            "{plain}"
+        );
+    }
     // The article, literally: its link leads where it said, with no one's token.
     assert!(html.contains(&format!(r#"href="{EVIL_URL}""#)), "{html}");
     assert!(html.contains(EVIL_TITLE) && html.contains(EVIL_SUMMARY), "{html}");
@@ -88,6 +103,10 @@ fn assert_link_only_in_headers_and_footer(message: &Received, link: &str) {
 
 fn link_of(token: &str) -> String {
     format!("{BASE_URL}/unsubscribe?token={token}")
+}
+
+fn preferences_of(token: &str) -> String {
+    format!("{BASE_URL}/preferences?token={token}")
 }
 
 /// Staff's "send now", through its confirmation page; the issue's page it
@@ -154,14 +173,18 @@ pub async fn a_placeholder_in_an_article_never_receives_a_readers_link(backend: 
     let week = week_of(&send_now(&mut staff).await);
     for reader in ["ada@example.com", "bob@example.com"] {
         let digest = app.smtp.wait_for(reader, 1).await.remove(0);
-        assert_link_only_in_headers_and_footer(&digest, &link_of(&app.unsubscribe_token(reader).await));
+        let token = app.unsubscribe_token(reader).await;
+        assert_link_only_in_headers_and_footer(&digest, &link_of(&token), Some(&preferences_of(&token)));
     }
 
-    // The archive page and its feed: the article as it is, no one's link.
+    // The archive page and its feed: the article as it is, no one's link
+    // (nor the email's footer: the page is in the site's layout).
     let page = app.get(&format!("/archive/{week}")).await.text().await.unwrap();
-    assert_eq!(page.matches(r#"href="/unsubscribe""#).count(), 1, "{page}");
     assert!(
-        page.contains(&format!(r#"href="{EVIL_URL}""#)) && !page.contains("token="),
+        page.contains(&format!(r#"href="{EVIL_URL}""#))
+            && !page.contains("token=")
+            && !page.contains("/unsubscribe")
+            && !page.contains("/preferences"),
         "{page}"
     );
     let feed = app.get("/archive/feed.xml").await.text().await.unwrap();
@@ -190,14 +213,22 @@ pub async fn an_issue_queued_before_the_upgrade_goes_out_with_the_link_in_its_fo
         .await
         .unwrap()
         .unwrap();
-    let copy = issue.reader_copy("%%UNSUBSCRIBE_URL%%");
+    // The previous version's footer had the one link.
+    let copy = issue.reader_copy(gazette::domain::ReaderLinks {
+        unsubscribe: "%%UNSUBSCRIBE_URL%%",
+        preferences: "",
+    });
     let (html, text) = (copy.html, copy.text);
     assert!(
         html.matches("%%UNSUBSCRIBE_URL%%").count() > 1,
         "the article's and the footer's"
     );
     gazette::with_pool!(&app.db, pool => {
-        sqlx::query("UPDATE issues SET html = $1, html_links = NULL, text = $2, text_links = NULL WHERE id = $3")
+        sqlx::query(
+            "UPDATE issues SET html = $1, html_links = NULL, text = $2, text_links = NULL, lead_title = NULL,
+                               web_html = NULL
+             WHERE id = $3",
+        )
             .bind(&html)
             .bind(&text)
             .bind(id)
@@ -209,7 +240,7 @@ pub async fn an_issue_queued_before_the_upgrade_goes_out_with_the_link_in_its_fo
     let worker = WorkerProcess::start(&backend, app.smtp.port);
     let digest = app.smtp.wait_for("ada@example.com", 1).await.remove(0);
     assert!(worker.stop().await.success());
-    assert_link_only_in_headers_and_footer(&digest, &link_of(&app.unsubscribe_token("ada@example.com").await));
+    assert_link_only_in_headers_and_footer(&digest, &link_of(&app.unsubscribe_token("ada@example.com").await), None);
     let page = app.get(&format!("/archive/{week}")).await.text().await.unwrap();
     assert_eq!(page.matches(r#"href="/unsubscribe""#).count(), 1, "{page}");
     assert!(page.contains(&format!(r#"href="{EVIL_URL}""#)), "{page}");
