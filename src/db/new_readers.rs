@@ -27,8 +27,12 @@ pub struct NewReader {
     source: String,
     /// Used only when the row is new: a reader keeps their unsubscribe link.
     unsubscribe_secret: Vec<u8>,
-    /// `None` for a reader who consented elsewhere and is added confirmed.
+    /// `None` for a reader who consented elsewhere and is added confirmed,
+    /// and for one who left.
     link: Option<ConfirmationLink>,
+    /// Imported from a tool they had unsubscribed from (or bounced in):
+    /// added unsubscribed, never mailed.
+    left: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +67,15 @@ impl NewReader {
         Self::new(email, name, language, None, source, None)
     }
 
+    /// A reader an export says left the list it came from: added
+    /// unsubscribed, so they are on record and never mailed.
+    pub fn left(email: &SubscriberEmail, name: &SubscriberName, language: Language, source: &str) -> Self {
+        Self {
+            left: true,
+            ..Self::new(email, name, language, None, source, None)
+        }
+    }
+
     fn new(
         email: &SubscriberEmail,
         name: &SubscriberName,
@@ -82,6 +95,7 @@ impl NewReader {
             source: source.to_owned(),
             unsubscribe_secret: UnsubscribeToken::generate(id).secret().to_vec(),
             link,
+            left: false,
         }
     }
 
@@ -90,14 +104,29 @@ impl NewReader {
     }
 
     fn status(&self) -> SubscriberStatus {
-        match self.link {
-            Some(_) => SubscriberStatus::Pending,
-            None => SubscriberStatus::Confirmed,
+        match (&self.link, self.left) {
+            (Some(_), _) => SubscriberStatus::Pending,
+            (None, true) => SubscriberStatus::Unsubscribed,
+            (None, false) => SubscriberStatus::Confirmed,
         }
     }
 
+    /// Whether the reader is added confirmed.
+    pub fn is_confirmed(&self) -> bool {
+        self.status() == SubscriberStatus::Confirmed
+    }
+
+    /// Whether the reader is added unsubscribed.
+    pub fn has_left(&self) -> bool {
+        self.left
+    }
+
     fn confirmed_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.link.is_none().then_some(now)
+        self.is_confirmed().then_some(now)
+    }
+
+    fn unsubscribed_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.left.then_some(now)
     }
 
     /// Confirmation emails this row counts against the daily cap.
@@ -168,7 +197,7 @@ macro_rules! insert_subscribers {
     () => {
         "INSERT INTO subscribers (id, email, email_key, name, status, signup_ip, signup_source, created_at,
                                   signed_up_at, confirmed_at, mail_window_started_at, mails_in_window,
-                                  unsubscribe_secret, language)"
+                                  unsubscribe_secret, language, unsubscribed_at)"
     };
 }
 macro_rules! insert_tokens {
@@ -187,7 +216,7 @@ const INSERT_SUBSCRIBERS: &str = insert_subscribers!();
 const INSERT_TOKENS: &str = insert_tokens!();
 const INSERT_MAIL: &str = insert_mail!();
 
-/// Rows per SQLite statement: 14 parameters each, under SQLite's limit of
+/// Rows per SQLite statement: 15 parameters each, under SQLite's limit of
 /// 32 766 per statement.
 pub const SQLITE_ROWS_PER_STATEMENT: usize = 2_000;
 
@@ -242,7 +271,7 @@ pub(crate) async fn insert_sqlite(
         }
         sql.push_str(&format!(
             "{INSERT_SUBSCRIBERS} VALUES {}{conflict};\nSELECT changes();\n",
-            anonymous(chunk.len(), 14)
+            anonymous(chunk.len(), 15)
         ));
         if !links.is_empty() {
             // CROSS JOIN keeps the chunk's rows as the outer loop and `+`
@@ -278,7 +307,8 @@ pub(crate) async fn insert_sqlite(
                 .bind(now)
                 .bind(r.mails_in_window())
                 .bind(&r.unsubscribe_secret)
-                .bind(r.language.tag());
+                .bind(r.language.tag())
+                .bind(r.unsubscribed_at(now));
         }
         if existing == Existing::Renew {
             query = query.bind(window_start).bind(window_start);
@@ -317,14 +347,14 @@ macro_rules! insert_postgres_sql {
             "WITH input AS (
                 SELECT * FROM UNNEST($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
                                      $11::bytea[], $12::text[], $13::timestamptz[], $14::int4[], $15::bytea[],
-                                     $16::uuid[], $17::text[], $18::text[])
+                                     $16::uuid[], $17::text[], $18::text[], $19::timestamptz[])
                     AS i(id, email, email_key, name, ip, source, unsubscribe_secret, status, confirmed_at,
-                         mails_in_window, token_hash, mail_id, token, language)
+                         mails_in_window, token_hash, mail_id, token, language, unsubscribed_at)
             ), subscriber AS (",
             insert_subscribers!(),
             "
                 SELECT id, email, email_key, name, status, ip, source, $1, $1, confirmed_at, $1, mails_in_window,
-                       unsubscribe_secret, language
+                       unsubscribe_secret, language, unsubscribed_at
                 FROM input ORDER BY email_key",
             $($conflict)*,
             " RETURNING id, email_key, email, name, status, mails_in_window
@@ -389,6 +419,7 @@ pub(crate) async fn insert_postgres<'e>(
         .bind(links().map(|l| l.map(|l| l.mail_id)).collect::<Vec<_>>())
         .bind(links().map(|l| l.map(|l| l.token.as_str())).collect::<Vec<_>>())
         .bind(sorted.iter().map(|r| r.language.tag()).collect::<Vec<_>>())
+        .bind(sorted.iter().map(|r| r.unsubscribed_at(now)).collect::<Vec<_>>())
         .fetch_one(executor)
         .await?;
     Ok(u64::try_from(written).unwrap_or(0))

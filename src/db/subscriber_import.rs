@@ -8,6 +8,7 @@ use crate::db::Db;
 use crate::db::new_readers::{self, Existing, LinkRules, NewReader, SqliteTransaction};
 use crate::domain::{SubscriberEmail, SubscriberName, Token};
 use crate::i18n::Language;
+use crate::subscriber_csv::Standing;
 
 /// Whether imported readers still have to confirm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,11 +30,24 @@ impl Consent {
         }
     }
 
-    /// An imported reader, ready to be written.
-    pub fn reader(self, email: &SubscriberEmail, name: &SubscriberName, language: Language) -> NewReader {
-        match self {
-            Consent::OptIn => NewReader::to_confirm(email, name, language, None, self.source(), Token::generate()),
-            Consent::ConfirmedElsewhere => NewReader::confirmed(email, name, language, self.source()),
+    /// An imported reader, ready to be written: as the consent says for a
+    /// reader on the list they came from; unsubscribed for one who left
+    /// it; asked to confirm, whatever the consent, for one who never
+    /// confirmed there.
+    pub fn reader(
+        self,
+        email: &SubscriberEmail,
+        name: &SubscriberName,
+        language: Language,
+        standing: Standing,
+    ) -> NewReader {
+        let to_confirm = || NewReader::to_confirm(email, name, language, None, self.source(), Token::generate());
+        match (standing, self) {
+            (Standing::Left, _) => NewReader::left(email, name, language, self.source()),
+            (Standing::Unconfirmed, _) | (Standing::Subscribed, Consent::OptIn) => to_confirm(),
+            (Standing::Subscribed, Consent::ConfirmedElsewhere) => {
+                NewReader::confirmed(email, name, language, self.source())
+            }
         }
     }
 }
@@ -45,6 +59,9 @@ pub struct BatchOutcome {
     pub added: u64,
     /// Pending readers confirmed ([`Consent::ConfirmedElsewhere`] only).
     pub confirmed: u64,
+    /// New readers written unsubscribed (they left the list they came
+    /// from); counted in `added` too.
+    pub left: u64,
 }
 
 const SQLITE_BULK_PRAGMAS: &str = "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768";
@@ -61,13 +78,14 @@ const CONFIRM_PENDING_POSTGRES: &str = "UPDATE subscribers SET status = 'confirm
 /// Writes one batch in one transaction. Readers whose address is already
 /// on the list are left as they are (a confirmed reader is never touched,
 /// an unsubscribed one never re-subscribed), except that
-/// [`Consent::ConfirmedElsewhere`] confirms pending ones. New readers are
-/// written as a signup writes them (see [`new_readers`]): opt-in ones get
-/// a confirmation link (valid for `token_ttl`) and its email. The batch
-/// must not hold one address twice.
+/// [`Consent::ConfirmedElsewhere`] confirms pending ones the file has as
+/// subscribed. New readers are written as a signup writes them (see
+/// [`new_readers`]): opt-in ones get a confirmation link (valid for
+/// `token_ttl`) and its email; those who left are written unsubscribed.
+/// The batch must not hold one address twice.
 pub async fn write_batch(
     db: &Db,
-    readers: &[NewReader],
+    readers: Vec<NewReader>,
     consent: Consent,
     token_ttl: Duration,
     now: DateTime<Utc>,
@@ -82,6 +100,14 @@ pub async fn write_batch(
     };
     let source = consent.source();
     let mut outcome = BatchOutcome::default();
+    // Written apart, in the same transaction, so the report can say how
+    // many were added unsubscribed.
+    let (left, staying): (Vec<NewReader>, Vec<NewReader>) = readers.into_iter().partition(NewReader::has_left);
+    let confirming: Vec<&str> = staying
+        .iter()
+        .filter(|r| r.is_confirmed())
+        .map(NewReader::email_key)
+        .collect();
     match db {
         Db::Sqlite(pool) => {
             // Each multi-row statement keeps a journal of its own, to undo
@@ -91,27 +117,40 @@ pub async fn write_batch(
             let mut conn = pool.acquire().await?;
             sqlx::query(SQLITE_BULK_PRAGMAS).execute(&mut *conn).await?;
             let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-            if consent == Consent::ConfirmedElsewhere {
-                for chunk in readers.chunks(new_readers::SQLITE_ROWS_PER_STATEMENT) {
-                    let sql = format!("{SQLITE_CONFIRM_PENDING} ({})", vec!["?"; chunk.len()].join(", "));
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(now).bind(source);
-                    for r in chunk {
-                        query = query.bind(r.email_key());
-                    }
-                    outcome.confirmed += query.execute(&mut *tx).await?.rows_affected();
+            for chunk in confirming.chunks(new_readers::SQLITE_ROWS_PER_STATEMENT) {
+                let sql = format!("{SQLITE_CONFIRM_PENDING} ({})", vec!["?"; chunk.len()].join(", "));
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(now).bind(source);
+                for key in chunk {
+                    query = query.bind(*key);
+                }
+                outcome.confirmed += query.execute(&mut *tx).await?.rows_affected();
+            }
+            for (readers, counted) in [(&staying, false), (&left, true)] {
+                if readers.is_empty() {
+                    continue;
+                }
+                let added = new_readers::insert_sqlite(
+                    &mut tx,
+                    readers,
+                    Existing::Keep,
+                    rules,
+                    SqliteTransaction::Callers,
+                    now,
+                )
+                .await?;
+                outcome.added += added;
+                if counted {
+                    outcome.left = added;
                 }
             }
-            outcome.added =
-                new_readers::insert_sqlite(&mut tx, readers, Existing::Keep, rules, SqliteTransaction::Callers, now)
-                    .await?;
             tx.commit().await?;
         }
         Db::Postgres(pool) => {
             let mut tx = pool.begin().await?;
-            if consent == Consent::ConfirmedElsewhere {
+            if !confirming.is_empty() {
                 // Address order, as the insert: a batch and concurrent
                 // signups lock subscribers in one order.
-                let mut keys: Vec<&str> = readers.iter().map(NewReader::email_key).collect();
+                let mut keys = confirming;
                 keys.sort_unstable();
                 outcome.confirmed = sqlx::query(CONFIRM_PENDING_POSTGRES)
                     .bind(now)
@@ -121,7 +160,16 @@ pub async fn write_batch(
                     .await?
                     .rows_affected();
             }
-            outcome.added = new_readers::insert_postgres(&mut *tx, readers, Existing::Keep, rules, now).await?;
+            for (readers, counted) in [(&staying, false), (&left, true)] {
+                if readers.is_empty() {
+                    continue;
+                }
+                let added = new_readers::insert_postgres(&mut *tx, readers, Existing::Keep, rules, now).await?;
+                outcome.added += added;
+                if counted {
+                    outcome.left = added;
+                }
+            }
             tx.commit().await?;
         }
     }

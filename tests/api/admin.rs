@@ -133,10 +133,11 @@ pub async fn add_confirmed_readers(app: &TestApp, readers: &[(String, String)]) 
                 &email,
                 &SubscriberName::parse(name).unwrap(),
                 gazette::i18n::Language::ENGLISH,
+                gazette::subscriber_csv::Standing::Subscribed,
             )
         })
         .collect();
-    subscriber_import::write_batch(&app.db, &readers, consent, chrono::Duration::hours(1), Utc::now())
+    subscriber_import::write_batch(&app.db, readers, consent, chrono::Duration::hours(1), Utc::now())
         .await
         .unwrap();
 }
@@ -990,16 +991,14 @@ pub async fn the_csv_import_reports_rejected_rows_and_asks_new_readers_to_opt_in
     let page = response.text().await.unwrap();
     assert!(
         page.contains(
-            "5 rows: 1 added, 0 pending readers confirmed, 2 already on the list (left as they were), 2 rejected."
+            "5 rows: 2 added, 0 pending readers confirmed, 2 already on the list (left as they were), 1 rejected."
         ),
         "{page}"
     );
-    for (line, reason) in [("3", "email &#34;not-an-address&#34;"), ("5", "name")] {
-        assert!(
-            page.contains(&format!("<tr><td>{line}</td><td>{reason}")),
-            "line {line}: {page}"
-        );
-    }
+    assert!(
+        page.contains("<tr><td>3</td><td>email &#34;not-an-address&#34;"),
+        "line 3: {page}"
+    );
     assert_eq!(
         app.subscriber_status("new@example.com").await.as_deref(),
         Some("pending")

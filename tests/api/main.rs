@@ -19,6 +19,7 @@ mod feed_sources;
 mod health;
 mod helpers;
 mod hostile;
+mod imports;
 mod inbound_classify;
 mod inbound_imap;
 mod inbound_policy;
@@ -136,6 +137,9 @@ fn main() {
         digest::a_week_without_new_articles_sends_nothing,
         digest::two_workers_share_the_queue_and_never_send_twice,
         subscribers_csv::an_import_reports_bad_rows_by_line_and_each_new_reader_gets_an_opt_in_email,
+        imports::each_tools_export_is_recognised_and_readers_who_left_are_never_mailed,
+        imports::semicolons_tabs_and_utf16_read_and_an_unclosed_quote_names_its_line,
+        imports::the_staff_import_says_which_tool_the_rows_came_from,
         subscribers_csv::a_confirmed_import_mails_no_one_and_never_resubscribes_a_reader_who_left,
         subscribers_csv::an_export_lists_subscribers_as_csv_filtered_by_status_and_imports_again,
         cli::migrate_applies_the_migrations_and_exits,

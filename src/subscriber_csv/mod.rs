@@ -4,12 +4,22 @@
 //!
 //! An import file has the columns `email,name`, with or without a header
 //! row (a header may name them in either order; other columns are
-//! ignored, so an export imports again). A UTF-8 byte order mark, CRLF
-//! line endings and quoted fields are fine. Each row goes through the same
-//! parsers as the signup form; a rejected row is reported with its line
-//! number and the reason, and the rest import. The file is read as a
-//! stream on a blocking thread while batches are written, each batch in
-//! one transaction, so memory stays flat however long the file is.
+//! ignored, so an export imports again), or is the export of another tool
+//! ([`formats`]: Mailchimp, Substack, listmonk, Buttondown, Ghost), whose
+//! columns and readers' standing are found by the header's names. Commas,
+//! semicolons or tabs between fields, UTF-8 (with or without a byte order
+//! mark) or UTF-16, CRLF line endings and quoted fields are fine
+//! ([`input`]); a quote never closed is reported at the line it opened on.
+//! Each row goes through the same parsers as the signup form; a rejected
+//! row is reported with its line number and the reason, and the rest
+//! import. The file is read as a stream on a blocking thread while batches
+//! are written, each batch in one transaction, so memory stays flat however
+//! long the file is.
+
+mod formats;
+mod input;
+
+pub use formats::{Format, Standing};
 
 use std::collections::HashSet;
 use std::fmt;
@@ -25,6 +35,8 @@ use crate::db::subscriber_admin::{self, ExportedSubscriber, Filter};
 use crate::db::subscriber_import::{self, Consent};
 use crate::domain::{AddressPolicy, SubscriberEmail, SubscriberName, SubscriberStatus};
 use crate::i18n::Language;
+use formats::Layout;
+use input::{Decoded, QuoteWatch};
 
 /// Readers per batch (and per transaction).
 pub const BATCH_ROWS: usize = 5_000;
@@ -36,6 +48,9 @@ pub struct CsvReader {
     pub line: u64,
     pub email: SubscriberEmail,
     pub name: SubscriberName,
+    /// What the file says of the reader (a tool's export may say they
+    /// left, or never confirmed).
+    pub standing: Standing,
 }
 
 /// A row that could not be imported, and why.
@@ -65,34 +80,39 @@ pub struct ReadError {
 #[error("the row is not UTF-8 text (save the file as UTF-8)")]
 struct NotUtf8;
 
-/// Where the two columns are.
-#[derive(Debug, Clone, Copy)]
-struct Columns {
-    email: usize,
-    name: Option<usize>,
-}
-
 /// The rows of an import file, read as they are needed.
 pub struct CsvRows<R> {
-    reader: csv::Reader<Tail<R>>,
+    reader: csv::Reader<Tail<Decoded<R>>>,
     record: csv::ByteRecord,
-    columns: Option<Columns>,
+    layout: Option<Layout>,
     policy: AddressPolicy,
 }
 
 impl<R: Read> CsvRows<R> {
-    pub fn new(input: R, policy: AddressPolicy) -> Self {
+    /// Opens `input`, reading its start to learn its encoding and
+    /// delimiter.
+    pub fn new(input: R, policy: AddressPolicy) -> Result<Self, ReadError> {
+        let opened = input::open(input).map_err(|e| ReadError {
+            line: 1,
+            message: e.to_string(),
+        })?;
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
+            .delimiter(opened.delimiter)
             .buffer_capacity(CSV_BUFFER)
-            .from_reader(Tail::new(input));
-        Self {
+            .from_reader(Tail::new(opened.bytes, QuoteWatch::new(opened.delimiter)));
+        Ok(Self {
             reader,
             record: csv::ByteRecord::new(),
-            columns: None,
+            layout: None,
             policy,
-        }
+        })
+    }
+
+    /// What the file was recognised as, once its first row is read.
+    pub fn format(&self) -> Option<Format> {
+        self.layout.as_ref().map(|layout| layout.format)
     }
 
     fn field(&self, index: usize) -> Result<&str, NotUtf8> {
@@ -101,34 +121,38 @@ impl<R: Read> CsvRows<R> {
         std::str::from_utf8(raw).map(str::trim).map_err(|_| NotUtf8)
     }
 
-    /// The header's columns, if the row is a header.
-    fn header(&self) -> Option<Columns> {
-        let names: Vec<String> = (0..self.record.len())
-            .map(|i| self.field(i).unwrap_or_default().to_lowercase())
+    /// The header's layout, if the row is a header.
+    fn header(&self) -> Option<Layout> {
+        let names: Vec<&str> = (0..self.record.len())
+            .map(|i| self.field(i).unwrap_or_default())
             .collect();
-        let find = |wanted: &[&str]| names.iter().position(|n| wanted.contains(&n.as_str()));
-        let email = find(&["email", "e-mail", "email address", "email_address"])?;
-        let name = find(&["name", "full name", "full_name"]);
-        Some(Columns { email, name })
+        Layout::from_header(&names)
     }
 
-    fn parse(&self, line: u64, columns: Columns) -> Result<CsvReader, RejectedRow> {
+    fn parse(&self, line: u64, layout: &Layout) -> Result<CsvReader, RejectedRow> {
         let reject = |reason: String| RejectedRow { line, reason };
-        let not_utf8 = |e: NotUtf8| reject(e.to_string());
-        let raw_email = from_spreadsheet(self.field(columns.email).map_err(not_utf8)?);
-        let raw_name = match columns.name {
-            Some(index) => from_spreadsheet(self.field(index).map_err(not_utf8)?),
-            None => "",
-        };
+        if layout.text_columns().any(|i| self.field(i).is_err()) {
+            return Err(reject(NotUtf8.to_string()));
+        }
+        // Other columns only say yes or no: one that is not UTF-8 says
+        // nothing.
+        let cell = |index: usize| from_spreadsheet(self.field(index).unwrap_or_default());
+        let raw_email = cell(layout.email());
+        let raw_name = layout.name(cell);
         match (
             SubscriberEmail::parse(raw_email, self.policy),
-            SubscriberName::parse(raw_name),
+            SubscriberName::parse_optional(&raw_name),
         ) {
-            (Ok(email), Ok(name)) => Ok(CsvReader { line, email, name }),
+            (Ok(email), Ok(name)) => Ok(CsvReader {
+                line,
+                email,
+                name,
+                standing: layout.standing(cell),
+            }),
             (email, name) => {
                 let reasons = [
                     email.err().map(|e| format!("email {}: {e}", quoted(raw_email))),
-                    name.err().map(|e| format!("name {}: {e}", quoted(raw_name))),
+                    name.err().map(|e| format!("name {}: {e}", quoted(&raw_name))),
                 ];
                 Err(reject(reasons.into_iter().flatten().collect::<Vec<_>>().join("; ")))
             }
@@ -140,22 +164,28 @@ impl<R: Read> CsvRows<R> {
 const CSV_BUFFER: usize = 8 * 1024;
 const TAIL_BYTES: usize = 4 * CSV_BUFFER;
 
-/// The input, remembering the last bytes read. The csv reader reports
-/// where reading a record began, which is before the blank lines and the
-/// `\n` of a CRLF it skipped; a row's own line is found from where the
-/// record ended instead, and whether it ended on a `\n`.
+/// The input, remembering the last bytes read and following their quoting.
+/// The csv reader reports where reading a record began, which is before
+/// the blank lines and the `\n` of a CRLF it skipped; a row's own line is
+/// found from where the record ended instead, and whether it ended on a
+/// `\n`. The csv reader ends a quoted field that is never closed at the end
+/// of the file, without a word: the [`QuoteWatch`] says so.
 struct Tail<R> {
     inner: R,
     read: u64,
     last: Box<[u8]>,
+    quotes: QuoteWatch,
+    at_end: bool,
 }
 
 impl<R> Tail<R> {
-    fn new(inner: R) -> Self {
+    fn new(inner: R, quotes: QuoteWatch) -> Self {
         Self {
             inner,
             read: 0,
             last: vec![0; TAIL_BYTES].into_boxed_slice(),
+            quotes,
+            at_end: false,
         }
     }
 
@@ -164,14 +194,23 @@ impl<R> Tail<R> {
         (offset < self.read && self.read - offset <= TAIL_BYTES as u64)
             .then(|| self.last[(offset % TAIL_BYTES as u64) as usize])
     }
+
+    /// The line a quoted field began on that the file ended inside.
+    fn unclosed_quote(&self) -> Option<u64> {
+        self.at_end.then(|| self.quotes.open_since()).flatten()
+    }
 }
 
 impl<R: Read> Read for Tail<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.at_end = true;
+        }
         for &byte in &buf[..n] {
             self.last[(self.read % TAIL_BYTES as u64) as usize] = byte;
             self.read += 1;
+            self.quotes.feed(byte);
         }
         Ok(n)
     }
@@ -194,6 +233,12 @@ impl<R: Read> Iterator for CsvRows<R> {
                     }));
                 }
             }
+            if let Some(line) = self.reader.get_ref().unclosed_quote() {
+                return Some(Err(ReadError {
+                    line,
+                    message: "a quoted field begins on this line and is never closed (a closing \" is missing)".into(),
+                }));
+            }
             let end = self.reader.position();
             let inner_newlines: u64 = self
                 .record
@@ -208,22 +253,19 @@ impl<R: Read> Iterator for CsvRows<R> {
             if self.record.iter().all(|f| f.trim_ascii().is_empty()) {
                 continue; // a blank line
             }
-            let columns = match self.columns {
-                Some(columns) => columns,
-                None => {
-                    let header = self.header();
-                    let columns = header.unwrap_or(Columns {
-                        email: 0,
-                        name: Some(1),
-                    });
-                    self.columns = Some(columns);
-                    if header.is_some() {
+            let layout = match self.layout.take() {
+                Some(layout) => layout,
+                None => match self.header() {
+                    Some(header) => {
+                        self.layout = Some(header);
                         continue;
                     }
-                    columns
-                }
+                    None => Layout::headerless(),
+                },
             };
-            return Some(Ok(self.parse(line, columns)));
+            let parsed = self.parse(line, &layout);
+            self.layout = Some(layout);
+            return Some(Ok(parsed));
         }
     }
 }
@@ -270,10 +312,15 @@ impl ImportOptions {
 /// What an import did, so far or in all.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ImportReport {
+    /// What the file was recognised as, once a row was read.
+    pub format: Option<Format>,
     /// Rows read (not counting a header or blank lines).
     pub rows: u64,
     /// New readers.
     pub added: u64,
+    /// New readers added unsubscribed: the file says they left the list
+    /// it came from (counted in `added` too).
+    pub left: u64,
     /// Pending readers confirmed (with [`Consent::ConfirmedElsewhere`]).
     pub confirmed: u64,
     /// Rows whose address was on the list already (or earlier in the
@@ -284,7 +331,14 @@ pub struct ImportReport {
 
 impl fmt::Display for ImportReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} rows: {} added, ", self.rows, self.added)?;
+        if let Some(format) = self.format {
+            write!(f, "{format}, ")?;
+        }
+        write!(f, "{} rows: {} added", self.rows, self.added)?;
+        if self.left > 0 {
+            write!(f, " ({} of them unsubscribed, as in the file)", self.left)?;
+        }
+        write!(f, ", ")?;
         if self.confirmed > 0 {
             write!(f, "{} pending readers confirmed, ", self.confirmed)?;
         }
@@ -320,6 +374,7 @@ enum Parsed {
 
 #[derive(Default)]
 struct Batch {
+    format: Option<Format>,
     readers: Vec<NewReader>,
     rejected: Vec<RejectedRow>,
     rows: u64,
@@ -353,10 +408,12 @@ pub async fn import<R: Read + Send + 'static>(
         for rejected in &batch.rejected {
             on_event(ImportEvent::Rejected(rejected));
         }
-        let written = subscriber_import::write_batch(db, &batch.readers, consent, options.token_ttl, Utc::now())
+        report.format = batch.format.or(report.format);
+        let written = subscriber_import::write_batch(db, batch.readers, consent, options.token_ttl, Utc::now())
             .await
             .map_err(|source| ImportError::Database { source, report })?;
         let rejected = batch.rejected.len() as u64;
+        report.left += written.left;
         report.rows += batch.rows;
         report.rejected += rejected;
         report.added += written.added;
@@ -384,7 +441,15 @@ fn read_batches<R: Read>(
 ) {
     let mut batch = Batch::default();
     let mut addresses = HashSet::new();
-    for row in CsvRows::new(input, policy) {
+    let mut rows = match CsvRows::new(input, policy) {
+        Ok(rows) => rows,
+        Err(e) => {
+            let _ = out.blocking_send(Parsed::Failed(e));
+            return;
+        }
+    };
+    while let Some(row) = rows.next() {
+        batch.format = rows.format();
         match row {
             Err(e) => {
                 let _ = out.blocking_send(Parsed::Batch(batch));
@@ -393,7 +458,7 @@ fn read_batches<R: Read>(
             }
             Ok(Err(rejected)) => batch.rejected.push(rejected),
             Ok(Ok(row)) => {
-                let reader = consent.reader(&row.email, &row.name, language);
+                let reader = consent.reader(&row.email, &row.name, language, row.standing);
                 if addresses.insert(reader.email_key().to_owned()) {
                     batch.readers.push(reader);
                 } else {
@@ -409,6 +474,7 @@ fn read_batches<R: Read>(
             addresses.clear();
         }
     }
+    batch.format = rows.format();
     let _ = out.blocking_send(Parsed::Batch(batch));
 }
 
@@ -551,6 +617,7 @@ mod tests {
     /// (line, email or the rejection's reason) for each row.
     fn rows(input: &[u8]) -> Vec<(u64, String)> {
         CsvRows::new(input, AddressPolicy::default())
+            .expect("readable")
             .map(|row| match row.expect("readable") {
                 Ok(reader) => (reader.line, reader.email.as_str().to_owned()),
                 Err(rejected) => (rejected.line, format!("rejected: {}", rejected.reason)),
