@@ -282,6 +282,23 @@ fn main() {
         }
         _ => reader,
     });
+    let preferences_walk = helpers::trial(
+        Backend::all()[0].clone(),
+        "reader_browser::a_russian_reader_pauses_resumes_and_leaves_on_their_preferences_page_in_chromium",
+        |backend| {
+            Box::pin(
+                reader_browser::a_russian_reader_pauses_resumes_and_leaves_on_their_preferences_page_in_chromium(
+                    backend,
+                ),
+            )
+        },
+    );
+    trials.push(match reader_browser::missing() {
+        Some(why) if !in_ci => preferences_walk
+            .with_ignored_flag(true)
+            .with_kind(format!("skipped: {why}")),
+        _ => preferences_walk,
+    });
     // The tests that run Debian's nginx (the reverse proxy in front of the
     // app; the feeds the sources poll) are skipped with the reason without
     // it, like the browser test, and must run with CI=true.
