@@ -41,6 +41,12 @@ impl Links {
         format!("{}{}?token={}", self.base, paths::PREFERENCES, token.as_string())
     }
 
+    /// The page a reader confirms a new address on, mailed to that
+    /// address. The token is a confirmation token (URL-safe base64).
+    pub fn confirm_address(&self, token: &str) -> String {
+        format!("{}{}?token={token}", self.base, paths::PREFERENCES_ADDRESS)
+    }
+
     pub fn archive(&self) -> String {
         format!("{}{}", self.base, paths::ARCHIVE)
     }
@@ -61,6 +67,7 @@ pub mod paths {
     pub const HOME: &str = "/";
     pub const UNSUBSCRIBE: &str = "/unsubscribe";
     pub const PREFERENCES: &str = "/preferences";
+    pub const PREFERENCES_ADDRESS: &str = "/preferences/address";
     pub const ARCHIVE: &str = "/archive";
     pub const ARCHIVE_FEED: &str = "/archive/feed.xml";
     pub const ADMIN: &str = "/admin";
@@ -115,6 +122,10 @@ mod tests {
         assert_eq!(
             links.preferences(&token),
             format!("https://news.example.org/preferences?token={}", token.as_string())
+        );
+        assert_eq!(
+            links.confirm_address("abc_-1"),
+            "https://news.example.org/preferences/address?token=abc_-1"
         );
         assert_eq!(paths::admin_issue(week), "/admin/issues/2026-W48");
     }

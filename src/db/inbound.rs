@@ -262,7 +262,9 @@ const READER_BY_TOKEN: [&str; 2] = reader_sql!("WHERE id = $1 AND unsubscribe_se
 const READER_BY_ID: [&str; 2] = reader_sql!("WHERE id = $1");
 const READER_BY_ADDRESS: [&str; 2] = reader_sql!("WHERE email_key = $1 AND erased_at IS NULL");
 const ISSUE_OF_WEEK: &str = "SELECT id FROM issues WHERE week = $1";
-const MAIL_READER: &str = "SELECT subscriber_id FROM outgoing_mail WHERE id = $1";
+// The link to confirm a new address goes to that address, not the
+// reader's: its bounce says nothing about the reader.
+const MAIL_READER: &str = "SELECT subscriber_id FROM outgoing_mail WHERE id = $1 AND kind <> 'address_change'";
 const LAST_COPY: &str = "SELECT issue_id FROM deliveries
      WHERE subscriber_id = $1 AND status = 'sent' AND sent_at <= $2 ORDER BY sent_at DESC LIMIT 1";
 const EARLIER_SOFT_BOUNCES: &str = "SELECT received_at FROM inbound_messages

@@ -3,6 +3,7 @@
 //! SQL and run on either pool through [`with_pool!`]; the few statements
 //! that must differ stand side by side in the file of their concept.
 
+pub mod address_changes;
 pub mod articles;
 pub mod deliveries;
 pub mod dispatch_lock;

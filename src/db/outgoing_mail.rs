@@ -1,6 +1,7 @@
-//! The queue of transactional mail: confirmation and welcome emails and
-//! staff test sends of a draft issue (see [`MailKind`]). Each row is one message in
-//! the states of [`crate::domain::DeliveryStatus`]: `queued → sending → sent`, or `failed`
+//! The queue of transactional mail: confirmation and welcome emails, links
+//! to confirm a new address, and staff test sends of a draft issue (see
+//! [`MailKind`]). Each row is one message in the states of
+//! [`crate::domain::DeliveryStatus`]: `queued → sending → sent`, or `failed`
 //! once given up; never `skipped`. A row still `sending` whose worker died
 //! goes back to the queue (at once, see [`crate::db::workers`], or when its
 //! lease runs out), so it is sent again rather than lost.

@@ -143,7 +143,10 @@ pub async fn apply(
                     .execute(&mut *tx)
                     .await?;
                 }
-                EventKind::Bounced | EventKind::SoftBounce | EventKind::Complained => continue,
+                EventKind::Bounced
+                | EventKind::SoftBounce
+                | EventKind::Complained
+                | EventKind::AddressChanged => continue,
             }
             sqlx::query(subscriber_events::INSERT)
                 .bind(Uuid::now_v7())

@@ -169,9 +169,10 @@ pub async fn unsubscribe(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<bool, 
 }
 
 /// Erases a reader's personal data (GDPR art. 17): the address, name, IP,
-/// the unsubscribe link's secret and the mail queued for them go; the row
-/// stays, anonymous and unsubscribed, so counts and past issues' delivery
-/// figures still add up. No export lists it again.
+/// the unsubscribe link's secret, the mail queued for them and their
+/// changes of address (asked for, and the addresses in their history) go;
+/// the row stays, anonymous and unsubscribed, so counts and past issues'
+/// delivery figures still add up. No export lists it again.
 ///
 /// The secret becomes empty rather than NULL (PostgreSQL's column is NOT
 /// NULL): no link matches it, and a digest for the row could not be
@@ -198,6 +199,12 @@ pub async fn erase(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::
             return Ok(false);
         }
         sqlx::query("DELETE FROM confirmation_tokens WHERE subscriber_id = $1").bind(id).execute(&mut *tx).await?;
+        // The addresses they asked to move to, and the history of their moves.
+        sqlx::query("DELETE FROM address_changes WHERE subscriber_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE subscriber_events SET detail = 'erased' WHERE subscriber_id = $1 AND kind = 'address_changed'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM outgoing_mail WHERE subscriber_id = $1").bind(id).execute(&mut *tx).await?;
         // SMTP replies often quote the address.
         sqlx::query("UPDATE deliveries SET last_error = NULL WHERE subscriber_id = $1")

@@ -1,9 +1,9 @@
 //! What happened to a reader (`subscriber_events`): bounces, complaints and
 //! unsubscribes by mail, each with the inbound message that caused it, and
 //! the reader's own changes on their preferences page. Written by
-//! [`crate::db::inbound::apply_reading`] and [`crate::db::preferences::apply`]
-//! in the transaction that changes the reader; read for the reader's page
-//! in the staff area.
+//! [`crate::db::inbound::apply_reading`], [`crate::db::preferences::apply`]
+//! and [`crate::db::address_changes::confirm`] in the transaction that
+//! changes the reader; read for the reader's page in the staff area.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -32,6 +32,9 @@ pub enum EventKind {
     Paused,
     /// The reader ended their pause early.
     Resumed,
+    /// The reader confirmed a new address (the detail: from → to, and
+    /// where the request and the confirmation came from).
+    AddressChanged,
 }
 
 impl EventKind {
@@ -45,6 +48,7 @@ impl EventKind {
             Self::LanguageChanged => "language_changed",
             Self::Paused => "paused",
             Self::Resumed => "resumed",
+            Self::AddressChanged => "address_changed",
         }
     }
 }

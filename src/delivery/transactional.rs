@@ -1,8 +1,8 @@
-//! The lane for transactional mail (confirmations, welcome emails, and staff test sends of
-//! a draft issue): small batches, sent as soon as they are queued, on their
-//! own so a large issue never delays them. Outcomes are written whatever
-//! it takes: a sent confirmation whose outcome were lost would be sent
-//! again.
+//! The lane for transactional mail (confirmations, welcome emails, links to
+//! confirm a new address, and staff test sends of a draft issue): small
+//! batches, sent as soon as they are queued, on their own so a large issue
+//! never delays them. Outcomes are written whatever it takes: a sent
+//! confirmation whose outcome were lost would be sent again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,7 +51,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
 /// given up with this as its error.
 #[derive(Debug, thiserror::Error)]
 enum RenderError {
-    #[error("confirmation without a token")]
+    #[error("a link email without its token")]
     NoToken,
     #[error("a welcome email whose reader is gone")]
     NoReader,
@@ -103,8 +103,11 @@ async fn deliver(
         Sent::Failed(reply) => {
             tracing::warn!(mail_id = %mail.id, kind = %mail.kind, attempt = mail.attempts, %reply, "mail refused for good");
             // A hard bounce marks the reader `bounced` with the failure, so
-            // later issues skip them; any other refusal leaves them be.
-            let bounced = mail.subscriber_id.filter(|_| is_hard_bounce(&reply));
+            // later issues skip them; any other refusal leaves them be. A
+            // new address's confirmation is not sent to the reader's own.
+            let bounced = mail
+                .subscriber_id
+                .filter(|_| is_hard_bounce(&reply) && mail.kind != MailKind::AddressChange);
             if let Some(reader) = bounced {
                 tracing::info!(%reader, %reply, "the address bounced; the reader is marked bounced");
             }
@@ -163,6 +166,13 @@ async fn render(shared: &Shared, mail: &QueuedMail) -> Result<Composed, RenderEr
             Ok(shared
                 .composer
                 .confirmation(mail.id, &mail.recipient, token, language)?)
+        }
+        MailKind::AddressChange => {
+            let token = mail.token.as_deref().ok_or(RenderError::NoToken)?;
+            let language = shared.composer.language(mail.language.as_deref());
+            Ok(shared
+                .composer
+                .address_change(mail.id, &mail.recipient, token, language)?)
         }
         MailKind::Welcome => {
             let reader = mail

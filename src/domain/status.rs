@@ -72,6 +72,9 @@ stored_as_text! {
         /// What a reader who just confirmed can expect, and their
         /// preferences link (`signup.welcome`).
         Welcome = "welcome",
+        /// The link a reader confirms a new address with, sent to that
+        /// address (asked for on their preferences page).
+        AddressChange = "address_change",
     }
 }
 

@@ -183,6 +183,26 @@ struct ConfirmationText<'a> {
     site_url: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "email/address_change.html")]
+struct AddressChangeHtml<'a> {
+    lang: Language,
+    publication: &'a str,
+    confirm_url: &'a str,
+    ttl_hours: u32,
+    site_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/address_change.txt")]
+struct AddressChangeText<'a> {
+    lang: Language,
+    publication: &'a str,
+    confirm_url: &'a str,
+    ttl_hours: u32,
+    site_url: &'a str,
+}
+
 impl Composer {
     pub fn new(from: Mailbox, publication: String, links: Links, confirmation_ttl_hours: u32) -> Self {
         Self {
@@ -334,6 +354,41 @@ impl Composer {
         }
         .render()?;
         let subject = lang.text1("welcome-subject", "publication", publication);
+        self.transactional(mail_id, recipient, &subject, text, html)
+    }
+
+    /// The email that asks the owner of a new address to confirm that a
+    /// reader's mail goes there from now on, sent to that address. Like
+    /// the confirmation, it names nobody and not the old address: whoever
+    /// holds a reader's preferences link may type any address.
+    /// `mail_id` is its `outgoing_mail` row, which its return path names.
+    pub fn address_change(
+        &self,
+        mail_id: Uuid,
+        recipient: &str,
+        token: &str,
+        lang: Language,
+    ) -> Result<Composed, ComposeError> {
+        let confirm_url = self.links.confirm_address(token);
+        let (publication, site_url) = (self.publication.as_str(), self.links.home());
+        let ttl_hours = self.confirmation_ttl_hours;
+        let html = AddressChangeHtml {
+            lang,
+            publication,
+            confirm_url: &confirm_url,
+            ttl_hours,
+            site_url,
+        }
+        .render()?;
+        let text = AddressChangeText {
+            lang,
+            publication,
+            confirm_url: &confirm_url,
+            ttl_hours,
+            site_url,
+        }
+        .render()?;
+        let subject = lang.text1("address-change-subject", "publication", publication);
         self.transactional(mail_id, recipient, &subject, text, html)
     }
 
@@ -690,6 +745,22 @@ mod tests {
         assert!(text.contains(&preferences) && text.contains(archive), "{text}");
         assert!(html.contains(&format!(r#"href="{preferences}""#)), "{html}");
         assert!(html.contains(&format!(r#"href="{archive}""#)), "{html}");
+    }
+
+    #[test]
+    fn an_address_change_links_its_confirmation_page_in_both_parts_and_names_nobody() {
+        let composed = composer()
+            .address_change(Uuid::now_v7(), "ada@new.example", "tok123", Language::ENGLISH)
+            .unwrap();
+        let raw = composed.message.bytes().to_vec();
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(parsed.subject(), Some("Confirm your new address for The Weekly"));
+        let to = parsed.to().unwrap().first().unwrap();
+        assert_eq!((to.name(), to.address()), (None, Some("ada@new.example")));
+        let link = "https://news.example.org/preferences/address?token=tok123";
+        let (text, html) = (parsed.body_text(0).unwrap(), parsed.body_html(0).unwrap());
+        assert!(text.contains(link) && text.contains("48 hours"), "{text}");
+        assert!(html.contains(&format!(r#"href="{link}""#)), "{html}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! (the database, the delivery worker, the scheduler) is built by
 //! `crate::app`; this module uses none of them but the database.
 
+mod address_change;
 pub mod admin;
 mod archive;
 pub mod client_addr;
@@ -58,6 +59,11 @@ pub struct AppState {
     pub ask_name: bool,
     /// `signup.welcome`.
     pub welcome: bool,
+    /// How links to confirm a new address are issued.
+    pub address_changes: crate::db::address_changes::ChangeRules,
+    /// Wakes this process's delivery worker, if it has one, when a handler
+    /// queues mail outside the signup writer.
+    pub mail_wakeup: Arc<Notify>,
 }
 
 /// Why the web role's state could not be prepared.
@@ -116,13 +122,18 @@ impl WebState {
             site: pages::SiteFrame::from_settings(settings),
             retention: settings.retention.clone(),
             signup_limit,
-            signups: SignupWriter::start(db, signup_policy, mail_wakeup),
+            signups: SignupWriter::start(db, signup_policy, mail_wakeup.clone()),
             max_body_bytes: settings.server.max_body_bytes,
             links: Links::new(settings.server.base_url.clone()),
             address_policy: settings.subscriptions.address_policy(),
             default_language: settings.site.default_language,
             ask_name: settings.signup.ask_name,
             welcome: settings.signup.welcome,
+            address_changes: crate::db::address_changes::ChangeRules {
+                token_ttl: signup_policy.token_ttl,
+                per_day: signup_policy.mails_per_day,
+            },
+            mail_wakeup,
         });
         let edge = Edge {
             trusted_proxies: settings.server.trusted_proxies.clone(),
@@ -218,6 +229,16 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
             Method::POST,
             "/preferences",
             web::post().to(preferences::change_preferences),
+        ),
+        (
+            Method::GET,
+            "/preferences/address",
+            web::get().to(address_change::confirm_page),
+        ),
+        (
+            Method::POST,
+            "/preferences/address",
+            web::post().to(address_change::confirm),
         ),
         (Method::GET, "/archive", web::get().to(archive::index)),
         (Method::GET, "/archive/feed.xml", web::get().to(archive::feed)),

@@ -154,6 +154,23 @@ pub struct UnsubscribedPage<'a> {
     pub email: &'a str,
 }
 
+/// The page a link to confirm a new address opens: the address, and the
+/// button that confirms it.
+#[derive(Template)]
+#[template(path = "web/address_confirm.html")]
+pub struct AddressConfirmPage<'a> {
+    pub chrome: Chrome<'a>,
+    pub token: &'a str,
+    pub new_email: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "web/address_changed.html")]
+pub struct AddressChangedPage<'a> {
+    pub chrome: Chrome<'a>,
+    pub email: &'a str,
+}
+
 pub struct ArchiveEntry {
     pub week: String,
     /// The lead story's title (an older issue's subject).

@@ -34,6 +34,7 @@ fn every_path_links_writes_is_a_page_the_site_serves() {
     // added here.
     let paths = [
         paths::HOME.to_owned(),
+        paths::PREFERENCES_ADDRESS.to_owned(),
         paths::ARCHIVE.to_owned(),
         paths::ARCHIVE_FEED.to_owned(),
         paths::ADMIN.to_owned(),
@@ -59,6 +60,7 @@ fn every_path_links_writes_is_a_page_the_site_serves() {
         links.confirm("abc"),
         links.unsubscribe(&UnsubscribeToken::generate(id)),
         links.preferences(&UnsubscribeToken::generate(id)),
+        links.confirm_address("abc"),
         links.archive(),
         links.archive_issue(week),
         links.archive_feed(),

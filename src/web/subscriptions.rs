@@ -163,8 +163,9 @@ fn name_error(lang: Language, error: &NameError) -> String {
     })
 }
 
-/// What the form says about an address it cannot take, in `lang`.
-fn email_error(lang: Language, error: &EmailError) -> String {
+/// What a form says about an address it cannot take, in `lang` (the
+/// preferences page's address form says the same).
+pub(super) fn email_error(lang: Language, error: &EmailError) -> String {
     let id = match error {
         EmailError::Empty => "email-empty",
         EmailError::TooLong => "email-too-long",

@@ -221,3 +221,39 @@ error-preferences-invalid-title = Nothing was changed
 error-preferences-pause = A pause lasts from 1 to 8 weeks. Please choose one of the lengths offered.
 error-preferences-language = We do not offer that language. Please choose one of the languages listed.
 error-preferences-action = The form was incomplete. Please go back and try again.
+
+## Change of address (preferences page, the link's email and pages).
+preferences-address-heading = Change your address
+preferences-address-label = New email address
+preferences-address-button = Send a confirmation link
+preferences-address-explain = We will send a link to the new address. Your address changes when you open it; until then, everything keeps going to your current address.
+preferences-address-sent = Check the new inbox: we have sent a link to { $email }. Your address changes once you open it; until then, our mail keeps going to { $current }.
+preferences-address-pending = A change to { $email } is waiting for you to open the link we sent there (it works until { $date }).
+preferences-address-same = { $email } is already your address: nothing was changed and nothing was sent.
+preferences-address-too-many = You have asked for { $count ->
+    [one] one address change
+   *[other] { $count } address changes
+} in the last day, as many as we allow. Nothing was sent; please try again tomorrow.
+address-change-subject = Confirm your new address for { $publication }
+address-change-preheader = One click and { $publication } comes to this address from now on.
+address-change-asked = A reader of { $publication }, the weekly digest, asked for it to come to this address from now on. If that was you, please confirm the new address:
+address-change-asked-text = A reader of { $publication }, the weekly digest, asked for it to come to this address from now on. If that was you, please confirm the new address by opening this link:
+address-change-button = Confirm my new address
+address-change-expiry = The link works for { $count ->
+    [one] { $count } hour
+   *[other] { $count } hours
+}. If you did not ask for this, ignore this message: nothing changes, and you will not hear from us again.
+address-confirm-title = Confirm your new address
+address-confirm-body = Press the button and the weekly digest comes to this address from now on:
+address-confirm-button = Use this address
+address-confirm-not-you = Did not ask for this? Close this page and nothing changes.
+address-changed-title = Your address is changed
+address-changed-body = From now on, our mail goes to
+address-changed-links = The links in the emails you already have keep working.
+error-address-link-incomplete = The link to confirm your new address is missing part of its code; some mail programs cut long links. Copy the whole link from the email.
+error-address-link-unknown = This link to confirm a new address is not valid: it may have been mistyped. Nothing was changed.
+error-address-link-expired = Links to confirm a new address work for a limited time, and a newer request replaces an older one: this link no longer works. Nothing was changed. Ask again on your preferences page.
+error-address-reader-left-title = This subscription has ended
+error-address-reader-left = The subscription this link would move to your address has been unsubscribed since the link was sent. Nothing was changed. To receive the digest at this address, sign up on the front page.
+error-address-taken-title = This address already has a subscription
+error-address-taken = This address already has its own subscription with us (perhaps one that ended), and we never merge two subscriptions into one. Nothing was changed. To receive the digest at this address, sign up with it on the front page, and unsubscribe the old address from any of its emails.

@@ -242,6 +242,10 @@ fn main() {
         preferences::without_signup_welcome_a_confirmed_reader_gets_no_welcome_email,
         preferences::each_preference_change_is_saved_as_an_event_and_bad_values_or_links_change_nothing,
         preferences::a_paused_reader_gets_no_issue_dispatched_while_paused_and_the_next_after_it,
+        preferences::a_reader_moves_to_a_new_address_once_its_inbox_confirms_and_keeps_their_consent_record,
+        preferences::a_russian_reader_is_asked_mailed_and_answered_in_russian,
+        preferences::another_readers_address_a_newer_request_expiry_and_the_daily_cap_change_nothing,
+        preferences::readers_who_left_were_erased_or_bounced_and_undeliverable_links,
         inbound_webhooks::the_webhook_routes_answer_404_until_configured,
         inbound_webhooks::mailgun_posts_are_refused_unless_signed_and_fresh_stored_once_and_bounce_the_reader,
         inbound_webhooks::postmark_posts_need_the_credentials_are_stored_once_and_a_complaint_unsubscribes,
@@ -281,6 +285,23 @@ fn main() {
             reader.with_ignored_flag(true).with_kind(format!("skipped: {why}"))
         }
         _ => reader,
+    });
+    let preferences_walk = helpers::trial(
+        Backend::all()[0].clone(),
+        "reader_browser::a_russian_reader_pauses_resumes_and_leaves_on_their_preferences_page_in_chromium",
+        |backend| {
+            Box::pin(
+                reader_browser::a_russian_reader_pauses_resumes_and_leaves_on_their_preferences_page_in_chromium(
+                    backend,
+                ),
+            )
+        },
+    );
+    trials.push(match reader_browser::missing() {
+        Some(why) if !in_ci => preferences_walk
+            .with_ignored_flag(true)
+            .with_kind(format!("skipped: {why}")),
+        _ => preferences_walk,
     });
     // The tests that run Debian's nginx (the reverse proxy in front of the
     // app; the feeds the sources poll) are skipped with the reason without

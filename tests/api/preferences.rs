@@ -3,12 +3,15 @@
 //! the link to their preferences page (their unsubscribe token), where they
 //! change their name and language, pause the digest or leave; each change
 //! is an event in their history, and a paused reader gets no issue
-//! dispatched before the pause ends.
+//! dispatched before the pause ends. A new address is asked for on the
+//! page and confirmed from a link mailed to it; until then, mail keeps
+//! going to the old one.
 
 use std::time::Duration;
 
 use chrono::Utc;
 
+use crate::admin::{first_id, staff_session};
 use crate::cli::{FIXTURE, FIXTURE_URL, import, run, text};
 use crate::helpers::{BASE_URL, Backend, Received, TestApp, spawn_app_with, test_settings, wait_until};
 
@@ -413,4 +416,587 @@ pub async fn a_paused_reader_gets_no_issue_dispatched_while_paused_and_the_next_
         .unwrap();
     assert_eq!(deliveries(&app, "ada@example.com").await, 2);
     assert_eq!(deliveries(&app, "bob@example.com").await, 3);
+}
+
+// ---------------------------------------------------------------------------
+// A change of address.
+
+/// `POST path` with the browser asking for `language`.
+async fn post_in(app: &TestApp, language: &str, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+    let response = app
+        .client
+        .post(format!("{}{path}", app.address))
+        .header("Accept-Language", language)
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+/// Opens a link from an email with the browser asking for `language`.
+async fn open_in(app: &TestApp, language: &str, link: &str) -> (u16, String) {
+    let path = link.strip_prefix(BASE_URL).expect("a link to the site");
+    let response = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .header("Accept-Language", language)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+/// Asks for `email` as the reader's new address on their preferences page.
+async fn ask_for(app: &TestApp, token: &str, email: &str) -> (u16, String) {
+    change(app, token, &[("action", "address"), ("email", email)]).await
+}
+
+/// The confirmation link in a new address's email, which both parts carry.
+fn address_link(mail: &Received) -> String {
+    let text = mail.text();
+    let start = text
+        .find(&format!("{BASE_URL}/preferences/address?token="))
+        .expect("the link in the text part");
+    let link: String = text[start..].chars().take_while(|c| !c.is_whitespace()).collect();
+    assert!(
+        mail.html().contains(&format!("href=\"{link}\"")),
+        "the HTML part links to {link}"
+    );
+    link
+}
+
+fn link_token(link: &str) -> String {
+    link.split("token=").nth(1).expect("a token in the link").to_owned()
+}
+
+/// The latest message to `address`, once `n` have arrived.
+async fn nth_mail(app: &TestApp, address: &str, n: usize) -> Received {
+    app.smtp.wait_for(address, n).await.remove(n - 1)
+}
+
+async fn reader_id(app: &TestApp, email_key: &str) -> uuid::Uuid {
+    gazette::with_pool!(&app.db, pool => {
+        sqlx::query_scalar("SELECT id FROM subscribers WHERE email_key = $1")
+            .bind(email_key)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    })
+}
+
+/// The reader's address, its key and their status.
+async fn address_of(app: &TestApp, id: uuid::Uuid) -> (String, String, String) {
+    gazette::with_pool!(&app.db, pool => {
+        sqlx::query_as("SELECT email, email_key, status FROM subscribers WHERE id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    })
+}
+
+/// The consent record: where, when and how they signed up, when they confirmed.
+type Consent = (
+    Option<String>,
+    String,
+    chrono::DateTime<Utc>,
+    Option<chrono::DateTime<Utc>>,
+);
+
+async fn consent(app: &TestApp, id: uuid::Uuid) -> Consent {
+    gazette::with_pool!(&app.db, pool => {
+        sqlx::query_as("SELECT signup_ip, signup_source, signed_up_at, confirmed_at FROM subscribers WHERE id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    })
+}
+
+async fn address_events(app: &TestApp, id: uuid::Uuid) -> Vec<String> {
+    gazette::with_pool!(&app.db, pool => {
+        sqlx::query_scalar(
+            "SELECT detail FROM subscriber_events WHERE subscriber_id = $1 AND kind = 'address_changed' ORDER BY at",
+        )
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+    })
+}
+
+fn digests(app: &TestApp, address: &str) -> usize {
+    app.smtp.received_for(address).iter().filter(|m| m.is_digest()).count()
+}
+
+pub async fn a_reader_moves_to_a_new_address_once_its_inbox_confirms_and_keeps_their_consent_record(backend: Backend) {
+    let app = welcoming_app(&backend).await;
+    signed_up_and_confirmed(&app, "Ada", "ada@example.com", "en").await;
+    let token = app.unsubscribe_token("ada@example.com").await;
+    let id = reader_id(&app, "ada@example.com").await;
+    let consent_before = consent(&app, id).await;
+    let settings = test_settings(&backend, app.smtp.port);
+    let now = Utc::now();
+
+    // The page has the form; asking mails a link to the new address only.
+    let page = app
+        .get(&format!("/preferences?token={token}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"<input type="hidden" name="action" value="address">"#),
+        "{page}"
+    );
+    let (status, page) = ask_for(&app, &token, "ada.new@example.net").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Check the new inbox: we have sent a link to ada.new@example.net.")
+            && page.contains("until then, our mail keeps going to ada@example.com."),
+        "{page}"
+    );
+    let mail = nth_mail(&app, "ada.new@example.net", 1).await;
+    assert_eq!(
+        mail.parsed().subject(),
+        Some("Confirm your new address for The Test Gazette")
+    );
+    let link = address_link(&mail);
+    assert!(mail.text().contains("The link works for 48 hours."), "{}", mail.text());
+    // It names nobody: whoever holds a preferences link may type any address.
+    assert!(
+        !mail.text().contains("ada@example.com") && !mail.html().contains("ada@example.com"),
+        "{}",
+        mail.text()
+    );
+    app.wait_for_empty_queue().await;
+    assert_eq!(
+        app.smtp.count_for("ada@example.com"),
+        2,
+        "the confirmation and the welcome only"
+    );
+
+    // Until the link is opened, the reader and their mail stay where they are.
+    assert_eq!(address_of(&app, id).await.0, "ada@example.com");
+    let page = app
+        .get(&format!("/preferences?token={token}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("A change to ada.new@example.net is waiting for you to open the link we sent there"),
+        "{page}"
+    );
+    article(&backend, FIXTURE_URL, now - chrono::Duration::days(15)).await;
+    gazette::digest::dispatch::dispatch(&app.db, &settings, now - chrono::Duration::days(14))
+        .await
+        .unwrap();
+    wait_until(Duration::from_secs(20), "the copy at the old address", || async {
+        digests(&app, "ada@example.com") == 1
+    })
+    .await;
+
+    // Opening the link shows the address and a button, and changes nothing.
+    let opened = app.open_link(&link).await;
+    assert_eq!(opened.status(), 200);
+    assert_eq!(opened.headers()["cache-control"], "no-store");
+    assert_eq!(opened.headers()["referrer-policy"], "no-referrer");
+    let opened = opened.text().await.unwrap();
+    assert!(
+        opened.contains("<strong>ada.new@example.net</strong>") && opened.contains(r#"action="/preferences/address""#),
+        "{opened}"
+    );
+    assert_eq!(address_of(&app, id).await.0, "ada@example.com");
+
+    // The button moves the reader: one row, the same consent record, and
+    // the move in their history with both addresses and where it came from.
+    let response = app
+        .post_form("/preferences/address", &[("token", &link_token(&link))])
+        .await;
+    assert_eq!(response.status(), 200);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("Your address is changed") && page.contains("<strong>ada.new@example.net</strong>"),
+        "{page}"
+    );
+    assert_eq!(
+        address_of(&app, id).await,
+        (
+            "ada.new@example.net".into(),
+            "ada.new@example.net".into(),
+            "confirmed".into()
+        )
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM subscribers").await, 1);
+    assert_eq!(consent(&app, id).await, consent_before, "the consent record stays");
+    let history = address_events(&app, id).await;
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert!(
+        history[0].starts_with("ada@example.com → ada.new@example.net; asked at ")
+            && history[0].ends_with("from 127.0.0.1, confirmed from 127.0.0.1"),
+        "{history:?}"
+    );
+
+    // The link works once: opened or pressed again, it says the change
+    // stands, and changes nothing more.
+    let again = app
+        .post_form("/preferences/address", &[("token", &link_token(&link))])
+        .await;
+    assert_eq!(again.status(), 200);
+    assert!(again.text().await.unwrap().contains("Your address is changed"));
+    let reopened = app.open_link(&link).await.text().await.unwrap();
+    assert!(
+        reopened.contains("Your address is changed") && !reopened.contains(r#"action="/preferences/address""#),
+        "{reopened}"
+    );
+    assert_eq!(address_events(&app, id).await.len(), 1);
+
+    // The same preferences link, now showing the new address; the next
+    // issue goes there, and nothing more to the old one.
+    let page = app
+        .get(&format!("/preferences?token={token}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<strong>ada.new@example.net</strong>") && !page.contains("is waiting"),
+        "{page}"
+    );
+    article(&backend, "https://example.org/second", now - chrono::Duration::days(1)).await;
+    gazette::digest::dispatch::dispatch(&app.db, &settings, now)
+        .await
+        .unwrap();
+    wait_until(Duration::from_secs(20), "the copy at the new address", || async {
+        digests(&app, "ada.new@example.net") == 1
+    })
+    .await;
+    assert_eq!(digests(&app, "ada@example.com"), 1);
+}
+
+pub async fn a_russian_reader_is_asked_mailed_and_answered_in_russian(backend: Backend) {
+    let app = welcoming_app(&backend).await;
+    signed_up_and_confirmed(&app, "Айгерим", "aigerim@example.com", "ru").await;
+    let token = app.unsubscribe_token("aigerim@example.com").await;
+
+    // A mistake: the page again, in Russian, with the reason at the field.
+    let (status, page) = post_in(
+        &app,
+        "ru",
+        "/preferences",
+        &[("token", &token), ("action", "address"), ("email", "")],
+    )
+    .await;
+    assert_eq!(status, 400, "{page}");
+    assert!(
+        page.contains(r#"<html lang="ru">"#)
+            && page.contains(
+                r#"<p class="field-error" id="email-error">Пожалуйста, введите адрес электронной почты.</p>"#
+            )
+            && page.contains(r#"aria-invalid="true""#),
+        "{page}"
+    );
+
+    let (status, page) = post_in(
+        &app,
+        "ru",
+        "/preferences",
+        &[
+            ("token", &token),
+            ("action", "address"),
+            ("email", "aigerim.new@example.net"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Проверьте новый почтовый ящик: мы отправили ссылку на aigerim.new@example.net.")
+            && page.contains("до тех пор наши письма будут приходить на aigerim@example.com."),
+        "{page}"
+    );
+
+    // The email is in the reader's language, whatever the page's.
+    let mail = nth_mail(&app, "aigerim.new@example.net", 1).await;
+    assert_eq!(
+        mail.parsed().subject(),
+        Some("Подтвердите новый адрес для The Test Gazette")
+    );
+    assert!(mail.html().contains(r#"<html lang="ru">"#), "{}", mail.html());
+    assert!(mail.text().contains("Ссылка действует 48 часов."), "{}", mail.text());
+    let link = address_link(&mail);
+
+    let (status, page) = open_in(&app, "ru", &link).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(r#"<html lang="ru">"#) && page.contains("Использовать этот адрес"),
+        "{page}"
+    );
+    let (status, page) = post_in(&app, "ru", "/preferences/address", &[("token", &link_token(&link))]).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Адрес изменён") && page.contains("<strong>aigerim.new@example.net</strong>"),
+        "{page}"
+    );
+
+    // The new address, spelled another way, is hers already: nothing sent.
+    let (status, page) = post_in(
+        &app,
+        "ru",
+        "/preferences",
+        &[
+            ("token", &token),
+            ("action", "address"),
+            ("email", "Aigerim.New@EXAMPLE.net"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "{page}");
+    assert!(
+        page.contains("— это уже ваш адрес: ничего не изменено и ничего не отправлено."),
+        "{page}"
+    );
+    app.wait_for_empty_queue().await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE kind = 'address_change'")
+            .await,
+        1
+    );
+}
+
+pub async fn another_readers_address_a_newer_request_expiry_and_the_daily_cap_change_nothing(backend: Backend) {
+    let app = welcoming_app(&backend).await;
+    signed_up_and_confirmed(&app, "Ada", "ada@example.com", "en").await;
+    signed_up_and_confirmed(&app, "Bob", "bob@example.com", "en").await;
+    let ada = app.unsubscribe_token("ada@example.com").await;
+    let ada_id = reader_id(&app, "ada@example.com").await;
+    let bob_id = reader_id(&app, "bob@example.com").await;
+    let requests = || app.count("SELECT COUNT(*) FROM address_changes");
+
+    // Bad input and her own address: the page again with the reason at the
+    // field, nothing written, nothing sent.
+    for (email, why) in [
+        ("", "Please enter your email address."),
+        (
+            "ada@example.invalid",
+            "Addresses ending in .invalid cannot receive our mail",
+        ),
+        (
+            "ADA@Example.com",
+            "is already your address: nothing was changed and nothing was sent.",
+        ),
+    ] {
+        let (status, page) = ask_for(&app, &ada, email).await;
+        assert_eq!(status, 400, "{email:?}: {page}");
+        assert!(
+            page.contains(r#"<p class="field-error" id="email-error">"#) && page.contains(why),
+            "{email:?}: {page}"
+        );
+        assert!(
+            page.contains(&format!(r#"value="{email}""#)),
+            "{email:?}: the value is kept"
+        );
+    }
+    assert_eq!(requests().await, 0);
+
+    // Bob's address gets the same answer as any other (nothing tells Ada
+    // it is on the list), and its link, in Bob's inbox, refuses to merge.
+    let (status, to_bob) = ask_for(&app, &ada, "bob@example.com").await;
+    assert_eq!(status, 200, "{to_bob}");
+    let bob_link = address_link(&nth_mail(&app, "bob@example.com", 3).await);
+    let (status, to_free) = ask_for(&app, &ada, "ada.free@example.net").await;
+    assert_eq!(status, 200, "{to_free}");
+    assert_eq!(
+        to_bob.replace("bob@example.com", "…"),
+        to_free.replace("ada.free@example.net", "…"),
+        "the same answer for a reader's address"
+    );
+    // A newer request ends the older link.
+    let (status, page) = open_in(&app, "en", &bob_link).await;
+    assert_eq!(status, 410, "{page}");
+    assert!(page.contains("a newer request replaces an older one"), "{page}");
+
+    // Bob's address again, as the open request: 409, and nobody changes.
+    ask_for(&app, &ada, "bob@example.com").await;
+    let bob_link = address_link(&nth_mail(&app, "bob@example.com", 4).await);
+    let (status, page) = open_in(&app, "en", &bob_link).await;
+    assert_eq!(status, 409, "{page}");
+    assert!(page.contains("This address already has a subscription"), "{page}");
+    let (status, page) = post_in(&app, "en", "/preferences/address", &[("token", &link_token(&bob_link))]).await;
+    assert_eq!(status, 409, "{page}");
+    assert!(page.contains("we never merge two subscriptions into one"), "{page}");
+    assert_eq!(address_of(&app, ada_id).await.0, "ada@example.com");
+    assert_eq!(address_of(&app, bob_id).await.0, "bob@example.com");
+    assert_eq!(app.count("SELECT COUNT(*) FROM subscribers").await, 2);
+    assert!(address_events(&app, ada_id).await.is_empty());
+
+    // The day's cap (`subscriptions.confirmation_emails_per_day`, 3) is
+    // reached: the fourth request is refused and sends nothing.
+    let (status, page) = ask_for(&app, &ada, "ada.fourth@example.net").await;
+    assert_eq!(status, 429, "{page}");
+    assert!(
+        page.contains("You have asked for 3 address changes in the last day, as many as we allow."),
+        "{page}"
+    );
+    assert_eq!(requests().await, 3);
+    app.wait_for_empty_queue().await;
+    assert_eq!(app.smtp.count_for("ada.fourth@example.net"), 0);
+
+    // A day later there is room again; a link past its time is refused,
+    // opened or pressed, and nothing changes.
+    gazette::with_pool!(&app.db, pool => {
+        sqlx::query("UPDATE address_changes SET requested_at = $1")
+            .bind(Utc::now() - chrono::Duration::hours(25))
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .unwrap()
+    });
+    assert_eq!(ask_for(&app, &ada, "ada.later@example.net").await.0, 200);
+    gazette::with_pool!(&app.db, pool => {
+        sqlx::query("UPDATE address_changes SET expires_at = $1 WHERE new_email = 'ada.later@example.net'")
+            .bind(Utc::now() - chrono::Duration::seconds(1))
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .unwrap()
+    });
+    let link = address_link(&nth_mail(&app, "ada.later@example.net", 1).await);
+    let (status, page) = open_in(&app, "en", &link).await;
+    assert_eq!(status, 410, "{page}");
+    assert!(page.contains("This link has expired"), "{page}");
+    let (status, _) = post_in(&app, "en", "/preferences/address", &[("token", &link_token(&link))]).await;
+    assert_eq!(status, 410);
+    assert_eq!(address_of(&app, ada_id).await.0, "ada@example.com");
+
+    // Links that are no links.
+    for (path, status, says) in [
+        ("/preferences/address".to_owned(), 400, "missing part of its code"),
+        (
+            "/preferences/address?token=abc".to_owned(),
+            400,
+            "missing part of its code",
+        ),
+        (
+            format!(
+                "/preferences/address?token={}",
+                gazette::domain::Token::generate().as_str()
+            ),
+            404,
+            "This link to confirm a new address is not valid",
+        ),
+    ] {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), status, "{path}");
+        assert!(response.text().await.unwrap().contains(says), "{path}");
+    }
+    let (status, _) = post_in(&app, "en", "/preferences/address", &[("token", "")]).await;
+    assert_eq!(status, 400);
+    assert!(address_events(&app, ada_id).await.is_empty());
+}
+
+pub async fn readers_who_left_were_erased_or_bounced_and_undeliverable_links(backend: Backend) {
+    let app = welcoming_app(&backend).await;
+    for (name, email) in [
+        ("Bob", "bob@example.com"),
+        ("Carol", "carol@example.com"),
+        ("Dan", "dan@example.com"),
+    ] {
+        signed_up_and_confirmed(&app, name, email, "en").await;
+    }
+    let bob = app.unsubscribe_token("bob@example.com").await;
+    let bob_id = reader_id(&app, "bob@example.com").await;
+
+    // A link the new address's server refuses for good fails alone: the
+    // reader's own address did not bounce.
+    app.smtp.refuse_unknown_user("gone@");
+    assert_eq!(ask_for(&app, &bob, "gone@example.net").await.0, 200);
+    wait_until(Duration::from_secs(10), "the refused link to fail", || async {
+        app.count("SELECT COUNT(*) FROM outgoing_mail WHERE kind = 'address_change' AND status = 'failed'")
+            .await
+            == 1
+    })
+    .await;
+    assert_eq!(address_of(&app, bob_id).await.2, "confirmed");
+
+    // A reader who left since asking: the link refuses, and their page
+    // takes no new request.
+    assert_eq!(ask_for(&app, &bob, "bob.new@example.net").await.0, 200);
+    let link = address_link(&nth_mail(&app, "bob.new@example.net", 1).await);
+    assert_eq!(change(&app, &bob, &[("action", "unsubscribe")]).await.0, 200);
+    let (status, page) = open_in(&app, "en", &link).await;
+    assert_eq!(status, 410, "{page}");
+    assert!(page.contains("This subscription has ended"), "{page}");
+    let (status, _) = post_in(&app, "en", "/preferences/address", &[("token", &link_token(&link))]).await;
+    assert_eq!(status, 410);
+    assert_eq!(
+        address_of(&app, bob_id).await,
+        (
+            "bob@example.com".into(),
+            "bob@example.com".into(),
+            "unsubscribed".into()
+        )
+    );
+    let (status, page) = ask_for(&app, &bob, "bob.newer@example.net").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("You are unsubscribed"), "{page}");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM address_changes WHERE new_email = 'bob.newer@example.net'")
+            .await,
+        0
+    );
+
+    // An erased reader: their links are dead and what they asked for is gone.
+    let carol = app.unsubscribe_token("carol@example.com").await;
+    assert_eq!(ask_for(&app, &carol, "carol.new@example.net").await.0, 200);
+    let link = address_link(&nth_mail(&app, "carol.new@example.net", 1).await);
+    let mut staff = staff_session(&app).await;
+    let id = first_id(&staff.page("/admin/subscribers?q=carol").await, "/admin/subscribers/");
+    staff.page(&format!("/admin/subscribers/{id}")).await;
+    let erased = staff
+        .post(&format!("/admin/subscribers/{id}/erase"), &[("confirm", "on")])
+        .await;
+    assert_eq!(erased.status(), 303);
+    assert_eq!(open_in(&app, "en", &link).await.0, 404);
+    assert_eq!(
+        post_in(&app, "en", "/preferences/address", &[("token", &link_token(&link))])
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM address_changes WHERE new_email = 'carol.new@example.net'")
+            .await,
+        0
+    );
+    assert_eq!(ask_for(&app, &carol, "carol.newer@example.net").await.0, 404);
+
+    // A reader marked bounced for their old address comes back with a new one.
+    let dan = app.unsubscribe_token("dan@example.com").await;
+    let dan_id = reader_id(&app, "dan@example.com").await;
+    gazette::with_pool!(&app.db, pool => {
+        sqlx::query("UPDATE subscribers SET status = 'bounced' WHERE id = $1")
+            .bind(dan_id)
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .unwrap()
+    });
+    assert_eq!(ask_for(&app, &dan, "dan.new@example.net").await.0, 200);
+    let link = address_link(&nth_mail(&app, "dan.new@example.net", 1).await);
+    let (status, _) = post_in(&app, "en", "/preferences/address", &[("token", &link_token(&link))]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        address_of(&app, dan_id).await,
+        (
+            "dan.new@example.net".into(),
+            "dan.new@example.net".into(),
+            "confirmed".into()
+        )
+    );
+    let history = address_events(&app, dan_id).await;
+    assert!(history[0].ends_with("; no longer bounced"), "{history:?}");
 }

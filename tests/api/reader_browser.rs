@@ -8,6 +8,11 @@
 //! photographed at 600 and 375 px, light and dark, next to the staff
 //! area's screenshots (`$CARGO_TARGET_DIR/tmp/admin-e2e/`).
 //!
+//! A second walk follows a Russian reader from the signup to their
+//! preferences page (from the welcome email): a pause of two weeks, the
+//! resume, and unsubscribing; each page is checked and photographed
+//! (`reader-ru-*.png`, in the same folder).
+//!
 //! axe-core comes from npm (`.ci/run` fetches it); its file is
 //! `$GAZETTE_AXE_JS`, by default `/var/tmp/gazette-axe/axe.min.js`.
 //! Without it, or without Chromium, the test is skipped with the reason;
@@ -20,7 +25,7 @@ use fantoccini::{Client, Locator};
 use crate::admin::add_confirmed_readers;
 use crate::admin_browser::{Driver, browser_with, click, fill, missing_browser, save_screenshot, wait_for_path};
 use crate::cli::{import_fixture, run, text};
-use crate::helpers::{BASE_URL, Backend, spawn_app};
+use crate::helpers::{BASE_URL, Backend, spawn_app, spawn_app_with};
 
 fn axe_file() -> PathBuf {
     std::env::var_os("GAZETTE_AXE_JS")
@@ -219,6 +224,105 @@ pub async fn a_reader_signs_up_in_russian_and_every_public_page_passes_axe_in_ch
         }
     }
     let _ = dark.close().await;
+    drop(driver);
+    let _ = std::fs::remove_dir_all(&profile);
+    outcome
+}
+
+/// Waits for the page to say `russian`, then checks that it is a Russian
+/// page with no axe-core violation, and photographs it as
+/// `reader-ru-{name}.png`.
+async fn russian_page(client: &Client, axe: &str, name: &str, russian: &str) {
+    wait_for_text(client, russian).await;
+    assert_eq!(html_lang(client).await, "ru", "{name}");
+    accessible(client, axe, name).await;
+    let shot = save_screenshot(client, &format!("reader-ru-{name}.png")).await;
+    eprintln!("screenshot: {}", shot.display());
+}
+
+/// The reader's pause, as stored.
+async fn paused_until(app: &crate::helpers::TestApp) -> Option<chrono::DateTime<chrono::Utc>> {
+    gazette::with_pool!(&app.db, pool => {
+        sqlx::query_scalar("SELECT paused_until FROM subscribers WHERE email_key = 'aigerim@example.com'")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    })
+}
+
+pub async fn a_russian_reader_pauses_resumes_and_leaves_on_their_preferences_page_in_chromium(backend: Backend) {
+    let axe = std::fs::read_to_string(axe_file()).expect("axe-core is readable");
+    let app = spawn_app_with(&backend, |settings| settings.signup.welcome = true).await;
+    let driver = Driver::start();
+    let profile = std::env::temp_dir().join(format!("gazette-reader-ru-{}", uuid::Uuid::new_v4().simple()));
+    let client = browser_with(&driver, &profile, &[]).await;
+    let outcome = async {
+        let url = |path: &str| format!("{}{path}", app.address);
+        let site = |link: &str| url(link.strip_prefix(BASE_URL).expect("a link to the site"));
+
+        client.goto(&url("/?lang=ru")).await.unwrap();
+        russian_page(&client, &axe, "signup", "Подписаться").await;
+        fill(&client, "name", "Айгерим").await;
+        fill(&client, "email", "aigerim@example.com").await;
+        click(&client, "form button[type=submit]").await;
+        russian_page(&client, &axe, "check-inbox", "Проверьте почту").await;
+
+        let confirmation = app.smtp.wait_for("aigerim@example.com", 1).await.remove(0);
+        client.goto(&site(&confirmation.confirmation_link())).await.unwrap();
+        russian_page(&client, &axe, "confirm", "Подтвердите подписку").await;
+        click(&client, "form button[type=submit]").await;
+        russian_page(&client, &axe, "confirmed", "Вы подписаны").await;
+
+        // The preferences page, from the link in the welcome email.
+        let welcome = app.smtp.wait_for("aigerim@example.com", 2).await.remove(1);
+        assert_eq!(welcome.parsed().subject(), Some("Добро пожаловать в The Test Gazette"));
+        let text = welcome.text();
+        let start = text
+            .find(&format!("{BASE_URL}/preferences?token="))
+            .expect("the preferences link in the welcome email");
+        let link: String = text[start..].chars().take_while(|c| !c.is_whitespace()).collect();
+        client.goto(&site(&link)).await.unwrap();
+        russian_page(&client, &axe, "preferences", "Ваши настройки").await;
+
+        // Two weeks' pause: the page says until when, and so does the row.
+        client
+            .find(Locator::Css("select#weeks"))
+            .await
+            .unwrap()
+            .select_by_value("2")
+            .await
+            .unwrap();
+        click(&client, "form:has(input[name=action][value=pause]) button[type=submit]").await;
+        russian_page(&client, &axe, "paused", "Дайджест приостановлен до").await;
+        let until = paused_until(&app).await.expect("paused");
+        let weeks = until - chrono::Utc::now();
+        assert!(
+            weeks > chrono::Duration::days(13) && weeks <= chrono::Duration::days(14),
+            "paused for {weeks}"
+        );
+
+        click(
+            &client,
+            "form:has(input[name=action][value=resume]) button[type=submit]",
+        )
+        .await;
+        russian_page(&client, &axe, "resumed", "Уезжаете?").await;
+        assert!(!client.source().await.unwrap().contains("Дайджест приостановлен до"));
+        assert!(paused_until(&app).await.is_none(), "resumed");
+
+        click(
+            &client,
+            "form:has(input[name=action][value=unsubscribe]) button[type=submit]",
+        )
+        .await;
+        russian_page(&client, &axe, "unsubscribed", "Вы отписались").await;
+        assert_eq!(
+            app.subscriber_status("aigerim@example.com").await.as_deref(),
+            Some("unsubscribed")
+        );
+    }
+    .await;
+    let _ = client.close().await;
     drop(driver);
     let _ = std::fs::remove_dir_all(&profile);
     outcome
