@@ -190,6 +190,17 @@ fn parse_status(raw: &str) -> Result<SubscriberStatus, String> {
         .ok_or_else(|| format!("`{raw}` is not a subscriber status; use pending, confirmed, unsubscribed or bounced"))
 }
 
+fn parse_language(raw: &str) -> Result<gazette::i18n::Language, String> {
+    gazette::i18n::Language::parse(raw).ok_or_else(|| {
+        let known: Vec<&str> = gazette::i18n::Language::all().map(|l| l.tag()).collect();
+        format!(
+            "`{}` is not a language Gazette has a catalogue for ({})",
+            raw.escape_debug(),
+            known.join(", ")
+        )
+    })
+}
+
 #[derive(Subcommand)]
 enum StaffCommand {
     /// Create a staff user.
@@ -236,6 +247,10 @@ enum FeedsCommand {
         /// the address's host].
         #[arg(long)]
         name: Option<String>,
+        /// The language its articles are in, whatever the feed says (a tag:
+        /// en, ru) [default: the language the feed declares, if any].
+        #[arg(long, value_parser = parse_language)]
+        language: Option<gazette::i18n::Language>,
     },
     /// List the sources: id, name, address, last poll, last result,
     /// articles added (last poll / in all) and the failing streak, one
@@ -624,10 +639,17 @@ async fn feeds_on(db: &gazette::db::Db, settings: &Settings, command: FeedsComma
         None => say!("source {}: {}", polled.id, escape(&polled.summary())),
     };
     match command {
-        FeedsCommand::Add { url, name } => {
-            let source = poller.add(&url, name.as_deref()).await.map_err(anyhow::Error::msg)?;
+        FeedsCommand::Add { url, name, language } => {
+            let source = poller
+                .add(&url, name.as_deref(), language)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            let declared = source
+                .declared_language()
+                .map(|l| format!(", its articles in {l} whatever the feed says"))
+                .unwrap_or_default();
             say!(
-                "source {} added: “{}” ({})",
+                "source {} added: “{}” ({}){declared}",
                 source.id,
                 escape(&source.name),
                 escape(&source.url)

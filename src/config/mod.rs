@@ -8,6 +8,7 @@
 //! crate but `domain`: the types a setting parses into live beside it.
 
 mod database;
+mod digest_languages;
 mod inbound;
 mod proxies;
 mod relays;
@@ -25,6 +26,7 @@ use serde::Deserialize;
 
 pub(crate) use database::is_secret_parameter;
 pub use database::{DatabaseSettings, redact};
+pub use digest_languages::DigestLanguages;
 pub use inbound::InboundSettings;
 pub use proxies::{BadProxyEntry, TrustedProxies};
 pub use relays::{RelayList, RelaySettings};
@@ -475,6 +477,8 @@ pub struct DigestSettings {
     pub subject: SubjectTemplate,
     pub postal_address: String,
     pub unsubscribe_mailto: String,
+    /// Which articles each language's rendering holds (its own first).
+    pub languages: DigestLanguages,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1227,6 +1231,23 @@ mod tests {
             let error = load(bad).unwrap_err().to_string();
             assert!(error.contains("mail.bounce_domain"), "{bad}: {error}");
         }
+    }
+
+    #[test]
+    fn digest_languages_is_all_or_reader_and_anything_else_is_named() {
+        let load = |value: &str| {
+            Settings::load_with(Path::new("/nonexistent"), |builder| {
+                builder.set_override("digest.languages", value).unwrap()
+            })
+        };
+        let defaults = Settings::load_with(Path::new("/nonexistent"), |builder| builder).unwrap();
+        assert_eq!(defaults.digest.languages, DigestLanguages::All);
+        assert_eq!(load("reader").unwrap().digest.languages, DigestLanguages::Reader);
+        let error = load("mine").unwrap_err().to_string();
+        assert!(
+            error.contains("digest.languages") && error.contains("`mine`") && error.contains("\"reader\""),
+            "{error}"
+        );
     }
 
     fn load_local(toml: &str) -> Result<Settings, ConfigError> {

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::db::Db;
 use crate::domain::{ArticleTitle, ArticleUrl, SummarySource};
+use crate::i18n::Language;
 use crate::with_pool;
 
 /// An article as an import or a form delivers it, already parsed.
@@ -41,11 +42,15 @@ pub struct NewArticle {
     pub body: String,
     pub summary: String,
     pub summary_source: SummarySource,
+    /// The language it was published in (its source's, its feed's or its
+    /// entry's, or the one staff chose); `None` when unknown.
+    pub language: Option<Language>,
 }
 
 impl NewArticle {
     /// An article added by hand (the staff form, a plain-text file): it has
-    /// no feed, so it is known by its address alone.
+    /// no feed, so it is known by its address alone. Its language is
+    /// unknown until the caller says it.
     pub fn by_hand(
         url: ArticleUrl,
         title: ArticleTitle,
@@ -66,6 +71,7 @@ impl NewArticle {
             body,
             summary,
             summary_source,
+            language: None,
         }
     }
 
@@ -102,12 +108,14 @@ struct Existing {
     body: String,
     summary: String,
     summary_source: String,
+    language: Option<String>,
     edited_by_staff: bool,
 }
 
 macro_rules! existing_columns {
     () => {
-        "id, url, feed, guid, source_name, title, author, published_at, body, summary, summary_source, edited_by_staff"
+        "id, url, feed, guid, source_name, title, author, published_at, body, summary, summary_source, language, \
+         edited_by_staff"
     };
 }
 
@@ -115,7 +123,7 @@ macro_rules! existing_columns {
 macro_rules! insert_articles {
     () => {
         "INSERT INTO articles (id, url, feed, guid, source_name, title, author, published_at, body, summary,
-                               summary_source, created_at, updated_at)"
+                               summary_source, language, created_at, updated_at)"
     };
 }
 
@@ -146,7 +154,7 @@ const SQLITE_UNCLAIMED_BY_URL: &str = concat!(
 );
 const SQLITE_INSERT: &str = concat!(insert_articles!(), " VALUES");
 
-/// Rows per SQLite insert: 13 parameters each, well under SQLite's 32 766.
+/// Rows per SQLite insert: 14 parameters each, well under SQLite's 32 766.
 const SQLITE_ROWS_PER_INSERT: usize = 1_000;
 
 // PostgreSQL: the keys as arrays. Unclaimed rows are locked, so that two
@@ -168,9 +176,9 @@ const POSTGRES_UNCLAIMED: &str = concat!(
 const POSTGRES_INSERT: &str = concat!(
     insert_articles!(),
     "
-     SELECT i.*, $12::timestamptz, $12::timestamptz
+     SELECT i.*, $13::timestamptz, $13::timestamptz
      FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                 $8::timestamptz[], $9::text[], $10::text[], $11::text[]) AS i",
+                 $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[]) AS i",
     on_entry_conflict!()
 );
 
@@ -225,7 +233,8 @@ const BY_ADDRESS: &str = concat!(
 /// (a row adopted from before feeds were recorded, or its own). A row
 /// staff edited meanwhile, or that another feed adopted, is left alone.
 const UPDATE: &str = "UPDATE articles SET url = $2, feed = $3, guid = $4, source_name = $5, title = $6, author = $7,
-                             published_at = $8, body = $9, summary = $10, summary_source = $11, updated_at = $12
+                             published_at = $8, body = $9, summary = $10, summary_source = $11, updated_at = $12,
+                             language = $14
                       WHERE id = $1 AND edited_by_staff = $13 AND (feed IS NULL OR feed = $3)";
 
 /// Makes an unclaimed row the feed's, content unchanged.
@@ -335,7 +344,7 @@ impl Tx {
         match self {
             Tx::Sqlite(tx) => {
                 for chunk in rows.chunks(SQLITE_ROWS_PER_INSERT) {
-                    let row = format!("({})", placeholders(13));
+                    let row = format!("({})", placeholders(14));
                     let sql = format!(
                         "{SQLITE_INSERT} {}{}",
                         vec![row.as_str(); chunk.len()].join(", "),
@@ -355,6 +364,7 @@ impl Tx {
                             .bind(&a.body)
                             .bind(&a.summary)
                             .bind(a.summary_source.as_str())
+                            .bind(a.language.map(Language::tag))
                             .bind(now)
                             .bind(now);
                     }
@@ -386,6 +396,12 @@ impl Tx {
                         .bind(chunk.iter().map(|(_, a)| a.body.as_str()).collect::<Vec<_>>())
                         .bind(chunk.iter().map(|(_, a)| a.summary.as_str()).collect::<Vec<_>>())
                         .bind(chunk.iter().map(|(_, a)| a.summary_source.as_str()).collect::<Vec<_>>())
+                        .bind(
+                            chunk
+                                .iter()
+                                .map(|(_, a)| a.language.map(Language::tag))
+                                .collect::<Vec<_>>(),
+                        )
                         .bind(now)
                         .fetch_all(&mut **tx)
                         .await?;
@@ -422,6 +438,7 @@ impl Tx {
                     .bind(article.summary_source.as_str())
                     .bind(now)
                     .bind(false)
+                    .bind(article.language.map(Language::tag))
                     .execute(&mut **$tx)
                     .await?
                     .rows_affected()
@@ -530,7 +547,8 @@ fn plan(article: &NewArticle, found: Option<&Found>) -> Plan {
         && row.published_at.timestamp() == published_at.timestamp()
         && row.body == article.body
         && row.summary == article.summary
-        && row.summary_source == article.summary_source.as_str();
+        && row.summary_source == article.summary_source.as_str()
+        && row.language.as_deref() == article.language.map(Language::tag);
     // A feed's new title renames its articles; an adopted row had no name.
     let same_name = hand_added || adopted || row.source_name == article.source_name;
     match (same_content && same_name, adopted) {
@@ -705,10 +723,22 @@ pub struct ListedArticle {
     pub summary: String,
     /// Where it came from, when known (see [`NewArticle::source_name`]).
     pub source_name: Option<String>,
+    /// The tag of the language it was published in; `None` when unknown.
+    language: Option<String>,
 }
 
-/// Articles published in `[from, to)`, newest first, at most `limit`;
-/// articles staff left out of the issue are not among them.
+impl ListedArticle {
+    /// The language it was published in; `None` when unknown (also for a
+    /// tag whose catalogue is gone).
+    pub fn language(&self) -> Option<Language> {
+        self.language.as_deref().and_then(Language::parse)
+    }
+}
+
+/// Articles published in `[from, to)`, newest first: the newest `limit`
+/// in each language (unknown being one), so that each language's digest
+/// can have up to `limit` of its own however many others there are.
+/// Articles staff left out of the issue are not among them.
 pub async fn published_between(
     db: &Db,
     from: DateTime<Utc>,
@@ -717,10 +747,14 @@ pub async fn published_between(
 ) -> Result<Vec<ListedArticle>, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query_as(
-            "SELECT title, url, author, published_at, summary, source_name FROM articles
-             WHERE published_at >= $1 AND published_at < $2 AND NOT excluded
-             ORDER BY published_at DESC, id DESC
-             LIMIT $3",
+            "SELECT title, url, author, published_at, summary, source_name, language FROM (
+                 SELECT id, title, url, author, published_at, summary, source_name, language,
+                        ROW_NUMBER() OVER (PARTITION BY language ORDER BY published_at DESC, id DESC) AS place
+                 FROM articles
+                 WHERE published_at >= $1 AND published_at < $2 AND NOT excluded
+             ) AS week
+             WHERE place <= $3
+             ORDER BY published_at DESC, id DESC",
         )
         .bind(from)
         .bind(to)
@@ -742,12 +776,22 @@ pub struct StaffArticle {
     pub summary: String,
     pub summary_source: String,
     pub excluded: bool,
+    /// The tag of the language it was published in; `None` when unknown.
+    language: Option<String>,
+}
+
+impl StaffArticle {
+    /// The language it was published in; `None` when unknown.
+    pub fn language(&self) -> Option<Language> {
+        self.language.as_deref().and_then(Language::parse)
+    }
 }
 
 macro_rules! select_staff_article {
     ($rest:literal) => {
         concat!(
-            "SELECT id, url, title, author, published_at, body, summary, summary_source, excluded FROM articles ",
+            "SELECT id, url, title, author, published_at, body, summary, summary_source, excluded, language \
+             FROM articles ",
             $rest
         )
     };
@@ -795,6 +839,8 @@ pub struct ArticleEdit {
     pub summary_source: SummarySource,
     pub published_at: DateTime<Utc>,
     pub excluded: bool,
+    /// `None`: an unknown language (or one Gazette has no catalogue for).
+    pub language: Option<Language>,
 }
 
 /// Saves a staff edit; later imports leave the article as staff made it.
@@ -803,7 +849,7 @@ pub async fn edit(db: &Db, id: Uuid, edit: &ArticleEdit, now: DateTime<Utc>) -> 
     let changed = with_pool!(db, pool => {
         sqlx::query(
             "UPDATE articles SET title = $2, summary = $3, summary_source = $4, published_at = $5, excluded = $6,
-                                 edited_by_staff = $7, updated_at = $8
+                                 edited_by_staff = $7, updated_at = $8, language = $9
              WHERE id = $1",
         )
         .bind(id)
@@ -814,6 +860,7 @@ pub async fn edit(db: &Db, id: Uuid, edit: &ArticleEdit, now: DateTime<Utc>) -> 
         .bind(edit.excluded)
         .bind(true)
         .bind(now)
+        .bind(edit.language.map(Language::tag))
         .execute(pool)
         .await?
         .rows_affected()

@@ -15,6 +15,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::db::Db;
+use crate::i18n::Language;
 use crate::with_pool;
 
 /// What the last poll of a source found.
@@ -51,6 +52,9 @@ pub struct FeedSource {
     pub name: String,
     /// Staff gave the name; otherwise it follows the feed's own title.
     pub named_by_staff: bool,
+    /// The tag of the language staff declared its articles are in; `None`:
+    /// the language the feed declares, if any.
+    language: Option<String>,
     pub created_at: DateTime<Utc>,
     pub last_polled_at: Option<DateTime<Utc>>,
     pub last_result: Option<PollResult>,
@@ -71,6 +75,11 @@ pub struct FeedSource {
 }
 
 impl FeedSource {
+    /// The language staff declared for its articles, over the feed's own.
+    pub fn declared_language(&self) -> Option<Language> {
+        self.language.as_deref().and_then(Language::parse)
+    }
+
     /// Someone holds the claim at `now`: a poll is running.
     pub fn is_being_polled(&self, now: DateTime<Utc>) -> bool {
         self.claimed_until.is_some_and(|until| until > now)
@@ -79,19 +88,21 @@ impl FeedSource {
 
 macro_rules! columns {
     () => {
-        "id, url, name, named_by_staff, created_at, last_polled_at, last_result, last_error, last_added, \
+        "id, url, name, named_by_staff, language, created_at, last_polled_at, last_result, last_error, last_added, \
          last_updated, last_rejected, total_added, failures, failing_since, next_poll_at, etag, last_modified, \
          claimed_by, claimed_until"
     };
 }
 
-/// Registers a source, due at once. `Err` holds the source already
-/// registered at that address.
+/// Registers a source, due at once, its articles in `language` (`None`:
+/// the feed's own). `Err` holds the source already registered at that
+/// address.
 pub async fn add(
     db: &Db,
     url: &str,
     name: &str,
     named_by_staff: bool,
+    language: Option<Language>,
     now: DateTime<Utc>,
 ) -> Result<Result<FeedSource, FeedSource>, sqlx::Error> {
     // Looked up first: an INSERT that conflicts still uses up an id on
@@ -101,7 +112,8 @@ pub async fn add(
     }
     let added: Option<FeedSource> = with_pool!(db, pool => {
         sqlx::query_as(concat!(
-            "INSERT INTO feed_sources (url, name, named_by_staff, created_at, next_poll_at) VALUES ($1, $2, $3, $4, $4)
+            "INSERT INTO feed_sources (url, name, named_by_staff, created_at, next_poll_at, language)
+             VALUES ($1, $2, $3, $4, $4, $5)
              ON CONFLICT (url) DO NOTHING RETURNING ",
             columns!()
         ))
@@ -109,6 +121,7 @@ pub async fn add(
         .bind(name)
         .bind(named_by_staff)
         .bind(now)
+        .bind(language.map(Language::tag))
         .fetch_optional(pool)
         .await?
     });
@@ -119,7 +132,8 @@ pub async fn add(
     }
 }
 
-async fn find_by_url(db: &Db, url: &str) -> Result<Option<FeedSource>, sqlx::Error> {
+/// The source registered at `url` (as `url::Url` writes it), if any.
+pub async fn find_by_url(db: &Db, url: &str) -> Result<Option<FeedSource>, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query_as(concat!("SELECT ", columns!(), " FROM feed_sources WHERE url = $1"))
             .bind(url)
@@ -143,6 +157,37 @@ pub async fn find(db: &Db, id: i64) -> Result<Option<FeedSource>, sqlx::Error> {
             .bind(id)
             .fetch_optional(pool)
             .await
+    })
+}
+
+/// Declares the language of source `id`'s articles (`None`: the feed's
+/// own), and forgets the validators of its last answer, so that its next
+/// poll reads the whole feed again and relabels the articles still in it
+/// rather than hearing "not modified". A declared language is also given
+/// at once to the articles it brought that staff have not edited, so this
+/// week's issue has it even before that poll. `None` when there is no
+/// such source.
+pub async fn set_language(db: &Db, id: i64, language: Option<Language>) -> Result<Option<FeedSource>, sqlx::Error> {
+    let tag = language.map(Language::tag);
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let source: Option<FeedSource> = sqlx::query_as(concat!(
+            "UPDATE feed_sources SET language = $2, etag = NULL, last_modified = NULL WHERE id = $1 RETURNING ",
+            columns!()
+        ))
+        .bind(id)
+        .bind(tag)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let (Some(source), Some(tag)) = (&source, tag) {
+            sqlx::query("UPDATE articles SET language = $2 WHERE feed = $1 AND NOT edited_by_staff")
+                .bind(&source.url)
+                .bind(tag)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(source)
     })
 }
 

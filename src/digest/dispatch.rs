@@ -2,13 +2,18 @@
 //! issue's window ended, or in the last 7 days for the first), the rendered
 //! issue, and one queued delivery per confirmed reader.
 //!
+//! The issue is rendered once per language, and each rendering chooses
+//! and orders the week's articles for its readers ([`for_language`]): the
+//! articles published in its language first, then, by `digest.languages`,
+//! every other one (`all`) or only those of unknown language (`reader`).
+//!
 //! [`dispatch`] is the one way an issue is queued: the scheduler, `gazette
 //! dispatch` and the staff's "send now" all call it, and it holds the
 //! dispatch lock while it works.
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::config::Settings;
+use crate::config::{DigestLanguages, Settings};
 use crate::db::Db;
 use crate::db::articles;
 use crate::db::dispatch_lock::DispatchLock;
@@ -45,14 +50,59 @@ pub struct Preview {
     pub already_dispatched: bool,
     /// Articles published from here on are in it.
     pub since: DateTime<Utc>,
+    /// The articles of the default language's rendering, in its order
+    /// (some may not fit: see [`RenderedIssue::articles`]).
     pub articles: Vec<DigestArticle>,
+    /// The default language's rendering.
     pub issue: Option<RenderedIssue>,
     pub recipients: i64,
+    /// Every article the week has for any language's rendering.
+    week_articles: Vec<WeekArticle>,
+}
+
+/// One of the week's articles and the language it was published in
+/// (`None`: unknown).
+#[derive(Debug, Clone)]
+struct WeekArticle {
+    language: Option<Language>,
+    article: DigestArticle,
+}
+
+/// The articles of `language`'s rendering, from the week's `articles`
+/// (newest first), at most `max`: those published in `language` first,
+/// then, with [`DigestLanguages::All`], all the others, or with
+/// [`DigestLanguages::Reader`], only those of unknown language; newest
+/// first within each group.
+///
+/// A rendering that would hold no article at all (with `Reader`, a week
+/// with nothing in its language and nothing of unknown language) holds
+/// every article instead: its readers subscribed to the publication, and
+/// an empty digest, or none while the others get theirs, would tell them
+/// less than the stories in another language do.
+fn for_language(
+    articles: &[WeekArticle],
+    language: Language,
+    choice: DigestLanguages,
+    max: usize,
+) -> Vec<DigestArticle> {
+    let own = articles.iter().filter(|a| a.language == Some(language));
+    let others = articles.iter().filter(|a| a.language != Some(language));
+    let chosen: Vec<&WeekArticle> = match choice {
+        DigestLanguages::All => own.chain(others).collect(),
+        DigestLanguages::Reader => own.chain(others.filter(|a| a.language.is_none())).collect(),
+    };
+    let chosen = if chosen.is_empty() {
+        articles.iter().collect()
+    } else {
+        chosen
+    };
+    chosen.into_iter().take(max).map(|a| a.article.clone()).collect()
 }
 
 /// Builds the preview of the issue for the week of `now`: the articles
 /// published since the last issue's window ended (the last 7 days for the
-/// first issue), newest first, capped at `digest.max_articles`.
+/// first issue), as the default language's rendering chooses and orders
+/// them ([`for_language`]), capped at `digest.max_articles`.
 pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result<Preview, DispatchError> {
     let week = settings.schedule.issue_week(now);
     let already_dispatched = issues::exists(db, week).await.map_err(DispatchError::ReadIssues)?;
@@ -62,17 +112,21 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
     let rows = articles::published_between(db, since, now, limit)
         .await
         .map_err(DispatchError::ReadArticles)?;
-    let articles: Vec<DigestArticle> = rows
+    let week_articles: Vec<WeekArticle> = rows
         .into_iter()
-        .map(|a| DigestArticle {
-            title: a.title,
-            url: a.url,
-            author: a.author,
-            published_at: a.published_at,
-            summary: a.summary,
-            source_name: a.source_name,
+        .map(|a| WeekArticle {
+            language: a.language(),
+            article: DigestArticle {
+                title: a.title,
+                url: a.url,
+                author: a.author,
+                published_at: a.published_at,
+                summary: a.summary,
+                source_name: a.source_name,
+            },
         })
         .collect();
+    let articles = in_language(settings, &week_articles, settings.site.default_language);
     let recipients = subscribers::count_receiving(db, now)
         .await
         .map_err(DispatchError::CountSubscribers)?;
@@ -94,7 +148,14 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
         articles,
         issue,
         recipients,
+        week_articles,
     })
+}
+
+/// The articles of `language`'s rendering under the settings.
+fn in_language(settings: &Settings, week_articles: &[WeekArticle], language: Language) -> Vec<DigestArticle> {
+    let max = usize::try_from(settings.digest.max_articles).unwrap_or(usize::MAX);
+    for_language(week_articles, language, settings.digest.languages, max)
 }
 
 /// What a dispatch did.
@@ -158,10 +219,14 @@ async fn queue_issue(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
             since: preview.since,
         });
     };
-    // Rendered once per language, each reader's copy is one of these.
+    // Rendered once per language, each with its own choice and order of
+    // the articles; each reader's copy is one of these.
     let translations = Language::all()
         .filter(|language| *language != settings.site.default_language)
-        .map(|language| Ok((language, render_in(settings, language, week, now, &preview.articles)?)))
+        .map(|language| {
+            let articles = in_language(settings, &preview.week_articles, language);
+            Ok((language, render_in(settings, language, week, now, &articles)?))
+        })
         .collect::<Result<Vec<_>, DispatchError>>()?;
     let queued = issues::create_and_queue(db, week, &issue, &translations, (preview.since, now), now)
         .await
@@ -177,4 +242,114 @@ async fn queue_issue(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
         // unique week turned this one away.
         None => Dispatched::AlreadyDispatched { week },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn russian() -> Language {
+        Language::parse("ru").expect("a Russian catalogue")
+    }
+
+    /// The week's articles, newest first: `(title, language tag)`, `None`
+    /// for an unknown language.
+    fn week(articles: &[(&str, Option<&str>)]) -> Vec<WeekArticle> {
+        let now = Utc::now();
+        articles
+            .iter()
+            .enumerate()
+            .map(|(i, (title, tag))| WeekArticle {
+                language: tag.map(|tag| Language::parse(tag).expect("a language with a catalogue")),
+                article: DigestArticle {
+                    title: (*title).to_owned(),
+                    url: format!("https://news.example.org/{i}"),
+                    author: None,
+                    published_at: now - Duration::hours(i64::try_from(i).unwrap()),
+                    summary: format!("{title}, in one line."),
+                    source_name: None,
+                },
+            })
+            .collect()
+    }
+
+    fn titles(articles: &[DigestArticle]) -> Vec<&str> {
+        articles.iter().map(|a| a.title.as_str()).collect()
+    }
+
+    const MIXED: [(&str, Option<&str>); 5] = [
+        ("Floods", Some("en")),
+        ("Паводок", Some("ru")),
+        ("Market", None),
+        ("Elections", Some("en")),
+        ("Выборы", Some("ru")),
+    ];
+
+    #[test]
+    fn with_all_the_readers_language_comes_first_each_group_newest_first() {
+        let articles = week(&MIXED);
+        let all = DigestLanguages::All;
+        assert_eq!(
+            titles(&for_language(&articles, russian(), all, 10)),
+            ["Паводок", "Выборы", "Floods", "Market", "Elections"]
+        );
+        assert_eq!(
+            titles(&for_language(&articles, Language::ENGLISH, all, 10)),
+            ["Floods", "Elections", "Паводок", "Market", "Выборы"]
+        );
+    }
+
+    #[test]
+    fn with_reader_only_the_readers_language_and_unknown_ones_are_in() {
+        let articles = week(&MIXED);
+        let reader = DigestLanguages::Reader;
+        assert_eq!(
+            titles(&for_language(&articles, russian(), reader, 10)),
+            ["Паводок", "Выборы", "Market"]
+        );
+        assert_eq!(
+            titles(&for_language(&articles, Language::ENGLISH, reader, 10)),
+            ["Floods", "Elections", "Market"]
+        );
+    }
+
+    #[test]
+    fn the_cap_keeps_the_readers_own_articles_first() {
+        let articles = week(&MIXED);
+        for (choice, third) in [(DigestLanguages::All, "Floods"), (DigestLanguages::Reader, "Market")] {
+            assert_eq!(
+                titles(&for_language(&articles, russian(), choice, 2)),
+                ["Паводок", "Выборы"]
+            );
+            assert_eq!(
+                titles(&for_language(&articles, russian(), choice, 3)),
+                ["Паводок", "Выборы", third]
+            );
+        }
+    }
+
+    #[test]
+    fn a_language_with_nothing_of_its_own_gets_every_article_rather_than_none() {
+        let english_only = week(&[("Floods", Some("en")), ("Elections", Some("en"))]);
+        assert_eq!(
+            titles(&for_language(&english_only, russian(), DigestLanguages::Reader, 10)),
+            ["Floods", "Elections"]
+        );
+        // Unknown ones are enough: they are its readers' as much as anyone's.
+        let with_unknown = week(&[("Floods", Some("en")), ("Market", None)]);
+        assert_eq!(
+            titles(&for_language(&with_unknown, russian(), DigestLanguages::Reader, 10)),
+            ["Market"]
+        );
+        assert!(for_language(&[], russian(), DigestLanguages::Reader, 10).is_empty());
+    }
+
+    #[test]
+    fn articles_of_unknown_language_keep_their_place_among_the_others() {
+        let articles = week(&[("Market", None), ("Floods", Some("en")), ("Bazaar", None)]);
+        assert_eq!(
+            titles(&for_language(&articles, russian(), DigestLanguages::All, 10)),
+            ["Market", "Floods", "Bazaar"]
+        );
+    }
 }

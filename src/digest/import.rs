@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::db::Db;
 use crate::db::articles::{self, NewArticle, Saved};
+use crate::db::feed_sources;
 pub use crate::digest::feed::FeedRules;
 use crate::digest::feed::{NotAFeed, ParsedFeed, parse_feed, parse_plain_text, starts_like_a_feed};
 use crate::digest::fetch::{FetchError, Fetcher};
@@ -41,6 +42,8 @@ pub enum ImportError {
     Published(String),
     #[error("cannot save {entries}: {error}")]
     Save { entries: String, error: sqlx::Error },
+    #[error("cannot read the feed source of `{feed}`: {error}")]
+    Source { feed: String, error: sqlx::Error },
 }
 
 /// What a plain-text article cannot say about itself.
@@ -121,6 +124,22 @@ pub async fn parse(
         })
     })
     .await?
+}
+
+/// A feed's entries in the language staff declared for the feed source at
+/// its address, if it is one: importing a source's feed by hand labels its
+/// articles as polling it does.
+pub async fn as_its_source_declares(db: &Db, parsed: ParsedFeed, feed: &str) -> Result<ParsedFeed, ImportError> {
+    let source = feed_sources::find_by_url(db, feed)
+        .await
+        .map_err(|error| ImportError::Source {
+            feed: feed.to_owned(),
+            error,
+        })?;
+    Ok(match source.and_then(|s| s.declared_language()) {
+        Some(language) => parsed.in_language(language),
+        None => parsed,
+    })
 }
 
 enum Parsed {
@@ -377,7 +396,9 @@ pub async fn import_file(
 ) -> Result<ImportReport, ImportError> {
     let started = std::time::Instant::now();
     let loaded = load(source, fetcher).await?;
+    let feed = loaded.feed.clone();
     let parsed = parse(source, loaded, details, rules).await?;
+    let parsed = as_its_source_declares(db, parsed, &feed).await?;
     let entries = parsed.entries.len();
     let seconds = started.elapsed().as_secs_f64();
     tracing::debug!(feed = %source, entries, seconds, "feed parsed");

@@ -64,7 +64,12 @@ impl ImportJobs {
         };
         feed_imports::set_status(db, id, FeedImportStatus::Parsing, Utc::now()).await?;
         let details = PlainTextDetails::default();
+        let feed = loaded.feed.clone();
         let parsed = match import::parse(url, loaded, &details, self.rules).await {
+            Ok(parsed) => parsed,
+            Err(why) => return feed_imports::fail(db, id, &why.to_string(), Utc::now()).await,
+        };
+        let parsed = match import::as_its_source_declares(db, parsed, &feed).await {
             Ok(parsed) => parsed,
             Err(why) => return feed_imports::fail(db, id, &why.to_string(), Utc::now()).await,
         };

@@ -6,11 +6,13 @@
 //! answer (`If-None-Match`, `If-Modified-Since`: a 304 is recorded as "not
 //! modified" and costs no parsing and no article writes), parse it as
 //! `gazette articles import URL` does, attribute the entries to the source
-//! (its URL is the feed's identity, its name the name the digest shows),
-//! save them, and record the outcome, giving the claim back. A failure
-//! puts the next poll off exponentially: `feeds.poll_minutes` × 2^failures,
-//! capped at a day, so a source failing for days is shown as failing with
-//! its last error and tried a few times a day, not every minute.
+//! (its URL is the feed's identity, its name the name the digest shows;
+//! the language staff declared for it, if any, is every entry's whatever
+//! the feed says), save them, and record the outcome, giving the claim
+//! back. A failure puts the next poll off exponentially:
+//! `feeds.poll_minutes` × 2^failures, capped at a day, so a source failing
+//! for days is shown as failing with its last error and tried a few times
+//! a day, not every minute.
 //!
 //! Who polls: the poller role of `gazette serve` ([`Poller::run`]) polls
 //! the due sources, woken every minute or at the next due time; the
@@ -31,6 +33,7 @@ use crate::db::feed_sources::{self, FeedSource, Outcome as Recorded, Want};
 use crate::digest::fetch::{Conditional, FetchError, FetchPolicy, Fetcher, Validators};
 use crate::digest::import::{self, FeedRules, Loaded, PlainTextDetails};
 use crate::domain::ImportReport;
+use crate::i18n::Language;
 
 /// How long a claim holds: a fetch gives up after 30 seconds, and parsing
 /// and saving even a large feed take well under this. A process that dies
@@ -236,9 +239,15 @@ impl Poller {
     }
 
     /// Registers the feed at `raw_url` under `name` (else, until its first
-    /// poll names it by its own title, under the address's host). The
-    /// address must be one the fetch policy would fetch.
-    pub async fn add(&self, raw_url: &str, name: Option<&str>) -> Result<FeedSource, AddError> {
+    /// poll names it by its own title, under the address's host), its
+    /// articles in `language` (else in the language the feed declares).
+    /// The address must be one the fetch policy would fetch.
+    pub async fn add(
+        &self,
+        raw_url: &str,
+        name: Option<&str>,
+        language: Option<Language>,
+    ) -> Result<FeedSource, AddError> {
         let url = source_url(raw_url)?;
         let given = given_name(name)?;
         self.fetcher.check_address(&url).await.map_err(AddError::Refused)?;
@@ -246,7 +255,7 @@ impl Poller {
             Some(name) => (name, true),
             None => (url.host_str().unwrap_or_default().to_owned(), false),
         };
-        match feed_sources::add(&self.db, url.as_str(), &name, named_by_staff, Utc::now()).await? {
+        match feed_sources::add(&self.db, url.as_str(), &name, named_by_staff, language, Utc::now()).await? {
             Ok(source) => {
                 tracing::info!(source = source.id, url = %source.url, "feed source added");
                 Ok(source)
@@ -290,14 +299,44 @@ impl Poller {
         let Some(source) = self.claim(id, now, Want::NotPolledSince(now)).await? else {
             return Ok(None);
         };
+        self.poll_in_background(source.clone());
+        Ok(Some(source))
+    }
+
+    /// Declares the language of source `id`'s articles (`None`: the
+    /// language its feed declares) and polls it at once in the background,
+    /// so that the articles still in its feed take it (see
+    /// [`feed_sources::set_language`]). It takes the source's claim first:
+    /// a poll running meanwhile would save the articles in the language
+    /// the source had, and leave the feed's validators for the next poll
+    /// to hear "not modified".
+    pub async fn declare_language(&self, id: i64, language: Option<Language>) -> Result<Declared, sqlx::Error> {
+        let now = Utc::now();
+        if self.claim(id, now, Want::NotPolledSince(now)).await?.is_none() {
+            return Ok(match feed_sources::find(&self.db, id).await? {
+                Some(source) => Declared::Busy(source),
+                None => Declared::Unknown,
+            });
+        }
+        Ok(match feed_sources::set_language(&self.db, id, language).await? {
+            Some(source) => {
+                self.poll_in_background(source.clone());
+                Declared::Polling(source)
+            }
+            // Removed between the claim and the change.
+            None => Declared::Unknown,
+        })
+    }
+
+    /// Polls a source this poller holds, returning before the fetch.
+    fn poll_in_background(&self, claimed: FeedSource) {
         let poller = self.clone();
-        let claimed = source.clone();
+        let id = claimed.id;
         tokio::spawn(async move {
             if let Err(e) = poller.poll_claimed(claimed).await {
                 tracing::error!(source = id, error = %e, "a feed poll could not record its outcome");
             }
         });
-        Ok(Some(source))
     }
 
     async fn claim(&self, id: i64, now: DateTime<Utc>, want: Want) -> Result<Option<FeedSource>, sqlx::Error> {
@@ -414,6 +453,10 @@ impl Poller {
             _ => source.name.clone(),
         };
         let parsed = parsed.attribute(&source.url, Some(&name));
+        let parsed = match source.declared_language() {
+            Some(language) => parsed.in_language(language),
+            None => parsed,
+        };
         let report = import::save_all(&self.db, parsed, |_, _| {})
             .await
             .map_err(|e| e.to_string())?;
@@ -529,6 +572,17 @@ impl Poller {
             }
         }
     }
+}
+
+/// What declaring a source's language did.
+#[derive(Debug)]
+pub enum Declared {
+    /// Declared; the source, as it is now, is being polled.
+    Polling(FeedSource),
+    /// Another poll holds the source: nothing changed.
+    Busy(FeedSource),
+    /// There is no source with this id (any more).
+    Unknown,
 }
 
 /// What reading a claimed source found, before it is recorded.

@@ -650,7 +650,7 @@ pub async fn two_pollers_on_one_database_poll_each_due_source_once(backend: Back
             ago(600),
         );
         let url = nginx.url(&format!("/feed-{n}.xml"));
-        let added = feed_sources::add(&db, &url, &format!("Paper {n}"), true, Utc::now())
+        let added = feed_sources::add(&db, &url, &format!("Paper {n}"), true, None, Utc::now())
             .await
             .unwrap()
             .unwrap();

@@ -5,6 +5,7 @@
 
 mod admin;
 mod admin_browser;
+mod article_languages;
 mod backup;
 mod cli;
 mod configuration;
@@ -237,6 +238,11 @@ fn main() {
         languages::a_reader_who_signs_up_on_the_russian_page_gets_russian_mail,
         languages::the_site_default_language_serves_browsers_that_ask_for_none_gazette_has,
         languages::each_reader_gets_the_issue_in_their_language,
+        article_languages::each_reader_gets_the_stories_in_their_language_first,
+        article_languages::with_reader_languages_each_reader_gets_only_theirs_and_unknown_ones,
+        article_languages::with_reader_languages_a_language_without_stories_gets_them_all,
+        article_languages::a_source_language_declared_by_staff_overrides_the_feeds_own,
+        article_languages::staff_choose_the_language_of_the_articles_they_write,
         site::every_page_names_the_publisher_and_the_privacy_notice_follows_the_settings,
         preferences::confirming_sends_one_welcome_email_in_the_readers_language_with_a_working_preferences_link,
         preferences::without_signup_welcome_a_confirmed_reader_gets_no_welcome_email,
@@ -504,6 +510,10 @@ fn main() {
     trials.push(libtest_mimic::Trial::test(
         "configuration::a_default_language_without_a_catalogue_is_refused",
         configuration::a_default_language_without_a_catalogue_is_refused,
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "article_languages::a_digest_languages_value_other_than_all_or_reader_is_refused",
+        article_languages::a_digest_languages_value_other_than_all_or_reader_is_refused,
     ));
     trials.push(libtest_mimic::Trial::test(
         "configuration::secrets_come_from_files_and_the_session_key_instructions_make_a_working_key",

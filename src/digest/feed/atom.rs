@@ -16,6 +16,9 @@ fn is_atom(ns: Ns) -> bool {
 
 pub fn read(xml: &mut Xml<'_>, root: Element<'_>, feed: &mut Builder) -> Result<(), NotAFeed> {
     feed.meta.base = root.attribute("base");
+    // `xml:lang` on the feed is every entry's language but for an entry
+    // that says its own.
+    feed.meta.language = root.attribute("lang");
     while let Some(child) = xml.child()? {
         if !is_atom(child.ns) {
             xml.skip()?;
@@ -42,6 +45,7 @@ pub fn read(xml: &mut Xml<'_>, root: Element<'_>, feed: &mut Builder) -> Result<
 fn entry(xml: &mut Xml<'_>, element: Element<'_>, feed: &mut Builder) -> Result<(), NotAFeed> {
     let mut entry = RawEntry {
         base: element.attribute("base"),
+        language: element.attribute("lang"),
         ..RawEntry::default()
     };
     while let Some(child) = xml.child()? {

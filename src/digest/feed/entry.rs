@@ -13,6 +13,7 @@ use crate::db::articles::NewArticle;
 use crate::digest::html_text::{MarkedText, as_windows_1252_meant};
 use crate::digest::summary;
 use crate::domain::{ArticleTitle, ArticleUrl, Rejection, SummarySource, Warning};
+use crate::i18n::Language;
 
 /// How far ahead of the import an entry's date may be (clocks and time
 /// zones differ; a week ahead is a mistake, or a way to stay on top).
@@ -29,6 +30,9 @@ pub struct FeedMeta {
     pub base: Option<String>,
     /// Its own date (RSS `pubDate`/`lastBuildDate`, Atom `updated`).
     pub date: Option<String>,
+    /// The language tag it declares (RSS `language`, Atom `xml:lang`, JSON
+    /// Feed `language`): its entries' unless they declare their own.
+    pub language: Option<String>,
 }
 
 /// One entry as read, before it is judged.
@@ -49,6 +53,9 @@ pub struct RawEntry {
     pub author: Option<String>,
     pub published: Option<String>,
     pub updated: Option<String>,
+    /// The language tag the entry itself declares (Atom `xml:lang`, RSS
+    /// `dc:language`, JSON Feed's `language`).
+    pub language: Option<String>,
     /// What reading it had to leave out, for a warning.
     pub notes: Vec<String>,
 }
@@ -74,6 +81,7 @@ struct Prepared {
     summary_source: SummarySource,
     author: Option<String>,
     date: Dated,
+    language: Option<String>,
     notes: Vec<String>,
 }
 
@@ -143,12 +151,18 @@ impl Builder {
             .and_then(parse_date)
             .filter(|d| *d <= now + FUTURE_TOLERANCE);
         let title = meta.title.map(|t| t.title()).filter(|t| !t.is_empty());
+        let feed = Settling {
+            base: base.as_ref(),
+            date: feed_date,
+            language: meta.language.as_deref(),
+            now,
+        };
         let entries = entries
             .into_iter()
             .enumerate()
             .map(|(i, entry)| {
                 let name = entry_name(i, &entry.title);
-                let article = settle(entry, base.as_ref(), feed_date, now, &name, &mut warnings);
+                let article = settle(entry, &feed, &name, &mut warnings);
                 article.map_err(|reason| Rejection {
                     entry: name,
                     reason: reason.to_string(),
@@ -221,23 +235,44 @@ fn prepare(raw: RawEntry, rules: FeedRules) -> Prepared {
             .map(|a| one_line(&as_windows_1252_meant(a)))
             .filter(|a| !a.is_empty()),
         date,
+        language: raw.language,
         notes,
     }
 }
 
+/// What the whole feed gives each entry as it is settled.
+struct Settling<'a> {
+    /// Where the entries' relative links resolve.
+    base: Option<&'a url::Url>,
+    /// The feed's own date, for an entry whose date cannot be read.
+    date: Option<DateTime<Utc>>,
+    /// The feed's language tag, for an entry that declares none.
+    language: Option<&'a str>,
+    now: DateTime<Utc>,
+}
+
+/// The language an entry was published in: the tag it declares, else the
+/// feed's (`ru-RU` is Russian). A tag naming a language Gazette has no
+/// catalogue for, or no tag at all, is an unknown language: never guessed.
+fn language_of(entry: Option<&str>, feed: Option<&str>) -> Option<Language> {
+    fn declared(tag: Option<&str>) -> Option<&str> {
+        tag.map(str::trim).filter(|t| !t.is_empty())
+    }
+    declared(entry).or(declared(feed)).and_then(Language::parse)
+}
+
 fn settle(
     entry: Prepared,
-    base: Option<&url::Url>,
-    feed_date: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
+    feed: &Settling<'_>,
     name: &str,
     warnings: &mut Vec<Warning>,
 ) -> Result<NewArticle, EntryError> {
     let base = match entry.base.as_deref() {
-        Some(own) => base
+        Some(own) => feed
+            .base
             .and_then(|b| b.join(own.trim()).ok())
             .or_else(|| url::Url::parse(own.trim()).ok()),
-        None => base.cloned(),
+        None => feed.base.cloned(),
     };
     let url = match (&entry.link, &entry.permalink) {
         (Some(link), _) => ArticleUrl::resolve(base.as_ref(), link).map_err(EntryError::Link)?,
@@ -256,11 +291,11 @@ fn settle(
         })
     };
     let published_at = match entry.date {
-        Dated::At(at, raw) if at > now + FUTURE_TOLERANCE => return Err(EntryError::Future(shown(&raw, 60))),
+        Dated::At(at, raw) if at > feed.now + FUTURE_TOLERANCE => return Err(EntryError::Future(shown(&raw, 60))),
         Dated::At(at, _) => Some(at),
         Dated::Unreadable(raw) => {
             let raw = shown(&raw, 60);
-            match feed_date {
+            match feed.date {
                 Some(date) => {
                     warn(format!(
                         "its date `{raw}` could not be read; it got the feed's date, {}",
@@ -280,6 +315,7 @@ fn settle(
     for note in entry.notes {
         warn(note);
     }
+    let language = language_of(entry.language.as_deref(), feed.language);
     Ok(NewArticle {
         url,
         feed: None,
@@ -291,6 +327,7 @@ fn settle(
         body: entry.body,
         summary: entry.summary,
         summary_source: entry.summary_source,
+        language,
     })
 }
 

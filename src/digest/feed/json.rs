@@ -65,6 +65,7 @@ impl<'de> Visitor<'de> for Top<'_> {
                     RawEntry::first(&mut self.feed.meta.title, title);
                 }
                 "home_page_url" => RawEntry::first(&mut self.feed.meta.link, string(map.next_value()?)),
+                "language" => RawEntry::first(&mut self.feed.meta.language, string(map.next_value()?)),
                 "items" => {
                     top.items = map.next_value_seed(Items { feed: &mut *self.feed })?;
                 }
@@ -151,6 +152,7 @@ fn entry(mut item: Map<String, Value>) -> RawEntry {
         content: html.map(FieldText::html).or(text.map(FieldText::plain)),
         published: take("date_published"),
         updated: take("date_modified"),
+        language: take("language"),
         author: author(item.remove("authors"), item.remove("author")),
         ..RawEntry::default()
     }

@@ -25,6 +25,7 @@ use chrono::{DateTime, Utc};
 use crate::db::articles::NewArticle;
 use crate::digest::summary;
 use crate::domain::{ArticleTitle, ArticleTitleError, ArticleUrl, ArticleUrlError, Rejection, SummarySource, Warning};
+use crate::i18n::Language;
 
 pub use dates::parse_date;
 use entry::Builder;
@@ -64,6 +65,15 @@ impl ParsedFeed {
         for article in self.entries.iter_mut().flatten() {
             article.feed = Some(feed.to_owned());
             article.source_name = name.map(str::to_owned);
+        }
+        self
+    }
+
+    /// Marks every entry as written in `language`, whatever the feed says:
+    /// the language staff declared for the source.
+    pub fn in_language(mut self, language: Language) -> Self {
+        for article in self.entries.iter_mut().flatten() {
+            article.language = Some(language);
         }
         self
     }

@@ -41,6 +41,9 @@ fn channel(xml: &mut Xml<'_>, channel: Element<'_>, feed: &mut Builder) -> Resul
                 RawEntry::first(&mut feed.meta.date, Some(xml.content()?.text));
             }
             (Ns::Dc, "date") => RawEntry::first(&mut feed.meta.date, Some(xml.content()?.text)),
+            (ns, "language") if is_rss(ns) || ns == Ns::Dc => {
+                RawEntry::first(&mut feed.meta.language, Some(xml.content()?.text));
+            }
             _ => xml.skip()?,
         }
     }
@@ -90,6 +93,7 @@ fn item(xml: &mut Xml<'_>, item: Element<'_>, feed: &mut Builder) -> Result<(), 
             }
             (Ns::DcTerms, "modified") => RawEntry::first(&mut entry.updated, Some(xml.content()?.text)),
             (Ns::Dc, "creator") => RawEntry::first(&mut entry.author, Some(xml.content()?.text)),
+            (Ns::Dc, "language") => RawEntry::first(&mut entry.language, Some(xml.content()?.text)),
             (ns, "author") if is_rss(ns) => {
                 let author = xml.content()?.text;
                 RawEntry::first(&mut entry.author, Some(name_of_address(&author)));

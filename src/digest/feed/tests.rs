@@ -1048,3 +1048,88 @@ fn what_starts_like_a_feed() {
         assert_eq!(starts_like_a_feed(&bytes), feed, "{bytes:?}");
     }
 }
+
+/// The languages of a feed's articles, in order, by tag (`-` for unknown).
+fn languages(feed: &[u8]) -> Vec<&'static str> {
+    let tags: Vec<&str> = parse_feed(feed, None, RULES, now())
+        .unwrap()
+        .entries
+        .into_iter()
+        .flatten()
+        .map(|article| article.language.map_or("-", Language::tag))
+        .collect();
+    assert!(!tags.is_empty(), "articles to look at");
+    tags
+}
+
+/// An entry's language is the one it declares, else its feed's, parsed by
+/// the primary subtag; a language without a catalogue, or none declared,
+/// is unknown, never guessed from the text.
+#[test]
+fn each_entry_is_in_the_language_it_or_its_feed_declares() {
+    let (_, rss_2) = fixture!("rss-2.0.xml");
+    assert!(languages(rss_2).iter().all(|tag| *tag == "en"));
+    let (_, rss_091) = fixture!("rss-0.91.xml");
+    assert!(languages(rss_091).iter().all(|tag| *tag == "en"), "en-us");
+    let (_, atom) = fixture!("atom-1.0.xml");
+    assert!(languages(atom).iter().all(|tag| *tag == "-"), "no declaration");
+
+    let item = |own: &str| format!("<item><title>T</title><link>/{own}</link><description>x</description>{own}</item>");
+    let rss = format!(
+        "<rss version=\"2.0\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><channel><title>T</title>\
+         <link>https://t.example.org/</link>{}{}{}<language>ru-RU</language></channel></rss>",
+        item(""),
+        item("<dc:language>en</dc:language>"),
+        item("<dc:language>de</dc:language>")
+    );
+    assert_eq!(
+        languages(rss.as_bytes()),
+        ["ru", "en", "-"],
+        "a channel's language after its items"
+    );
+    let rdf = "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" xmlns=\"http://purl.org/rss/1.0/\" \
+               xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><channel><title>T</title><dc:language>RU</dc:language>\
+               </channel><item><title>T</title><link>https://t.example.org/a</link><description>x</description>\
+               </item></rdf:RDF>";
+    assert_eq!(languages(rdf.as_bytes()), ["ru"]);
+
+    let entry = |lang: &str, n: u32| {
+        format!(
+            "<entry{lang}><id>{n}</id><title>T</title><link href=\"https://t.example.org/{n}\"/><summary>x</summary></entry>"
+        )
+    };
+    let atom = format!(
+        "<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"ru\"><title>T</title>{}{}{}{}</feed>",
+        entry("", 1),
+        entry(" xml:lang=\"en-GB\"", 2),
+        entry(" xml:lang=\"de\"", 3),
+        entry(" xml:lang=\"\"", 4)
+    );
+    assert_eq!(languages(atom.as_bytes()), ["ru", "en", "-", "ru"]);
+
+    let json = r#"{"version": "https://jsonfeed.org/version/1.1", "title": "T", "items": [
+        {"id": "1", "url": "https://t.example.org/1", "content_text": "x"},
+        {"id": "2", "url": "https://t.example.org/2", "content_text": "x", "language": "en-US"},
+        {"id": "3", "url": "https://t.example.org/3", "content_text": "x", "language": "x<script>"}
+    ], "language": "ru"}"#;
+    assert_eq!(languages(json.as_bytes()), ["ru", "en", "-"]);
+    let undeclared = r#"{"version": "https://jsonfeed.org/version/1", "title": "T", "items": [
+        {"id": "1", "url": "https://t.example.org/1", "content_text": "x", "language": 7}]}"#;
+    assert_eq!(languages(undeclared.as_bytes()), ["-"]);
+}
+
+/// A source's declared language is every entry's, whatever the feed says.
+#[test]
+fn a_declared_language_wins_over_the_feeds() {
+    let (_, rss_2) = fixture!("rss-2.0.xml");
+    let russian = Language::parse("ru").unwrap();
+    let parsed = parse_feed(rss_2, None, RULES, now()).unwrap().in_language(russian);
+    assert!(
+        parsed
+            .entries
+            .iter()
+            .flatten()
+            .all(|article| article.language == Some(russian))
+    );
+    assert!(parsed.entries.iter().flatten().count() > 0);
+}

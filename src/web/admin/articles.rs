@@ -1,6 +1,7 @@
-//! `/admin/articles`: search, add, edit (title, summary, date, in or out
-//! of this week's issue), regenerate a summary, delete, and import a feed
-//! by URL with the same importer as `gazette articles import`.
+//! `/admin/articles`: search, add, edit (title, summary, date, language,
+//! in or out of this week's issue), regenerate a summary, delete, and
+//! import a feed by URL with the same importer as `gazette articles
+//! import`.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -12,6 +13,7 @@ use uuid::Uuid;
 
 use super::AdminState;
 use super::chrome::{Chrome, html};
+use super::language_select::{self, LanguageOption};
 use super::session::{self, Staff, StaffForm};
 use crate::db::articles::{self, ArticleEdit, NewArticle, Saved, StaffArticle};
 use crate::db::feed_imports::{self, FeedImport};
@@ -19,6 +21,7 @@ use crate::digest::import::Counts;
 use crate::digest::summary::lead_summary;
 use crate::domain::FeedImportStatus as ImportStatus;
 use crate::domain::{ArticleTitle, ArticleUrl, SummarySource};
+use crate::i18n::Language;
 use crate::links::paths;
 use crate::web::error::PageError;
 use crate::web::form::Fields;
@@ -87,12 +90,29 @@ pub async fn list(
     ))
 }
 
+/// The language select as a form shows it: a language, or "another or
+/// unknown language".
+struct LanguageField {
+    options: Vec<LanguageOption>,
+    unknown: bool,
+}
+
+impl LanguageField {
+    fn showing(language: Option<Language>) -> Self {
+        Self {
+            options: language_select::options(language),
+            unknown: language.is_none(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "web/admin/article_new.html")]
 struct NewPage<'a> {
     c: Chrome,
     errors: Vec<String>,
     f: &'a Fields,
+    language: LanguageField,
 }
 
 pub async fn new_form(session: Session, staff: web::ReqData<Staff>, state: web::Data<AdminState>) -> HttpResponse {
@@ -103,6 +123,7 @@ pub async fn new_form(session: Session, staff: web::ReqData<Staff>, state: web::
             c,
             errors: vec![],
             f: &Fields::default(),
+            language: LanguageField::showing(Some(state.settings.site.default_language)),
         },
     )
 }
@@ -153,9 +174,27 @@ pub async fn create(
     if given.is_empty() && body_text.is_empty() {
         errors.push("Give a summary, or the article's text to make one from.".into());
     }
-    let (Ok(url), Ok(title), Ok(published), true) = (url, title, published, errors.is_empty()) else {
+    // Staff write in the site's language unless they say otherwise.
+    let default_language = Some(state.settings.site.default_language);
+    let chosen = language_select::parse(fields.get("language"));
+    let language = chosen
+        .as_ref()
+        .map(|chosen| chosen.or(default_language))
+        .map_err(|e| errors.push(format!("Language: {e}.")));
+    let (Ok(url), Ok(title), Ok(published), Ok(language), true) = (url, title, published, language, errors.is_empty())
+    else {
         let c = Chrome::new(&state.site, &session, Some(&staff));
-        return Ok(html(StatusCode::BAD_REQUEST, &NewPage { c, errors, f: &fields }));
+        let shown = chosen.map_or(default_language, |chosen| chosen.or(default_language));
+        let language = LanguageField::showing(shown);
+        return Ok(html(
+            StatusCode::BAD_REQUEST,
+            &NewPage {
+                c,
+                errors,
+                f: &fields,
+                language,
+            },
+        ));
     };
     let (summary, summary_source) = if given.is_empty() {
         (lead_summary(&body_text, max), SummarySource::Generated)
@@ -163,7 +202,10 @@ pub async fn create(
         (given, SummarySource::Staff)
     };
     let author = Some(fields.get("author").trim().to_owned()).filter(|a| !a.is_empty());
-    let article = NewArticle::by_hand(url, title, author, Some(published), body_text, summary, summary_source);
+    let article = NewArticle {
+        language,
+        ..NewArticle::by_hand(url, title, author, Some(published), body_text, summary, summary_source)
+    };
     let message = match articles::save(&state.db, &article, now).await? {
         Saved::Added => "Article added.",
         Saved::Updated => "An article with that address existed; it is updated.",
@@ -269,6 +311,7 @@ struct EditPage {
     c: Chrome,
     a: StaffArticle,
     published: String,
+    language: LanguageField,
     errors: Vec<String>,
 }
 
@@ -288,12 +331,14 @@ pub async fn edit_form(
     let a = load(&state, &path).await?;
     let c = Chrome::new(&state.site, &session, Some(&staff));
     let published = a.published_at.format("%Y-%m-%dT%H:%M").to_string();
+    let language = LanguageField::showing(a.language());
     Ok(html(
         StatusCode::OK,
         &EditPage {
             c,
             a,
             published,
+            language,
             errors: vec![],
         },
     ))
@@ -318,9 +363,16 @@ pub async fn save(
     } else if summary.chars().count() > max {
         errors.push(format!("Summary: at most {max} characters, please."));
     }
-    let (Ok(title), Ok(published), true) = (title, published, errors.is_empty()) else {
+    // A form without the field (or an older page) leaves the language be.
+    let chosen = language_select::parse(fields.get("language"));
+    let language = chosen
+        .as_ref()
+        .map(|chosen| chosen.or(a.language()))
+        .map_err(|e| errors.push(format!("Language: {e}.")));
+    let (Ok(title), Ok(published), Ok(language), true) = (title, published, language, errors.is_empty()) else {
         let c = Chrome::new(&state.site, &session, Some(&staff));
         let published = fields.get("published").to_owned();
+        let shown = chosen.map_or(a.language(), |chosen| chosen.or(a.language()));
         a.title = fields.get("title").to_owned();
         a.summary = fields.get("summary").to_owned();
         return Ok(html(
@@ -329,6 +381,7 @@ pub async fn save(
                 c,
                 a,
                 published,
+                language: LanguageField::showing(shown),
                 errors,
             },
         ));
@@ -349,6 +402,7 @@ pub async fn save(
         summary_source,
         published_at: published,
         excluded: fields.get("include") != "on",
+        language,
     };
     if !articles::edit(&state.db, a.id, &edit, Utc::now()).await? {
         return Err(PageError::not_found("article"));
@@ -377,6 +431,7 @@ pub async fn regenerate(
         summary_source: SummarySource::Generated,
         published_at: a.published_at,
         excluded: a.excluded,
+        language: a.language(),
     };
     articles::edit(&state.db, a.id, &edit, Utc::now()).await?;
     session::flash(

@@ -13,6 +13,7 @@ mod chrome;
 mod dashboard;
 mod inbound;
 mod issues;
+mod language_select;
 pub mod session;
 mod sources;
 mod subscribers;
@@ -87,6 +88,11 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET, "/sources", web::get().to(sources::list)),
         (Method::POST, "/sources", web::post().to(sources::add)),
         (Method::POST, "/sources/{id}/poll", web::post().to(sources::poll)),
+        (
+            Method::POST,
+            "/sources/{id}/language",
+            web::post().to(sources::set_language),
+        ),
         (Method::POST, "/sources/{id}/delete", web::post().to(sources::remove)),
         (Method::GET, "/issues", web::get().to(issues::this_week)),
         (Method::GET, "/issues/preview.html", web::get().to(issues::preview_html)),

@@ -1,6 +1,7 @@
 //! `/admin/sources`: the feed sources Gazette polls (`gazette feeds …` in
 //! the staff area): each with its last poll, result, articles added and
-//! failing streak; a form to add one; "poll now" and "remove" buttons.
+//! failing streak, and the language of its articles; a form to add one;
+//! "poll now", "remove" and a language select for each.
 //! Polls run in the background (a fetch may take seconds); the page
 //! refreshes itself while one is running.
 
@@ -12,9 +13,11 @@ use chrono::{DateTime, Utc};
 
 use super::AdminState;
 use super::chrome::{Chrome, html};
+use super::language_select::{self, LanguageOption};
 use super::session::{self, Staff, StaffForm};
 use crate::db::feed_sources::{self, FeedSource, PollResult};
-use crate::digest::poll::{AddError, Poller};
+use crate::digest::poll::{AddError, Declared, Poller};
+use crate::i18n::Language;
 use crate::links::paths;
 use crate::web::error::PageError;
 
@@ -32,6 +35,8 @@ pub struct Row {
     pub failing: String,
     pub error: String,
     pub polling: bool,
+    /// The language staff declared; none selected: the feed's own.
+    pub languages: Vec<LanguageOption>,
 }
 
 fn when(t: DateTime<Utc>) -> String {
@@ -41,6 +46,7 @@ fn when(t: DateTime<Utc>) -> String {
 impl Row {
     fn of(s: FeedSource, now: DateTime<Utc>) -> Self {
         let polling = s.is_being_polled(now);
+        let languages = language_select::options(s.declared_language());
         let result = match (polling, s.last_result) {
             (true, _) => "polling now",
             (false, None) => "not polled yet",
@@ -74,6 +80,7 @@ impl Row {
             failing,
             error,
             polling,
+            languages,
         }
     }
 }
@@ -88,6 +95,8 @@ struct ListPage {
     errors: Vec<String>,
     url: String,
     name: String,
+    /// The add form's select; none selected: the feed's own.
+    languages: Vec<LanguageOption>,
 }
 
 async fn page(
@@ -96,7 +105,7 @@ async fn page(
     staff: &Staff,
     status: StatusCode,
     errors: Vec<String>,
-    (url, name): (&str, &str),
+    (url, name, language): (&str, &str, Option<Language>),
 ) -> Result<HttpResponse, PageError> {
     let now = Utc::now();
     let rows: Vec<Row> = feed_sources::list(&state.db)
@@ -115,6 +124,7 @@ async fn page(
             errors,
             url: url.to_owned(),
             name: name.to_owned(),
+            languages: language_select::options(language),
         },
     ))
 }
@@ -124,7 +134,7 @@ pub async fn list(
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, PageError> {
-    page(&state, &session, &staff, StatusCode::OK, vec![], ("", "")).await
+    page(&state, &session, &staff, StatusCode::OK, vec![], ("", "", None)).await
 }
 
 fn poller(state: &AdminState) -> Poller {
@@ -138,13 +148,29 @@ pub async fn add(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, PageError> {
     let (url, name) = (fields.get("url").trim(), fields.get("name"));
+    let language = match language_select::parse(fields.get("language")) {
+        Ok(chosen) => chosen.or(None),
+        Err(why) => {
+            let errors = vec![format!("Language: {why}.")];
+            return page(
+                &state,
+                &session,
+                &staff,
+                StatusCode::BAD_REQUEST,
+                errors,
+                (url, name, None),
+            )
+            .await;
+        }
+    };
     let poller = poller(&state);
-    let source = match poller.add(url, Some(name)).await {
+    let source = match poller.add(url, Some(name), language).await {
         Ok(source) => source,
         Err(AddError::Database(e)) => return Err(PageError::unexpected(e)),
         Err(why) => {
             let errors = vec![format!("{}.", capitalised(&why.to_string()))];
-            return page(&state, &session, &staff, StatusCode::BAD_REQUEST, errors, (url, name)).await;
+            let values = (url, name, language);
+            return page(&state, &session, &staff, StatusCode::BAD_REQUEST, errors, values).await;
         }
     };
     tracing::info!(staff = %staff.email, source = source.id, url = %source.url, "feed source added from the admin");
@@ -194,6 +220,56 @@ pub async fn poll(
             "“{}” is being polled already; this page shows the result when it is done.",
             source.name
         ),
+    };
+    session::flash(&session, message);
+    Ok(session::see_other(paths::ADMIN_SOURCES))
+}
+
+/// Declares the language of a source's articles, or goes back to the
+/// feed's own (see [`Poller::declare_language`]).
+pub async fn set_language(
+    fields: StaffForm,
+    path: web::Path<String>,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
+    let source = load(&state, &path).await?;
+    let language = language_select::parse(fields.get("language"))
+        .map_err(|why| {
+            PageError::bad_request(
+                "The language was not changed",
+                format!("{}.", capitalised(&why.to_string())),
+            )
+        })?
+        .or(None);
+    let message = match poller(&state).declare_language(source.id, language).await? {
+        Declared::Unknown => return Err(PageError::not_found("feed source")),
+        Declared::Busy(source) => format!(
+            "“{}” is being polled right now, so its language is left as it was; try again once the poll is done.",
+            source.name
+        ),
+        Declared::Polling(source) => {
+            tracing::info!(
+                staff = %staff.email,
+                source = source.id,
+                language = language.map_or("the feed's own", Language::tag),
+                "feed source language set from the admin"
+            );
+            match language {
+                Some(language) => format!(
+                    "“{}”: its articles are in {} from now on, whatever its feed says; articles you edited keep \
+                     the language you gave them.",
+                    source.name,
+                    language.own_name()
+                ),
+                None => format!(
+                    "“{}”: its articles take the language its feed declares; it is being polled so that those \
+                     still in the feed are relabelled.",
+                    source.name
+                ),
+            }
+        }
     };
     session::flash(&session, message);
     Ok(session::see_other(paths::ADMIN_SOURCES))
