@@ -35,6 +35,19 @@ impl Links {
         format!("{}{}?token={}", self.base, paths::UNSUBSCRIBE, token.as_string())
     }
 
+    /// A reader's unsubscribe link in their copy of the issue of `week`:
+    /// the issue is named so the reader's history (and the issue's
+    /// figures) can say which issue they left from. It names nothing
+    /// secret; the token alone decides whose link it is.
+    pub fn unsubscribe_from(&self, token: &UnsubscribeToken, week: IssueWeek) -> String {
+        format!(
+            "{}{}?token={}&issue={week}",
+            self.base,
+            paths::UNSUBSCRIBE,
+            token.as_string()
+        )
+    }
+
     /// A reader's own preferences page: the same secret as their
     /// unsubscribe link, which already lets its holder leave.
     pub fn preferences(&self, token: &UnsubscribeToken) -> String {

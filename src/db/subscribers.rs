@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 use crate::db::Db;
 use crate::db::new_readers::{self, Existing, LinkRules, NewReader, SqliteTransaction};
-use crate::domain::{SubscriberStatus, Token, UnsubscribeToken};
+use crate::db::subscriber_events::EventKind;
+use crate::domain::{IssueWeek, SubscriberStatus, Token, UnsubscribeToken};
 use crate::with_pool;
 
 /// How many confirmation emails an address may get, and how long links live.
@@ -296,23 +297,62 @@ pub async fn find_by_unsubscribe_token(db: &Db, token: &UnsubscribeToken) -> Res
     })
 }
 
-/// Unsubscribes the reader behind the link; repeating it changes nothing.
-/// `None` when no reader has this link.
+/// How a reader left through their link, for their history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeftBy {
+    /// Their mail program's unsubscribe button (RFC 8058 one-click).
+    OneClick,
+    /// The button on the unsubscribe page.
+    Page,
+}
+
+impl LeftBy {
+    fn detail(self) -> &'static str {
+        match self {
+            LeftBy::OneClick => "with their mail program's unsubscribe button",
+            LeftBy::Page => "on the unsubscribe page",
+        }
+    }
+}
+
+/// Unsubscribes the reader behind the link and records it in their
+/// history, with the issue whose copy the link came from when it names one
+/// (`from`); repeating it changes nothing. `None` when no reader has this
+/// link.
 pub async fn unsubscribe(
     db: &Db,
     token: &UnsubscribeToken,
+    by: LeftBy,
+    from: Option<IssueWeek>,
     now: DateTime<Utc>,
 ) -> Result<Option<LinkedReader>, sqlx::Error> {
     with_pool!(db, pool => {
-        sqlx::query(
+        let mut tx = pool.begin().await?;
+        let left = sqlx::query(
             "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = $3
              WHERE id = $1 AND unsubscribe_secret = $2 AND status <> 'unsubscribed'",
         )
         .bind(token.subscriber_id())
         .bind(token.secret())
         .bind(now)
-        .execute(pool)
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if left == 1 {
+            sqlx::query(
+                "INSERT INTO subscriber_events (id, subscriber_id, at, kind, detail, inbound_message_id, issue_id)
+                 VALUES ($1, $2, $3, $4, $5, NULL, (SELECT id FROM issues WHERE week = $6))",
+            )
+            .bind(Uuid::now_v7())
+            .bind(token.subscriber_id())
+            .bind(now)
+            .bind(EventKind::Unsubscribed.as_str())
+            .bind(by.detail())
+            .bind(from.map(|week| week.to_string()))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
     });
     find_by_unsubscribe_token(db, token).await
 }

@@ -101,14 +101,46 @@ pub struct IssueCopy<'a> {
     pub text: String,
 }
 
+/// A link as an HTML attribute's value writes it (a query's `&` is `&amp;`).
+pub fn html_attribute(link: &str) -> Cow<'_, str> {
+    if !link.contains(['&', '<', '>', '"', '\'']) {
+        return Cow::Borrowed(link);
+    }
+    let mut escaped = String::with_capacity(link.len() + 16);
+    for c in link.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    Cow::Owned(escaped)
+}
+
 impl RenderedIssue {
     /// The copy a reader gets: their own links at the link places, and
-    /// nowhere else.
+    /// nowhere else (in the HTML part as an attribute writes them).
     pub fn reader_copy(&self, links: ReaderLinks<'_>) -> IssueCopy<'_> {
+        let (unsubscribe, preferences) = (html_attribute(links.unsubscribe), html_attribute(links.preferences));
+        self.copy_with(
+            links,
+            ReaderLinks {
+                unsubscribe: &unsubscribe,
+                preferences: &preferences,
+            },
+        )
+    }
+
+    /// A reader's copy with the links each part gets written as given: the
+    /// caller has encoded them as the parts are (see [`Self::encoded`]).
+    pub fn copy_with(&self, text: ReaderLinks<'_>, html: ReaderLinks<'_>) -> IssueCopy<'_> {
         IssueCopy {
             subject: Cow::Borrowed(&self.subject),
-            html: self.html.fill(links),
-            text: self.text.fill(links),
+            html: self.html.fill(html),
+            text: self.text.fill(text),
         }
     }
 
@@ -117,8 +149,7 @@ impl RenderedIssue {
     pub fn test_copy(&self, nobody: ReaderLinks<'_>) -> IssueCopy<'_> {
         IssueCopy {
             subject: Cow::Owned(format!("[Test] {}", self.subject)),
-            html: self.html.fill(nobody),
-            text: self.text.fill(nobody),
+            ..self.reader_copy(nobody)
         }
     }
 
@@ -136,7 +167,7 @@ impl RenderedIssue {
     /// before [`WebIssue`]s were kept: the link places lead to `pages`,
     /// which ask for nothing but belong to no one.
     pub fn archive_copy(&self, pages: ReaderLinks<'_>) -> String {
-        self.html.fill(pages)
+        self.reader_copy(pages).html
     }
 
     /// The same issue with the text of each part passed through `encode` (a
@@ -413,6 +444,19 @@ mod tests {
         for bad in ["x", "3,1", "99", "1", "p", "q1", "p99", "1,p0"] {
             assert!(LinkedText::from_stored("Üb".into(), Some(bad)).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_link_with_a_query_is_escaped_in_the_html_part_only() {
+        let part = |s: &str| LinkedText::cut(s, &markers(1, 0)).unwrap();
+        let issue = issue(part("<a href=\"M1\">x</a>"), part("Leave: M1\n"));
+        let copy = issue.reader_copy(ReaderLinks {
+            unsubscribe: "https://s/u?token=a&issue=2026-W48",
+            preferences: "https://s/p?token=a",
+        });
+        assert_eq!(copy.html, "<a href=\"https://s/u?token=a&amp;issue=2026-W48\">x</a>");
+        assert_eq!(copy.text, "Leave: https://s/u?token=a&issue=2026-W48\n");
+        assert_eq!(html_attribute("a\"b'c<d>"), "a&quot;b&#39;c&lt;d&gt;");
     }
 
     #[test]

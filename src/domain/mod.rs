@@ -18,6 +18,7 @@ pub use article_import::{ImportReport, Rejection, Warning};
 pub use email::{AddressPolicy, EmailError, SubscriberEmail};
 pub use issue::{
     IssueCopy, LinkPlacesError, LinkedText, Marker, ReaderLink, ReaderLinks, RenderedIssue, StoredPartError, WebIssue,
+    html_attribute,
 };
 pub use name::{NameError, SubscriberName};
 pub use password::{MIN_PASSWORD_CHARS, PasswordError, StaffPassword};

@@ -5,6 +5,7 @@
 //! lettre's builder writes (the tests hold them to it); and the headers
 //! every message carries. Every URL comes from [`Links`].
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,7 +21,7 @@ use super::message::{OutgoingMessage, Piece};
 use super::verp::{Origin, ReturnPaths};
 
 use crate::config::Settings;
-use crate::domain::{IssueWeek, ReaderLink, ReaderLinks, RenderedIssue, UnsubscribeToken};
+use crate::domain::{IssueWeek, ReaderLink, ReaderLinks, RenderedIssue, UnsubscribeToken, html_attribute};
 use crate::i18n::Language;
 use crate::links::Links;
 
@@ -68,8 +69,9 @@ pub struct PreparedIssue {
     /// goes between each two. Every piece but the last ends with a soft
     /// line break, so the link piece begins at a line start.
     body: Vec<Arc<Piece>>,
-    /// Which of the reader's links goes between each two body pieces.
-    places: Vec<ReaderLink>,
+    /// Which of the reader's links goes between each two body pieces, and
+    /// whether it stands in the HTML part (where it is written escaped).
+    places: Vec<(ReaderLink, bool)>,
     dkim: Option<PreparedBodyHash>,
 }
 
@@ -442,9 +444,9 @@ impl Composer {
         let mut body = Vec::new();
         let mut places = Vec::new();
         let mut current = part_head(ContentType::TEXT_PLAIN);
-        for (part, next) in [
-            (&encoded.text, part_head(ContentType::TEXT_HTML)),
-            (&encoded.html, format!("--{boundary}--\r\n")),
+        for (part, in_html, next) in [
+            (&encoded.text, false, part_head(ContentType::TEXT_HTML)),
+            (&encoded.html, true, format!("--{boundary}--\r\n")),
         ] {
             let segments = part.segments();
             for (i, segment) in segments.iter().enumerate() {
@@ -452,7 +454,7 @@ impl Composer {
                 if let Some(place) = part.places().get(i) {
                     current += "=\r\n";
                     body.push(std::mem::take(&mut current));
-                    places.push(*place);
+                    places.push((*place, in_html));
                 }
             }
             current += "\r\n";
@@ -509,7 +511,9 @@ impl Composer {
         let address: Address = recipient
             .parse()
             .map_err(|_| ComposeError::Recipient(recipient.to_owned()))?;
-        let unsubscribe_url = self.links.unsubscribe(unsubscribe);
+        // The copy's own links name its issue, so the reader's history can
+        // say which issue they left from.
+        let unsubscribe_url = self.links.unsubscribe_from(unsubscribe, issue.week);
         // One Message-ID per (issue, reader), the same on every attempt: if a
         // crash makes a copy go out twice, mail programs can tell.
         let message_id = format!(
@@ -539,12 +543,20 @@ impl Composer {
         head += &header_text(header::Date::new(now));
         head += tail;
 
-        let link_piece = |url: &str| Arc::new(Piece::new(format!("{}=\r\n", quoted_printable(url)).into_bytes()));
-        let unsubscribe_link = link_piece(&unsubscribe_url);
-        let preferences_link = link_piece(&self.links.preferences(unsubscribe));
-        let link = |place: ReaderLink| match place {
-            ReaderLink::Unsubscribe => &unsubscribe_link,
-            ReaderLink::Preferences => &preferences_link,
+        let link_pieces = |url: &str| {
+            let piece = |text: &str| Arc::new(Piece::new(format!("{}=\r\n", quoted_printable(text)).into_bytes()));
+            let in_text = piece(url);
+            let in_html = match html_attribute(url) {
+                Cow::Borrowed(_) => in_text.clone(),
+                Cow::Owned(escaped) => piece(&escaped),
+            };
+            [in_text, in_html]
+        };
+        let unsubscribe_links = link_pieces(&unsubscribe_url);
+        let preferences_links = link_pieces(&self.links.preferences(unsubscribe));
+        let link = |(place, in_html): (ReaderLink, bool)| match place {
+            ReaderLink::Unsubscribe => &unsubscribe_links[usize::from(in_html)],
+            ReaderLink::Preferences => &preferences_links[usize::from(in_html)],
         };
         let head = match (&self.dkim, &issue.dkim) {
             (Some(signer), Some(prepared)) => {
@@ -784,7 +796,10 @@ mod tests {
         let unsubscribe = parsed.header_raw("List-Unsubscribe").unwrap().trim();
         assert_eq!(
             unsubscribe,
-            format!("<https://news.example.org/unsubscribe?token={}>", token.as_string())
+            format!(
+                "<https://news.example.org/unsubscribe?token={}&issue=2026-W48>",
+                token.as_string()
+            )
         );
         assert!(parsed.header_raw("DKIM-Signature").is_none(), "no key, no signature");
         let plain = composer()
@@ -845,12 +860,19 @@ mod tests {
             assert!(line.len() <= 78, "{}", String::from_utf8_lossy(line));
         }
         let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
-        let url = format!("https://news.example.org/unsubscribe?token={}", token.as_string());
+        let url = format!(
+            "https://news.example.org/unsubscribe?token={}&issue=2026-W48",
+            token.as_string()
+        );
+        let html_url = url.replace('&', "&amp;");
         let preferences = format!("https://news.example.org/preferences?token={}", token.as_string());
-        let filled = |part: &str| part.replace("{LINK}", &url).replace("{PREFS}", &preferences);
-        assert_eq!(parsed.body_text(0).unwrap().replace("\r\n", "\n"), filled(&text));
-        assert_eq!(parsed.body_html(0).unwrap().replace("\r\n", "\n"), filled(&html));
-        assert_eq!(parsed.body_html(0).unwrap().matches(&url).count(), 1);
+        let filled = |part: &str, url: &str| part.replace("{LINK}", url).replace("{PREFS}", &preferences);
+        assert_eq!(parsed.body_text(0).unwrap().replace("\r\n", "\n"), filled(&text, &url));
+        assert_eq!(
+            parsed.body_html(0).unwrap().replace("\r\n", "\n"),
+            filled(&html, &html_url)
+        );
+        assert_eq!(parsed.body_html(0).unwrap().matches(&html_url).count(), 1);
         assert_eq!(parsed.body_html(0).unwrap().matches(&preferences).count(), 1);
     }
 
@@ -866,12 +888,19 @@ mod tests {
         week: IssueWeek,
         encoded_issue: &RenderedIssue,
     ) -> Composed {
-        let unsubscribe_url = composer.links.unsubscribe(unsubscribe);
+        let unsubscribe_url = composer.links.unsubscribe_from(unsubscribe, week);
+        let preferences_url = composer.links.preferences(unsubscribe);
         let link = |url: &str| format!("=\r\n{}=\r\n", quoted_printable(url));
-        let copy = encoded_issue.reader_copy(ReaderLinks {
-            unsubscribe: &link(&unsubscribe_url),
-            preferences: &link(&composer.links.preferences(unsubscribe)),
-        });
+        let copy = encoded_issue.copy_with(
+            ReaderLinks {
+                unsubscribe: &link(&unsubscribe_url),
+                preferences: &link(&preferences_url),
+            },
+            ReaderLinks {
+                unsubscribe: &link(&html_attribute(&unsubscribe_url)),
+                preferences: &link(&html_attribute(&preferences_url)),
+            },
+        );
         let encoded = |part: String| {
             Body::dangerous_pre_encoded(
                 part.into_bytes(),
@@ -1112,7 +1141,7 @@ mod tests {
         assert_eq!(
             unsubscribe,
             format!(
-                "<https://news.example.org/unsubscribe?token={}>,<mailto:{mailto}>",
+                "<https://news.example.org/unsubscribe?token={}&issue=2026-W48>,<mailto:{mailto}>",
                 token.as_string()
             ),
             "the https link first, then the reader's own mailto"
@@ -1318,9 +1347,12 @@ while data:
             let (token, copy) = &copies[1];
             let text = String::from_utf8(copy.clone()).unwrap();
             let (mine, theirs) = (
-                composer.links.unsubscribe(token),
-                composer.links.unsubscribe(&UnsubscribeToken::generate(Uuid::new_v4())),
+                composer.links.unsubscribe_from(token, week()),
+                composer
+                    .links
+                    .unsubscribe_from(&UnsubscribeToken::generate(Uuid::new_v4()), week()),
             );
+            assert!(text.contains(&format!("<{mine}>")), "the link is in the header");
             let forged_header = text.replacen(&format!("<{mine}>"), &format!("<{theirs}>"), 1);
             let (mine, theirs) = (quoted_printable(&mine), quoted_printable(&theirs));
             assert!(text.contains(&mine), "the link is in the body");

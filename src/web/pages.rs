@@ -144,6 +144,8 @@ pub struct UnsubscribePage<'a> {
     pub chrome: Chrome<'a>,
     pub token: &'a str,
     pub email: &'a str,
+    /// The issue whose copy the link came from, carried to the POST.
+    pub issue: Option<crate::domain::IssueWeek>,
 }
 
 #[derive(Template)]

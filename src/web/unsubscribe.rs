@@ -3,13 +3,16 @@
 //! from the page's form (`token` in the body) or as an RFC 8058 one-click
 //! POST to the List-Unsubscribe URL (`token` in the query, the body
 //! `List-Unsubscribe=One-Click`, urlencoded or multipart, no cookies).
+//! A digest's links also name their issue (`issue=2026-W48`), which the
+//! reader's history keeps with their leaving; a value that is no week is
+//! ignored, never refused: the link must still work.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 
-use crate::db::subscribers::{self, LinkedReader};
-use crate::domain::UnsubscribeToken;
+use crate::db::subscribers::{self, LeftBy, LinkedReader};
+use crate::domain::{IssueWeek, UnsubscribeToken};
 use crate::web::AppState;
 use crate::web::error::PageError;
 use crate::web::form;
@@ -49,6 +52,7 @@ pub async fn unsubscribe_page(
                     chrome,
                     token: &token,
                     email: &reader.email,
+                    issue: query_issue(&req),
                 },
             )
         }
@@ -65,15 +69,19 @@ pub async fn unsubscribe(
 ) -> Result<HttpResponse, PageError> {
     // One-click POSTs carry the token in the URL and say nothing else we
     // need; the page's form carries it in the body.
-    let token = match query_token(&req) {
+    let (token, by, issue) = match query_token(&req) {
         Some(token) => {
             form::read_body(&req, body, state.max_body_bytes).await?;
-            Some(token)
+            (Some(token), LeftBy::OneClick, query_issue(&req))
         }
-        None => UnsubscribeToken::parse(form::read(&req, body, state.max_body_bytes).await?.get("token")),
+        None => {
+            let fields = form::read(&req, body, state.max_body_bytes).await?;
+            let issue = IssueWeek::parse(fields.get("issue"));
+            (UnsubscribeToken::parse(fields.get("token")), LeftBy::Page, issue)
+        }
     };
     let token = token.ok_or_else(bad_link)?;
-    match subscribers::unsubscribe(&state.db, &token, Utc::now())
+    match subscribers::unsubscribe(&state.db, &token, by, issue, Utc::now())
         .await
         .map_err(|e| PageError::unexpected(e).private())?
     {
@@ -87,6 +95,11 @@ pub async fn unsubscribe(
         }
         None => Err(unknown_link()),
     }
+}
+
+fn query_issue(req: &HttpRequest) -> Option<IssueWeek> {
+    let fields = form::parse(req.query_string().as_bytes()).ok()?;
+    IssueWeek::parse(fields.get("issue"))
 }
 
 fn query_token(req: &HttpRequest) -> Option<UnsubscribeToken> {

@@ -126,7 +126,8 @@ pub async fn an_issue_reaches_each_confirmed_reader_once_and_one_click_unsubscri
     let parsed = digest.parsed();
     // Raw header values, unfolded (long ones are folded onto more lines).
     let header = |name: &str| parsed.header_raw(name).map(|v| v.replace("\r\n", "").trim().to_owned());
-    let ada = unsubscribe_link(&app, "ada@example.com").await;
+    // Her link in this issue names the issue.
+    let ada = format!("{}&issue={week}", unsubscribe_link(&app, "ada@example.com").await);
     // Only the one-click link: no mailto: while nothing reads mail sent there.
     assert_eq!(header("List-Unsubscribe"), Some(format!("<{ada}>")));
     assert_eq!(
@@ -141,8 +142,8 @@ pub async fn an_issue_reaches_each_confirmed_reader_once_and_one_click_unsubscri
     assert_eq!(header("Auto-Submitted").as_deref(), Some("auto-generated"));
     assert!(parsed.message_id().is_some() && parsed.date().is_some());
     let (html, plain) = (digest.html(), digest.text());
-    for part in [&html, &plain] {
-        assert!(part.contains(&ada), "Ada's own unsubscribe link");
+    for (part, link) in [(&html, ada.replace('&', "&amp;")), (&plain, ada.clone())] {
+        assert!(part.contains(&link), "Ada's own unsubscribe link");
         assert!(part.contains(FIXTURE_URL));
         assert!(!part.contains("%%UNSUBSCRIBE_URL%%"));
     }
@@ -155,6 +156,21 @@ pub async fn an_issue_reaches_each_confirmed_reader_once_and_one_click_unsubscri
     assert_eq!(
         app.subscriber_status("ada@example.com").await.as_deref(),
         Some("unsubscribed")
+    );
+    // Her history says so, and which issue she left from.
+    let left_from: Vec<(String, String)> = gazette::with_pool!(&app.db, pool => {
+        sqlx::query_as(
+            "SELECT e.detail, i.week FROM subscriber_events e JOIN issues i ON i.id = e.issue_id
+             JOIN subscribers s ON s.id = e.subscriber_id
+             WHERE e.kind = 'unsubscribed' AND s.email_key = 'ada@example.com'",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+    });
+    assert_eq!(
+        left_from,
+        [("with their mail program's unsubscribe button".to_owned(), week.clone())]
     );
 
     // A week passes: the issue is relabelled as last week's (its window

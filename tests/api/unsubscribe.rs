@@ -21,19 +21,30 @@ pub async fn a_reader_unsubscribes_on_the_page_and_can_subscribe_again(backend: 
     let app = spawn_app(&backend).await;
     let token = confirmed_reader(&app, "Ada", "ada@example.com").await;
 
-    let page = app.get(&format!("/unsubscribe?token={token}")).await;
+    // The link in a digest names its issue; the page's form carries it on.
+    let page = app.get(&format!("/unsubscribe?token={token}&issue=2026-W48")).await;
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["cache-control"], "no-store");
     assert_eq!(page.headers()["referrer-policy"], "no-referrer");
     let html = page.text().await.unwrap();
     assert!(html.contains(r#"<form method="post" action="/unsubscribe">"#) && html.contains("ada@example.com"));
+    assert!(
+        html.contains(r#"<input type="hidden" name="issue" value="2026-W48">"#),
+        "{html}"
+    );
     assert_eq!(
         app.subscriber_status("ada@example.com").await.as_deref(),
         Some("confirmed"),
         "GET changes nothing"
     );
+    // A value that names no week is left out, never refused.
+    let page = app.get(&format!("/unsubscribe?token={token}&issue=<b>")).await;
+    assert_eq!(page.status(), 200);
+    assert!(!page.text().await.unwrap().contains(r#"name="issue""#));
 
-    let done = app.post_form("/unsubscribe", &[("token", &token)]).await;
+    let done = app
+        .post_form("/unsubscribe", &[("token", &token), ("issue", "2026-W48")])
+        .await;
     assert_eq!(done.status(), 200);
     let html = done.text().await.unwrap();
     assert!(html.contains("You are unsubscribed"));
@@ -45,6 +56,23 @@ pub async fn a_reader_unsubscribes_on_the_page_and_can_subscribe_again(backend: 
         app.count("SELECT COUNT(*) FROM subscribers WHERE unsubscribed_at IS NOT NULL")
             .await,
         1
+    );
+    // Her history has it, once (no issue of that week exists here, so the
+    // event names none).
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM subscriber_events
+             WHERE kind = 'unsubscribed' AND detail = 'on the unsubscribe page' AND issue_id IS NULL"
+        )
+        .await,
+        1
+    );
+    assert_eq!(app.post_form("/unsubscribe", &[("token", &token)]).await.status(), 200);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM subscriber_events WHERE kind = 'unsubscribed'")
+            .await,
+        1,
+        "leaving twice is one event"
     );
 
     // "Subscribe again" on that page is the signup form, and double opt-in again.
