@@ -780,3 +780,97 @@ pub async fn a_silent_client_times_out_and_stopping_closes_idle_connections_with
         "nothing listens any more"
     );
 }
+
+/// An issue's page in the staff area says what followed its send: a bounce
+/// and a complaint that came back over SMTP for its copies, and a reader
+/// who left with its one-click link; its recipients page lists every copy,
+/// searchable, filtered and as CSV.
+pub async fn an_issues_page_counts_what_came_back_and_lists_its_recipients(backend: Backend) {
+    let (app, port) = spawn_listening(&backend, |_| {}).await;
+    let readers = [
+        "ada@example.com",
+        "bob@example.com",
+        "cal@example.com",
+        "dan@example.com",
+    ];
+    let copies = send_issue(&app, &readers).await;
+    let week = issue_week(&app).await;
+
+    let ada = &copies[0].mail_from;
+    let dsn = postfix_dsn(ada, "ada@example.com", "5.1.1", "550 5.1.1 User unknown");
+    assert!(swaks(port, "", ada, &dsn, &[]).await.delivered);
+    let bob = &copies[1].mail_from;
+    assert!(
+        swaks(port, "", bob, &arf_complaint(bob, "bob@example.com"), &[])
+            .await
+            .delivered
+    );
+    // Cal's mail program presses the https link of the list header.
+    let one_click = list_unsubscribe(&copies[2])[0].clone();
+    assert!(one_click.ends_with(&format!("&issue={week}")), "{one_click}");
+    let response = app
+        .post_raw(
+            one_click.strip_prefix(crate::helpers::BASE_URL).unwrap(),
+            "application/x-www-form-urlencoded",
+            b"List-Unsubscribe=One-Click".to_vec(),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    wait_until(Duration::from_secs(10), "the bounce and the complaint", || async {
+        app.subscriber_status("ada@example.com").await.as_deref() == Some("bounced")
+            && app.subscriber_status("bob@example.com").await.as_deref() == Some("unsubscribed")
+    })
+    .await;
+
+    // `send_issue` made the staff member: log in again.
+    let mut staff = crate::admin::StaffClient::new(&app);
+    assert_eq!(
+        staff
+            .log_in(crate::admin::STAFF_EMAIL, crate::admin::STAFF_PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    let page = staff.page(&format!("/admin/issues/{week}")).await;
+    for (count, what) in [
+        (1, "bounced"),
+        (1, "complained (marked as spam)"),
+        (1, "unsubscribed through this issue"),
+        (0, "deferred (to be tried again)"),
+    ] {
+        assert!(
+            page.contains(&format!("<strong>{count}</strong>{what}</div>")),
+            "{what}: {page}"
+        );
+    }
+    assert!(page.contains("Last copy sent 20"), "{page}");
+
+    let recipients = staff.page(&format!("/admin/issues/{week}/recipients")).await;
+    for reader in readers {
+        assert!(recipients.contains(&format!(">{reader}</a>")), "{reader}: {recipients}");
+    }
+    let dan = staff.page(&format!("/admin/issues/{week}/recipients?q=DAN")).await;
+    assert!(
+        dan.contains(">dan@example.com</a>") && !dan.contains(">cal@example.com</a>"),
+        "{dan}"
+    );
+    let failed = staff
+        .page(&format!("/admin/issues/{week}/recipients?status=failed"))
+        .await;
+    assert!(failed.contains("No recipient matches."), "{failed}");
+    let bad = staff.get(&format!("/admin/issues/{week}/recipients?status=lost")).await;
+    assert_eq!(bad.status(), 400);
+    let csv = staff
+        .get(&format!("/admin/issues/{week}/recipients.csv?status=sent"))
+        .await;
+    assert_eq!(csv.status(), 200);
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.unwrap();
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    assert_eq!(
+        rows.headers().unwrap(),
+        vec!["email", "name", "state", "attempts", "sent_at", "last_error"]
+    );
+    let emails: Vec<String> = rows.records().map(|r| r.unwrap()[0].to_owned()).collect();
+    assert_eq!(emails, readers);
+}

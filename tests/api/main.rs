@@ -375,6 +375,7 @@ fn main() {
     let swaks_tests = suite![
         inbound_smtp::a_dsn_for_a_digest_delivered_with_swaks_bounces_that_reader,
         inbound_smtp::a_complaint_through_the_listener_unsubscribes_the_reader_and_marks_them,
+        inbound_smtp::an_issues_page_counts_what_came_back_and_lists_its_recipients,
         inbound_smtp::mail_to_the_mailto_in_list_unsubscribe_unsubscribes_the_reader,
         inbound_smtp::recipients_that_are_not_ours_get_550_and_nothing_is_stored,
         inbound_smtp::an_oversize_message_gets_552_declared_or_counted_and_the_connection_goes_on,

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::AdminState;
 use super::chrome::{Chrome, html};
 use super::session::{self, Staff, StaffForm};
+use crate::db::issue_report::{self, Aftermath};
 use crate::db::issues::{self, Control, IssueProgress};
 use crate::db::{submissions, test_sends};
 use crate::digest::dispatch::{self, Dispatched, Preview};
@@ -325,6 +326,32 @@ pub async fn send_now(
 struct IssuePage {
     c: Chrome,
     p: ProgressView,
+    /// What followed the send.
+    a: AftermathView,
+}
+
+/// What followed an issue's send, as its page shows it.
+struct AftermathView {
+    last_sent_at: String,
+    deferred: i64,
+    bounced: i64,
+    complained: i64,
+    unsubscribed: i64,
+}
+
+impl From<Aftermath> for AftermathView {
+    fn from(a: Aftermath) -> Self {
+        Self {
+            last_sent_at: a
+                .last_sent_at
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default(),
+            deferred: a.deferred,
+            bounced: a.bounced,
+            complained: a.complained,
+            unsubscribed: a.unsubscribed,
+        }
+    }
 }
 
 /// The issue of the week in an address, with its id and progress.
@@ -342,9 +369,10 @@ pub async fn issue(
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, PageError> {
-    let (_, _, p) = find(&state, &path).await?;
+    let (id, _, p) = find(&state, &path).await?;
+    let a = issue_report::aftermath(&state.db, id).await?.into();
     let c = Chrome::new(&state.site, &session, Some(&staff));
-    Ok(html(StatusCode::OK, &IssuePage { c, p }))
+    Ok(html(StatusCode::OK, &IssuePage { c, p, a }))
 }
 
 /// The counts as JSON, for the progress page's script.

@@ -12,6 +12,7 @@ mod auth;
 mod chrome;
 mod dashboard;
 mod inbound;
+mod issue_report;
 mod issues;
 mod language_select;
 pub mod session;
@@ -100,6 +101,16 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET, "/issues/send", web::get().to(issues::confirm_send)),
         (Method::POST, "/issues/send", web::post().to(issues::send_now)),
         (Method::GET, "/issues/{week}", web::get().to(issues::issue)),
+        (
+            Method::GET,
+            "/issues/{week}/recipients",
+            web::get().to(issue_report::recipients),
+        ),
+        (
+            Method::GET,
+            "/issues/{week}/recipients.csv",
+            web::get().to(issue_report::recipients_csv),
+        ),
         (
             Method::GET,
             "/issues/{week}/progress",
