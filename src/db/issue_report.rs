@@ -98,3 +98,30 @@ pub async fn recipients(
         .await
     })
 }
+
+/// One issue a reader was sent (or was to be sent).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReceivedIssue {
+    pub week: String,
+    pub subject: String,
+    pub status: DeliveryStatus,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// The issues queued for a reader, newest first, at most `limit` (the
+/// rows retention has not pruned yet).
+pub async fn received_by(db: &Db, subscriber_id: Uuid, limit: i64) -> Result<Vec<ReceivedIssue>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT i.week, i.subject, d.status, d.sent_at
+             FROM deliveries d JOIN issues i ON i.id = d.issue_id
+             WHERE d.subscriber_id = $1
+             ORDER BY i.week DESC
+             LIMIT $2",
+        )
+        .bind(subscriber_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })
+}

@@ -873,4 +873,22 @@ pub async fn an_issues_page_counts_what_came_back_and_lists_its_recipients(backe
     );
     let emails: Vec<String> = rows.records().map(|r| r.unwrap()[0].to_owned()).collect();
     assert_eq!(emails, readers);
+
+    // Cal's own page: the issue she was sent, and that she left from it.
+    let cal = staff
+        .page(&format!(
+            "/admin/subscribers/{}",
+            subscriber_id(&app, "cal@example.com").await
+        ))
+        .await;
+    assert!(
+        cal.contains(&format!(
+            r#"<tr><td><a href="/admin/issues/{week}">{week}</a></td><td>"#
+        )) && cal.contains("</td><td>sent</td>"),
+        "{cal}"
+    );
+    assert!(
+        cal.contains("<td>unsubscribed</td><td>with their mail program&#39;s unsubscribe button</td>"),
+        "{cal}"
+    );
 }

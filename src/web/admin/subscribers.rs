@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::chrome::{Chrome, html};
 use super::session::{self, Staff, StaffForm};
 use super::{AdminState, MAX_IMPORT_BYTES};
+use crate::db::issue_report;
 use crate::db::subscriber_admin::{self, Filter, SubscriberRecord};
 use crate::db::subscriber_events;
 use crate::db::subscriber_import::Consent;
@@ -253,6 +254,16 @@ struct ViewPage {
     history: Vec<(String, &'static str)>,
     /// Bounces, complaints and unsubscribes by mail, newest first.
     events: Vec<EventRow>,
+    /// The issues queued for them, newest first, and what became of each
+    /// copy.
+    issues: Vec<ReceivedRow>,
+}
+
+pub struct ReceivedRow {
+    pub week: String,
+    pub subject: String,
+    pub status: &'static str,
+    pub sent_at: String,
 }
 
 pub struct EventRow {
@@ -300,6 +311,16 @@ pub async fn view(
             week: e.week,
         })
         .collect();
+    let issues = issue_report::received_by(&state.db, s.id, EVENTS_SHOWN)
+        .await?
+        .into_iter()
+        .map(|r| ReceivedRow {
+            week: r.week,
+            subject: r.subject,
+            status: r.status.as_str(),
+            sent_at: when(r.sent_at),
+        })
+        .collect();
     let c = Chrome::new(&state.site, &session, Some(&staff));
     let signed_up = when(Some(s.signed_up_at));
     Ok(html(
@@ -310,6 +331,7 @@ pub async fn view(
             signed_up,
             history,
             events,
+            issues,
         },
     ))
 }
