@@ -41,6 +41,12 @@ impl Links {
         format!("{}{}?token={}", self.base, paths::PREFERENCES, token.as_string())
     }
 
+    /// Where a staff test copy's own links lead: a page that says it was
+    /// a test, and belongs to no reader.
+    pub fn test_send(&self) -> String {
+        format!("{}{}", self.base, paths::TEST_SEND)
+    }
+
     pub fn archive(&self) -> String {
         format!("{}{}", self.base, paths::ARCHIVE)
     }
@@ -61,6 +67,7 @@ pub mod paths {
     pub const HOME: &str = "/";
     pub const UNSUBSCRIBE: &str = "/unsubscribe";
     pub const PREFERENCES: &str = "/preferences";
+    pub const TEST_SEND: &str = "/test-send";
     pub const ARCHIVE: &str = "/archive";
     pub const ARCHIVE_FEED: &str = "/archive/feed.xml";
     pub const ADMIN: &str = "/admin";
@@ -70,6 +77,7 @@ pub mod paths {
     pub const ADMIN_ISSUES: &str = "/admin/issues";
     pub const ADMIN_SOURCES: &str = "/admin/sources";
     pub const ADMIN_SUBSCRIBERS: &str = "/admin/subscribers";
+    pub const ADMIN_INBOUND: &str = "/admin/inbound";
 
     pub fn archive_issue(week: IssueWeek) -> String {
         format!("{ARCHIVE}/{week}")
@@ -116,6 +124,7 @@ mod tests {
             links.preferences(&token),
             format!("https://news.example.org/preferences?token={}", token.as_string())
         );
+        assert_eq!(links.test_send(), "https://news.example.org/test-send");
         assert_eq!(paths::admin_issue(week), "/admin/issues/2026-W48");
     }
 }

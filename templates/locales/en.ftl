@@ -221,3 +221,9 @@ error-preferences-invalid-title = Nothing was changed
 error-preferences-pause = A pause lasts from 1 to 8 weeks. Please choose one of the lengths offered.
 error-preferences-language = We do not offer that language. Please choose one of the languages listed.
 error-preferences-action = The form was incomplete. Please go back and try again.
+
+## The staff area's test sends (desk-a11y): where a test copy's links lead.
+test-send-title = This was a test send
+test-send = You followed a link in a test copy of the newsletter, which the editors send themselves before an issue goes out. A test copy's links belong to no reader, so nothing has changed: each reader's copy carries their own unsubscribe, preferences and web-version links.
+archive-not-sent-title = This issue has not been sent yet
+archive-not-sent = The issue of { $week } is not on the site: it has not gone out. If you followed the web-version link of a test send, that is why: the editors get a test before the issue goes out, and readers' copies carry their own links.

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::AdminState;
-use super::chrome::{Chrome, html};
+use super::chrome::{Chrome, Section, html};
+use super::field_errors::FieldErrors;
 use super::session::{self, Staff, StaffForm};
 use crate::db::articles::{self, ArticleEdit, NewArticle, Saved, StaffArticle};
 use crate::db::feed_imports::{self, FeedImport};
@@ -74,7 +75,7 @@ pub async fn list(
             excluded: a.excluded,
         })
         .collect();
-    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
     Ok(html(
         StatusCode::OK,
         &ListPage {
@@ -91,17 +92,17 @@ pub async fn list(
 #[template(path = "web/admin/article_new.html")]
 struct NewPage<'a> {
     c: Chrome,
-    errors: Vec<String>,
+    errors: FieldErrors,
     f: &'a Fields,
 }
 
 pub async fn new_form(session: Session, staff: web::ReqData<Staff>, state: web::Data<AdminState>) -> HttpResponse {
-    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
     html(
         StatusCode::OK,
         &NewPage {
             c,
-            errors: vec![],
+            errors: FieldErrors::default(),
             f: &Fields::default(),
         },
     )
@@ -140,21 +141,22 @@ pub async fn create(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, PageError> {
     let now = Utc::now();
-    let mut errors = Vec::new();
-    let url = ArticleUrl::parse(fields.get("url")).map_err(|e| errors.push(format!("Address: {e}.")));
-    let title = ArticleTitle::parse(fields.get("title")).map_err(|e| errors.push(format!("Title: {e}.")));
-    let published = parse_published(fields.get("published"), now).map_err(|e| errors.push(format!("Date: {e}.")));
+    let mut errors = FieldErrors::default();
+    let url = ArticleUrl::parse(fields.get("url")).map_err(|e| errors.add("url", format!("Address: {e}.")));
+    let title = ArticleTitle::parse(fields.get("title")).map_err(|e| errors.add("title", format!("Title: {e}.")));
+    let published =
+        parse_published(fields.get("published"), now).map_err(|e| errors.add("published", format!("Date: {e}.")));
     let body_text = fields.get("body").trim().to_owned();
     let max = state.settings.digest.summary_max_chars;
     let given = clean_summary(fields.get("summary"));
     if given.chars().count() > max {
-        errors.push(format!("Summary: at most {max} characters, please."));
+        errors.add("summary", format!("Summary: at most {max} characters, please."));
     }
     if given.is_empty() && body_text.is_empty() {
-        errors.push("Give a summary, or the article's text to make one from.".into());
+        errors.add("summary", "Give a summary, or the article's text to make one from.");
     }
     let (Ok(url), Ok(title), Ok(published), true) = (url, title, published, errors.is_empty()) else {
-        let c = Chrome::new(&state.site, &session, Some(&staff));
+        let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
         return Ok(html(StatusCode::BAD_REQUEST, &NewPage { c, errors, f: &fields }));
     };
     let (summary, summary_source) = if given.is_empty() {
@@ -248,7 +250,7 @@ pub async fn import_progress(
         dated_at_import: n(i.dated_at_import),
     }
     .to_string();
-    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
     Ok(html(
         StatusCode::OK,
         &ImportPage {
@@ -269,7 +271,7 @@ struct EditPage {
     c: Chrome,
     a: StaffArticle,
     published: String,
-    errors: Vec<String>,
+    errors: FieldErrors,
 }
 
 /// The article an address names.
@@ -286,7 +288,7 @@ pub async fn edit_form(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, PageError> {
     let a = load(&state, &path).await?;
-    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
     let published = a.published_at.format("%Y-%m-%dT%H:%M").to_string();
     Ok(html(
         StatusCode::OK,
@@ -294,7 +296,7 @@ pub async fn edit_form(
             c,
             a,
             published,
-            errors: vec![],
+            errors: FieldErrors::default(),
         },
     ))
 }
@@ -308,18 +310,21 @@ pub async fn save(
 ) -> Result<HttpResponse, PageError> {
     let mut a = load(&state, &path).await?;
     let max = state.settings.digest.summary_max_chars;
-    let mut errors = Vec::new();
-    let title = ArticleTitle::parse(fields.get("title")).map_err(|e| errors.push(format!("Title: {e}.")));
-    let published =
-        parse_published(fields.get("published"), a.published_at).map_err(|e| errors.push(format!("Date: {e}.")));
+    let mut errors = FieldErrors::default();
+    let title = ArticleTitle::parse(fields.get("title")).map_err(|e| errors.add("title", format!("Title: {e}.")));
+    let published = parse_published(fields.get("published"), a.published_at)
+        .map_err(|e| errors.add("published", format!("Date: {e}.")));
     let summary = clean_summary(fields.get("summary"));
     if summary.is_empty() {
-        errors.push("Summary: it is empty; use “Regenerate” to make one from the text.".into());
+        errors.add(
+            "summary",
+            "Summary: it is empty; use “Regenerate” to make one from the text.",
+        );
     } else if summary.chars().count() > max {
-        errors.push(format!("Summary: at most {max} characters, please."));
+        errors.add("summary", format!("Summary: at most {max} characters, please."));
     }
     let (Ok(title), Ok(published), true) = (title, published, errors.is_empty()) else {
-        let c = Chrome::new(&state.site, &session, Some(&staff));
+        let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
         let published = fields.get("published").to_owned();
         a.title = fields.get("title").to_owned();
         a.summary = fields.get("summary").to_owned();
