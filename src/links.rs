@@ -60,6 +60,12 @@ impl Links {
         format!("{}{}?token={token}", self.base, paths::PREFERENCES_ADDRESS)
     }
 
+    /// Where a staff test copy's own links lead: a page that says it was
+    /// a test, and belongs to no reader.
+    pub fn test_send(&self) -> String {
+        format!("{}{}", self.base, paths::TEST_SEND)
+    }
+
     pub fn archive(&self) -> String {
         format!("{}{}", self.base, paths::ARCHIVE)
     }
@@ -81,6 +87,7 @@ pub mod paths {
     pub const UNSUBSCRIBE: &str = "/unsubscribe";
     pub const PREFERENCES: &str = "/preferences";
     pub const PREFERENCES_ADDRESS: &str = "/preferences/address";
+    pub const TEST_SEND: &str = "/test-send";
     pub const ARCHIVE: &str = "/archive";
     pub const ARCHIVE_FEED: &str = "/archive/feed.xml";
     pub const ADMIN: &str = "/admin";
@@ -90,6 +97,7 @@ pub mod paths {
     pub const ADMIN_ISSUES: &str = "/admin/issues";
     pub const ADMIN_SOURCES: &str = "/admin/sources";
     pub const ADMIN_SUBSCRIBERS: &str = "/admin/subscribers";
+    pub const ADMIN_INBOUND: &str = "/admin/inbound";
 
     pub fn archive_issue(week: IssueWeek) -> String {
         format!("{ARCHIVE}/{week}")
@@ -140,6 +148,7 @@ mod tests {
             links.confirm_address("abc_-1"),
             "https://news.example.org/preferences/address?token=abc_-1"
         );
+        assert_eq!(links.test_send(), "https://news.example.org/test-send");
         assert_eq!(paths::admin_issue(week), "/admin/issues/2026-W48");
     }
 }

@@ -1,6 +1,7 @@
 // Live progress on an issue's page: polls the counts every two seconds
-// while the issue is sending. Without JavaScript the page still shows the
-// figures as of its loading.
+// while the issue is sending, and hides the controls that no longer
+// apply. Without JavaScript the page still shows the figures and the
+// controls as of its loading.
 (function () {
   "use strict";
   var box = document.getElementById("progress");
@@ -14,6 +15,12 @@
     });
     var bar = field("bar");
     if (bar) { bar.max = p.total; bar.value = p.settled; }
+    // A control the send has moved past (Pause and Cancel once the last
+    // copy has left) goes; its handler would refuse it anyway.
+    var offered = p.actions || [];
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-action]"), function (form) {
+      form.hidden = offered.indexOf(form.getAttribute("data-action")) < 0;
+    });
     var note = field("note");
     if (note) { note.textContent = p.state === "sending" ? "Updating live." : "Finished updating (" + p.state + ")."; }
     return p.state === "sending" || p.state === "paused";

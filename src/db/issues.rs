@@ -394,6 +394,13 @@ fn paused_until() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// The condition, on issue `$1`, that some of its copies wait in the queue.
+macro_rules! copies_waiting {
+    () => {
+        "EXISTS (SELECT 1 FROM deliveries WHERE issue_id = $1 AND status = 'queued')"
+    };
+}
+
 /// What a control on a send in progress did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
@@ -403,13 +410,17 @@ pub enum Control {
     NotApplicable,
 }
 
+/// Holds back the copies of a send still waiting in the queue. A send
+/// with none waiting (the last copies are with a worker) has nothing to
+/// pause.
 pub async fn pause(db: &Db, issue_id: Uuid, now: DateTime<Utc>) -> Result<Control, sqlx::Error> {
     with_pool!(db, pool => {
         let mut tx = pool.begin().await?;
-        let paused = sqlx::query(
+        let paused = sqlx::query(concat!(
             "UPDATE issues SET paused_at = $2
-             WHERE id = $1 AND status = 'sending' AND paused_at IS NULL AND cancelled_at IS NULL",
-        )
+             WHERE id = $1 AND status = 'sending' AND paused_at IS NULL AND cancelled_at IS NULL AND ",
+            copies_waiting!()
+        ))
         .bind(issue_id)
         .bind(now)
         .execute(&mut *tx)
@@ -452,14 +463,17 @@ pub async fn resume(db: &Db, issue_id: Uuid, now: DateTime<Utc>) -> Result<Contr
     })
 }
 
-/// Stops a send: every copy not yet handed to a worker is skipped.
+/// Stops a send: every copy not yet handed to a worker is skipped. A send
+/// with no copy left waiting cannot be cancelled: every reader has it or
+/// is about to, and a cancelled issue leaves the archive.
 pub async fn cancel(db: &Db, issue_id: Uuid, now: DateTime<Utc>) -> Result<Control, sqlx::Error> {
     let control = with_pool!(db, pool => {
         let mut tx = pool.begin().await?;
-        let cancelled = sqlx::query(
+        let cancelled = sqlx::query(concat!(
             "UPDATE issues SET cancelled_at = $2, paused_at = NULL
-             WHERE id = $1 AND status = 'sending' AND cancelled_at IS NULL",
-        )
+             WHERE id = $1 AND status = 'sending' AND cancelled_at IS NULL AND ",
+            copies_waiting!()
+        ))
         .bind(issue_id)
         .bind(now)
         .execute(&mut *tx)

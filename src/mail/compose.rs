@@ -586,14 +586,14 @@ impl Composer {
     }
 
     /// A draft issue sent to staff as a test: its unsubscribe and
-    /// preferences links lead to pages that belong to nobody (a random
-    /// token that matches no reader).
+    /// preferences links belong to no reader and lead to the page that
+    /// says it was a test (`links.test_send()`).
     /// `mail_id` is its `outgoing_mail` row, which its return path names.
     pub fn digest_test(&self, mail_id: Uuid, recipient: &str, draft: &RenderedIssue) -> Result<Composed, ComposeError> {
-        let nobody = UnsubscribeToken::generate(Uuid::nil());
+        let explanation = self.links.test_send();
         let copy = draft.test_copy(ReaderLinks {
-            unsubscribe: &self.links.unsubscribe(&nobody),
-            preferences: &self.links.preferences(&nobody),
+            unsubscribe: &explanation,
+            preferences: &explanation,
         });
         self.transactional(mail_id, recipient, &copy.subject, copy.text, copy.html)
     }

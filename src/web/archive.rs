@@ -48,10 +48,14 @@ pub async fn issue(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let week = IssueWeek::parse(&week).ok_or_else(no_such_issue)?;
-    match issues::archived(&state.db, week, lang)
-        .await?
-        .ok_or_else(no_such_issue)?
-    {
+    let Some(archived) = issues::archived(&state.db, week, lang).await? else {
+        return Err(match issues::exists(&state.db, week).await? {
+            // Cancelled.
+            true => no_such_issue(),
+            false => not_sent(week),
+        });
+    };
+    match archived {
         ArchivedPage::Page { web, created_at } => Ok(pages::html(
             StatusCode::OK,
             &ArchivedIssuePage {
@@ -124,6 +128,14 @@ fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// A week whose issue has not gone out. A staff test copy's web-version
+/// link leads here before the issue is sent (the link is rendered into
+/// the draft like any other), so the page says so.
+fn not_sent(week: IssueWeek) -> PageError {
+    PageError::public(StatusCode::NOT_FOUND, "archive-not-sent-title", "archive-not-sent")
+        .arg_text("week", week.to_string())
 }
 
 fn no_such_issue() -> PageError {

@@ -22,6 +22,7 @@ mod rate_limit;
 #[cfg(test)]
 mod route_links;
 mod subscriptions;
+mod test_send;
 mod unsubscribe;
 
 use std::net::TcpListener;
@@ -220,6 +221,7 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
         ),
         (Method::POST, "/unsubscribe", web::post().to(unsubscribe::unsubscribe)),
         (Method::GET, "/privacy", web::get().to(subscriptions::privacy)),
+        (Method::GET, "/test-send", web::get().to(test_send::explanation)),
         (
             Method::GET,
             "/preferences",

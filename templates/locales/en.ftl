@@ -257,3 +257,9 @@ error-address-reader-left-title = This subscription has ended
 error-address-reader-left = The subscription this link would move to your address has been unsubscribed since the link was sent. Nothing was changed. To receive the digest at this address, sign up on the front page.
 error-address-taken-title = This address already has a subscription
 error-address-taken = This address already has its own subscription with us (perhaps one that ended), and we never merge two subscriptions into one. Nothing was changed. To receive the digest at this address, sign up with it on the front page, and unsubscribe the old address from any of its emails.
+
+## The staff area's test sends (desk-a11y): where a test copy's links lead.
+test-send-title = This was a test send
+test-send = You followed a link in a test copy of the newsletter, which the editors send themselves before an issue goes out. A test copy's links belong to no reader, so nothing has changed: each reader's copy carries their own unsubscribe, preferences and web-version links.
+archive-not-sent-title = This issue has not been sent yet
+archive-not-sent = The issue of { $week } is not on the site: it has not gone out. If you followed the web-version link of a test send, that is why: the editors get a test before the issue goes out, and readers' copies carry their own links.

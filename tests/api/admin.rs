@@ -11,7 +11,9 @@ use gazette::domain::{StaffPassword, SubscriberEmail, SubscriberName};
 use gazette::web::admin::{PUBLIC_PATHS, route_list};
 use reqwest::header::LOCATION;
 
-use crate::helpers::{Backend, TEST_ADDRESSES, TestApp, spawn_app, spawn_app_with, spawn_web_only, wait_until};
+use crate::helpers::{
+    BASE_URL, Backend, TEST_ADDRESSES, TestApp, spawn_app, spawn_app_with, spawn_web_only, wait_until,
+};
 
 pub const STAFF_EMAIL: &str = "editor@gazette.test";
 pub const STAFF_PASSWORD: &str = "correct horse battery staple";
@@ -268,7 +270,7 @@ async fn timed_login(app: &TestApp, email: &str, password: &str) -> (u16, String
     let status = response.status().as_u16();
     let body = response.text().await.unwrap();
     let message = body
-        .split("<div class=\"errors\"><p>")
+        .split("<div class=\"errors\" id=\"login-error\" role=\"alert\"><p>")
         .nth(1)
         .and_then(|rest| rest.split("</p>").next())
         .unwrap_or("")
@@ -433,7 +435,10 @@ pub async fn changing_the_password_needs_the_current_one_and_ends_other_sessions
             .text()
             .await
             .unwrap()
-            .contains("The current password is not right.")
+            .contains(
+                r#"<p class="field-error" id="current-error">The current password is not right.</p>
+<input type="password" id="current" name="current" autocomplete="current-password" required aria-invalid="true" aria-describedby="current-error" autofocus>"#
+            )
     );
     let response = staff
         .post(
@@ -471,6 +476,17 @@ pub async fn staff_add_edit_leave_out_regenerate_and_delete_an_article(backend: 
         page.contains("Address:") && page.contains("Title: the title is empty"),
         "{page}"
     );
+    // Each reason is tied to its field; the first field at fault has the focus.
+    for (field, first) in [("url", true), ("title", false), ("summary", false)] {
+        assert!(
+            page.contains(&format!(r#"<p class="field-error" id="{field}-error">"#)),
+            "{page}"
+        );
+        let marks = format!(r#" aria-invalid="true" aria-describedby="{field}-error""#);
+        assert!(page.contains(&marks), "{field}: {page}");
+        assert_eq!(page.contains(&format!("{marks} autofocus")), first, "{field}: {page}");
+    }
+    assert!(!page.contains(r#"aria-describedby="published-error""#));
     let body = "The river rose overnight. Towns emptied by morning. Aid arrived at noon.";
     let response = staff
         .post(
@@ -653,7 +669,16 @@ pub async fn a_test_send_reaches_the_staff_member_once_even_when_submitted_twice
         )
         .await;
     assert_eq!(response.status(), 400);
-    assert!(response.text().await.unwrap().contains("oops"));
+    // The issues page again, the addresses kept and the reason tied to
+    // their field.
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains(r#"<p class="field-error" id="recipients-error">Check the addresses: oops: "#)
+            && page.contains(
+                r#"value="a@gazette.test, oops" aria-invalid="true" aria-describedby="recipients-error" autofocus>"#
+            ),
+        "{page}"
+    );
     app.wait_for_empty_queue().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
@@ -970,7 +995,11 @@ pub async fn the_csv_export_holds_the_current_filter(backend: Backend) {
         "{first}"
     );
     let last = staff.page("/admin/subscribers?status=confirmed&page=25").await;
-    assert_eq!(last.matches("<tr><td><a href=\"/admin/subscribers/").count(), 5);
+    assert_eq!(
+        last.matches("<tr><td data-label=\"Email\"><a href=\"/admin/subscribers/")
+            .count(),
+        5
+    );
     assert_ne!(
         first_id(&first, "/admin/subscribers/"),
         first_id(&last, "/admin/subscribers/")
@@ -996,7 +1025,7 @@ pub async fn the_csv_import_reports_rejected_rows_and_asks_new_readers_to_opt_in
         "{page}"
     );
     assert!(
-        page.contains("<tr><td>3</td><td>email &#34;not-an-address&#34;"),
+        page.contains("<tr><td data-label=\"Line\">3</td><td data-label=\"Why\">email &#34;not-an-address&#34;"),
         "line 3: {page}"
     );
     assert_eq!(
@@ -1045,7 +1074,12 @@ pub async fn the_preview_is_the_digest_in_a_sandboxed_frame_with_its_text_part(b
     add_article(&mut staff, "Floods in the north").await;
     let page = staff.page("/admin/issues").await;
     assert!(page.contains("<iframe class=\"preview\" id=\"preview\" src=\"/admin/issues/preview.html\" sandbox=\"\""));
-    assert!(page.contains("<pre class=\"textpart\">") && page.contains("What happened, in one line."));
+    // The text part scrolls in a box a keyboard can reach, named by its heading.
+    assert!(
+        page.contains(r#"<h3 id="text-part">Text part</h3>"#)
+            && page.contains(r#"<pre class="textpart" tabindex="0" role="region" aria-labelledby="text-part">"#)
+            && page.contains("What happened, in one line.")
+    );
     let response = staff.get("/admin/issues/preview.html").await;
     assert_eq!(response.status(), 200);
     let csp = response
@@ -1306,4 +1340,254 @@ fn on_settings_for_schedule() -> gazette::config::Settings {
     settings.schedule.cron = gazette::config::CronSchedule::parse("30 9 * * FRI").unwrap();
     settings.schedule.timezone = gazette::config::ScheduleTimezone::parse("Asia/Tokyo").unwrap();
     settings
+}
+
+pub async fn the_drafts_stories_lead_to_their_edit_pages_and_their_published_pages_apart(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let mut staff = staff_session(&app).await;
+    let titles = ["Floods in the north", "Bridge reopens"];
+    for title in titles {
+        add_article(&mut staff, title).await;
+    }
+    let page = staff.page("/admin/issues").await;
+    for title in titles {
+        let id = first_id(
+            &staff
+                .page(&format!("/admin/articles?q={}", title.replace(' ', "+")))
+                .await,
+            "/admin/articles/",
+        );
+        let url = format!("https://example.org/{}", title.replace(' ', "-"));
+        assert!(
+            page.contains(&format!(r#"<li><a href="/admin/articles/{id}">{title}</a> "#)),
+            "{title} leads to its edit page: {page}"
+        );
+        assert!(
+            page.contains(&format!(
+                r#"<a class="small" href="{url}">the published article<span class="visually-hidden">: {title}</span></a></li>"#
+            )),
+            "{title}'s published page is a link of its own that says what it is: {page}"
+        );
+        let edit = staff.page(&format!("/admin/articles/{id}")).await;
+        assert!(edit.contains("<h1>Edit article</h1>") && edit.contains(&format!(r#"value="{title}""#)));
+    }
+}
+
+pub async fn pause_and_cancel_are_offered_while_copies_wait_and_refused_once_none_does(backend: Backend) {
+    // No worker: the test moves the copies on itself.
+    let app = spawn_web_only(&backend).await;
+    let mut staff = staff_session(&app).await;
+    for i in 0..2 {
+        add_confirmed_reader(&app, &format!("reader{i}@example.com"), "Reader").await;
+    }
+    add_article(&mut staff, "Floods in the north").await;
+    let key = hidden_field(&staff.page("/admin/issues/send").await, "key");
+    let issue = location(&staff.post("/admin/issues/send", &[("key", &key)]).await).to_owned();
+    let week = issue.rsplit('/').next().unwrap().to_owned();
+    let progress = format!("{issue}/progress");
+    let controls = |page: &str| {
+        ["pause", "resume", "cancel", "retry"]
+            .into_iter()
+            .filter(|action| page.contains(&format!(r#"data-action="{action}""#)))
+            .collect::<Vec<_>>()
+    };
+    let actions = |json: String| json.split("\"actions\":").nth(1).unwrap_or_default().to_owned();
+
+    // Copies wait: the send can be paused or cancelled.
+    assert_eq!(controls(&staff.page(&issue).await), ["pause", "cancel"]);
+    assert_eq!(
+        actions(staff.get(&progress).await.text().await.unwrap()),
+        r#"["pause","cancel"]}"#
+    );
+
+    // Every copy has left, and the worker has not yet marked the issue
+    // sent: nothing is left to pause or cancel.
+    gazette::with_pool!(&app.db, pool => {
+        sqlx::query("UPDATE deliveries SET status = 'sent', sent_at = $1")
+            .bind(Utc::now())
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    let page = staff.page(&issue).await;
+    assert!(
+        page.contains(r#"<strong data-field="state">sending</strong>"#),
+        "{page}"
+    );
+    assert!(controls(&page).is_empty(), "{page}");
+    assert_eq!(actions(staff.get(&progress).await.text().await.unwrap()), "[]}");
+    for action in ["pause", "cancel"] {
+        assert_eq!(staff.post(&format!("{issue}/{action}"), &[]).await.status(), 303);
+        let page = staff.page(&issue).await;
+        assert!(
+            page.contains(&format!(
+                "Nothing to {action}: no copy of {week} is left waiting; the last ones are on their way."
+            )),
+            "{page}"
+        );
+    }
+
+    // Marked sent: still nothing to pause, resume or cancel, and asking
+    // changes nothing.
+    gazette::with_pool!(&app.db, pool => {
+        sqlx::query("UPDATE issues SET status = 'sent'").execute(pool).await.unwrap();
+    });
+    let page = staff.page(&issue).await;
+    assert!(page.contains(r#"<strong data-field="state">sent</strong>"#), "{page}");
+    assert!(controls(&page).is_empty(), "{page}");
+    for action in ["pause", "cancel"] {
+        assert_eq!(staff.post(&format!("{issue}/{action}"), &[]).await.status(), 303);
+        let page = staff.page(&issue).await;
+        assert!(
+            page.contains(&format!(
+                "Nothing to {action}: {week} has been sent, and no copy is left to send."
+            )),
+            "{page}"
+        );
+        assert!(page.contains(r#"<strong data-field="state">sent</strong>"#), "{page}");
+    }
+    staff.post(&format!("{issue}/resume"), &[]).await;
+    assert!(
+        staff
+            .page(&issue)
+            .await
+            .contains("Nothing to resume: the issue is sent.")
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM issues WHERE status = 'sent' AND paused_at IS NULL AND cancelled_at IS NULL")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM deliveries WHERE status = 'sent'").await,
+        2
+    );
+    // Not cancelled: the issue stays in the archive.
+    assert_eq!(app.get(&format!("/archive/{week}")).await.status(), 200);
+}
+
+pub async fn a_test_sends_own_links_say_it_was_a_test_and_change_no_one(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let mut staff = staff_session(&app).await;
+    add_confirmed_reader(&app, "ada@example.com", "Ada").await;
+    add_article(&mut staff, "Floods in the north").await;
+    let key = hidden_field(&staff.page("/admin/issues").await, "key");
+    let response = staff
+        .post("/admin/issues/test", &[("key", &key), ("recipients", "")])
+        .await;
+    assert_eq!(response.status(), 303);
+    let test = app.smtp.wait_for(STAFF_EMAIL, 1).await.remove(0);
+    let plain = test.text();
+    let link = |label: &str| {
+        plain
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{label}: ")))
+            .unwrap_or_else(|| panic!("a {label} link in {plain}"))
+            .to_owned()
+    };
+    let explanation = format!("{BASE_URL}/test-send");
+    assert_eq!(link("Unsubscribe"), explanation);
+    assert_eq!(link("Manage your subscription"), explanation);
+    assert_eq!(test.html().matches(&format!(r#"href="{explanation}""#)).count(), 2);
+    let web_version = link("Read this issue on the web");
+    let web_version = web_version.strip_prefix(BASE_URL).expect("a link to the site");
+
+    for (query, title, says) in [
+        (
+            "",
+            "This was a test send",
+            "each reader&#39;s copy carries their own unsubscribe, preferences and web-version links",
+        ),
+        (
+            "?lang=ru",
+            "Это было тестовое письмо",
+            "в письме каждого читателя свои ссылки",
+        ),
+    ] {
+        let response = app.get(&format!("/test-send{query}")).await;
+        assert_eq!(response.status(), 200);
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains(&format!("<h1>{title}</h1>")) && page.contains(says),
+            "{page}"
+        );
+    }
+    // The web version of a week not sent yet says why it is not there.
+    for (query, title, says) in [
+        (
+            "",
+            "This issue has not been sent yet",
+            "web-version link of a test send",
+        ),
+        (
+            "?lang=ru",
+            "Этот выпуск ещё не отправлен",
+            "по ссылке на веб-версию из тестового письма",
+        ),
+    ] {
+        let response = app.get(&format!("{web_version}{query}")).await;
+        assert_eq!(response.status(), 404);
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains(&format!("<h1>{title}</h1>")) && page.contains(says),
+            "{page}"
+        );
+    }
+    // Nobody's subscription changed.
+    assert_eq!(
+        app.subscriber_status("ada@example.com").await.as_deref(),
+        Some("confirmed")
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM subscriber_events").await, 0);
+    // Once the issue is out, the same link shows it.
+    let key = hidden_field(&staff.page("/admin/issues/send").await, "key");
+    assert_eq!(staff.post("/admin/issues/send", &[("key", &key)]).await.status(), 303);
+    let response = app.get(web_version).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("Floods in the north"));
+}
+
+pub async fn staff_pages_skip_to_their_content_and_mark_their_section(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let mut staff = staff_session(&app).await;
+    add_article(&mut staff, "Floods in the north").await;
+    let article = first_id(&staff.page("/admin/articles").await, "/admin/articles/");
+    for (path, section) in [
+        ("/admin", "/admin"),
+        ("/admin/articles", "/admin/articles"),
+        (&format!("/admin/articles/{article}") as &str, "/admin/articles"),
+        ("/admin/issues", "/admin/issues"),
+        ("/admin/issues/send", "/admin/issues"),
+        ("/admin/subscribers", "/admin/subscribers"),
+        ("/admin/subscribers/import", "/admin/subscribers"),
+        ("/admin/inbound", "/admin/inbound"),
+        ("/admin/account", "/admin/account"),
+    ] {
+        let page = staff.page(path).await;
+        let body = page.split("<body class=\"admin\">").nth(1).expect("the staff frame");
+        assert!(
+            body.trim_start()
+                .starts_with(r##"<a class="skip" href="#content">Skip to content</a>"##),
+            "{path}: the skip link comes first"
+        );
+        assert!(page.contains(r#"<main id="content" tabindex="-1">"#), "{path}");
+        let current: Vec<&str> = page
+            .split("<a href=\"")
+            .filter(|link| link.contains("aria-current=\"page\""))
+            .filter_map(|link| link.split('"').next())
+            .collect();
+        assert_eq!(current, [section], "{path}");
+    }
+    // The login page and the staff error page skip to their content too.
+    let login = StaffClient::new(&app).get("/admin/login").await.text().await.unwrap();
+    assert!(login.contains("<body class=\"admin\">\n<a class=\"skip\" href=\"#content\">"));
+    let missing = staff.get("/admin/issues/2026-W99").await;
+    assert_eq!(missing.status(), 404);
+    assert!(
+        missing
+            .text()
+            .await
+            .unwrap()
+            .contains(r##"<a class="skip" href="#content">"##)
+    );
 }

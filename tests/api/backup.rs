@@ -248,9 +248,9 @@ pub async fn a_backup_taken_while_serve_takes_signups_restores_into_a_fresh_dire
     let login = staff.log_in(STAFF_EMAIL, STAFF_PASSWORD).await;
     assert_eq!(login.status(), 303, "the staff user came back");
     let issues = staff.page("/admin/issues").await;
-    assert!(issues.contains("</a></td><td>"), "{issues}");
+    assert!(issues.contains("</a></td><td data-label=\"Subject\">"), "{issues}");
     assert!(
-        issues.contains("<td>0 of 3</td>"),
+        issues.contains("<td data-label=\"Sent\">0 of 3</td>"),
         "the issue and its 3 copies came back: {issues}"
     );
     let subscribers = staff.page("/admin/subscribers?q=busy0%40example.com").await;

@@ -353,7 +353,8 @@ pub async fn bounces_complaints_and_blocks_each_do_what_the_policy_says_and_show
     );
     assert!(dashboard.contains("more than 2 %") && dashboard.contains("more than 0.1 %"));
     assert!(
-        dashboard.contains("<tr><td>example.net</td><td>1</td></tr>"),
+        dashboard
+            .contains("<tr><td data-label=\"Receiving domain\">example.net</td><td data-label=\"Blocks\">1</td></tr>"),
         "{dashboard}"
     );
 

@@ -177,6 +177,10 @@ fn main() {
         admin::the_csv_export_holds_the_current_filter,
         admin::the_csv_import_reports_rejected_rows_and_asks_new_readers_to_opt_in,
         admin::the_preview_is_the_digest_in_a_sandboxed_frame_with_its_text_part,
+        admin::the_drafts_stories_lead_to_their_edit_pages_and_their_published_pages_apart,
+        admin::pause_and_cancel_are_offered_while_copies_wait_and_refused_once_none_does,
+        admin::a_test_sends_own_links_say_it_was_a_test_and_change_no_one,
+        admin::staff_pages_skip_to_their_content_and_mark_their_section,
         admin::a_generated_session_key_is_private_and_survives_a_restart,
         admin::staff_import_a_feed_by_its_address,
         admin::hostile_input_on_every_admin_route_gets_no_5xx_and_no_unescaped_echo,
@@ -271,7 +275,8 @@ fn main() {
         |backend| Box::pin(admin_browser::staff_log_in_add_an_article_preview_test_and_send_in_chromium(backend)),
     );
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    trials.push(match admin_browser::missing_browser() {
+    // It runs axe-core as the reader's browser test does.
+    trials.push(match reader_browser::missing() {
         Some(why) if !in_ci => {
             eprintln!("skipping the browser test: {why}");
             browser.with_ignored_flag(true).with_kind(format!("skipped: {why}"))

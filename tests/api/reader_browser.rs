@@ -27,13 +27,14 @@ use crate::admin_browser::{Driver, browser_with, click, fill, missing_browser, s
 use crate::cli::{import_fixture, run, text};
 use crate::helpers::{BASE_URL, Backend, spawn_app, spawn_app_with};
 
-fn axe_file() -> PathBuf {
+pub fn axe_file() -> PathBuf {
     std::env::var_os("GAZETTE_AXE_JS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/var/tmp/gazette-axe/axe.min.js"))
 }
 
-/// Why this test cannot run here, if it cannot.
+/// Why a browser test with axe-core (this one, the staff area's) cannot
+/// run here, if it cannot.
 pub fn missing() -> Option<String> {
     missing_browser().or_else(|| {
         (!axe_file().is_file()).then(|| {
@@ -47,7 +48,7 @@ pub fn missing() -> Option<String> {
 
 /// axe-core's WCAG 2.1 A and AA violations on the page `client` shows, one
 /// line each: the rule, what it asks, and the elements at fault.
-async fn violations(client: &Client, axe: &str) -> Vec<String> {
+pub async fn violations(client: &Client, axe: &str) -> Vec<String> {
     client.execute(axe, vec![]).await.expect("axe-core loads into the page");
     let found = client
         .execute_async(
@@ -63,14 +64,14 @@ async fn violations(client: &Client, axe: &str) -> Vec<String> {
     serde_json::from_value(found).expect("a list of violations")
 }
 
-async fn accessible(client: &Client, axe: &str, page: &str) {
+pub async fn accessible(client: &Client, axe: &str, page: &str) {
     let found = violations(client, axe).await;
     assert!(found.is_empty(), "{page}: {found:#?}");
 }
 
 /// Waits for the page the browser is loading to say `text` (a click on a
 /// form's button returns before the answer arrives).
-async fn wait_for_text(client: &Client, text: &str) {
+pub async fn wait_for_text(client: &Client, text: &str) {
     let start = std::time::Instant::now();
     while !client.source().await.unwrap().contains(text) {
         assert!(

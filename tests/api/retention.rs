@@ -142,7 +142,7 @@ async fn issue_figures(staff: &mut crate::admin::StaffClient, weeks: &[&str]) ->
     let list = staff.page("/admin/issues").await;
     let mut figures: Vec<String> = list
         .lines()
-        .filter(|l| l.contains("<tr><td><a href=\"/admin/issues/"))
+        .filter(|l| l.contains("<tr><td data-label=\"Week\"><a href=\"/admin/issues/"))
         .map(str::to_owned)
         .collect();
     assert_eq!(figures.len(), weeks.len(), "{list}");

@@ -12,7 +12,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::AdminState;
-use super::chrome::{Chrome, html};
+use super::chrome::{Chrome, Section, html};
+use super::field_errors::FieldErrors;
 use super::language_select::{self, LanguageOption};
 use super::session::{self, Staff, StaffForm};
 use crate::db::articles::{self, ArticleEdit, NewArticle, Saved, StaffArticle};
@@ -77,7 +78,7 @@ pub async fn list(
             excluded: a.excluded,
         })
         .collect();
-    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
     Ok(html(
         StatusCode::OK,
         &ListPage {
@@ -110,18 +111,18 @@ impl LanguageField {
 #[template(path = "web/admin/article_new.html")]
 struct NewPage<'a> {
     c: Chrome,
-    errors: Vec<String>,
+    errors: FieldErrors,
     f: &'a Fields,
     language: LanguageField,
 }
 
 pub async fn new_form(session: Session, staff: web::ReqData<Staff>, state: web::Data<AdminState>) -> HttpResponse {
-    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
     html(
         StatusCode::OK,
         &NewPage {
             c,
-            errors: vec![],
+            errors: FieldErrors::default(),
             f: &Fields::default(),
             language: LanguageField::showing(Some(state.settings.site.default_language)),
         },
@@ -161,18 +162,19 @@ pub async fn create(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, PageError> {
     let now = Utc::now();
-    let mut errors = Vec::new();
-    let url = ArticleUrl::parse(fields.get("url")).map_err(|e| errors.push(format!("Address: {e}.")));
-    let title = ArticleTitle::parse(fields.get("title")).map_err(|e| errors.push(format!("Title: {e}.")));
-    let published = parse_published(fields.get("published"), now).map_err(|e| errors.push(format!("Date: {e}.")));
+    let mut errors = FieldErrors::default();
+    let url = ArticleUrl::parse(fields.get("url")).map_err(|e| errors.add("url", format!("Address: {e}.")));
+    let title = ArticleTitle::parse(fields.get("title")).map_err(|e| errors.add("title", format!("Title: {e}.")));
+    let published =
+        parse_published(fields.get("published"), now).map_err(|e| errors.add("published", format!("Date: {e}.")));
     let body_text = fields.get("body").trim().to_owned();
     let max = state.settings.digest.summary_max_chars;
     let given = clean_summary(fields.get("summary"));
     if given.chars().count() > max {
-        errors.push(format!("Summary: at most {max} characters, please."));
+        errors.add("summary", format!("Summary: at most {max} characters, please."));
     }
     if given.is_empty() && body_text.is_empty() {
-        errors.push("Give a summary, or the article's text to make one from.".into());
+        errors.add("summary", "Give a summary, or the article's text to make one from.");
     }
     // Staff write in the site's language unless they say otherwise.
     let default_language = Some(state.settings.site.default_language);
@@ -180,10 +182,10 @@ pub async fn create(
     let language = chosen
         .as_ref()
         .map(|chosen| chosen.or(default_language))
-        .map_err(|e| errors.push(format!("Language: {e}.")));
+        .map_err(|e| errors.add("language", format!("Language: {e}.")));
     let (Ok(url), Ok(title), Ok(published), Ok(language), true) = (url, title, published, language, errors.is_empty())
     else {
-        let c = Chrome::new(&state.site, &session, Some(&staff));
+        let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
         let shown = chosen.map_or(default_language, |chosen| chosen.or(default_language));
         let language = LanguageField::showing(shown);
         return Ok(html(
@@ -290,7 +292,7 @@ pub async fn import_progress(
         dated_at_import: n(i.dated_at_import),
     }
     .to_string();
-    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
     Ok(html(
         StatusCode::OK,
         &ImportPage {
@@ -312,7 +314,7 @@ struct EditPage {
     a: StaffArticle,
     published: String,
     language: LanguageField,
-    errors: Vec<String>,
+    errors: FieldErrors,
 }
 
 /// The article an address names.
@@ -329,7 +331,7 @@ pub async fn edit_form(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, PageError> {
     let a = load(&state, &path).await?;
-    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
     let published = a.published_at.format("%Y-%m-%dT%H:%M").to_string();
     let language = LanguageField::showing(a.language());
     Ok(html(
@@ -339,7 +341,7 @@ pub async fn edit_form(
             a,
             published,
             language,
-            errors: vec![],
+            errors: FieldErrors::default(),
         },
     ))
 }
@@ -353,24 +355,27 @@ pub async fn save(
 ) -> Result<HttpResponse, PageError> {
     let mut a = load(&state, &path).await?;
     let max = state.settings.digest.summary_max_chars;
-    let mut errors = Vec::new();
-    let title = ArticleTitle::parse(fields.get("title")).map_err(|e| errors.push(format!("Title: {e}.")));
-    let published =
-        parse_published(fields.get("published"), a.published_at).map_err(|e| errors.push(format!("Date: {e}.")));
+    let mut errors = FieldErrors::default();
+    let title = ArticleTitle::parse(fields.get("title")).map_err(|e| errors.add("title", format!("Title: {e}.")));
+    let published = parse_published(fields.get("published"), a.published_at)
+        .map_err(|e| errors.add("published", format!("Date: {e}.")));
     let summary = clean_summary(fields.get("summary"));
     if summary.is_empty() {
-        errors.push("Summary: it is empty; use “Regenerate” to make one from the text.".into());
+        errors.add(
+            "summary",
+            "Summary: it is empty; use “Regenerate” to make one from the text.",
+        );
     } else if summary.chars().count() > max {
-        errors.push(format!("Summary: at most {max} characters, please."));
+        errors.add("summary", format!("Summary: at most {max} characters, please."));
     }
     // A form without the field (or an older page) leaves the language be.
     let chosen = language_select::parse(fields.get("language"));
     let language = chosen
         .as_ref()
         .map(|chosen| chosen.or(a.language()))
-        .map_err(|e| errors.push(format!("Language: {e}.")));
+        .map_err(|e| errors.add("language", format!("Language: {e}.")));
     let (Ok(title), Ok(published), Ok(language), true) = (title, published, language, errors.is_empty()) else {
-        let c = Chrome::new(&state.site, &session, Some(&staff));
+        let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
         let published = fields.get("published").to_owned();
         let shown = chosen.map_or(a.language(), |chosen| chosen.or(a.language()));
         a.title = fields.get("title").to_owned();

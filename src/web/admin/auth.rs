@@ -9,7 +9,8 @@ use askama::Template;
 use chrono::Utc;
 
 use super::AdminState;
-use super::chrome::{Chrome, html};
+use super::chrome::{Chrome, Section, html};
+use super::field_errors::FieldErrors;
 use super::session::{self, Staff, StaffForm};
 use crate::db::staff as staff_db;
 use crate::domain::{AddressPolicy, StaffPassword, SubscriberEmail};
@@ -151,17 +152,17 @@ pub async fn logout(_: StaffForm, session: Session, state: web::Data<AdminState>
 #[template(path = "web/admin/account.html")]
 struct AccountPage {
     c: Chrome,
-    errors: Vec<String>,
+    errors: FieldErrors,
     min_chars: usize,
 }
 
 pub async fn account(session: Session, staff: web::ReqData<Staff>, state: web::Data<AdminState>) -> HttpResponse {
-    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Account);
     html(
         StatusCode::OK,
         &AccountPage {
             c,
-            errors: vec![],
+            errors: FieldErrors::default(),
             min_chars: crate::domain::MIN_PASSWORD_CHARS,
         },
     )
@@ -174,8 +175,8 @@ pub async fn change_password(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, PageError> {
     let site = state.site.as_str();
-    let refuse = |errors: Vec<String>| {
-        let c = Chrome::new(site, &session, Some(&staff));
+    let refuse = |errors: FieldErrors| {
+        let c = Chrome::new(site, &session, Some(&staff)).in_section(Section::Account);
         Ok(html(
             StatusCode::BAD_REQUEST,
             &AccountPage {
@@ -194,15 +195,20 @@ pub async fn change_password(
         .await
     {
         Ok(true) => {}
-        Ok(false) => return refuse(vec!["The current password is not right.".into()]),
+        Ok(false) => return refuse(FieldErrors::one("current", "The current password is not right.")),
         Err(Busy) => return Err(too_many(BUSY_WAIT)),
     }
     let new = match StaffPassword::parse(fields.get("new")) {
         Ok(new) => new,
-        Err(why) => return refuse(vec![format!("The new password is not usable: {why}.")]),
+        Err(why) => {
+            return refuse(FieldErrors::one(
+                "new",
+                format!("The new password is not usable: {why}."),
+            ));
+        }
     };
     if fields.get("repeat") != new.expose() {
-        return refuse(vec!["The two new passwords differ.".into()]);
+        return refuse(FieldErrors::one("repeat", "The two new passwords differ."));
     }
     let hash = match state.password_checks.hash(new).await {
         Err(Busy) => return Err(too_many(BUSY_WAIT)),

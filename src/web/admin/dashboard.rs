@@ -10,7 +10,7 @@ use askama::Template;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::AdminState;
-use super::chrome::{Chrome, html};
+use super::chrome::{Chrome, Section, html};
 use super::issues::ProgressView;
 use super::session::Staff;
 use crate::db::stats::IssueFeedback;
@@ -224,7 +224,7 @@ pub async fn page(
             .format("%A %-d %B %Y, %H:%M %Z")
             .to_string()
     });
-    let c = Chrome::new(site, &session, Some(&staff));
+    let c = Chrome::new(site, &session, Some(&staff)).in_section(Section::Dashboard);
     Ok(html(
         StatusCode::OK,
         &DashboardPage {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::AdminState;
-use super::chrome::{Chrome, html};
+use super::chrome::{Chrome, Section, html};
 use super::session::Staff;
 use crate::db::inbound;
 use crate::domain::InboundStatus;
@@ -83,7 +83,7 @@ pub async fn list(
             email: m.email.unwrap_or_default(),
         })
         .collect();
-    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Inbound);
     Ok(html(
         StatusCode::OK,
         &ListPage {
@@ -120,7 +120,7 @@ pub async fn view(
     let m = inbound::detail(&state.db, id).await?.ok_or_else(not_found)?;
     let size = m.raw.len();
     let (raw, cut) = visible(&m.raw);
-    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Inbound);
     Ok(html(
         StatusCode::OK,
         &MessagePage {

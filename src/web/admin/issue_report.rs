@@ -15,7 +15,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::AdminState;
-use super::chrome::{Chrome, html};
+use super::chrome::{Chrome, Section, html};
 use super::session::Staff;
 use crate::db::Db;
 use crate::db::issue_report::{self, Recipient, RecipientFilter};
@@ -145,7 +145,7 @@ pub async fn recipients(
         }
         false => None,
     };
-    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Issues);
     Ok(html(
         StatusCode::OK,
         &RecipientsPage {

@@ -11,14 +11,16 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::AdminState;
-use super::chrome::{Chrome, html};
+use super::chrome::{Chrome, Section, html};
+use super::field_errors::FieldErrors;
 use super::session::{self, Staff, StaffForm};
 use crate::db::issue_report::{self, Aftermath};
 use crate::db::issues::{self, Control, IssueProgress};
-use crate::db::{submissions, test_sends};
+use crate::db::{articles, submissions, test_sends};
 use crate::digest::dispatch::{self, Dispatched, Preview};
-use crate::domain::IssueWeek;
+use crate::digest::render::DigestArticle;
 use crate::domain::{AddressPolicy, SubscriberEmail};
+use crate::domain::{IssueState, IssueWeek};
 use crate::links::paths;
 use crate::web::error::PageError;
 
@@ -36,11 +38,14 @@ pub struct ProgressView {
     pub failed: i64,
     pub skipped: i64,
     pub per_minute: i64,
+    /// What staff can do to the send now.
+    pub actions: Vec<Action>,
 }
 
 impl From<IssueProgress> for ProgressView {
     fn from(p: IssueProgress) -> Self {
         Self {
+            actions: Action::ALL.into_iter().filter(|a| a.offered(&p)).collect(),
             state: p.state().as_str(),
             total: p.total(),
             settled: p.sent + p.failed + p.skipped,
@@ -56,10 +61,16 @@ impl From<IssueProgress> for ProgressView {
 }
 
 impl ProgressView {
+    /// Whether the issue's page offers `verb` (an [`Action`]'s).
+    pub fn offers(&self, verb: &str) -> bool {
+        self.actions.iter().any(|a| a.verb() == verb)
+    }
+
     fn json(&self) -> String {
-        // Numbers and one of four fixed words: nothing to escape.
+        let actions: Vec<String> = self.actions.iter().map(|a| format!(r#""{}""#, a.verb())).collect();
+        // Numbers and fixed words: nothing to escape.
         format!(
-            r#"{{"week":"{}","state":"{}","total":{},"settled":{},"queued":{},"sent":{},"failed":{},"skipped":{},"per_minute":{}}}"#,
+            r#"{{"week":"{}","state":"{}","total":{},"settled":{},"queued":{},"sent":{},"failed":{},"skipped":{},"per_minute":{},"actions":[{}]}}"#,
             self.week,
             self.state,
             self.total,
@@ -68,7 +79,8 @@ impl ProgressView {
             self.sent,
             self.failed,
             self.skipped,
-            self.per_minute
+            self.per_minute,
+            actions.join(",")
         )
     }
 }
@@ -84,11 +96,28 @@ struct IssuesPage {
     week: String,
     already_dispatched: bool,
     subject: Option<String>,
-    articles: Vec<(String, String)>,
+    articles: Vec<DraftArticle>,
     text: String,
     recipients: i64,
     test_key: String,
+    test: TestForm,
     issues: Vec<ProgressView>,
+}
+
+/// One story of this week's draft: its title leads to its staff page,
+/// where it is edited (`None` when it went away since the draft was read).
+struct DraftArticle {
+    title: String,
+    url: String,
+    id: Option<Uuid>,
+}
+
+/// The test send's form as the page shows it: the addresses given (empty:
+/// the staff member's own), and what is wrong with them.
+#[derive(Default)]
+struct TestForm {
+    recipients: Option<String>,
+    errors: FieldErrors,
 }
 
 /// This week's issue as it would go out now.
@@ -98,28 +127,65 @@ async fn preview(state: &AdminState, now: DateTime<Utc>) -> Result<Preview, Page
         .map_err(PageError::unexpected)
 }
 
+/// How many articles sharing a draft story's address are looked through
+/// to find it (a podcast's episodes can share one).
+const SAME_ADDRESS: i64 = 200;
+
+/// The draft's stories with their staff pages. The draft holds them as
+/// the digest shows them, without their ids, so each is found again by
+/// its address; addresses need not be unique, so its title and date must
+/// match too, and each article is taken once.
+async fn draft_articles(state: &AdminState, stories: &[DigestArticle]) -> Result<Vec<DraftArticle>, PageError> {
+    let mut found: Vec<DraftArticle> = Vec::with_capacity(stories.len());
+    for story in stories {
+        let id = articles::search(&state.db, &story.url, SAME_ADDRESS, 0)
+            .await?
+            .into_iter()
+            .find(|a| {
+                a.url == story.url
+                    && a.title == story.title
+                    && a.published_at == story.published_at
+                    && !a.excluded
+                    && !found.iter().any(|f| f.id == Some(a.id))
+            })
+            .map(|a| a.id);
+        found.push(DraftArticle {
+            title: story.title.clone(),
+            url: story.url.clone(),
+            id,
+        });
+    }
+    Ok(found)
+}
+
 pub async fn this_week(
     session: Session,
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, PageError> {
+    issues_page(&state, &session, &staff, StatusCode::OK, TestForm::default()).await
+}
+
+async fn issues_page(
+    state: &AdminState,
+    session: &Session,
+    staff: &Staff,
+    status: StatusCode,
+    test: TestForm,
+) -> Result<HttpResponse, PageError> {
     let now = Utc::now();
-    let preview = preview(&state, now).await?;
+    let preview = preview(state, now).await?;
     let issues = issues::recent_progress(&state.db, now, 20)
         .await?
         .into_iter()
         .map(ProgressView::from)
         .collect();
     let issue = preview.issue.as_ref();
-    let articles = preview
-        .articles
-        .iter()
-        .take(issue.map(|s| s.articles).unwrap_or(0))
-        .map(|a| (a.title.clone(), a.url.clone()))
-        .collect();
-    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let in_issue = &preview.articles[..issue.map_or(0, |s| s.articles.min(preview.articles.len()))];
+    let articles = draft_articles(state, in_issue).await?;
+    let c = Chrome::new(&state.site, session, Some(staff)).in_section(Section::Issues);
     Ok(html(
-        StatusCode::OK,
+        status,
         &IssuesPage {
             c,
             week: preview.week.to_string(),
@@ -129,6 +195,7 @@ pub async fn this_week(
             text: issue.map(|s| s.preview().text).unwrap_or_default(),
             recipients: preview.recipients,
             test_key: new_key(),
+            test,
             issues,
         },
     ))
@@ -196,12 +263,20 @@ pub async fn send_test(
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, PageError> {
-    let recipients = parse_recipients(
+    let recipients = match parse_recipients(
         fields.get("recipients"),
         &staff.email,
         state.settings.subscriptions.address_policy(),
-    )
-    .map_err(|why| PageError::bad_request("The test cannot be sent", format!("Check the addresses: {why}.")))?;
+    ) {
+        Ok(recipients) => recipients,
+        Err(why) => {
+            let test = TestForm {
+                recipients: Some(fields.get("recipients").to_owned()),
+                errors: FieldErrors::one("recipients", format!("Check the addresses: {why}.")),
+            };
+            return issues_page(&state, &session, &staff, StatusCode::BAD_REQUEST, test).await;
+        }
+    };
     let Ok(key) = Uuid::parse_str(fields.get("key")) else {
         return Err(PageError::bad_request(
             "The test cannot be sent",
@@ -256,7 +331,7 @@ pub async fn confirm_send(
             "This week's issue has no articles. Add or import articles first.",
         ));
     };
-    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Issues);
     Ok(html(
         StatusCode::OK,
         &ConfirmSendPage {
@@ -371,7 +446,7 @@ pub async fn issue(
 ) -> Result<HttpResponse, PageError> {
     let (id, _, p) = find(&state, &path).await?;
     let a = issue_report::aftermath(&state.db, id).await?.into();
-    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Issues);
     Ok(html(StatusCode::OK, &IssuePage { c, p, a }))
 }
 
@@ -384,8 +459,8 @@ pub async fn progress_json(path: web::Path<String>, state: web::Data<AdminState>
 }
 
 /// What staff can do to a send.
-#[derive(Debug, Clone, Copy)]
-enum Action {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
     Pause,
     Resume,
     Cancel,
@@ -393,12 +468,30 @@ enum Action {
 }
 
 impl Action {
+    const ALL: [Self; 4] = [Self::Pause, Self::Resume, Self::Cancel, Self::RetryFailed];
+
     fn verb(self) -> &'static str {
         match self {
             Action::Pause => "pause",
             Action::Resume => "resume",
             Action::Cancel => "cancel",
             Action::RetryFailed => "retry",
+        }
+    }
+
+    /// Whether the issue's page offers this for an issue as it is now. It
+    /// mirrors what `db::issues` lets through: pausing or cancelling needs
+    /// copies still waiting in the queue, so neither is offered once the
+    /// last copy has left, even before the worker marks the issue sent
+    /// (cancelling then would take from the archive an issue every reader
+    /// got).
+    fn offered(self, p: &IssueProgress) -> bool {
+        let state = p.state();
+        match self {
+            Action::Pause => state == IssueState::Sending && p.queued > 0,
+            Action::Resume => state == IssueState::Paused,
+            Action::Cancel => matches!(state, IssueState::Sending | IssueState::Paused) && p.queued > 0,
+            Action::RetryFailed => state == IssueState::Sent && p.failed > 0,
         }
     }
 
@@ -410,15 +503,33 @@ impl Action {
             Action::RetryFailed => "The failed copies are queued again.",
         }
     }
+
+    /// Why nothing was done to the issue of `week`, as it is now.
+    fn refused(self, week: IssueWeek, p: &ProgressView) -> String {
+        let verb = self.verb();
+        match (self, p.state) {
+            (Action::Pause | Action::Cancel, "sent") => {
+                format!("Nothing to {verb}: {week} has been sent, and no copy is left to send.")
+            }
+            (Action::Pause | Action::Cancel, "sending") => {
+                format!("Nothing to {verb}: no copy of {week} is left waiting; the last ones are on their way.")
+            }
+            (Action::RetryFailed, "sent") => format!("Nothing to retry: no copy of {week} failed."),
+            (_, state) => format!("Nothing to {verb}: the issue is {state}."),
+        }
+    }
 }
 
+/// Does `action` to the issue of the week in an address, when its state
+/// allows; otherwise changes nothing and says why. Either way the issue's
+/// page follows, with the outcome in its flash.
 async fn control(
     session: Session,
     state: web::Data<AdminState>,
     raw_week: &str,
     action: Action,
 ) -> Result<HttpResponse, PageError> {
-    let (id, week, p) = find(&state, raw_week).await?;
+    let (id, week, _) = find(&state, raw_week).await?;
     let now = Utc::now();
     let result = match action {
         Action::Pause => issues::pause(&state.db, id, now).await?,
@@ -436,7 +547,9 @@ async fn control(
             }
             action.done().to_owned()
         }
-        Control::NotApplicable => format!("Nothing to {}: the issue is {}.", action.verb(), p.state),
+        // The state as it is after the refusal: the page the form was on
+        // may be older than the last copy's send.
+        Control::NotApplicable => action.refused(week, &find(&state, raw_week).await?.2),
     };
     session::flash(&session, message);
     Ok(session::see_other(&paths::admin_issue(week)))

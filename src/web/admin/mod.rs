@@ -11,6 +11,7 @@ mod articles;
 mod auth;
 mod chrome;
 mod dashboard;
+mod field_errors;
 mod inbound;
 mod issue_report;
 mod issues;

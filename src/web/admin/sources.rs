@@ -12,7 +12,7 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 
 use super::AdminState;
-use super::chrome::{Chrome, html};
+use super::chrome::{Chrome, Section, html};
 use super::language_select::{self, LanguageOption};
 use super::session::{self, Staff, StaffForm};
 use crate::db::feed_sources::{self, FeedSource, PollResult};
@@ -113,7 +113,7 @@ async fn page(
         .into_iter()
         .map(|s| Row::of(s, now))
         .collect();
-    let c = Chrome::new(&state.site, session, Some(staff));
+    let c = Chrome::new(&state.site, session, Some(staff)).in_section(Section::Sources);
     Ok(html(
         status,
         &ListPage {

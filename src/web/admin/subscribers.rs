@@ -14,7 +14,8 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::chrome::{Chrome, html};
+use super::chrome::{Chrome, Section, html};
+use super::field_errors::FieldErrors;
 use super::session::{self, Staff, StaffForm};
 use super::{AdminState, MAX_IMPORT_BYTES};
 use crate::db::issue_report;
@@ -115,7 +116,7 @@ pub async fn list(
             signed_up: when(Some(s.signed_up_at)),
         })
         .collect();
-    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Subscribers);
     Ok(html(
         StatusCode::OK,
         &ListPage {
@@ -163,19 +164,19 @@ struct ImportPage {
     c: Chrome,
     report: Option<ImportReport>,
     rejected: Vec<RejectedRow>,
-    errors: Vec<String>,
+    errors: FieldErrors,
     csv: String,
 }
 
 pub async fn import_form(session: Session, staff: web::ReqData<Staff>, state: web::Data<AdminState>) -> HttpResponse {
-    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Subscribers);
     html(
         StatusCode::OK,
         &ImportPage {
             c,
             report: None,
             rejected: vec![],
-            errors: vec![],
+            errors: FieldErrors::default(),
             csv: String::new(),
         },
     )
@@ -195,12 +196,12 @@ pub async fn import(
         Consent::OptIn
     };
     if csv.trim().is_empty() {
-        let c = Chrome::new(site, &session, Some(&staff));
+        let c = Chrome::new(site, &session, Some(&staff)).in_section(Section::Subscribers);
         let page = ImportPage {
             c,
             report: None,
             rejected: vec![],
-            errors: vec!["There are no rows to import: paste lines of email,name.".into()],
+            errors: FieldErrors::one("csv", "There are no rows to import: paste lines of email,name."),
             csv,
         };
         return Ok(html(StatusCode::BAD_REQUEST, &page));
@@ -226,7 +227,7 @@ pub async fn import(
         state.mail_wakeup.notify_one();
     }
     tracing::info!(staff = %staff.email, %report, "subscriber import");
-    let c = Chrome::new(site, &session, Some(&staff));
+    let c = Chrome::new(site, &session, Some(&staff)).in_section(Section::Subscribers);
     // Some rows did not import: say so in the status too.
     let status = if rejected.is_empty() {
         StatusCode::OK
@@ -239,7 +240,7 @@ pub async fn import(
             c,
             report: Some(report),
             rejected,
-            errors: vec![],
+            errors: FieldErrors::default(),
             csv: String::new(),
         },
     ))
@@ -321,7 +322,7 @@ pub async fn view(
             sent_at: when(r.sent_at),
         })
         .collect();
-    let c = Chrome::new(&state.site, &session, Some(&staff));
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Subscribers);
     let signed_up = when(Some(s.signed_up_at));
     Ok(html(
         StatusCode::OK,
