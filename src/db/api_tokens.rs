@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::domain::{ApiScope, ApiToken};
+use crate::domain::{ApiScope, ApiToken, ApiTokenName};
 use crate::with_pool;
 
 /// A token as lists show it: never the secret, which is not kept.
@@ -40,7 +40,7 @@ pub async fn name(db: &Db, id: Uuid) -> Result<Option<String>, sqlx::Error> {
 /// Records a new token for `name`; returns its id.
 pub async fn create(
     db: &Db,
-    name: &str,
+    name: &ApiTokenName,
     scope: ApiScope,
     token: &ApiToken,
     created_by: &str,
@@ -53,7 +53,7 @@ pub async fn create(
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
-        .bind(name)
+        .bind(name.as_str())
         .bind(scope)
         .bind(token.hash())
         .bind(now)

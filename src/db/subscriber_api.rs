@@ -143,7 +143,8 @@ const CONFIRM_PENDING: &str = "UPDATE subscribers SET status = 'confirmed', conf
 
 /// The consent note, as an event of the reader with this address when
 /// they are confirmed (`$2` the key).
-const RECORD_CONSENT: &str = "INSERT INTO subscriber_events (id, subscriber_id, at, kind, detail, inbound_message_id, issue_id)
+const RECORD_CONSENT: &str =
+    "INSERT INTO subscriber_events (id, subscriber_id, at, kind, detail, inbound_message_id, issue_id)
     SELECT $1, id, $3, $4, $5, NULL, NULL FROM subscribers WHERE email_key = $2 AND status = 'confirmed'";
 
 /// Adds a reader who consented elsewhere (`reader` made with

@@ -46,6 +46,40 @@ impl std::fmt::Debug for ApiToken {
     }
 }
 
+/// What staff call a token, to tell tokens apart ("CMS", "CRM sync").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenName(String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ApiTokenNameError {
+    #[error("a token needs a name, such as the system that will use it")]
+    Empty,
+    #[error("a token's name may have at most 100 characters")]
+    TooLong,
+    #[error("a token's name must not contain control characters")]
+    ControlCharacters,
+}
+
+impl ApiTokenName {
+    pub fn parse(raw: &str) -> Result<Self, ApiTokenNameError> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(ApiTokenNameError::Empty);
+        }
+        if name.chars().count() > 100 {
+            return Err(ApiTokenNameError::TooLong);
+        }
+        if name.chars().any(char::is_control) {
+            return Err(ApiTokenNameError::ControlCharacters);
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 stored_as_text! {
     /// The resources a token may reach: one of them, or all.
     pub enum ApiScope {

@@ -16,7 +16,7 @@ mod password;
 mod token;
 mod week;
 
-pub use api_token::{ApiScope, ApiToken};
+pub use api_token::{ApiScope, ApiToken, ApiTokenName, ApiTokenNameError};
 pub use article::{ArticleTitle, ArticleTitleError, ArticleUrl, ArticleUrlError, SummarySource};
 pub use article_import::{ImportReport, Rejection, Warning};
 pub use email::{AddressPolicy, EmailError, SubscriberEmail};

@@ -32,7 +32,9 @@ fn resource(path: &str) -> Option<ApiScope> {
 fn bearer(req: &ServiceRequest) -> Option<ApiToken> {
     let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| ApiToken::parse(token.trim()))?
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| ApiToken::parse(token.trim()))?
 }
 
 /// Lets through requests with a live token whose scope reaches the path's

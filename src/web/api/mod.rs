@@ -76,7 +76,11 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::POST, "/subscribers", web::post().to(subscribers::create)),
         (Method::GET, "/subscribers/{id}", web::get().to(subscribers::show)),
         (Method::PATCH, "/subscribers/{id}", web::patch().to(subscribers::update)),
-        (Method::DELETE, "/subscribers/{id}", web::delete().to(subscribers::erase)),
+        (
+            Method::DELETE,
+            "/subscribers/{id}",
+            web::delete().to(subscribers::erase),
+        ),
         (
             Method::POST,
             "/subscribers/{id}/unsubscribe",
@@ -113,7 +117,9 @@ pub fn scope(max_body_bytes: usize) -> impl actix_web::dev::HttpServiceFactory +
         )
         // A path segment that is no id names nothing.
         .app_data(web::PathConfig::default().error_handler(|_, _| Problem::new(Kind::NotFound).into()))
-        .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(Problem::new(Kind::NotFound)) }))
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(Problem::new(Kind::NotFound))
+        }))
         .wrap(actix_web::middleware::from_fn(auth::guard))
         .wrap(actix_web::middleware::from_fn(problem::localise))
 }

@@ -330,11 +330,7 @@ fn parse_language(tag: &str, problems: &mut Vec<FieldProblem>) -> Option<Languag
 
 /// The consent note a confirmed reader needs, `None` for one who must
 /// confirm; `Err` (with the reason in `problems`) when the two disagree.
-fn parse_consent(
-    confirmed: bool,
-    note: Option<&str>,
-    problems: &mut Vec<FieldProblem>,
-) -> Result<Option<String>, ()> {
+fn parse_consent(confirmed: bool, note: Option<&str>, problems: &mut Vec<FieldProblem>) -> Result<Option<String>, ()> {
     let note = note.map(str::trim);
     let refuse = |problems: &mut Vec<FieldProblem>, id| {
         problems.push(field("consent", FieldCause::Message(id)));
