@@ -130,6 +130,11 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Tokens of the JSON API (/api/v1).
+    ApiTokens {
+        #[command(subcommand)]
+        command: ApiTokensCommand,
+    },
     /// Inbound mail: bounces, complaints, auto-replies.
     Inbound {
         #[command(subcommand)]
@@ -151,6 +156,31 @@ enum InboundCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum ApiTokensCommand {
+    /// Make a token and print it: it is shown this once (only its hash is
+    /// kept), so give it to the system that will use it now.
+    Create {
+        /// What the token is for ("CMS", "CRM sync").
+        name: String,
+        /// What it may reach.
+        #[arg(long, default_value = "all", value_parser = parse_scope)]
+        scope: gazette::domain::ApiScope,
+    },
+    /// List the tokens: id, name, scope, made when and by whom, revoked
+    /// when (or `-`), one tab-separated line each.
+    List,
+    /// Revoke a token by its id: requests with it get 401 from now on.
+    Revoke {
+        /// The token's id (from `api-tokens list`).
+        id: uuid::Uuid,
+    },
+}
+
+fn parse_scope(raw: &str) -> Result<gazette::domain::ApiScope, String> {
+    gazette::domain::ApiScope::parse(raw).ok_or_else(|| "one of subscribers, articles, issues, all".to_owned())
 }
 
 #[derive(Subcommand)]
@@ -377,6 +407,7 @@ fn main() -> ExitCode {
                     },
             } => import_articles(settings, &feeds, PlainTextDetails { url, author, published }).await,
             Command::Feeds { command } => feeds(settings, command).await,
+            Command::ApiTokens { command } => api_tokens(settings, command).await,
             Command::Subscribers {
                 command: SubscribersCommand::Import { file, confirmed },
             } => import_subscribers(settings, &file, confirmed).await,
@@ -900,6 +931,49 @@ async fn dispatch_scheduled(settings: Settings) -> anyhow::Result<()> {
         },
     }
     Ok(())
+}
+
+async fn api_tokens(settings: Settings, command: ApiTokensCommand) -> anyhow::Result<()> {
+    use gazette::db::api_tokens;
+    use gazette::domain::{ApiToken, ApiTokenName};
+    let db = gazette::app::database(&settings, Schema::Check).await?;
+    let now = chrono::Utc::now();
+    let done = async {
+        match command {
+            ApiTokensCommand::Create { name, scope } => {
+                let name = ApiTokenName::parse(&name)?;
+                let token = ApiToken::generate();
+                let id = api_tokens::create(&db, &name, scope, &token, "cli", now).await?;
+                eprintln!("token {id} ({scope}) made; it is shown this once:");
+                say!("{}", token.as_str());
+            }
+            ApiTokensCommand::List => {
+                for t in api_tokens::list(&db).await? {
+                    let revoked = t.revoked_at.map_or("-".to_owned(), |at| at.to_rfc3339());
+                    say!(
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        t.id,
+                        escape(&t.name),
+                        t.scope,
+                        t.created_at.to_rfc3339(),
+                        escape(&t.created_by),
+                        revoked
+                    );
+                }
+            }
+            ApiTokensCommand::Revoke { id } => {
+                anyhow::ensure!(
+                    api_tokens::revoke(&db, id, now).await?,
+                    "there is no live token {id} (`gazette api-tokens list` lists them)"
+                );
+                say!("token {id} revoked");
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    db.close().await;
+    done
 }
 
 async fn staff(settings: Settings, command: StaffCommand) -> anyhow::Result<()> {

@@ -466,6 +466,8 @@ pub struct LimitSettings {
     pub confirmations_per_hour: u32,
     /// Staff password checks (argon2, 19 MiB each) computing at once.
     pub concurrent_password_checks: u32,
+    /// Requests to the JSON API per token per minute; 0 = no limit.
+    pub api_requests_per_token_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,6 +4,7 @@
 //! that must differ stand side by side in the file of their concept.
 
 pub mod address_changes;
+pub mod api_tokens;
 pub mod articles;
 pub mod deliveries;
 pub mod dispatch_lock;
@@ -24,6 +25,7 @@ pub mod staff;
 pub mod stats;
 pub mod submissions;
 pub mod subscriber_admin;
+pub mod subscriber_api;
 pub mod subscriber_events;
 pub mod subscriber_import;
 pub mod subscribers;

@@ -103,6 +103,11 @@ impl NewReader {
         &self.email_key
     }
 
+    /// Where the consent record says they signed up.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
     fn status(&self) -> SubscriberStatus {
         match (&self.link, self.left) {
             (Some(_), _) => SubscriberStatus::Pending,

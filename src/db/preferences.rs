@@ -146,7 +146,8 @@ pub async fn apply(
                 EventKind::Bounced
                 | EventKind::SoftBounce
                 | EventKind::Complained
-                | EventKind::AddressChanged => continue,
+                | EventKind::AddressChanged
+                | EventKind::ConsentRecorded => continue,
             }
             sqlx::query(subscriber_events::INSERT)
                 .bind(Uuid::now_v7())

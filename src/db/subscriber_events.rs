@@ -35,6 +35,9 @@ pub enum EventKind {
     /// The reader confirmed a new address (the detail: from → to, and
     /// where the request and the confirmation came from).
     AddressChanged,
+    /// A reader added confirmed through the API: the detail is the
+    /// consent note the caller gave (where and how the reader agreed).
+    ConsentRecorded,
 }
 
 impl EventKind {
@@ -49,6 +52,7 @@ impl EventKind {
             Self::Paused => "paused",
             Self::Resumed => "resumed",
             Self::AddressChanged => "address_changed",
+            Self::ConsentRecorded => "consent_recorded",
         }
     }
 }

@@ -3,16 +3,20 @@
 //! one never needs to check it again; the others are what the roles pass
 //! each other: an issue as rendered, what an import did.
 
+// First: its `stored_as_text!` also serves the modules after it.
+#[macro_use]
+mod status;
+mod api_token;
 mod article;
 mod article_import;
 mod email;
 mod issue;
 mod name;
 mod password;
-mod status;
 mod token;
 mod week;
 
+pub use api_token::{ApiScope, ApiToken, ApiTokenName, ApiTokenNameError};
 pub use article::{ArticleTitle, ArticleTitleError, ArticleUrl, ArticleUrlError, SummarySource};
 pub use article_import::{ImportReport, Rejection, Warning};
 pub use email::{AddressPolicy, EmailError, SubscriberEmail};

@@ -5,6 +5,7 @@
 
 mod address_change;
 pub mod admin;
+pub mod api;
 mod archive;
 pub mod client_addr;
 pub mod drain;
@@ -83,6 +84,7 @@ pub struct WebState {
     admin: web::Data<admin::AdminState>,
     metrics: web::Data<Metrics>,
     hooks: web::Data<inbound_hooks::Hooks>,
+    api: web::Data<api::ApiState>,
     session_key: Vec<u8>,
     edge: Edge,
 }
@@ -136,6 +138,15 @@ impl WebState {
             },
             mail_wakeup,
         });
+        let api = web::Data::new(api::ApiState {
+            db: app.db.clone(),
+            signups: app.signups.clone(),
+            address_policy: app.address_policy,
+            default_language: app.default_language,
+            rate_limit: rate_limit::KeyedRateLimit::per_minute(settings.limits.api_requests_per_token_per_minute),
+            max_body_bytes: settings.server.max_body_bytes,
+        });
+        api.rate_limit.spawn_janitor();
         let edge = Edge {
             trusted_proxies: settings.server.trusted_proxies.clone(),
             body_timeout: form::BodyTimeout(Duration::from_secs(settings.server.body_timeout_seconds)),
@@ -145,6 +156,7 @@ impl WebState {
             admin,
             metrics: web::Data::from(metrics),
             hooks: web::Data::new(hooks),
+            api,
             session_key,
             edge,
         })
@@ -275,6 +287,7 @@ pub fn server(listener: TcpListener, web_state: WebState) -> std::io::Result<act
         admin,
         metrics,
         hooks,
+        api,
         session_key,
         edge,
     } = web_state;
@@ -311,6 +324,8 @@ pub fn server(listener: TcpListener, web_state: WebState) -> std::io::Result<act
         }
         app.app_data(admin.clone())
             .service(admin::scope(&session_key, &admin_settings))
+            .app_data(api.clone())
+            .service(api::scope(api.max_body_bytes))
             .default_service(web::to(not_found))
     })
     .listen(listener)?

@@ -155,7 +155,7 @@ pub async fn subscribe(
 }
 
 /// What the form says about a name it cannot take, in `lang`.
-fn name_error(lang: Language, error: &NameError) -> String {
+pub(super) fn name_error(lang: Language, error: &NameError) -> String {
     lang.text(match error {
         NameError::Empty => "name-empty",
         NameError::TooLong => "name-too-long",

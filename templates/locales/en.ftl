@@ -263,3 +263,38 @@ test-send-title = This was a test send
 test-send = You followed a link in a test copy of the newsletter, which the editors send themselves before an issue goes out. A test copy's links belong to no reader, so nothing has changed: each reader's copy carries their own unsubscribe, preferences and web-version links.
 archive-not-sent-title = This issue has not been sent yet
 archive-not-sent = The issue of { $week } is not on the site: it has not gone out. If you followed the web-version link of a test send, that is why: the editors get a test before the issue goes out, and readers' copies carry their own links.
+
+# JSON API (issue 18, part 1): problem details' titles and details.
+api-unauthorized-title = Authentication required
+api-unauthorized = This request needs a valid API token in the header "Authorization: Bearer …". The token is missing, unknown or revoked; staff make tokens in the staff area (API tokens) or with "gazette api-tokens create".
+api-forbidden-title = Not allowed for this token
+api-forbidden = This token's scope does not reach { $reason }. Use a token made for "{ $reason }" or "all".
+api-not-found-title = Not found
+api-not-found = There is nothing at this address: the id or path names no resource.
+api-unreadable-body-title = The body cannot be read
+api-unreadable-body = The body is not the JSON this operation takes: { $reason }
+api-invalid-fields-title = Some fields are not valid
+api-invalid-fields = The request was not carried out: see each field's reason in "errors".
+api-invalid-parameters-title = A parameter is not valid
+api-invalid-parameters = The request was not carried out: a parameter in the address cannot be used ({ $reason }).
+api-too-large-title = The body is too large
+api-too-large = The body is too large: at most { $count } bytes.
+api-unsupported-media-type-title = The body must be JSON
+api-unsupported-media-type = Send the body as "Content-Type: application/json".
+api-too-many-requests-title = Too many requests
+api-too-many-requests = { $count ->
+    [one] This token has made too many requests. Try again in { $count } second.
+   *[other] This token has made too many requests. Try again in { $count } seconds.
+}
+api-signups-paused-title = New readers are paused
+api-signups-paused = { $count ->
+    [one] So many confirmation emails were sent this hour that new readers are paused. Nothing was written. Try again in { $count } second.
+   *[other] So many confirmation emails were sent this hour that new readers are paused. Nothing was written. Try again in { $count } seconds.
+}
+api-unexpected-title = Something went wrong
+api-unexpected = Something went wrong on our side and the request may not have been carried out. Try again in a minute; the server log has the details.
+api-language-unknown = There is no catalogue for this language: use one of the site's language tags, such as "en" or "ru".
+api-consent-missing = A reader added confirmed needs a consent note: where and how they agreed to receive the digest.
+api-consent-without-confirmed = A consent note goes with "confirmed": true only; a reader who must confirm gets a confirmation email instead.
+api-consent-too-long = The consent note is too long: please use at most 500 characters.
+api-consent-control-characters = The consent note must not contain control characters such as line breaks or tabs.

@@ -26,6 +26,7 @@ mod inbound_imap;
 mod inbound_policy;
 mod inbound_smtp;
 mod inbound_webhooks;
+mod json_api;
 mod languages;
 mod liveness;
 mod logs;
@@ -257,6 +258,10 @@ fn main() {
         preferences::another_readers_address_a_newer_request_expiry_and_the_daily_cap_change_nothing,
         preferences::readers_who_left_were_erased_or_bounced_and_undeliverable_links,
         inbound_webhooks::the_webhook_routes_answer_404_until_configured,
+        json_api::tokens_reach_their_scope_revoked_ones_get_401_and_each_has_its_rate_limit,
+        json_api::a_reader_added_through_the_api_is_signed_up_as_on_the_form,
+        json_api::readers_are_paged_by_cursor_changed_unsubscribed_and_erased,
+        json_api::the_openapi_document_describes_every_registered_route_and_no_other,
         inbound_webhooks::mailgun_posts_are_refused_unless_signed_and_fresh_stored_once_and_bounce_the_reader,
         inbound_webhooks::postmark_posts_need_the_credentials_are_stored_once_and_a_complaint_unsubscribes,
     ];

@@ -1,0 +1,115 @@
+//! The OpenAPI 3.1 document of the API, generated from the handlers'
+//! annotations (`utoipa`) and served at [`super::OPENAPI_PATH`]. What the
+//! annotations would repeat on every operation is added here once: the
+//! bearer token, and the problem answers any operation may give.
+
+use std::sync::LazyLock;
+
+use actix_web::HttpResponse;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Content, OpenApi as Document, Ref, RefOr, Response};
+use utoipa::{Modify, OpenApi};
+
+use super::problem::{CONTENT_TYPE_PROBLEM, FieldError, ProblemDocument};
+use super::subscribers;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Gazette API",
+        description = "Readers, articles and issues of a Gazette newsletter. Every operation but this \
+                       document's needs `Authorization: Bearer` with a token made in the staff area or \
+                       with `gazette api-tokens create`; problems are RFC 9457 documents."
+    ),
+    paths(
+        document,
+        subscribers::create,
+        subscribers::list,
+        subscribers::show,
+        subscribers::update,
+        subscribers::unsubscribe,
+        subscribers::erase,
+    ),
+    components(schemas(ProblemDocument, FieldError)),
+    modifiers(&Shared)
+)]
+struct ApiDoc;
+
+/// The bearer scheme's name in the document.
+const BEARER: &str = "bearer";
+
+/// Problems any authenticated operation may answer with.
+const PROBLEMS: &[&str] = &["400", "401", "403", "404", "413", "415", "422", "429", "500", "503"];
+
+struct Shared;
+
+impl Modify for Shared {
+    fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.responses.insert(
+            "Problem".into(),
+            RefOr::T(
+                Response::builder()
+                    .description("A problem (RFC 9457)")
+                    .content(
+                        CONTENT_TYPE_PROBLEM,
+                        Content::new(Some(Ref::from_schema_name("Problem"))),
+                    )
+                    .build(),
+            ),
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if path == super::OPENAPI_PATH {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                guarded(operation);
+            }
+        }
+    }
+}
+
+/// An operation behind the token guard.
+fn guarded(operation: &mut Operation) {
+    operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+    for status in PROBLEMS {
+        operation
+            .responses
+            .responses
+            .entry((*status).to_owned())
+            .or_insert_with(|| RefOr::Ref(Ref::from_response_name("Problem")));
+    }
+}
+
+static DOCUMENT: LazyLock<String> =
+    LazyLock::new(|| ApiDoc::openapi().to_json().expect("the OpenAPI document serialises"));
+
+/// The API's OpenAPI 3.1 document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "api",
+    responses((status = 200, description = "This document", content_type = "application/json", body = Object))
+)]
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(DOCUMENT.as_str())
+}
+
+/// The document, for tests and the README.
+pub fn json() -> serde_json::Value {
+    serde_json::from_str(&DOCUMENT).expect("the document is JSON")
+}
