@@ -9,6 +9,7 @@ mod email;
 mod issue;
 mod name;
 mod password;
+mod search_key;
 mod status;
 mod token;
 mod week;
@@ -21,6 +22,7 @@ pub use issue::{
 };
 pub use name::{NameError, SubscriberName};
 pub use password::{MIN_PASSWORD_CHARS, PasswordError, StaffPassword};
+pub use search_key::{SearchKey, fold_for_search};
 pub use status::{
     DeliveryStatus, FeedImportStatus, InboundKind, InboundSource, InboundStatus, IssueState, IssueStatus, MailKind,
     SubscriberStatus,
