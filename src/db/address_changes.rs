@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::db::Db;
 use crate::db::subscriber_events::{self, EventKind};
-use crate::domain::{SubscriberEmail, SubscriberStatus, Token, UnsubscribeToken};
+use crate::domain::{SearchKey, SubscriberEmail, SubscriberStatus, Token, UnsubscribeToken};
 use crate::with_pool;
 
 /// How long a link works and how many a reader may ask for in a day
@@ -52,6 +52,8 @@ pub enum Requested {
 /// requests at once apply one after the other.
 const LOCK_READER: &str = "UPDATE subscribers SET id = id WHERE id = $1 AND unsubscribe_secret = $2";
 const READER: &str = "SELECT email_key, status FROM subscribers WHERE id = $1";
+/// Takes reader `$1`'s row and reads their name.
+const NAME_TAKEN: &str = "UPDATE subscribers SET id = id WHERE id = $1 RETURNING name";
 const ASKED_SINCE: &str = "SELECT COUNT(*) FROM address_changes WHERE subscriber_id = $1 AND requested_at > $2";
 /// Ends reader `$1`'s open requests at `$2`.
 const END_OPEN: &str = "UPDATE address_changes SET expires_at = $2
@@ -263,14 +265,22 @@ pub async fn confirm(db: &Db, token: &Token, ip: Option<&str>, now: DateTime<Utc
             tx.rollback().await?;
             return Ok(before);
         }
+        // The name is read as the reader's row is taken: a change of name
+        // at the same moment (the preferences page) comes wholly before or
+        // after, so the search key is made of the name that stays.
+        let name: String = sqlx::query_scalar(NAME_TAKEN)
+            .bind(found.subscriber_id)
+            .fetch_one(&mut *tx)
+            .await?;
         let moved = sqlx::query(
-            "UPDATE subscribers SET email = $2, email_key = $3,
+            "UPDATE subscribers SET email = $2, email_key = $3, search_key = $4,
                  status = CASE WHEN status = 'bounced' THEN 'confirmed' ELSE status END
              WHERE id = $1",
         )
         .bind(found.subscriber_id)
         .bind(&found.new_email)
         .bind(&found.new_email_key)
+        .bind(SearchKey::of_reader(&found.new_email, &name).as_str())
         .execute(&mut *tx)
         .await;
         match moved {

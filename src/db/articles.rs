@@ -15,7 +15,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::domain::{ArticleTitle, ArticleUrl, SummarySource};
+use crate::db::search_keys::{key_pattern, lowercase_pattern};
+use crate::domain::{ArticleTitle, ArticleUrl, SearchKey, SummarySource, fold_for_search};
 use crate::i18n::Language;
 use crate::with_pool;
 
@@ -80,6 +81,11 @@ impl NewArticle {
     pub fn identity(&self) -> &str {
         self.guid.as_deref().unwrap_or(self.url.as_str())
     }
+
+    /// Its title, folded for the staff's search.
+    fn search_key(&self) -> SearchKey {
+        SearchKey::of_article(self.title.as_str())
+    }
 }
 
 /// What saving an article did.
@@ -123,7 +129,7 @@ macro_rules! existing_columns {
 macro_rules! insert_articles {
     () => {
         "INSERT INTO articles (id, url, feed, guid, source_name, title, author, published_at, body, summary,
-                               summary_source, language, created_at, updated_at)"
+                               summary_source, language, search_key, created_at, updated_at)"
     };
 }
 
@@ -154,7 +160,7 @@ const SQLITE_UNCLAIMED_BY_URL: &str = concat!(
 );
 const SQLITE_INSERT: &str = concat!(insert_articles!(), " VALUES");
 
-/// Rows per SQLite insert: 14 parameters each, well under SQLite's 32 766.
+/// Rows per SQLite insert: 15 parameters each, well under SQLite's 32 766.
 const SQLITE_ROWS_PER_INSERT: usize = 1_000;
 
 // PostgreSQL: the keys as arrays. Unclaimed rows are locked, so that two
@@ -176,9 +182,9 @@ const POSTGRES_UNCLAIMED: &str = concat!(
 const POSTGRES_INSERT: &str = concat!(
     insert_articles!(),
     "
-     SELECT i.*, $13::timestamptz, $13::timestamptz
+     SELECT i.*, $14::timestamptz, $14::timestamptz
      FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                 $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[]) AS i",
+                 $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[]) AS i",
     on_entry_conflict!()
 );
 
@@ -216,7 +222,15 @@ fn postgres_runs<T>(items: &[T], size: impl Fn(&T) -> usize) -> impl Iterator<It
 
 /// What an article adds to an insert's parameters, about.
 fn insert_bytes((_, a): &(Uuid, &NewArticle)) -> usize {
-    let text = [a.url.as_str(), a.identity(), a.title.as_str(), &a.body, &a.summary];
+    // The title twice: as it is, and folded in its search key.
+    let text = [
+        a.url.as_str(),
+        a.identity(),
+        a.title.as_str(),
+        a.title.as_str(),
+        &a.body,
+        &a.summary,
+    ];
     let optional = [a.feed.as_deref(), a.source_name.as_deref(), a.author.as_deref()];
     text.iter().map(|t| t.len()).sum::<usize>() + optional.iter().flatten().map(|t| t.len()).sum::<usize>() + 120
 }
@@ -234,7 +248,7 @@ const BY_ADDRESS: &str = concat!(
 /// staff edited meanwhile, or that another feed adopted, is left alone.
 const UPDATE: &str = "UPDATE articles SET url = $2, feed = $3, guid = $4, source_name = $5, title = $6, author = $7,
                              published_at = $8, body = $9, summary = $10, summary_source = $11, updated_at = $12,
-                             language = $14
+                             language = $14, search_key = $15
                       WHERE id = $1 AND edited_by_staff = $13 AND (feed IS NULL OR feed = $3)";
 
 /// Makes an unclaimed row the feed's, content unchanged.
@@ -344,7 +358,7 @@ impl Tx {
         match self {
             Tx::Sqlite(tx) => {
                 for chunk in rows.chunks(SQLITE_ROWS_PER_INSERT) {
-                    let row = format!("({})", placeholders(14));
+                    let row = format!("({})", placeholders(15));
                     let sql = format!(
                         "{SQLITE_INSERT} {}{}",
                         vec![row.as_str(); chunk.len()].join(", "),
@@ -365,6 +379,7 @@ impl Tx {
                             .bind(&a.summary)
                             .bind(a.summary_source.as_str())
                             .bind(a.language.map(Language::tag))
+                            .bind(a.search_key().into_string())
                             .bind(now)
                             .bind(now);
                     }
@@ -400,6 +415,12 @@ impl Tx {
                             chunk
                                 .iter()
                                 .map(|(_, a)| a.language.map(Language::tag))
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(
+                            chunk
+                                .iter()
+                                .map(|(_, a)| a.search_key().into_string())
                                 .collect::<Vec<_>>(),
                         )
                         .bind(now)
@@ -439,6 +460,7 @@ impl Tx {
                     .bind(now)
                     .bind(false)
                     .bind(article.language.map(Language::tag))
+                    .bind(article.search_key().into_string())
                     .execute(&mut **$tx)
                     .await?
                     .rows_affected()
@@ -797,29 +819,20 @@ macro_rules! select_staff_article {
     };
 }
 
-/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern, lowercased.
-pub fn like_pattern(query: &str) -> String {
-    let mut pattern = String::from("%");
-    for c in query.trim().to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
-/// Articles whose title or address contains `query` (all when empty),
-/// newest first.
+/// Articles whose title (in any case, accents aside: see [`SearchKey`])
+/// or address contains `query` (all when empty), newest first. An address
+/// is ASCII (`ArticleUrl`): lowercase is all its folding. An article
+/// without a key yet (see `db::search_keys`) is compared as before keys.
 pub async fn search(db: &Db, query: &str, limit: i64, offset: i64) -> Result<Vec<StaffArticle>, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query_as(select_staff_article!(
-            "WHERE $1 = '' OR LOWER(title) LIKE $2 ESCAPE '\\' OR LOWER(url) LIKE $2 ESCAPE '\\'
-             ORDER BY published_at DESC, id DESC LIMIT $3 OFFSET $4"
+            "WHERE $1 = '' OR search_key LIKE $2 ESCAPE '\\' OR LOWER(url) LIKE $2 ESCAPE '\\'
+                OR (search_key IS NULL AND LOWER(title) LIKE $3 ESCAPE '\\')
+             ORDER BY published_at DESC, id DESC LIMIT $4 OFFSET $5"
         ))
-            .bind(query.trim())
-            .bind(like_pattern(query))
+            .bind(fold_for_search(query))
+            .bind(key_pattern(query))
+            .bind(lowercase_pattern(query))
             .bind(limit)
             .bind(offset)
             .fetch_all(pool)
@@ -849,7 +862,7 @@ pub async fn edit(db: &Db, id: Uuid, edit: &ArticleEdit, now: DateTime<Utc>) -> 
     let changed = with_pool!(db, pool => {
         sqlx::query(
             "UPDATE articles SET title = $2, summary = $3, summary_source = $4, published_at = $5, excluded = $6,
-                                 edited_by_staff = $7, updated_at = $8, language = $9
+                                 edited_by_staff = $7, updated_at = $8, language = $9, search_key = $10
              WHERE id = $1",
         )
         .bind(id)
@@ -861,6 +874,7 @@ pub async fn edit(db: &Db, id: Uuid, edit: &ArticleEdit, now: DateTime<Utc>) -> 
         .bind(true)
         .bind(now)
         .bind(edit.language.map(Language::tag))
+        .bind(SearchKey::of_article(edit.title.as_str()).into_string())
         .execute(pool)
         .await?
         .rows_affected()

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::Db;
+use crate::db::search_keys::{key_pattern, lowercase_pattern};
 use crate::domain::DeliveryStatus;
 use crate::with_pool;
 
@@ -62,7 +63,8 @@ pub struct Recipient {
 /// Which recipients to list.
 #[derive(Debug, Clone, Default)]
 pub struct RecipientFilter {
-    /// Part of the address or the name, any case (empty: all).
+    /// Part of the address or the name, folded as staff searches are
+    /// (`db::search_keys`; empty: all).
     pub query: String,
     pub status: Option<DeliveryStatus>,
 }
@@ -77,23 +79,25 @@ pub async fn recipients(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Recipient>, sqlx::Error> {
-    let pattern = crate::db::articles::like_pattern(&filter.query);
+    let (folded, lowercase) = (key_pattern(&filter.query), lowercase_pattern(&filter.query));
     with_pool!(db, pool => {
         sqlx::query_as(
             "SELECT d.subscriber_id, s.email, s.email_key, s.name, d.status, d.attempts, d.sent_at, d.last_error
              FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
              WHERE d.issue_id = $1
-               AND (s.email_key LIKE $2 ESCAPE '\\' OR LOWER(s.name) LIKE $2 ESCAPE '\\')
+               AND (s.search_key LIKE $2 ESCAPE '\\'
+                    OR (s.search_key IS NULL AND (s.email_key LIKE $6 ESCAPE '\\' OR LOWER(s.name) LIKE $6 ESCAPE '\\')))
                AND ($3 = '' OR d.status = $3)
                AND s.email_key > $4
              ORDER BY s.email_key
              LIMIT $5",
         )
         .bind(issue_id)
-        .bind(&pattern)
+        .bind(&folded)
         .bind(filter.status.map_or("", |s| s.as_str()))
         .bind(after.unwrap_or(""))
         .bind(limit)
+        .bind(&lowercase)
         .fetch_all(pool)
         .await
     })

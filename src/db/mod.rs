@@ -20,6 +20,7 @@ pub mod relay_rate;
 pub mod relay_status;
 pub mod retention;
 pub mod schema;
+pub mod search_keys;
 pub mod signup_writer;
 pub mod staff;
 pub mod stats;
@@ -121,6 +122,8 @@ pub enum ConnectError {
     Open { url: String, reason: String },
     #[error(transparent)]
     Schema(#[from] schema::SchemaAccessError),
+    #[error("cannot fill in the search keys of rows written before them: {0}")]
+    SearchKeys(sqlx::Error),
 }
 
 impl ConnectError {
@@ -193,9 +196,12 @@ impl Db {
     }
 
     /// Applies the migrations this binary knows and the database lacks
-    /// (see [`schema::apply`]).
+    /// (see [`schema::apply`]), then gives the rows written without a
+    /// search key theirs (see [`search_keys::backfill`]).
     pub async fn migrate(&self) -> Result<schema::Compatibility, ConnectError> {
-        Ok(schema::apply(self).await?)
+        let compatibility = schema::apply(self).await?;
+        search_keys::backfill(self).await.map_err(ConnectError::SearchKeys)?;
+        Ok(compatibility)
     }
 
     /// Refuses a schema this binary cannot run against, without changing

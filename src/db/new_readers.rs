@@ -8,7 +8,7 @@
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use crate::domain::{SubscriberEmail, SubscriberName, SubscriberStatus, Token, UnsubscribeToken};
+use crate::domain::{SearchKey, SubscriberEmail, SubscriberName, SubscriberStatus, Token, UnsubscribeToken};
 use crate::i18n::Language;
 
 /// A reader to add, with every value their rows get worked out beforehand
@@ -19,6 +19,8 @@ pub struct NewReader {
     email: String,
     email_key: String,
     name: String,
+    /// Address and name, folded for the staff's search.
+    search_key: SearchKey,
     /// Every mail to them is in it: the signup page's, or the site's for
     /// an import.
     language: Language,
@@ -90,6 +92,7 @@ impl NewReader {
             email: email.as_str().to_owned(),
             email_key: email.dedupe_key(),
             name: name.as_str().to_owned(),
+            search_key: SearchKey::of_reader(email.as_str(), name.as_str()),
             language,
             ip,
             source: source.to_owned(),
@@ -175,6 +178,8 @@ macro_rules! renew_sql {
              status = CASE WHEN subscribers.status = 'confirmed' THEN 'confirmed' ELSE 'pending' END,
              email = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.email ELSE excluded.email END,
              name = CASE WHEN subscribers.status = 'confirmed' THEN subscribers.name ELSE excluded.name END,
+             search_key = CASE WHEN subscribers.status = 'confirmed'
+                 THEN subscribers.search_key ELSE excluded.search_key END,
              language = CASE WHEN subscribers.status = 'confirmed'
                  THEN subscribers.language ELSE excluded.language END,
              signup_ip = CASE WHEN subscribers.status = 'confirmed'
@@ -202,7 +207,7 @@ macro_rules! insert_subscribers {
     () => {
         "INSERT INTO subscribers (id, email, email_key, name, status, signup_ip, signup_source, created_at,
                                   signed_up_at, confirmed_at, mail_window_started_at, mails_in_window,
-                                  unsubscribe_secret, language, unsubscribed_at)"
+                                  unsubscribe_secret, language, unsubscribed_at, search_key)"
     };
 }
 macro_rules! insert_tokens {
@@ -221,8 +226,8 @@ const INSERT_SUBSCRIBERS: &str = insert_subscribers!();
 const INSERT_TOKENS: &str = insert_tokens!();
 const INSERT_MAIL: &str = insert_mail!();
 
-/// Rows per SQLite statement: 15 parameters each, under SQLite's limit of
-/// 32 766 per statement.
+/// Rows per SQLite statement: 16 parameters each, under SQLite's limit of
+/// 32 766 per statement (with the two of [`Existing::Renew`]).
 pub const SQLITE_ROWS_PER_STATEMENT: usize = 2_000;
 
 /// Whether a SQLite write opens and commits its own transaction, in the
@@ -276,7 +281,7 @@ pub(crate) async fn insert_sqlite(
         }
         sql.push_str(&format!(
             "{INSERT_SUBSCRIBERS} VALUES {}{conflict};\nSELECT changes();\n",
-            anonymous(chunk.len(), 15)
+            anonymous(chunk.len(), 16)
         ));
         if !links.is_empty() {
             // CROSS JOIN keeps the chunk's rows as the outer loop and `+`
@@ -313,7 +318,8 @@ pub(crate) async fn insert_sqlite(
                 .bind(r.mails_in_window())
                 .bind(&r.unsubscribe_secret)
                 .bind(r.language.tag())
-                .bind(r.unsubscribed_at(now));
+                .bind(r.unsubscribed_at(now))
+                .bind(r.search_key.as_str());
         }
         if existing == Existing::Renew {
             query = query.bind(window_start).bind(window_start);
@@ -352,14 +358,14 @@ macro_rules! insert_postgres_sql {
             "WITH input AS (
                 SELECT * FROM UNNEST($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
                                      $11::bytea[], $12::text[], $13::timestamptz[], $14::int4[], $15::bytea[],
-                                     $16::uuid[], $17::text[], $18::text[], $19::timestamptz[])
+                                     $16::uuid[], $17::text[], $18::text[], $19::timestamptz[], $20::text[])
                     AS i(id, email, email_key, name, ip, source, unsubscribe_secret, status, confirmed_at,
-                         mails_in_window, token_hash, mail_id, token, language, unsubscribed_at)
+                         mails_in_window, token_hash, mail_id, token, language, unsubscribed_at, search_key)
             ), subscriber AS (",
             insert_subscribers!(),
             "
                 SELECT id, email, email_key, name, status, ip, source, $1, $1, confirmed_at, $1, mails_in_window,
-                       unsubscribe_secret, language, unsubscribed_at
+                       unsubscribe_secret, language, unsubscribed_at, search_key
                 FROM input ORDER BY email_key",
             $($conflict)*,
             " RETURNING id, email_key, email, name, status, mails_in_window
@@ -425,6 +431,7 @@ pub(crate) async fn insert_postgres<'e>(
         .bind(links().map(|l| l.map(|l| l.token.as_str())).collect::<Vec<_>>())
         .bind(sorted.iter().map(|r| r.language.tag()).collect::<Vec<_>>())
         .bind(sorted.iter().map(|r| r.unsubscribed_at(now)).collect::<Vec<_>>())
+        .bind(sorted.iter().map(|r| r.search_key.as_str()).collect::<Vec<_>>())
         .fetch_one(executor)
         .await?;
     Ok(u64::try_from(written).unwrap_or(0))

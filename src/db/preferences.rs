@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::db::Db;
 use crate::db::subscriber_events::{self, EventKind};
-use crate::domain::{SubscriberName, SubscriberStatus, UnsubscribeToken};
+use crate::domain::{SearchKey, SubscriberName, SubscriberStatus, UnsubscribeToken};
 use crate::i18n::Language;
 use crate::with_pool;
 
@@ -105,9 +105,10 @@ pub async fn apply(
             match kind {
                 EventKind::NameChanged => {
                     let Change::Details { name, .. } = change else { continue };
-                    sqlx::query("UPDATE subscribers SET name = $2 WHERE id = $1")
+                    sqlx::query("UPDATE subscribers SET name = $2, search_key = $3 WHERE id = $1")
                         .bind(before.id)
                         .bind(name.as_str())
+                        .bind(SearchKey::of_reader(&before.email, name.as_str()).as_str())
                         .execute(&mut *tx)
                         .await?;
                 }

@@ -7,12 +7,13 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::db::articles::like_pattern;
-use crate::domain::SubscriberStatus;
+use crate::db::search_keys::{key_pattern, lowercase_pattern};
+use crate::domain::{SearchKey, SubscriberStatus, fold_for_search};
 use crate::with_pool;
 
 /// Which readers a list or an export shows: erased readers never, others
-/// by a text in their address or name, and by status.
+/// by a text in their address or name (in any case, accents aside: see
+/// [`SearchKey`]), and by status.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub query: String,
@@ -29,15 +30,17 @@ pub struct ListedSubscriber {
     pub confirmed_at: Option<DateTime<Utc>>,
 }
 
-// $1 the query, $2 its LIKE pattern, $3 the status or ''.
+// $1 the query folded, $2 the pattern of keys holding it, $3 the pattern
+// of a row without a key yet (see `db::search_keys`), $4 the status or ''.
 macro_rules! filtered {
     ($select:literal, $rest:literal) => {
         concat!(
             $select,
             " FROM subscribers
              WHERE erased_at IS NULL
-               AND ($1 = '' OR email_key LIKE $2 ESCAPE '\\' OR LOWER(name) LIKE $2 ESCAPE '\\')
-               AND ($3 = '' OR status = $3) ",
+               AND ($1 = '' OR search_key LIKE $2 ESCAPE '\\'
+                    OR (search_key IS NULL AND (email_key LIKE $3 ESCAPE '\\' OR LOWER(name) LIKE $3 ESCAPE '\\')))
+               AND ($4 = '' OR status = $4) ",
             $rest
         )
     };
@@ -47,15 +50,24 @@ fn status_param(filter: &Filter) -> &'static str {
     filter.status.map(SubscriberStatus::as_str).unwrap_or("")
 }
 
+/// Binds the filter's four parameters.
+macro_rules! bind_filter {
+    ($query:expr, $filter:expr) => {
+        $query
+            .bind(fold_for_search(&$filter.query))
+            .bind(key_pattern(&$filter.query))
+            .bind(lowercase_pattern(&$filter.query))
+            .bind(status_param($filter))
+    };
+}
+
 pub async fn list(db: &Db, filter: &Filter, limit: i64, offset: i64) -> Result<Vec<ListedSubscriber>, sqlx::Error> {
     with_pool!(db, pool => {
-        sqlx::query_as(filtered!(
+        let query = sqlx::query_as(filtered!(
             "SELECT id, email, name, status, signed_up_at, confirmed_at",
-            "ORDER BY signed_up_at DESC, id DESC LIMIT $4 OFFSET $5"
-        ))
-        .bind(filter.query.trim())
-        .bind(like_pattern(&filter.query))
-        .bind(status_param(filter))
+            "ORDER BY signed_up_at DESC, id DESC LIMIT $5 OFFSET $6"
+        ));
+        bind_filter!(query, filter)
         .bind(limit)
         .bind(offset)
         .fetch_all(pool)
@@ -65,10 +77,8 @@ pub async fn list(db: &Db, filter: &Filter, limit: i64, offset: i64) -> Result<V
 
 pub async fn count(db: &Db, filter: &Filter) -> Result<i64, sqlx::Error> {
     with_pool!(db, pool => {
-        sqlx::query_scalar(filtered!("SELECT COUNT(*)", ""))
-            .bind(filter.query.trim())
-            .bind(like_pattern(&filter.query))
-            .bind(status_param(filter))
+        let query = sqlx::query_scalar(filtered!("SELECT COUNT(*)", ""));
+        bind_filter!(query, filter)
             .fetch_one(pool)
             .await
     })
@@ -103,13 +113,11 @@ pub async fn export_page(
     // Every key is a non-empty address, so '' comes before them all.
     let after = after.unwrap_or("");
     with_pool!(db, pool => {
-        sqlx::query_as(filtered!(
+        let query = sqlx::query_as(filtered!(
             "SELECT email_key, email, name, status, signup_source, created_at, confirmed_at, unsubscribed_at",
-            "AND email_key > $4 ORDER BY email_key LIMIT $5"
-        ))
-        .bind(filter.query.trim())
-        .bind(like_pattern(&filter.query))
-        .bind(status_param(filter))
+            "AND email_key > $5 ORDER BY email_key LIMIT $6"
+        ));
+        bind_filter!(query, filter)
         .bind(after)
         .bind(limit)
         .fetch_all(pool)
@@ -183,7 +191,7 @@ pub async fn erase(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::
         let mut tx = pool.begin().await?;
         let erased = sqlx::query(
             "UPDATE subscribers
-             SET email = $2, email_key = $2, name = '', signup_ip = NULL, signup_source = 'erased',
+             SET email = $2, email_key = $2, name = '', search_key = $5, signup_ip = NULL, signup_source = 'erased',
                  status = 'unsubscribed', unsubscribed_at = COALESCE(unsubscribed_at, $3), erased_at = $3,
                  unsubscribe_secret = $4
              WHERE id = $1 AND erased_at IS NULL",
@@ -192,6 +200,7 @@ pub async fn erase(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::
         .bind(&placeholder)
         .bind(now)
         .bind(Vec::<u8>::new())
+        .bind(SearchKey::of_erased_reader().as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected();

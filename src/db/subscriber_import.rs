@@ -6,9 +6,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::db::Db;
 use crate::db::new_readers::{self, Existing, LinkRules, NewReader, SqliteTransaction};
-use crate::domain::{SubscriberEmail, SubscriberName, Token};
+use crate::domain::{Standing, SubscriberEmail, SubscriberName, Token};
 use crate::i18n::Language;
-use crate::subscriber_csv::Standing;
 
 /// Whether imported readers still have to confirm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,6 +13,7 @@ mod email;
 mod issue;
 mod name;
 mod password;
+mod search_key;
 mod token;
 mod week;
 
@@ -26,9 +27,10 @@ pub use issue::{
 };
 pub use name::{NameError, SubscriberName};
 pub use password::{MIN_PASSWORD_CHARS, PasswordError, StaffPassword};
+pub use search_key::{SearchKey, fold_for_search};
 pub use status::{
     DeliveryStatus, FeedImportStatus, InboundKind, InboundSource, InboundStatus, IssueState, IssueStatus, MailKind,
-    SubscriberStatus,
+    Standing, SubscriberStatus,
 };
 pub use token::{Token, UnsubscribeToken};
 pub use week::IssueWeek;

@@ -210,6 +210,19 @@ impl FeedImportStatus {
     }
 }
 
+/// What an import file says of a reader's standing in the tool it came
+/// from (`crate::subscriber_csv`), which decides how they are added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// On the list: imported with the import's consent.
+    Subscribed,
+    /// Never confirmed there: asked to confirm, never added confirmed.
+    Unconfirmed,
+    /// Unsubscribed, bounced or blocklisted there: imported as
+    /// unsubscribed, never mailed.
+    Left,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,8 @@
 
 use std::fmt;
 
+pub use crate::domain::Standing;
+
 /// Where an import file came from, as its header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -53,18 +55,6 @@ impl fmt::Display for Format {
             Format::Ghost => "Ghost members export",
         })
     }
-}
-
-/// What a row says of its reader's standing in the tool it came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Standing {
-    /// On the list: imported with the import's consent.
-    Subscribed,
-    /// Never confirmed there: asked to confirm, never added confirmed.
-    Unconfirmed,
-    /// Unsubscribed, bounced or blocklisted there: imported as
-    /// unsubscribed, never mailed.
-    Left,
 }
 
 /// Where the reader's name is.

@@ -39,6 +39,7 @@ mod relays;
 mod restart;
 mod retention;
 mod schema;
+mod search;
 mod signup;
 mod site;
 mod smtp_faults;
@@ -264,6 +265,9 @@ fn main() {
         json_api::the_openapi_document_describes_every_registered_route_and_no_other,
         inbound_webhooks::mailgun_posts_are_refused_unless_signed_and_fresh_stored_once_and_bounce_the_reader,
         inbound_webhooks::postmark_posts_need_the_credentials_are_stored_once_and_a_complaint_unsubscribes,
+        search::staff_find_readers_and_articles_in_any_case_with_or_without_accents,
+        search::every_write_keeps_the_search_key_of_what_it_wrote,
+        search::rows_without_keys_are_found_the_old_way_until_migrate_fills_their_keys_in,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
