@@ -499,8 +499,8 @@ pub async fn staff_add_list_poll_and_remove_sources_on_the_sources_page(backend:
     let mut staff = staff_session(&app).await;
     let page = staff.page("/admin/sources").await;
     assert!(
-        page.contains("<a href=\"/admin/sources\">Sources</a>"),
-        "linked in the nav"
+        page.contains("<a href=\"/admin/sources\" aria-current=\"page\">Sources</a>"),
+        "linked in the nav, marked as the current section"
     );
     assert!(page.contains("No sources yet"), "{page}");
 
