@@ -177,7 +177,11 @@ struct Raw {
 impl Raw {
     /// Connects and returns the greeting with the client.
     async fn connect(port: u16) -> (Self, String) {
-        let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        Self::connect_at(std::net::Ipv4Addr::LOCALHOST, port).await
+    }
+
+    async fn connect_at(ip: std::net::Ipv4Addr, port: u16) -> (Self, String) {
+        let stream = TcpStream::connect((ip, port)).await.unwrap();
         let (read, writer) = stream.into_split();
         let mut raw = Self {
             reader: BufReader::new(read),
@@ -729,7 +733,17 @@ pub async fn a_silent_client_times_out_and_stopping_closes_idle_connections_with
     let mut settings = crate::helpers::test_settings(&backend, app.smtp.port);
     settings.mail.bounce_domain = BOUNCE_DOMAIN.into();
     let inbound = Inbound::new(app.db.clone(), &settings).await.unwrap();
-    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // An address of its own in 127.0.0.0/8, which no other test binds: once
+    // this listener has closed its port, nothing else can have taken that
+    // port at this address before the last check (on 127.0.0.1 another
+    // test running alongside once did, and the check saw it listening).
+    let ip = std::net::Ipv4Addr::new(
+        127,
+        rand::random_range(1..255),
+        rand::random_range(1..255),
+        rand::random_range(2..255),
+    );
+    let socket = std::net::TcpListener::bind((ip, 0)).unwrap();
     let port = socket.local_addr().unwrap().port();
     let listener = Listener::new(socket, inbound).with_limits(Limits {
         read_timeout: Duration::from_secs(1),
@@ -739,7 +753,7 @@ pub async fn a_silent_client_times_out_and_stopping_closes_idle_connections_with
     let running = tokio::spawn(listener.run(stopped));
 
     // Silent between commands.
-    let (mut idle, _) = Raw::connect(port).await;
+    let (mut idle, _) = Raw::connect_at(ip, port).await;
     let started = std::time::Instant::now();
     let reply = idle.reply().await;
     assert!(reply.starts_with("421 4.4.2"), "{reply}");
@@ -750,7 +764,7 @@ pub async fn a_silent_client_times_out_and_stopping_closes_idle_connections_with
     );
     // Silent in the middle of a message: nothing is stored.
     let postmaster = format!("postmaster@{BOUNCE_DOMAIN}");
-    let (mut stalled, _) = Raw::connect(port).await;
+    let (mut stalled, _) = Raw::connect_at(ip, port).await;
     assert!(stalled.command("HELO mta.example.net").await.starts_with("250"));
     assert!(stalled.command("MAIL FROM:<>").await.starts_with("250"));
     assert!(
@@ -766,7 +780,7 @@ pub async fn a_silent_client_times_out_and_stopping_closes_idle_connections_with
     assert!(stored_messages(&app).await.is_empty());
 
     // Stopping: an idle connection is told at once, and the listener ends.
-    let (mut open, _) = Raw::connect(port).await;
+    let (mut open, _) = Raw::connect_at(ip, port).await;
     assert!(open.command("NOOP").await.starts_with("250"));
     stop.send(true).unwrap();
     let reply = open.reply().await;
@@ -776,7 +790,7 @@ pub async fn a_silent_client_times_out_and_stopping_closes_idle_connections_with
         .expect("the listener stops")
         .unwrap();
     assert!(
-        TcpStream::connect(("127.0.0.1", port)).await.is_err(),
+        TcpStream::connect((ip, port)).await.is_err(),
         "nothing listens any more"
     );
 }
