@@ -323,8 +323,10 @@ pub async fn imap_mail_is_stored_once_moved_and_new_mail_comes_through_idle(back
     let serve = start_serve(&backend, &env).await;
     let db = database(&backend).await;
 
+    // A move shows in the target folder before it has left INBOX (to
+    // another connection): wait for both ends of it.
     wait_until(Duration::from_secs(20), "the three messages to move", || async {
-        dovecot.messages_in("Processed") == 3
+        dovecot.messages_in("Processed") == 3 && dovecot.messages_in("") == 1
     })
     .await;
     assert_eq!(stored_keys(&db).await, expected_keys(validity, &uids));
@@ -338,7 +340,7 @@ pub async fn imap_mail_is_stored_once_moved_and_new_mail_comes_through_idle(back
     let (_, later) = dovecot.append(&[message(3, 0)]);
     uids.extend(later);
     wait_until(Duration::from_secs(10), "the later message to move (IDLE)", || async {
-        dovecot.messages_in("Processed") == 4
+        dovecot.messages_in("Processed") == 4 && dovecot.messages_in("") == 1
     })
     .await;
     assert_eq!(stored_keys(&db).await, expected_keys(validity, &uids));
