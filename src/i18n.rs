@@ -223,6 +223,54 @@ impl Language {
     }
 }
 
+/// The digest's greeting in one language, made once per issue and
+/// language: the words for a reader whose name is not known
+/// (`digest-greeting`), and the words around a known name
+/// (`digest-greeting-named`), so a reader's greeting is joined, not
+/// formatted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Greeting {
+    nameless: String,
+    before_name: String,
+    after_name: String,
+}
+
+impl Greeting {
+    /// The greeting for a reader called `name` (empty: no name known).
+    pub fn for_name(&self, name: &str) -> String {
+        let name = name.trim();
+        if name.is_empty() {
+            return self.nameless.clone();
+        }
+        [self.before_name.as_str(), name, self.after_name.as_str()].concat()
+    }
+
+    /// The greeting for a reader whose name is not known.
+    pub fn nameless(&self) -> &str {
+        &self.nameless
+    }
+}
+
+impl Language {
+    /// This language's [`Greeting`].
+    pub fn greeting(self) -> Greeting {
+        // Stands for the name while the message is formatted: a character
+        // no catalogue writes, so the text splits around it exactly.
+        const NAME: &str = "\u{FFFF}";
+        let named = self.text1("digest-greeting-named", "name", NAME);
+        let (before_name, after_name) = match named.split_once(NAME) {
+            Some((before, after)) => (before.to_owned(), after.to_owned()),
+            // A translation that leaves the name out greets everyone alike.
+            None => (named, String::new()),
+        };
+        Greeting {
+            nameless: self.text("digest-greeting"),
+            before_name,
+            after_name,
+        }
+    }
+}
+
 /// A setting's value (`site.default_language`): refused, naming the
 /// catalogues there are, when there is no catalogue for it.
 impl<'de> serde::Deserialize<'de> for Language {
@@ -283,6 +331,19 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_greeting_names_the_reader_where_the_name_is_known_in_each_language() {
+        let english = Language::ENGLISH.greeting();
+        assert_eq!(english.for_name("Ada Lovelace"), "Dear Ada Lovelace,");
+        assert_eq!(english.for_name("  "), "Dear reader,");
+        assert_eq!(english.nameless(), "Dear reader,");
+        let russian = Language::parse("ru").unwrap().greeting();
+        assert_eq!(russian.for_name("Мария"), "Здравствуйте, Мария!");
+        assert_eq!(russian.for_name(""), "Здравствуйте!");
+        // A name is text, not a message: nothing in it is formatted.
+        assert_eq!(english.for_name("{ $name }"), "Dear { $name },");
     }
 
     #[test]

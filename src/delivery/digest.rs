@@ -153,7 +153,8 @@ async fn claim(
                 None => issues::rendered(&shared.db, delivery.issue_id, language)
                     .await
                     .map(|found| {
-                        let found = found.map(|(week, issue)| Arc::new(shared.composer.prepare(week, &issue)));
+                        let found =
+                            found.map(|(week, issue)| Arc::new(shared.composer.prepare(week, &issue, language)));
                         prepared.insert(key, found.clone());
                         found
                     }),

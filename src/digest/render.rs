@@ -1,7 +1,8 @@
 //! A week's digest as an email: the subject, and the HTML and text parts
 //! rendered once per issue from askama templates into a [`RenderedIssue`].
-//! What differs per reader (their unsubscribe and preferences links) goes
-//! at places recorded as the parts are rendered, so sending to many readers
+//! What differs per reader (their unsubscribe and preferences links, and
+//! the greeting with their name) goes at places recorded as the parts are
+//! rendered, so sending to many readers
 //! costs joining segments, not a render, and never a search through text
 //! that holds outside content. The same render makes the issue's page for
 //! the site's archive ([`WebIssue`]), which has no reader's link at all.
@@ -11,11 +12,11 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::config::{SubjectTemplate, SubjectValues};
-use crate::domain::{IssueWeek, LinkPlacesError, LinkedText, Marker, ReaderLink, RenderedIssue, WebIssue};
+use crate::domain::{IssueWeek, LinkPlacesError, LinkedText, Marker, ReaderPlace, RenderedIssue, WebIssue};
 use crate::i18n::Language;
 use crate::links::Links;
 
-/// The templates, read for the places they use the reader's link.
+/// The templates, read for the places they put the reader's own text.
 const HTML_TEMPLATE: &str = include_str!("../../templates/email/digest.html");
 const TEXT_TEMPLATE: &str = include_str!("../../templates/email/digest.txt");
 
@@ -61,16 +62,20 @@ pub enum RenderError {
     },
 }
 
-/// How many times a template uses the reader's `link`.
-fn link_places(template: &str, link: ReaderLink) -> usize {
-    template.matches(template_field(link)).count()
+/// How many times a template puts the reader's text of kind `place`.
+fn link_places(template: &str, place: ReaderPlace) -> usize {
+    template.matches(template_field(place)).count()
 }
 
-/// The template field each of a reader's links is written with.
-fn template_field(link: ReaderLink) -> &'static str {
-    match link {
-        ReaderLink::Unsubscribe => "unsubscribe_url",
-        ReaderLink::Preferences => "preferences_url",
+/// The template field each kind of a reader's text is written with. A
+/// template that wants the reader's name greets them with
+/// `reader_greeting` (the name alone would leave "Dear ," where it is not
+/// known).
+fn template_field(place: ReaderPlace) -> &'static str {
+    match place {
+        ReaderPlace::Unsubscribe => "unsubscribe_url",
+        ReaderPlace::Preferences => "preferences_url",
+        ReaderPlace::Greeting => "reader_greeting",
     }
 }
 
@@ -106,6 +111,7 @@ struct DigestHtml<'a> {
     site_url: &'a str,
     unsubscribe_url: &'a str,
     preferences_url: &'a str,
+    reader_greeting: &'a str,
     archive_url: &'a str,
     postal_address: &'a str,
 }
@@ -135,6 +141,7 @@ struct DigestText<'a> {
     site_url: &'a str,
     unsubscribe_url: &'a str,
     preferences_url: &'a str,
+    reader_greeting: &'a str,
     archive_url: &'a str,
     postal_address: &'a str,
 }
@@ -161,10 +168,16 @@ pub fn render(
     }
 }
 
-/// The HTML part's size with room for a reader's links at their places.
+/// The HTML part's size with room for a reader's text at its places: a
+/// link, or a greeting with the longest name a reader may give (100
+/// graphemes), escaped.
 fn html_len(issue: &RenderedIssue) -> usize {
+    let room = |place: &ReaderPlace| match place {
+        ReaderPlace::Unsubscribe | ReaderPlace::Preferences => 160,
+        ReaderPlace::Greeting => 640,
+    };
     let segments = issue.html.segments();
-    segments.iter().map(String::len).sum::<usize>() + (segments.len() - 1) * 100
+    segments.iter().map(String::len).sum::<usize>() + issue.html.places().iter().map(room).sum::<usize>()
 }
 
 fn render_exactly(
@@ -175,6 +188,7 @@ fn render_exactly(
 ) -> Result<RenderedIssue, RenderError> {
     let unsubscribe_marker = fresh_marker();
     let preferences_marker = fresh_marker();
+    let greeting_marker = fresh_marker();
     let lang = frame.language;
     let date = lang.long_date(issued_at.with_timezone(&frame.timezone).date_naive());
     let lead_title = articles.first().map(|a| a.title.as_str()).unwrap_or_default();
@@ -212,6 +226,7 @@ fn render_exactly(
         site_url: frame.links.home(),
         unsubscribe_url: &unsubscribe_marker,
         preferences_url: &preferences_marker,
+        reader_greeting: &greeting_marker,
         archive_url: &archive_url,
         postal_address: frame.postal_address,
     }
@@ -230,14 +245,16 @@ fn render_exactly(
         site_url: frame.links.home(),
         unsubscribe_url: &unsubscribe_marker,
         preferences_url: &preferences_marker,
+        reader_greeting: &greeting_marker,
         archive_url: &archive_url,
         postal_address: frame.postal_address,
     }
     .render()?;
     let cut = |part: &'static str, rendered: &str, template: &str| {
         let markers = [
-            (unsubscribe_marker.as_str(), ReaderLink::Unsubscribe),
-            (preferences_marker.as_str(), ReaderLink::Preferences),
+            (unsubscribe_marker.as_str(), ReaderPlace::Unsubscribe),
+            (preferences_marker.as_str(), ReaderPlace::Preferences),
+            (greeting_marker.as_str(), ReaderPlace::Greeting),
         ]
         .map(|(text, link)| Marker {
             text,
@@ -315,12 +332,13 @@ pub fn wrap(text: &str, width: usize) -> String {
 mod tests {
     use super::*;
     use crate::config::BaseUrl;
-    use crate::domain::ReaderLinks;
+    use crate::domain::ReaderText;
     use chrono::TimeZone;
 
-    const LINKS: ReaderLinks<'static> = ReaderLinks {
+    const LINKS: ReaderText<'static> = ReaderText {
         unsubscribe: "READER-LINK",
         preferences: "READER-PREFERENCES",
+        greeting: "READER-GREETING",
     };
 
     fn frame() -> DigestFrame<'static> {
@@ -411,7 +429,23 @@ mod tests {
             "not escaped in text: {text}"
         );
         assert!(text.contains("Manage your subscription: READER-PREFERENCES\nUnsubscribe: READER-LINK\n"));
-        assert_eq!((digest.html.segments().len(), digest.text.segments().len()), (3, 3));
+        // The greeting stands under the date line, where a reader's own
+        // text goes (`Composer::digest` fills it with their name).
+        assert!(
+            html.contains(">This week, 28 November 2026</p>\n<p class=\"ink\""),
+            "{html}"
+        );
+        assert!(html.contains(">READER-GREETING</p>"), "{html}");
+        assert!(
+            text.contains("This week, 28 November 2026\n\nREADER-GREETING\n"),
+            "{text}"
+        );
+        let places = [
+            ReaderPlace::Greeting,
+            ReaderPlace::Preferences,
+            ReaderPlace::Unsubscribe,
+        ];
+        assert_eq!((digest.html.places(), digest.text.places()), (&places[..], &places[..]));
         // The site's page of the issue: the stories, escaped, and nothing
         // of a reader's.
         let web = digest.web.as_ref().unwrap();
@@ -540,8 +574,8 @@ mod tests {
             );
         }
         for template in [HTML_TEMPLATE, TEXT_TEMPLATE] {
-            assert_eq!(link_places(template, ReaderLink::Unsubscribe), 1);
-            assert_eq!(link_places(template, ReaderLink::Preferences), 1);
+            assert_eq!(link_places(template, ReaderPlace::Unsubscribe), 1);
+            assert_eq!(link_places(template, ReaderPlace::Preferences), 1);
         }
         let web = digest.web.unwrap().stories_html;
         assert!(

@@ -1,11 +1,12 @@
 //! An issue as rendered, from the render to every copy of it: what all its
-//! readers share, and the places where each reader's own links go (their
-//! unsubscribe link and their preferences link). The places are recorded
-//! when the issue is rendered, so a copy never searches text that holds
-//! outside content (an article's link, title or summary can say anything).
-//! Who a copy is for decides what stands at those places, and only there:
-//! a reader's own links, the site's pages that belong to no one, or
-//! stand-ins that change nobody's subscription.
+//! readers share, and the places where each reader's own text goes (their
+//! unsubscribe link, their preferences link, and the greeting that names
+//! them). The places are recorded when the issue is rendered, so a copy
+//! never searches text that holds outside content (an article's link,
+//! title or summary can say anything). Who a copy is for decides what
+//! stands at those places, and only there: a reader's own links and name,
+//! the site's pages that belong to no one, or stand-ins that change
+//! nobody's subscription.
 
 use std::borrow::Cow;
 
@@ -13,16 +14,19 @@ use std::borrow::Cow;
 /// places were recorded. Only read back, to send and show those issues.
 const LEGACY_PLACEHOLDER: &str = "%%UNSUBSCRIBE_URL%%";
 
-/// Which of a reader's own links stands at a link place.
+/// What of a reader's own stands at a place in a part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReaderLink {
+pub enum ReaderPlace {
     /// Their unsubscribe page (and RFC 8058 one-click target).
     Unsubscribe,
     /// Their preferences page.
     Preferences,
+    /// The greeting, with their name where it is known
+    /// (`i18n::Greeting`).
+    Greeting,
 }
 
-impl ReaderLink {
+impl ReaderPlace {
     /// How a place of this kind is written among a stored part's offsets:
     /// an unsubscribe place is a bare offset, as every place was before
     /// preferences links, so rows stored then read back unchanged.
@@ -30,45 +34,47 @@ impl ReaderLink {
         match self {
             Self::Unsubscribe => "",
             Self::Preferences => "p",
+            Self::Greeting => "g",
         }
     }
 }
 
-impl std::fmt::Display for ReaderLink {
+impl std::fmt::Display for ReaderPlace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Self::Unsubscribe => "unsubscribe",
-            Self::Preferences => "preferences",
+            Self::Unsubscribe => "unsubscribe link",
+            Self::Preferences => "preferences link",
+            Self::Greeting => "greeting",
         })
     }
 }
 
-/// The links one copy puts at its places, one per kind.
+/// What one copy puts at its places, one text per kind, as plain text (the
+/// HTML part gets it escaped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReaderLinks<'a> {
+pub struct ReaderText<'a> {
     pub unsubscribe: &'a str,
     pub preferences: &'a str,
+    pub greeting: &'a str,
 }
 
-impl<'a> ReaderLinks<'a> {
-    pub fn get(&self, link: ReaderLink) -> &'a str {
-        match link {
-            ReaderLink::Unsubscribe => self.unsubscribe,
-            ReaderLink::Preferences => self.preferences,
+impl<'a> ReaderText<'a> {
+    pub fn get(&self, place: ReaderPlace) -> &'a str {
+        match place {
+            ReaderPlace::Unsubscribe => self.unsubscribe,
+            ReaderPlace::Preferences => self.preferences,
+            ReaderPlace::Greeting => self.greeting,
         }
     }
 }
 
 /// What the staff preview shows at the link places of each part: nothing
 /// that changes anyone's subscription, and plain to see as a stand-in.
-const PREVIEW_HTML_LINKS: ReaderLinks<'static> = ReaderLinks {
-    unsubscribe: "#unsubscribe",
-    preferences: "#preferences",
-};
-const PREVIEW_TEXT_LINKS: ReaderLinks<'static> = ReaderLinks {
-    unsubscribe: "(the reader's own unsubscribe link)",
-    preferences: "(the reader's own preferences link)",
-};
+const PREVIEW_HTML_LINKS: [&str; 2] = ["#unsubscribe", "#preferences"];
+const PREVIEW_TEXT_LINKS: [&str; 2] = [
+    "(the reader's own unsubscribe link)",
+    "(the reader's own preferences link)",
+];
 
 /// A rendered issue: its subject, its HTML and text parts with their link
 /// places, and how many articles made it in.
@@ -101,8 +107,9 @@ pub struct IssueCopy<'a> {
     pub text: String,
 }
 
-/// A link as an HTML attribute's value writes it (a query's `&` is `&amp;`).
-pub fn html_attribute(link: &str) -> Cow<'_, str> {
+/// Text as HTML writes it, in an attribute's value or between tags (a
+/// link's `&` is `&amp;`).
+pub fn html_escape(link: &str) -> Cow<'_, str> {
     if !link.contains(['&', '<', '>', '"', '\'']) {
         return Cow::Borrowed(link);
     }
@@ -121,22 +128,26 @@ pub fn html_attribute(link: &str) -> Cow<'_, str> {
 }
 
 impl RenderedIssue {
-    /// The copy a reader gets: their own links at the link places, and
-    /// nowhere else (in the HTML part as an attribute writes them).
-    pub fn reader_copy(&self, links: ReaderLinks<'_>) -> IssueCopy<'_> {
-        let (unsubscribe, preferences) = (html_attribute(links.unsubscribe), html_attribute(links.preferences));
+    /// The copy a reader gets: their own text at its places, and nowhere
+    /// else (in the HTML part escaped).
+    pub fn reader_copy(&self, links: ReaderText<'_>) -> IssueCopy<'_> {
+        let unsubscribe = html_escape(links.unsubscribe);
+        let preferences = html_escape(links.preferences);
+        let greeting = html_escape(links.greeting);
         self.copy_with(
             links,
-            ReaderLinks {
+            ReaderText {
                 unsubscribe: &unsubscribe,
                 preferences: &preferences,
+                greeting: &greeting,
             },
         )
     }
 
-    /// A reader's copy with the links each part gets written as given: the
-    /// caller has encoded them as the parts are (see [`Self::encoded`]).
-    pub fn copy_with(&self, text: ReaderLinks<'_>, html: ReaderLinks<'_>) -> IssueCopy<'_> {
+    /// A reader's copy with the text each part gets written as given: the
+    /// caller has escaped and encoded it as the parts are (see
+    /// [`Self::encoded`]).
+    pub fn copy_with(&self, text: ReaderText<'_>, html: ReaderText<'_>) -> IssueCopy<'_> {
         IssueCopy {
             subject: Cow::Borrowed(&self.subject),
             html: self.html.fill(html),
@@ -146,7 +157,7 @@ impl RenderedIssue {
 
     /// A staff member's test copy: marked in its subject, and its links
     /// are `nobody`'s, links that match no reader.
-    pub fn test_copy(&self, nobody: ReaderLinks<'_>) -> IssueCopy<'_> {
+    pub fn test_copy(&self, nobody: ReaderText<'_>) -> IssueCopy<'_> {
         IssueCopy {
             subject: Cow::Owned(format!("[Test] {}", self.subject)),
             ..self.reader_copy(nobody)
@@ -154,19 +165,32 @@ impl RenderedIssue {
     }
 
     /// The issue as staff preview it before it goes out: stand-ins at the
-    /// link places.
-    pub fn preview(&self) -> IssueCopy<'_> {
+    /// link places, and `greeting` (as a reader without a name gets it).
+    pub fn preview(&self, greeting: &str) -> IssueCopy<'_> {
+        let [unsubscribe, preferences] = PREVIEW_HTML_LINKS;
+        let in_html = html_escape(greeting);
+        let html = ReaderText {
+            unsubscribe,
+            preferences,
+            greeting: &in_html,
+        };
+        let [unsubscribe, preferences] = PREVIEW_TEXT_LINKS;
+        let text = ReaderText {
+            unsubscribe,
+            preferences,
+            greeting,
+        };
         IssueCopy {
             subject: Cow::Borrowed(&self.subject),
-            html: self.html.fill(PREVIEW_HTML_LINKS),
-            text: self.text.fill(PREVIEW_TEXT_LINKS),
+            html: self.html.fill(html),
+            text: self.text.fill(text),
         }
     }
 
     /// The whole HTML part as the public archive shows an issue stored
     /// before [`WebIssue`]s were kept: the link places lead to `pages`,
     /// which ask for nothing but belong to no one.
-    pub fn archive_copy(&self, pages: ReaderLinks<'_>) -> String {
+    pub fn archive_copy(&self, pages: ReaderText<'_>) -> String {
         self.reader_copy(pages).html
     }
 
@@ -185,13 +209,13 @@ impl RenderedIssue {
     }
 }
 
-/// A rendered part (HTML or text) cut at its link places: `segments` has
+/// A rendered part (HTML or text) cut at its reader places: `segments` has
 /// one more element than there are places, and a copy is the segments
-/// joined by its links, each place's of its kind.
+/// joined by its reader's text, each place's of its kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkedText {
     segments: Vec<String>,
-    places: Vec<ReaderLink>,
+    places: Vec<ReaderPlace>,
 }
 
 /// One kind of link place as a render marks it: `marker` stands at each
@@ -199,15 +223,15 @@ pub struct LinkedText {
 #[derive(Debug, Clone, Copy)]
 pub struct Marker<'a> {
     pub text: &'a str,
-    pub link: ReaderLink,
+    pub link: ReaderPlace,
     pub expected: usize,
 }
 
-/// A part that does not have the link places its template gives it.
+/// A part that does not have the reader places its template gives it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the template puts the reader's {link} link at {expected} places but {found} were found")]
+#[error("the template puts the reader's {link} at {expected} places but {found} were found")]
 pub struct LinkPlacesError {
-    pub link: ReaderLink,
+    pub link: ReaderPlace,
     pub expected: usize,
     pub found: usize,
 }
@@ -257,18 +281,18 @@ impl LinkedText {
     /// A part made of these segments, with an unsubscribe place between
     /// each two (the shape of every part before preferences links).
     pub fn from_segments(segments: Vec<String>) -> Self {
-        let places = vec![ReaderLink::Unsubscribe; segments.len().saturating_sub(1)];
+        let places = vec![ReaderPlace::Unsubscribe; segments.len().saturating_sub(1)];
         Self::with_places(segments, places)
     }
 
     /// A part made of these segments with `places` between them, in order;
     /// places beyond one fewer than the segments are dropped, and missing
     /// ones are unsubscribe places.
-    pub fn with_places(mut segments: Vec<String>, mut places: Vec<ReaderLink>) -> Self {
+    pub fn with_places(mut segments: Vec<String>, mut places: Vec<ReaderPlace>) -> Self {
         if segments.is_empty() {
             segments.push(String::new());
         }
-        places.resize(segments.len() - 1, ReaderLink::Unsubscribe);
+        places.resize(segments.len() - 1, ReaderPlace::Unsubscribe);
         Self { segments, places }
     }
 
@@ -278,14 +302,14 @@ impl LinkedText {
     }
 
     /// What stands between each two segments, in order.
-    pub fn places(&self) -> &[ReaderLink] {
+    pub fn places(&self) -> &[ReaderPlace] {
         &self.places
     }
 
     /// The part with `links` at its places, each of its kind, and nowhere
     /// else. Kept to this module: a copy is made by one of
     /// [`RenderedIssue`]'s operations, which say who it is for.
-    fn fill(&self, links: ReaderLinks<'_>) -> String {
+    fn fill(&self, links: ReaderText<'_>) -> String {
         let mut filled = String::with_capacity(self.segments.iter().map(String::len).sum::<usize>() + 200);
         for (i, segment) in self.segments.iter().enumerate() {
             if i > 0 {
@@ -304,8 +328,8 @@ impl LinkedText {
     }
 
     /// How the part is stored: the segments one after the other, and the
-    /// link places in that text, comma-separated: a byte offset, after a
-    /// `p` for a preferences place.
+    /// reader places in that text, comma-separated: a byte offset, after a
+    /// `p` for a preferences place and a `g` for a greeting.
     pub fn to_stored(&self) -> (String, String) {
         let mut text = String::with_capacity(self.segments.iter().map(String::len).sum());
         let mut offsets = Vec::with_capacity(self.places.len());
@@ -328,10 +352,10 @@ impl LinkedText {
         let mut places = Vec::new();
         let mut start = 0;
         for raw in links.split(',').filter(|o| !o.is_empty()) {
-            let (link, digits) = match raw.strip_prefix(ReaderLink::Preferences.stored_prefix()) {
-                Some(digits) => (ReaderLink::Preferences, digits),
-                None => (ReaderLink::Unsubscribe, raw),
-            };
+            let (link, digits) = [ReaderPlace::Preferences, ReaderPlace::Greeting]
+                .into_iter()
+                .find_map(|place| raw.strip_prefix(place.stored_prefix()).map(|digits| (place, digits)))
+                .unwrap_or((ReaderPlace::Unsubscribe, raw));
             let offset: usize = digits
                 .parse()
                 .map_err(|_| StoredPartError::NotAnOffset(raw.to_owned()))?;
@@ -365,9 +389,10 @@ impl LinkedText {
 mod tests {
     use super::*;
 
-    const LINKS: ReaderLinks<'static> = ReaderLinks {
+    const LINKS: ReaderText<'static> = ReaderText {
         unsubscribe: "U-LINK",
         preferences: "P-LINK",
+        greeting: "Dear <Ann & Bob>,",
     };
 
     fn issue(html: LinkedText, text: LinkedText) -> RenderedIssue {
@@ -380,17 +405,26 @@ mod tests {
         }
     }
 
-    fn markers(unsubscribe: usize, preferences: usize) -> [Marker<'static>; 2] {
+    fn markers(unsubscribe: usize, preferences: usize) -> [Marker<'static>; 3] {
+        markers_with_greeting(unsubscribe, preferences, 0)
+    }
+
+    fn markers_with_greeting(unsubscribe: usize, preferences: usize, greeting: usize) -> [Marker<'static>; 3] {
         [
             Marker {
                 text: "M1",
-                link: ReaderLink::Unsubscribe,
+                link: ReaderPlace::Unsubscribe,
                 expected: unsubscribe,
             },
             Marker {
                 text: "M2",
-                link: ReaderLink::Preferences,
+                link: ReaderPlace::Preferences,
                 expected: preferences,
+            },
+            Marker {
+                text: "M3",
+                link: ReaderPlace::Greeting,
+                expected: greeting,
             },
         ]
     }
@@ -403,7 +437,7 @@ mod tests {
             &markers(1, 1),
         )
         .unwrap();
-        assert_eq!(part.places(), [ReaderLink::Preferences, ReaderLink::Unsubscribe]);
+        assert_eq!(part.places(), [ReaderPlace::Preferences, ReaderPlace::Unsubscribe]);
         assert_eq!(
             part.fill(LINKS),
             "<a href=\"https://evil.example/r?u=%%UNSUBSCRIBE_URL%%\">x</a> <a href=\"P-LINK\">Preferences</a> \
@@ -412,7 +446,7 @@ mod tests {
         assert_eq!(
             LinkedText::cut("M1 and M1 M2", &markers(1, 1)),
             Err(LinkPlacesError {
-                link: ReaderLink::Unsubscribe,
+                link: ReaderPlace::Unsubscribe,
                 expected: 1,
                 found: 2
             })
@@ -420,7 +454,7 @@ mod tests {
         assert_eq!(
             LinkedText::cut("M1 nothing else", &markers(1, 1)),
             Err(LinkPlacesError {
-                link: ReaderLink::Preferences,
+                link: ReaderPlace::Preferences,
                 expected: 1,
                 found: 0
             })
@@ -432,16 +466,20 @@ mod tests {
         for (segments, places) in [
             (
                 vec!["Hello ".to_owned(), " — Ünïcödé".to_owned(), String::new()],
-                vec![ReaderLink::Preferences, ReaderLink::Unsubscribe],
+                vec![ReaderPlace::Preferences, ReaderPlace::Unsubscribe],
             ),
             (vec!["only text %%UNSUBSCRIBE_URL%%".to_owned()], vec![]),
-            (vec![String::new(), String::new()], vec![ReaderLink::Preferences]),
+            (vec![String::new(), String::new()], vec![ReaderPlace::Preferences]),
+            (
+                vec!["<p>".to_owned(), "</p>Ü".to_owned(), "!".to_owned()],
+                vec![ReaderPlace::Greeting, ReaderPlace::Unsubscribe],
+            ),
         ] {
             let part = LinkedText::with_places(segments, places);
             let (text, links) = part.to_stored();
             assert_eq!(LinkedText::from_stored(text, Some(&links)).unwrap(), part);
         }
-        for bad in ["x", "3,1", "99", "1", "p", "q1", "p99", "1,p0"] {
+        for bad in ["x", "3,1", "99", "1", "p", "q1", "p99", "1,p0", "g", "gp0", "g99"] {
             assert!(LinkedText::from_stored("Üb".into(), Some(bad)).is_err(), "{bad:?}");
         }
     }
@@ -450,19 +488,20 @@ mod tests {
     fn a_link_with_a_query_is_escaped_in_the_html_part_only() {
         let part = |s: &str| LinkedText::cut(s, &markers(1, 0)).unwrap();
         let issue = issue(part("<a href=\"M1\">x</a>"), part("Leave: M1\n"));
-        let copy = issue.reader_copy(ReaderLinks {
+        let copy = issue.reader_copy(ReaderText {
             unsubscribe: "https://s/u?token=a&issue=2026-W48",
             preferences: "https://s/p?token=a",
+            greeting: "",
         });
         assert_eq!(copy.html, "<a href=\"https://s/u?token=a&amp;issue=2026-W48\">x</a>");
         assert_eq!(copy.text, "Leave: https://s/u?token=a&issue=2026-W48\n");
-        assert_eq!(html_attribute("a\"b'c<d>"), "a&quot;b&#39;c&lt;d&gt;");
+        assert_eq!(html_escape("a\"b'c<d>"), "a&quot;b&#39;c&lt;d&gt;");
     }
 
     #[test]
     fn a_part_stored_before_preferences_links_has_unsubscribe_places_only() {
         let part = LinkedText::from_stored("Leave: . Or here: .".into(), Some("7,18")).unwrap();
-        assert_eq!(part.places(), [ReaderLink::Unsubscribe, ReaderLink::Unsubscribe]);
+        assert_eq!(part.places(), [ReaderPlace::Unsubscribe, ReaderPlace::Unsubscribe]);
         assert_eq!(part.fill(LINKS), "Leave: U-LINK. Or here: U-LINK.");
     }
 
@@ -479,53 +518,66 @@ mod tests {
     }
 
     #[test]
-    fn each_copy_puts_its_own_links_at_the_places_and_nowhere_else() {
-        let part = |s: &str| LinkedText::cut(&s.replace("{U}", "M1").replace("{P}", "M2"), &markers(1, 1)).unwrap();
+    fn each_copy_puts_its_own_text_at_the_places_and_nowhere_else() {
+        let part = |s: &str| {
+            let marked = s.replace("{U}", "M1").replace("{P}", "M2").replace("{G}", "M3");
+            LinkedText::cut(&marked, &markers_with_greeting(1, 1, 1)).unwrap()
+        };
         let issue = issue(
-            part("<a href=\"%%UNSUBSCRIBE_URL%%\">x</a><a href=\"{P}\">Preferences</a><a href=\"{U}\">Unsubscribe</a>"),
-            part("x %%UNSUBSCRIBE_URL%%\nPreferences: {P}\nUnsubscribe: {U}\n"),
+            part(
+                "<p>{G}</p><a href=\"%%UNSUBSCRIBE_URL%%\">x</a><a href=\"{P}\">Preferences</a><a href=\"{U}\">Unsubscribe</a>",
+            ),
+            part("{G}\nx %%UNSUBSCRIBE_URL%%\nPreferences: {P}\nUnsubscribe: {U}\n"),
         );
-        let reader = issue.reader_copy(ReaderLinks {
+        let reader = issue.reader_copy(ReaderText {
             unsubscribe: "https://s/u?token=abc",
             preferences: "https://s/p?token=abc",
+            greeting: "Dear <b>Ann</b> & \"Bob\",",
         });
         assert_eq!(reader.subject, "This week");
         assert_eq!(
             reader.html,
-            "<a href=\"%%UNSUBSCRIBE_URL%%\">x</a><a href=\"https://s/p?token=abc\">Preferences</a>\
-             <a href=\"https://s/u?token=abc\">Unsubscribe</a>"
+            "<p>Dear &lt;b&gt;Ann&lt;/b&gt; &amp; &quot;Bob&quot;,</p><a href=\"%%UNSUBSCRIBE_URL%%\">x</a>\
+             <a href=\"https://s/p?token=abc\">Preferences</a><a href=\"https://s/u?token=abc\">Unsubscribe</a>"
         );
         assert_eq!(
             reader.text,
-            "x %%UNSUBSCRIBE_URL%%\nPreferences: https://s/p?token=abc\nUnsubscribe: https://s/u?token=abc\n"
+            "Dear <b>Ann</b> & \"Bob\",\nx %%UNSUBSCRIBE_URL%%\nPreferences: https://s/p?token=abc\n\
+             Unsubscribe: https://s/u?token=abc\n"
         );
-        let test = issue.test_copy(ReaderLinks {
+        let test = issue.test_copy(ReaderText {
             unsubscribe: "https://s/u?token=nobody",
             preferences: "https://s/p?token=nobody",
+            greeting: "Hello,",
         });
         assert_eq!(test.subject, "[Test] This week");
         assert_eq!(
             test.text,
-            "x %%UNSUBSCRIBE_URL%%\nPreferences: https://s/p?token=nobody\nUnsubscribe: https://s/u?token=nobody\n"
+            "Hello,\nx %%UNSUBSCRIBE_URL%%\nPreferences: https://s/p?token=nobody\n\
+             Unsubscribe: https://s/u?token=nobody\n"
         );
-        let preview = issue.preview();
+        let preview = issue.preview("Dear reader & friend,");
+        assert!(preview.html.starts_with("<p>Dear reader &amp; friend,</p>"));
         assert_eq!(preview.html.matches("#unsubscribe").count(), 1);
         assert_eq!(preview.html.matches("#preferences").count(), 1);
+        assert!(preview.text.starts_with("Dear reader & friend,\n"));
         assert!(preview.text.ends_with(
             "Preferences: (the reader's own preferences link)\nUnsubscribe: (the reader's own unsubscribe link)\n"
         ));
         assert_eq!(
-            issue.archive_copy(ReaderLinks {
+            issue.archive_copy(ReaderText {
                 unsubscribe: "/unsubscribe",
-                preferences: "/preferences"
+                preferences: "/preferences",
+                greeting: "Hello,",
             }),
-            "<a href=\"%%UNSUBSCRIBE_URL%%\">x</a><a href=\"/preferences\">Preferences</a><a href=\"/unsubscribe\">Unsubscribe</a>"
+            "<p>Hello,</p><a href=\"%%UNSUBSCRIBE_URL%%\">x</a><a href=\"/preferences\">Preferences</a>\
+             <a href=\"/unsubscribe\">Unsubscribe</a>"
         );
         let encoded = issue.encoded(|s| s.to_uppercase());
         let shouted = encoded.reader_copy(LINKS);
         assert_eq!(
             shouted.text,
-            "X %%UNSUBSCRIBE_URL%%\nPREFERENCES: P-LINK\nUNSUBSCRIBE: U-LINK\n"
+            "Dear <Ann & Bob>,\nX %%UNSUBSCRIBE_URL%%\nPREFERENCES: P-LINK\nUNSUBSCRIBE: U-LINK\n"
         );
     }
 }

@@ -22,8 +22,8 @@ pub use article::{ArticleTitle, ArticleTitleError, ArticleUrl, ArticleUrlError, 
 pub use article_import::{ImportReport, Rejection, Warning};
 pub use email::{AddressPolicy, EmailError, SubscriberEmail};
 pub use issue::{
-    IssueCopy, LinkPlacesError, LinkedText, Marker, ReaderLink, ReaderLinks, RenderedIssue, StoredPartError, WebIssue,
-    html_attribute,
+    IssueCopy, LinkPlacesError, LinkedText, Marker, ReaderPlace, ReaderText, RenderedIssue, StoredPartError, WebIssue,
+    html_escape,
 };
 pub use name::{NameError, SubscriberName};
 pub use password::{MIN_PASSWORD_CHARS, PasswordError, StaffPassword};

@@ -21,8 +21,8 @@ use super::message::{OutgoingMessage, Piece};
 use super::verp::{Origin, ReturnPaths};
 
 use crate::config::Settings;
-use crate::domain::{IssueWeek, ReaderLink, ReaderLinks, RenderedIssue, UnsubscribeToken, html_attribute};
-use crate::i18n::Language;
+use crate::domain::{IssueWeek, ReaderPlace, ReaderText, RenderedIssue, UnsubscribeToken, html_escape};
+use crate::i18n::{Greeting, Language};
 use crate::links::Links;
 
 /// Builds messages with the sender and site address from the settings.
@@ -55,23 +55,25 @@ struct Parts {
 
 /// An issue made ready once for all its readers ([`Composer::prepare`]):
 /// its MIME structure and the quoted-printable text of its parts between
-/// the link places are made once, as shared, dot-stuffed [`Piece`]s, and so
-/// are the headers that say the same in every copy. A reader's copy adds
-/// only its header block and one piece per kind of link, so it costs
-/// encoding two URLs instead of the whole issue; with DKIM, its body hash
-/// only feeds cached canonical bytes besides the links.
+/// the reader places are made once, as shared, dot-stuffed [`Piece`]s, and
+/// so are the headers that say the same in every copy. A reader's copy adds
+/// only its header block and one piece per kind of place, so it costs
+/// encoding two URLs and a greeting instead of the whole issue; with DKIM,
+/// its body hash only feeds cached canonical bytes besides those.
 pub struct PreparedIssue {
     week: IssueWeek,
     /// The header text every copy shares, in the four runs that the
     /// reader's own headers go between (see [`Composer::digest_at`]).
     head: [String; 4],
-    /// The body between the link places, in order: a reader's link piece
-    /// goes between each two. Every piece but the last ends with a soft
-    /// line break, so the link piece begins at a line start.
+    /// The body between the reader places, in order: a piece of the
+    /// reader's own goes between each two. Every piece but the last ends
+    /// with a soft line break, so the reader's piece begins at a line start.
     body: Vec<Arc<Piece>>,
-    /// Which of the reader's links goes between each two body pieces, and
-    /// whether it stands in the HTML part (where it is written escaped).
-    places: Vec<(ReaderLink, bool)>,
+    /// What of the reader's goes between each two body pieces, and whether
+    /// it stands in the HTML part (where it is written escaped).
+    places: Vec<(ReaderPlace, bool)>,
+    /// The greeting in the issue's language.
+    greeting: Greeting,
     dkim: Option<PreparedBodyHash>,
 }
 
@@ -394,9 +396,10 @@ impl Composer {
         self.transactional(mail_id, recipient, &subject, text, html)
     }
 
-    /// A reader's copy of an issue: the reader's unsubscribe and
-    /// preferences links at the issue's link places, and the list headers mail programs use for
-    /// their own unsubscribe button (RFC 2369, RFC 8058).
+    /// A reader's copy of an issue rendered in `language`: the reader's
+    /// unsubscribe and preferences links and their greeting at the issue's
+    /// reader places, and the list headers mail programs use for their own
+    /// unsubscribe button (RFC 2369, RFC 8058).
     pub fn digest(
         &self,
         recipient: &str,
@@ -404,13 +407,14 @@ impl Composer {
         unsubscribe: &UnsubscribeToken,
         week: IssueWeek,
         issue: &RenderedIssue,
+        language: Language,
     ) -> Result<Composed, ComposeError> {
-        self.digest_prepared(recipient, name, unsubscribe, &self.prepare(week, issue))
+        self.digest_prepared(recipient, name, unsubscribe, &self.prepare(week, issue, language))
     }
 
-    /// The week's issue made ready for [`Composer::digest_prepared`], once
-    /// for all its readers.
-    pub fn prepare(&self, week: IssueWeek, issue: &RenderedIssue) -> PreparedIssue {
+    /// The week's issue, rendered in `language`, made ready for
+    /// [`Composer::digest_prepared`] once for all its readers.
+    pub fn prepare(&self, week: IssueWeek, issue: &RenderedIssue, language: Language) -> PreparedIssue {
         let domain = self.from.email.domain();
         let boundary = issue_boundary();
         let list_archive = format!("<{}>", self.links.archive_issue(week));
@@ -481,13 +485,14 @@ impl Composer {
                 .map(|piece| Arc::new(Piece::new(piece.into_bytes())))
                 .collect(),
             places,
+            greeting: language.greeting(),
             dkim,
         }
     }
 
     /// Like [`Composer::digest`], from an issue made ready once for all its
-    /// readers (the worker's path): per reader, only the header block and
-    /// the link are made.
+    /// readers (the worker's path): per reader, only the header block, the
+    /// links and the greeting are made.
     pub fn digest_prepared(
         &self,
         recipient: &str,
@@ -543,20 +548,22 @@ impl Composer {
         head += &header_text(header::Date::new(now));
         head += tail;
 
-        let link_pieces = |url: &str| {
+        let pieces_of = |text: &str| {
             let piece = |text: &str| Arc::new(Piece::new(format!("{}=\r\n", quoted_printable(text)).into_bytes()));
-            let in_text = piece(url);
-            let in_html = match html_attribute(url) {
+            let in_text = piece(text);
+            let in_html = match html_escape(text) {
                 Cow::Borrowed(_) => in_text.clone(),
                 Cow::Owned(escaped) => piece(&escaped),
             };
             [in_text, in_html]
         };
-        let unsubscribe_links = link_pieces(&unsubscribe_url);
-        let preferences_links = link_pieces(&self.links.preferences(unsubscribe));
-        let link = |(place, in_html): (ReaderLink, bool)| match place {
-            ReaderLink::Unsubscribe => &unsubscribe_links[usize::from(in_html)],
-            ReaderLink::Preferences => &preferences_links[usize::from(in_html)],
+        let unsubscribe_links = pieces_of(&unsubscribe_url);
+        let preferences_links = pieces_of(&self.links.preferences(unsubscribe));
+        let greetings = pieces_of(&issue.greeting.for_name(name));
+        let link = |(place, in_html): (ReaderPlace, bool)| match place {
+            ReaderPlace::Unsubscribe => &unsubscribe_links[usize::from(in_html)],
+            ReaderPlace::Preferences => &preferences_links[usize::from(in_html)],
+            ReaderPlace::Greeting => &greetings[usize::from(in_html)],
         };
         let head = match (&self.dkim, &issue.dkim) {
             (Some(signer), Some(prepared)) => {
@@ -591,9 +598,12 @@ impl Composer {
     /// `mail_id` is its `outgoing_mail` row, which its return path names.
     pub fn digest_test(&self, mail_id: Uuid, recipient: &str, draft: &RenderedIssue) -> Result<Composed, ComposeError> {
         let explanation = self.links.test_send();
-        let copy = draft.test_copy(ReaderLinks {
+        // Staff are greeted as a reader without a name is.
+        let greeting = self.default_language.greeting();
+        let copy = draft.test_copy(ReaderText {
             unsubscribe: &explanation,
             preferences: &explanation,
+            greeting: greeting.nameless(),
         });
         self.transactional(mail_id, recipient, &copy.subject, copy.text, copy.html)
     }
@@ -783,7 +793,7 @@ mod tests {
         let token = UnsubscribeToken::generate(Uuid::new_v4());
         let issue = issue("<p>Hello</p>", "Hello");
         let raw = tagged
-            .digest("reader@example.com", "Ada", &token, week(), &issue)
+            .digest("reader@example.com", "Ada", &token, week(), &issue, Language::ENGLISH)
             .unwrap()
             .message
             .bytes()
@@ -816,12 +826,14 @@ mod tests {
     }
 
     /// An issue whose parts are `html` and `text` cut at each `{LINK}` (an
-    /// unsubscribe place) and `{PREFS}` (a preferences place).
+    /// unsubscribe place), `{PREFS}` (a preferences place) and `{GREET}` (a
+    /// greeting).
     fn issue(html: &str, text: &str) -> RenderedIssue {
         let part = |s: &str| {
             let markers = [
-                ("{LINK}", ReaderLink::Unsubscribe),
-                ("{PREFS}", ReaderLink::Preferences),
+                ("{LINK}", ReaderPlace::Unsubscribe),
+                ("{PREFS}", ReaderPlace::Preferences),
+                ("{GREET}", ReaderPlace::Greeting),
             ]
             .map(|(text, link)| Marker {
                 text,
@@ -852,7 +864,12 @@ mod tests {
         let issue = issue(&html, &text);
         let token = UnsubscribeToken::generate(Uuid::new_v4());
         let composed = composer()
-            .digest_prepared("reader@example.com", "Ada", &token, &composer().prepare(week(), &issue))
+            .digest_prepared(
+                "reader@example.com",
+                "Ada",
+                &token,
+                &composer().prepare(week(), &issue, Language::ENGLISH),
+            )
             .unwrap();
         let raw = composed.message.bytes().to_vec();
         let body_start = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
@@ -890,15 +907,18 @@ mod tests {
     ) -> Composed {
         let unsubscribe_url = composer.links.unsubscribe_from(unsubscribe, week);
         let preferences_url = composer.links.preferences(unsubscribe);
+        let greeting = Language::ENGLISH.greeting().for_name(name);
         let link = |url: &str| format!("=\r\n{}=\r\n", quoted_printable(url));
         let copy = encoded_issue.copy_with(
-            ReaderLinks {
+            ReaderText {
                 unsubscribe: &link(&unsubscribe_url),
                 preferences: &link(&preferences_url),
+                greeting: &link(&greeting),
             },
-            ReaderLinks {
-                unsubscribe: &link(&html_attribute(&unsubscribe_url)),
-                preferences: &link(&html_attribute(&preferences_url)),
+            ReaderText {
+                unsubscribe: &link(&html_escape(&unsubscribe_url)),
+                preferences: &link(&html_escape(&preferences_url)),
+                greeting: &link(&html_escape(&greeting)),
             },
         );
         let encoded = |part: String| {
@@ -1033,7 +1053,7 @@ mod tests {
                 "reader@example.com",
                 name,
                 &token,
-                &composer.prepare(week(), issue),
+                &composer.prepare(week(), issue, Language::ENGLISH),
                 now,
             )
             .unwrap();
@@ -1052,7 +1072,13 @@ mod tests {
         let signer = ed25519_signer();
         let signing = composer.clone().with_dkim(signer);
         let signed = signing
-            .digest_at("reader@example.com", name, &token, &signing.prepare(week(), issue), now)
+            .digest_at(
+                "reader@example.com",
+                name,
+                &token,
+                &signing.prepare(week(), issue, Language::ENGLISH),
+                now,
+            )
             .unwrap()
             .message
             .bytes();
@@ -1072,10 +1098,11 @@ mod tests {
     fn fixture_issue() -> RenderedIssue {
         let article = include_str!("../../tests/fixtures/article-tajikistan-multi-vector.txt");
         let awkward = "Ünïcödé “news” — .NET 10 ships;\n.NET tools   and\ttabs \n\n\n.\n".repeat(4) + &"x".repeat(1100);
-        let text =
-            format!("The Weekly\n\n{article}\n{awkward}\n\n-- \nSettings: {{PREFS}}\nUnsubscribe: {{LINK}}\n\n\n");
+        let text = format!(
+            "The Weekly\n\n{{GREET}}\n\n{article}\n{awkward}\n\n-- \nSettings: {{PREFS}}\nUnsubscribe: {{LINK}}\n\n\n"
+        );
         let html = format!(
-            "<html><body><p>{}</p><pre>{awkward}</pre><a href=\"{{PREFS}}\">Settings</a> <a href=\"{{LINK}}\">Unsubscribe</a>\n<a href=\"{{LINK}}\">again</a></body></html>\n",
+            "<html><body><p>{{GREET}}</p><p>{}</p><pre>{awkward}</pre><a href=\"{{PREFS}}\">Settings</a> <a href=\"{{LINK}}\">Unsubscribe</a>\n<a href=\"{{LINK}}\">again</a></body></html>\n",
             article.replace('\n', "</p>\n<p>")
         );
         RenderedIssue {
@@ -1116,6 +1143,7 @@ mod tests {
                 &token,
                 week(),
                 &issue("<p>Hi {LINK}</p>", "Hi {LINK}"),
+                Language::ENGLISH,
             )
             .unwrap();
         let sender = digest.message.envelope().from().unwrap().to_string();
@@ -1182,7 +1210,14 @@ mod tests {
         assert!(composer.needs_return_paths().is_none());
         let token = UnsubscribeToken::generate(Uuid::new_v4());
         let digest = composer
-            .digest("reader@example.com", "Ada", &token, week(), &issue("x", "x"))
+            .digest(
+                "reader@example.com",
+                "Ada",
+                &token,
+                week(),
+                &issue("x", "x"),
+                Language::ENGLISH,
+            )
             .unwrap();
         let confirmation = composer
             .confirmation(Uuid::now_v7(), "reader@example.com", "t", Language::ENGLISH)
@@ -1219,14 +1254,15 @@ mod tests {
     fn awkward_part() -> impl Strategy<Value = LinkedText> {
         (
             proptest::collection::vec(awkward_text(), 1..4),
-            proptest::collection::vec(proptest::bool::ANY, 3),
+            proptest::collection::vec(0..3u8, 3),
         )
-            .prop_map(|(segments, preferences)| {
-                let places = preferences
+            .prop_map(|(segments, kinds)| {
+                let places = kinds
                     .into_iter()
-                    .map(|p| match p {
-                        true => ReaderLink::Preferences,
-                        false => ReaderLink::Unsubscribe,
+                    .map(|kind| match kind {
+                        0 => ReaderPlace::Unsubscribe,
+                        1 => ReaderPlace::Preferences,
+                        _ => ReaderPlace::Greeting,
                     })
                     .collect();
                 LinkedText::with_places(segments, places)
@@ -1333,7 +1369,7 @@ while data:
             let signer = composer.dkim.as_deref().unwrap();
             let mut copies = Vec::new();
             for issue in &issues {
-                let prepared = composer.prepare(week(), issue);
+                let prepared = composer.prepare(week(), issue, Language::ENGLISH);
                 for name in ["", "Zoë “Ünïcödé” Überlänge-Nachname, Gräfin von und zu Ünïcödé"] {
                     let token = UnsubscribeToken::generate(Uuid::new_v4());
                     let composed = composer
@@ -1410,7 +1446,7 @@ while data:
         let encoded = issue.encoded(quoted_printable);
         let tokens: Vec<UnsubscribeToken> = (0..64).map(|_| UnsubscribeToken::generate(Uuid::new_v4())).collect();
         let size = composer()
-            .digest("r@example.com", "Ada", &tokens[0], week(), &issue)
+            .digest("r@example.com", "Ada", &tokens[0], week(), &issue, Language::ENGLISH)
             .unwrap()
             .message
             .len();
@@ -1429,7 +1465,7 @@ while data:
                 Some(signer) => composer().with_dkim(signer),
                 None => composer(),
             };
-            let prepared = composer.prepare(week(), &issue);
+            let prepared = composer.prepare(week(), &issue, Language::ENGLISH);
             let time = |copy: &dyn Fn(&UnsubscribeToken) -> Composed| {
                 for token in &tokens {
                     std::hint::black_box(copy(token));

@@ -10,7 +10,7 @@ use actix_web::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::db::issues::{self, ArchivedPage};
-use crate::domain::{IssueWeek, ReaderLinks};
+use crate::domain::{IssueWeek, ReaderText};
 use crate::links::paths;
 use crate::web::AppState;
 use crate::web::error::PageError;
@@ -79,9 +79,10 @@ pub async fn issue(
                 "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'none'; \
                  frame-ancestors 'none'; base-uri 'none'",
             ))
-            .body(issue.archive_copy(ReaderLinks {
+            .body(issue.archive_copy(ReaderText {
                 unsubscribe: paths::UNSUBSCRIBE,
                 preferences: paths::PREFERENCES,
+                greeting: lang.greeting().nameless(),
             }))),
     }
 }

@@ -166,6 +166,8 @@ privacy-contact = Contact:
 
 ## The weekly digest.
 digest-dateline = This week, { $date }
+digest-greeting = Dear reader,
+digest-greeting-named = Dear { $name },
 digest-contents = In this issue
 digest-why = You get this email because you subscribed to { $publication }.
 digest-preferences = Manage your subscription

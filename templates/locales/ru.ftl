@@ -172,6 +172,8 @@ privacy-contact = Связаться с нами:
 
 ## Еженедельный дайджест.
 digest-dateline = Эта неделя, { $date }
+digest-greeting = Здравствуйте!
+digest-greeting-named = Здравствуйте, { $name }!
 digest-contents = В этом выпуске
 digest-why = Вы получаете это письмо, потому что подписались на { $publication }.
 digest-preferences = Настроить подписку

@@ -133,7 +133,7 @@ pub async fn add_confirmed_readers(app: &TestApp, readers: &[(String, String)]) 
             let email = SubscriberEmail::parse(email, TEST_ADDRESSES).unwrap();
             consent.reader(
                 &email,
-                &SubscriberName::parse(name).unwrap(),
+                &SubscriberName::parse_optional(name).unwrap(),
                 gazette::i18n::Language::ENGLISH,
                 gazette::subscriber_csv::Standing::Subscribed,
             )

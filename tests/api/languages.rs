@@ -173,6 +173,59 @@ pub async fn the_site_default_language_serves_browsers_that_ask_for_none_gazette
     assert!(page.contains(r#"<html lang="ru">"#), "{page}");
 }
 
+/// The digest greets each reader by name where the name is known, in the
+/// reader's language, and as a reader without one otherwise; the name is
+/// text in both parts (escaped in the HTML, as it was given in the text),
+/// though the issue is rendered once per language.
+pub async fn each_reader_is_greeted_by_name_where_it_is_known(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    crate::admin::add_confirmed_readers(
+        &app,
+        &[
+            ("ada@example.com".into(), "Ada <b>Lovelace</b> & Co".into()),
+            ("anon@example.com".into(), "".into()),
+            ("aigerim@example.com".into(), "Айгерим".into()),
+            ("anon-ru@example.com".into(), "".into()),
+        ],
+    )
+    .await;
+    gazette::with_pool!(&app.db, pool => {
+        sqlx::query("UPDATE subscribers SET language = 'ru' WHERE email_key IN ('aigerim@example.com', 'anon-ru@example.com')")
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .unwrap()
+    });
+    crate::cli::import_fixture(&backend, chrono::Utc::now() - chrono::Duration::days(1)).await;
+    let dispatched = crate::cli::run(&backend, &["dispatch"]).await;
+    assert!(dispatched.status.success(), "{}", crate::cli::text(&dispatched.stderr));
+
+    for (address, text_greeting, html_greeting) in [
+        (
+            "ada@example.com",
+            "Dear Ada <b>Lovelace</b> & Co,",
+            "Dear Ada &lt;b&gt;Lovelace&lt;/b&gt; &amp; Co,",
+        ),
+        ("anon@example.com", "Dear reader,", "Dear reader,"),
+        (
+            "aigerim@example.com",
+            "Здравствуйте, Айгерим!",
+            "Здравствуйте, Айгерим!",
+        ),
+        ("anon-ru@example.com", "Здравствуйте!", "Здравствуйте!"),
+    ] {
+        let mail = app.smtp.wait_for(address, 1).await.remove(0);
+        let (text, html) = (mail.text().replace("\r\n", "\n"), mail.html());
+        assert!(text.contains(&format!("\n\n{text_greeting}\n")), "{address}: {text}");
+        assert!(html.contains(&format!(">{html_greeting}</p>")), "{address}: {html}");
+        assert!(!html.contains("<b>Lovelace</b>"), "{address}: the name is text: {html}");
+        // The greeting stands once, after the date line and before the stories.
+        let greeted = text.find(text_greeting).unwrap();
+        assert!(text[..greeted].contains("\n\n") && text[greeted..].contains(crate::cli::FIXTURE_URL));
+        assert_eq!(text.matches(text_greeting).count(), 1, "{address}: {text}");
+    }
+}
+
 /// The issue is rendered once per language and each reader gets it in
 /// theirs: the same stories, the digest's own words and dates in Russian
 /// for a Russian reader.

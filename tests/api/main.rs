@@ -244,6 +244,7 @@ fn main() {
         languages::a_reader_who_signs_up_on_the_russian_page_gets_russian_mail,
         languages::the_site_default_language_serves_browsers_that_ask_for_none_gazette_has,
         languages::each_reader_gets_the_issue_in_their_language,
+        languages::each_reader_is_greeted_by_name_where_it_is_known,
         article_languages::each_reader_gets_the_stories_in_their_language_first,
         article_languages::with_reader_languages_each_reader_gets_only_theirs_and_unknown_ones,
         article_languages::with_reader_languages_a_language_without_stories_gets_them_all,

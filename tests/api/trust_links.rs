@@ -219,9 +219,10 @@ pub async fn an_issue_queued_before_the_upgrade_goes_out_with_the_link_in_its_fo
         .unwrap()
         .unwrap();
     // The previous version's footer had the one link.
-    let copy = issue.reader_copy(gazette::domain::ReaderLinks {
+    let copy = issue.reader_copy(gazette::domain::ReaderText {
         unsubscribe: "%%UNSUBSCRIBE_URL%%",
         preferences: "",
+        greeting: "",
     });
     let (html, text) = (copy.html, copy.text);
     assert!(

@@ -192,7 +192,12 @@ async fn issues_page(
             already_dispatched: preview.already_dispatched,
             subject: issue.map(|s| s.subject.clone()),
             articles,
-            text: issue.map(|s| s.preview().text).unwrap_or_default(),
+            text: issue
+                .map(|s| {
+                    s.preview(state.settings.site.default_language.greeting().nameless())
+                        .text
+                })
+                .unwrap_or_default(),
             recipients: preview.recipients,
             test_key: new_key(),
             test,
@@ -207,7 +212,11 @@ async fn issues_page(
 pub async fn preview_html(state: web::Data<AdminState>) -> Result<HttpResponse, PageError> {
     let preview = preview(&state, Utc::now()).await?;
     let body = match preview.issue {
-        Some(issue) => issue.preview().html,
+        Some(issue) => {
+            issue
+                .preview(state.settings.site.default_language.greeting().nameless())
+                .html
+        }
         None => "<!DOCTYPE html><p>No articles for this week's issue yet.</p>".into(),
     };
     Ok(HttpResponse::Ok()
