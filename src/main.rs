@@ -889,10 +889,35 @@ async fn dispatch_scheduled(settings: Settings) -> anyhow::Result<()> {
     schedule::external_scheduling_allowed(&settings.schedule)?;
     let db = gazette::app::database(&settings, Schema::Check).await?;
     let now = chrono::Utc::now();
+    let staff_times = schedule::send_scheduled_issues(&db, &settings, now).await;
     let done = schedule::run_due(&db, &settings, now).await;
     db.close().await;
     let zone = settings.schedule.timezone.0;
     let local = |at: chrono::DateTime<chrono::Utc>| at.with_timezone(&zone).format("%a %-d %b %Y %H:%M %Z").to_string();
+    for send in staff_times? {
+        match send.outcome {
+            Some(outcome) => match outcome? {
+                Dispatched::Queued {
+                    week,
+                    recipients,
+                    articles,
+                } => say!(
+                    "{week}: issue queued for {recipients} readers ({articles} articles) at the time staff chose, {}",
+                    local(send.send_at)
+                ),
+                Dispatched::AlreadyDispatched { week } => say!("{week}: already dispatched; nothing queued"),
+                Dispatched::NothingNew { week, .. } => say!(
+                    "{week}: no articles for the time staff chose, {}; nothing to send",
+                    local(send.send_at)
+                ),
+            },
+            None => say!(
+                "{}: the time staff chose, {}, was missed more than schedule.grace_hours ago; not sent",
+                send.week,
+                local(send.send_at)
+            ),
+        }
+    }
     let next = match settings.schedule.next_after(now) {
         Some(at) => format!("next run {}", local(at)),
         None => "no later run".to_owned(),
@@ -908,6 +933,11 @@ async fn dispatch_scheduled(settings: Settings) -> anyhow::Result<()> {
                 local(at)
             )
         }
+        ScheduledRun::LeftToStaff { at, week, send_at } => say!(
+            "{week}: staff scheduled this issue for {}; the run of {} leaves it to that time",
+            local(send_at),
+            local(at)
+        ),
         ScheduledRun::Skipped { at, week } => say!(
             "{week}: the run of {} was missed more than schedule.grace_hours ({}) ago; skipped ({next})",
             local(at),

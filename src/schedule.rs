@@ -16,6 +16,12 @@
 //! up to then; `gazette dispatch` without `--scheduled` dispatches what is
 //! already there.
 //!
+//! Staff may give a week's issue a time of its own at the editor's desk
+//! ("send at", `db::issue_drafts`): it goes out then, dispatched as of that
+//! instant ([`send_scheduled_issues`]), and the weekly run leaves that week
+//! alone. Scheduled times live in the database, so the scheduler looks for
+//! them every few seconds rather than being told.
+//!
 //! Any number of processes may run it against one database: every process
 //! fires for the same scheduled instant and dispatches as of that instant;
 //! [`dispatch::dispatch`] runs one dispatch at a time (PostgreSQL's advisory
@@ -28,7 +34,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::config::{ScheduleSettings, Settings};
-use crate::db::{Db, issues};
+use crate::db::{Db, issue_drafts, issues};
 use crate::digest::dispatch::{self, DispatchError, Dispatched};
 use crate::digest::poll::Poller;
 use crate::domain::IssueWeek;
@@ -75,6 +81,69 @@ pub enum ScheduledRun {
     /// The last scheduled run was missed more than `schedule.grace_hours`
     /// ago: its week is skipped.
     Skipped { at: DateTime<Utc>, week: IssueWeek },
+    /// Staff gave the week's issue a time of its own (`send_at`): the
+    /// weekly run leaves it to that time.
+    LeftToStaff {
+        at: DateTime<Utc>,
+        week: IssueWeek,
+        send_at: DateTime<Utc>,
+    },
+}
+
+/// A week's issue that staff scheduled, and what came of its time.
+pub struct ScheduledSend {
+    pub week: IssueWeek,
+    pub send_at: DateTime<Utc>,
+    /// `None`: the time was missed more than `schedule.grace_hours` ago and
+    /// the send was dropped.
+    pub outcome: Option<Result<Dispatched, DispatchError>>,
+}
+
+/// Sends every issue staff scheduled for `now` or before, each as of its
+/// own time (within `schedule.grace_hours`; older ones are dropped, and
+/// said so), and records that its time came. Run it as often as you like:
+/// a time is acted on once, and a week gets one issue whoever fires first.
+pub async fn send_scheduled_issues(
+    db: &Db,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<Vec<ScheduledSend>, DispatchError> {
+    let mut sent = Vec::new();
+    while let Some((week, send_at)) = issue_drafts::next_scheduled(db)
+        .await
+        .map_err(DispatchError::ReadIssues)?
+    {
+        if send_at > now {
+            break;
+        }
+        let outcome = if now - send_at <= settings.schedule.grace() {
+            Poller::from_settings(db.clone(), settings)
+                .before_dispatch(send_at)
+                .await;
+            Some(dispatch::dispatch(db, settings, send_at).await)
+        } else {
+            None
+        };
+        // A failed dispatch keeps its time, to be tried on the next look.
+        if matches!(outcome, Some(Err(_))) {
+            sent.push(ScheduledSend { week, send_at, outcome });
+            break;
+        }
+        issue_drafts::mark_fired(db, week, send_at, Utc::now())
+            .await
+            .map_err(DispatchError::ReadIssues)?;
+        sent.push(ScheduledSend { week, send_at, outcome });
+    }
+    Ok(sent)
+}
+
+/// When staff scheduled `week`'s issue to go out, if they did and its time
+/// has not come and gone.
+async fn staff_time(db: &Db, week: IssueWeek) -> Result<Option<DateTime<Utc>>, DispatchError> {
+    Ok(issue_drafts::find(db, week)
+        .await
+        .map_err(DispatchError::ReadIssues)?
+        .send_at)
 }
 
 /// Makes sure the last run `schedule.cron` names at or before `now` has
@@ -90,6 +159,13 @@ pub async fn run_due(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
     };
     let week = schedule.issue_week(last);
     let week_has_issue = issues::exists(db, week).await.map_err(DispatchError::ReadIssues)?;
+    if !week_has_issue && let Some(send_at) = staff_time(db, week).await? {
+        return Ok(ScheduledRun::LeftToStaff {
+            at: last,
+            week,
+            send_at,
+        });
+    }
     Ok(match catch_up(schedule, Some(last), week_has_issue, now) {
         CatchUp::NothingMissed => ScheduledRun::AlreadyDone { at: last, week },
         CatchUp::Dispatch(at) => {
@@ -135,6 +211,10 @@ pub struct Scheduler {
 /// a changed system clock or a suspended machine delays a run by at most this.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
+/// How often the database is asked for issues staff scheduled: a send goes
+/// out at most this late.
+const STAFF_TIMES_EVERY: Duration = Duration::from_secs(2);
+
 impl Scheduler {
     pub fn new(db: Db, settings: Settings) -> Self {
         let poller = Poller::from_settings(db.clone(), &settings);
@@ -154,6 +234,7 @@ impl Scheduler {
         };
         log_next(schedule, next);
         loop {
+            self.send_scheduled().await;
             let now = Utc::now();
             if now >= next {
                 // Woken long after the run (a suspended machine, a stopped
@@ -172,7 +253,11 @@ impl Scheduler {
                 log_next(schedule, next);
                 continue;
             }
-            let wait = (next - now).to_std().unwrap_or_default().min(MAX_SLEEP);
+            let wait = (next - now)
+                .to_std()
+                .unwrap_or_default()
+                .min(MAX_SLEEP)
+                .min(STAFF_TIMES_EVERY);
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => return,
@@ -186,7 +271,7 @@ impl Scheduler {
     async fn catch_up(&self, now: DateTime<Utc>) {
         let schedule = &self.settings.schedule;
         match run_due(&self.db, &self.settings, now).await {
-            Ok(ScheduledRun::NeverDue | ScheduledRun::AlreadyDone { .. }) => {}
+            Ok(ScheduledRun::NeverDue | ScheduledRun::AlreadyDone { .. } | ScheduledRun::LeftToStaff { .. }) => {}
             Ok(ScheduledRun::Dispatched { at, outcome }) => {
                 tracing::info!(missed = %at, "scheduler: catching up on the run missed while stopped");
                 log_outcome(Ok(outcome));
@@ -200,8 +285,42 @@ impl Scheduler {
     /// scheduled instant `at`, so every process firing for it builds the
     /// same issue.
     async fn fire(&self, at: DateTime<Utc>) {
+        let week = self.settings.schedule.issue_week(at);
+        match staff_time(&self.db, week).await {
+            Ok(Some(send_at)) => {
+                tracing::info!(%week, %send_at, "scheduler: staff scheduled this week's issue; the weekly run leaves it to that time");
+                return;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduler: cannot read whether staff scheduled the issue; running as usual")
+            }
+        }
         self.poller.before_dispatch(at).await;
         log_outcome(dispatch::dispatch(&self.db, &self.settings, at).await);
+    }
+
+    /// Sends the issues staff scheduled whose time has come.
+    async fn send_scheduled(&self) {
+        match send_scheduled_issues(&self.db, &self.settings, Utc::now()).await {
+            Ok(sent) => {
+                for send in sent {
+                    match send.outcome {
+                        Some(outcome) => {
+                            tracing::info!(week = %send.week, send_at = %send.send_at, "scheduler: the time staff chose has come");
+                            log_outcome(outcome);
+                        }
+                        None => tracing::warn!(
+                            week = %send.week,
+                            send_at = %send.send_at,
+                            grace_hours = self.settings.schedule.grace_hours,
+                            "scheduler: the time staff chose was missed more than schedule.grace_hours ago; not sent"
+                        ),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "scheduler: cannot look for issues staff scheduled"),
+        }
     }
 }
 

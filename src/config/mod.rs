@@ -333,11 +333,16 @@ impl MailSettings {
     /// The publication's name, on pages and in emails: the display name of
     /// `mail.from`, or "Gazette" when it has none.
     pub fn publication(&self) -> String {
+        self.publication_ref().to_owned()
+    }
+
+    /// [`Self::publication`], borrowed.
+    pub fn publication_ref(&self) -> &str {
         self.from
             .name
-            .clone()
+            .as_deref()
             .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| "Gazette".into())
+            .unwrap_or("Gazette")
     }
 }
 

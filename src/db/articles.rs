@@ -738,6 +738,7 @@ pub async fn save(db: &Db, article: &NewArticle, now: DateTime<Utc>) -> Result<S
 /// An article as a digest lists it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ListedArticle {
+    pub id: Uuid,
     pub title: String,
     pub url: String,
     pub author: Option<String>,
@@ -769,7 +770,7 @@ pub async fn published_between(
 ) -> Result<Vec<ListedArticle>, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query_as(
-            "SELECT title, url, author, published_at, summary, source_name, language FROM (
+            "SELECT id, title, url, author, published_at, summary, source_name, language FROM (
                  SELECT id, title, url, author, published_at, summary, source_name, language,
                         ROW_NUMBER() OVER (PARTITION BY language ORDER BY published_at DESC, id DESC) AS place
                  FROM articles

@@ -11,6 +11,7 @@ pub mod dispatch_lock;
 pub mod feed_imports;
 pub mod feed_sources;
 pub mod inbound;
+pub mod issue_drafts;
 pub mod issue_report;
 pub mod issues;
 pub mod new_readers;

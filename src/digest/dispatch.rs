@@ -17,10 +17,11 @@ use crate::config::{DigestLanguages, Settings};
 use crate::db::Db;
 use crate::db::articles;
 use crate::db::dispatch_lock::DispatchLock;
+use crate::db::issue_drafts::{self, IssueDraft};
 use crate::db::issues;
 use crate::db::subscribers;
-use crate::digest::render::{self, DigestArticle, DigestFrame, RenderError};
-use crate::domain::{IssueWeek, RenderedIssue};
+use crate::digest::render::{self, DigestArticle, DigestFrame, IssueShape, RenderError};
+use crate::domain::{EditorNote, IssueWeek, RenderedIssue};
 use crate::i18n::Language;
 use crate::links::Links;
 
@@ -48,6 +49,14 @@ pub struct Preview {
     pub week: IssueWeek,
     /// The week has its issue already: dispatching again does nothing.
     pub already_dispatched: bool,
+    /// The week whose issue staff are shaping: this week's, or once it
+    /// has gone out, next week's.
+    pub draft_week: IssueWeek,
+    /// What staff shaped in it so far.
+    pub draft: IssueDraft,
+    /// The subject `digest.subject` gives it (what staff see as the
+    /// subject's default); `None` while it has no article.
+    pub generated_subject: Option<String>,
     /// Articles published from here on are in it.
     pub since: DateTime<Utc>,
     /// The articles of the default language's rendering, in its order
@@ -106,17 +115,22 @@ fn for_language(
 pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result<Preview, DispatchError> {
     let week = settings.schedule.issue_week(now);
     let already_dispatched = issues::exists(db, week).await.map_err(DispatchError::ReadIssues)?;
+    let draft_week = if already_dispatched { week.following() } else { week };
+    let draft = issue_drafts::find(db, draft_week)
+        .await
+        .map_err(DispatchError::ReadIssues)?;
     let last_end = issues::last_window_end(db).await.map_err(DispatchError::ReadIssues)?;
     let since = last_end.unwrap_or(now - Duration::days(7));
     let limit = i64::from(settings.digest.max_articles);
     let rows = articles::published_between(db, since, now, limit)
         .await
         .map_err(DispatchError::ReadArticles)?;
-    let week_articles: Vec<WeekArticle> = rows
+    let mut week_articles: Vec<WeekArticle> = rows
         .into_iter()
         .map(|a| WeekArticle {
             language: a.language(),
             article: DigestArticle {
+                id: a.id,
                 title: a.title,
                 url: a.url,
                 author: a.author,
@@ -126,6 +140,8 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
             },
         })
         .collect();
+    in_staff_order(&mut week_articles, &draft.order);
+    let shape = shape_of(&draft);
     let articles = in_language(settings, &week_articles, settings.site.default_language);
     let recipients = subscribers::count_receiving(db, now)
         .await
@@ -136,20 +152,56 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
         Some(render_in(
             settings,
             settings.site.default_language,
-            week,
+            (draft_week, &shape),
             now,
             &articles,
         )?)
     };
+    let generated_subject = articles.first().map(|lead| {
+        let shape = IssueShape::default();
+        render::generated_subject(
+            &frame(settings, settings.site.default_language, &shape),
+            draft_week,
+            now,
+            &lead.title,
+        )
+    });
     Ok(Preview {
         week,
         already_dispatched,
+        draft_week,
+        draft,
+        generated_subject,
         since,
         articles,
         issue,
         recipients,
         week_articles,
     })
+}
+
+/// Puts the week's articles (newest first) in the order staff gave them:
+/// those they placed first, by their place, then the others as they were.
+fn in_staff_order(articles: &mut [WeekArticle], order: &[uuid::Uuid]) {
+    if order.is_empty() {
+        return;
+    }
+    articles.sort_by_key(|a| order.iter().position(|id| *id == a.article.id).unwrap_or(usize::MAX));
+}
+
+/// What staff wrote for the issue, as rendering needs it. A note stored
+/// before is as it was parsed when it was saved; one that no longer parses
+/// (a rule tightened since) is left out rather than stopping the issue.
+fn shape_of(draft: &IssueDraft) -> IssueShape {
+    let note = EditorNote::parse(&draft.editor_note).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "the editor's note does not parse; the issue goes without it");
+        EditorNote::default()
+    });
+    IssueShape {
+        subject: draft.subject.clone(),
+        preheader: draft.preheader.clone(),
+        note,
+    }
 }
 
 /// The articles of `language`'s rendering under the settings.
@@ -174,24 +226,29 @@ pub enum Dispatched {
     },
 }
 
-/// The week's issue with the digest's own words in `language`.
-fn render_in(
-    settings: &Settings,
-    language: Language,
-    week: IssueWeek,
-    now: DateTime<Utc>,
-    articles: &[DigestArticle],
-) -> Result<RenderedIssue, DispatchError> {
-    let publication = settings.mail.publication();
-    let frame = DigestFrame {
-        publication: &publication,
+/// The digest's frame under the settings, in `language`.
+fn frame<'a>(settings: &'a Settings, language: Language, shape: &'a IssueShape) -> DigestFrame<'a> {
+    DigestFrame {
+        publication: settings.mail.publication_ref(),
         links: Links::new(settings.server.base_url.clone()),
         postal_address: &settings.digest.postal_address,
         subject_template: &settings.digest.subject,
         timezone: settings.schedule.timezone.0,
         language,
-    };
-    render::render(&frame, week, now, articles).map_err(DispatchError::Render)
+        shape,
+    }
+}
+
+/// The week's issue, as staff shaped it, with the digest's own words in
+/// `language`.
+fn render_in(
+    settings: &Settings,
+    language: Language,
+    (week, shape): (IssueWeek, &IssueShape),
+    now: DateTime<Utc>,
+    articles: &[DigestArticle],
+) -> Result<RenderedIssue, DispatchError> {
+    render::render(&frame(settings, language, shape), week, now, articles).map_err(DispatchError::Render)
 }
 
 /// Stores this week's issue and queues it for every confirmed reader, once
@@ -221,11 +278,12 @@ async fn queue_issue(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
     };
     // Rendered once per language, each with its own choice and order of
     // the articles; each reader's copy is one of these.
+    let shape = shape_of(&preview.draft);
     let translations = Language::all()
         .filter(|language| *language != settings.site.default_language)
         .map(|language| {
             let articles = in_language(settings, &preview.week_articles, language);
-            Ok((language, render_in(settings, language, week, now, &articles)?))
+            Ok((language, render_in(settings, language, (week, &shape), now, &articles)?))
         })
         .collect::<Result<Vec<_>, DispatchError>>()?;
     let queued = issues::create_and_queue(db, week, &issue, &translations, (preview.since, now), now)
@@ -262,6 +320,7 @@ mod tests {
             .map(|(i, (title, tag))| WeekArticle {
                 language: tag.map(|tag| Language::parse(tag).expect("a language with a catalogue")),
                 article: DigestArticle {
+                    id: uuid::Uuid::from_u128(i as u128 + 1),
                     title: (*title).to_owned(),
                     url: format!("https://news.example.org/{i}"),
                     author: None,

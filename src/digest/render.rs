@@ -11,8 +11,10 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use uuid::Uuid;
+
 use crate::config::{SubjectTemplate, SubjectValues};
-use crate::domain::{IssueWeek, LinkPlacesError, LinkedText, Marker, ReaderPlace, RenderedIssue, WebIssue};
+use crate::domain::{EditorNote, IssueWeek, LinkPlacesError, LinkedText, Marker, ReaderPlace, RenderedIssue, WebIssue};
 use crate::i18n::Language;
 use crate::links::Links;
 
@@ -26,6 +28,8 @@ pub const MAX_HTML_BYTES: usize = 100 * 1024;
 /// One article as the digest shows it.
 #[derive(Debug, Clone)]
 pub struct DigestArticle {
+    /// Which article it is (staff pages link to it; the digest does not).
+    pub id: Uuid,
     pub title: String,
     pub url: String,
     pub author: Option<String>,
@@ -49,6 +53,39 @@ pub struct DigestFrame<'a> {
     /// The digest's own words and dates are in it; the stories are as
     /// they were published.
     pub language: Language,
+    /// What staff wrote for this issue at the editor's desk.
+    pub shape: &'a IssueShape,
+}
+
+/// What staff wrote for one issue: each part left `None` (or empty) is
+/// generated.
+#[derive(Debug, Clone, Default)]
+pub struct IssueShape {
+    /// Instead of `digest.subject`.
+    pub subject: Option<String>,
+    /// Instead of the lead story's summary.
+    pub preheader: Option<String>,
+    /// Above the stories, in the mail and on the site.
+    pub note: EditorNote,
+}
+
+/// The subject `digest.subject` makes for an issue whose lead story is
+/// `lead_title` (staff see it as the default at the editor's desk).
+pub fn generated_subject(
+    frame: &DigestFrame<'_>,
+    week: IssueWeek,
+    issued_at: DateTime<Utc>,
+    lead_title: &str,
+) -> String {
+    let date = frame
+        .language
+        .long_date(issued_at.with_timezone(&frame.timezone).date_naive());
+    frame.subject_template.fill(&SubjectValues {
+        date: &date,
+        lead_title,
+        week: &week.to_string(),
+        publication: frame.publication,
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,9 +149,15 @@ struct DigestHtml<'a> {
     unsubscribe_url: &'a str,
     preferences_url: &'a str,
     reader_greeting: &'a str,
+    /// The editor's note as HTML paragraphs, its text escaped
+    /// ([`EditorNote::to_html`]); empty when there is none.
+    note_html: &'a str,
     archive_url: &'a str,
     postal_address: &'a str,
 }
+
+/// How the editor's note's paragraphs look in the mail.
+const NOTE_STYLE: &str = "margin:0 0 14px 0;font-size:16px;line-height:1.55;color:#1a1a1a;";
 
 /// The stories as the site shows them, inside its own layout (the page is
 /// the archive's, [`crate::web::archive`]).
@@ -122,6 +165,8 @@ struct DigestHtml<'a> {
 #[template(path = "web/issue_stories.html")]
 struct StoriesHtml<'a> {
     lang: Language,
+    /// As in [`DigestHtml`], without the mail's styles.
+    note_html: &'a str,
     articles: &'a [ShownArticle],
 }
 
@@ -142,6 +187,8 @@ struct DigestText<'a> {
     unsubscribe_url: &'a str,
     preferences_url: &'a str,
     reader_greeting: &'a str,
+    /// The editor's note, paragraphs wrapped; empty when there is none.
+    note_text: &'a str,
     archive_url: &'a str,
     postal_address: &'a str,
 }
@@ -192,12 +239,19 @@ fn render_exactly(
     let lang = frame.language;
     let date = lang.long_date(issued_at.with_timezone(&frame.timezone).date_naive());
     let lead_title = articles.first().map(|a| a.title.as_str()).unwrap_or_default();
-    let subject = frame.subject_template.fill(&SubjectValues {
-        date: &date,
-        lead_title,
-        week: &week.to_string(),
-        publication: frame.publication,
-    });
+    let subject = match &frame.shape.subject {
+        Some(subject) => subject.clone(),
+        None => generated_subject(frame, week, issued_at, lead_title),
+    };
+    let note_html = frame.shape.note.to_html(NOTE_STYLE);
+    let note_text = frame
+        .shape
+        .note
+        .to_text()
+        .iter()
+        .map(|paragraph| wrap(paragraph, 72))
+        .collect::<Vec<_>>()
+        .join("\n\n");
     let shown: Vec<ShownArticle> = articles
         .iter()
         .map(|a| {
@@ -214,7 +268,10 @@ fn render_exactly(
             }
         })
         .collect();
-    let preheader = preheader(articles);
+    let preheader = match &frame.shape.preheader {
+        Some(preheader) => preheader.clone(),
+        None => preheader(articles),
+    };
     let archive_url = frame.links.archive_issue(week);
     let html = DigestHtml {
         lang,
@@ -227,6 +284,7 @@ fn render_exactly(
         unsubscribe_url: &unsubscribe_marker,
         preferences_url: &preferences_marker,
         reader_greeting: &greeting_marker,
+        note_html: &note_html,
         archive_url: &archive_url,
         postal_address: frame.postal_address,
     }
@@ -246,6 +304,7 @@ fn render_exactly(
         unsubscribe_url: &unsubscribe_marker,
         preferences_url: &preferences_marker,
         reader_greeting: &greeting_marker,
+        note_text: &note_text,
         archive_url: &archive_url,
         postal_address: frame.postal_address,
     }
@@ -263,7 +322,12 @@ fn render_exactly(
         });
         LinkedText::cut(rendered, &markers).map_err(|source| RenderError::LinkPlaces { part, source })
     };
-    let stories_html = StoriesHtml { lang, articles: &shown }.render()?;
+    let stories_html = StoriesHtml {
+        lang,
+        note_html: &frame.shape.note.to_html(""),
+        articles: &shown,
+    }
+    .render()?;
     Ok(RenderedIssue {
         subject,
         html: cut("HTML", &html, HTML_TEMPLATE)?,
@@ -351,11 +415,13 @@ mod tests {
             )),
             timezone: Tz::UTC,
             language: Language::ENGLISH,
+            shape: Box::leak(Box::default()),
         }
     }
 
     fn article(title: &str, summary: &str) -> DigestArticle {
         DigestArticle {
+            id: Uuid::new_v4(),
             title: title.into(),
             url: format!("https://news.example.org/{}", title.len()),
             author: Some("Konstantin Parshin".into()),

@@ -9,6 +9,7 @@ mod status;
 mod api_token;
 mod article;
 mod article_import;
+mod editor_note;
 mod email;
 mod issue;
 mod name;
@@ -20,6 +21,7 @@ mod week;
 pub use api_token::{ApiScope, ApiToken, ApiTokenName, ApiTokenNameError};
 pub use article::{ArticleTitle, ArticleTitleError, ArticleUrl, ArticleUrlError, SummarySource};
 pub use article_import::{ImportReport, Rejection, Warning};
+pub use editor_note::{EditorNote, EditorNoteError, MAX_NOTE_CHARS};
 pub use email::{AddressPolicy, EmailError, SubscriberEmail};
 pub use issue::{
     IssueCopy, LinkPlacesError, LinkedText, Marker, ReaderPlace, ReaderText, RenderedIssue, StoredPartError, WebIssue,

@@ -31,6 +31,17 @@ impl IssueWeek {
         self.week
     }
 
+    /// The week after this one.
+    pub fn following(self) -> Self {
+        let monday = chrono::NaiveDate::from_isoywd_opt(self.year, self.week, chrono::Weekday::Mon)
+            .expect("a parsed or computed week has a Monday");
+        let iso = (monday + chrono::Duration::days(7)).iso_week();
+        Self {
+            year: iso.year(),
+            week: iso.week(),
+        }
+    }
+
     /// Parses `2026-W48`.
     pub fn parse(raw: &str) -> Option<Self> {
         let (year, week) = raw.trim().split_once("-W")?;
@@ -58,6 +69,14 @@ mod tests {
         // 1 January 2027 is a Friday: it belongs to the last week of 2026.
         assert_eq!(IssueWeek::of(at(2027, 1, 1), Tz::UTC).to_string(), "2026-W53");
         assert_eq!(IssueWeek::of(at(2024, 12, 30), Tz::UTC).to_string(), "2025-W01");
+        assert_eq!(
+            IssueWeek::of(at(2026, 11, 28), Tz::UTC).following().to_string(),
+            "2026-W49"
+        );
+        assert_eq!(
+            IssueWeek::parse("2026-W53").unwrap().following().to_string(),
+            "2027-W01"
+        );
     }
 
     /// The week of an instant in a zone, next to its week in UTC.

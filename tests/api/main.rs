@@ -12,6 +12,7 @@ mod configuration;
 mod confirm;
 mod delivery;
 mod deploy;
+mod desk;
 mod digest;
 mod dispatch_door;
 mod engine;
@@ -269,6 +270,9 @@ fn main() {
         search::staff_find_readers_and_articles_in_any_case_with_or_without_accents,
         search::every_write_keeps_the_search_key_of_what_it_wrote,
         search::rows_without_keys_are_found_the_old_way_until_migrate_fills_their_keys_in,
+        desk::an_editor_orders_the_stories_chooses_the_lead_and_writes_the_words_readers_get,
+        desk::words_the_digest_cannot_carry_are_refused_at_their_field,
+        desk::a_scheduled_issue_goes_out_at_its_time_and_the_desk_moves_to_next_weeks_draft,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {

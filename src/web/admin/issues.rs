@@ -16,9 +16,8 @@ use super::field_errors::FieldErrors;
 use super::session::{self, Staff, StaffForm};
 use crate::db::issue_report::{self, Aftermath};
 use crate::db::issues::{self, Control, IssueProgress};
-use crate::db::{articles, submissions, test_sends};
+use crate::db::{submissions, test_sends};
 use crate::digest::dispatch::{self, Dispatched, Preview};
-use crate::digest::render::DigestArticle;
 use crate::domain::{AddressPolicy, SubscriberEmail};
 use crate::domain::{IssueState, IssueWeek};
 use crate::links::paths;
@@ -93,69 +92,79 @@ fn new_key() -> String {
 #[template(path = "web/admin/issues.html")]
 struct IssuesPage {
     c: Chrome,
+    /// The week being shaped: this week's, or next week's once this
+    /// week's has gone out.
     week: String,
+    /// This week's issue has gone out (`sent_week`).
     already_dispatched: bool,
+    sent_week: String,
     subject: Option<String>,
     articles: Vec<DraftArticle>,
     text: String,
     recipients: i64,
     test_key: String,
-    test: TestForm,
+    forms: DeskForms,
+    /// The schedule's zone, as the "send at" field is read in it.
+    timezone: String,
+    /// When the draft is scheduled to go out, in the schedule's zone.
+    scheduled: Option<String>,
+    /// When the weekly schedule fires next, in the schedule's zone.
+    next_weekly: Option<String>,
     issues: Vec<ProgressView>,
 }
 
-/// One story of this week's draft: its title leads to its staff page,
-/// where it is edited (`None` when it went away since the draft was read).
+/// One story of the draft, in its order: its title leads to its staff
+/// page, where it is edited.
 struct DraftArticle {
+    id: Uuid,
     title: String,
     url: String,
-    id: Option<Uuid>,
+    /// The first line of its summary.
+    summary_line: String,
+}
+
+/// The forms of the issues page as a refused submission shows them again:
+/// what was given and what is wrong with it. Fresh ones are the defaults.
+#[derive(Default)]
+pub(super) struct DeskForms {
+    pub test: TestForm,
+    pub shape: ShapeForm,
+    pub schedule: ScheduleForm,
 }
 
 /// The test send's form as the page shows it: the addresses given (empty:
 /// the staff member's own), and what is wrong with them.
 #[derive(Default)]
-struct TestForm {
+pub(super) struct TestForm {
     recipients: Option<String>,
     errors: FieldErrors,
 }
 
+/// The issue's words as given in a refused submission.
+#[derive(Default)]
+pub(super) struct ShapeForm {
+    pub given: Option<ShapeFields>,
+    pub errors: FieldErrors,
+}
+
+pub(super) struct ShapeFields {
+    pub subject: String,
+    pub preheader: String,
+    pub note: String,
+}
+
+/// The "send at" field as given in a refused submission.
+#[derive(Default)]
+pub(super) struct ScheduleForm {
+    pub send_at: Option<String>,
+    pub errors: FieldErrors,
+}
+
 /// This week's issue as it would go out now.
-async fn preview(state: &AdminState, now: DateTime<Utc>) -> Result<Preview, PageError> {
+pub(super) async fn preview(state: &AdminState, now: DateTime<Utc>) -> Result<Preview, PageError> {
     dispatch::preview(&state.db, &state.settings, now)
         .await
         .map_err(PageError::unexpected)
-}
-
-/// How many articles sharing a draft story's address are looked through
-/// to find it (a podcast's episodes can share one).
-const SAME_ADDRESS: i64 = 200;
-
-/// The draft's stories with their staff pages. The draft holds them as
-/// the digest shows them, without their ids, so each is found again by
-/// its address; addresses need not be unique, so its title and date must
-/// match too, and each article is taken once.
-async fn draft_articles(state: &AdminState, stories: &[DigestArticle]) -> Result<Vec<DraftArticle>, PageError> {
-    let mut found: Vec<DraftArticle> = Vec::with_capacity(stories.len());
-    for story in stories {
-        let id = articles::search(&state.db, &story.url, SAME_ADDRESS, 0)
-            .await?
-            .into_iter()
-            .find(|a| {
-                a.url == story.url
-                    && a.title == story.title
-                    && a.published_at == story.published_at
-                    && !a.excluded
-                    && !found.iter().any(|f| f.id == Some(a.id))
-            })
-            .map(|a| a.id);
-        found.push(DraftArticle {
-            title: story.title.clone(),
-            url: story.url.clone(),
-            id,
-        });
-    }
-    Ok(found)
 }
 
 pub async fn this_week(
@@ -163,15 +172,15 @@ pub async fn this_week(
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, PageError> {
-    issues_page(&state, &session, &staff, StatusCode::OK, TestForm::default()).await
+    issues_page(&state, &session, &staff, StatusCode::OK, DeskForms::default()).await
 }
 
-async fn issues_page(
+pub(super) async fn issues_page(
     state: &AdminState,
     session: &Session,
     staff: &Staff,
     status: StatusCode,
-    test: TestForm,
+    mut forms: DeskForms,
 ) -> Result<HttpResponse, PageError> {
     let now = Utc::now();
     let preview = preview(state, now).await?;
@@ -182,14 +191,36 @@ async fn issues_page(
         .collect();
     let issue = preview.issue.as_ref();
     let in_issue = &preview.articles[..issue.map_or(0, |s| s.articles.min(preview.articles.len()))];
-    let articles = draft_articles(state, in_issue).await?;
+    let articles = in_issue
+        .iter()
+        .map(|a| DraftArticle {
+            id: a.id,
+            title: a.title.clone(),
+            url: a.url.clone(),
+            summary_line: a.summary.lines().next().unwrap_or_default().to_owned(),
+        })
+        .collect();
+    if forms.shape.given.is_none() {
+        forms.shape.given = Some(ShapeFields {
+            subject: issue.map(|s| s.subject.clone()).unwrap_or_default(),
+            preheader: preview.draft.preheader.clone().unwrap_or_default(),
+            note: preview.draft.editor_note.clone(),
+        });
+    }
+    let schedule = &state.settings.schedule;
+    let in_zone = |at: DateTime<Utc>| {
+        at.with_timezone(&schedule.timezone.0)
+            .format("%A %-d %B %Y, %H:%M")
+            .to_string()
+    };
     let c = Chrome::new(&state.site, session, Some(staff)).in_section(Section::Issues);
     Ok(html(
         status,
         &IssuesPage {
             c,
-            week: preview.week.to_string(),
+            week: preview.draft_week.to_string(),
             already_dispatched: preview.already_dispatched,
+            sent_week: preview.week.to_string(),
             subject: issue.map(|s| s.subject.clone()),
             articles,
             text: issue
@@ -200,7 +231,10 @@ async fn issues_page(
                 .unwrap_or_default(),
             recipients: preview.recipients,
             test_key: new_key(),
-            test,
+            forms,
+            timezone: schedule.timezone.0.name().to_owned(),
+            scheduled: preview.draft.send_at.map(in_zone),
+            next_weekly: schedule.next_run(now).map(in_zone),
             issues,
         },
     ))
@@ -283,7 +317,11 @@ pub async fn send_test(
                 recipients: Some(fields.get("recipients").to_owned()),
                 errors: FieldErrors::one("recipients", format!("Check the addresses: {why}.")),
             };
-            return issues_page(&state, &session, &staff, StatusCode::BAD_REQUEST, test).await;
+            let forms = DeskForms {
+                test,
+                ..DeskForms::default()
+            };
+            return issues_page(&state, &session, &staff, StatusCode::BAD_REQUEST, forms).await;
         }
     };
     let Ok(key) = Uuid::parse_str(fields.get("key")) else {

@@ -11,6 +11,7 @@ mod articles;
 mod auth;
 mod chrome;
 mod dashboard;
+mod draft;
 mod field_errors;
 mod inbound;
 mod issue_report;
@@ -99,6 +100,9 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET, "/issues", web::get().to(issues::this_week)),
         (Method::GET, "/issues/preview.html", web::get().to(issues::preview_html)),
         (Method::POST, "/issues/test", web::post().to(issues::send_test)),
+        (Method::POST, "/issues/shape", web::post().to(draft::save_shape)),
+        (Method::POST, "/issues/order", web::post().to(draft::reorder)),
+        (Method::POST, "/issues/schedule", web::post().to(draft::schedule)),
         (Method::GET, "/issues/send", web::get().to(issues::confirm_send)),
         (Method::POST, "/issues/send", web::post().to(issues::send_now)),
         (Method::GET, "/issues/{week}", web::get().to(issues::issue)),
