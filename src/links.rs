@@ -77,6 +77,12 @@ impl Links {
     pub fn archive_feed(&self) -> String {
         format!("{}{}", self.base, paths::ARCHIVE_FEED)
     }
+
+    /// A story link of `week`'s issue that counts its clicks (`position`
+    /// numbers the issue's story links from 1): the same for every reader.
+    pub fn counted_click(&self, week: IssueWeek, position: usize) -> String {
+        format!("{}{}/{week}/{position}", self.base, paths::CLICK)
+    }
 }
 
 /// Paths within the site, for redirects and for links between pages.
@@ -90,6 +96,8 @@ pub mod paths {
     pub const TEST_SEND: &str = "/test-send";
     pub const ARCHIVE: &str = "/archive";
     pub const ARCHIVE_FEED: &str = "/archive/feed.xml";
+    /// Counted story links: `/c/{week}/{position}`.
+    pub const CLICK: &str = "/c";
     pub const ADMIN: &str = "/admin";
     pub const ADMIN_LOGIN: &str = "/admin/login";
     pub const ADMIN_ACCOUNT: &str = "/admin/account";

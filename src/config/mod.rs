@@ -52,6 +52,7 @@ pub struct Settings {
     pub inbound: InboundSettings,
     pub site: SiteSettings,
     pub signup: SignupSettings,
+    pub tracking: TrackingSettings,
     /// Where they came from (`GAZETTE_ENV` as it was, the files and
     /// variables read), for the line every command starts with.
     #[serde(skip)]
@@ -429,6 +430,24 @@ pub struct SiteSettings {
     /// Where readers write about their data (the footer, the privacy
     /// notice); empty: `mail.from`'s address.
     pub contact: String,
+}
+
+/// What Gazette learns of what readers do with an issue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackingSettings {
+    pub clicks: ClickTracking,
+}
+
+/// Whether the digest's story links count clicks (`tracking.clicks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClickTracking {
+    /// The links lead straight to the stories.
+    Off,
+    /// The links go through Gazette, which counts clicks per issue and
+    /// story, and knows nothing of who clicked.
+    Aggregate,
 }
 
 /// The signup form.

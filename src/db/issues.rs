@@ -25,15 +25,25 @@ pub struct Queued {
     pub recipients: u64,
 }
 
+/// A story link whose clicks an issue counts (`tracking.clicks =
+/// "aggregate"`): the first is position 1 (`Links::counted_click`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountedLink {
+    pub url: String,
+    pub title: String,
+}
+
 /// Stores the week's issue (`issue` in the site's default language, and
 /// its `translations`) and queues one delivery per confirmed reader, in
 /// one transaction. `None` when the week has an issue already: dispatching
-/// twice queues nothing twice.
+/// twice queues nothing twice. The issue's `counted_links` are written with
+/// it.
 pub async fn create_and_queue(
     db: &Db,
     week: IssueWeek,
     issue: &RenderedIssue,
     translations: &[(Language, RenderedIssue)],
+    counted_links: &[CountedLink],
     window: (DateTime<Utc>, DateTime<Utc>),
     now: DateTime<Utc>,
 ) -> Result<Option<Queued>, sqlx::Error> {
@@ -85,6 +95,17 @@ pub async fn create_and_queue(
             .bind(stored.web_html)
             .execute(&mut *tx)
             .await?;
+        }
+        // Written with the issue: a digest never links to a count that is
+        // not there.
+        for (i, link) in counted_links.iter().enumerate() {
+            sqlx::query("INSERT INTO issue_links (issue_id, position, url, title) VALUES ($1, $2, $3, $4)")
+                .bind(issue_id)
+                .bind(i32::try_from(i + 1).unwrap_or(i32::MAX))
+                .bind(&link.url)
+                .bind(&link.title)
+                .execute(&mut *tx)
+                .await?;
         }
         // Set-based: readers who confirm later are not added to this issue,
         // nor readers who paused the digest past it (a pause that has run

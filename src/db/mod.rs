@@ -14,6 +14,7 @@ pub mod inbound;
 pub mod issue_drafts;
 pub mod issue_report;
 pub mod issues;
+pub mod link_clicks;
 pub mod new_readers;
 pub mod outgoing_mail;
 pub mod preferences;

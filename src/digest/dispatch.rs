@@ -13,12 +13,14 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::config::{DigestLanguages, Settings};
+use std::collections::HashMap;
+
+use crate::config::{ClickTracking, DigestLanguages, Settings};
 use crate::db::Db;
 use crate::db::articles;
 use crate::db::dispatch_lock::DispatchLock;
 use crate::db::issue_drafts::{self, IssueDraft};
-use crate::db::issues;
+use crate::db::issues::{self, CountedLink};
 use crate::db::subscribers;
 use crate::digest::render::{self, DigestArticle, DigestFrame, IssueShape, RenderError};
 use crate::domain::{EditorNote, IssueWeek, RenderedIssue};
@@ -152,7 +154,7 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
         Some(render_in(
             settings,
             settings.site.default_language,
-            (draft_week, &shape),
+            (draft_week, &shape, None),
             now,
             &articles,
         )?)
@@ -160,7 +162,7 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
     let generated_subject = articles.first().map(|lead| {
         let shape = IssueShape::default();
         render::generated_subject(
-            &frame(settings, settings.site.default_language, &shape),
+            &frame(settings, settings.site.default_language, &shape, None),
             draft_week,
             now,
             &lead.title,
@@ -226,8 +228,14 @@ pub enum Dispatched {
     },
 }
 
-/// The digest's frame under the settings, in `language`.
-fn frame<'a>(settings: &'a Settings, language: Language, shape: &'a IssueShape) -> DigestFrame<'a> {
+/// The digest's frame under the settings, in `language`, its story links
+/// counted where `counted_links` says.
+fn frame<'a>(
+    settings: &'a Settings,
+    language: Language,
+    shape: &'a IssueShape,
+    counted_links: Option<&'a HashMap<String, String>>,
+) -> DigestFrame<'a> {
     DigestFrame {
         publication: settings.mail.publication_ref(),
         links: Links::new(settings.server.base_url.clone()),
@@ -236,6 +244,7 @@ fn frame<'a>(settings: &'a Settings, language: Language, shape: &'a IssueShape) 
         timezone: settings.schedule.timezone.0,
         language,
         shape,
+        counted_links,
     }
 }
 
@@ -244,11 +253,37 @@ fn frame<'a>(settings: &'a Settings, language: Language, shape: &'a IssueShape) 
 fn render_in(
     settings: &Settings,
     language: Language,
-    (week, shape): (IssueWeek, &IssueShape),
+    (week, shape, counted_links): (IssueWeek, &IssueShape, Option<&HashMap<String, String>>),
     now: DateTime<Utc>,
     articles: &[DigestArticle],
 ) -> Result<RenderedIssue, DispatchError> {
-    render::render(&frame(settings, language, shape), week, now, articles).map_err(DispatchError::Render)
+    render::render(&frame(settings, language, shape, counted_links), week, now, articles).map_err(DispatchError::Render)
+}
+
+/// With `tracking.clicks = "aggregate"`, the week's story links numbered
+/// once for the whole issue (every language's rendering links a story the
+/// same way), and the counted link each address gets; none otherwise.
+fn counted_links(
+    settings: &Settings,
+    week: IssueWeek,
+    articles: &[WeekArticle],
+) -> (Vec<CountedLink>, HashMap<String, String>) {
+    if settings.tracking.clicks == ClickTracking::Off {
+        return (Vec::new(), HashMap::new());
+    }
+    let links = Links::new(settings.server.base_url.clone());
+    let mut counted = Vec::new();
+    let mut by_url = HashMap::new();
+    for a in articles {
+        if !by_url.contains_key(&a.article.url) {
+            counted.push(CountedLink {
+                url: a.article.url.clone(),
+                title: a.article.title.clone(),
+            });
+            by_url.insert(a.article.url.clone(), links.counted_click(week, counted.len()));
+        }
+    }
+    (counted, by_url)
 }
 
 /// Stores this week's issue and queues it for every confirmed reader, once
@@ -270,23 +305,34 @@ async fn queue_issue(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
     if preview.already_dispatched {
         return Ok(Dispatched::AlreadyDispatched { week });
     }
-    let Some(issue) = preview.issue else {
+    if preview.issue.is_none() {
         return Ok(Dispatched::NothingNew {
             week,
             since: preview.since,
         });
-    };
+    }
     // Rendered once per language, each with its own choice and order of
-    // the articles; each reader's copy is one of these.
+    // the articles; each reader's copy is one of these. The preview's own
+    // rendering is the staff's, whose links count nothing.
     let shape = shape_of(&preview.draft);
-    let translations = Language::all()
-        .filter(|language| *language != settings.site.default_language)
+    let (links, counted) = counted_links(settings, week, &preview.week_articles);
+    let counted = (!links.is_empty()).then_some(&counted);
+    let mut renderings = Language::all()
         .map(|language| {
             let articles = in_language(settings, &preview.week_articles, language);
-            Ok((language, render_in(settings, language, (week, &shape), now, &articles)?))
+            Ok((
+                language,
+                render_in(settings, language, (week, &shape, counted), now, &articles)?,
+            ))
         })
         .collect::<Result<Vec<_>, DispatchError>>()?;
-    let queued = issues::create_and_queue(db, week, &issue, &translations, (preview.since, now), now)
+    let default = renderings
+        .iter()
+        .position(|(language, _)| *language == settings.site.default_language)
+        .expect("the default language has a catalogue");
+    let (_, issue) = renderings.remove(default);
+    let translations = renderings;
+    let queued = issues::create_and_queue(db, week, &issue, &translations, &links, (preview.since, now), now)
         .await
         .map_err(DispatchError::Queue)?;
     Ok(match queued {

@@ -7,6 +7,8 @@
 //! that holds outside content. The same render makes the issue's page for
 //! the site's archive ([`WebIssue`]), which has no reader's link at all.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -55,6 +57,10 @@ pub struct DigestFrame<'a> {
     pub language: Language,
     /// What staff wrote for this issue at the editor's desk.
     pub shape: &'a IssueShape,
+    /// With `tracking.clicks = "aggregate"`, the counted link the mail
+    /// gives each story's address instead of the address itself; the
+    /// site's page of the issue links the stories directly.
+    pub counted_links: Option<&'a HashMap<String, String>>,
 }
 
 /// What staff wrote for one issue: each part left `None` (or empty) is
@@ -129,6 +135,8 @@ struct ShownArticle {
     title: String,
     title_wrapped: String,
     url: String,
+    /// Where the mail links it: its address, or a counted link to it.
+    mail_url: String,
     byline: String,
     byline_wrapped: String,
     summary: String,
@@ -261,6 +269,11 @@ fn render_exactly(
                 title: a.title.clone(),
                 title_wrapped: wrap(&a.title, 72),
                 url: a.url.clone(),
+                mail_url: frame
+                    .counted_links
+                    .and_then(|counted| counted.get(&a.url))
+                    .unwrap_or(&a.url)
+                    .clone(),
                 byline_wrapped: wrap(&line, 72),
                 byline: line,
                 summary: a.summary.clone(),
@@ -416,6 +429,7 @@ mod tests {
             timezone: Tz::UTC,
             language: Language::ENGLISH,
             shape: Box::leak(Box::default()),
+            counted_links: None,
         }
     }
 

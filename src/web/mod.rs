@@ -7,6 +7,7 @@ mod address_change;
 pub mod admin;
 pub mod api;
 mod archive;
+mod clicks;
 pub mod client_addr;
 pub mod drain;
 mod error;
@@ -257,6 +258,7 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET, "/archive", web::get().to(archive::index)),
         (Method::GET, "/archive/feed.xml", web::get().to(archive::feed)),
         (Method::GET, "/archive/{week}", web::get().to(archive::issue)),
+        (Method::GET, "/c/{week}/{position}", web::get().to(clicks::follow)),
         (Method::GET, "/health_check", web::get().to(health::health_check)),
         (Method::GET, "/static/site.css", web::get().to(stylesheet)),
         (Method::GET, "/static/admin.js", web::get().to(admin_script)),

@@ -305,6 +305,12 @@ pub async fn a_scheduled_issue_goes_out_at_its_time_and_the_desk_moves_to_next_w
             "{page}"
         );
         assert!(page.contains("(UTC). The weekly schedule leaves this issue to that time."));
+        let dashboard = staff.page("/admin").await;
+        assert!(
+            dashboard.contains(r#"<p class="next-run" id="next-run">Next send: <strong>"#)
+                && dashboard.contains(&format!("the time staff chose for {week}'s issue")),
+            "{dashboard}"
+        );
         let off = staff
             .post("/admin/issues/schedule", &[("week", &week), ("action", "unschedule")])
             .await;

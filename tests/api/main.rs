@@ -8,6 +8,7 @@ mod admin_browser;
 mod article_languages;
 mod backup;
 mod cli;
+mod clicks;
 mod configuration;
 mod confirm;
 mod delivery;
@@ -273,6 +274,7 @@ fn main() {
         desk::an_editor_orders_the_stories_chooses_the_lead_and_writes_the_words_readers_get,
         desk::words_the_digest_cannot_carry_are_refused_at_their_field,
         desk::a_scheduled_issue_goes_out_at_its_time_and_the_desk_moves_to_next_weeks_draft,
+        clicks::a_persons_click_is_counted_a_scanners_fetch_is_not_and_no_reader_is_known,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
@@ -310,6 +312,15 @@ fn main() {
             reader.with_ignored_flag(true).with_kind(format!("skipped: {why}"))
         }
         _ => reader,
+    });
+    let click = helpers::trial(
+        Backend::all()[0].clone(),
+        "clicks::a_click_in_chromium_counts_once",
+        |backend| Box::pin(clicks::a_click_in_chromium_counts_once(backend)),
+    );
+    trials.push(match admin_browser::missing_browser() {
+        Some(why) if !in_ci => click.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
+        _ => click,
     });
     let preferences_walk = helpers::trial(
         Backend::all()[0].clone(),

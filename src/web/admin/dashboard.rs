@@ -84,8 +84,13 @@ pub fn chart(today: NaiveDate, signups: &[DateTime<Utc>], confirmations: &[DateT
 }
 
 pub struct Draft {
+    /// The week being shaped: this week's, or next week's once this
+    /// week's (`sent_week`) has gone out.
     pub week: String,
+    pub sent_week: String,
     pub already_dispatched: bool,
+    /// When staff scheduled it to go out, in the schedule's zone.
+    pub scheduled: Option<String>,
     pub articles: usize,
     pub recipients: i64,
     pub subject: Option<String>,
@@ -127,6 +132,9 @@ struct DashboardPage {
     draft: Option<Draft>,
     /// When the built-in scheduler next dispatches, in its time zone.
     next_run: Option<String>,
+    /// The draft's week and the time staff chose for it, when they did:
+    /// that is the next send.
+    staff_send: Option<(String, String)>,
     cron: String,
     issues: Vec<ProgressView>,
     relays: Vec<RelayView>,
@@ -192,10 +200,18 @@ pub async fn page(
         .expect("midnight exists")
         .and_utc();
     let (signups, confirmations) = subscriber_admin::activity_since(&state.db, since).await?;
+    let schedule = &state.settings.schedule;
+    let in_zone = |at: chrono::DateTime<Utc>| {
+        at.with_timezone(&schedule.timezone.0)
+            .format("%A %-d %B %Y, %H:%M %Z")
+            .to_string()
+    };
     let draft = match dispatch::preview(&state.db, &state.settings, now).await {
         Ok(preview) => Some(Draft {
-            week: preview.week.to_string(),
+            week: preview.draft_week.to_string(),
+            sent_week: preview.week.to_string(),
             already_dispatched: preview.already_dispatched,
+            scheduled: preview.draft.send_at.map(in_zone),
             articles: preview.issue.as_ref().map(|s| s.articles).unwrap_or(0),
             recipients: preview.recipients,
             subject: preview.issue.map(|s| s.subject),
@@ -218,12 +234,10 @@ pub async fn page(
         .collect();
     let feedback = stats::last_issue_feedback(&state.db).await?.map(FeedbackView::from);
     let policy_blocks = stats::policy_blocks_by_domain(&state.db, now - Duration::days(POLICY_DAYS), 20).await?;
-    let schedule = &state.settings.schedule;
-    let next_run = state.settings.schedule.next_run(now).map(|at| {
-        at.with_timezone(&schedule.timezone.0)
-            .format("%A %-d %B %Y, %H:%M %Z")
-            .to_string()
-    });
+    let next_run = schedule.next_run(now).map(in_zone);
+    let staff_send = draft
+        .as_ref()
+        .and_then(|d| d.scheduled.clone().map(|at| (d.week.clone(), at)));
     let c = Chrome::new(site, &session, Some(&staff)).in_section(Section::Dashboard);
     Ok(html(
         StatusCode::OK,
@@ -233,6 +247,7 @@ pub async fn page(
             chart: chart(today, &signups, &confirmations),
             draft,
             next_run,
+            staff_send,
             cron: schedule.cron.as_str().to_owned(),
             issues,
             relays,

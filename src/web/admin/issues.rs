@@ -16,7 +16,7 @@ use super::field_errors::FieldErrors;
 use super::session::{self, Staff, StaffForm};
 use crate::db::issue_report::{self, Aftermath};
 use crate::db::issues::{self, Control, IssueProgress};
-use crate::db::{submissions, test_sends};
+use crate::db::{link_clicks, submissions, test_sends};
 use crate::digest::dispatch::{self, Dispatched, Preview};
 use crate::domain::{AddressPolicy, SubscriberEmail};
 use crate::domain::{IssueState, IssueWeek};
@@ -450,6 +450,8 @@ struct IssuePage {
     p: ProgressView,
     /// What followed the send.
     a: AftermathView,
+    /// People's clicks per story, where the issue counted them.
+    clicks: Vec<link_clicks::LinkClicks>,
 }
 
 /// What followed an issue's send, as its page shows it.
@@ -491,10 +493,11 @@ pub async fn issue(
     staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, PageError> {
-    let (id, _, p) = find(&state, &path).await?;
+    let (id, week, p) = find(&state, &path).await?;
     let a = issue_report::aftermath(&state.db, id).await?.into();
+    let clicks = link_clicks::for_issue(&state.db, week).await?;
     let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Issues);
-    Ok(html(StatusCode::OK, &IssuePage { c, p, a }))
+    Ok(html(StatusCode::OK, &IssuePage { c, p, a, clicks }))
 }
 
 /// The counts as JSON, for the progress page's script.
