@@ -291,6 +291,14 @@ enum FeedsCommand {
         /// The source's id (`gazette feeds list`).
         id: i64,
     },
+    /// Put a source's articles in a digest section (an article's own
+    /// section, set by staff, wins); without NAME, in none.
+    Section {
+        /// The source's id (`gazette feeds list`).
+        id: i64,
+        /// The section's name ("World", "Business").
+        name: Option<String>,
+    },
     /// Poll now, whether due or not: every source, or the one with this id.
     /// Exits 1 when a poll failed.
     Poll {
@@ -740,6 +748,20 @@ async fn feeds_on(db: &gazette::db::Db, settings: &Settings, command: FeedsComma
                 escape(&source.name),
                 escape(&source.url)
             );
+        }
+        FeedsCommand::Section { id, name } => {
+            let section = gazette::domain::SectionName::parse(name.as_deref().unwrap_or_default())?;
+            let source = feed_sources::set_section(db, id, section.as_ref().map(|s| s.as_str()))
+                .await?
+                .ok_or_else(|| unknown(id))?;
+            match section {
+                Some(section) => say!(
+                    "source {id} “{}”: its articles are in the section “{}”",
+                    escape(&source.name),
+                    escape(section.as_str())
+                ),
+                None => say!("source {id} “{}”: its articles are in no section", escape(&source.name)),
+            }
         }
         FeedsCommand::Poll { id: Some(id) } => {
             let polled = poller.poll_now(id).await?;

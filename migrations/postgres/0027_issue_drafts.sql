@@ -12,6 +12,9 @@ CREATE TABLE issue_drafts (
     editor_note TEXT NOT NULL DEFAULT '',
     -- "Send at": this week's issue goes out then instead of on the weekly
     -- schedule; NULL when not scheduled (or once fired, with fired_at).
+    -- The order of the digest's sections, one name per line; sections not
+    -- named follow in the order their first story comes.
+    section_order TEXT NOT NULL DEFAULT '',
     send_at TIMESTAMPTZ,
     fired_at TIMESTAMPTZ,
     updated_at TIMESTAMPTZ NOT NULL,
@@ -28,3 +31,8 @@ CREATE TABLE issue_draft_order (
     position INTEGER NOT NULL,
     PRIMARY KEY (week, article_id)
 );
+
+-- Sections (optional): an article's own, set by staff, else its source's.
+-- The digest groups its stories by section after the lead story.
+ALTER TABLE articles ADD COLUMN section TEXT;
+ALTER TABLE feed_sources ADD COLUMN section TEXT;

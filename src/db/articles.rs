@@ -739,6 +739,8 @@ pub async fn save(db: &Db, article: &NewArticle, now: DateTime<Utc>) -> Result<S
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ListedArticle {
     pub id: Uuid,
+    /// Its section: its own (staff's), else its source's; `None`: none.
+    pub section: Option<String>,
     pub title: String,
     pub url: String,
     pub author: Option<String>,
@@ -770,11 +772,12 @@ pub async fn published_between(
 ) -> Result<Vec<ListedArticle>, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query_as(
-            "SELECT id, title, url, author, published_at, summary, source_name, language FROM (
-                 SELECT id, title, url, author, published_at, summary, source_name, language,
-                        ROW_NUMBER() OVER (PARTITION BY language ORDER BY published_at DESC, id DESC) AS place
-                 FROM articles
-                 WHERE published_at >= $1 AND published_at < $2 AND NOT excluded
+            "SELECT id, title, url, author, published_at, summary, source_name, language, section FROM (
+                 SELECT a.id, a.title, a.url, a.author, a.published_at, a.summary, a.source_name, a.language,
+                        COALESCE(a.section, s.section) AS section,
+                        ROW_NUMBER() OVER (PARTITION BY a.language ORDER BY a.published_at DESC, a.id DESC) AS place
+                 FROM articles a LEFT JOIN feed_sources s ON s.url = a.feed
+                 WHERE a.published_at >= $1 AND a.published_at < $2 AND NOT a.excluded
              ) AS week
              WHERE place <= $3
              ORDER BY published_at DESC, id DESC",
@@ -785,6 +788,21 @@ pub async fn published_between(
         .fetch_all(pool)
         .await
     })
+}
+
+/// Gives an article a section of its own (`None`: its source's, if any).
+/// `false` when there is no such article.
+pub async fn set_section(db: &Db, id: Uuid, section: Option<&str>, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let done = with_pool!(db, pool => {
+        sqlx::query("UPDATE articles SET section = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(section)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(done > 0)
 }
 
 /// An article as the admin pages show and edit it.

@@ -191,6 +191,18 @@ pub async fn set_language(db: &Db, id: i64, language: Option<Language>) -> Resul
     })
 }
 
+/// Puts a source's articles in a digest section (`None`: in none); an
+/// article's own section wins. `None` when there is no such source.
+pub async fn set_section(db: &Db, id: i64, section: Option<&str>) -> Result<Option<FeedSource>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as(concat!("UPDATE feed_sources SET section = $2 WHERE id = $1 RETURNING ", columns!()))
+            .bind(id)
+            .bind(section)
+            .fetch_optional(pool)
+            .await
+    })
+}
+
 /// Removes a source (its articles stay); `None` when there is none with
 /// that id. A poll running for it records nothing.
 pub async fn remove(db: &Db, id: i64) -> Result<Option<FeedSource>, sqlx::Error> {

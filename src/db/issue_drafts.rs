@@ -19,6 +19,8 @@ pub struct IssueDraft {
     pub preheader: Option<String>,
     /// As typed; parsed with `domain::EditorNote`.
     pub editor_note: String,
+    /// The order of the digest's sections as staff gave it.
+    pub section_order: Vec<String>,
     pub send_at: Option<DateTime<Utc>>,
     pub fired_at: Option<DateTime<Utc>>,
     /// The week's stories in the order staff gave them, lead first.
@@ -30,6 +32,7 @@ struct DraftRow {
     subject: Option<String>,
     preheader: Option<String>,
     editor_note: String,
+    section_order: String,
     send_at: Option<DateTime<Utc>>,
     fired_at: Option<DateTime<Utc>>,
 }
@@ -40,7 +43,8 @@ pub async fn find(db: &Db, week: IssueWeek) -> Result<IssueDraft, sqlx::Error> {
     let week = week.to_string();
     let (row, order): (Option<DraftRow>, Vec<Uuid>) = with_pool!(db, pool => {
         let row = sqlx::query_as(
-            "SELECT subject, preheader, editor_note, send_at, fired_at FROM issue_drafts WHERE week = $1",
+            "SELECT subject, preheader, editor_note, section_order, send_at, fired_at FROM issue_drafts
+             WHERE week = $1",
         )
         .bind(&week)
         .fetch_optional(pool)
@@ -58,6 +62,7 @@ pub async fn find(db: &Db, week: IssueWeek) -> Result<IssueDraft, sqlx::Error> {
             subject: row.subject,
             preheader: row.preheader,
             editor_note: row.editor_note,
+            section_order: row.section_order.lines().map(str::to_owned).collect(),
             send_at: row.send_at,
             fired_at: row.fired_at,
             order,
@@ -92,6 +97,30 @@ pub async fn save_words(
         .bind(subject)
         .bind(preheader)
         .bind(editor_note)
+        .bind(now)
+        .bind(by)
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Gives the week's sections this order (names as staff gave them).
+pub async fn save_section_order(
+    db: &Db,
+    week: IssueWeek,
+    order: &[String],
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query(
+            "INSERT INTO issue_drafts (week, section_order, updated_at, updated_by) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (week) DO UPDATE SET section_order = excluded.section_order,
+                 updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        )
+        .bind(week.to_string())
+        .bind(order.join("\n"))
         .bind(now)
         .bind(by)
         .execute(pool)

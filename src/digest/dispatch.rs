@@ -139,12 +139,18 @@ pub async fn preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
                 published_at: a.published_at,
                 summary: a.summary,
                 source_name: a.source_name,
+                section: a.section,
             },
         })
         .collect();
     in_staff_order(&mut week_articles, &draft.order);
     let shape = shape_of(&draft);
-    let articles = in_language(settings, &week_articles, settings.site.default_language);
+    let articles = in_language(
+        settings,
+        &week_articles,
+        settings.site.default_language,
+        &draft.section_order,
+    );
     let recipients = subscribers::count_receiving(db, now)
         .await
         .map_err(DispatchError::CountSubscribers)?;
@@ -206,10 +212,50 @@ fn shape_of(draft: &IssueDraft) -> IssueShape {
     }
 }
 
-/// The articles of `language`'s rendering under the settings.
-fn in_language(settings: &Settings, week_articles: &[WeekArticle], language: Language) -> Vec<DigestArticle> {
+/// The articles of `language`'s rendering under the settings, grouped in
+/// the draft's sections.
+fn in_language(
+    settings: &Settings,
+    week_articles: &[WeekArticle],
+    language: Language,
+    section_order: &[String],
+) -> Vec<DigestArticle> {
     let max = usize::try_from(settings.digest.max_articles).unwrap_or(usize::MAX);
-    for_language(week_articles, language, settings.digest.languages, max)
+    in_sections(
+        for_language(week_articles, language, settings.digest.languages, max),
+        section_order,
+    )
+}
+
+/// The stories grouped by section: the lead first, whatever its section;
+/// then the stories without one; then each section, in `order` (names in
+/// any case) and the ones `order` does not name in the order their first
+/// story comes. Within a group, the stories keep their order.
+fn in_sections(mut articles: Vec<DigestArticle>, order: &[String]) -> Vec<DigestArticle> {
+    if articles.len() < 3 || articles.iter().all(|a| a.section.is_none()) {
+        return articles;
+    }
+    let rest = articles.split_off(1);
+    let mut unnamed: Vec<String> = Vec::new();
+    for a in &rest {
+        if let Some(section) = &a.section
+            && !order.iter().any(|o| o.to_lowercase() == section.to_lowercase())
+            && !unnamed.contains(section)
+        {
+            unnamed.push(section.clone());
+        }
+    }
+    let group = |a: &DigestArticle| match &a.section {
+        None => 0,
+        Some(section) => match order.iter().position(|o| o.to_lowercase() == section.to_lowercase()) {
+            Some(at) => 1 + at,
+            None => 1 + order.len() + unnamed.iter().position(|u| u == section).unwrap_or(0),
+        },
+    };
+    let mut rest = rest;
+    rest.sort_by_key(group);
+    articles.extend(rest);
+    articles
 }
 
 /// What a dispatch did.
@@ -319,7 +365,7 @@ async fn queue_issue(db: &Db, settings: &Settings, now: DateTime<Utc>) -> Result
     let counted = (!links.is_empty()).then_some(&counted);
     let mut renderings = Language::all()
         .map(|language| {
-            let articles = in_language(settings, &preview.week_articles, language);
+            let articles = in_language(settings, &preview.week_articles, language, &preview.draft.section_order);
             Ok((
                 language,
                 render_in(settings, language, (week, &shape, counted), now, &articles)?,
@@ -373,6 +419,7 @@ mod tests {
                     published_at: now - Duration::hours(i64::try_from(i).unwrap()),
                     summary: format!("{title}, in one line."),
                     source_name: None,
+                    section: None,
                 },
             })
             .collect()
@@ -447,6 +494,37 @@ mod tests {
             ["Market"]
         );
         assert!(for_language(&[], russian(), DigestLanguages::Reader, 10).is_empty());
+    }
+
+    #[test]
+    fn after_the_lead_stories_are_grouped_by_section_in_the_staffs_order() {
+        let sectioned = |titles: &[(&str, Option<&str>)]| -> Vec<DigestArticle> {
+            titles
+                .iter()
+                .map(|(title, section)| {
+                    let mut a = week(&[(title, None)]).remove(0).article;
+                    a.section = section.map(str::to_owned);
+                    a
+                })
+                .collect()
+        };
+        let articles = sectioned(&[
+            ("Lead", Some("Sport")),
+            ("Goal", Some("Sport")),
+            ("Rates", Some("Business")),
+            ("Weather", None),
+            ("Match", Some("Sport")),
+            ("Budget", Some("politics")),
+        ]);
+        assert_eq!(
+            titles(&in_sections(articles.clone(), &["Politics".into(), "Sport".into()])),
+            ["Lead", "Weather", "Budget", "Goal", "Match", "Rates"]
+        );
+        // No order given: sections in the order their first story comes.
+        assert_eq!(
+            titles(&in_sections(articles, &[])),
+            ["Lead", "Weather", "Goal", "Match", "Rates", "Budget"]
+        );
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct DigestArticle {
     /// Where the story came from (a source's name or its feed's title);
     /// shown first in its line when known.
     pub source_name: Option<String>,
+    /// Its section, if it has one: the digest groups stories by it.
+    pub section: Option<String>,
 }
 
 /// What the digest is made of, besides its articles.
@@ -141,6 +143,11 @@ struct ShownArticle {
     byline_wrapped: String,
     summary: String,
     summary_wrapped: String,
+    /// The section heading that stands before it: at the first story of
+    /// each section after the lead.
+    section_heading: Option<String>,
+    /// The heading's underline in the text part.
+    section_rule: String,
 }
 
 #[derive(Template)]
@@ -262,7 +269,13 @@ fn render_exactly(
         .join("\n\n");
     let shown: Vec<ShownArticle> = articles
         .iter()
-        .map(|a| {
+        .enumerate()
+        .map(|(i, a)| {
+            let heading = match (i, &a.section) {
+                (0, _) | (_, None) => None,
+                (_, Some(section)) if i > 1 && articles[i - 1].section.as_ref() == Some(section) => None,
+                (_, Some(section)) => Some(section.clone()),
+            };
             let date = lang.long_date(a.published_at.with_timezone(&frame.timezone).date_naive());
             let line = byline(a, &date);
             ShownArticle {
@@ -278,6 +291,11 @@ fn render_exactly(
                 byline: line,
                 summary: a.summary.clone(),
                 summary_wrapped: wrap(&a.summary, 72),
+                section_rule: heading
+                    .as_ref()
+                    .map(|h| "-".repeat(h.chars().count()))
+                    .unwrap_or_default(),
+                section_heading: heading,
             }
         })
         .collect();
@@ -442,6 +460,7 @@ mod tests {
             published_at: Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap(),
             summary: summary.into(),
             source_name: None,
+            section: None,
         }
     }
 

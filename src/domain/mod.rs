@@ -15,6 +15,7 @@ mod issue;
 mod name;
 mod password;
 mod search_key;
+mod section;
 mod token;
 mod week;
 
@@ -30,6 +31,7 @@ pub use issue::{
 pub use name::{NameError, SubscriberName};
 pub use password::{MIN_PASSWORD_CHARS, PasswordError, StaffPassword};
 pub use search_key::{SearchKey, fold_for_search};
+pub use section::{MAX_SECTION_CHARS, SectionName, SectionNameError};
 pub use status::{
     DeliveryStatus, FeedImportStatus, InboundKind, InboundSource, InboundStatus, IssueState, IssueStatus, MailKind,
     Standing, SubscriberStatus,

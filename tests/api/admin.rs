@@ -1364,7 +1364,7 @@ pub async fn the_drafts_stories_lead_to_their_edit_pages_and_their_published_pag
         );
         assert!(
             page.contains(&format!(
-                r#"<a class="small" href="{url}">the published article<span class="visually-hidden">: {title}</span></a></li>"#
+                r#"<a class="small" href="{url}">the published article<span class="visually-hidden">: {title}</span></a>"#
             )),
             "{title}'s published page is a link of its own that says what it is: {page}"
         );

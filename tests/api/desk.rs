@@ -371,3 +371,92 @@ pub async fn a_scheduled_issue_goes_out_at_its_time_and_the_desk_moves_to_next_w
     .await;
     assert_eq!(app.smtp.received_for("ada@example.com").len(), 1, "once");
 }
+
+/// Sections: staff give a story one on the issues page, a source gives its
+/// articles one (`gazette feeds section`), and the digest groups the
+/// stories after the lead by section, in the order staff choose.
+pub async fn the_digest_groups_stories_by_section_in_the_order_staff_choose(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let mut staff = staff_session(&app).await;
+    add_confirmed_reader(&app, "ada@example.com", "Ada").await;
+    for title in ["Weather", "Goal", "Rates", "Final"] {
+        add_article(&mut staff, title).await;
+    }
+    // A source whose articles are in a section: "Rates" came from it.
+    gazette::with_pool!(&app.db, pool => {
+        sqlx::query(
+            "INSERT INTO feed_sources (url, name, named_by_staff, created_at, next_poll_at)
+             VALUES ('https://markets.example.org/feed.xml', 'Markets', $2, $1, $1)",
+        )
+        .bind(Utc::now())
+        .bind(true)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .unwrap();
+        sqlx::query("UPDATE articles SET feed = 'https://markets.example.org/feed.xml', guid = 'rates-1' WHERE title = 'Rates'")
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .unwrap()
+    });
+    let id: i64 = gazette::with_pool!(&app.db, pool => {
+        sqlx::query_scalar("SELECT id FROM feed_sources").fetch_one(pool).await.unwrap()
+    });
+    let said = crate::cli::run(&backend, &["feeds", "section", &id.to_string(), "Business"]).await;
+    assert!(said.status.success(), "{}", crate::cli::text(&said.stderr));
+    assert!(crate::cli::text(&said.stdout).contains("its articles are in the section “Business”"));
+    let unknown = crate::cli::run(&backend, &["feeds", "section", "999", "Business"]).await;
+    assert!(!unknown.status.success());
+
+    let set = |title: &'static str, section: &'static str| {
+        let staff = &staff;
+        async move {
+            let page = staff.get("/admin/issues").await.text().await.unwrap();
+            staff
+                .post(
+                    "/admin/issues/section",
+                    &[
+                        ("week", &hidden_field(&page, "week")),
+                        ("article", &story_id(&page, title)),
+                        ("section", section),
+                    ],
+                )
+                .await
+        }
+    };
+    assert_eq!(set("Final", "Sport").await.status(), 303);
+    assert_eq!(set("Goal", "  Sport ").await.status(), 303);
+    let refused = set("Goal", "a\u{7}b").await;
+    assert_eq!(refused.status(), 400);
+    // Newest first is Final, Rates, Goal, Weather: Final leads, then the
+    // story without a section, then the sections as their stories come.
+    let page = staff.page("/admin/issues").await;
+    assert_eq!(draft_titles(&page), ["Final", "Weather", "Rates", "Goal"]);
+    assert!(page.contains(r#"name="sections" value="Business, Sport""#), "{page}");
+    let ordered = staff
+        .post(
+            "/admin/issues/sections",
+            &[("week", &hidden_field(&page, "week")), ("sections", "sport\nBusiness")],
+        )
+        .await;
+    assert_eq!(ordered.status(), 303);
+    let page = staff.page("/admin/issues").await;
+    assert_eq!(draft_titles(&page), ["Final", "Weather", "Goal", "Rates"]);
+
+    let confirm = staff.page("/admin/issues/send").await;
+    let sent = staff
+        .post("/admin/issues/send", &[("key", &hidden_field(&confirm, "key"))])
+        .await;
+    assert_eq!(sent.status(), 303);
+    let mail = app.smtp.wait_for("ada@example.com", 1).await.remove(0);
+    let text = mail.text().replace("\r\n", "\n");
+    assert!(text.contains("\n1. Final\n"), "{text}");
+    assert!(text.contains("\nSport\n-----\n\n3. Goal\n"), "{text}");
+    assert!(text.contains("\nBusiness\n--------\n\n4. Rates\n"), "{text}");
+    assert_eq!(text.matches("\nSport\n").count(), 1, "one heading per section: {text}");
+    let html = mail.html();
+    let sport = html.find(">Sport</h2>").expect("the Sport heading");
+    let business = html.find(">Business</h2>").expect("the Business heading");
+    assert!(sport < html.find(">Goal</a>").unwrap() && business < html.find(">Rates</a>").unwrap() && sport < business);
+}

@@ -274,6 +274,7 @@ fn main() {
         desk::an_editor_orders_the_stories_chooses_the_lead_and_writes_the_words_readers_get,
         desk::words_the_digest_cannot_carry_are_refused_at_their_field,
         desk::a_scheduled_issue_goes_out_at_its_time_and_the_desk_moves_to_next_weeks_draft,
+        desk::the_digest_groups_stories_by_section_in_the_order_staff_choose,
         clicks::a_persons_click_is_counted_a_scanners_fetch_is_not_and_no_reader_is_known,
     ];
     let mut trials = Vec::new();

@@ -13,8 +13,8 @@ use super::AdminState;
 use super::field_errors::FieldErrors;
 use super::issues::{self, DeskForms, ScheduleForm, ShapeFields, ShapeForm};
 use super::session::{self, Staff, StaffForm};
-use crate::db::issue_drafts;
-use crate::domain::{EditorNote, IssueWeek};
+use crate::db::{articles, issue_drafts};
+use crate::domain::{EditorNote, IssueWeek, SectionName};
 use crate::links::paths;
 use crate::web::error::PageError;
 
@@ -146,6 +146,62 @@ pub async fn reorder(
         _ => format!("“{title}” is now story {} of {}.", to + 1, order.len()),
     };
     session::flash(&session, message);
+    Ok(session::see_other(&format!("{}#draft-stories", paths::ADMIN_ISSUES)))
+}
+
+/// Gives a story of the draft a section of its own (empty: its source's,
+/// or none).
+pub async fn set_section(
+    fields: StaffForm,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
+    let now = Utc::now();
+    let preview = issues::preview(&state, now).await?;
+    draft_week(&fields, preview.draft_week)?;
+    let story = Uuid::parse_str(fields.get("article"))
+        .ok()
+        .and_then(|id| preview.articles.iter().find(|a| a.id == id));
+    let Some(story) = story else {
+        return Err(PageError::bad_request(
+            "That story is not in the issue",
+            "It may have been excluded or deleted since the page was loaded. Reload the issues page.",
+        ));
+    };
+    let section = SectionName::parse(fields.get("section"))
+        .map_err(|why| PageError::bad_request("The section was not set", why.to_string()))?;
+    articles::set_section(&state.db, story.id, section.as_ref().map(SectionName::as_str), now).await?;
+    tracing::info!(staff = %staff.email, article = %story.id, "article section set");
+    session::flash(
+        &session,
+        match &section {
+            Some(section) => format!("“{}” is in the section {}.", story.title, section.as_str()),
+            None => format!("“{}” has no section of its own now.", story.title),
+        },
+    );
+    Ok(session::see_other(&format!("{}#draft-stories", paths::ADMIN_ISSUES)))
+}
+
+/// Puts the draft's sections in the order staff give (comma-separated or
+/// one per line).
+pub async fn order_sections(
+    fields: StaffForm,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
+    let now = Utc::now();
+    let preview = issues::preview(&state, now).await?;
+    let week = draft_week(&fields, preview.draft_week)?;
+    let order = SectionName::parse_list(fields.get("sections"))
+        .map_err(|why| PageError::bad_request("The sections were not ordered", why.to_string()))?;
+    let order: Vec<String> = order.iter().map(|s| s.as_str().to_owned()).collect();
+    issue_drafts::save_section_order(&state.db, week, &order, &staff.email, now).await?;
+    session::flash(
+        &session,
+        format!("The sections of {week}'s issue are in the order you gave."),
+    );
     Ok(session::see_other(&format!("{}#draft-stories", paths::ADMIN_ISSUES)))
 }
 

@@ -106,6 +106,8 @@ struct IssuesPage {
     forms: DeskForms,
     /// The schedule's zone, as the "send at" field is read in it.
     timezone: String,
+    /// The sections of the draft's stories, in the digest's order.
+    sections: Vec<String>,
     /// When the draft is scheduled to go out, in the schedule's zone.
     scheduled: Option<String>,
     /// When the weekly schedule fires next, in the schedule's zone.
@@ -121,6 +123,8 @@ struct DraftArticle {
     url: String,
     /// The first line of its summary.
     summary_line: String,
+    /// Its section (its own or its source's); empty: none.
+    section: String,
 }
 
 /// The forms of the issues page as a refused submission shows them again:
@@ -198,6 +202,7 @@ pub(super) async fn issues_page(
             title: a.title.clone(),
             url: a.url.clone(),
             summary_line: a.summary.lines().next().unwrap_or_default().to_owned(),
+            section: a.section.clone().unwrap_or_default(),
         })
         .collect();
     if forms.shape.given.is_none() {
@@ -232,6 +237,19 @@ pub(super) async fn issues_page(
             recipients: preview.recipients,
             test_key: new_key(),
             forms,
+            sections: {
+                // The lead stands first whatever its section: its section
+                // is listed where the other stories put it.
+                let mut sections: Vec<String> = Vec::new();
+                for a in preview.articles.iter().skip(1).chain(preview.articles.first()) {
+                    if let Some(section) = &a.section
+                        && !sections.contains(section)
+                    {
+                        sections.push(section.clone());
+                    }
+                }
+                sections
+            },
             timezone: schedule.timezone.0.name().to_owned(),
             scheduled: preview.draft.send_at.map(in_zone),
             next_weekly: schedule.next_run(now).map(in_zone),

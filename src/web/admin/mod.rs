@@ -102,6 +102,8 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::POST, "/issues/test", web::post().to(issues::send_test)),
         (Method::POST, "/issues/shape", web::post().to(draft::save_shape)),
         (Method::POST, "/issues/order", web::post().to(draft::reorder)),
+        (Method::POST, "/issues/section", web::post().to(draft::set_section)),
+        (Method::POST, "/issues/sections", web::post().to(draft::order_sections)),
         (Method::POST, "/issues/schedule", web::post().to(draft::schedule)),
         (Method::GET, "/issues/send", web::get().to(issues::confirm_send)),
         (Method::POST, "/issues/send", web::post().to(issues::send_now)),
