@@ -19,6 +19,7 @@ mod issues;
 mod language_select;
 pub mod session;
 mod sources;
+mod webhooks;
 mod subscribers;
 mod throttle;
 
@@ -97,6 +98,13 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
             web::post().to(sources::set_language),
         ),
         (Method::POST, "/sources/{id}/delete", web::post().to(sources::remove)),
+        (Method::GET, "/webhooks", web::get().to(webhooks::list)),
+        (Method::POST, "/webhooks", web::post().to(webhooks::add)),
+        (Method::GET, "/webhooks/{id}", web::get().to(webhooks::show)),
+        (Method::POST, "/webhooks/{id}/disable", web::post().to(webhooks::disable)),
+        (Method::POST, "/webhooks/{id}/enable", web::post().to(webhooks::enable)),
+        (Method::POST, "/webhooks/{id}/delete", web::post().to(webhooks::delete)),
+        (Method::POST, "/webhooks/{id}/resend", web::post().to(webhooks::resend)),
         (Method::GET, "/issues", web::get().to(issues::this_week)),
         (Method::GET, "/issues/preview.html", web::get().to(issues::preview_html)),
         (Method::POST, "/issues/test", web::post().to(issues::send_test)),
