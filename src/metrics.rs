@@ -201,7 +201,11 @@ impl Metrics {
         out.push_str("# HELP gazette_webhook_deliveries Webhook deliveries (one event to one endpoint) in the ledger, by status.\n");
         out.push_str("# TYPE gazette_webhook_deliveries gauge\n");
         for (status, count) in &gauges.webhook_deliveries {
-            let _ = writeln!(out, "gazette_webhook_deliveries{{status=\"{}\"}} {count}", escape(status));
+            let _ = writeln!(
+                out,
+                "gazette_webhook_deliveries{{status=\"{}\"}} {count}",
+                escape(status)
+            );
         }
         out.push_str(
             "# HELP gazette_webhook_attempts_total Webhook posts made, by outcome: delivered (2xx), retried, failed \

@@ -276,7 +276,9 @@ pub async fn register(
 ) -> Result<Result<(Uuid, WebhookSecret), RegisterError>, sqlx::Error> {
     let url = url.trim();
     let parsed = match Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() && url.chars().count() <= MAX_URL_CHARS => {
+        Ok(u)
+            if matches!(u.scheme(), "http" | "https") && u.host().is_some() && url.chars().count() <= MAX_URL_CHARS =>
+        {
             u
         }
         _ => return Ok(Err(RegisterError::BadUrl)),
@@ -292,7 +294,10 @@ pub async fn register(
     if wanted.is_empty() {
         return Ok(Err(RegisterError::NoEvents));
     }
-    match Fetcher::for_webhooks(policy, Duration::from_secs(10)).check_address(&parsed).await {
+    match Fetcher::for_webhooks(policy, Duration::from_secs(10))
+        .check_address(&parsed)
+        .await
+    {
         Ok(()) => {}
         Err(FetchError::RefusedAddress(_)) => return Ok(Err(RegisterError::Refused)),
         Err(_) => return Ok(Err(RegisterError::BadUrl)),

@@ -263,7 +263,12 @@ pub async fn record(db: &Db, outcomes: &[Outcome]) -> Result<(), sqlx::Error> {
                     .await?
                     .rows_affected();
                 if bounced == 1 {
-                    record_webhook!(&mut *tx, WebhookEvent::SubscriberBounced, outcome.subscriber_id, Utc::now())?;
+                    record_webhook!(
+                        &mut *tx,
+                        WebhookEvent::SubscriberBounced,
+                        outcome.subscriber_id,
+                        Utc::now()
+                    )?;
                 }
             }
             tx.commit().await

@@ -331,13 +331,21 @@ impl Fetcher {
 
     /// A fetcher that gives up after `timeout` (tests use a short one).
     pub fn with_timeout(policy: FetchPolicy, timeout: Duration) -> Self {
-        Self::build(policy, timeout, concat!("Gazette/", env!("CARGO_PKG_VERSION"), " (feed import)"))
+        Self::build(
+            policy,
+            timeout,
+            concat!("Gazette/", env!("CARGO_PKG_VERSION"), " (feed import)"),
+        )
     }
 
     /// A client for outbound webhooks ([`Fetcher::post`]): the same address
     /// rules, checked at each connection.
     pub fn for_webhooks(policy: FetchPolicy, timeout: Duration) -> Self {
-        Self::build(policy, timeout, concat!("Gazette/", env!("CARGO_PKG_VERSION"), " (webhooks)"))
+        Self::build(
+            policy,
+            timeout,
+            concat!("Gazette/", env!("CARGO_PKG_VERSION"), " (webhooks)"),
+        )
     }
 
     fn build(policy: FetchPolicy, timeout: Duration, user_agent: &'static str) -> Self {

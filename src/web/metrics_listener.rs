@@ -81,7 +81,16 @@ async fn exposition(db: web::Data<Db>, metrics: web::Data<Metrics>) -> HttpRespo
             crate::db::webhooks::attempts_by_outcome(&db).await?,
         )
         .into_iter()
-        .map(|(outcome, n)| (if outcome == "retry" { "retried".to_owned() } else { outcome }, n))
+        .map(|(outcome, n)| {
+            (
+                if outcome == "retry" {
+                    "retried".to_owned()
+                } else {
+                    outcome
+                },
+                n,
+            )
+        })
         .collect();
         Ok::<_, sqlx::Error>(Gauges {
             transactional: transactional_waiting,

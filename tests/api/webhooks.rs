@@ -251,7 +251,10 @@ pub async fn each_event_reaches_the_endpoint_once_and_verifies_with_standardwebh
     // Registered in the staff area, every event ticked; the secret shows once.
     let page = staff.page("/admin/webhooks").await;
     assert!(page.contains("No endpoints yet"), "{page}");
-    assert!(page.contains(r#"<a href="/admin/webhooks" aria-current="page">Webhooks</a>"#), "{page}");
+    assert!(
+        page.contains(r#"<a href="/admin/webhooks" aria-current="page">Webhooks</a>"#),
+        "{page}"
+    );
     let url = receiver.url();
     let mut form: Vec<(String, String)> = vec![("url".into(), url.clone())];
     for event in [
@@ -273,7 +276,10 @@ pub async fn each_event_reaches_the_endpoint_once_and_verifies_with_standardwebh
     let secret: String = created[start..].chars().take_while(|c| *c != '<').collect();
     assert!(secret.starts_with("whsec_"), "{secret}");
     let listed = staff.page("/admin/webhooks").await;
-    assert!(listed.contains(&url) && !listed.contains(&secret), "listed, never with its secret");
+    assert!(
+        listed.contains(&url) && !listed.contains(&secret),
+        "listed, never with its secret"
+    );
 
     // Two readers imported confirmed; one signs up, confirms and leaves.
     add_confirmed_reader(&app, "bob@example.com", "Bob").await;
@@ -315,7 +321,10 @@ pub async fn each_event_reaches_the_endpoint_once_and_verifies_with_standardwebh
         }),
     )
     .await;
-    assert_eq!(app.subscriber_status("cyd@example.com").await.as_deref(), Some("bounced"));
+    assert_eq!(
+        app.subscriber_status("cyd@example.com").await.as_deref(),
+        Some("bounced")
+    );
 
     let expected = 10;
     receiver.wait_for(expected).await;
@@ -338,19 +347,32 @@ pub async fn each_event_reaches_the_endpoint_once_and_verifies_with_standardwebh
     let sent: Vec<&Value> = payloads.iter().filter(|p| p["type"] == "issue.sent").collect();
     assert_eq!(sent.len(), 1, "{payloads:#?}");
     assert!(sent[0]["data"]["issue"]["week"].as_str().unwrap().contains("-W"));
-    assert!(payloads.iter().all(|p| p["timestamp"].as_str().is_some_and(|t| t.ends_with('Z'))));
+    assert!(
+        payloads
+            .iter()
+            .all(|p| p["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')))
+    );
     assert!(requests.iter().all(|r| r.id.starts_with("msg_")));
 
     // The staff see each attempt with its status code.
     let endpoint = hidden_attempts_page(&mut staff, &url).await;
-    assert_eq!(endpoint.matches(r#"data-outcome="delivered""#).count(), expected, "{endpoint}");
+    assert_eq!(
+        endpoint.matches(r#"data-outcome="delivered""#).count(),
+        expected,
+        "{endpoint}"
+    );
     assert_eq!(endpoint.matches(r#"data-status-code="200""#).count(), expected);
     let metrics = app.scrape_metrics().await.text().await.unwrap();
     assert!(
-        metrics.contains(&format!("gazette_webhook_attempts_total{{outcome=\"delivered\"}} {expected}\n")),
+        metrics.contains(&format!(
+            "gazette_webhook_attempts_total{{outcome=\"delivered\"}} {expected}\n"
+        )),
         "{metrics}"
     );
-    assert!(metrics.contains("gazette_webhook_deliveries{status=\"delivered\"} 10\n"), "{metrics}");
+    assert!(
+        metrics.contains("gazette_webhook_deliveries{status=\"delivered\"} 10\n"),
+        "{metrics}"
+    );
 }
 
 /// The endpoint page of the endpoint at `url`, from the list's link.
@@ -373,8 +395,14 @@ pub async fn a_receiver_answering_500_twice_sees_the_same_event_three_times_furt
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let requests_after = receiver.seen();
     assert_eq!(requests_after.len(), 3, "a 200 ends the retries");
-    assert!(requests.iter().all(|r| r.id == requests[0].id), "one event, tried three times");
-    assert!(requests.iter().all(|r| r.body == requests[0].body), "the same body each time");
+    assert!(
+        requests.iter().all(|r| r.id == requests[0].id),
+        "one event, tried three times"
+    );
+    assert!(
+        requests.iter().all(|r| r.body == requests[0].body),
+        "the same body each time"
+    );
     let payloads = verified(&secret, &requests);
     assert!(payloads.iter().all(|p| p["type"] == "subscriber.created"));
     // Waits as the receiver saw them: at least 1 s, then at least 2 s.
@@ -399,7 +427,9 @@ pub async fn a_receiver_answering_500_twice_sees_the_same_event_three_times_furt
     // Staff resend the attempt: the receiver gets the same event once more.
     let event = hidden_field(&page, "event");
     let endpoint_path = page_path(&page);
-    let response = staff.post(&format!("{endpoint_path}/resend"), &[("event", &event)]).await;
+    let response = staff
+        .post(&format!("{endpoint_path}/resend"), &[("event", &event)])
+        .await;
     assert_eq!(response.status(), 303);
     let requests = receiver.wait_for(4).await;
     assert_eq!(requests[3].id, requests[0].id);
@@ -466,7 +496,10 @@ pub async fn an_endpoint_that_answers_410_is_disabled_and_sent_nothing_more(back
     let listed = list(token.clone()).await;
     assert_eq!(listed["webhooks"][0]["id"], id.as_str());
     assert!(
-        listed["webhooks"][0]["disabled_reason"].as_str().unwrap().contains("410"),
+        listed["webhooks"][0]["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("410"),
         "{listed}"
     );
     assert_eq!(app.sign_up("Bob", "bob@example.com").await.status(), 200);
@@ -515,12 +548,20 @@ pub async fn private_addresses_are_refused_at_registration_and_at_delivery(backe
     };
     for (url, events, field) in [
         (receiver.url(), json!(["subscriber.created"]), "url"),
-        ("http://localhost:9/hook".to_owned(), json!(["subscriber.created"]), "url"),
+        (
+            "http://localhost:9/hook".to_owned(),
+            json!(["subscriber.created"]),
+            "url",
+        ),
         ("http://[::1]:9/hook".to_owned(), json!(["subscriber.created"]), "url"),
         ("http://169.254.169.254/latest".to_owned(), json!(["issue.sent"]), "url"),
         ("ftp://example.org/hook".to_owned(), json!(["issue.sent"]), "url"),
         ("https://example.org/hook".to_owned(), json!([]), "events"),
-        ("https://example.org/hook".to_owned(), json!(["subscriber.moved"]), "events"),
+        (
+            "https://example.org/hook".to_owned(),
+            json!(["subscriber.moved"]),
+            "events",
+        ),
     ] {
         let response = post(json!({ "url": url, "events": events }), token.clone()).await;
         assert_eq!(response.status(), 422, "{url} {events}");
@@ -534,7 +575,10 @@ pub async fn private_addresses_are_refused_at_registration_and_at_delivery(backe
     .await;
     let problem: Value = refused.json().await.unwrap();
     assert!(
-        problem["errors"][0]["detail"].as_str().unwrap().contains("public addresses only"),
+        problem["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("public addresses only"),
         "{problem}"
     );
     // Only a token of scope `all` reaches webhooks.
@@ -550,7 +594,10 @@ pub async fn private_addresses_are_refused_at_registration_and_at_delivery(backe
     staff.page("/admin/webhooks").await;
     let url = receiver.url();
     let response = staff
-        .post("/admin/webhooks", &[("url", url.as_str()), ("event:subscriber.created", "on")])
+        .post(
+            "/admin/webhooks",
+            &[("url", url.as_str()), ("event:subscriber.created", "on")],
+        )
         .await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("public addresses only"));

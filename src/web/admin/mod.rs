@@ -19,9 +19,9 @@ mod issues;
 mod language_select;
 pub mod session;
 mod sources;
-mod webhooks;
 mod subscribers;
 mod throttle;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -101,7 +101,11 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET, "/webhooks", web::get().to(webhooks::list)),
         (Method::POST, "/webhooks", web::post().to(webhooks::add)),
         (Method::GET, "/webhooks/{id}", web::get().to(webhooks::show)),
-        (Method::POST, "/webhooks/{id}/disable", web::post().to(webhooks::disable)),
+        (
+            Method::POST,
+            "/webhooks/{id}/disable",
+            web::post().to(webhooks::disable),
+        ),
         (Method::POST, "/webhooks/{id}/enable", web::post().to(webhooks::enable)),
         (Method::POST, "/webhooks/{id}/delete", web::post().to(webhooks::delete)),
         (Method::POST, "/webhooks/{id}/resend", web::post().to(webhooks::resend)),

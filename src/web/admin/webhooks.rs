@@ -139,11 +139,29 @@ pub async fn add(
                 url: url.to_owned(),
                 secret: secret.as_str().to_owned(),
             };
-            page(&state, &session, &staff, StatusCode::OK, vec![], ("", &[]), Some(created)).await
+            page(
+                &state,
+                &session,
+                &staff,
+                StatusCode::OK,
+                vec![],
+                ("", &[]),
+                Some(created),
+            )
+            .await
         }
         Err(why) => {
             let errors = vec![format!("{}.", capitalised(&why.to_string()))];
-            page(&state, &session, &staff, StatusCode::BAD_REQUEST, errors, (url, &events), None).await
+            page(
+                &state,
+                &session,
+                &staff,
+                StatusCode::BAD_REQUEST,
+                errors,
+                (url, &events),
+                None,
+            )
+            .await
         }
     }
 }
@@ -298,5 +316,9 @@ pub async fn resend(
         "That event is being sent right now, or is no longer in the ledger: nothing was queued.".to_owned()
     };
     session::flash(&session, message);
-    Ok(session::see_other(&format!("{}/{}", paths::ADMIN_WEBHOOKS, endpoint.id)))
+    Ok(session::see_other(&format!(
+        "{}/{}",
+        paths::ADMIN_WEBHOOKS,
+        endpoint.id
+    )))
 }

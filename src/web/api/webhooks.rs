@@ -112,7 +112,9 @@ pub async fn create(
             }]));
         }
     };
-    let endpoint = ledger::find(&state.db, id).await?.ok_or_else(|| Problem::new(Kind::NotFound))?;
+    let endpoint = ledger::find(&state.db, id)
+        .await?
+        .ok_or_else(|| Problem::new(Kind::NotFound))?;
     Ok(HttpResponse::Created().json(CreatedWebhook {
         webhook: Webhook::from(endpoint),
         secret: secret.as_str().to_owned(),
