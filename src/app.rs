@@ -23,6 +23,7 @@ use crate::maintenance::DailyPrune;
 use crate::metrics::Metrics;
 use crate::schedule::Scheduler;
 use crate::web::{self, WebState, WebStateError};
+use crate::webhooks::Sender;
 
 /// Which roles this process plays.
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +105,7 @@ pub struct Application {
     scheduler: Option<Scheduler>,
     pruner: Option<DailyPrune>,
     poller: Option<Poller>,
+    webhook_sender: Option<Sender>,
     inbound_listener: Option<inbound::smtp_listener::Listener>,
     inbound_listener_port: Option<u16>,
     imap_poller: Option<inbound::imap::Poller>,
@@ -140,6 +142,8 @@ impl Application {
         // `gazette worker` serves its own metrics (its sends and relays).
         let worker_metrics = mailer.clone().filter(|_| !roles.web);
         let worker = mailer.map(|mailer| worker(&settings, db.clone(), mailer, dkim, mail_wakeup.clone()));
+        // Webhooks go out from wherever mail does.
+        let webhook_sender = roles.worker.then(|| Sender::from_settings(db.clone(), &settings));
         // The scheduler belongs to the web role (`gazette serve`); operators
         // turn it off per process with --no-scheduler or schedule.enabled.
         let scheduler = (roles.web && settings.schedule.enabled).then(|| Scheduler::new(db.clone(), settings.clone()));
@@ -222,6 +226,7 @@ impl Application {
             scheduler,
             pruner,
             poller,
+            webhook_sender,
             inbound_listener,
             inbound_listener_port,
             imap_poller,
@@ -258,6 +263,7 @@ impl Application {
         let scheduler = self.scheduler.map(|s| tokio::spawn(s.run(stopped.clone())));
         let pruner = self.pruner.map(|p| tokio::spawn(p.run(stopped.clone())));
         let poller = self.poller.map(|p| tokio::spawn(p.run(stopped.clone())));
+        let webhook_sender = self.webhook_sender.map(|s| tokio::spawn(s.run(stopped.clone())));
         if let Some(inbound) = &self.inbound {
             match inbound.process_received().await {
                 Ok(0) => {}
@@ -297,7 +303,9 @@ impl Application {
             // 30 seconds, and a claim left behind runs out by itself.
             let _ = tokio::time::timeout(Duration::from_secs(30), poller).await;
         }
-        for task in [inbound_listener, imap_poller].into_iter().flatten() {
+        // Its requests give up within webhooks.timeout_seconds; a claim left
+        // behind runs out by itself.
+        for task in [inbound_listener, imap_poller, webhook_sender].into_iter().flatten() {
             let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
         }
         self.db.close().await;

@@ -19,3 +19,4 @@ pub mod subscriber_csv;
 pub mod telemetry;
 pub mod terminal;
 pub mod web;
+pub mod webhooks;

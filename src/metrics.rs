@@ -198,6 +198,28 @@ impl Metrics {
             );
         }
 
+        out.push_str("# HELP gazette_webhook_deliveries Webhook deliveries (one event to one endpoint) in the ledger, by status.\n");
+        out.push_str("# TYPE gazette_webhook_deliveries gauge\n");
+        for (status, count) in &gauges.webhook_deliveries {
+            let _ = writeln!(
+                out,
+                "gazette_webhook_deliveries{{status=\"{}\"}} {count}",
+                escape(status)
+            );
+        }
+        out.push_str(
+            "# HELP gazette_webhook_attempts_total Webhook posts made, by outcome: delivered (2xx), retried, failed \
+             (given up), disabled (410 Gone).\n",
+        );
+        out.push_str("# TYPE gazette_webhook_attempts_total counter\n");
+        for (outcome, count) in &gauges.webhook_attempts {
+            let _ = writeln!(
+                out,
+                "gazette_webhook_attempts_total{{outcome=\"{}\"}} {count}",
+                escape(outcome)
+            );
+        }
+
         render_relays(&mut out, &gauges.relays);
         SMTP_SENDS.render(&mut out);
         Ok(out)
@@ -227,6 +249,11 @@ pub struct Gauges {
     pub relays: Vec<RelayFigures>,
     /// Inbound messages read, by kind; every kind listed, zero when none.
     pub inbound: Vec<(String, i64)>,
+    /// Webhook deliveries in the ledger, by status; every status listed.
+    pub webhook_deliveries: Vec<(String, i64)>,
+    /// Webhook attempts made, by outcome (`delivered`, `retried`, `failed`,
+    /// `disabled`); every outcome listed.
+    pub webhook_attempts: Vec<(String, i64)>,
 }
 
 /// The last [`Gauges`] read and when; one reading at a time, so a burst of
@@ -479,6 +506,8 @@ mod tests {
             deliveries: vec![],
             relays: vec![],
             inbound: vec![],
+            webhook_deliveries: vec![],
+            webhook_attempts: vec![],
         })
     }
 

@@ -48,6 +48,7 @@ pub struct Settings {
     pub schedule: ScheduleSettings,
     pub metrics: MetricsSettings,
     pub feeds: FeedSettings,
+    pub webhooks: WebhookSettings,
     pub retention: RetentionSettings,
     pub inbound: InboundSettings,
     pub site: SiteSettings,
@@ -176,6 +177,19 @@ pub struct FeedSettings {
     /// An entry's body (as text) longer than this is cut at a paragraph
     /// boundary.
     pub max_body_bytes: usize,
+}
+
+/// Outbound webhooks (see `crate::webhooks`): their targets obey
+/// `feeds.allow_private_addresses`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// The first retry waits this long; each next one twice as long.
+    pub retry_base_seconds: u64,
+    /// A delivery still failing this long after it was queued is given up.
+    pub give_up_hours: u32,
+    /// One request, connection included.
+    pub timeout_seconds: u64,
 }
 
 /// The built-in weekly dispatch of `gazette serve` (see `crate::schedule`);

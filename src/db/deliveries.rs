@@ -5,8 +5,9 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::db::webhooks::{self, record_webhook};
 use crate::db::{Db, lease_claim_sql, requeue_expired_sql, subscribers};
-use crate::domain::{DeliveryStatus, SubscriberStatus};
+use crate::domain::{DeliveryStatus, SubscriberStatus, WebhookEvent};
 use crate::with_pool;
 
 /// A claimed delivery with what the message needs.
@@ -256,10 +257,19 @@ pub async fn record(db: &Db, outcomes: &[Outcome]) -> Result<(), sqlx::Error> {
                 query.execute(&mut *tx).await?;
             }
             for outcome in outcomes.iter().filter(|o| o.bounced()) {
-                sqlx::query(subscribers::MARK_BOUNCED)
+                let bounced = sqlx::query(subscribers::MARK_BOUNCED)
                     .bind(outcome.subscriber_id)
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
+                if bounced == 1 {
+                    record_webhook!(
+                        &mut *tx,
+                        WebhookEvent::SubscriberBounced,
+                        outcome.subscriber_id,
+                        Utc::now()
+                    )?;
+                }
             }
             tx.commit().await
         }
@@ -284,10 +294,18 @@ pub async fn record(db: &Db, outcomes: &[Outcome]) -> Result<(), sqlx::Error> {
                 .map(|o| o.subscriber_id)
                 .collect();
             if !bounced.is_empty() {
-                sqlx::query(subscribers::MARK_BOUNCED_MANY)
+                let bounced: Vec<Uuid> = sqlx::query_scalar(subscribers::MARK_BOUNCED_MANY)
                     .bind(bounced)
-                    .execute(&mut *tx)
+                    .fetch_all(&mut *tx)
                     .await?;
+                if !bounced.is_empty() {
+                    sqlx::query(webhooks::RECORD_FOR_SUBSCRIBERS_POSTGRES)
+                        .bind(WebhookEvent::SubscriberBounced.as_str())
+                        .bind(Utc::now())
+                        .bind(bounced)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
             tx.commit().await
         }

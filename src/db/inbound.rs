@@ -6,7 +6,7 @@ use rand::RngCore;
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::domain::{InboundSource, InboundStatus};
+use crate::domain::{InboundSource, InboundStatus, WebhookEvent};
 use crate::with_pool;
 
 /// A message as it came in, before anything reads it.
@@ -420,7 +420,16 @@ pub async fn apply_reading(
             if let Some(statement) = statement {
                 let query = sqlx::query(statement).bind(reader.id);
                 let query = if decision.change == ReaderChange::Bounce { query } else { query.bind(now) };
-                query.execute(&mut *tx).await?;
+                let changed = query.execute(&mut *tx).await?.rows_affected();
+                let event = match decision.change {
+                    ReaderChange::Bounce => Some(WebhookEvent::SubscriberBounced),
+                    ReaderChange::Unsubscribe => Some(WebhookEvent::SubscriberUnsubscribed),
+                    ReaderChange::Complain => Some(WebhookEvent::SubscriberComplained),
+                    ReaderChange::Nothing => None,
+                };
+                if let (Some(event), 1) = (event, changed) {
+                    crate::db::webhooks::record_webhook!(&mut *tx, event, reader.id, now)?;
+                }
             }
             if let Some((kind, detail)) = &decision.event {
                 sqlx::query(subscriber_events::INSERT)

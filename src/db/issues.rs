@@ -128,18 +128,31 @@ pub async fn create_and_queue(
     })
 }
 
-/// Marks issues whose deliveries are all settled as sent.
+/// Marks issues whose deliveries are all settled as sent, and records
+/// `issue.sent` for each in the same transaction.
 pub async fn mark_finished(db: &Db) -> Result<u64, sqlx::Error> {
+    let now = Utc::now();
     with_pool!(db, pool => {
-        sqlx::query(
+        let mut tx = pool.begin().await?;
+        let finished: Vec<Uuid> = sqlx::query_scalar(
             "UPDATE issues SET status = 'sent'
              WHERE status = 'sending' AND NOT EXISTS (
                  SELECT 1 FROM deliveries d WHERE d.issue_id = issues.id AND d.status IN ('queued', 'sending')
-             )",
+             )
+             RETURNING id",
         )
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected())
+        .fetch_all(&mut *tx)
+        .await?;
+        for issue in &finished {
+            sqlx::query(crate::db::webhooks::RECORD_FOR_ISSUE)
+                .bind(Uuid::now_v7())
+                .bind(now)
+                .bind(issue)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(finished.len() as u64)
     })
 }
 

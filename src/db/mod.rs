@@ -33,6 +33,7 @@ pub mod subscriber_events;
 pub mod subscriber_import;
 pub mod subscribers;
 pub mod test_sends;
+pub mod webhooks;
 pub mod workers;
 
 use std::str::FromStr;

@@ -226,6 +226,19 @@ const INSERT_SUBSCRIBERS: &str = insert_subscribers!();
 const INSERT_TOKENS: &str = insert_tokens!();
 const INSERT_MAIL: &str = insert_mail!();
 
+/// The webhook events of new readers (`subscriber.created`, and
+/// `subscriber.confirmed` for one added confirmed), for the endpoints that
+/// want them: SQLite, after a `WITH v AS (VALUES (?), …)` of the ids bound,
+/// then `?` the time.
+const SQLITE_RECORD_CREATED: &str = concat!(
+    "INSERT INTO webhook_events (id, kind, at, subscriber_id, email)
+     SELECT randomblob(16), k.column1, ?, s.id, s.email
+     FROM v CROSS JOIN subscribers s ON s.id = v.column1
+     CROSS JOIN (VALUES ('subscriber.created'), ('subscriber.confirmed')) AS k
+     WHERE (k.column1 = 'subscriber.created' OR s.status = 'confirmed') AND ",
+    crate::db::webhooks::wanted_sql!("k.column1")
+);
+
 /// Rows per SQLite statement: 16 parameters each, under SQLite's limit of
 /// 32 766 per statement (with the two of [`Existing::Renew`]).
 pub const SQLITE_ROWS_PER_STATEMENT: usize = 2_000;
@@ -283,6 +296,11 @@ pub(crate) async fn insert_sqlite(
             "{INSERT_SUBSCRIBERS} VALUES {}{conflict};\nSELECT changes();\n",
             anonymous(chunk.len(), 16)
         ));
+        // The rows written, not renewed, have the id bound here.
+        sql.push_str(&format!(
+            "WITH v AS (VALUES {}) {SQLITE_RECORD_CREATED};\n",
+            anonymous(chunk.len(), 1)
+        ));
         if !links.is_empty() {
             // CROSS JOIN keeps the chunk's rows as the outer loop and `+`
             // keeps the status index out of it: without statistics SQLite
@@ -324,6 +342,10 @@ pub(crate) async fn insert_sqlite(
         if existing == Existing::Renew {
             query = query.bind(window_start).bind(window_start);
         }
+        for r in chunk {
+            query = query.bind(r.id);
+        }
+        query = query.bind(now);
         if !links.is_empty() {
             query = query.bind(now).bind(expires_at);
             for (r, link) in &links {
@@ -369,6 +391,14 @@ macro_rules! insert_postgres_sql {
                 FROM input ORDER BY email_key",
             $($conflict)*,
             " RETURNING id, email_key, email, name, status, mails_in_window
+            ), hook AS (
+                INSERT INTO webhook_events (id, kind, at, subscriber_id, email)
+                SELECT gen_random_uuid(), k.kind, $1, s.id, s.email
+                FROM subscriber s JOIN input i ON i.id = s.id
+                CROSS JOIN (VALUES ('subscriber.created'), ('subscriber.confirmed')) AS k(kind)
+                WHERE (k.kind = 'subscriber.created' OR s.status = 'confirmed') AND ",
+            crate::db::webhooks::wanted_sql!("k.kind"),
+            "
             ), token AS (",
             insert_tokens!(),
             "

@@ -125,10 +125,19 @@ pub async fn mark_failed(
         .execute(&mut *tx)
         .await?;
         if let Some(reader) = bounced {
-            sqlx::query(crate::db::subscribers::MARK_BOUNCED)
+            let changed = sqlx::query(crate::db::subscribers::MARK_BOUNCED)
                 .bind(reader)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+            if changed == 1 {
+                crate::db::webhooks::record_webhook!(
+                    &mut *tx,
+                    crate::domain::WebhookEvent::SubscriberBounced,
+                    reader,
+                    Utc::now()
+                )?;
+            }
         }
         tx.commit().await
     })

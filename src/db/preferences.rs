@@ -135,14 +135,23 @@ pub async fn apply(
                         .await?;
                 }
                 EventKind::Unsubscribed => {
-                    sqlx::query(
+                    let left = sqlx::query(
                         "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = $2
                          WHERE id = $1 AND status <> 'unsubscribed'",
                     )
                     .bind(before.id)
                     .bind(now)
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
+                    if left == 1 {
+                        crate::db::webhooks::record_webhook!(
+                            &mut *tx,
+                            crate::domain::WebhookEvent::SubscriberUnsubscribed,
+                            before.id,
+                            now
+                        )?;
+                    }
                 }
                 EventKind::Bounced
                 | EventKind::SoftBounce

@@ -163,15 +163,26 @@ pub async fn find(db: &Db, id: Uuid) -> Result<Option<SubscriberRecord>, sqlx::E
 /// Unsubscribes a reader on their behalf; `false` when nothing changed.
 pub async fn unsubscribe(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
     let changed = with_pool!(db, pool => {
-        sqlx::query(
+        let mut tx = pool.begin().await?;
+        let changed = sqlx::query(
             "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = $2
              WHERE id = $1 AND status <> 'unsubscribed' AND erased_at IS NULL",
         )
         .bind(id)
         .bind(now)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
+        .rows_affected();
+        if changed == 1 {
+            crate::db::webhooks::record_webhook!(
+                &mut *tx,
+                crate::domain::WebhookEvent::SubscriberUnsubscribed,
+                id,
+                now
+            )?;
+        }
+        tx.commit().await?;
+        changed
     });
     Ok(changed == 1)
 }
@@ -215,6 +226,11 @@ pub async fn erase(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM outgoing_mail WHERE subscriber_id = $1").bind(id).execute(&mut *tx).await?;
+        // The address in the webhook events about them (sent or still to send).
+        sqlx::query("UPDATE webhook_events SET email = NULL WHERE subscriber_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         // SMTP replies often quote the address.
         sqlx::query("UPDATE deliveries SET last_error = NULL WHERE subscriber_id = $1")
             .bind(id)

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::db::Db;
 use crate::db::new_readers::{self, Existing, LinkRules, NewReader, SqliteTransaction};
 use crate::db::subscriber_events::{self, EventKind};
-use crate::domain::{SubscriberName, SubscriberStatus};
+use crate::domain::{SubscriberName, SubscriberStatus, WebhookEvent};
 use crate::i18n::Language;
 use crate::with_pool;
 
@@ -141,6 +141,14 @@ pub async fn update_details(
 const CONFIRM_PENDING: &str = "UPDATE subscribers SET status = 'confirmed', confirmed_at = $1, signed_up_at = $1,
     signup_source = $2, signup_ip = NULL WHERE status = 'pending' AND email_key = $3";
 
+/// `subscriber.confirmed` for the reader with address key `$4`, once
+/// [`CONFIRM_PENDING`] confirmed them (`$1` id, `$2` the event's word, `$3` at).
+const RECORD_CONFIRMED: &str = concat!(
+    "INSERT INTO webhook_events (id, kind, at, subscriber_id, email)
+     SELECT $1, $2, $3, s.id, s.email FROM subscribers s WHERE s.email_key = $4 AND s.status = 'confirmed' AND ",
+    crate::db::webhooks::wanted_sql!("$2")
+);
+
 /// The consent note, as an event of the reader with this address when
 /// they are confirmed (`$2` the key).
 const RECORD_CONSENT: &str =
@@ -165,12 +173,22 @@ pub async fn add_confirmed(db: &Db, reader: &NewReader, note: &str, now: DateTim
         Db::Sqlite(pool) => {
             let mut conn = pool.acquire().await?;
             let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-            sqlx::query(CONFIRM_PENDING)
+            let confirmed = sqlx::query(CONFIRM_PENDING)
                 .bind(now)
                 .bind(source)
                 .bind(reader.email_key())
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+            if confirmed == 1 {
+                sqlx::query(RECORD_CONFIRMED)
+                    .bind(Uuid::now_v7())
+                    .bind(WebhookEvent::SubscriberConfirmed.as_str())
+                    .bind(now)
+                    .bind(reader.email_key())
+                    .execute(&mut *tx)
+                    .await?;
+            }
             new_readers::insert_sqlite(
                 &mut tx,
                 std::slice::from_ref(reader),
@@ -192,12 +210,22 @@ pub async fn add_confirmed(db: &Db, reader: &NewReader, note: &str, now: DateTim
         }
         Db::Postgres(pool) => {
             let mut tx = pool.begin().await?;
-            sqlx::query(CONFIRM_PENDING)
+            let confirmed = sqlx::query(CONFIRM_PENDING)
                 .bind(now)
                 .bind(source)
                 .bind(reader.email_key())
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+            if confirmed == 1 {
+                sqlx::query(RECORD_CONFIRMED)
+                    .bind(Uuid::now_v7())
+                    .bind(WebhookEvent::SubscriberConfirmed.as_str())
+                    .bind(now)
+                    .bind(reader.email_key())
+                    .execute(&mut *tx)
+                    .await?;
+            }
             new_readers::insert_postgres(&mut *tx, std::slice::from_ref(reader), Existing::Keep, rules, now).await?;
             sqlx::query(RECORD_CONSENT)
                 .bind(event)

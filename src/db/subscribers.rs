@@ -7,7 +7,8 @@ use uuid::Uuid;
 use crate::db::Db;
 use crate::db::new_readers::{self, Existing, LinkRules, NewReader, SqliteTransaction};
 use crate::db::subscriber_events::EventKind;
-use crate::domain::{IssueWeek, SubscriberStatus, Token, UnsubscribeToken};
+use crate::db::webhooks::record_webhook;
+use crate::domain::{IssueWeek, SubscriberStatus, Token, UnsubscribeToken, WebhookEvent};
 use crate::with_pool;
 
 /// How many confirmation emails an address may get, and how long links live.
@@ -224,6 +225,9 @@ pub async fn confirm(db: &Db, token: &Token, welcome: bool, now: DateTime<Utc>) 
         .bind(now)
         .fetch_optional(&mut *tx)
         .await?;
+        if let Some(reader) = confirmed {
+            record_webhook!(&mut *tx, WebhookEvent::SubscriberConfirmed, reader, now)?;
+        }
         if let (Some(reader), true) = (confirmed, welcome) {
             sqlx::query(QUEUE_WELCOME)
                 .bind(Uuid::now_v7())
@@ -351,6 +355,7 @@ pub async fn unsubscribe(
             .bind(from.map(|week| week.to_string()))
             .execute(&mut *tx)
             .await?;
+            record_webhook!(&mut *tx, WebhookEvent::SubscriberUnsubscribed, token.subscriber_id(), now)?;
         }
         tx.commit().await?;
     });
@@ -360,10 +365,12 @@ pub async fn unsubscribe(
 /// Marks a reader whose address bounced for good (`$1`), so later issues
 /// skip them. A reader who unsubscribed meanwhile stays unsubscribed. Run
 /// in the transaction that records the message's failure, so nobody sees
-/// the one without the other.
+/// the one without the other; when it changed the reader, follow it with
+/// [`crate::db::webhooks::record_webhook!`] (`subscriber.bounced`).
 pub(crate) const MARK_BOUNCED: &str =
     "UPDATE subscribers SET status = 'bounced' WHERE id = $1 AND status IN ('pending', 'confirmed')";
 
-/// [`MARK_BOUNCED`] for several readers at once (`$1` an array; PostgreSQL).
+/// [`MARK_BOUNCED`] for several readers at once (`$1` an array; PostgreSQL),
+/// returning the readers it changed.
 pub(crate) const MARK_BOUNCED_MANY: &str =
-    "UPDATE subscribers SET status = 'bounced' WHERE id = ANY($1) AND status IN ('pending', 'confirmed')";
+    "UPDATE subscribers SET status = 'bounced' WHERE id = ANY($1) AND status IN ('pending', 'confirmed') RETURNING id";

@@ -331,8 +331,26 @@ impl Fetcher {
 
     /// A fetcher that gives up after `timeout` (tests use a short one).
     pub fn with_timeout(policy: FetchPolicy, timeout: Duration) -> Self {
+        Self::build(
+            policy,
+            timeout,
+            concat!("Gazette/", env!("CARGO_PKG_VERSION"), " (feed import)"),
+        )
+    }
+
+    /// A client for outbound webhooks ([`Fetcher::post`]): the same address
+    /// rules, checked at each connection.
+    pub fn for_webhooks(policy: FetchPolicy, timeout: Duration) -> Self {
+        Self::build(
+            policy,
+            timeout,
+            concat!("Gazette/", env!("CARGO_PKG_VERSION"), " (webhooks)"),
+        )
+    }
+
+    fn build(policy: FetchPolicy, timeout: Duration, user_agent: &'static str) -> Self {
         let client = reqwest::Client::builder()
-            .user_agent(concat!("Gazette/", env!("CARGO_PKG_VERSION"), " (feed import)"))
+            .user_agent(user_agent)
             // Each redirect is checked here, not followed by the client.
             .redirect(reqwest::redirect::Policy::none())
             // A proxy would resolve and connect on our behalf, past the checks.
@@ -394,6 +412,30 @@ impl Fetcher {
                 Ok(())
             }
             Err(_) => Ok(()),
+        }
+    }
+
+    /// Posts `body` as JSON with `headers` to `url` (checked like a fetch's
+    /// first hop; a redirect is not followed) within the timeout, and
+    /// returns the answer's status; the answer's body is not read.
+    pub async fn post(
+        &self,
+        url: &Url,
+        headers: reqwest::header::HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<reqwest::StatusCode, FetchError> {
+        self.check(url)?;
+        let request = self
+            .client
+            .post(url.clone())
+            .headers(headers)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send();
+        match tokio::time::timeout(self.timeout, request).await {
+            Ok(Ok(response)) => Ok(response.status()),
+            Ok(Err(e)) => Err(self.classify(&e, url)),
+            Err(_) => Err(self.timed_out(url)),
         }
     }
 

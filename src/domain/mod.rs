@@ -17,6 +17,7 @@ mod password;
 mod search_key;
 mod section;
 mod token;
+mod webhook;
 mod week;
 
 pub use api_token::{ApiScope, ApiToken, ApiTokenName, ApiTokenNameError};
@@ -37,4 +38,5 @@ pub use status::{
     Standing, SubscriberStatus,
 };
 pub use token::{Token, UnsubscribeToken};
+pub use webhook::{WebhookDeliveryStatus, WebhookEndpointStatus, WebhookEvent, WebhookOutcome, WebhookSecret};
 pub use week::IssueWeek;

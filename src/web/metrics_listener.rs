@@ -72,12 +72,34 @@ async fn exposition(db: web::Data<Db>, metrics: web::Data<Metrics>) -> HttpRespo
             inbound_by_kind,
         } = stats::queue_stats(&db).await?;
         let relays = relay_status::read(&db, chrono::Utc::now()).await?;
+        let webhook_deliveries = every(
+            crate::domain::WebhookDeliveryStatus::ALL.map(|s| s.as_str()),
+            crate::db::webhooks::deliveries_by_status(&db).await?,
+        );
+        let webhook_attempts = every(
+            crate::domain::WebhookOutcome::ALL.map(|o| o.as_str()),
+            crate::db::webhooks::attempts_by_outcome(&db).await?,
+        )
+        .into_iter()
+        .map(|(outcome, n)| {
+            (
+                if outcome == "retry" {
+                    "retried".to_owned()
+                } else {
+                    outcome
+                },
+                n,
+            )
+        })
+        .collect();
         Ok::<_, sqlx::Error>(Gauges {
             transactional: transactional_waiting,
             digest: digest_waiting,
             deliveries: deliveries_by_status,
             relays: relays.into_iter().map(figures).collect(),
             inbound: inbound_by_kind,
+            webhook_deliveries,
+            webhook_attempts,
         })
     };
     match metrics.render(read_gauges).await {
@@ -90,6 +112,17 @@ async fn exposition(db: web::Data<Db>, metrics: web::Data<Metrics>) -> HttpRespo
             HttpResponse::ServiceUnavailable().finish()
         }
     }
+}
+
+/// Every one of `names` with its count in `counted`, zero when missing.
+fn every<const N: usize>(names: [&str; N], counted: Vec<(String, i64)>) -> Vec<(String, i64)> {
+    names
+        .iter()
+        .map(|name| {
+            let n = counted.iter().find(|(c, _)| c == name).map_or(0, |(_, n)| *n);
+            ((*name).to_owned(), n)
+        })
+        .collect()
 }
 
 /// A relay's row as the exposition counts it.

@@ -300,3 +300,9 @@ api-consent-missing = A reader added confirmed needs a consent note: where and h
 api-consent-without-confirmed = A consent note goes with "confirmed": true only; a reader who must confirm gets a confirmation email instead.
 api-consent-too-long = The consent note is too long: please use at most 500 characters.
 api-consent-control-characters = The consent note must not contain control characters such as line breaks or tabs.
+
+## Outbound webhooks (issue 18, part 2): the API's field problems.
+api-webhook-url-invalid = The address must be an http:// or https:// URL with a host.
+api-webhook-url-refused = The address is on this machine, a private network or a special-use address; webhooks go to public addresses only.
+api-webhook-events-empty = Choose at least one event: subscriber.created, subscriber.confirmed, subscriber.unsubscribed, subscriber.bounced, subscriber.complained or issue.sent.
+api-webhook-event-unknown = One of the events is not known: use subscriber.created, subscriber.confirmed, subscriber.unsubscribed, subscriber.bounced, subscriber.complained or issue.sent.

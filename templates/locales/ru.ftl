@@ -321,3 +321,9 @@ api-consent-missing = Для читателя, добавляемого сраз
 api-consent-without-confirmed = Запись о согласии указывается только вместе с «confirmed»: true; читатель, которому нужно подтвердить адрес, получит письмо с подтверждением.
 api-consent-too-long = Запись о согласии слишком длинная: не более 500 символов.
 api-consent-control-characters = Запись о согласии не должна содержать управляющих символов, например переводов строки или табуляции.
+
+## Outbound webhooks (issue 18, part 2): the API's field problems.
+api-webhook-url-invalid = Адрес должен быть URL вида http:// или https:// с именем хоста.
+api-webhook-url-refused = Адрес указывает на эту машину, частную сеть или адрес специального назначения; вебхуки отправляются только на публичные адреса.
+api-webhook-events-empty = Выберите хотя бы одно событие: subscriber.created, subscriber.confirmed, subscriber.unsubscribed, subscriber.bounced, subscriber.complained или issue.sent.
+api-webhook-event-unknown = Одно из событий неизвестно: используйте subscriber.created, subscriber.confirmed, subscriber.unsubscribed, subscriber.bounced, subscriber.complained или issue.sent.

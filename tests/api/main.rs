@@ -57,6 +57,7 @@ mod trust_proxy;
 mod trust_secrets;
 mod trust_signup;
 mod unsubscribe;
+mod webhooks;
 
 use helpers::{Backend, TestFn};
 
@@ -276,12 +277,31 @@ fn main() {
         desk::a_scheduled_issue_goes_out_at_its_time_and_the_desk_moves_to_next_weeks_draft,
         desk::the_digest_groups_stories_by_section_in_the_order_staff_choose,
         clicks::a_persons_click_is_counted_a_scanners_fetch_is_not_and_no_reader_is_known,
+        webhooks::each_event_reaches_the_endpoint_once_and_verifies_with_standardwebhooks,
+        webhooks::a_receiver_answering_500_twice_sees_the_same_event_three_times_further_apart,
+        webhooks::a_receiver_that_is_down_gets_the_event_once_it_is_up,
+        webhooks::an_endpoint_that_answers_410_is_disabled_and_sent_nothing_more,
+        webhooks::private_addresses_are_refused_at_registration_and_at_delivery,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
         for (name, test) in &tests {
             trials.push(helpers::trial(backend.clone(), name, *test));
         }
+    }
+    // The webhook tests verify signatures with the Standard Webhooks
+    // library (installed by .ci/run): without it they are listed as
+    // skipped, with the reason, except in CI, where they must run.
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    if let Some(why) = webhooks::missing_verifier().filter(|_| !in_ci) {
+        eprintln!("skipping the webhook tests: {why}");
+        trials = trials
+            .into_iter()
+            .map(|trial| match trial.name().contains("::webhooks::") {
+                true => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
+                false => trial,
+            })
+            .collect();
     }
     // The browser test runs once, on SQLite: what it checks does not depend
     // on the backend, and each run starts a browser.

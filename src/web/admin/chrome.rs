@@ -75,17 +75,19 @@ pub enum Section {
     Issues,
     Subscribers,
     Inbound,
+    Webhooks,
     Account,
 }
 
 impl Section {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::Dashboard,
         Self::Articles,
         Self::Sources,
         Self::Issues,
         Self::Subscribers,
         Self::Inbound,
+        Self::Webhooks,
         Self::Account,
     ];
 
@@ -97,6 +99,7 @@ impl Section {
             Self::Issues => paths::ADMIN_ISSUES,
             Self::Subscribers => paths::ADMIN_SUBSCRIBERS,
             Self::Inbound => paths::ADMIN_INBOUND,
+            Self::Webhooks => paths::ADMIN_WEBHOOKS,
             Self::Account => paths::ADMIN_ACCOUNT,
         }
     }
@@ -109,6 +112,7 @@ impl Section {
             Self::Issues => "Issues",
             Self::Subscribers => "Subscribers",
             Self::Inbound => "Inbound",
+            Self::Webhooks => "Webhooks",
             Self::Account => "Your account",
         }
     }

@@ -24,6 +24,8 @@ fn resource(path: &str) -> Option<ApiScope> {
         "subscribers" => Some(ApiScope::Subscribers),
         "articles" => Some(ApiScope::Articles),
         "issues" => Some(ApiScope::Issues),
+        // An endpoint receives every reader's address: `all` only.
+        "webhooks" => Some(ApiScope::All),
         _ => None,
     }
 }

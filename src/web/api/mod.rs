@@ -10,6 +10,7 @@ mod auth;
 pub mod openapi;
 pub mod problem;
 mod subscribers;
+mod webhooks;
 
 use std::future::{Ready, ready};
 
@@ -40,6 +41,8 @@ pub struct ApiState {
     pub rate_limit: KeyedRateLimit<Uuid>,
     /// The largest body a request may carry (`server.max_body_bytes`).
     pub max_body_bytes: usize,
+    /// Where webhook endpoints may point (`feeds.allow_private_addresses`).
+    pub fetch_policy: crate::digest::fetch::FetchPolicy,
 }
 
 /// The token a request came with (the guard let it through).
@@ -86,6 +89,9 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
             "/subscribers/{id}/unsubscribe",
             web::post().to(subscribers::unsubscribe),
         ),
+        (Method::GET, "/webhooks", web::get().to(webhooks::list)),
+        (Method::POST, "/webhooks", web::post().to(webhooks::create)),
+        (Method::DELETE, "/webhooks/{id}", web::delete().to(webhooks::delete)),
     ]
 }
 

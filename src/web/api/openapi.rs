@@ -12,7 +12,7 @@ use utoipa::openapi::{Content, OpenApi as Document, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
 use super::problem::{CONTENT_TYPE_PROBLEM, FieldError, ProblemDocument};
-use super::subscribers;
+use super::{subscribers, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +30,9 @@ use super::subscribers;
         subscribers::update,
         subscribers::unsubscribe,
         subscribers::erase,
+        webhooks::list,
+        webhooks::create,
+        webhooks::delete,
     ),
     components(schemas(ProblemDocument, FieldError)),
     modifiers(&Shared)
