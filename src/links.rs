@@ -106,6 +106,7 @@ pub mod paths {
     pub const ADMIN_SOURCES: &str = "/admin/sources";
     pub const ADMIN_SUBSCRIBERS: &str = "/admin/subscribers";
     pub const ADMIN_INBOUND: &str = "/admin/inbound";
+    pub const ADMIN_API_TOKENS: &str = "/admin/api-tokens";
 
     pub fn archive_issue(week: IssueWeek) -> String {
         format!("{ARCHIVE}/{week}")

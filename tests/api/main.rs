@@ -276,6 +276,8 @@ fn main() {
         desk::a_scheduled_issue_goes_out_at_its_time_and_the_desk_moves_to_next_weeks_draft,
         desk::the_digest_groups_stories_by_section_in_the_order_staff_choose,
         clicks::a_persons_click_is_counted_a_scanners_fetch_is_not_and_no_reader_is_known,
+        json_api::articles_are_pushed_once_per_address_listed_changed_and_left_out_of_the_issue,
+        json_api::issues_are_listed_with_their_counts_and_the_weeks_dry_run_writes_nothing,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {

@@ -75,17 +75,19 @@ pub enum Section {
     Issues,
     Subscribers,
     Inbound,
+    ApiTokens,
     Account,
 }
 
 impl Section {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::Dashboard,
         Self::Articles,
         Self::Sources,
         Self::Issues,
         Self::Subscribers,
         Self::Inbound,
+        Self::ApiTokens,
         Self::Account,
     ];
 
@@ -97,6 +99,7 @@ impl Section {
             Self::Issues => paths::ADMIN_ISSUES,
             Self::Subscribers => paths::ADMIN_SUBSCRIBERS,
             Self::Inbound => paths::ADMIN_INBOUND,
+            Self::ApiTokens => paths::ADMIN_API_TOKENS,
             Self::Account => paths::ADMIN_ACCOUNT,
         }
     }
@@ -109,6 +112,7 @@ impl Section {
             Self::Issues => "Issues",
             Self::Subscribers => "Subscribers",
             Self::Inbound => "Inbound",
+            Self::ApiTokens => "API tokens",
             Self::Account => "Your account",
         }
     }

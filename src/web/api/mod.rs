@@ -6,7 +6,9 @@
 //! Every route is listed once, in [`routes`]; the scope, the OpenAPI
 //! document's test and the README read it.
 
+mod articles;
 mod auth;
+mod issues;
 pub mod openapi;
 pub mod problem;
 mod subscribers;
@@ -40,6 +42,10 @@ pub struct ApiState {
     pub rate_limit: KeyedRateLimit<Uuid>,
     /// The largest body a request may carry (`server.max_body_bytes`).
     pub max_body_bytes: usize,
+    /// `digest.summary_max_chars`: the longest summary an article may have.
+    pub summary_max_chars: usize,
+    /// For the dry run of this week's issue.
+    pub settings: std::sync::Arc<crate::config::Settings>,
 }
 
 /// The token a request came with (the guard let it through).
@@ -86,6 +92,24 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
             "/subscribers/{id}/unsubscribe",
             web::post().to(subscribers::unsubscribe),
         ),
+        (Method::GET, "/articles", web::get().to(articles::list)),
+        (Method::POST, "/articles", web::post().to(articles::create)),
+        (Method::GET, "/articles/{id}", web::get().to(articles::show)),
+        (Method::PATCH, "/articles/{id}", web::patch().to(articles::update)),
+        (
+            Method::POST,
+            "/articles/{id}/include",
+            web::post().to(articles::include),
+        ),
+        (
+            Method::POST,
+            "/articles/{id}/exclude",
+            web::post().to(articles::exclude),
+        ),
+        (Method::GET, "/issues", web::get().to(issues::list)),
+        // Before `/issues/{week}`, which would take it for a week.
+        (Method::GET, "/issues/dry-run", web::get().to(issues::dry_run)),
+        (Method::GET, "/issues/{week}", web::get().to(issues::show)),
     ]
 }
 

@@ -12,7 +12,7 @@ use utoipa::openapi::{Content, OpenApi as Document, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
 use super::problem::{CONTENT_TYPE_PROBLEM, FieldError, ProblemDocument};
-use super::subscribers;
+use super::{articles, issues, subscribers};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +30,15 @@ use super::subscribers;
         subscribers::update,
         subscribers::unsubscribe,
         subscribers::erase,
+        articles::create,
+        articles::list,
+        articles::show,
+        articles::update,
+        articles::include,
+        articles::exclude,
+        issues::list,
+        issues::dry_run,
+        issues::show,
     ),
     components(schemas(ProblemDocument, FieldError)),
     modifiers(&Shared)
