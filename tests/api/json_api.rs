@@ -444,9 +444,12 @@ pub async fn the_openapi_document_describes_every_registered_route_and_no_other(
         document["openapi"]
     );
     let mut described = BTreeSet::new();
+    let mut operation_ids = BTreeSet::new();
     for (path, item) in document["paths"].as_object().unwrap() {
-        for method in item.as_object().unwrap().keys() {
+        for (method, operation) in item.as_object().unwrap() {
             described.insert((method.to_uppercase(), path.clone()));
+            let id = operation["operationId"].as_str().expect("every operation has an id");
+            assert!(operation_ids.insert(id.to_owned()), "operationId {id} is unique");
         }
     }
     let registered: BTreeSet<(String, String)> = gazette::web::api::route_list()
@@ -462,6 +465,10 @@ pub async fn the_openapi_document_describes_every_registered_route_and_no_other(
         let response = call(&app, method.clone(), &path, Some(&token), Some(json!({}))).await;
         assert_ne!(response.status(), 405, "{method} {path}");
     }
+    // Links name their operation as OpenAPI spells it.
+    let link = &document["paths"]["/api/v1/articles"]["post"]["responses"]["201"]["links"]["ShowArticle"];
+    assert_eq!(link["operationId"], "showArticle", "{link}");
+    assert!(operation_ids.contains("showArticle"));
     let secured = &document["paths"]["/api/v1/subscribers"]["get"]["security"];
     assert_eq!(secured, &json!([{"bearer": []}]));
 }
@@ -866,4 +873,87 @@ pub async fn issues_are_listed_with_their_counts_and_the_weeks_dry_run_writes_no
         400,
     )
     .await;
+}
+
+/// Why Schemathesis cannot run here, if it cannot (`.ci/run` installs it).
+pub fn missing_schemathesis() -> Option<String> {
+    let ran = std::process::Command::new("python3")
+        .args(["-m", "schemathesis.cli", "--version"])
+        .output();
+    match ran {
+        Ok(output) if output.status.success() => None,
+        Ok(output) => Some(format!(
+            "python3 cannot run Schemathesis (`python3 -m pip install schemathesis==4.32.5`): {}",
+            String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("")
+        )),
+        Err(e) => Some(format!("python3 does not run: {e}")),
+    }
+}
+
+/// Test cases Schemathesis makes per operation and phase: enough to reach
+/// every operation with good and bad input, few enough for well under a
+/// minute per backend.
+const SCHEMATHESIS_EXAMPLES: &str = "20";
+
+pub async fn schemathesis_finds_no_server_error_and_every_response_matches(backend: Backend) {
+    let app = spawn_app_with(&backend, |s| {
+        // Its requests would meet both limits, which answer as documented
+        // but are not what it is there to test.
+        s.limits.api_requests_per_token_per_minute = 0;
+        s.limits.confirmations_per_hour = 0;
+    })
+    .await;
+    let token = new_token(&backend, "all");
+    // Something to find: an article, a reader and a sent issue.
+    let post = reqwest::Method::POST;
+    let pushed = call(
+        &app,
+        post.clone(),
+        "/api/v1/articles",
+        Some(&token),
+        Some(json!({"url": "https://news.example.org/harbour", "title": "The harbour reopens", "summary": "Ships are back."})),
+    )
+    .await;
+    assert_eq!(pushed.status(), 201);
+    let added = call(
+        &app,
+        post,
+        "/api/v1/subscribers",
+        Some(&token),
+        Some(json!({"email": "ada@example.com", "confirmed": true, "consent": "At the fair"})),
+    )
+    .await;
+    assert_eq!(added.status(), 202);
+    assert!(crate::cli::run(&backend, &["dispatch"]).await.status.success());
+
+    let work = std::env::temp_dir().join(format!("gazette-schemathesis-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&work).unwrap();
+    let schema = format!("{}/api/v1/openapi.json", app.address);
+    let header = format!("Authorization: Bearer {token}");
+    let dir = work.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .current_dir(&dir)
+            .args(["-m", "schemathesis.cli", "run", &schema, "-H", &header])
+            .args(["--checks", "not_a_server_error,response_schema_conformance"])
+            .args(["--max-examples", SCHEMATHESIS_EXAMPLES, "--request-timeout", "10"])
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("python3 runs")
+    })
+    .await
+    .unwrap();
+    std::fs::remove_dir_all(&work).ok();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "Schemathesis found problems:\n{printed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // It tested every operation the document lists, but the document's own.
+    let operations = gazette::web::api::route_list().len() - 1;
+    assert!(
+        printed.contains(&format!("Tested: {operations}\n")),
+        "every one of the {operations} operations is tested:\n{printed}"
+    );
 }

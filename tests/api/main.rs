@@ -631,5 +631,24 @@ fn main() {
             _ => trial,
         });
     }
+    // Schemathesis (from PyPI, installed by .ci/run) against the running
+    // API and its OpenAPI document: skipped with the reason without it, and
+    // must run with CI=true.
+    let missing_schemathesis = json_api::missing_schemathesis();
+    for backend in Backend::all() {
+        let trial = helpers::trial(
+            backend,
+            "json_api::schemathesis_finds_no_server_error_and_every_response_matches",
+            |backend| {
+                Box::pin(json_api::schemathesis_finds_no_server_error_and_every_response_matches(
+                    backend,
+                ))
+            },
+        );
+        trials.push(match &missing_schemathesis {
+            Some(why) if !in_ci => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
+            _ => trial,
+        });
+    }
     libtest_mimic::run(&args, trials).exit();
 }

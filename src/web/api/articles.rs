@@ -38,10 +38,10 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 pub struct NewApiArticle {
     /// Its address (http or https; a `#fragment` is dropped). One article
     /// per address: pushing an address again updates its article.
-    #[schema(example = "https://example.org/news/harbour-reopens")]
+    #[schema(format = "uri", example = "https://example.org/news/harbour-reopens")]
     pub url: String,
     /// Its headline: one line, at most 300 characters.
-    #[schema(example = "The harbour reopens")]
+    #[schema(min_length = 1, max_length = 300, example = "The harbour reopens")]
     pub title: String,
     /// What the digest shows under the headline; made from `body`'s opening
     /// sentences when left out or empty.
@@ -51,6 +51,7 @@ pub struct NewApiArticle {
     #[serde(default)]
     pub body: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub author: Option<String>,
     /// When it was published (RFC 3339); now when left out.
     #[serde(default)]
@@ -69,6 +70,7 @@ pub struct NewApiArticle {
 #[serde(deny_unknown_fields)]
 pub struct ArticleChange {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 300)]
     pub title: Option<String>,
     #[serde(default)]
     pub summary: Option<String>,
@@ -154,6 +156,7 @@ pub struct ListQuery {
 #[utoipa::path(
     post,
     path = "/api/v1/articles",
+    operation_id = "pushArticle",
     tag = "articles",
     request_body = NewApiArticle,
     responses(
@@ -230,6 +233,7 @@ pub async fn create(body: web::Json<NewApiArticle>, state: web::Data<ApiState>) 
 #[utoipa::path(
     get,
     path = "/api/v1/articles",
+    operation_id = "listArticles",
     tag = "articles",
     params(ListQuery),
     responses((status = 200, description = "A page of articles", body = ArticlePage))
@@ -268,6 +272,7 @@ pub async fn list(query: web::Query<ListQuery>, state: web::Data<ApiState>) -> R
 #[utoipa::path(
     get,
     path = "/api/v1/articles/{id}",
+    operation_id = "showArticle",
     tag = "articles",
     params(("id" = uuid::Uuid, Path, description = "The article's id")),
     responses((status = 200, description = "The article", body = Article))
@@ -282,6 +287,7 @@ pub async fn show(id: web::Path<String>, state: web::Data<ApiState>) -> Result<H
 #[utoipa::path(
     patch,
     path = "/api/v1/articles/{id}",
+    operation_id = "updateArticle",
     tag = "articles",
     params(("id" = uuid::Uuid, Path, description = "The article's id")),
     request_body = ArticleChange,
@@ -335,6 +341,7 @@ pub async fn update(
 #[utoipa::path(
     post,
     path = "/api/v1/articles/{id}/include",
+    operation_id = "includeArticle",
     tag = "articles",
     params(("id" = uuid::Uuid, Path, description = "The article's id")),
     responses((status = 200, description = "The article, included", body = Article))
@@ -347,6 +354,7 @@ pub async fn include(id: web::Path<String>, state: web::Data<ApiState>) -> Resul
 #[utoipa::path(
     post,
     path = "/api/v1/articles/{id}/exclude",
+    operation_id = "excludeArticle",
     tag = "articles",
     params(("id" = uuid::Uuid, Path, description = "The article's id")),
     responses((status = 200, description = "The article, left out", body = Article))

@@ -176,6 +176,7 @@ pub struct DryRun {
 #[utoipa::path(
     get,
     path = "/api/v1/issues",
+    operation_id = "listIssues",
     tag = "issues",
     params(ListQuery),
     responses((status = 200, description = "A page of issues", body = IssuePage))
@@ -209,6 +210,7 @@ pub async fn list(query: web::Query<ListQuery>, state: web::Data<ApiState>) -> R
 #[utoipa::path(
     get,
     path = "/api/v1/issues/{week}",
+    operation_id = "showIssue",
     tag = "issues",
     params(("week" = String, Path, description = "The issue's ISO week", example = "2026-W48")),
     responses((status = 200, description = "The issue", body = IssueDetail))
@@ -230,6 +232,7 @@ pub async fn show(week: web::Path<String>, state: web::Data<ApiState>) -> Result
 #[utoipa::path(
     get,
     path = "/api/v1/issues/dry-run",
+    operation_id = "dryRunIssue",
     tag = "issues",
     responses((status = 200, description = "This week's issue as it would go out now", body = DryRun))
 )]
