@@ -957,3 +957,93 @@ pub async fn schemathesis_finds_no_server_error_and_every_response_matches(backe
         "every one of the {operations} operations is tested:\n{printed}"
     );
 }
+
+pub async fn staff_make_list_and_revoke_api_tokens_in_the_staff_area(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let mut staff = crate::admin::staff_session(&app).await;
+    let page = staff.page("/admin/api-tokens").await;
+    assert!(page.contains("No tokens yet"), "{page}");
+    assert!(
+        page.contains("<a href=\"/admin/api-tokens\" aria-current=\"page\">API tokens</a>"),
+        "in the navigation, as the current section"
+    );
+
+    let refused = staff
+        .post("/admin/api-tokens", &[("name", " "), ("scope", "all")])
+        .await;
+    assert_eq!(refused.status(), 400);
+    let refused = refused.text().await.unwrap();
+    assert!(refused.contains("aria-invalid=\"true\""), "{refused}");
+    assert!(refused.contains("a token needs a name"), "{refused}");
+    let odd = staff
+        .post("/admin/api-tokens", &[("name", "CMS"), ("scope", "everything")])
+        .await;
+    assert_eq!(odd.status(), 400);
+
+    // Made: shown once, on a page nobody caches.
+    let made = staff
+        .post("/admin/api-tokens", &[("name", "Our CMS"), ("scope", "articles")])
+        .await;
+    assert_eq!(made.status(), 200);
+    assert_eq!(made.headers()["cache-control"], "no-store");
+    let made = made.text().await.unwrap();
+    let token: String = made
+        .split("value=\"gz_")
+        .nth(1)
+        .expect("the token is shown")
+        .chars()
+        .take_while(|c| *c != '"')
+        .collect();
+    let token = format!("gz_{token}");
+    let get = reqwest::Method::GET;
+    assert_eq!(
+        call(&app, get.clone(), "/api/v1/articles", Some(&token), None)
+            .await
+            .status(),
+        200
+    );
+    problem(
+        call(&app, get.clone(), "/api/v1/subscribers", Some(&token), None).await,
+        403,
+    )
+    .await;
+
+    let listed = staff.page("/admin/api-tokens").await;
+    assert!(
+        listed.contains("Our CMS") && listed.contains(crate::admin::STAFF_EMAIL),
+        "{listed}"
+    );
+    assert!(!listed.contains(&token), "the list never shows a token");
+    let id = listed
+        .split("id=\"token-")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let cli = api_tokens(&backend, &["list"]).unwrap();
+    assert!(cli.contains(&format!("{id}\tOur CMS\tarticles\t")), "{cli}");
+
+    // Revoking needs the form's CSRF token.
+    let forged = staff.post_raw(&format!("/admin/api-tokens/{id}/revoke"), &[]).await;
+    assert_ne!(forged.status(), 303);
+    assert_eq!(
+        call(&app, get.clone(), "/api/v1/articles", Some(&token), None)
+            .await
+            .status(),
+        200
+    );
+    let revoked = staff.post(&format!("/admin/api-tokens/{id}/revoke"), &[]).await;
+    assert_eq!(revoked.status(), 303);
+    problem(
+        call(&app, get.clone(), "/api/v1/articles", Some(&token), None).await,
+        401,
+    )
+    .await;
+    let listed = staff.page("/admin/api-tokens").await;
+    assert!(listed.contains("The token is revoked"), "{listed}");
+    assert!(
+        !listed.contains("aria-label=\"Revoke Our CMS\""),
+        "no revoke button on a revoked token"
+    );
+    assert!(!api_tokens(&backend, &["list"]).unwrap().trim_end().ends_with("\t-"));
+}

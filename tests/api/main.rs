@@ -278,6 +278,7 @@ fn main() {
         clicks::a_persons_click_is_counted_a_scanners_fetch_is_not_and_no_reader_is_known,
         json_api::articles_are_pushed_once_per_address_listed_changed_and_left_out_of_the_issue,
         json_api::issues_are_listed_with_their_counts_and_the_weeks_dry_run_writes_nothing,
+        json_api::staff_make_list_and_revoke_api_tokens_in_the_staff_area,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
