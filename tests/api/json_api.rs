@@ -571,6 +571,11 @@ pub async fn articles_are_pushed_once_per_address_listed_changed_and_left_out_of
             .starts_with("The council approved")
     );
     assert_eq!(made["article"]["language"], Value::Null);
+    // A change that changes nothing leaves the article open to later pushes.
+    let bridge = format!("/api/v1/articles/{}", made["article"]["id"].as_str().unwrap());
+    let unchanged = call(&app, reqwest::Method::PATCH, &bridge, Some(&token), Some(json!({}))).await;
+    assert_eq!(unchanged.status(), 200);
+    assert_eq!(unchanged.json::<Value>().await.unwrap(), made["article"]);
 
     // Strict: unknown fields are refused; each bad field is named.
     let unknown = problem(
@@ -628,6 +633,10 @@ pub async fn articles_are_pushed_once_per_address_listed_changed_and_left_out_of
     let cursor = first["next_cursor"].as_str().unwrap();
     let second = get_json(&app, &format!("/api/v1/articles?limit=1&cursor={cursor}"), &token).await;
     assert_eq!(second["articles"][0]["url"], "https://news.example.org/bridge");
+    assert_eq!(
+        second["articles"][0]["summary_source"], "generated",
+        "not marked as edited"
+    );
     assert_eq!(second["next_cursor"], Value::Null);
     let found = get_json(
         &app,

@@ -299,6 +299,10 @@ pub async fn update(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, Problem> {
     let body = body.into_inner();
+    // Nothing to change: the article is not marked as edited.
+    if body.title.is_none() && body.summary.is_none() && body.published_at.is_none() && body.language.is_none() {
+        return show(id, state).await;
+    }
     let mut problems = Vec::new();
     let title = body.title.as_deref().map(|raw| parse_title(raw, &mut problems));
     let summary = body

@@ -212,7 +212,8 @@ pub async fn list(query: web::Query<ListQuery>, state: web::Data<ApiState>) -> R
     path = "/api/v1/issues/{week}",
     operation_id = "showIssue",
     tag = "issues",
-    params(("week" = String, Path, description = "The issue's ISO week", example = "2026-W48")),
+    params(("week" = String, Path, description = "The issue's ISO week", example = "2026-W48",
+            pattern = "^[0-9]{4}-W[0-9]{2}$")),
     responses((status = 200, description = "The issue", body = IssueDetail))
 )]
 pub async fn show(week: web::Path<String>, state: web::Data<ApiState>) -> Result<HttpResponse, Problem> {

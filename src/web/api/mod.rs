@@ -21,7 +21,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, Route, web};
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::db::api_tokens::{self, ActiveToken};
+use crate::db::api_tokens::ActiveToken;
 use crate::db::signup_writer::SignupWriter;
 use crate::web::rate_limit::KeyedRateLimit;
 use problem::{Kind, Problem};
@@ -49,13 +49,13 @@ pub struct ApiState {
 }
 
 /// The token a request came with (the guard let it through).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Caller(ActiveToken);
 
 impl Caller {
     /// The token's name, for the records of what it changed.
-    pub async fn name(&self, db: &Db) -> Result<String, Problem> {
-        Ok(api_tokens::name(db, self.0.id).await?.unwrap_or_default())
+    pub fn name(&self) -> &str {
+        &self.0.name
     }
 }
 
@@ -67,7 +67,7 @@ impl FromRequest for Caller {
         ready(
             req.extensions()
                 .get::<ActiveToken>()
-                .copied()
+                .cloned()
                 .map(Caller)
                 .ok_or_else(|| Problem::new(Kind::Unauthorized)),
         )

@@ -155,7 +155,7 @@ pub async fn create(
     let (Some(email), Some(name), Some(language), Ok(consent)) = (email, name, language, consent) else {
         return Err(Problem::fields(problems));
     };
-    let source = format!("api ({})", caller.name(&state.db).await?);
+    let source = format!("api ({})", caller.name());
     match consent {
         Some(note) => {
             let reader = NewReader::confirmed(&email, &name, language, &source);
@@ -266,7 +266,7 @@ pub async fn update(
     if !problems.is_empty() {
         return Err(Problem::fields(problems));
     }
-    let by = caller.name(&state.db).await?;
+    let by = caller.name().to_owned();
     let reader = subscriber_api::update_details(
         &state.db,
         path_id(&id)?,
