@@ -107,6 +107,7 @@ pub mod paths {
     pub const ADMIN_SUBSCRIBERS: &str = "/admin/subscribers";
     pub const ADMIN_INBOUND: &str = "/admin/inbound";
     pub const ADMIN_WEBHOOKS: &str = "/admin/webhooks";
+    pub const ADMIN_API_TOKENS: &str = "/admin/api-tokens";
 
     pub fn archive_issue(week: IssueWeek) -> String {
         format!("{ARCHIVE}/{week}")

@@ -21,20 +21,13 @@ pub struct TokenRecord {
 }
 
 /// A token a request presented that is known and not revoked.
-#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ActiveToken {
     pub id: Uuid,
     pub scope: ApiScope,
-}
-
-/// A live token's name, for the consent record of readers it adds.
-pub async fn name(db: &Db, id: Uuid) -> Result<Option<String>, sqlx::Error> {
-    with_pool!(db, pool => {
-        sqlx::query_scalar("SELECT name FROM api_tokens WHERE id = $1")
-            .bind(id)
-            .fetch_optional(pool)
-            .await
-    })
+    /// Its name, for the records of what it changed (read with the token:
+    /// no second query per request).
+    pub name: String,
 }
 
 /// Records a new token for `name`; returns its id.
@@ -93,7 +86,7 @@ pub async fn revoke(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx:
 /// The token behind `token`, if it is known and not revoked.
 pub async fn find_active(db: &Db, token: &ApiToken) -> Result<Option<ActiveToken>, sqlx::Error> {
     with_pool!(db, pool => {
-        sqlx::query_as("SELECT id, scope FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+        sqlx::query_as("SELECT id, scope, name FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
             .bind(token.hash())
             .fetch_optional(pool)
             .await

@@ -859,6 +859,57 @@ pub async fn search(db: &Db, query: &str, limit: i64, offset: i64) -> Result<Vec
     })
 }
 
+/// The article a hand-added article at `url` is saved onto (see
+/// [`save`]): the hand-added one at that address, else the oldest imported
+/// one there.
+pub async fn at_address(db: &Db, url: &ArticleUrl) -> Result<Option<StaffArticle>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as(select_staff_article!(
+            "WHERE url = $1 ORDER BY CASE WHEN feed IS NULL THEN 0 ELSE 1 END, created_at, id LIMIT 1"
+        ))
+            .bind(url.as_str())
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+/// Up to `limit` articles after the id `after`, in id order (keyset
+/// pagination: a page never shifts when articles arrive meanwhile); only
+/// those at `url` when it is given.
+pub async fn page(
+    db: &Db,
+    url: Option<&ArticleUrl>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<StaffArticle>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as(select_staff_article!(
+            "WHERE ($1 = '' OR url = $1) AND id > $2 ORDER BY id LIMIT $3"
+        ))
+            .bind(url.map_or("", ArticleUrl::as_str))
+            .bind(after.unwrap_or(Uuid::nil()))
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+    })
+}
+
+/// Puts an article in the next issue (`excluded` false) or leaves it out.
+/// Nothing else changes: a later import of the article still updates it.
+/// `false` when there is no such article.
+pub async fn set_excluded(db: &Db, id: Uuid, excluded: bool, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let changed = with_pool!(db, pool => {
+        sqlx::query("UPDATE articles SET excluded = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(excluded)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(changed == 1)
+}
+
 pub async fn find(db: &Db, id: Uuid) -> Result<Option<StaffArticle>, sqlx::Error> {
     with_pool!(db, pool => sqlx::query_as(select_staff_article!("WHERE id = $1")).bind(id).fetch_optional(pool).await)
 }

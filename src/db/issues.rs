@@ -409,6 +409,26 @@ pub async fn recent_progress(db: &Db, now: DateTime<Utc>, limit: i64) -> Result<
     })
 }
 
+/// Up to `limit` issues with their progress, newest week first, of the
+/// weeks before `before` (all when `None`): keyset pages of the list.
+pub async fn progress_page(
+    db: &Db,
+    before: Option<IssueWeek>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<IssueProgress>, sqlx::Error> {
+    // Weeks are `YYYY-Www`: their text sorts as they do; `~` after digits.
+    let before = before.map_or_else(|| "~".to_owned(), |w| w.to_string());
+    with_pool!(db, pool => {
+        sqlx::query_as(select_progress!("WHERE i.week < $2 GROUP BY i.id ORDER BY i.week DESC LIMIT $3"))
+            .bind(now - chrono::Duration::minutes(1))
+            .bind(&before)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+    })
+}
+
 pub async fn progress(db: &Db, week: IssueWeek, now: DateTime<Utc>) -> Result<Option<IssueProgress>, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query_as(select_progress!("WHERE i.week = $2 GROUP BY i.id"))

@@ -147,6 +147,8 @@ impl WebState {
             rate_limit: rate_limit::KeyedRateLimit::per_minute(settings.limits.api_requests_per_token_per_minute),
             max_body_bytes: settings.server.max_body_bytes,
             fetch_policy: crate::digest::fetch::FetchPolicy::new(settings.feeds.allow_private_addresses),
+            summary_max_chars: settings.digest.summary_max_chars,
+            settings: admin.settings.clone(),
         });
         api.rate_limit.spawn_janitor();
         let edge = Edge {

@@ -1,7 +1,8 @@
 //! Every address the site writes leads to a route it serves: the paths
 //! and URLs of [`crate::links`] (redirects, mail, feeds) and the links and
 //! form targets in the page templates are checked against the route
-//! tables, [`super::routes`] and [`super::admin::routes`], so neither side
+//! tables, [`super::routes`], [`super::admin::routes`] and
+//! [`super::api::routes`], so neither side
 //! can move without the other.
 
 use actix_web::dev::ResourceDef;
@@ -16,6 +17,7 @@ fn registered() -> Vec<(Method, String)> {
     super::route_list()
         .into_iter()
         .chain(super::admin::route_list())
+        .chain(super::api::route_list())
         .collect()
 }
 
@@ -46,6 +48,7 @@ fn every_path_links_writes_is_a_page_the_site_serves() {
         paths::ADMIN_SOURCES.to_owned(),
         paths::ADMIN_SUBSCRIBERS.to_owned(),
         paths::ADMIN_INBOUND.to_owned(),
+        paths::ADMIN_API_TOKENS.to_owned(),
         paths::archive_issue(week),
         paths::admin_issue(week),
         paths::admin_article(id),

@@ -306,3 +306,18 @@ api-webhook-url-invalid = The address must be an http:// or https:// URL with a 
 api-webhook-url-refused = The address is on this machine, a private network or a special-use address; webhooks go to public addresses only.
 api-webhook-events-empty = Choose at least one event: subscriber.created, subscriber.confirmed, subscriber.unsubscribed, subscriber.bounced, subscriber.complained or issue.sent.
 api-webhook-event-unknown = One of the events is not known: use subscriber.created, subscriber.confirmed, subscriber.unsubscribed, subscriber.bounced, subscriber.complained or issue.sent.
+# JSON API: articles and issues (issue 18, part 1)
+api-edited-by-staff-title = The article was edited by staff
+api-edited-by-staff = An article at this address was edited in the staff area, so it is left as staff made it and nothing was changed. Its id is { $reason }: change it there, or with PATCH on the API if you must.
+api-article-url-invalid = The address must be an absolute http:// or https:// URL.
+api-article-title-empty = The title is empty.
+api-article-title-too-long = The title is too long: please use at most 300 characters.
+api-article-control-characters = This field must not contain control characters (line breaks and tabs are allowed in the body only).
+api-article-summary-missing = Give a summary, or the article's text ("body") to make one from.
+api-article-summary-empty = The summary must not be empty.
+api-article-summary-too-long = { $count ->
+    [one] The summary is too long: please use at most { $count } character.
+   *[other] The summary is too long: please use at most { $count } characters.
+}
+api-article-author-too-long = The author is too long: please use at most 200 characters.
+api-article-date-invalid = The date must be in RFC 3339 form, such as 2026-11-27T09:30:00Z.

@@ -327,3 +327,19 @@ api-webhook-url-invalid = Адрес должен быть URL вида http:// 
 api-webhook-url-refused = Адрес указывает на эту машину, частную сеть или адрес специального назначения; вебхуки отправляются только на публичные адреса.
 api-webhook-events-empty = Выберите хотя бы одно событие: subscriber.created, subscriber.confirmed, subscriber.unsubscribed, subscriber.bounced, subscriber.complained или issue.sent.
 api-webhook-event-unknown = Одно из событий неизвестно: используйте subscriber.created, subscriber.confirmed, subscriber.unsubscribed, subscriber.bounced, subscriber.complained или issue.sent.
+# JSON API: articles and issues (issue 18, part 1)
+api-edited-by-staff-title = Статью изменила редакция
+api-edited-by-staff = Статью по этому адресу изменили в редакторском разделе, поэтому она оставлена как есть и ничего не изменено. Её id: { $reason }; измените её там или, если нужно, запросом PATCH через API.
+api-article-url-invalid = Адрес должен быть полным URL, начинающимся с http:// или https://.
+api-article-title-empty = Заголовок пуст.
+api-article-title-too-long = Заголовок слишком длинный: не больше 300 символов.
+api-article-control-characters = В этом поле не должно быть управляющих символов (переводы строк и табуляция допустимы только в тексте статьи).
+api-article-summary-missing = Укажите аннотацию или текст статьи («body»), из которого её можно составить.
+api-article-summary-empty = Аннотация не должна быть пустой.
+api-article-summary-too-long = { $count ->
+    [one] Аннотация слишком длинная: не больше { $count } символа.
+    [few] Аннотация слишком длинная: не больше { $count } символов.
+   *[other] Аннотация слишком длинная: не больше { $count } символов.
+}
+api-article-author-too-long = Имя автора слишком длинное: не больше 200 символов.
+api-article-date-invalid = Дата должна быть в формате RFC 3339, например 2026-11-27T09:30:00Z.

@@ -1561,6 +1561,7 @@ pub async fn staff_pages_skip_to_their_content_and_mark_their_section(backend: B
         ("/admin/subscribers", "/admin/subscribers"),
         ("/admin/subscribers/import", "/admin/subscribers"),
         ("/admin/inbound", "/admin/inbound"),
+        ("/admin/api-tokens", "/admin/api-tokens"),
         ("/admin/account", "/admin/account"),
     ] {
         let page = staff.page(path).await;

@@ -455,6 +455,14 @@ pub async fn staff_log_in_add_an_article_preview_test_and_send_in_chromium(backe
         check_frame(&client, Some("/admin/subscribers"), &reader).await;
         accessible(&client, &axe, "a subscriber's page").await;
         visit(&client, &axe, base, "/admin/inbound", Some("/admin/inbound")).await;
+        // The API tokens: one made (its page shows it once) and listed.
+        visit(&client, &axe, base, "/admin/api-tokens", Some("/admin/api-tokens")).await;
+        fill(&client, "name", "Our CMS").await;
+        click(&client, "#make-token").await;
+        wait_for_text(&client, "API token made").await;
+        check_frame(&client, Some("/admin/api-tokens"), "a token just made").await;
+        accessible(&client, &axe, "a token just made").await;
+        visit(&client, &axe, base, "/admin/api-tokens", Some("/admin/api-tokens")).await;
         visit(&client, &axe, base, "/admin/account", Some("/admin/account")).await;
 
         // On a phone (375 px): tables are stacked rows, each cell named by

@@ -282,6 +282,9 @@ fn main() {
         webhooks::a_receiver_that_is_down_gets_the_event_once_it_is_up,
         webhooks::an_endpoint_that_answers_410_is_disabled_and_sent_nothing_more,
         webhooks::private_addresses_are_refused_at_registration_and_at_delivery,
+        json_api::articles_are_pushed_once_per_address_listed_changed_and_left_out_of_the_issue,
+        json_api::issues_are_listed_with_their_counts_and_the_weeks_dry_run_writes_nothing,
+        json_api::staff_make_list_and_revoke_api_tokens_in_the_staff_area,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {
@@ -646,6 +649,25 @@ fn main() {
                 eprintln!("skipping {name}: {why}");
                 trial.with_ignored_flag(true).with_kind(format!("skipped: {why}"))
             }
+            _ => trial,
+        });
+    }
+    // Schemathesis (from PyPI, installed by .ci/run) against the running
+    // API and its OpenAPI document: skipped with the reason without it, and
+    // must run with CI=true.
+    let missing_schemathesis = json_api::missing_schemathesis();
+    for backend in Backend::all() {
+        let trial = helpers::trial(
+            backend,
+            "json_api::schemathesis_finds_no_server_error_and_every_response_matches",
+            |backend| {
+                Box::pin(json_api::schemathesis_finds_no_server_error_and_every_response_matches(
+                    backend,
+                ))
+            },
+        );
+        trials.push(match &missing_schemathesis {
+            Some(why) if !in_ci => trial.with_ignored_flag(true).with_kind(format!("skipped: {why}")),
             _ => trial,
         });
     }

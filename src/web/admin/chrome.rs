@@ -76,11 +76,12 @@ pub enum Section {
     Subscribers,
     Inbound,
     Webhooks,
+    ApiTokens,
     Account,
 }
 
 impl Section {
-    const ALL: [Self; 8] = [
+    const ALL: [Self; 9] = [
         Self::Dashboard,
         Self::Articles,
         Self::Sources,
@@ -88,6 +89,7 @@ impl Section {
         Self::Subscribers,
         Self::Inbound,
         Self::Webhooks,
+        Self::ApiTokens,
         Self::Account,
     ];
 
@@ -100,6 +102,7 @@ impl Section {
             Self::Subscribers => paths::ADMIN_SUBSCRIBERS,
             Self::Inbound => paths::ADMIN_INBOUND,
             Self::Webhooks => paths::ADMIN_WEBHOOKS,
+            Self::ApiTokens => paths::ADMIN_API_TOKENS,
             Self::Account => paths::ADMIN_ACCOUNT,
         }
     }
@@ -113,6 +116,7 @@ impl Section {
             Self::Subscribers => "Subscribers",
             Self::Inbound => "Inbound",
             Self::Webhooks => "Webhooks",
+            Self::ApiTokens => "API tokens",
             Self::Account => "Your account",
         }
     }

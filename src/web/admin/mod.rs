@@ -7,6 +7,7 @@
 //! handler takes its form as a [`session::StaffForm`], which checks the
 //! CSRF token before the handler runs.
 
+mod api_tokens;
 mod articles;
 mod auth;
 mod chrome;
@@ -144,6 +145,13 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
             web::post().to(issues::retry_failed),
         ),
         (Method::GET, "/inbound", web::get().to(inbound::list)),
+        (Method::GET, "/api-tokens", web::get().to(api_tokens::list)),
+        (Method::POST, "/api-tokens", web::post().to(api_tokens::create)),
+        (
+            Method::POST,
+            "/api-tokens/{id}/revoke",
+            web::post().to(api_tokens::revoke),
+        ),
         (Method::GET, "/inbound/{id}", web::get().to(inbound::view)),
         (Method::GET, "/subscribers", web::get().to(subscribers::list)),
         (

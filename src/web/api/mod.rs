@@ -6,7 +6,9 @@
 //! Every route is listed once, in [`routes`]; the scope, the OpenAPI
 //! document's test and the README read it.
 
+mod articles;
 mod auth;
+mod issues;
 pub mod openapi;
 pub mod problem;
 mod subscribers;
@@ -20,7 +22,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, Route, web};
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::db::api_tokens::{self, ActiveToken};
+use crate::db::api_tokens::ActiveToken;
 use crate::db::signup_writer::SignupWriter;
 use crate::web::rate_limit::KeyedRateLimit;
 use problem::{Kind, Problem};
@@ -43,16 +45,20 @@ pub struct ApiState {
     pub max_body_bytes: usize,
     /// Where webhook endpoints may point (`feeds.allow_private_addresses`).
     pub fetch_policy: crate::digest::fetch::FetchPolicy,
+    /// `digest.summary_max_chars`: the longest summary an article may have.
+    pub summary_max_chars: usize,
+    /// For the dry run of this week's issue.
+    pub settings: std::sync::Arc<crate::config::Settings>,
 }
 
 /// The token a request came with (the guard let it through).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Caller(ActiveToken);
 
 impl Caller {
     /// The token's name, for the records of what it changed.
-    pub async fn name(&self, db: &Db) -> Result<String, Problem> {
-        Ok(api_tokens::name(db, self.0.id).await?.unwrap_or_default())
+    pub fn name(&self) -> &str {
+        &self.0.name
     }
 }
 
@@ -64,7 +70,7 @@ impl FromRequest for Caller {
         ready(
             req.extensions()
                 .get::<ActiveToken>()
-                .copied()
+                .cloned()
                 .map(Caller)
                 .ok_or_else(|| Problem::new(Kind::Unauthorized)),
         )
@@ -92,6 +98,24 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET, "/webhooks", web::get().to(webhooks::list)),
         (Method::POST, "/webhooks", web::post().to(webhooks::create)),
         (Method::DELETE, "/webhooks/{id}", web::delete().to(webhooks::delete)),
+        (Method::GET, "/articles", web::get().to(articles::list)),
+        (Method::POST, "/articles", web::post().to(articles::create)),
+        (Method::GET, "/articles/{id}", web::get().to(articles::show)),
+        (Method::PATCH, "/articles/{id}", web::patch().to(articles::update)),
+        (
+            Method::POST,
+            "/articles/{id}/include",
+            web::post().to(articles::include),
+        ),
+        (
+            Method::POST,
+            "/articles/{id}/exclude",
+            web::post().to(articles::exclude),
+        ),
+        (Method::GET, "/issues", web::get().to(issues::list)),
+        // Before `/issues/{week}`, which would take it for a week.
+        (Method::GET, "/issues/dry-run", web::get().to(issues::dry_run)),
+        (Method::GET, "/issues/{week}", web::get().to(issues::show)),
     ]
 }
 

@@ -6,13 +6,14 @@
 use std::sync::LazyLock;
 
 use actix_web::HttpResponse;
+use utoipa::openapi::link::Link;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi as Document, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
 use super::problem::{CONTENT_TYPE_PROBLEM, FieldError, ProblemDocument};
-use super::{subscribers, webhooks};
+use super::{articles, issues, subscribers, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +31,15 @@ use super::{subscribers, webhooks};
         subscribers::update,
         subscribers::unsubscribe,
         subscribers::erase,
+        articles::create,
+        articles::list,
+        articles::show,
+        articles::update,
+        articles::include,
+        articles::exclude,
+        issues::list,
+        issues::dry_run,
+        issues::show,
         webhooks::list,
         webhooks::create,
         webhooks::delete,
@@ -81,8 +91,78 @@ impl Modify for Shared {
                 guarded(operation);
             }
         }
+        for &(path, status, name, operation_id, parameter, value) in LINKS {
+            let answer = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut().or(item.get.as_mut()))
+                .and_then(|operation| operation.responses.responses.get_mut(status));
+            if let Some(RefOr::T(response)) = answer {
+                let link = Link::builder()
+                    .operation_id(operation_id)
+                    .parameter(parameter, value)
+                    .build();
+                response.links.insert(name.to_owned(), RefOr::T(link));
+            }
+        }
     }
 }
+
+/// Where an answer's ids lead (OpenAPI links), so that clients, and tools
+/// such as Schemathesis, can follow them: the operation's path (its POST,
+/// else its GET), the answer's status, the link's name, the operation it
+/// leads to, and that operation's parameter with where its value is.
+const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    (
+        "/api/v1/articles",
+        "201",
+        "ShowArticle",
+        "showArticle",
+        "id",
+        "$response.body#/article/id",
+    ),
+    (
+        "/api/v1/articles",
+        "201",
+        "UpdateArticle",
+        "updateArticle",
+        "id",
+        "$response.body#/article/id",
+    ),
+    (
+        "/api/v1/articles",
+        "201",
+        "ExcludeArticle",
+        "excludeArticle",
+        "id",
+        "$response.body#/article/id",
+    ),
+    (
+        "/api/v1/articles",
+        "200",
+        "IncludeArticle",
+        "includeArticle",
+        "id",
+        "$response.body#/article/id",
+    ),
+    (
+        "/api/v1/articles",
+        "200",
+        "ShowArticle",
+        "showArticle",
+        "id",
+        "$response.body#/article/id",
+    ),
+    (
+        "/api/v1/issues",
+        "200",
+        "ShowIssue",
+        "showIssue",
+        "week",
+        "$response.body#/issues/0/week",
+    ),
+];
 
 /// An operation behind the token guard.
 fn guarded(operation: &mut Operation) {
@@ -96,13 +176,49 @@ fn guarded(operation: &mut Operation) {
     }
 }
 
-static DOCUMENT: LazyLock<String> =
-    LazyLock::new(|| ApiDoc::openapi().to_json().expect("the OpenAPI document serialises"));
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
+    camel_case_links(&mut document);
+    serde_json::to_string(&document).expect("the OpenAPI document serialises")
+});
+
+/// utoipa 5.5 writes a link's fields in snake case (`operation_id`), which
+/// OpenAPI does not know: a link without `operationId` or `operationRef` is
+/// invalid (Schemathesis found it). Renames them as the specification
+/// spells them.
+fn camel_case_links(document: &mut serde_json::Value) {
+    let Some(paths) = document.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    let operations = paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut());
+    let responses = operations
+        .filter_map(|operation| operation.get_mut("responses").and_then(|r| r.as_object_mut()))
+        .flat_map(|responses| responses.values_mut());
+    let links = responses
+        .filter_map(|response| response.get_mut("links").and_then(|l| l.as_object_mut()))
+        .flat_map(|links| links.values_mut())
+        .filter_map(|link| link.as_object_mut());
+    for link in links {
+        for (snake, camel) in [
+            ("operation_id", "operationId"),
+            ("operation_ref", "operationRef"),
+            ("request_body", "requestBody"),
+        ] {
+            if let Some(value) = link.remove(snake) {
+                link.insert(camel.to_owned(), value);
+            }
+        }
+    }
+}
 
 /// The API's OpenAPI 3.1 document.
 #[utoipa::path(
     get,
     path = "/api/v1/openapi.json",
+    operation_id = "openapiDocument",
     tag = "api",
     responses((status = 200, description = "This document", content_type = "application/json", body = Object))
 )]

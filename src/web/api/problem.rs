@@ -42,6 +42,8 @@ pub enum Kind {
     TooManyRequests,
     /// `limits.confirmations_per_hour` is reached.
     SignupsPaused,
+    /// An article pushed at an address whose article staff edited.
+    EditedByStaff,
     Unexpected,
 }
 
@@ -58,6 +60,7 @@ impl Kind {
             Kind::UnsupportedMediaType => "unsupported-media-type",
             Kind::TooManyRequests => "too-many-requests",
             Kind::SignupsPaused => "signups-paused",
+            Kind::EditedByStaff => "edited-by-staff",
             Kind::Unexpected => "unexpected",
         }
     }
@@ -73,6 +76,7 @@ impl Kind {
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Kind::SignupsPaused => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::EditedByStaff => StatusCode::CONFLICT,
             Kind::Unexpected => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -90,6 +94,7 @@ impl Kind {
             Kind::UnsupportedMediaType => ("api-unsupported-media-type-title", "api-unsupported-media-type"),
             Kind::TooManyRequests => ("api-too-many-requests-title", "api-too-many-requests"),
             Kind::SignupsPaused => ("api-signups-paused-title", "api-signups-paused"),
+            Kind::EditedByStaff => ("api-edited-by-staff-title", "api-edited-by-staff"),
             Kind::Unexpected => ("api-unexpected-title", "api-unexpected"),
         }
     }
@@ -102,6 +107,8 @@ pub enum FieldCause {
     Name(NameError),
     /// A message of the catalogues with no placeables.
     Message(&'static str),
+    /// A message of the catalogues with one number, `$count`.
+    Count(&'static str, i64),
 }
 
 #[derive(Debug)]
@@ -233,6 +240,7 @@ fn field_message(lang: Language, cause: &FieldCause) -> String {
         FieldCause::Email(e) => crate::web::subscriptions::email_error(lang, e),
         FieldCause::Name(e) => crate::web::subscriptions::name_error(lang, e),
         FieldCause::Message(id) => lang.text(id),
+        FieldCause::Count(id, count) => lang.text_with(id, &[("count", Arg::Number(*count))]),
     }
 }
 

@@ -131,6 +131,7 @@ pub struct SubscriberChange {
 #[utoipa::path(
     post,
     path = "/api/v1/subscribers",
+    operation_id = "createSubscriber",
     tag = "subscribers",
     request_body = NewSubscriber,
     responses((status = 202, description = "Recorded (or already on the list)", body = Accepted))
@@ -154,7 +155,7 @@ pub async fn create(
     let (Some(email), Some(name), Some(language), Ok(consent)) = (email, name, language, consent) else {
         return Err(Problem::fields(problems));
     };
-    let source = format!("api ({})", caller.name(&state.db).await?);
+    let source = format!("api ({})", caller.name());
     match consent {
         Some(note) => {
             let reader = NewReader::confirmed(&email, &name, language, &source);
@@ -182,6 +183,7 @@ pub async fn create(
 #[utoipa::path(
     get,
     path = "/api/v1/subscribers",
+    operation_id = "listSubscribers",
     tag = "subscribers",
     params(ListQuery),
     responses((status = 200, description = "A page of readers", body = SubscriberPage))
@@ -229,6 +231,7 @@ pub async fn list(query: web::Query<ListQuery>, state: web::Data<ApiState>) -> R
 #[utoipa::path(
     get,
     path = "/api/v1/subscribers/{id}",
+    operation_id = "showSubscriber",
     tag = "subscribers",
     params(("id" = uuid::Uuid, Path, description = "The reader's id")),
     responses((status = 200, description = "The reader", body = Subscriber))
@@ -244,6 +247,7 @@ pub async fn show(id: web::Path<String>, state: web::Data<ApiState>) -> Result<H
 #[utoipa::path(
     patch,
     path = "/api/v1/subscribers/{id}",
+    operation_id = "updateSubscriber",
     tag = "subscribers",
     params(("id" = uuid::Uuid, Path, description = "The reader's id")),
     request_body = SubscriberChange,
@@ -262,7 +266,7 @@ pub async fn update(
     if !problems.is_empty() {
         return Err(Problem::fields(problems));
     }
-    let by = caller.name(&state.db).await?;
+    let by = caller.name().to_owned();
     let reader = subscriber_api::update_details(
         &state.db,
         path_id(&id)?,
@@ -280,6 +284,7 @@ pub async fn update(
 #[utoipa::path(
     post,
     path = "/api/v1/subscribers/{id}/unsubscribe",
+    operation_id = "unsubscribeSubscriber",
     tag = "subscribers",
     params(("id" = uuid::Uuid, Path, description = "The reader's id")),
     responses((status = 200, description = "The reader, unsubscribed", body = Subscriber))
@@ -294,6 +299,7 @@ pub async fn unsubscribe(id: web::Path<String>, state: web::Data<ApiState>) -> R
 #[utoipa::path(
     delete,
     path = "/api/v1/subscribers/{id}",
+    operation_id = "eraseSubscriber",
     tag = "subscribers",
     params(("id" = uuid::Uuid, Path, description = "The reader's id")),
     responses((status = 204, description = "Erased"))

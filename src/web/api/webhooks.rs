@@ -95,7 +95,7 @@ pub async fn create(
     body: web::Json<NewWebhook>,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, Problem> {
-    let by = format!("API token {}", caller.name(&state.db).await?);
+    let by = format!("API token {}", caller.name());
     let body = body.into_inner();
     let (id, secret) = match register(&state.db, state.fetch_policy, &body.url, &body.events, &by).await? {
         Ok(registered) => registered,
