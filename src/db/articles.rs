@@ -887,16 +887,16 @@ pub async fn find(db: &Db, id: Uuid) -> Result<Option<StaffArticle>, sqlx::Error
     })
 }
 
-/// Those of `ids` that exist and are not deleted, newest first.
+/// Those of `ids` that exist and are not deleted, in the order given.
 pub async fn find_many(db: &Db, ids: &[Uuid]) -> Result<Vec<StaffArticle>, sqlx::Error> {
-    let mut found = Vec::with_capacity(ids.len());
+    let mut found: Vec<StaffArticle> = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(a) = find(db, *id).await? {
+        if let Some(a) = find(db, *id).await?
+            && !found.iter().any(|f| f.id == a.id)
+        {
             found.push(a);
         }
     }
-    found.sort_by(|a, b| (b.published_at, b.id).cmp(&(a.published_at, a.id)));
-    found.dedup_by_key(|a| a.id);
     Ok(found)
 }
 

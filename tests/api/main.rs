@@ -58,6 +58,7 @@ mod trust_secrets;
 mod trust_signup;
 mod unsubscribe;
 mod webhooks;
+mod never_lose_work;
 
 use helpers::{Backend, TestFn};
 
@@ -282,6 +283,13 @@ fn main() {
         webhooks::a_receiver_that_is_down_gets_the_event_once_it_is_up,
         webhooks::an_endpoint_that_answers_410_is_disabled_and_sent_nothing_more,
         webhooks::private_addresses_are_refused_at_registration_and_at_delivery,
+        never_lose_work::destructive_actions_ask_on_a_page_of_their_own_and_a_stray_post_does_nothing,
+        never_lose_work::a_deleted_article_is_hidden_everywhere_stays_deleted_on_reimport_and_is_restorable_for_30_days,
+        never_lose_work::replaced_summaries_are_kept_with_when_and_by_whom_and_can_be_restored,
+        never_lose_work::two_staff_editing_one_article_get_a_conflict_page_not_a_silent_overwrite,
+        never_lose_work::the_article_list_shows_summaries_and_draft_states_and_acts_on_a_selection,
+        never_lose_work::the_summary_field_counts_its_characters_for_everyone_before_saving,
+        never_lose_work::readers_selected_in_the_list_are_unsubscribed_erased_after_confirming_or_exported,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {

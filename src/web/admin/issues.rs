@@ -658,11 +658,18 @@ pub async fn confirm_cancel(
         c,
         question: format!("Cancel the send of {week}?"),
         consequences: vec![
-            format!(
-                "The {} copies not yet sent are not sent: those readers will not get “{}”. The {} already sent \
-                 stay sent.",
-                p.queued, p.subject, p.sent
-            ),
+            match p.queued {
+                1 => format!(
+                    "The 1 copy not yet sent is not sent: that reader will not get “{}”. The {} already sent stay \
+                     sent.",
+                    p.subject, p.sent
+                ),
+                n => format!(
+                    "The {n} copies not yet sent are not sent: those readers will not get “{}”. The {} already \
+                     sent stay sent.",
+                    p.subject, p.sent
+                ),
+            },
             "A cancelled send cannot be resumed.".to_owned(),
         ],
         items: vec![],
