@@ -350,6 +350,23 @@ pub async fn staff_log_in_add_an_article_preview_test_and_send_in_chromium(backe
         let edit = client.current_url().await.unwrap().path().to_owned();
         check_frame(&client, Some("/admin/articles"), &edit).await;
         accessible(&client, &axe, "an article's edit page").await;
+        // The summary's counter follows the typing (the server wrote 43).
+        wait_for_text(&client, r#"<span data-field="count">43</span> of 300 characters"#).await;
+        client
+            .find(Locator::Id("summary"))
+            .await
+            .unwrap()
+            .send_keys(" Again.")
+            .await
+            .unwrap();
+        wait_for_text(&client, r#"<span data-field="count">50</span> of 300 characters"#).await;
+        // Deleting asks first, on a page of its own; "No" leads back.
+        click(&client, "button.danger").await;
+        wait_for_text(&client, "<h1>Delete this article?</h1>").await;
+        check_frame(&client, Some("/admin/articles"), &format!("{edit}/delete")).await;
+        accessible(&client, &axe, "the confirmation page of a delete").await;
+        click(&client, "main a[href^='/admin/articles/']").await;
+        wait_for_path(&client, &edit).await;
         // The sources page (`web::admin::sources`, another piece's file)
         // does not name its section yet: its entry is not marked.
         visit(&client, &axe, base, "/admin/sources", Some("/admin/sources")).await;
@@ -472,6 +489,24 @@ pub async fn staff_log_in_add_an_article_preview_test_and_send_in_chromium(backe
             .unwrap();
         let shot = save_screenshot(&client, "subscribers-375.png").await;
         eprintln!("screenshot: {}", shot.display());
+
+        // Articles ticked in the list and deleted, after the confirmation
+        // page; "Recently deleted" holds them, stacked on a phone too.
+        client.set_window_size(1280, 1024).await.unwrap();
+        visit(&client, &axe, base, "/admin/articles", Some("/admin/articles")).await;
+        click(&client, "#articles input[type=checkbox][name=id]").await;
+        click(&client, "button[name=action][value=delete]").await;
+        wait_for_text(&client, "<h1>Delete this article?</h1>").await;
+        check_frame(&client, Some("/admin/articles"), "/admin/articles/delete").await;
+        accessible(&client, &axe, "the confirmation page of a bulk delete").await;
+        click(&client, "#confirm").await;
+        wait_for_path(&client, "/admin/articles").await;
+        wait_for_text(&client, "1 article is deleted.").await;
+        visit(&client, &axe, base, "/admin/articles/deleted", Some("/admin/articles")).await;
+        assert!(client.source().await.unwrap().contains("Floods in the north"));
+        client.set_window_size(375, 812).await.unwrap();
+        visit(&client, &axe, base, "/admin/articles/deleted", Some("/admin/articles")).await;
+        assert_stacked(&client, "#deleted", "Removed for good").await;
     }
     .await;
     let _ = client.close().await;
