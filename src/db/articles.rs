@@ -1171,6 +1171,13 @@ pub async fn recently_deleted(db: &Db, limit: i64) -> Result<Vec<DeletedArticle>
     })
 }
 
+/// How many deleted articles wait to be restored or purged.
+pub async fn count_deleted(db: &Db) -> Result<i64, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM articles WHERE deleted_at IS NOT NULL").fetch_one(pool).await
+    })
+}
+
 /// Whether an article at `url` (added by hand or from a feed) is deleted
 /// and not yet purged.
 pub async fn deleted_at_address(db: &Db, url: &str) -> Result<bool, sqlx::Error> {

@@ -32,6 +32,7 @@ mod json_api;
 mod languages;
 mod liveness;
 mod logs;
+mod never_lose_work;
 mod nginx;
 mod ops;
 mod preferences;

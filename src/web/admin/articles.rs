@@ -62,7 +62,7 @@ struct ListPage {
     rows: Vec<Row>,
     page: u32,
     more: bool,
-    deleted: usize,
+    deleted: i64,
 }
 
 fn draft_label(state: DraftState) -> &'static str {
@@ -105,7 +105,7 @@ pub async fn list(
             summary_source: a.summary_source,
         })
         .collect();
-    let deleted = articles::recently_deleted(&state.db, DELETED_SHOWN).await?.len();
+    let deleted = articles::count_deleted(&state.db).await?;
     let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
     Ok(html(
         StatusCode::OK,
