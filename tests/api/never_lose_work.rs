@@ -595,7 +595,10 @@ pub async fn the_article_list_shows_summaries_and_draft_states_and_acts_on_a_sel
         let end = start + list[start..].find("</tr>").unwrap();
         list[start..end].to_owned()
     };
-    assert!(list.contains("<a href=\"/admin/articles/deleted\">Recently deleted</a>"), "{list}");
+    assert!(
+        list.contains("<a href=\"/admin/articles/deleted\">Recently deleted</a>"),
+        "{list}"
+    );
     let floods = row(&list, "Floods in the north");
     assert!(floods.contains("What happened, in one line."), "{floods}");
     assert!(floods.contains("data-field=\"draft\">in</td>"), "{floods}");

@@ -18,10 +18,11 @@ use crate::web::form::{self, Fields};
 /// The field only a confirmation page's form sends.
 pub const CONFIRM_FIELD: &str = "confirm";
 
-/// Whether the form came from a confirmation page. `on` is what the older
-/// erase form's ticked box sent.
+/// Whether the form came from a confirmation page (`yes`). `on` is what
+/// the older erase form's ticked box sent; `true` and `1` are what a script
+/// that means it would send.
 pub fn confirmed(fields: &Fields) -> bool {
-    matches!(fields.get(CONFIRM_FIELD), "yes" | "on")
+    matches!(fields.get(CONFIRM_FIELD), "yes" | "on" | "true" | "1")
 }
 
 /// The answer to an action's `POST` without the confirmation: nothing was
@@ -115,4 +116,30 @@ pub fn check_selection(ids: &[Uuid], back: &str) -> Result<(), PageError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_confirmation_field_confirms() {
+        let fields = |body: &str| form::parse(body.as_bytes()).unwrap();
+        assert!(confirmed(&fields("csrf=x&confirm=yes")));
+        assert!(confirmed(&fields("confirm=on")));
+        assert!(!confirmed(&fields("csrf=x")));
+        assert!(!confirmed(&fields("confirm=no")));
+        assert!(!confirmed(&fields("confirm=")));
+        assert!(!confirmed(&fields("confirmed=yes")));
+    }
+
+    #[test]
+    fn a_selection_is_ids_in_order_once_each() {
+        let a = "0192f0c4-0000-7000-8000-000000000001";
+        let b = "0192f0c4-0000-7000-8000-000000000002";
+        let ids = ids_in_query(&format!("id={b}&id={a}&id={b}")).unwrap();
+        assert_eq!(ids_query(&ids), format!("id={b}&id={a}"));
+        assert!(ids_in_query("id=nope").is_err());
+        assert!(check_selection(&[], "/admin/articles").is_err());
+    }
 }
