@@ -59,7 +59,6 @@ mod trust_secrets;
 mod trust_signup;
 mod unsubscribe;
 mod webhooks;
-mod never_lose_work;
 
 use helpers::{Backend, TestFn};
 
