@@ -1162,6 +1162,11 @@ async fn prune(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
         escape(&settings.mail.outbox_dir.display().to_string()),
         kept(retention.outbox_days, "days")
     );
+    say!(
+        "deleted articles: {} ({})",
+        pruned.deleted_articles,
+        kept(retention.deleted_article_days, "days")
+    );
     Ok(())
 }
 

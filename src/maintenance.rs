@@ -398,6 +398,7 @@ pub struct Pruned {
     pub mail_addresses: u64,
     pub unconfirmed_readers: u64,
     pub outbox_files: u64,
+    pub deleted_articles: u64,
 }
 
 impl Pruned {
@@ -413,6 +414,7 @@ struct Cutoffs {
     mail: Option<DateTime<Utc>>,
     readers: Option<DateTime<Utc>>,
     outbox: Option<DateTime<Utc>>,
+    deleted_articles: Option<DateTime<Utc>>,
 }
 
 impl Cutoffs {
@@ -425,6 +427,7 @@ impl Cutoffs {
             mail: days(retention.mail_address_days),
             readers: days(retention.unconfirmed_reader_days),
             outbox: days(retention.outbox_days),
+            deleted_articles: days(retention.deleted_article_days),
         }
     }
 }
@@ -445,6 +448,9 @@ pub async fn prune_preview(db: &Db, settings: &Settings, now: DateTime<Utc>) -> 
     }
     if let Some(before) = cutoffs.outbox {
         pruned.outbox_files = old_outbox_files(&settings.mail, before).len() as u64;
+    }
+    if let Some(before) = cutoffs.deleted_articles {
+        pruned.deleted_articles = retention::count_deleted_articles(db, before).await?;
     }
     Ok(pruned)
 }
@@ -490,6 +496,9 @@ pub async fn prune(
                 Err(e) => tracing::warn!(file = %file.display(), error = %e, "prune: cannot delete an outbox file"),
             }
         }
+    }
+    if let Some(before) = cutoffs.deleted_articles {
+        pruned.deleted_articles = retention::remove_deleted_articles(db, before).await?;
     }
     Ok(pruned)
 }
@@ -539,6 +548,7 @@ impl DailyPrune {
                     mail_addresses = pruned.mail_addresses,
                     unconfirmed_readers = pruned.unconfirmed_readers,
                     outbox_files = pruned.outbox_files,
+                    deleted_articles = pruned.deleted_articles,
                     "prune: removed what the retention settings no longer keep"
                 ),
                 Err(e) => tracing::error!(error = %e, "prune: failed; trying again in a day"),
@@ -565,6 +575,7 @@ mod tests {
             mail_address_days: days,
             unconfirmed_reader_days: days,
             outbox_days: days,
+            deleted_article_days: days,
         }
     }
 

@@ -35,3 +35,25 @@
     setTimeout(poll, 2000);
   }
 })();
+
+// The summary's counter ("N of 300 characters", read with the field
+// through aria-describedby): counted again as staff type, as the server
+// counts (runs of white space as one). Without JavaScript it shows the
+// count as of the page's loading, and the server refuses a longer one.
+(function () {
+  "use strict";
+  Array.prototype.forEach.call(document.querySelectorAll("textarea[data-max]"), function (field) {
+    var box = document.getElementById(field.id + "-count");
+    var count = box && box.querySelector('[data-field="count"]');
+    if (!count) { return; }
+    var max = parseInt(field.getAttribute("data-max"), 10);
+    function update() {
+      var text = field.value.trim().replace(/\s+/g, " ");
+      var n = Array.from(text).length;
+      count.textContent = String(n);
+      box.classList.toggle("over", n > max);
+    }
+    field.addEventListener("input", update);
+    update();
+  });
+})();

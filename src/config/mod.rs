@@ -163,6 +163,9 @@ pub struct RetentionSettings {
     pub unconfirmed_reader_days: u32,
     /// `.eml` files in `mail.outbox_dir` older than this are deleted.
     pub outbox_days: u32,
+    /// Articles staff deleted more than this many days ago are purged with
+    /// their summaries' earlier versions; until then they can be restored.
+    pub deleted_article_days: u32,
 }
 
 /// Fetching feeds by URL (`gazette articles import URL`, the admin's import).

@@ -116,12 +116,14 @@ struct Existing {
     summary_source: String,
     language: Option<String>,
     edited_by_staff: bool,
+    /// Deleted by staff (and not yet purged): an import leaves it deleted.
+    deleted: bool,
 }
 
 macro_rules! existing_columns {
     () => {
         "id, url, feed, guid, source_name, title, author, published_at, body, summary, summary_source, language, \
-         edited_by_staff"
+         edited_by_staff, deleted_at IS NOT NULL AS deleted"
     };
 }
 
@@ -245,11 +247,13 @@ const BY_ADDRESS: &str = concat!(
 
 /// Writes an article's content over its row, and makes the row its feed's
 /// (a row adopted from before feeds were recorded, or its own). A row
-/// staff edited meanwhile, or that another feed adopted, is left alone.
+/// staff edited or deleted meanwhile, or that another feed adopted, is
+/// left alone.
 const UPDATE: &str = "UPDATE articles SET url = $2, feed = $3, guid = $4, source_name = $5, title = $6, author = $7,
                              published_at = $8, body = $9, summary = $10, summary_source = $11, updated_at = $12,
-                             language = $14, search_key = $15
-                      WHERE id = $1 AND edited_by_staff = $13 AND (feed IS NULL OR feed = $3)";
+                             language = $14, search_key = $15, version = version + 1
+                      WHERE id = $1 AND edited_by_staff = $13 AND (feed IS NULL OR feed = $3)
+                        AND deleted_at IS NULL";
 
 /// Makes an unclaimed row the feed's, content unchanged.
 const CLAIM: &str = "UPDATE articles SET feed = $2, guid = $3, source_name = $4 WHERE id = $1 AND feed IS NULL";
@@ -557,7 +561,10 @@ fn plan(article: &NewArticle, found: Option<&Found>) -> Plan {
         Some(Found::Own(row)) => (row, false),
         Some(Found::Adopted(row)) => (row, true),
     };
-    if row.edited_by_staff {
+    // A row staff deleted stays deleted (restorable from "Recently
+    // deleted"): the feed bringing its entry again neither brings it back
+    // nor adds a second one.
+    if row.edited_by_staff || row.deleted {
         let claim = (adopted && row.guid.is_some()).then_some(row.id);
         return Plan::Kept { claim };
     }
@@ -777,7 +784,7 @@ pub async fn published_between(
                         COALESCE(a.section, s.section) AS section,
                         ROW_NUMBER() OVER (PARTITION BY a.language ORDER BY a.published_at DESC, a.id DESC) AS place
                  FROM articles a LEFT JOIN feed_sources s ON s.url = a.feed
-                 WHERE a.published_at >= $1 AND a.published_at < $2 AND NOT a.excluded
+                 WHERE a.published_at >= $1 AND a.published_at < $2 AND NOT a.excluded AND a.deleted_at IS NULL
              ) AS week
              WHERE place <= $3
              ORDER BY published_at DESC, id DESC",
@@ -819,6 +826,10 @@ pub struct StaffArticle {
     pub excluded: bool,
     /// The tag of the language it was published in; `None` when unknown.
     language: Option<String>,
+    /// Counts the writes to the article: an edit form carries the version
+    /// it was loaded at, and a save against a newer one is refused.
+    pub version: i64,
+    pub updated_at: DateTime<Utc>,
 }
 
 impl StaffArticle {
@@ -826,13 +837,19 @@ impl StaffArticle {
     pub fn language(&self) -> Option<Language> {
         self.language.as_deref().and_then(Language::parse)
     }
+
+    /// The summary's first line (summaries are one line once cleaned, but
+    /// a feed's may hold several).
+    pub fn summary_first_line(&self) -> &str {
+        self.summary.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim()
+    }
 }
 
 macro_rules! select_staff_article {
     ($rest:literal) => {
         concat!(
-            "SELECT id, url, title, author, published_at, body, summary, summary_source, excluded, language \
-             FROM articles ",
+            "SELECT id, url, title, author, published_at, body, summary, summary_source, excluded, language, \
+             version, updated_at FROM articles ",
             $rest
         )
     };
@@ -842,11 +859,12 @@ macro_rules! select_staff_article {
 /// or address contains `query` (all when empty), newest first. An address
 /// is ASCII (`ArticleUrl`): lowercase is all its folding. An article
 /// without a key yet (see `db::search_keys`) is compared as before keys.
+/// Deleted articles are not among them (see [`recently_deleted`]).
 pub async fn search(db: &Db, query: &str, limit: i64, offset: i64) -> Result<Vec<StaffArticle>, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query_as(select_staff_article!(
-            "WHERE $1 = '' OR search_key LIKE $2 ESCAPE '\\' OR LOWER(url) LIKE $2 ESCAPE '\\'
-                OR (search_key IS NULL AND LOWER(title) LIKE $3 ESCAPE '\\')
+            "WHERE deleted_at IS NULL AND ($1 = '' OR search_key LIKE $2 ESCAPE '\\' OR LOWER(url) LIKE $2 ESCAPE '\\'
+                OR (search_key IS NULL AND LOWER(title) LIKE $3 ESCAPE '\\'))
              ORDER BY published_at DESC, id DESC LIMIT $4 OFFSET $5"
         ))
             .bind(fold_for_search(query))
@@ -861,11 +879,14 @@ pub async fn search(db: &Db, query: &str, limit: i64, offset: i64) -> Result<Vec
 
 /// The article a hand-added article at `url` is saved onto (see
 /// [`save`]): the hand-added one at that address, else the oldest imported
-/// one there.
+/// one there; a deleted one only when there is no other.
 pub async fn at_address(db: &Db, url: &ArticleUrl) -> Result<Option<StaffArticle>, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query_as(select_staff_article!(
-            "WHERE url = $1 ORDER BY CASE WHEN feed IS NULL THEN 0 ELSE 1 END, created_at, id LIMIT 1"
+            "WHERE url = $1
+             ORDER BY CASE WHEN deleted_at IS NULL THEN 0 ELSE 1 END, CASE WHEN feed IS NULL THEN 0 ELSE 1 END,
+                      created_at, id
+             LIMIT 1"
         ))
             .bind(url.as_str())
             .fetch_optional(pool)
@@ -884,7 +905,7 @@ pub async fn page(
 ) -> Result<Vec<StaffArticle>, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query_as(select_staff_article!(
-            "WHERE ($1 = '' OR url = $1) AND id > $2 ORDER BY id LIMIT $3"
+            "WHERE deleted_at IS NULL AND ($1 = '' OR url = $1) AND id > $2 ORDER BY id LIMIT $3"
         ))
             .bind(url.map_or("", ArticleUrl::as_str))
             .bind(after.unwrap_or(Uuid::nil()))
@@ -896,10 +917,13 @@ pub async fn page(
 
 /// Puts an article in the next issue (`excluded` false) or leaves it out.
 /// Nothing else changes: a later import of the article still updates it.
-/// `false` when there is no such article.
-pub async fn set_excluded(db: &Db, id: Uuid, excluded: bool, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+/// `false` when there is no such article (or it is deleted).
+pub async fn include_or_exclude(db: &Db, id: Uuid, excluded: bool, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
     let changed = with_pool!(db, pool => {
-        sqlx::query("UPDATE articles SET excluded = $2, updated_at = $3 WHERE id = $1")
+        sqlx::query(
+            "UPDATE articles SET excluded = $2, updated_at = $3, version = version + 1
+             WHERE id = $1 AND deleted_at IS NULL",
+        )
             .bind(id)
             .bind(excluded)
             .bind(now)
@@ -910,8 +934,27 @@ pub async fn set_excluded(db: &Db, id: Uuid, excluded: bool, now: DateTime<Utc>)
     Ok(changed == 1)
 }
 
+/// The article, unless it is deleted.
 pub async fn find(db: &Db, id: Uuid) -> Result<Option<StaffArticle>, sqlx::Error> {
-    with_pool!(db, pool => sqlx::query_as(select_staff_article!("WHERE id = $1")).bind(id).fetch_optional(pool).await)
+    with_pool!(db, pool => {
+        sqlx::query_as(select_staff_article!("WHERE id = $1 AND deleted_at IS NULL"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+/// Those of `ids` that exist and are not deleted, in the order given.
+pub async fn find_many(db: &Db, ids: &[Uuid]) -> Result<Vec<StaffArticle>, sqlx::Error> {
+    let mut found: Vec<StaffArticle> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(a) = find(db, *id).await?
+            && !found.iter().any(|f| f.id == a.id)
+        {
+            found.push(a);
+        }
+    }
+    Ok(found)
 }
 
 /// What staff can change about an article, parsed.
@@ -926,13 +969,94 @@ pub struct ArticleEdit {
     pub language: Option<Language>,
 }
 
-/// Saves a staff edit; later imports leave the article as staff made it.
-/// `false` when there is no such article.
-pub async fn edit(db: &Db, id: Uuid, edit: &ArticleEdit, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
-    let changed = with_pool!(db, pool => {
+/// What a staff edit came to.
+#[derive(Debug)]
+pub enum Edited {
+    Saved,
+    /// No such article, or it was deleted.
+    Missing,
+    /// The article was written since the version the edit was made
+    /// against: nothing changed; here it is as it is now.
+    Conflict(Box<StaffArticle>),
+}
+
+/// One transaction that locks what it reads: `BEGIN IMMEDIATE` on SQLite
+/// (the write lock from the start), `FOR UPDATE` on PostgreSQL, spelled
+/// `$lock` in the statements.
+macro_rules! with_locking_tx {
+    ($db:expr, $tx:ident, $lock:ident => $body:expr) => {
+        match $db {
+            Db::Sqlite(pool) => {
+                #[allow(unused_mut)]
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let $lock = "";
+                $body
+            }
+            Db::Postgres(pool) => {
+                #[allow(unused_mut)]
+                let mut $tx = pool.begin().await?;
+                let $lock = " FOR UPDATE";
+                $body
+            }
+        }
+    };
+}
+
+/// The summary an article had before it was replaced.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SummaryVersion {
+    pub id: Uuid,
+    pub summary: String,
+    pub summary_source: String,
+    pub replaced_at: DateTime<Utc>,
+    pub replaced_by: String,
+}
+
+const KEEP_SUMMARY: &str =
+    "INSERT INTO summary_versions (id, article_id, summary, summary_source, replaced_at, replaced_by)
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// Saves a staff edit made against `expected` version of the article
+/// (`None`: an older form without one, saved whatever the version); later
+/// imports leave the article as staff made it. A summary it replaces is
+/// kept among the article's [`summary_versions`], as replaced by `by`.
+pub async fn edit(
+    db: &Db,
+    id: Uuid,
+    expected: Option<i64>,
+    edit: &ArticleEdit,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Edited, sqlx::Error> {
+    with_locking_tx!(db, tx, lock => {
+        let current: Option<StaffArticle> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{}{lock}",
+            select_staff_article!("WHERE id = $1 AND deleted_at IS NULL")
+        )))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(current) = current else {
+            return Ok(Edited::Missing);
+        };
+        if expected.is_some_and(|v| v != current.version) {
+            return Ok(Edited::Conflict(Box::new(current)));
+        }
+        if current.summary != edit.summary {
+            sqlx::query(KEEP_SUMMARY)
+                .bind(Uuid::now_v7())
+                .bind(id)
+                .bind(&current.summary)
+                .bind(&current.summary_source)
+                .bind(now)
+                .bind(by)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
             "UPDATE articles SET title = $2, summary = $3, summary_source = $4, published_at = $5, excluded = $6,
-                                 edited_by_staff = $7, updated_at = $8, language = $9, search_key = $10
+                                 edited_by_staff = $7, updated_at = $8, language = $9, search_key = $10,
+                                 version = version + 1
              WHERE id = $1",
         )
         .bind(id)
@@ -945,16 +1069,205 @@ pub async fn edit(db: &Db, id: Uuid, edit: &ArticleEdit, now: DateTime<Utc>) -> 
         .bind(now)
         .bind(edit.language.map(Language::tag))
         .bind(SearchKey::of_article(edit.title.as_str()).into_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Edited::Saved)
+    })
+}
+
+/// The summaries the article had before, newest first.
+pub async fn summary_versions(db: &Db, article: Uuid) -> Result<Vec<SummaryVersion>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT id, summary, summary_source, replaced_at, replaced_by FROM summary_versions
+             WHERE article_id = $1 ORDER BY replaced_at DESC, id DESC",
+        )
+        .bind(article)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// Makes an earlier summary the article's again; the one it replaces
+/// takes its place among the versions, so a restore can be undone too.
+/// `false` when the article (not deleted) has no such version.
+pub async fn restore_summary(
+    db: &Db,
+    article: Uuid,
+    version: Uuid,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    with_locking_tx!(db, tx, lock => {
+        let current: Option<StaffArticle> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{}{lock}",
+            select_staff_article!("WHERE id = $1 AND deleted_at IS NULL")
+        )))
+        .bind(article)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let old: Option<SummaryVersion> = sqlx::query_as(
+            "SELECT id, summary, summary_source, replaced_at, replaced_by FROM summary_versions
+             WHERE id = $1 AND article_id = $2",
+        )
+        .bind(version)
+        .bind(article)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (Some(current), Some(old)) = (current, old) else {
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM summary_versions WHERE id = $1")
+            .bind(old.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(KEEP_SUMMARY)
+            .bind(Uuid::now_v7())
+            .bind(article)
+            .bind(&current.summary)
+            .bind(&current.summary_source)
+            .bind(now)
+            .bind(by)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE articles SET summary = $2, summary_source = $3, edited_by_staff = $4, updated_at = $5,
+                                 version = version + 1
+             WHERE id = $1",
+        )
+        .bind(article)
+        .bind(&old.summary)
+        .bind(&old.summary_source)
+        .bind(true)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    })
+}
+
+/// Puts the articles in or out of the issue; returns how many changed.
+pub async fn set_excluded(db: &Db, ids: &[Uuid], excluded: bool, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let mut changed = 0;
+    for id in ids {
+        changed += with_pool!(db, pool => {
+            sqlx::query(
+                "UPDATE articles SET excluded = $2, edited_by_staff = $3, updated_at = $4, version = version + 1
+                 WHERE id = $1 AND excluded <> $2 AND deleted_at IS NULL",
+            )
+            .bind(id)
+            .bind(excluded)
+            .bind(true)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+    }
+    Ok(changed)
+}
+
+/// Deletes the article softly: it is hidden everywhere (lists, search, the
+/// issue) and restorable until retention purges it. `false` when there is
+/// no such article, or it was deleted already.
+pub async fn delete(db: &Db, id: Uuid, by: &str, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let deleted = with_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE articles SET deleted_at = $2, deleted_by = $3, updated_at = $2, version = version + 1
+             WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(by)
         .execute(pool)
         .await?
         .rows_affected()
     });
-    Ok(changed == 1)
+    Ok(deleted == 1)
 }
 
-pub async fn delete(db: &Db, id: Uuid) -> Result<bool, sqlx::Error> {
-    let deleted = with_pool!(db, pool => {
-        sqlx::query("DELETE FROM articles WHERE id = $1").bind(id).execute(pool).await?.rows_affected()
+/// Brings a deleted article back as it was. `false` when there is no
+/// deleted article `id` (never deleted, restored already, or purged).
+pub async fn restore(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let restored = with_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE articles SET deleted_at = NULL, deleted_by = NULL, updated_at = $2, version = version + 1
+             WHERE id = $1 AND deleted_at IS NOT NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected()
     });
-    Ok(deleted == 1)
+    Ok(restored == 1)
+}
+
+/// A deleted article, as "Recently deleted" lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeletedArticle {
+    pub id: Uuid,
+    pub title: String,
+    pub url: String,
+    pub deleted_at: DateTime<Utc>,
+    pub deleted_by: Option<String>,
+}
+
+/// Deleted articles not yet purged, most recently deleted first.
+pub async fn recently_deleted(db: &Db, limit: i64) -> Result<Vec<DeletedArticle>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT id, title, url, deleted_at, deleted_by FROM articles WHERE deleted_at IS NOT NULL
+             ORDER BY deleted_at DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// How many deleted articles wait to be restored or purged.
+pub async fn count_deleted(db: &Db) -> Result<i64, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM articles WHERE deleted_at IS NOT NULL").fetch_one(pool).await
+    })
+}
+
+/// Whether an article at `url` (added by hand or from a feed) is deleted
+/// and not yet purged.
+pub async fn deleted_at_address(db: &Db, url: &str) -> Result<bool, sqlx::Error> {
+    let found: i64 = with_pool!(db, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM articles WHERE url = $1 AND deleted_at IS NOT NULL")
+            .bind(url)
+            .fetch_one(pool)
+            .await?
+    });
+    Ok(found > 0)
+}
+
+/// How the issue being drafted stands towards an article.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DraftState {
+    /// Published within the draft's window and not left out.
+    In,
+    /// Left out by staff.
+    Excluded,
+    /// Published before the draft's window (or after now): another week's.
+    NotThisWeek,
+}
+
+impl DraftState {
+    /// The state of an article published at `published_at`, for a draft
+    /// collecting articles published in `[since, now)`.
+    pub fn of(article: &StaffArticle, since: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        if article.excluded {
+            DraftState::Excluded
+        } else if article.published_at >= since && article.published_at < now {
+            DraftState::In
+        } else {
+            DraftState::NotThisWeek
+        }
+    }
 }

@@ -180,7 +180,11 @@ pub async fn set_language(db: &Db, id: i64, language: Option<Language>) -> Resul
         .fetch_optional(&mut *tx)
         .await?;
         if let (Some(source), Some(tag)) = (&source, tag) {
-            sqlx::query("UPDATE articles SET language = $2 WHERE feed = $1 AND NOT edited_by_staff")
+            // A write like any other: an edit form loaded before it is
+            // refused rather than saving the old language back.
+            sqlx::query(
+                "UPDATE articles SET language = $2, version = version + 1 WHERE feed = $1 AND NOT edited_by_staff",
+            )
                 .bind(&source.url)
                 .bind(tag)
                 .execute(&mut *tx)

@@ -182,6 +182,31 @@ pub async fn remove_unconfirmed_readers(
     })
 }
 
+// Articles staff deleted before $1.
+const DELETED_ARTICLES: &str = "deleted_at IS NOT NULL AND deleted_at < $1";
+
+pub async fn count_deleted_articles(db: &Db, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let found: i64 = with_pool!(db, pool => {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM articles WHERE {DELETED_ARTICLES}")))
+            .bind(before)
+            .fetch_one(pool)
+            .await?
+    });
+    Ok(to_u64(found))
+}
+
+/// Purges articles staff deleted before `before`, with their summaries'
+/// earlier versions (cascades): they can no longer be restored.
+pub async fn remove_deleted_articles(db: &Db, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM articles WHERE {DELETED_ARTICLES}")))
+            .bind(before)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+    })
+}
+
 fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }

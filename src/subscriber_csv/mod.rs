@@ -585,6 +585,15 @@ pub fn export_chunks(db: Db, filter: Filter) -> impl Stream<Item = Result<Vec<u8
     })
 }
 
+/// The readers among `ids` as CSV, with the export's header and columns
+/// (the staff's "export the selection").
+pub async fn export_selected(db: &Db, ids: &[uuid::Uuid]) -> Result<Vec<u8>, sqlx::Error> {
+    let rows = subscriber_admin::export_selected(db, ids).await?;
+    let mut out = csv_rows([EXPORT_HEADER.map(str::to_owned)]);
+    out.extend(csv_rows(rows.iter().map(export_record)));
+    Ok(out)
+}
+
 /// Records as CSV text.
 fn csv_rows(records: impl IntoIterator<Item = [String; 7]>) -> Vec<u8> {
     let mut writer = csv::Writer::from_writer(Vec::new());

@@ -31,13 +31,24 @@ impl Default for BodyTimeout {
     }
 }
 
-/// The fields of a form; a field given twice keeps its first value.
+/// The fields of a form; [`Fields::get`] gives a field's first value,
+/// [`Fields::all`] each value of a field given several times (checkboxes
+/// sharing a name).
 #[derive(Debug, Default)]
-pub struct Fields(HashMap<String, String>);
+pub struct Fields(HashMap<String, Vec<String>>);
 
 impl Fields {
     pub fn get(&self, name: &str) -> &str {
-        self.0.get(name).map(String::as_str).unwrap_or("")
+        self.0
+            .get(name)
+            .and_then(|values| values.first())
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    /// Every value of the field, in the order given.
+    pub fn all(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.0.get(name).into_iter().flatten().map(String::as_str)
     }
 }
 
@@ -131,7 +142,7 @@ pub fn parse(body: &[u8]) -> Result<Fields, FormError> {
         };
         let key = decode(key)?;
         let value = decode(value)?;
-        fields.entry(key).or_insert(value);
+        fields.entry(key).or_insert_with(Vec::new).push(value);
     }
     Ok(Fields(fields))
 }

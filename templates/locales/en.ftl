@@ -321,3 +321,7 @@ api-article-summary-too-long = { $count ->
 }
 api-article-author-too-long = The author is too long: please use at most 200 characters.
 api-article-date-invalid = The date must be in RFC 3339 form, such as 2026-11-27T09:30:00Z.
+
+# The JSON API: an article deleted by staff.
+api-deleted-by-staff-title = The article was deleted by staff
+api-deleted-by-staff = An article at this address was deleted in the staff area, so nothing was changed. Staff can restore it (its id is { $reason }) from “Recently deleted”.

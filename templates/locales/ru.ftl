@@ -343,3 +343,7 @@ api-article-summary-too-long = { $count ->
 }
 api-article-author-too-long = Имя автора слишком длинное: не больше 200 символов.
 api-article-date-invalid = Дата должна быть в формате RFC 3339, например 2026-11-27T09:30:00Z.
+
+# The JSON API: an article deleted by staff.
+api-deleted-by-staff-title = Статья удалена редакцией
+api-deleted-by-staff = Статью с этим адресом удалили в редакции, поэтому ничего не изменилось. Редакция может восстановить её (её id { $reason }) в разделе «Недавно удалённые».

@@ -163,6 +163,7 @@ fn location(response: &reqwest::Response) -> &str {
 
 pub fn concrete(path: &str) -> String {
     path.replace("{id}", "0192f0c4-0000-7000-8000-000000000001")
+        .replace("{version}", "0192f0c4-0000-7000-8000-000000000002")
         .replace("{week}", "2026-W48")
 }
 
@@ -532,7 +533,12 @@ pub async fn staff_add_edit_leave_out_regenerate_and_delete_an_article(backend: 
         edit.contains("Our own words.") && edit.contains("(from: staff)"),
         "{edit}"
     );
-    assert!(staff.page("/admin/articles").await.contains("left out"));
+    assert!(
+        staff
+            .page("/admin/articles")
+            .await
+            .contains("<td data-label=\"This week\" data-field=\"draft\">excluded</td>")
+    );
     assert!(
         !staff.page("/admin/issues").await.contains("Floods in the north"),
         "left out of the draft"
@@ -547,7 +553,11 @@ pub async fn staff_add_edit_leave_out_regenerate_and_delete_an_article(backend: 
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("is not like 2026-11-27T09:30"));
 
-    let response = staff.post(&format!("/admin/articles/{id}/regenerate"), &[]).await;
+    let confirm = staff.page(&format!("/admin/articles/{id}/regenerate")).await;
+    assert!(confirm.contains("Regenerate the summary?"), "{confirm}");
+    let response = staff
+        .post(&format!("/admin/articles/{id}/regenerate"), &[("confirm", "yes")])
+        .await;
     assert_eq!(response.status(), 303);
     let edit = staff.page(&format!("/admin/articles/{id}")).await;
     assert!(
@@ -555,9 +565,16 @@ pub async fn staff_add_edit_leave_out_regenerate_and_delete_an_article(backend: 
         "{edit}"
     );
 
-    let response = staff.post(&format!("/admin/articles/{id}/delete"), &[]).await;
+    staff.page(&format!("/admin/articles/{id}/delete")).await;
+    let response = staff
+        .post(&format!("/admin/articles/{id}/delete"), &[("confirm", "yes")])
+        .await;
     assert_eq!(response.status(), 303);
-    assert_eq!(app.count("SELECT COUNT(*) FROM articles").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM articles WHERE deleted_at IS NULL")
+            .await,
+        0
+    );
     assert_eq!(staff.get(&format!("/admin/articles/{id}")).await.status(), 404);
     assert_eq!(staff.get("/admin/articles/not-a-uuid").await.status(), 404);
     staff.page("/admin/articles").await;
@@ -791,7 +808,19 @@ pub async fn staff_pause_resume_cancel_a_send_and_retry_failed_copies(backend: B
     );
     assert_eq!(staff.post(&format!("{issue}/resume"), &[]).await.status(), 303);
     assert_eq!(app.count(due).await, 3);
-    assert_eq!(staff.post(&format!("{issue}/cancel"), &[]).await.status(), 303);
+    assert!(
+        staff
+            .page(&format!("{issue}/cancel"))
+            .await
+            .contains("copies not yet sent are not sent")
+    );
+    assert_eq!(
+        staff
+            .post(&format!("{issue}/cancel"), &[("confirm", "yes")])
+            .await
+            .status(),
+        303
+    );
     let page = staff.page(&issue).await;
     assert!(
         page.contains("<strong data-field=\"state\">cancelled</strong>"),
@@ -996,7 +1025,7 @@ pub async fn the_csv_export_holds_the_current_filter(backend: Backend) {
     );
     let last = staff.page("/admin/subscribers?status=confirmed&page=25").await;
     assert_eq!(
-        last.matches("<tr><td data-label=\"Email\"><a href=\"/admin/subscribers/")
+        last.matches("<td data-label=\"Email\"><a href=\"/admin/subscribers/")
             .count(),
         5
     );
@@ -1417,7 +1446,9 @@ pub async fn pause_and_cancel_are_offered_while_copies_wait_and_refused_once_non
     assert!(controls(&page).is_empty(), "{page}");
     assert_eq!(actions(staff.get(&progress).await.text().await.unwrap()), "[]}");
     for action in ["pause", "cancel"] {
-        assert_eq!(staff.post(&format!("{issue}/{action}"), &[]).await.status(), 303);
+        // Cancelling confirmed on its page: refused all the same.
+        let confirmed = [("confirm", "yes")];
+        assert_eq!(staff.post(&format!("{issue}/{action}"), &confirmed).await.status(), 303);
         let page = staff.page(&issue).await;
         assert!(
             page.contains(&format!(
@@ -1436,7 +1467,9 @@ pub async fn pause_and_cancel_are_offered_while_copies_wait_and_refused_once_non
     assert!(page.contains(r#"<strong data-field="state">sent</strong>"#), "{page}");
     assert!(controls(&page).is_empty(), "{page}");
     for action in ["pause", "cancel"] {
-        assert_eq!(staff.post(&format!("{issue}/{action}"), &[]).await.status(), 303);
+        // Cancelling confirmed on its page: refused all the same.
+        let confirmed = [("confirm", "yes")];
+        assert_eq!(staff.post(&format!("{issue}/{action}"), &confirmed).await.status(), 303);
         let page = staff.page(&issue).await;
         assert!(
             page.contains(&format!(

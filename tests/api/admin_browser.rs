@@ -350,9 +350,69 @@ pub async fn staff_log_in_add_an_article_preview_test_and_send_in_chromium(backe
         let edit = client.current_url().await.unwrap().path().to_owned();
         check_frame(&client, Some("/admin/articles"), &edit).await;
         accessible(&client, &axe, "an article's edit page").await;
+        // The summary's counter follows the typing (the server wrote 43).
+        wait_for_text(&client, r#"<span data-field="count">43</span> of 300 characters"#).await;
+        client
+            .find(Locator::Id("summary"))
+            .await
+            .unwrap()
+            .send_keys(" Again.")
+            .await
+            .unwrap();
+        wait_for_text(&client, r#"<span data-field="count">50</span> of 300 characters"#).await;
+        // Deleting asks first, on a page of its own; "No" leads back.
+        click(&client, "button.danger").await;
+        wait_for_text(&client, "<h1>Delete this article?</h1>").await;
+        check_frame(&client, Some("/admin/articles"), &format!("{edit}/delete")).await;
+        accessible(&client, &axe, "the confirmation page of a delete").await;
+        click(&client, "main a[href^='/admin/articles/']").await;
+        wait_for_path(&client, &edit).await;
         // The sources page (`web::admin::sources`, another piece's file)
         // does not name its section yet: its entry is not marked.
         visit(&client, &axe, base, "/admin/sources", Some("/admin/sources")).await;
+
+        // The editor's desk: a second story comes first (newest); "Make
+        // lead" on the first one (a plain form's button) puts it back on
+        // top; the issue's note is saved; "Send at" is set and taken off.
+        visit(&client, &axe, base, "/admin/articles/new", Some("/admin/articles")).await;
+        fill(&client, "url", "https://example.org/bridge").await;
+        fill(&client, "title", "Bridge reopens").await;
+        fill(&client, "summary", "Two years of detours end this week.").await;
+        click(&client, "#add-article").await;
+        wait_for_path(&client, "/admin/articles").await;
+        visit(&client, &axe, base, "/admin/issues", Some("/admin/issues")).await;
+        let order = || async {
+            client
+                .execute(
+                    "return [...document.querySelectorAll('ol.draft > li')].map(li => li.querySelector('a').textContent);",
+                    vec![],
+                )
+                .await
+                .unwrap()
+        };
+        assert_eq!(order().await, serde_json::json!(["Bridge reopens", "Floods in the north"]));
+        click(&client, "ol.draft > li:nth-child(2) button[value='lead']").await;
+        wait_for_text(&client, "“Floods in the north” is now the lead story.").await;
+        assert_eq!(order().await, serde_json::json!(["Floods in the north", "Bridge reopens"]));
+        accessible(&client, &axe, "/admin/issues after a move").await;
+        fill(&client, "note", "A *quiet* week, mostly.").await;
+        click(&client, "#save-shape").await;
+        wait_for_text(&client, "issue are saved.").await;
+        let soon = chrono::Utc::now() + chrono::Duration::minutes(20);
+        if gazette::domain::IssueWeek::of(soon, chrono_tz::UTC) == gazette::domain::IssueWeek::of(chrono::Utc::now(), chrono_tz::UTC) {
+            client
+                .execute(
+                    "document.getElementById('send-at').value = arguments[0];",
+                    vec![serde_json::json!(soon.format("%Y-%m-%dT%H:%M").to_string())],
+                )
+                .await
+                .unwrap();
+            click(&client, "#schedule").await;
+            wait_for_text(&client, r#"<p id="scheduled">Scheduled to go out on"#).await;
+            accessible(&client, &axe, "/admin/issues, scheduled").await;
+            click(&client, "#unschedule").await;
+            wait_for_text(&client, "is no longer scheduled").await;
+        }
 
         // The preview, in its sandboxed frame; the draft's story leads to
         // its edit page; the text part can be reached by the keyboard.
@@ -480,6 +540,25 @@ pub async fn staff_log_in_add_an_article_preview_test_and_send_in_chromium(backe
             .unwrap();
         let shot = save_screenshot(&client, "subscribers-375.png").await;
         eprintln!("screenshot: {}", shot.display());
+
+        // Articles ticked in the list and deleted, after the confirmation
+        // page; "Recently deleted" holds them, stacked on a phone too.
+        client.set_window_size(1280, 1024).await.unwrap();
+        visit(&client, &axe, base, "/admin/articles", Some("/admin/articles")).await;
+        click(&client, "#articles input[type=checkbox][name=id]").await;
+        click(&client, "button[name=action][value=delete]").await;
+        wait_for_text(&client, "<h1>Delete this article?</h1>").await;
+        check_frame(&client, Some("/admin/articles"), "/admin/articles/delete").await;
+        accessible(&client, &axe, "the confirmation page of a bulk delete").await;
+        click(&client, "#confirm").await;
+        wait_for_path(&client, "/admin/articles").await;
+        wait_for_text(&client, "1 article is deleted.").await;
+        visit(&client, &axe, base, "/admin/articles/deleted", Some("/admin/articles")).await;
+        // The first ticked in the list, newest first.
+        assert!(client.source().await.unwrap().contains("Bridge reopens"));
+        client.set_window_size(375, 812).await.unwrap();
+        visit(&client, &axe, base, "/admin/articles/deleted", Some("/admin/articles")).await;
+        assert_stacked(&client, "#deleted", "Removed for good").await;
     }
     .await;
     let _ = client.close().await;

@@ -32,6 +32,7 @@ mod json_api;
 mod languages;
 mod liveness;
 mod logs;
+mod never_lose_work;
 mod nginx;
 mod ops;
 mod preferences;
@@ -285,6 +286,13 @@ fn main() {
         json_api::articles_are_pushed_once_per_address_listed_changed_and_left_out_of_the_issue,
         json_api::issues_are_listed_with_their_counts_and_the_weeks_dry_run_writes_nothing,
         json_api::staff_make_list_and_revoke_api_tokens_in_the_staff_area,
+        never_lose_work::destructive_actions_ask_on_a_page_of_their_own_and_a_stray_post_does_nothing,
+        never_lose_work::a_deleted_article_is_hidden_everywhere_stays_deleted_on_reimport_and_is_restorable_for_30_days,
+        never_lose_work::replaced_summaries_are_kept_with_when_and_by_whom_and_can_be_restored,
+        never_lose_work::two_staff_editing_one_article_get_a_conflict_page_not_a_silent_overwrite,
+        never_lose_work::the_article_list_shows_summaries_and_draft_states_and_acts_on_a_selection,
+        never_lose_work::the_summary_field_counts_its_characters_for_everyone_before_saving,
+        never_lose_work::readers_selected_in_the_list_are_unsubscribed_erased_after_confirming_or_exported,
     ];
     let mut trials = Vec::new();
     for backend in Backend::all() {

@@ -228,6 +228,11 @@ pub async fn a_database_filled_by_every_earlier_version_migrates_without_loss(ba
                 "from {version:04}"
             );
         }
+        // Articles staff deleted (0026) are out of the list, restorable.
+        let shown: BTreeSet<(String, String, String)> = match version >= 2 {
+            true => rows(&db, "SELECT url, title, summary FROM articles WHERE deleted_at IS NULL").await,
+            false => BTreeSet::new(),
+        };
         let unkeyed = rows_without_their_search_key(&db).await;
         assert!(unkeyed.is_empty(), "from {version:04}: {unkeyed:?}");
         let cancelled: BTreeSet<String> = with_pool!(&db, pool => {
@@ -273,7 +278,7 @@ pub async fn a_database_filled_by_every_earlier_version_migrates_without_loss(ba
             let login = staff.log_in("editor@example.org", "correct horse battery staple").await;
             assert_eq!(login.status(), 303, "from {version:04}: the seeded editor logs in");
             let page = staff.page("/admin/articles").await;
-            for (_, title, _) in &articles {
+            for (_, title, _) in &shown {
                 assert!(page.contains(title), "from {version:04}: /admin/articles lists {title}");
             }
         }

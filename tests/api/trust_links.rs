@@ -277,7 +277,13 @@ pub async fn a_cancelled_issue_leaves_the_archive_and_its_feed(backend: Backend)
     assert_eq!(app.get(&format!("/archive/{week}")).await.status(), 200);
     assert_eq!(feed_entries(&app).await, 1);
 
-    assert_eq!(staff.post(&format!("{issue}/cancel"), &[]).await.status(), 303);
+    assert_eq!(
+        staff
+            .post(&format!("{issue}/cancel"), &[("confirm", "yes")])
+            .await
+            .status(),
+        303
+    );
     assert!(staff.page(&issue).await.contains("cancelled"));
     let archive = app.get("/archive").await.text().await.unwrap();
     assert!(

@@ -1,7 +1,11 @@
 //! `/admin/articles`: search, add, edit (title, summary, date, language,
 //! in or out of this week's issue), regenerate a summary, delete, and
 //! import a feed by URL with the same importer as `gazette articles
-//! import`.
+//! import`. Nothing is lost (issue 17, part 4): deleting and regenerating
+//! go through a confirmation page ([`super::confirm`]), a deleted article
+//! waits in "Recently deleted" until retention purges it, a replaced
+//! summary is kept and restorable, and an edit made against an older
+//! version of the article is refused with both texts shown (409).
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -13,10 +17,11 @@ use uuid::Uuid;
 
 use super::AdminState;
 use super::chrome::{Chrome, Section, html};
+use super::confirm::{self, ConfirmPage, confirmed, unconfirmed};
 use super::field_errors::FieldErrors;
 use super::language_select::{self, LanguageOption};
 use super::session::{self, Staff, StaffForm};
-use crate::db::articles::{self, ArticleEdit, NewArticle, Saved, StaffArticle};
+use crate::db::articles::{self, ArticleEdit, DraftState, Edited, NewArticle, Saved, StaffArticle, SummaryVersion};
 use crate::db::feed_imports::{self, FeedImport};
 use crate::digest::import::Counts;
 use crate::digest::summary::lead_summary;
@@ -43,7 +48,10 @@ pub struct Row {
     pub url: String,
     pub published: String,
     pub summary_source: String,
-    pub excluded: bool,
+    /// The summary's first line.
+    pub summary: String,
+    /// In the issue being drafted: `in`, `excluded` or `not this week`.
+    pub draft: &'static str,
 }
 
 #[derive(Template)]
@@ -54,6 +62,22 @@ struct ListPage {
     rows: Vec<Row>,
     page: u32,
     more: bool,
+    deleted: i64,
+}
+
+fn draft_label(state: DraftState) -> &'static str {
+    match state {
+        DraftState::In => "in",
+        DraftState::Excluded => "excluded",
+        DraftState::NotThisWeek => "not this week",
+    }
+}
+
+/// The draft's window starts where the last issue's ended (a week back
+/// for the first issue), as `digest::dispatch::preview` picks articles.
+async fn draft_since(state: &AdminState, now: DateTime<Utc>) -> Result<DateTime<Utc>, PageError> {
+    let last_end = crate::db::issues::last_window_end(&state.db).await?;
+    Ok(last_end.unwrap_or(now - chrono::Duration::days(7)))
 }
 
 pub async fn list(
@@ -66,18 +90,22 @@ pub async fn list(
     let offset = i64::from(page - 1) * PAGE_SIZE;
     let found = articles::search(&state.db, &query.q, PAGE_SIZE + 1, offset).await?;
     let more = found.len() as i64 > PAGE_SIZE;
+    let now = Utc::now();
+    let since = draft_since(&state, now).await?;
     let rows = found
         .into_iter()
         .take(PAGE_SIZE as usize)
         .map(|a| Row {
             id: a.id,
+            draft: draft_label(DraftState::of(&a, since, now)),
+            summary: a.summary_first_line().to_owned(),
             title: a.title,
             url: a.url,
             published: a.published_at.format("%Y-%m-%d %H:%M").to_string(),
             summary_source: a.summary_source,
-            excluded: a.excluded,
         })
         .collect();
+    let deleted = articles::count_deleted(&state.db).await?;
     let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
     Ok(html(
         StatusCode::OK,
@@ -87,6 +115,7 @@ pub async fn list(
             rows,
             page,
             more,
+            deleted,
         },
     ))
 }
@@ -212,6 +241,10 @@ pub async fn create(
         Saved::Added => "Article added.",
         Saved::Updated => "An article with that address existed; it is updated.",
         Saved::Unchanged => "That article was already there, just the same.",
+        Saved::KeptStaffEdit if articles::deleted_at_address(&state.db, article.url.as_str()).await? => {
+            "An article with that address was deleted; it is left deleted. Restore it from “Recently deleted” \
+             to have it back."
+        }
         Saved::KeptStaffEdit => "An article with that address exists and was edited by staff; it is left as it was.",
     };
     tracing::info!(staff = %staff.email, url = %article.url, "article saved from the admin");
@@ -307,6 +340,47 @@ pub async fn import_progress(
     ))
 }
 
+/// The summary field as the edit form shows it: its counter ("N of 300"),
+/// read with the field (`aria-describedby`).
+pub struct SummaryCounter {
+    pub used: usize,
+    pub max: usize,
+}
+
+impl SummaryCounter {
+    fn of(summary: &str, max: usize) -> Self {
+        Self {
+            used: clean_summary(summary).chars().count(),
+            max,
+        }
+    }
+
+    pub fn over(&self) -> bool {
+        self.used > self.max
+    }
+}
+
+/// A summary the article had before, as its page lists it.
+pub struct VersionRow {
+    pub id: Uuid,
+    pub summary: String,
+    pub source: String,
+    pub replaced: String,
+    pub by: String,
+}
+
+impl From<SummaryVersion> for VersionRow {
+    fn from(v: SummaryVersion) -> Self {
+        Self {
+            id: v.id,
+            summary: v.summary,
+            source: v.summary_source,
+            replaced: v.replaced_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            by: v.replaced_by,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "web/admin/article_edit.html")]
 struct EditPage {
@@ -315,13 +389,47 @@ struct EditPage {
     published: String,
     language: LanguageField,
     errors: FieldErrors,
+    counter: SummaryCounter,
+    versions: Vec<VersionRow>,
 }
 
-/// The article an address names.
+impl EditPage {
+    async fn new(
+        state: &AdminState,
+        c: Chrome,
+        a: StaffArticle,
+        published: String,
+        language: LanguageField,
+        errors: FieldErrors,
+    ) -> Result<Self, PageError> {
+        let versions = articles::summary_versions(&state.db, a.id)
+            .await?
+            .into_iter()
+            .map(VersionRow::from)
+            .collect();
+        Ok(Self {
+            c,
+            counter: SummaryCounter::of(&a.summary, state.settings.digest.summary_max_chars),
+            a,
+            published,
+            language,
+            errors,
+            versions,
+        })
+    }
+}
+
+/// The id in an address, or the "no such article" page.
+fn article_id(raw_id: &str) -> Result<Uuid, PageError> {
+    Uuid::parse_str(raw_id).map_err(|_| PageError::not_found("article"))
+}
+
+/// The article an address names (not a deleted one).
 async fn load(state: &AdminState, raw_id: &str) -> Result<StaffArticle, PageError> {
-    let not_found = || PageError::not_found("article");
-    let id = Uuid::parse_str(raw_id).map_err(|_| not_found())?;
-    articles::find(&state.db, id).await?.ok_or_else(not_found)
+    let id = article_id(raw_id)?;
+    articles::find(&state.db, id)
+        .await?
+        .ok_or_else(|| PageError::not_found("article"))
 }
 
 pub async fn edit_form(
@@ -334,16 +442,25 @@ pub async fn edit_form(
     let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
     let published = a.published_at.format("%Y-%m-%dT%H:%M").to_string();
     let language = LanguageField::showing(a.language());
-    Ok(html(
-        StatusCode::OK,
-        &EditPage {
-            c,
-            a,
-            published,
-            language,
-            errors: FieldErrors::default(),
-        },
-    ))
+    let page = EditPage::new(&state, c, a, published, language, FieldErrors::default()).await?;
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// The answer to a save made against an older version: both texts, and
+/// nothing overwritten.
+#[derive(Template)]
+#[template(path = "web/admin/article_conflict.html")]
+struct ConflictPage {
+    c: Chrome,
+    /// The article as it is saved now.
+    a: StaffArticle,
+    saved_at: String,
+    /// What the refused form held.
+    title: String,
+    summary: String,
+    published: String,
+    language: String,
+    include: bool,
 }
 
 pub async fn save(
@@ -356,6 +473,17 @@ pub async fn save(
     let mut a = load(&state, &path).await?;
     let max = state.settings.digest.summary_max_chars;
     let mut errors = FieldErrors::default();
+    // The version the form was loaded at; a form without one (an older
+    // page) is saved whatever the version.
+    let expected = match fields.get("version").trim() {
+        "" => None,
+        raw => Some(raw.parse::<i64>().map_err(|_| {
+            PageError::bad_request(
+                "The article was not saved",
+                "The form is incomplete; open the article again.",
+            )
+        })?),
+    };
     let title = ArticleTitle::parse(fields.get("title")).map_err(|e| errors.add("title", format!("Title: {e}.")));
     let published = parse_published(fields.get("published"), a.published_at)
         .map_err(|e| errors.add("published", format!("Date: {e}.")));
@@ -366,7 +494,13 @@ pub async fn save(
             "Summary: it is empty; use “Regenerate” to make one from the text.",
         );
     } else if summary.chars().count() > max {
-        errors.add("summary", format!("Summary: at most {max} characters, please."));
+        errors.add(
+            "summary",
+            format!(
+                "Summary: at most {max} characters, please (it has {}).",
+                summary.chars().count()
+            ),
+        );
     }
     // A form without the field (or an older page) leaves the language be.
     let chosen = language_select::parse(fields.get("language"));
@@ -380,16 +514,10 @@ pub async fn save(
         let shown = chosen.map_or(a.language(), |chosen| chosen.or(a.language()));
         a.title = fields.get("title").to_owned();
         a.summary = fields.get("summary").to_owned();
-        return Ok(html(
-            StatusCode::BAD_REQUEST,
-            &EditPage {
-                c,
-                a,
-                published,
-                language: LanguageField::showing(shown),
-                errors,
-            },
-        ));
+        // The form goes on against the version it was loaded at.
+        a.version = expected.unwrap_or(a.version);
+        let page = EditPage::new(&state, c, a, published, LanguageField::showing(shown), errors).await?;
+        return Ok(html(StatusCode::BAD_REQUEST, &page));
     };
     // A summary staff changed is theirs; an untouched one keeps its source.
     let summary_source = if summary == a.summary {
@@ -409,52 +537,389 @@ pub async fn save(
         excluded: fields.get("include") != "on",
         language,
     };
-    if !articles::edit(&state.db, a.id, &edit, Utc::now()).await? {
-        return Err(PageError::not_found("article"));
+    match articles::edit(&state.db, a.id, expected, &edit, &staff.email, Utc::now()).await? {
+        Edited::Saved => {}
+        Edited::Missing => return Err(PageError::not_found("article")),
+        Edited::Conflict(now) => {
+            tracing::info!(staff = %staff.email, article = %a.id, "edit refused: the article changed meanwhile");
+            let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
+            let page = ConflictPage {
+                c,
+                saved_at: now.updated_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                a: *now,
+                title: fields.get("title").to_owned(),
+                summary: fields.get("summary").to_owned(),
+                published: fields.get("published").to_owned(),
+                language: fields.get("language").to_owned(),
+                include: fields.get("include") == "on",
+            };
+            return Ok(html(StatusCode::CONFLICT, &page));
+        }
     }
     session::flash(&session, "Article saved.");
     Ok(session::see_other(&paths::admin_article(a.id)))
 }
 
-pub async fn regenerate(
-    _: StaffForm,
-    path: web::Path<String>,
-    session: Session,
-    state: web::Data<AdminState>,
-) -> Result<HttpResponse, PageError> {
-    let a = load(&state, &path).await?;
+/// The summary regenerating would make, or why there is none.
+fn regenerated(state: &AdminState, a: &StaffArticle) -> Result<String, PageError> {
     if a.body.trim().is_empty() {
         return Err(PageError::bad_request(
             "No text to summarise",
             "This article has no text of its own, so a summary cannot be made from it. Write one instead.",
         ));
     }
+    Ok(lead_summary(&a.body, state.settings.digest.summary_max_chars))
+}
+
+/// "Regenerate the summary?": the summary now and as it would become.
+pub async fn confirm_regenerate(
+    path: web::Path<String>,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
+    let a = load(&state, &path).await?;
+    let new = regenerated(&state, &a)?;
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
+    Ok(ConfirmPage {
+        c,
+        question: "Regenerate the summary?".into(),
+        consequences: vec![
+            format!(
+                "The summary of “{}” is replaced by one made from the article's opening sentences.",
+                a.title
+            ),
+            "The summary it has now is kept among the article's earlier summaries, where “Restore” brings it \
+             back."
+                .into(),
+        ],
+        items: vec![],
+        texts: vec![
+            (
+                format!("The summary now (from: {})", a.summary_source),
+                a.summary.clone(),
+            ),
+            ("As it would become".into(), new),
+        ],
+        action: format!("{}/regenerate", paths::admin_article(a.id)),
+        hidden: vec![],
+        button: "Yes, regenerate the summary".into(),
+        danger: false,
+        back: paths::admin_article(a.id),
+        back_label: "No, back to the article".into(),
+    }
+    .respond())
+}
+
+pub async fn regenerate(
+    fields: StaffForm,
+    path: web::Path<String>,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
+    let a = load(&state, &path).await?;
+    if !confirmed(&fields) {
+        return Err(unconfirmed(
+            "regenerated",
+            &format!("{}/regenerate", paths::admin_article(a.id)),
+        ));
+    }
+    let summary = regenerated(&state, &a)?;
     let title = ArticleTitle::parse(&a.title).map_err(PageError::unexpected)?;
     let edit = ArticleEdit {
         title,
-        summary: lead_summary(&a.body, state.settings.digest.summary_max_chars),
+        summary,
         summary_source: SummarySource::Generated,
         published_at: a.published_at,
         excluded: a.excluded,
         language: a.language(),
     };
-    articles::edit(&state.db, a.id, &edit, Utc::now()).await?;
+    if let Edited::Missing = articles::edit(&state.db, a.id, None, &edit, &staff.email, Utc::now()).await? {
+        return Err(PageError::not_found("article"));
+    }
     session::flash(
         &session,
-        "The summary is made again from the article's opening sentences.",
+        "The summary is made again from the article's opening sentences; the one before is kept below.",
     );
     Ok(session::see_other(&paths::admin_article(a.id)))
 }
 
-pub async fn delete(
+pub async fn restore_summary(
     _: StaffForm,
+    path: web::Path<(String, String)>,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
+    let (raw_article, raw_version) = path.into_inner();
+    let a = load(&state, &raw_article).await?;
+    let version = Uuid::parse_str(&raw_version).map_err(|_| PageError::not_found("summary"))?;
+    if !articles::restore_summary(&state.db, a.id, version, &staff.email, Utc::now()).await? {
+        return Err(PageError::not_found("summary"));
+    }
+    session::flash(
+        &session,
+        "The earlier summary is restored; the one it replaced is kept below.",
+    );
+    Ok(session::see_other(&paths::admin_article(a.id)))
+}
+
+/// How long a deleted article stays restorable, as the pages say it.
+fn kept_for(state: &AdminState) -> String {
+    match state.settings.retention.deleted_article_days {
+        0 => "until it is restored (deleted articles are kept)".to_owned(),
+        1 => "for a day".to_owned(),
+        n => format!("for {n} days"),
+    }
+}
+
+fn delete_consequences(state: &AdminState, n: usize) -> Vec<String> {
+    let (it, them) = if n == 1 {
+        ("The article", "it")
+    } else {
+        ("The articles", "them")
+    };
+    vec![
+        format!(
+            "{it} leaves the article list, the search and this week's issue; a feed that brings {them} again \
+             does not bring {them} back."
+        ),
+        format!(
+            "“Recently deleted” keeps {them} {}; restore {them} from there. After that {them} {} gone for good.",
+            kept_for(state),
+            if n == 1 { "is" } else { "are" }
+        ),
+    ]
+}
+
+/// "Delete this article?"
+pub async fn confirm_delete(
     path: web::Path<String>,
     session: Session,
+    staff: web::ReqData<Staff>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, PageError> {
     let a = load(&state, &path).await?;
-    articles::delete(&state.db, a.id).await?;
-    session::flash(&session, format!("“{}” is deleted.", a.title));
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
+    Ok(ConfirmPage {
+        c,
+        question: "Delete this article?".into(),
+        consequences: delete_consequences(&state, 1),
+        items: vec![format!("{} ({})", a.title, a.url)],
+        texts: vec![],
+        action: format!("{}/delete", paths::admin_article(a.id)),
+        hidden: vec![],
+        button: "Yes, delete the article".into(),
+        danger: true,
+        back: paths::admin_article(a.id),
+        back_label: "No, back to the article".into(),
+    }
+    .respond())
+}
+
+pub async fn delete(
+    fields: StaffForm,
+    path: web::Path<String>,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
+    let a = load(&state, &path).await?;
+    if !confirmed(&fields) {
+        return Err(unconfirmed(
+            "deleted",
+            &format!("{}/delete", paths::admin_article(a.id)),
+        ));
+    }
+    articles::delete(&state.db, a.id, &staff.email, Utc::now()).await?;
+    tracing::info!(staff = %staff.email, article = %a.id, "article deleted (restorable)");
+    session::flash(
+        &session,
+        format!("“{}” is deleted. “Recently deleted” can restore it.", a.title),
+    );
+    Ok(session::see_other(paths::ADMIN_ARTICLES))
+}
+
+/// The most deleted articles "Recently deleted" lists.
+const DELETED_SHOWN: i64 = 500;
+
+pub struct DeletedRow {
+    pub id: Uuid,
+    pub title: String,
+    pub url: String,
+    pub deleted: String,
+    pub by: String,
+    pub purged: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/admin/articles_deleted.html")]
+struct DeletedPage {
+    c: Chrome,
+    rows: Vec<DeletedRow>,
+    kept_for: String,
+}
+
+/// "Recently deleted": what can be restored, and until when.
+pub async fn deleted(
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
+    let days = state.settings.retention.deleted_article_days;
+    let rows = articles::recently_deleted(&state.db, DELETED_SHOWN)
+        .await?
+        .into_iter()
+        .map(|d| DeletedRow {
+            id: d.id,
+            title: d.title,
+            url: d.url,
+            deleted: d.deleted_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            by: d.deleted_by.unwrap_or_default(),
+            purged: match days {
+                0 => "never".to_owned(),
+                n => (d.deleted_at + chrono::Duration::days(i64::from(n)))
+                    .format("%Y-%m-%d")
+                    .to_string(),
+            },
+        })
+        .collect();
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
+    Ok(html(
+        StatusCode::OK,
+        &DeletedPage {
+            c,
+            rows,
+            kept_for: kept_for(&state),
+        },
+    ))
+}
+
+pub async fn restore(
+    _: StaffForm,
+    path: web::Path<String>,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
+    let id = article_id(&path)?;
+    if !articles::restore(&state.db, id, Utc::now()).await? {
+        return Err(PageError::not_found("deleted article"));
+    }
+    tracing::info!(staff = %staff.email, article = %id, "article restored");
+    session::flash(&session, "The article is restored.");
+    Ok(session::see_other(&paths::admin_article(id)))
+}
+
+/// The selection of the article list: include, exclude, or delete (after
+/// the confirmation page).
+pub async fn bulk(
+    fields: StaffForm<{ 64 * 1024 }>,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
+    let ids = confirm::ids(&fields)?;
+    confirm::check_selection(&ids, paths::ADMIN_ARTICLES)?;
+    let message = match fields.get("action") {
+        "include" | "exclude" => {
+            let exclude = fields.get("action") == "exclude";
+            let n = articles::set_excluded(&state.db, &ids, exclude, Utc::now()).await?;
+            tracing::info!(staff = %staff.email, articles = n, exclude, "bulk include or exclude");
+            match (exclude, n) {
+                (false, 1) => "1 article is in this week's issue again.".to_owned(),
+                (false, n) => format!("{n} articles are in this week's issue again."),
+                (true, 1) => "1 article is left out of this week's issue.".to_owned(),
+                (true, n) => format!("{n} articles are left out of this week's issue."),
+            }
+        }
+        "delete" => {
+            return Ok(session::see_other(&format!(
+                "{}/delete?{}",
+                paths::ADMIN_ARTICLES,
+                confirm::ids_query(&ids)
+            )));
+        }
+        other => {
+            return Err(PageError::bad_request(
+                "Nothing was done",
+                format!("“{other}” is not something this list does: choose include, exclude or delete."),
+            ));
+        }
+    };
+    session::flash(&session, message);
+    Ok(session::see_other(paths::ADMIN_ARTICLES))
+}
+
+/// "Delete these articles?", for the list's selection (`?id=…&id=…`).
+pub async fn confirm_delete_many(
+    req: actix_web::HttpRequest,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
+    let ids = confirm::ids_in_query(req.query_string())?;
+    confirm::check_selection(&ids, paths::ADMIN_ARTICLES)?;
+    let found = articles::find_many(&state.db, &ids).await?;
+    if found.is_empty() {
+        return Err(PageError::not_found("article"));
+    }
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Articles);
+    let n = found.len();
+    Ok(ConfirmPage {
+        c,
+        question: if n == 1 {
+            "Delete this article?".into()
+        } else {
+            format!("Delete these {n} articles?")
+        },
+        consequences: delete_consequences(&state, n),
+        items: found.iter().map(|a| format!("{} ({})", a.title, a.url)).collect(),
+        texts: vec![],
+        action: format!("{}/delete", paths::ADMIN_ARTICLES),
+        hidden: found.iter().map(|a| ("id".to_owned(), a.id.to_string())).collect(),
+        button: if n == 1 {
+            "Yes, delete the article".into()
+        } else {
+            format!("Yes, delete the {n} articles")
+        },
+        danger: true,
+        back: paths::ADMIN_ARTICLES.into(),
+        back_label: "No, back to the articles".into(),
+    }
+    .respond())
+}
+
+pub async fn delete_many(
+    fields: StaffForm<{ 64 * 1024 }>,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
+    let ids = confirm::ids(&fields)?;
+    confirm::check_selection(&ids, paths::ADMIN_ARTICLES)?;
+    if !confirmed(&fields) {
+        return Err(unconfirmed(
+            "deleted",
+            &format!("{}/delete?{}", paths::ADMIN_ARTICLES, confirm::ids_query(&ids)),
+        ));
+    }
+    let now = Utc::now();
+    let mut n = 0;
+    for id in &ids {
+        if articles::delete(&state.db, *id, &staff.email, now).await? {
+            n += 1;
+        }
+    }
+    tracing::info!(staff = %staff.email, articles = n, "articles deleted (restorable)");
+    session::flash(
+        &session,
+        match n {
+            1 => "1 article is deleted. “Recently deleted” can restore it.".to_owned(),
+            n => format!("{n} articles are deleted. “Recently deleted” can restore them."),
+        },
+    );
     Ok(session::see_other(paths::ADMIN_ARTICLES))
 }
 

@@ -641,12 +641,62 @@ pub async fn resume(
     control(session, state, &path, Action::Resume).await
 }
 
+/// "Cancel the send?": how many copies stay unsent (issue 17, part 4).
+pub async fn confirm_cancel(
+    path: web::Path<String>,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
+    let (_, week, p) = find(&state, &path).await?;
+    if !p.actions.contains(&Action::Cancel) {
+        session::flash(&session, Action::Cancel.refused(week, &p));
+        return Ok(session::see_other(&paths::admin_issue(week)));
+    }
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Issues);
+    Ok(super::confirm::ConfirmPage {
+        c,
+        question: format!("Cancel the send of {week}?"),
+        consequences: vec![
+            match p.queued {
+                1 => format!(
+                    "The 1 copy not yet sent is not sent: that reader will not get “{}”. The {} already sent stay \
+                     sent.",
+                    p.subject, p.sent
+                ),
+                n => format!(
+                    "The {n} copies not yet sent are not sent: those readers will not get “{}”. The {} already \
+                     sent stay sent.",
+                    p.subject, p.sent
+                ),
+            },
+            "A cancelled send cannot be resumed.".to_owned(),
+        ],
+        items: vec![],
+        texts: vec![],
+        action: format!("{}/cancel", paths::admin_issue(week)),
+        hidden: vec![],
+        button: "Yes, cancel the send".into(),
+        danger: true,
+        back: paths::admin_issue(week),
+        back_label: "No, back to the issue".into(),
+    }
+    .respond())
+}
+
 pub async fn cancel(
-    _: StaffForm,
+    fields: StaffForm,
     path: web::Path<String>,
     session: Session,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, PageError> {
+    if !super::confirm::confirmed(&fields) {
+        let (_, week, _) = find(&state, &path).await?;
+        return Err(super::confirm::unconfirmed(
+            "cancelled",
+            &format!("{}/cancel", paths::admin_issue(week)),
+        ));
+    }
     control(session, state, &path, Action::Cancel).await
 }
 

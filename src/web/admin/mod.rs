@@ -11,6 +11,7 @@ mod api_tokens;
 mod articles;
 mod auth;
 mod chrome;
+mod confirm;
 mod dashboard;
 mod draft;
 mod field_errors;
@@ -82,14 +83,42 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
             "/articles/imports/{id}",
             web::get().to(articles::import_progress),
         ),
+        (Method::POST, "/articles/bulk", web::post().to(articles::bulk)),
+        (Method::GET, "/articles/deleted", web::get().to(articles::deleted)),
+        (
+            Method::GET,
+            "/articles/delete",
+            web::get().to(articles::confirm_delete_many),
+        ),
+        (Method::POST, "/articles/delete", web::post().to(articles::delete_many)),
         (Method::GET, "/articles/{id}", web::get().to(articles::edit_form)),
         (Method::POST, "/articles/{id}", web::post().to(articles::save)),
+        (
+            Method::GET,
+            "/articles/{id}/regenerate",
+            web::get().to(articles::confirm_regenerate),
+        ),
         (
             Method::POST,
             "/articles/{id}/regenerate",
             web::post().to(articles::regenerate),
         ),
+        (
+            Method::GET,
+            "/articles/{id}/delete",
+            web::get().to(articles::confirm_delete),
+        ),
         (Method::POST, "/articles/{id}/delete", web::post().to(articles::delete)),
+        (
+            Method::POST,
+            "/articles/{id}/restore",
+            web::post().to(articles::restore),
+        ),
+        (
+            Method::POST,
+            "/articles/{id}/summaries/{version}/restore",
+            web::post().to(articles::restore_summary),
+        ),
         (Method::GET, "/sources", web::get().to(sources::list)),
         (Method::POST, "/sources", web::post().to(sources::add)),
         (Method::POST, "/sources/{id}/poll", web::post().to(sources::poll)),
@@ -138,6 +167,11 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
         ),
         (Method::POST, "/issues/{week}/pause", web::post().to(issues::pause)),
         (Method::POST, "/issues/{week}/resume", web::post().to(issues::resume)),
+        (
+            Method::GET,
+            "/issues/{week}/cancel",
+            web::get().to(issues::confirm_cancel),
+        ),
         (Method::POST, "/issues/{week}/cancel", web::post().to(issues::cancel)),
         (
             Method::POST,
@@ -165,11 +199,27 @@ pub fn routes() -> Vec<(Method, &'static str, Route)> {
             web::get().to(subscribers::import_form),
         ),
         (Method::POST, "/subscribers/import", web::post().to(subscribers::import)),
+        (Method::POST, "/subscribers/bulk", web::post().to(subscribers::bulk)),
+        (
+            Method::GET,
+            "/subscribers/erase",
+            web::get().to(subscribers::confirm_erase_many),
+        ),
+        (
+            Method::POST,
+            "/subscribers/erase",
+            web::post().to(subscribers::erase_many),
+        ),
         (Method::GET, "/subscribers/{id}", web::get().to(subscribers::view)),
         (
             Method::POST,
             "/subscribers/{id}/unsubscribe",
             web::post().to(subscribers::unsubscribe),
+        ),
+        (
+            Method::GET,
+            "/subscribers/{id}/erase",
+            web::get().to(subscribers::confirm_erase),
         ),
         (
             Method::POST,

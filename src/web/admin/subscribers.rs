@@ -1,7 +1,9 @@
 //! `/admin/subscribers`: search and filter, one reader's record with their
-//! consent, unsubscribe, erase (GDPR), a streamed CSV export of the current
-//! filter, and CSV import through [`crate::subscriber_csv`], the importer
-//! `gazette subscribers import` uses.
+//! consent, unsubscribe, erase (GDPR, after a confirmation page of its
+//! own), a streamed CSV export of the current filter, bulk actions on the
+//! readers ticked in the list (unsubscribe, erase, export), and CSV import
+//! through [`crate::subscriber_csv`], the importer `gazette subscribers
+//! import` uses.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -15,6 +17,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::chrome::{Chrome, Section, html};
+use super::confirm::{self, ConfirmPage, confirmed, unconfirmed};
 use super::field_errors::FieldErrors;
 use super::session::{self, Staff, StaffForm};
 use super::{AdminState, MAX_IMPORT_BYTES};
@@ -358,6 +361,51 @@ pub async fn unsubscribe(
     Ok(session::see_other(&paths::admin_subscriber(s.id)))
 }
 
+fn erase_consequences(n: usize) -> Vec<String> {
+    let (their, them) = if n == 1 {
+        ("this reader's", "them")
+    } else {
+        ("these readers'", "them")
+    };
+    vec![
+        format!(
+            "The address, name, signup IP and consent record of {their} go for good, with the mail queued for \
+             {them} and their changes of address. This cannot be undone."
+        ),
+        "What stays is an anonymous row with its dates, so that counts and past issues' figures still add up."
+            .to_owned(),
+    ]
+}
+
+/// "Erase this reader's personal data?"
+pub async fn confirm_erase(
+    path: web::Path<String>,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
+    let s = load(&state, &path).await?;
+    if s.erased_at.is_some() {
+        session::flash(&session, "This reader's personal data is already erased.");
+        return Ok(session::see_other(&paths::admin_subscriber(s.id)));
+    }
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Subscribers);
+    Ok(ConfirmPage {
+        c,
+        question: "Erase this reader's personal data?".into(),
+        consequences: erase_consequences(1),
+        items: vec![format!("{} <{}>", s.name, s.email)],
+        texts: vec![],
+        action: format!("{}/erase", paths::admin_subscriber(s.id)),
+        hidden: vec![],
+        button: "Yes, erase for good".into(),
+        danger: true,
+        back: paths::admin_subscriber(s.id),
+        back_label: "No, back to the reader".into(),
+    }
+    .respond())
+}
+
 pub async fn erase(
     fields: StaffForm,
     path: web::Path<String>,
@@ -366,10 +414,10 @@ pub async fn erase(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, PageError> {
     let s = load(&state, &path).await?;
-    if fields.get("confirm") != "on" {
-        return Err(PageError::bad_request(
-            "Nothing was erased",
-            "Tick the box that confirms the erasure: it cannot be undone.",
+    if !confirmed(&fields) {
+        return Err(unconfirmed(
+            "erased",
+            &format!("{}/erase", paths::admin_subscriber(s.id)),
         ));
     }
     subscriber_admin::erase(&state.db, s.id, Utc::now()).await?;
@@ -378,6 +426,142 @@ pub async fn erase(
     session::flash(
         &session,
         "The reader's personal data is erased; they count only as an anonymous number now.",
+    );
+    Ok(session::see_other(paths::ADMIN_SUBSCRIBERS))
+}
+
+/// The selection of the list: unsubscribe, erase (after the confirmation
+/// page) or download as CSV.
+pub async fn bulk(
+    fields: StaffForm<{ 64 * 1024 }>,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
+    let ids = confirm::ids(&fields)?;
+    confirm::check_selection(&ids, paths::ADMIN_SUBSCRIBERS)?;
+    match fields.get("action") {
+        "unsubscribe" => {
+            let now = Utc::now();
+            let mut n = 0;
+            for id in &ids {
+                if subscriber_admin::unsubscribe(&state.db, *id, now).await? {
+                    n += 1;
+                }
+            }
+            tracing::info!(staff = %staff.email, readers = n, "unsubscribed by staff (bulk)");
+            session::flash(
+                &session,
+                match n {
+                    1 => "1 reader is unsubscribed.".to_owned(),
+                    n => format!("{n} readers are unsubscribed."),
+                },
+            );
+            Ok(session::see_other(paths::ADMIN_SUBSCRIBERS))
+        }
+        "erase" => Ok(session::see_other(&format!(
+            "{}/erase?{}",
+            paths::ADMIN_SUBSCRIBERS,
+            confirm::ids_query(&ids)
+        ))),
+        "export" => {
+            let body = subscriber_csv::export_selected(&state.db, &ids).await?;
+            tracing::info!(staff = %staff.email, readers = ids.len(), "subscriber export (selection)");
+            let filename = format!("subscribers-selected-{}.csv", Utc::now().format("%Y-%m-%d"));
+            Ok(HttpResponse::Ok()
+                .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
+                .insert_header((CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")))
+                .body(body))
+        }
+        other => Err(PageError::bad_request(
+            "Nothing was done",
+            format!("“{other}” is not something this list does: choose unsubscribe, erase or export."),
+        )),
+    }
+}
+
+/// The readers of a selection that are still there to erase.
+async fn to_erase(state: &AdminState, ids: &[Uuid]) -> Result<Vec<SubscriberRecord>, PageError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(s) = subscriber_admin::find(&state.db, *id).await?
+            && s.erased_at.is_none()
+        {
+            found.push(s);
+        }
+    }
+    Ok(found)
+}
+
+/// "Erase these readers' personal data?", for the list's selection.
+pub async fn confirm_erase_many(
+    req: actix_web::HttpRequest,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
+    let ids = confirm::ids_in_query(req.query_string())?;
+    confirm::check_selection(&ids, paths::ADMIN_SUBSCRIBERS)?;
+    let found = to_erase(&state, &ids).await?;
+    if found.is_empty() {
+        session::flash(&session, "The selected readers' personal data is already erased.");
+        return Ok(session::see_other(paths::ADMIN_SUBSCRIBERS));
+    }
+    let n = found.len();
+    let c = Chrome::new(&state.site, &session, Some(&staff)).in_section(Section::Subscribers);
+    Ok(ConfirmPage {
+        c,
+        question: if n == 1 {
+            "Erase this reader's personal data?".into()
+        } else {
+            format!("Erase the personal data of these {n} readers?")
+        },
+        consequences: erase_consequences(n),
+        items: found.iter().map(|s| format!("{} <{}>", s.name, s.email)).collect(),
+        texts: vec![],
+        action: format!("{}/erase", paths::ADMIN_SUBSCRIBERS),
+        hidden: found.iter().map(|s| ("id".to_owned(), s.id.to_string())).collect(),
+        button: if n == 1 {
+            "Yes, erase for good".into()
+        } else {
+            format!("Yes, erase these {n} readers for good")
+        },
+        danger: true,
+        back: paths::ADMIN_SUBSCRIBERS.into(),
+        back_label: "No, back to the subscribers".into(),
+    }
+    .respond())
+}
+
+pub async fn erase_many(
+    fields: StaffForm<{ 64 * 1024 }>,
+    session: Session,
+    staff: web::ReqData<Staff>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, PageError> {
+    let ids = confirm::ids(&fields)?;
+    confirm::check_selection(&ids, paths::ADMIN_SUBSCRIBERS)?;
+    if !confirmed(&fields) {
+        return Err(unconfirmed(
+            "erased",
+            &format!("{}/erase?{}", paths::ADMIN_SUBSCRIBERS, confirm::ids_query(&ids)),
+        ));
+    }
+    let now = Utc::now();
+    let mut n = 0;
+    for id in &ids {
+        if subscriber_admin::erase(&state.db, *id, now).await? {
+            n += 1;
+        }
+    }
+    // The log names how many, never the people.
+    tracing::info!(staff = %staff.email, readers = n, "personal data erased (bulk)");
+    session::flash(
+        &session,
+        match n {
+            1 => "1 reader's personal data is erased.".to_owned(),
+            n => format!("The personal data of {n} readers is erased."),
+        },
     );
     Ok(session::see_other(paths::ADMIN_SUBSCRIBERS))
 }

@@ -14,8 +14,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::problem::{FieldCause, FieldProblem, Kind, Problem};
-use super::{ApiState, PREFIX};
-use crate::db::articles::{self, ArticleEdit, NewArticle, Saved, StaffArticle};
+use super::{ApiState, Caller, PREFIX};
+use crate::db::articles::{self, ArticleEdit, Edited, NewArticle, Saved, StaffArticle};
 use crate::digest::summary::lead_summary;
 use crate::domain::{ArticleTitle, ArticleTitleError, ArticleUrl, SummarySource};
 use crate::i18n::Language;
@@ -214,6 +214,9 @@ pub async fn create(body: web::Json<NewApiArticle>, state: web::Data<ApiState>) 
         Saved::Added => (StatusCode::CREATED, "added"),
         Saved::Updated => (StatusCode::OK, "updated"),
         Saved::Unchanged => (StatusCode::OK, "unchanged"),
+        Saved::KeptStaffEdit if articles::deleted_at_address(&state.db, article.url.as_str()).await? => {
+            return Err(Problem::new(Kind::DeletedByStaff).reason(stored.id.to_string()));
+        }
         Saved::KeptStaffEdit => {
             return Err(Problem::new(Kind::EditedByStaff).reason(stored.id.to_string()));
         }
@@ -296,6 +299,7 @@ pub async fn show(id: web::Path<String>, state: web::Data<ApiState>) -> Result<H
 pub async fn update(
     id: web::Path<String>,
     body: web::Json<ArticleChange>,
+    caller: Caller,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, Problem> {
     let body = body.into_inner();
@@ -334,10 +338,14 @@ pub async fn update(
         excluded: a.excluded,
         language: language.flatten().unwrap_or(a.language()),
     };
-    if !articles::edit(&state.db, a.id, &edit, Utc::now()).await? {
-        return Err(Problem::new(Kind::NotFound));
+    // Made against the version just read: a staff edit in between is not
+    // overwritten (409, as the staff's own edit form answers).
+    let by = format!("API token {}", caller.name());
+    match articles::edit(&state.db, a.id, Some(a.version), &edit, &by, Utc::now()).await? {
+        Edited::Saved => show(id, state).await,
+        Edited::Missing => Err(Problem::new(Kind::NotFound)),
+        Edited::Conflict(current) => Err(Problem::new(Kind::EditedByStaff).reason(current.id.to_string())),
     }
-    show(id, state).await
 }
 
 /// Put an article in the next issue (every article published in its week
@@ -372,7 +380,7 @@ async fn set_excluded(
     state: web::Data<ApiState>,
     excluded: bool,
 ) -> Result<HttpResponse, Problem> {
-    if !articles::set_excluded(&state.db, path_id(&id)?, excluded, Utc::now()).await? {
+    if !articles::include_or_exclude(&state.db, path_id(&id)?, excluded, Utc::now()).await? {
         return Err(Problem::new(Kind::NotFound));
     }
     show(id, state).await

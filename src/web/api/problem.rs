@@ -44,6 +44,8 @@ pub enum Kind {
     SignupsPaused,
     /// An article pushed at an address whose article staff edited.
     EditedByStaff,
+    /// An article at the address was deleted in the staff area.
+    DeletedByStaff,
     Unexpected,
 }
 
@@ -61,6 +63,7 @@ impl Kind {
             Kind::TooManyRequests => "too-many-requests",
             Kind::SignupsPaused => "signups-paused",
             Kind::EditedByStaff => "edited-by-staff",
+            Kind::DeletedByStaff => "deleted-by-staff",
             Kind::Unexpected => "unexpected",
         }
     }
@@ -76,7 +79,7 @@ impl Kind {
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Kind::SignupsPaused => StatusCode::SERVICE_UNAVAILABLE,
-            Kind::EditedByStaff => StatusCode::CONFLICT,
+            Kind::EditedByStaff | Kind::DeletedByStaff => StatusCode::CONFLICT,
             Kind::Unexpected => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -95,6 +98,7 @@ impl Kind {
             Kind::TooManyRequests => ("api-too-many-requests-title", "api-too-many-requests"),
             Kind::SignupsPaused => ("api-signups-paused-title", "api-signups-paused"),
             Kind::EditedByStaff => ("api-edited-by-staff-title", "api-edited-by-staff"),
+            Kind::DeletedByStaff => ("api-deleted-by-staff-title", "api-deleted-by-staff"),
             Kind::Unexpected => ("api-unexpected-title", "api-unexpected"),
         }
     }
