@@ -129,10 +129,15 @@ pub async fn send_scheduled_issues(
             sent.push(ScheduledSend { week, send_at, outcome });
             break;
         }
-        issue_drafts::mark_fired(db, week, send_at, Utc::now())
+        let recorded = issue_drafts::mark_fired(db, week, send_at, Utc::now())
             .await
             .map_err(DispatchError::ReadIssues)?;
         sent.push(ScheduledSend { week, send_at, outcome });
+        // Staff changed the time meanwhile (or another process recorded
+        // it): the next look reads it afresh, rather than this loop.
+        if !recorded {
+            break;
+        }
     }
     Ok(sent)
 }
