@@ -14,6 +14,7 @@ use super::field_errors::FieldErrors;
 use super::issues::{self, DeskForms, ScheduleForm, ShapeFields, ShapeForm};
 use super::session::{self, Staff, StaffForm};
 use crate::db::{articles, issue_drafts};
+use crate::digest::render::DigestArticle;
 use crate::domain::{EditorNote, IssueWeek, SectionName};
 use crate::links::paths;
 use crate::web::error::PageError;
@@ -34,6 +35,20 @@ fn draft_week<const LIMIT: usize>(fields: &StaffForm<LIMIT>, current: IssueWeek)
              Reload the issues page and try again.",
         )),
     }
+}
+
+/// Where the story the form names (`article`) stands in the draft; a story
+/// that left the draft since the page was loaded is refused.
+fn draft_story(fields: &StaffForm, stories: &[DigestArticle]) -> Result<usize, PageError> {
+    Uuid::parse_str(fields.get("article"))
+        .ok()
+        .and_then(|id| stories.iter().position(|a| a.id == id))
+        .ok_or_else(|| {
+            PageError::bad_request(
+                "That story is not in the issue",
+                "It may have been excluded or deleted since the page was loaded. Reload the issues page.",
+            )
+        })
 }
 
 /// One line of text staff wrote (a subject, a preheader): trimmed, within
@@ -117,15 +132,7 @@ pub async fn reorder(
     let preview = issues::preview(&state, now).await?;
     let week = draft_week(&fields, preview.draft_week)?;
     let mut order: Vec<Uuid> = preview.articles.iter().map(|a| a.id).collect();
-    let moved = Uuid::parse_str(fields.get("article"))
-        .ok()
-        .and_then(|id| order.iter().position(|o| *o == id));
-    let Some(at) = moved else {
-        return Err(PageError::bad_request(
-            "That story is not in the issue",
-            "It may have been excluded or deleted since the page was loaded. Reload the issues page.",
-        ));
-    };
+    let at = draft_story(&fields, &preview.articles)?;
     let to = match fields.get("move") {
         "up" => at.saturating_sub(1),
         "down" => (at + 1).min(order.len() - 1),
@@ -160,15 +167,7 @@ pub async fn set_section(
     let now = Utc::now();
     let preview = issues::preview(&state, now).await?;
     draft_week(&fields, preview.draft_week)?;
-    let story = Uuid::parse_str(fields.get("article"))
-        .ok()
-        .and_then(|id| preview.articles.iter().find(|a| a.id == id));
-    let Some(story) = story else {
-        return Err(PageError::bad_request(
-            "That story is not in the issue",
-            "It may have been excluded or deleted since the page was loaded. Reload the issues page.",
-        ));
-    };
+    let story = &preview.articles[draft_story(&fields, &preview.articles)?];
     let section = SectionName::parse(fields.get("section"))
         .map_err(|why| PageError::bad_request("The section was not set", why.to_string()))?;
     articles::set_section(&state.db, story.id, section.as_ref().map(SectionName::as_str), now).await?;
