@@ -1018,7 +1018,10 @@ async fn api_tokens(settings: Settings, command: ApiTokensCommand) -> anyhow::Re
                     api_tokens::revoke(&db, id, now).await?,
                     "there is no live token {id} (`gazette api-tokens list` lists them)"
                 );
-                say!("token {id} revoked");
+                say!(
+                    "token {id} revoked; running servers refuse it within {} s",
+                    gazette::web::api::TOKEN_CACHE_TTL.as_secs()
+                );
             }
         }
         anyhow::Ok(())

@@ -120,7 +120,16 @@ impl WebState {
             confirmations_per_hour: settings.limits.confirmations_per_hour,
         };
         signup_limit.spawn_janitor();
-        let admin = admin_state(settings, &db, signup_policy, mail_wakeup.clone(), &metrics).await?;
+        let api_tokens = api::TokenCache::default();
+        let admin = admin_state(
+            settings,
+            &db,
+            signup_policy,
+            mail_wakeup.clone(),
+            &metrics,
+            api_tokens.clone(),
+        )
+        .await?;
         let app = web::Data::new(AppState {
             db: db.clone(),
             site: pages::SiteFrame::from_settings(settings),
@@ -142,6 +151,7 @@ impl WebState {
         let api = web::Data::new(api::ApiState {
             db: app.db.clone(),
             signups: app.signups.clone(),
+            tokens: api_tokens,
             address_policy: app.address_policy,
             default_language: app.default_language,
             rate_limit: rate_limit::KeyedRateLimit::per_minute(settings.limits.api_requests_per_token_per_minute),
@@ -174,6 +184,7 @@ async fn admin_state(
     signup_policy: SignupPolicy,
     mail_wakeup: Arc<Notify>,
     metrics: &Metrics,
+    api_tokens: api::TokenCache,
 ) -> Result<web::Data<admin::AdminState>, WebStateError> {
     let random = uuid::Uuid::new_v4().to_string() + &uuid::Uuid::new_v4().to_string();
     let dummy = crate::domain::StaffPassword::parse(&random).expect("72 characters make a password");
@@ -197,6 +208,7 @@ async fn admin_state(
         dummy_hash,
         signup_policy,
         mail_wakeup,
+        api_tokens,
         imports: crate::digest::import_job::ImportJobs::new(
             db.clone(),
             crate::digest::fetch::Fetcher::new(crate::digest::fetch::FetchPolicy::new(

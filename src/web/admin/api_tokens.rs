@@ -172,6 +172,7 @@ pub async fn revoke(
     let id = Uuid::parse_str(&path).map_err(|_| PageError::not_found("API token"))?;
     let message = match api_tokens::revoke(&state.db, id, Utc::now()).await? {
         true => {
+            state.api_tokens.forget(id);
             tracing::info!(staff = %staff.email, token = %id, "API token revoked in the admin");
             "The token is revoked: requests with it get 401 from now on."
         }

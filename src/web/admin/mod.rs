@@ -57,6 +57,8 @@ pub struct AdminState {
     pub signup_policy: SignupPolicy,
     /// Wakes the delivery worker in this process when mail is queued.
     pub mail_wakeup: Arc<Notify>,
+    /// The API's live tokens, which a revocation here drops at once.
+    pub api_tokens: crate::web::api::TokenCache,
     /// Feed imports by URL, run in the background.
     pub imports: crate::digest::import_job::ImportJobs,
 }

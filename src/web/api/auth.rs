@@ -1,7 +1,12 @@
 //! Who may call the API: every route but the OpenAPI document needs a
 //! bearer token whose scope reaches the resource its path names, and each
 //! token has its own rate limit. The whole API sits behind [`guard`], so a
-//! new route cannot forget to ask for a token.
+//! new route cannot forget to ask for a token. Live tokens are remembered
+//! for a moment ([`TokenCache`]) rather than read on every request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -11,8 +16,74 @@ use actix_web::{HttpMessage, web};
 
 use super::ApiState;
 use super::problem::{Kind, Problem};
+use uuid::Uuid;
+
+use crate::db::Db;
 use crate::db::api_tokens::{self, ActiveToken};
 use crate::domain::{ApiScope, ApiToken};
+
+/// How long a live token found in the database is taken as live without
+/// asking again: the longest a token revoked by another process (the CLI,
+/// another `serve`) keeps working here. One indexed read per request was
+/// most of the API's cost on SQLite (each read a hand-off to its single
+/// connection, between the signup writer's batches: `bench/api`).
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// The live tokens this process looked up in the last [`TOKEN_CACHE_TTL`],
+/// by hash. Only live tokens are kept (an unknown one is asked for every
+/// time, so a token made elsewhere works at once), so it holds at most the
+/// tokens in use. Staff revoking a token here drop it at once ([`forget`]).
+///
+/// [`forget`]: TokenCache::forget
+#[derive(Clone, Default)]
+pub struct TokenCache(Arc<Mutex<Remembered>>);
+
+#[derive(Default)]
+struct Remembered {
+    tokens: HashMap<Vec<u8>, (ActiveToken, Instant)>,
+    /// Counts [`TokenCache::forget`] calls: a lookup that read the
+    /// database before a revocation here must not put the token back.
+    forgotten: u64,
+}
+
+impl TokenCache {
+    /// The live token behind `token`: remembered, or read from `db`.
+    pub async fn find(&self, db: &Db, token: &ApiToken) -> Result<Option<ActiveToken>, sqlx::Error> {
+        let hash = token.hash();
+        let forgotten = {
+            let remembered = self.lock();
+            if let Some((found, at)) = remembered.tokens.get(&hash)
+                && at.elapsed() < TOKEN_CACHE_TTL
+            {
+                return Ok(Some(found.clone()));
+            }
+            remembered.forgotten
+        };
+        let found = api_tokens::find_active(db, token).await?;
+        let mut remembered = self.lock();
+        match &found {
+            Some(live) if remembered.forgotten == forgotten => {
+                remembered.tokens.insert(hash, (live.clone(), Instant::now()));
+            }
+            _ => {
+                remembered.tokens.remove(&hash);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Drops the token with this id (staff revoked it in this process).
+    pub fn forget(&self, id: Uuid) {
+        let mut remembered = self.lock();
+        remembered.forgotten += 1;
+        remembered.tokens.retain(|_, (live, _)| live.id != id);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Remembered> {
+        // Nothing here can panic half-way through a change.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
 
 /// The path of the OpenAPI document, the one route open to anyone.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
@@ -54,7 +125,7 @@ pub async fn guard(
         .cloned()
         .expect("the API's state is registered");
     let token = match bearer(&req) {
-        Some(token) => match api_tokens::find_active(&state.db, &token).await {
+        Some(token) => match state.tokens.find(&state.db, &token).await {
             Ok(found) => found,
             Err(e) => return Ok(req.error_response(Problem::unexpected(e))),
         },

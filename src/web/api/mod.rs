@@ -27,7 +27,7 @@ use crate::db::signup_writer::SignupWriter;
 use crate::web::rate_limit::KeyedRateLimit;
 use problem::{Kind, Problem};
 
-pub use auth::OPENAPI_PATH;
+pub use auth::{OPENAPI_PATH, TOKEN_CACHE_TTL, TokenCache};
 
 /// Where the API lives.
 pub const PREFIX: &str = "/api/v1";
@@ -39,6 +39,8 @@ pub struct ApiState {
     pub signups: SignupWriter,
     pub address_policy: crate::domain::AddressPolicy,
     pub default_language: crate::i18n::Language,
+    /// Live tokens looked up lately, shared with the staff area.
+    pub tokens: TokenCache,
     /// `limits.api_requests_per_token_per_minute`.
     pub rate_limit: KeyedRateLimit<Uuid>,
     /// The largest body a request may carry (`server.max_body_bytes`).
