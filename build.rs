@@ -12,6 +12,9 @@ fn main() {
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let dir = Path::new(&manifest_dir).join("templates/locales");
     println!("cargo::rerun-if-changed={}", dir.display());
+    // `sqlx::migrate!` (src/db/schema.rs) embeds the migrations when the
+    // crate compiles: a new migration file alone must rebuild it.
+    println!("cargo::rerun-if-changed={manifest_dir}/migrations");
     let mut tags: Vec<String> = std::fs::read_dir(&dir)
         .expect("templates/locales is readable")
         .map(|entry| entry.expect("a catalogue's directory entry").path())

@@ -27,16 +27,21 @@ pub struct ClaimedDelivery {
 /// SQLite claims, then reads the batch by its lease time (its single
 /// writer makes the two statements safe); PostgreSQL claims and reads in one
 /// statement, so workers on many machines can never read each other's rows.
+/// PostgreSQL's claim finds the rows it locked by their place in the table
+/// (`ctid`), which the lock keeps still until the update: a quarter less
+/// work a claim than looking each up again by its key (500 rows, 4.8 ms →
+/// 3.6 ms with migration 0030, BENCHMARKS.md).
 const CLAIM: [&str; 2] = [
     lease_claim_sql!(@one "deliveries", "issue_id, subscriber_id", "", ""),
-    concat!(
-        "WITH claimed AS (",
-        lease_claim_sql!(@one "deliveries", "issue_id, subscriber_id", "RETURNING issue_id, subscriber_id, attempts",
-            "FOR UPDATE SKIP LOCKED"),
-        ") SELECT c.issue_id, c.subscriber_id, c.attempts, s.email, s.name, s.status AS subscriber_status,
-                  s.unsubscribe_secret, s.language
-           FROM claimed c JOIN subscribers s ON s.id = c.subscriber_id"
-    ),
+    "WITH claimed AS (
+         UPDATE deliveries SET status = 'sending', locked_until = $2, attempts = attempts + 1, claimed_by = $4
+         WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM deliveries WHERE status = 'queued' AND next_attempt_at <= $1
+             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED))
+         RETURNING issue_id, subscriber_id, attempts)
+     SELECT c.issue_id, c.subscriber_id, c.attempts, s.email, s.name, s.status AS subscriber_status,
+            s.unsubscribe_secret, s.language
+     FROM claimed c JOIN subscribers s ON s.id = c.subscriber_id",
 ];
 
 /// Claims up to `limit` due deliveries until `lease_until` for the worker

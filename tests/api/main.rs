@@ -11,6 +11,7 @@ mod cli;
 mod clicks;
 mod configuration;
 mod confirm;
+mod db_connections;
 mod delivery;
 mod deploy;
 mod desk;
@@ -481,6 +482,16 @@ fn main() {
         Backend::postgres(),
         "ops::commands_print_no_database_notices",
         |backend| Box::pin(ops::commands_print_no_database_notices(backend)),
+    ));
+    // SQLite is a file: only PostgreSQL's connections are sockets.
+    trials.push(helpers::trial(
+        Backend::postgres(),
+        "db_connections::database_connections_send_each_statement_at_once",
+        |backend| {
+            Box::pin(db_connections::database_connections_send_each_statement_at_once(
+                backend,
+            ))
+        },
     ));
     // The test takes its own PostgreSQL database down (SQLite has no server).
     trials.push(helpers::trial(
