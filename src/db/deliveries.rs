@@ -44,8 +44,23 @@ const CLAIM: [&str; 2] = [
      FROM claimed c JOIN subscribers s ON s.id = c.subscriber_id",
 ];
 
+/// Returns to the queue the claimed rows whose lease ran out by `now`: the
+/// last resort for claims no proof of life covers (see
+/// [`crate::db::workers::reap`]). Claimers run it now and then, not before
+/// every claim: it reads every row in flight.
+pub async fn requeue_expired(db: &Db, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query(requeue_expired_sql!("deliveries"))
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+    })
+}
+
 /// Claims up to `limit` due deliveries until `lease_until` for the worker
-/// `worker` (the id of its proof of life), with each reader's details. The issues themselves are read once per issue by
+/// `worker` (the id of its proof of life), with each reader's details. The
+/// issues themselves are read once per issue by
 /// [`crate::db::issues::rendered`], not once per reader.
 pub async fn claim_due(
     db: &Db,
@@ -54,7 +69,6 @@ pub async fn claim_due(
     limit: i64,
     worker: Uuid,
 ) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
-    with_pool!(db, pool => sqlx::query(requeue_expired_sql!("deliveries")).bind(now).execute(pool).await.map(|_| ()))?;
     let sql = db.pick(&CLAIM);
     match db {
         Db::Postgres(pool) => {

@@ -46,6 +46,10 @@ const GATHER: Duration = Duration::from_millis(25);
 const MAX_WRITE_DELAY: Duration = Duration::from_secs(2);
 /// How often a long send logs its progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+/// How often the claimer returns rows whose lease ran out: a lease is
+/// minutes long, and the statement reads every row in flight, so once a
+/// claim (500 rows) was a tenth of PostgreSQL's work for that claim.
+const REQUEUE_EVERY: Duration = Duration::from_secs(1);
 
 /// Rows per claim: `delivery.batch_size`, or fewer when the rate limit
 /// could not send two batches within a quarter of the lease. The rate is
@@ -98,6 +102,7 @@ async fn claim(
     // Each issue is read and encoded once, not once per reader.
     // Keyed by issue and language: each reader's copy is the issue in theirs.
     let mut prepared: HashMap<(Uuid, Language), Option<Arc<PreparedIssue>>> = HashMap::new();
+    let mut requeued: Option<Instant> = None;
     while !*shutdown.borrow() {
         let mut permits = tokio::select! {
             permits = jobs.reserve_many(batch) => match permits {
@@ -117,6 +122,15 @@ async fn claim(
             continue;
         };
         let now = Utc::now();
+        if requeued.is_none_or(|at| at.elapsed() >= REQUEUE_EVERY) {
+            match deliveries::requeue_expired(&shared.db, now).await {
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(rows, "deliveries whose lease ran out returned to the queue"),
+                // The claim below meets the same database and says so.
+                Err(e) => tracing::debug!(error = %e, "cannot return expired claims"),
+            }
+            requeued = Some(Instant::now());
+        }
         let lease_until = shared.lease_until(now);
         let claimed = match deliveries::claim_due(&shared.db, now, lease_until, batch as i64, me).await {
             Ok(claimed) => claimed,

@@ -13,11 +13,10 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
+use uuid::Uuid;
 
 use super::ApiState;
 use super::problem::{Kind, Problem};
-use uuid::Uuid;
-
 use crate::db::Db;
 use crate::db::api_tokens::{self, ActiveToken};
 use crate::domain::{ApiScope, ApiToken};
