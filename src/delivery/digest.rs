@@ -47,8 +47,9 @@ const MAX_WRITE_DELAY: Duration = Duration::from_secs(2);
 /// How often a long send logs its progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// How often the claimer returns rows whose lease ran out: a lease is
-/// minutes long, and the statement reads every row in flight, so once a
-/// claim (500 rows) was a tenth of PostgreSQL's work for that claim.
+/// minutes long, and the statement reads every row in flight of every
+/// worker (0.3 ms beside a 500-row claim's 4–5 ms in PostgreSQL's log with
+/// one worker), so running it before each claim bought nothing.
 const REQUEUE_EVERY: Duration = Duration::from_secs(1);
 
 /// Rows per claim: `delivery.batch_size`, or fewer when the rate limit
