@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::paging::{PageSizes, Paging};
 use super::problem::{FieldCause, FieldProblem, Kind, Problem};
 use super::{ApiState, Caller, PREFIX};
 use crate::db::articles::{self, ArticleEdit, Edited, NewArticle, Saved, StaffArticle};
@@ -21,8 +22,7 @@ use crate::domain::{ArticleTitle, ArticleTitleError, ArticleUrl, SummarySource};
 use crate::i18n::Language;
 
 /// Articles per page when the caller does not say.
-const DEFAULT_PAGE: u16 = 50;
-const MAX_PAGE: u16 = 200;
+const PAGE_SIZES: PageSizes = PageSizes { default: 50, max: 200 };
 /// Longest author, in characters.
 const MAX_AUTHOR_CHARS: usize = 200;
 
@@ -248,23 +248,11 @@ pub async fn list(query: web::Query<ListQuery>, state: web::Data<ApiState>) -> R
         None => None,
         Some(raw) => Some(ArticleUrl::parse(raw).map_err(|_| invalid("url"))?),
     };
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(invalid("limit"));
-    }
-    let after = match query.cursor.as_deref() {
-        None => None,
-        Some(raw) => Some(Uuid::parse_str(raw).map_err(|_| invalid("cursor"))?),
-    };
-    // One more than asked: whether there is a next page.
-    let mut found = articles::page(&state.db, url.as_ref(), after, i64::from(limit) + 1).await?;
-    let next_cursor = match found.len() > usize::from(limit) {
-        true => {
-            found.truncate(usize::from(limit));
-            found.last().map(|a| a.id.to_string())
-        }
-        false => None,
-    };
+    let paging = Paging::parse(query.limit, query.cursor.as_deref(), PAGE_SIZES, |raw| {
+        Uuid::parse_str(raw).ok()
+    })?;
+    let found = articles::page(&state.db, url.as_ref(), paging.after, paging.rows_to_read()).await?;
+    let (found, next_cursor) = paging.page(found, |a| a.id.to_string());
     Ok(HttpResponse::Ok().json(ArticlePage {
         articles: found.into_iter().map(Article::from).collect(),
         next_cursor,

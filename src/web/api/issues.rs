@@ -9,14 +9,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::ApiState;
+use super::paging::{PageSizes, Paging};
 use super::problem::{Kind, Problem};
 use crate::db::issue_report::{self, Aftermath};
 use crate::db::issues::{self, IssueProgress};
 use crate::digest::dispatch;
 use crate::domain::IssueWeek;
 
-const DEFAULT_PAGE: u16 = 20;
-const MAX_PAGE: u16 = 100;
+/// Issues per page: when the caller does not say, and at most.
+const PAGE_SIZES: PageSizes = PageSizes { default: 20, max: 100 };
 
 fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -183,23 +184,10 @@ pub struct DryRun {
 )]
 pub async fn list(query: web::Query<ListQuery>, state: web::Data<ApiState>) -> Result<HttpResponse, Problem> {
     let query = query.into_inner();
-    let invalid = |what: &str| Problem::new(Kind::InvalidParameters).reason(what);
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(invalid("limit"));
-    }
-    let before = match query.cursor.as_deref() {
-        None => None,
-        Some(raw) => Some(IssueWeek::parse(raw).ok_or_else(|| invalid("cursor"))?),
-    };
-    let mut found = issues::progress_page(&state.db, before, Utc::now(), i64::from(limit) + 1).await?;
-    let next_cursor = match found.len() > usize::from(limit) {
-        true => {
-            found.truncate(usize::from(limit));
-            found.last().map(|i| i.week.clone())
-        }
-        false => None,
-    };
+    // Newest first: the page starts after its cursor's week, going back.
+    let paging = Paging::parse(query.limit, query.cursor.as_deref(), PAGE_SIZES, IssueWeek::parse)?;
+    let found = issues::progress_page(&state.db, paging.after, Utc::now(), paging.rows_to_read()).await?;
+    let (found, next_cursor) = paging.page(found, |i| i.week.clone());
     Ok(HttpResponse::Ok().json(IssuePage {
         issues: found.into_iter().map(IssueSummary::from).collect(),
         next_cursor,

@@ -10,6 +10,7 @@ mod articles;
 mod auth;
 mod issues;
 pub mod openapi;
+mod paging;
 pub mod problem;
 mod subscribers;
 mod webhooks;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::paging::{PageSizes, Paging};
 use super::problem::{FieldCause, FieldProblem, Kind, Problem};
 use super::{ApiState, Caller};
 use crate::db::new_readers::NewReader;
@@ -22,9 +23,8 @@ use crate::i18n::Language;
 
 /// Longest consent note, in characters.
 const MAX_CONSENT_CHARS: usize = 500;
-/// Readers per page when the caller does not say.
-const DEFAULT_PAGE: u16 = 50;
-const MAX_PAGE: u16 = 500;
+/// Readers per page: when the caller does not say, and at most.
+const PAGE_SIZES: PageSizes = PageSizes { default: 50, max: 500 };
 
 /// A reader to add.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -203,24 +203,12 @@ pub async fn list(query: web::Query<ListQuery>, state: web::Data<ApiState>) -> R
                 .dedupe_key(),
         ),
     };
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(invalid("limit"));
-    }
-    let after = match query.cursor.as_deref() {
-        None => None,
-        Some(raw) => Some(Uuid::parse_str(raw).map_err(|_| invalid("cursor"))?),
-    };
+    let paging = Paging::parse(query.limit, query.cursor.as_deref(), PAGE_SIZES, |raw| {
+        Uuid::parse_str(raw).ok()
+    })?;
     let filter = PageFilter { status, email_key };
-    // One more than asked: whether there is a next page.
-    let mut readers = subscriber_api::page(&state.db, &filter, after, i64::from(limit) + 1).await?;
-    let next_cursor = match readers.len() > usize::from(limit) {
-        true => {
-            readers.truncate(usize::from(limit));
-            readers.last().map(|r| r.id.to_string())
-        }
-        false => None,
-    };
+    let readers = subscriber_api::page(&state.db, &filter, paging.after, paging.rows_to_read()).await?;
+    let (readers, next_cursor) = paging.page(readers, |r| r.id.to_string());
     Ok(HttpResponse::Ok().json(SubscriberPage {
         subscribers: readers.into_iter().map(Subscriber::from).collect(),
         next_cursor,
