@@ -1012,9 +1012,37 @@ pub struct SummaryVersion {
     pub replaced_by: String,
 }
 
-const KEEP_SUMMARY: &str =
-    "INSERT INTO summary_versions (id, article_id, summary, summary_source, replaced_at, replaced_by)
-     VALUES ($1, $2, $3, $4, $5, $6)";
+/// The live (not deleted) article `$id`, locked until `$tx` ends (`$lock`
+/// as [`with_locking_tx`] sets it): what a staff change reads first.
+macro_rules! live_article_locked {
+    ($tx:ident, $lock:ident, $id:expr) => {
+        sqlx::query_as::<_, StaffArticle>(sqlx::AssertSqlSafe(format!(
+            "{}{}",
+            select_staff_article!("WHERE id = $1 AND deleted_at IS NULL"),
+            $lock
+        )))
+        .bind($id)
+        .fetch_optional(&mut *$tx)
+    };
+}
+
+/// Keeps the summary `$current` has among its article's versions, as
+/// replaced by `$by` at `$now`: a summary is never overwritten unkept.
+macro_rules! keep_summary {
+    ($tx:ident, $current:expr, $by:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO summary_versions (id, article_id, summary, summary_source, replaced_at, replaced_by)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(Uuid::now_v7())
+        .bind($current.id)
+        .bind(&$current.summary)
+        .bind(&$current.summary_source)
+        .bind($now)
+        .bind($by)
+        .execute(&mut *$tx)
+    };
+}
 
 /// Saves a staff edit made against `expected` version of the article
 /// (`None`: an older form without one, saved whatever the version); later
@@ -1029,13 +1057,7 @@ pub async fn edit(
     now: DateTime<Utc>,
 ) -> Result<Edited, sqlx::Error> {
     with_locking_tx!(db, tx, lock => {
-        let current: Option<StaffArticle> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{}{lock}",
-            select_staff_article!("WHERE id = $1 AND deleted_at IS NULL")
-        )))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let current = live_article_locked!(tx, lock, id).await?;
         let Some(current) = current else {
             return Ok(Edited::Missing);
         };
@@ -1043,15 +1065,7 @@ pub async fn edit(
             return Ok(Edited::Conflict(Box::new(current)));
         }
         if current.summary != edit.summary {
-            sqlx::query(KEEP_SUMMARY)
-                .bind(Uuid::now_v7())
-                .bind(id)
-                .bind(&current.summary)
-                .bind(&current.summary_source)
-                .bind(now)
-                .bind(by)
-                .execute(&mut *tx)
-                .await?;
+            keep_summary!(tx, &current, by, now).await?;
         }
         sqlx::query(
             "UPDATE articles SET title = $2, summary = $3, summary_source = $4, published_at = $5, excluded = $6,
@@ -1100,13 +1114,7 @@ pub async fn restore_summary(
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     with_locking_tx!(db, tx, lock => {
-        let current: Option<StaffArticle> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{}{lock}",
-            select_staff_article!("WHERE id = $1 AND deleted_at IS NULL")
-        )))
-        .bind(article)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let current = live_article_locked!(tx, lock, article).await?;
         let old: Option<SummaryVersion> = sqlx::query_as(
             "SELECT id, summary, summary_source, replaced_at, replaced_by FROM summary_versions
              WHERE id = $1 AND article_id = $2",
@@ -1122,15 +1130,7 @@ pub async fn restore_summary(
             .bind(old.id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(KEEP_SUMMARY)
-            .bind(Uuid::now_v7())
-            .bind(article)
-            .bind(&current.summary)
-            .bind(&current.summary_source)
-            .bind(now)
-            .bind(by)
-            .execute(&mut *tx)
-            .await?;
+        keep_summary!(tx, &current, by, now).await?;
         sqlx::query(
             "UPDATE articles SET summary = $2, summary_source = $3, edited_by_staff = $4, updated_at = $5,
                                  version = version + 1
