@@ -122,11 +122,46 @@ fn raw_header_text(name: &'static str, value: String) -> String {
 /// Quoted-printable (RFC 2045 §6.7) with CRLF line ends, wrapped one column
 /// short of the limit so a soft break may follow the last line.
 fn quoted_printable(text: &str) -> String {
-    let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    // A reader's own lines (their links, their greeting) rarely hold a
+    // line end: then there is nothing to rewrite and nothing to copy.
+    let crlf = match text.contains('\n') {
+        true => Cow::Owned(text.replace("\r\n", "\n").replace('\n', "\r\n")),
+        false => Cow::Borrowed(text),
+    };
     let options = quoted_printable::Options::default()
         .input_mode(quoted_printable::InputMode::Text)
         .line_length_limit(75);
-    quoted_printable::encode_with_options(crlf, options)
+    quoted_printable::encode_with_options(crlf.as_bytes(), options)
+}
+
+/// The `Message-ID` field, as lettre writes it: an ASCII id without
+/// spaces (ours always is) has nothing to encode or fold, so it is written
+/// directly rather than through a header map per copy.
+fn message_id_field(id: &str) -> String {
+    if id.is_ascii() && !id.contains(char::is_whitespace) {
+        format!("Message-ID: {id}\r\n")
+    } else {
+        header_text(header::MessageId::from(id.to_owned()))
+    }
+}
+
+/// The `Date` field of a message composed at `now`, as lettre writes it.
+/// Every copy sent within the same second has the same one, so each
+/// thread keeps the last it wrote rather than formatting it per copy.
+fn date_field(now: SystemTime) -> String {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(u64, String)>> = const { std::cell::RefCell::new(None) };
+    }
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    LAST.with_borrow_mut(|last| match last {
+        Some((at, field)) if *at == second => field.clone(),
+        _ => {
+            // Whole seconds: the field has no finer precision anyway.
+            let field = header_text(header::Date::new(UNIX_EPOCH + std::time::Duration::from_secs(second)));
+            *last = Some((second, field.clone()));
+            field
+        }
+    })
 }
 
 /// A message ready for a transport, with the Message-ID it carries.
@@ -544,12 +579,16 @@ impl Composer {
         head += middle;
         head += &header_text(header::To::from(Mailboxes::from(Mailbox::new(display_name, address))));
         head += subject;
-        head += &header_text(header::MessageId::from(message_id.clone()));
-        head += &header_text(header::Date::new(now));
+        head += &message_id_field(&message_id);
+        head += &date_field(now);
         head += tail;
 
         let pieces_of = |text: &str| {
-            let piece = |text: &str| Arc::new(Piece::new(format!("{}=\r\n", quoted_printable(text)).into_bytes()));
+            let piece = |text: &str| {
+                let mut encoded = quoted_printable(text);
+                encoded.push_str("=\r\n");
+                Arc::new(Piece::new(encoded.into_bytes()))
+            };
             let in_text = piece(text);
             let in_html = match html_escape(text) {
                 Cow::Borrowed(_) => in_text.clone(),
@@ -703,6 +742,26 @@ fn unix_now() -> u64 {
 mod tests {
     use super::*;
     use crate::config::{BaseUrl, DkimAlgorithm, DkimSettings};
+
+    #[test]
+    fn fields_written_directly_are_the_ones_lettre_writes() {
+        for id in [
+            "<2026-W49.0190a1b2c3d47e5f8a9b0c1d2e3f4a5b@example.com>",
+            "<2026-W49.0190a1b2c3d47e5f8a9b0c1d2e3f4a5b@a-rather-long-newsroom-domain.example.co.uk>",
+        ] {
+            assert_eq!(
+                message_id_field(id),
+                header_text(header::MessageId::from(id.to_owned()))
+            );
+        }
+        for at in [0, 1_764_547_199, 1_796_083_200] {
+            let second = UNIX_EPOCH + std::time::Duration::from_secs(at);
+            let later = second + std::time::Duration::from_millis(999);
+            let lettre = header_text(header::Date::new(second));
+            assert_eq!(date_field(second), lettre);
+            assert_eq!(date_field(later), lettre, "the same second, the same field");
+        }
+    }
     use crate::domain::{LinkedText, Marker};
     use proptest::prelude::*;
 

@@ -81,6 +81,11 @@ impl fmt::Display for Reply {
 /// The relay's text with control characters (a terminal's escapes, line
 /// ends) written as escapes.
 fn escape(text: &[u8]) -> String {
+    // Nearly every reply (`250 2.0.0 Ok`) is printable ASCII throughout:
+    // then it is its own text, with no character to look at twice.
+    if text.iter().all(|b| (b' '..=b'~').contains(b)) {
+        return text.iter().map(|&b| char::from(b)).collect();
+    }
     let mut out = String::with_capacity(text.len());
     for c in String::from_utf8_lossy(text).chars() {
         if c.is_control() {

@@ -3,6 +3,8 @@
 //! write and their replies are read after it, a round trip instead of
 //! three; without it, one command at a time.
 
+use std::fmt::Write as _;
+
 use lettre::address::Envelope;
 
 use super::client::{Client, ClientError, Reply};
@@ -153,9 +155,12 @@ pub(super) fn envelope_commands(client: &Client, message: &OutgoingMessage) -> V
     let extensions = client.extensions();
     let envelope: &Envelope = message.envelope();
     let from: &str = envelope.from().map(|a| a.as_ref()).unwrap_or("");
-    let mut mail = format!("MAIL FROM:<{from}>");
+    let mut mail = String::with_capacity(from.len() + 48);
+    mail.push_str("MAIL FROM:<");
+    mail.push_str(from);
+    mail.push('>');
     if extensions.size.is_some() {
-        mail.push_str(&format!(" SIZE={}", message.len()));
+        let _ = write!(mail, " SIZE={}", message.len());
     }
     let non_ascii_addresses = envelope
         .from()
@@ -168,7 +173,8 @@ pub(super) fn envelope_commands(client: &Client, message: &OutgoingMessage) -> V
     if non_ascii_addresses && extensions.smtp_utf8 {
         mail.push_str(" SMTPUTF8");
     }
-    let mut commands = vec![format!("{mail}\r\n")];
+    mail.push_str("\r\n");
+    let mut commands = vec![mail];
     for recipient in envelope.to() {
         commands.push(format!("RCPT TO:<{}>\r\n", AsRef::<str>::as_ref(recipient)));
     }
