@@ -124,9 +124,10 @@ fn raw_header_text(name: &'static str, value: String) -> String {
 fn quoted_printable(text: &str) -> String {
     // A reader's own lines (their links, their greeting) rarely hold a
     // line end: then there is nothing to rewrite and nothing to copy.
-    let crlf = match text.contains('\n') {
-        true => Cow::Owned(text.replace("\r\n", "\n").replace('\n', "\r\n")),
-        false => Cow::Borrowed(text),
+    let crlf = if text.contains('\n') {
+        Cow::Owned(text.replace("\r\n", "\n").replace('\n', "\r\n"))
+    } else {
+        Cow::Borrowed(text)
     };
     let options = quoted_printable::Options::default()
         .input_mode(quoted_printable::InputMode::Text)
@@ -145,23 +146,24 @@ fn message_id_field(id: &str) -> String {
     }
 }
 
-/// The `Date` field of a message composed at `now`, as lettre writes it.
-/// Every copy sent within the same second has the same one, so each
-/// thread keeps the last it wrote rather than formatting it per copy.
-fn date_field(now: SystemTime) -> String {
+/// Appends the `Date` field of a message composed at `now`, as lettre
+/// writes it. Every copy sent within the same second has the same one, so
+/// each thread keeps the last it wrote rather than formatting it per copy.
+fn push_date_field(head: &mut String, now: SystemTime) {
     thread_local! {
         static LAST: std::cell::RefCell<Option<(u64, String)>> = const { std::cell::RefCell::new(None) };
     }
     let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    LAST.with_borrow_mut(|last| match last {
-        Some((at, field)) if *at == second => field.clone(),
-        _ => {
+    LAST.with_borrow_mut(|last| {
+        if !matches!(last, Some((at, _)) if *at == second) {
             // Whole seconds: the field has no finer precision anyway.
-            let field = header_text(header::Date::new(UNIX_EPOCH + std::time::Duration::from_secs(second)));
-            *last = Some((second, field.clone()));
-            field
+            let at = UNIX_EPOCH + std::time::Duration::from_secs(second);
+            *last = Some((second, header_text(header::Date::new(at))));
         }
-    })
+        if let Some((_, field)) = last {
+            head.push_str(field);
+        }
+    });
 }
 
 /// A message ready for a transport, with the Message-ID it carries.
@@ -580,7 +582,7 @@ impl Composer {
         head += &header_text(header::To::from(Mailboxes::from(Mailbox::new(display_name, address))));
         head += subject;
         head += &message_id_field(&message_id);
-        head += &date_field(now);
+        push_date_field(&mut head, now);
         head += tail;
 
         let pieces_of = |text: &str| {
@@ -758,6 +760,11 @@ mod tests {
             let second = UNIX_EPOCH + std::time::Duration::from_secs(at);
             let later = second + std::time::Duration::from_millis(999);
             let lettre = header_text(header::Date::new(second));
+            let date_field = |at| {
+                let mut head = String::new();
+                push_date_field(&mut head, at);
+                head
+            };
             assert_eq!(date_field(second), lettre);
             assert_eq!(date_field(later), lettre, "the same second, the same field");
         }
