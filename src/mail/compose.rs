@@ -744,6 +744,8 @@ fn unix_now() -> u64 {
 mod tests {
     use super::*;
     use crate::config::{BaseUrl, DkimAlgorithm, DkimSettings};
+    use crate::domain::{LinkedText, Marker};
+    use proptest::prelude::*;
 
     #[test]
     fn fields_written_directly_are_the_ones_lettre_writes() {
@@ -769,8 +771,6 @@ mod tests {
             assert_eq!(date_field(later), lettre, "the same second, the same field");
         }
     }
-    use crate::domain::{LinkedText, Marker};
-    use proptest::prelude::*;
 
     fn composer() -> Composer {
         Composer::new(
