@@ -135,7 +135,7 @@ impl Settings {
         }
         let mut key = vec![0u8; MIN_SESSION_KEY_BYTES];
         rand::rng().fill_bytes(&mut key);
-        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = crate::domain::lower_hex(&key);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(file_error)?;
         }

@@ -129,7 +129,7 @@ fn template_field(place: ReaderPlace) -> &'static str {
 /// and wrapping unchanged. It is never stored or logged.
 fn fresh_marker() -> String {
     let bits: [u8; 16] = rand::random();
-    let hex: String = bits.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::domain::lower_hex(&bits);
     format!("gazette-link-{hex}")
 }
 

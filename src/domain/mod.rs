@@ -37,6 +37,6 @@ pub use status::{
     DeliveryStatus, FeedImportStatus, InboundKind, InboundSource, InboundStatus, IssueState, IssueStatus, MailKind,
     Standing, SubscriberStatus,
 };
-pub use token::{Token, UnsubscribeToken};
+pub use token::{Token, UnsubscribeToken, lower_hex};
 pub use webhook::{WebhookDeliveryStatus, WebhookEndpointStatus, WebhookEvent, WebhookOutcome, WebhookSecret};
 pub use week::IssueWeek;

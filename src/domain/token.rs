@@ -99,17 +99,25 @@ impl UnsubscribeToken {
         &self.secret
     }
 
-    /// Written into every copy of every issue, twice (the unsubscribe and
-    /// preferences links): one allocation, not one a byte.
     pub fn as_string(&self) -> String {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(64);
-        for &b in self.subscriber_id.as_bytes().iter().chain(&self.secret) {
-            out.push(char::from(DIGITS[usize::from(b >> 4)]));
-            out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-        }
-        out
+        let mut bytes = [0u8; 32];
+        bytes[..16].copy_from_slice(self.subscriber_id.as_bytes());
+        bytes[16..].copy_from_slice(&self.secret);
+        lower_hex(&bytes)
     }
+}
+
+/// `bytes` as lower-case hex, two digits a byte, in one allocation (not a
+/// `String` a byte: an unsubscribe token is written twice into every copy
+/// of every issue).
+pub fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 impl std::fmt::Debug for UnsubscribeToken {
@@ -144,6 +152,12 @@ mod tests {
         ] {
             assert_eq!(Token::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn hex_is_two_lower_case_digits_a_byte() {
+        assert_eq!(lower_hex(&[]), "");
+        assert_eq!(lower_hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
     }
 
     #[test]

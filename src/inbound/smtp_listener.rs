@@ -649,7 +649,7 @@ fn same_message_key(recipients: &[String], raw: &[u8]) -> String {
     }
     hash.update(raw);
     let digest = hash.finalize();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::domain::lower_hex(&digest);
     format!("smtp:{hex}")
 }
 

@@ -200,7 +200,7 @@ pub fn claims_login(session: &Session) -> bool {
 fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::domain::lower_hex(&bytes)
 }
 
 /// This session's CSRF token, created on first use.
