@@ -356,7 +356,17 @@ fn main() -> ExitCode {
     // reading JSON lines would otherwise drop the reason it stopped.
     let json_role = settings.log.format == gazette::config::LogFormat::Json
         && matches!(command, Command::Serve { .. } | Command::Worker);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // `gazette worker` waits on sockets almost all the time: one thread
+    // drives every connection with fewer wake-ups across threads (a copy
+    // cost 20–22 µs of the worker's CPU instead of 28–32 with a thread a
+    // core, BENCHMARKS.md), and what needs cores, an RSA signature, goes to
+    // the blocking pool (`delivery::Shared::compose`). The web role keeps a
+    // thread a core for its requests.
+    let mut runtime = match command {
+        Command::Worker => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match runtime.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("gazette: cannot start the async runtime: {e}");

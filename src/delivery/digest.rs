@@ -205,7 +205,7 @@ async fn claim(
 /// Sends queued jobs, `delivery.concurrency` at a time, until the claimer
 /// stops and the queue is empty.
 async fn send(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     queued: mpsc::Receiver<Job>,
     outcomes: mpsc::Sender<Outcome>,
     shutdown: watch::Receiver<bool>,
@@ -247,7 +247,7 @@ fn outcome_of(delivery: &ClaimedDelivery, settled: Settled) -> Outcome {
 
 /// One reader's copy of an issue; a reader who left since the issue was
 /// queued is skipped, not mailed.
-async fn deliver(shared: &Shared, job: &Job, shutdown: &watch::Receiver<bool>) -> Settled {
+async fn deliver(shared: &Arc<Shared>, job: &Job, shutdown: &watch::Receiver<bool>) -> Settled {
     let Job {
         delivery,
         issue,
@@ -261,14 +261,16 @@ async fn deliver(shared: &Shared, job: &Job, shutdown: &watch::Receiver<bool>) -
             reason: format!("the reader is {} now", delivery.subscriber_status),
         };
     }
-    let composed = UnsubscribeToken::from_parts(reader, &delivery.unsubscribe_secret)
-        .ok_or_else(|| "the reader has no unsubscribe secret".to_owned())
-        .and_then(|token| {
+    let composed = match UnsubscribeToken::from_parts(reader, &delivery.unsubscribe_secret) {
+        Some(token) => {
+            let (email, name, issue) = (delivery.email.clone(), delivery.name.clone(), issue.clone());
             shared
-                .composer
-                .digest_prepared(&delivery.email, &delivery.name, &token, issue)
+                .compose(move |composer| composer.digest_prepared(&email, &name, &token, &issue))
+                .await
                 .map_err(|e| e.to_string())
-        });
+        }
+        None => Err("the reader has no unsubscribe secret".to_owned()),
+    };
     let composed = match composed {
         Ok(composed) => composed,
         Err(why) => {

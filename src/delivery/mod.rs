@@ -182,6 +182,27 @@ impl Worker {
 }
 
 impl Shared {
+    /// Runs `work` with the composer: on the calling task, or on the
+    /// blocking pool when every message carries an RSA signature. One
+    /// costs 0.5–1.6 ms of CPU, which on `gazette worker`'s one runtime
+    /// thread (see `main.rs`) would hold up every connection; on the pool,
+    /// signatures take as many cores as there are (2 879 against 2 015
+    /// msgs/s on two cores). The hand-off costs ~7 µs a message, more than
+    /// it saves for unsigned or Ed25519-signed mail (BENCHMARKS.md).
+    async fn compose<T: Send + 'static>(self: &Arc<Self>, work: impl FnOnce(&Composer) -> T + Send + 'static) -> T {
+        if !self.composer.is_slow() {
+            return work(&self.composer);
+        }
+        let shared = self.clone();
+        match tokio::task::spawn_blocking(move || work(&shared.composer)).await {
+            Ok(done) => done,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Never started: the runtime is shutting down, and this task
+            // goes with it.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
     /// Sends one message (in a slot of its relay's rate, when there is
     /// one) and sorts the result: a 5xx reply is final, anything else is
     /// retried until `max_attempts`. A relay that cannot be reached

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::{Sent, Shared};
 use crate::db::outgoing_mail::{self, QueuedMail};
-use crate::domain::{MailKind, UnsubscribeToken};
-use crate::mail::{ComposeError, Composed, is_hard_bounce};
+use crate::domain::{MailKind, RenderedIssue, UnsubscribeToken};
+use crate::mail::{ComposeError, Composed, Composer, is_hard_bounce};
 
 /// Messages claimed at once; transactional mail comes a few at a time.
 const BATCH: i64 = 32;
@@ -66,7 +66,7 @@ enum RenderError {
 }
 
 async fn deliver(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     mail: QueuedMail,
     claimed_by: Uuid,
     lease_until: DateTime<Utc>,
@@ -158,21 +158,30 @@ where
     }
 }
 
-async fn render(shared: &Shared, mail: &QueuedMail) -> Result<Composed, RenderError> {
+async fn render(shared: &Arc<Shared>, mail: &QueuedMail) -> Result<Composed, RenderError> {
+    // The draft lives in its own table, rendered once for every recipient.
+    let draft = match (mail.kind, mail.test_send_id) {
+        (MailKind::DigestTest, Some(id)) => Some(
+            crate::db::test_sends::find(&shared.db, id)
+                .await?
+                .ok_or(RenderError::DraftGone)?,
+        ),
+        _ => None,
+    };
+    let mail = mail.clone();
+    shared.compose(move |composer| compose(composer, &mail, draft)).await
+}
+
+fn compose(composer: &Composer, mail: &QueuedMail, draft: Option<RenderedIssue>) -> Result<Composed, RenderError> {
+    let language = composer.language(mail.language.as_deref());
     match mail.kind {
         MailKind::Confirmation => {
             let token = mail.token.as_deref().ok_or(RenderError::NoToken)?;
-            let language = shared.composer.language(mail.language.as_deref());
-            Ok(shared
-                .composer
-                .confirmation(mail.id, &mail.recipient, token, language)?)
+            Ok(composer.confirmation(mail.id, &mail.recipient, token, language)?)
         }
         MailKind::AddressChange => {
             let token = mail.token.as_deref().ok_or(RenderError::NoToken)?;
-            let language = shared.composer.language(mail.language.as_deref());
-            Ok(shared
-                .composer
-                .address_change(mail.id, &mail.recipient, token, language)?)
+            Ok(composer.address_change(mail.id, &mail.recipient, token, language)?)
         }
         MailKind::Welcome => {
             let reader = mail
@@ -180,16 +189,11 @@ async fn render(shared: &Shared, mail: &QueuedMail) -> Result<Composed, RenderEr
                 .zip(mail.unsubscribe_secret.as_deref())
                 .and_then(|(id, secret)| UnsubscribeToken::from_parts(id, secret))
                 .ok_or(RenderError::NoReader)?;
-            let language = shared.composer.language(mail.language.as_deref());
-            Ok(shared.composer.welcome(mail.id, &mail.recipient, &reader, language)?)
+            Ok(composer.welcome(mail.id, &mail.recipient, &reader, language)?)
         }
-        // The draft lives in its own table, rendered once for every recipient.
         MailKind::DigestTest => {
-            let id = mail.test_send_id.ok_or(RenderError::NoDraft)?;
-            let draft = crate::db::test_sends::find(&shared.db, id)
-                .await?
-                .ok_or(RenderError::DraftGone)?;
-            Ok(shared.composer.digest_test(mail.id, &mail.recipient, &draft)?)
+            let draft = draft.ok_or(RenderError::NoDraft)?;
+            Ok(composer.digest_test(mail.id, &mail.recipient, &draft)?)
         }
     }
 }

@@ -700,10 +700,10 @@ impl WorkerProcess {
         Self::start_with(backend, smtp_port, &[])
     }
 
-    /// Like [`WorkerProcess::start`], with more environment variables.
+    /// Like [`WorkerProcess::start`], with more environment variables
+    /// (which win over the ones it sets).
     pub fn start_with(backend: &Backend, smtp_port: u16, env: &[(&str, &str)]) -> Self {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_gazette"))
-            .envs(env.iter().copied())
             .arg("worker")
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env("GAZETTE_DATABASE__URL", backend.database_url())
@@ -717,6 +717,7 @@ impl WorkerProcess {
                 "GAZETTE_LOG__LEVEL",
                 std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into()),
             )
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("gazette worker starts");

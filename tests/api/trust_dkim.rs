@@ -10,10 +10,10 @@ use std::process::{Command, Stdio};
 
 use gazette::config::{DkimAlgorithm, DkimSettings};
 
-use crate::admin::{STAFF_EMAIL, add_confirmed_reader, hidden_field, staff_session};
-use crate::cli::text;
+use crate::admin::{STAFF_EMAIL, add_confirmed_reader, add_confirmed_readers, hidden_field, staff_session};
+use crate::cli::{import_fixture, run as run_cli, text};
 use crate::helpers::gazette_command as gazette;
-use crate::helpers::{Backend, Received, TestApp, spawn_app_with, wait_until};
+use crate::helpers::{Backend, Received, TestApp, WorkerProcess, spawn_app_with, spawn_web_only, wait_until};
 
 const VERIFIER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dkim_verify.py");
 const RSA_KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/dkim-rsa.pem");
@@ -186,6 +186,11 @@ fn awkward_summary() -> String {
     format!("{words}{} end.", "x".repeat(1100))
 }
 
+/// A sender whose name starts a line of the confirmation with a dot once
+/// folded, and makes a long non-ASCII (RFC 2047-encoded) header.
+const DOTTED_FROM: &str =
+    "\".NET Wöchentlich — Ünïcödé Nachrichten für Entwicklerinnen und Entwickler aus aller Welt\" <news@gazette.test>";
+
 async fn sign_every_kind_of_message(backend: Backend, algorithm: DkimAlgorithm) {
     let dir = temp_dir();
     let key = key_file(&dir, algorithm);
@@ -200,9 +205,7 @@ async fn sign_every_kind_of_message(backend: Backend, algorithm: DkimAlgorithm) 
         settings.mail.feedback_id = "weekly:gazette".into();
         // A name that starts a line of the confirmation with a dot, and a
         // long non-ASCII subject (folded, RFC 2047-encoded).
-        settings.mail.from = "\".NET Wöchentlich — Ünïcödé Nachrichten für Entwicklerinnen und Entwickler aus aller Welt\" <news@gazette.test>"
-            .parse()
-            .unwrap();
+        settings.mail.from = DOTTED_FROM.parse().unwrap();
         settings.digest.summary_max_chars = 2000;
         settings.signup.welcome = true;
     })
@@ -294,6 +297,46 @@ pub async fn every_kind_of_message_verifies_with_dkimpy_rsa_sha256(backend: Back
 
 pub async fn every_kind_of_message_verifies_with_dkimpy_ed25519_sha256(backend: Backend) {
     sign_every_kind_of_message(backend, DkimAlgorithm::Ed25519).await;
+}
+
+/// `gazette worker`, the real process, drives its connections on one
+/// runtime thread and signs on its blocking pool (RSA, the costly kind):
+/// the confirmation and every copy of an issue it sends, a dozen signed at
+/// once, verify with dkimpy.
+pub async fn every_kind_of_message_verifies_when_a_worker_process_signs_on_its_pool(backend: Backend) {
+    let dir = temp_dir();
+    let key = key_file(&dir, DkimAlgorithm::Rsa);
+    let (name, record) = published_record(DkimAlgorithm::Rsa, &key);
+    let app = spawn_web_only(&backend).await;
+    import_fixture(&backend, chrono::Utc::now() - chrono::Duration::days(1)).await;
+    let readers: Vec<(String, String)> = (1..=12)
+        .map(|i| (format!("reader{i}@example.com"), format!("Reader {i}")))
+        .collect();
+    add_confirmed_readers(&app, &readers).await;
+    assert_eq!(app.sign_up("Zoë", "zoe@example.com").await.status(), 200);
+    let dispatched = run_cli(&backend, &["dispatch"]).await;
+    assert!(dispatched.status.success(), "{}", text(&dispatched.stderr));
+
+    let mut env = dkim_env(DkimAlgorithm::Rsa, &key);
+    env.push(("GAZETTE_MAIL__FEEDBACK_ID", "weekly:gazette".into()));
+    env.push(("GAZETTE_MAIL__FROM", DOTTED_FROM.into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let worker = WorkerProcess::start_with(&backend, app.smtp.port, &env);
+    wait_until(
+        std::time::Duration::from_secs(30),
+        "the worker process to send the issue",
+        || async { app.count("SELECT COUNT(*) FROM issues WHERE status = 'sent'").await == 1 },
+    )
+    .await;
+    let confirmation = app.smtp.wait_for("zoe@example.com", 1).await.remove(0);
+    assert_verifies("confirmation from a worker process", &confirmation, &name, &record);
+    for (email, _) in &readers {
+        let copy = app.smtp.wait_for(email, 1).await.remove(0);
+        assert!(copy.is_digest(), "{email} got the issue");
+        assert_verifies("digest from a worker process", &copy, &name, &record);
+    }
+    assert!(worker.stop().await.success());
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Runs `gazette ARGS` with `env`; its exit code and stderr. A process
