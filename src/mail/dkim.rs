@@ -138,7 +138,6 @@ impl DkimSigner {
         }))
     }
 
-    /// Where the public key is published: `<selector>._domainkey.<domain>`.
     /// Whether a signature costs enough CPU to be made off the thread
     /// that drives the connections: an RSA signature takes 0.5–1.6 ms, an
     /// Ed25519 one a few µs beside its body hash (BENCHMARKS.md).
@@ -146,6 +145,7 @@ impl DkimSigner {
         matches!(self.key, SigningKey::Rsa(_))
     }
 
+    /// Where the public key is published: `<selector>._domainkey.<domain>`.
     pub fn dns_name(&self) -> String {
         format!("{}._domainkey.{}", self.selector, self.domain)
     }

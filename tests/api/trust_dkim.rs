@@ -300,10 +300,10 @@ pub async fn every_kind_of_message_verifies_with_dkimpy_ed25519_sha256(backend: 
 }
 
 /// `gazette worker`, the real process, drives its connections on one
-/// runtime thread and signs on its blocking pool (RSA, the costly kind):
-/// the confirmation and every copy of an issue it sends, a dozen signed at
-/// once, verify with dkimpy.
-pub async fn every_kind_of_message_verifies_when_a_worker_process_signs_on_its_pool(backend: Backend) {
+/// runtime thread and makes RSA signatures on its blocking pool: the
+/// confirmation and each of a dozen readers' copies of an issue it sends
+/// verify with dkimpy.
+pub async fn confirmations_and_digests_verify_when_a_worker_process_signs_on_its_pool(backend: Backend) {
     let dir = temp_dir();
     let key = key_file(&dir, DkimAlgorithm::Rsa);
     let (name, record) = published_record(DkimAlgorithm::Rsa, &key);
