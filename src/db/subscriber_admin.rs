@@ -251,8 +251,13 @@ pub async fn erase(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        // SMTP replies often quote the address.
-        sqlx::query("UPDATE deliveries SET last_error = NULL WHERE subscriber_id = $1")
+        // SMTP replies often quote the address. The reader's copies are
+        // found through the issues, one key lookup each: by reader alone
+        // the statement read the whole table (see `db::inbound`'s LAST_COPY).
+        sqlx::query(
+            "UPDATE deliveries SET last_error = NULL
+             WHERE issue_id IN (SELECT id FROM issues) AND subscriber_id = $1 AND last_error IS NOT NULL",
+        )
             .bind(id)
             .execute(&mut *tx)
             .await?;

@@ -901,6 +901,43 @@ pub async fn staff_search_filter_view_and_unsubscribe_readers(backend: Backend) 
     );
 }
 
+/// Relays' replies often quote the address they refused: erasing a reader
+/// clears them from the reader's copies, which stay for the issue's counts.
+pub async fn erasing_a_reader_clears_the_relay_replies_kept_with_their_copies(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let mut staff = staff_session(&app).await;
+    add_confirmed_reader(&app, "ada@example.com", "Ada").await;
+    add_confirmed_reader(&app, "bob@example.com", "Bob").await;
+    crate::cli::import_fixture(&backend, Utc::now() - chrono::Duration::days(1)).await;
+    let dispatched = crate::cli::run(&backend, &["dispatch"]).await;
+    assert!(dispatched.status.success(), "{}", crate::cli::text(&dispatched.stderr));
+    app.wait_until_the_issue_and_all_mail_are_sent().await;
+    gazette::with_pool!(&app.db, pool => sqlx::query("UPDATE deliveries SET last_error = '452 4.2.2 <' || s.email || '>: mailbox full'
+             FROM subscribers s WHERE s.id = deliveries.subscriber_id")
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected())
+        .unwrap());
+    let id = first_id(&staff.page("/admin/subscribers?q=ada").await, "/admin/subscribers/");
+    staff.page(&format!("/admin/subscribers/{id}")).await;
+    let response = staff
+        .post(&format!("/admin/subscribers/{id}/erase"), &[("confirm", "on")])
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(app.count("SELECT COUNT(*) FROM deliveries").await, 2, "the copies stay");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM deliveries WHERE last_error LIKE '%ada@example.com%'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM deliveries WHERE last_error LIKE '%bob@example.com%'")
+            .await,
+        1,
+        "another reader's reply stays"
+    );
+}
+
 pub async fn erasing_a_reader_removes_their_personal_data_and_keeps_an_anonymous_count(backend: Backend) {
     let app = spawn_app(&backend).await;
     let mut staff = staff_session(&app).await;

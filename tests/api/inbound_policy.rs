@@ -23,7 +23,7 @@ use gazette::with_pool;
 use uuid::Uuid;
 
 use crate::admin::{add_confirmed_readers, first_id, staff_session};
-use crate::cli::{import_fixture, run, text};
+use crate::cli::{FIXTURE, FIXTURE_URL, import_fixture, run, text};
 use crate::helpers::{Backend, TestApp, WorkerProcess, spawn_app, spawn_web_only, test_settings, wait_until};
 
 const BOUNCE_DOMAIN: &str = "bounces.gazette.test";
@@ -531,4 +531,131 @@ pub async fn a_bounced_or_complained_reader_gets_no_further_copy(backend: Backen
             .await,
         2
     );
+}
+
+/// Runs `update`, whose `$1` is a row's id and `$2` a time `days` ago: how
+/// a test sets copies and bounces back in time.
+async fn set_days_ago(db: &Db, update: &'static str, id: Uuid, days: i64) {
+    let at = Utc::now() - chrono::Duration::days(days);
+    let updated = with_pool!(db, pool => sqlx::query(update)
+        .bind(id)
+        .bind(at)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected())
+        .unwrap());
+    assert!(updated > 0, "{update} changed nothing");
+}
+
+/// A reader's copies as the inbound side reads them: a bounce that names
+/// only the address (as SES reports one) is put down to the reader's last
+/// copy, and a copy that got through since an earlier soft bounce starts
+/// the count again. Two issues, their send times set apart.
+pub async fn a_bounce_is_put_down_to_the_last_copy_and_a_copy_that_got_through_restarts_the_soft_count(
+    backend: Backend,
+) {
+    let app = spawn_app(&backend).await;
+    let inbound = inbound(&app, &backend).await;
+    let paths = inbound.return_paths().expect("a bounce domain").clone();
+    readers(&app, &["fay@example.com", "gus@example.com"]).await;
+    import_fixture(&backend, Utc::now() - chrono::Duration::days(1)).await;
+    let dispatched = run(&backend, &["dispatch"]).await;
+    assert!(dispatched.status.success(), "{}", text(&dispatched.stderr));
+    app.wait_until_the_issue_and_all_mail_are_sent().await;
+    // The first issue becomes an older week's, so that this week has room
+    // for a second, with an article published since.
+    let first: Uuid =
+        with_pool!(&app.db, pool => sqlx::query_scalar("SELECT id FROM issues").fetch_one(pool).await.unwrap());
+    let first_week = "2020-W01";
+    let renamed = with_pool!(&app.db, pool => sqlx::query("UPDATE issues SET week = $2 WHERE id = $1")
+        .bind(first)
+        .bind(first_week)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected())
+        .unwrap());
+    assert_eq!(renamed, 1);
+    let published = Utc::now().to_rfc3339();
+    let second_url = format!("{FIXTURE_URL}-second-look");
+    let imported = crate::cli::import(&backend, &[FIXTURE, "--url", &second_url, "--published", &published]).await;
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    let dispatched = run(&backend, &["dispatch"]).await;
+    assert!(dispatched.status.success(), "{}", text(&dispatched.stderr));
+    wait_until(Duration::from_secs(30), "the second issue to be sent", || async {
+        app.count("SELECT COUNT(*) FROM issues WHERE status = 'sent'").await == 2
+    })
+    .await;
+    let second: Uuid = with_pool!(&app.db, pool => sqlx::query_scalar("SELECT id FROM issues WHERE id <> $1")
+        .bind(first)
+        .fetch_one(pool)
+        .await
+        .unwrap());
+    // The first went out two weeks ago, the second one week ago.
+    for (issue, days) in [(first, 14), (second, 7)] {
+        set_days_ago(
+            &app.db,
+            "UPDATE deliveries SET sent_at = $2 WHERE issue_id = $1",
+            issue,
+            days,
+        )
+        .await;
+    }
+
+    // SES names the address only: the bounce is about Fay's last copy.
+    let fay = arrive(
+        &inbound,
+        InboundSource::Ses,
+        &[],
+        "Subject: Undelivered\r\n\r\nno such user\r\n",
+        report(
+            InboundKind::Hard,
+            Reason::UserUnknown,
+            "fay@example.com",
+            Some("5.1.1"),
+            &[],
+        ),
+    )
+    .await;
+    let fay_id = subscriber_id(&app.db, "fay@example.com").await;
+    assert_eq!(
+        row(&app.db, fay).await,
+        ("applied".into(), Some("hard".into()), Some(fay_id), Some(second))
+    );
+
+    // Gus's mailbox was full ten days ago, about the first issue; the
+    // second got through since. Another soft bounce about the first (a late
+    // report) is the first in a row, not the second.
+    let gus = subscriber_id(&app.db, "gus@example.com").await;
+    let verp = vec![digest_path(&paths, first_week, gus)];
+    let soft_bounce = || {
+        let report = report(
+            InboundKind::Soft,
+            Reason::MailboxFull,
+            "gus@example.com",
+            Some("4.2.2"),
+            &verp,
+        );
+        arrive(
+            &inbound,
+            InboundSource::Imap,
+            &[],
+            "Subject: Delayed\r\n\r\nfull\r\n",
+            report,
+        )
+    };
+    let earlier = soft_bounce().await;
+    set_days_ago(
+        &app.db,
+        "UPDATE inbound_messages SET received_at = $2 WHERE id = $1",
+        earlier,
+        10,
+    )
+    .await;
+    let later = soft_bounce().await;
+    assert_eq!(row(&app.db, later).await.3, Some(first));
+    assert_eq!(
+        events(&app.db, "gus@example.com").await.last().map(String::as_str),
+        Some("soft_bounce: soft bounce 4.2.2 (mailboxfull), 1 of 3 within 30 days")
+    );
+    assert_eq!(status_of(&app, "gus@example.com").await, "confirmed");
 }
