@@ -358,7 +358,7 @@ fn main() -> ExitCode {
         && matches!(command, Command::Serve { .. } | Command::Worker);
     // `gazette worker` waits on sockets almost all the time: one thread
     // drives every connection with fewer wake-ups across threads (a copy
-    // cost 20–22 µs of the worker's CPU instead of 28–32 with a thread a
+    // cost 20–23 µs of the worker's CPU instead of 28–35 with a thread a
     // core, BENCHMARKS.md), and what needs cores, an RSA signature, goes to
     // the blocking pool (`delivery::Shared::compose`). The web role keeps a
     // thread a core for its requests.
