@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use gazette::domain::SearchKey;
 use gazette::with_pool;
 
-use crate::admin::{StaffClient, add_confirmed_readers, first_id, staff_session};
+use crate::admin::{StaffClient, add_confirmed_readers, erase_reader, first_id, staff_session};
 use crate::cli::{import, text};
 use crate::helpers::{Backend, TestApp, gazette_command, spawn_app};
 
@@ -315,12 +315,7 @@ pub async fn every_write_keeps_the_search_key_of_what_it_wrote(backend: Backend)
     assert!(readers_found(&mut staff, "olga@example.com").await.is_empty());
 
     // Erasing leaves nothing to find them by.
-    let id = first_id(&staff.page("/admin/subscribers?q=sahin").await, "/admin/subscribers/");
-    staff.page(&format!("/admin/subscribers/{id}")).await;
-    let response = staff
-        .post(&format!("/admin/subscribers/{id}/erase"), &[("confirm", "on")])
-        .await;
-    assert_eq!(response.status(), 303);
+    erase_reader(&mut staff, "sahin").await;
     assert_keys_current(&app, "an erasure").await;
     assert!(readers_found(&mut staff, "sahin").await.is_empty());
 
@@ -422,7 +417,7 @@ pub async fn rows_without_keys_are_found_the_old_way_until_migrate_fills_their_k
     add_confirmed_readers(&app, &readers).await;
     add_article(&mut staff, "https://example.org/c1", "Ташкент открывает рынок").await;
     add_article(&mut staff, "https://example.org/c2", "Dushanbe talks stall").await;
-    erase(&mut staff, "reader00007@example.com").await;
+    erase_reader(&mut staff, "reader00007@example.com").await;
     forget_keys(&app).await;
 
     // Without keys, the old comparison still finds them.
@@ -466,16 +461,4 @@ pub async fn rows_without_keys_are_found_the_old_way_until_migrate_fills_their_k
     let restarted = spawn_app(&backend).await;
     assert_eq!(missing_keys(&restarted).await, 0);
     assert_keys_current(&restarted, "a start with migrate_on_start").await;
-}
-
-async fn erase(staff: &mut StaffClient, email: &str) {
-    let id = first_id(
-        &staff.page(&format!("/admin/subscribers?q={email}")).await,
-        "/admin/subscribers/",
-    );
-    staff.page(&format!("/admin/subscribers/{id}")).await;
-    let response = staff
-        .post(&format!("/admin/subscribers/{id}/erase"), &[("confirm", "on")])
-        .await;
-    assert_eq!(response.status(), 303);
 }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::admin::{add_confirmed_reader, add_confirmed_readers, first_id, staff_session};
+use crate::admin::{add_confirmed_reader, add_confirmed_readers, erase_reader, first_id, staff_session};
 use crate::cli::{run, text};
 use crate::helpers::{Backend, ServeProcess, gazette_command as gazette, spawn_app};
 
@@ -215,12 +215,7 @@ pub async fn an_erased_reader_loses_their_unsubscribe_link_and_leaves_every_expo
     let link = app.unsubscribe_token("zoe@example.com").await;
     assert_eq!(app.get(&format!("/unsubscribe?token={link}")).await.status(), 200);
     let mut staff = staff_session(&app).await;
-    let id = first_id(&staff.page("/admin/subscribers?q=zoe").await, "/admin/subscribers/");
-    staff.page(&format!("/admin/subscribers/{id}")).await;
-    let response = staff
-        .post(&format!("/admin/subscribers/{id}/erase"), &[("confirm", "on")])
-        .await;
-    assert_eq!(response.status(), 303);
+    erase_reader(&mut staff, "zoe").await;
 
     let page = app.get(&format!("/unsubscribe?token={link}")).await;
     assert_eq!(page.status(), 404, "the erased reader's link is dead");
@@ -267,12 +262,7 @@ pub async fn the_cli_and_the_staff_export_are_the_same_file_and_leave_out_erased
     let uma = first_id(&staff.page("/admin/subscribers?q=uma").await, "/admin/subscribers/");
     let response = staff.post(&format!("/admin/subscribers/{uma}/unsubscribe"), &[]).await;
     assert_eq!(response.status(), 303);
-    let zoe = first_id(&staff.page("/admin/subscribers?q=zoe").await, "/admin/subscribers/");
-    staff.page(&format!("/admin/subscribers/{zoe}")).await;
-    let response = staff
-        .post(&format!("/admin/subscribers/{zoe}/erase"), &[("confirm", "on")])
-        .await;
-    assert_eq!(response.status(), 303);
+    erase_reader(&mut staff, "zoe").await;
 
     for (cli_args, query, emails) in [
         (
